@@ -186,13 +186,10 @@ class Tensor:
                              f"{self.shape} and {other.shape}")
         ### BEGIN SOLUTION
         inner_a = self.shape[-1]
-        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[-1]
         if inner_a != inner_b:
-            raise ValueError(
-                f"matmul shape mismatch: {self.shape} @ {other.shape}: the last dimension of the "
-                f"left ({inner_a}) must equal the {'second-to-last' if other.ndim > 1 else 'only'} "
-                f"dimension of the right ({inner_b})"
-            )
+            raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the left's last "
+                             f"dimension ({inner_a}) must equal the right's rows ({inner_b})")
         return Tensor._op("matmul", np.matmul(self.data, other.data), self, other)
         ### END SOLUTION
 

@@ -271,13 +271,10 @@ class Tensor:
                              f"{self.shape} and {other.shape}")
         ### BEGIN SOLUTION
         inner_a = self.shape[-1]
-        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[-1]
         if inner_a != inner_b:
-            raise ValueError(
-                f"matmul shape mismatch: {self.shape} @ {other.shape}: the last dimension of the "
-                f"left ({inner_a}) must equal the {'second-to-last' if other.ndim > 1 else 'only'} "
-                f"dimension of the right ({inner_b})"
-            )
+            raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the left's last "
+                             f"dimension ({inner_a}) must equal the right's rows ({inner_b})")
         return Tensor._op("matmul", np.matmul(self.data, other.data), self, other)
         ### END SOLUTION
 
@@ -399,6 +396,10 @@ def test_unit_matmul():
     out = Tensor(batch).matmul(Tensor(b))
     assert out.shape == (8, 4, 3), f"batched matmul shape {out.shape}, expected (8, 4, 3)"
     assert np.allclose(out.data, batch @ b, atol=1e-5)
+    stacked = rng.normal(size=(2, 5, 3))
+    assert np.allclose((Tensor(a) @ Tensor(stacked)).data, a @ stacked, atol=1e-5), "(4,5) @ (2,5,3)"
+    v = rng.normal(size=5)
+    assert np.allclose((Tensor(a) @ Tensor(v)).data, a @ v, atol=1e-5), "matrix @ vector"
     try:
         Tensor(a) @ Tensor(a)
     except ValueError as err:
@@ -477,6 +478,14 @@ def test_unit_op_path():
             assert out._op_name == name, f"{name}: output recorded op {out._op_name!r}"
             assert x in out._inputs, f"{name}: output must remember its input"
         assert (Tensor([1.0]) + 1)._inputs == (), "constants must not record a graph"
+        # Backward rules need the op's settings, saved as keyword arguments (ctx):
+        y = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+        assert (y ** 3)._ctx == {"exponent": 3}
+        for name in ("sum", "mean", "max"):
+            ctx = getattr(y, name)(axis=1, keepdims=True)._ctx
+            assert ctx == {"axis": 1, "keepdims": True}, f"{name} must save axis and keepdims, got {ctx}"
+        assert y.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}, "transpose must save the permutation"
+        assert y[1]._ctx == {"index": 1}, "getitem must save the index"
     finally:
         BACKWARD_RULES.clear()
         BACKWARD_RULES.update(saved)

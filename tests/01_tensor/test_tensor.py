@@ -1,0 +1,236 @@
+"""Module 01: the Tensor, against NumPy as the ground truth."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
+
+FLOATS = st.floats(-100, 100, allow_nan=False, width=32)
+
+
+def arrays(shape):
+    return hnp.arrays(np.float32, shape, elements=FLOATS)
+
+
+@st.composite
+def broadcastable_pair(draw):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=5))
+    a_shape, b_shape = shapes.input_shapes
+    return draw(arrays(a_shape)), draw(arrays(b_shape))
+
+
+class TestCreation:
+    def test_float32_from_lists_ints_and_float64(self):
+        for data in ([1, 2, 3], np.arange(3), np.arange(3, dtype=np.float64), 7):
+            assert Tensor(data).dtype == np.float32
+
+    def test_properties(self):
+        t = Tensor(np.zeros((2, 3, 4)))
+        assert (t.shape, t.ndim, t.size, len(t)) == ((2, 3, 4), 3, 24, 2)
+
+    def test_no_copy_for_float32_arrays(self):
+        a = np.ones(3, dtype=np.float32)
+        assert Tensor(a).data is a and Tensor(a).numpy() is a
+
+    def test_grad_defaults(self):
+        t = Tensor([1.0], requires_grad=True)
+        assert t.requires_grad and t.grad is None
+        assert not Tensor([1.0]).requires_grad
+
+    def test_item(self):
+        assert Tensor([[2.5]]).item() == 2.5 and isinstance(Tensor(1).item(), float)
+        with pytest.raises(ValueError, match=r"\(2,\)"):
+            Tensor([1.0, 2.0]).item()
+
+    def test_repr_shows_values_and_shape(self):
+        text = repr(Tensor([[1.5, 2.0]], requires_grad=True))
+        assert "1.5" in text and "shape=(1, 2)" in text and "requires_grad=True" in text
+
+    def test_detach_shares_data_without_grad(self):
+        t = Tensor([1.0, 2.0], requires_grad=True)
+        d = t.detach()
+        assert d.data is t.data and not d.requires_grad
+
+
+class TestArithmetic:
+    @settings(max_examples=60, deadline=None)
+    @given(broadcastable_pair())
+    def test_binary_ops_broadcast_like_numpy(self, pair):
+        a, b = pair
+        x, y = Tensor(a), Tensor(b)
+        with np.errstate(all="ignore"):
+            for got, want in [(x + y, a + b), (x - y, a - b), (x * y, a * b), (x / y, a / b)]:
+                assert got.shape == want.shape
+                np.testing.assert_array_equal(got.data, want)
+
+    def test_scalars_on_either_side(self):
+        a = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+        x = Tensor(a)
+        np.testing.assert_allclose((x + 1).data, a + 1)
+        np.testing.assert_allclose((1 + x).data, 1 + a)
+        np.testing.assert_allclose((10 - x).data, 10 - a)
+        np.testing.assert_allclose((x - 10).data, a - 10)
+        np.testing.assert_allclose((3 * x).data, 3 * a)
+        np.testing.assert_allclose((8 / x).data, 8 / a)
+        np.testing.assert_allclose((x / 8).data, a / 8)
+
+    def test_numpy_array_on_the_left_gives_tensor(self):
+        a = np.array([1.0, 2.0], dtype=np.float32)
+        out = np.array([10.0, 20.0]) - Tensor(a)
+        assert isinstance(out, Tensor)
+        np.testing.assert_allclose(out.data, [9.0, 18.0])
+
+    def test_unary_and_pow(self):
+        a = np.array([0.25, 1.0, 4.0], dtype=np.float32)
+        x = Tensor(a)
+        np.testing.assert_allclose((-x).data, -a)
+        np.testing.assert_allclose((x ** 3).data, a ** 3)
+        np.testing.assert_allclose((x ** 0.5).data, np.sqrt(a))
+        np.testing.assert_allclose(x.exp().data, np.exp(a), rtol=1e-6)
+        np.testing.assert_allclose(x.log().data, np.log(a), rtol=1e-6)
+        np.testing.assert_allclose(x.sqrt().data, np.sqrt(a))
+
+    def test_tensor_exponent_is_rejected(self):
+        with pytest.raises(TypeError, match="exponent"):
+            Tensor([1.0]) ** Tensor([2.0])
+
+    def test_results_stay_float32(self):
+        x = Tensor([1.0, 2.0])
+        for out in (x + 1.5, x * np.float64(2), x / 3, x.exp(), x @ x, x.mean()):
+            assert out.dtype == np.float32
+
+
+class TestMatmul:
+    @pytest.mark.parametrize("a_shape,b_shape", [
+        ((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)),
+        ((1, 3, 4), (6, 4, 2)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
+    ])
+    def test_matches_numpy(self, a_shape, b_shape):
+        rng = np.random.default_rng(0)
+        a = rng.normal(size=a_shape).astype(np.float32)
+        b = rng.normal(size=b_shape).astype(np.float32)
+        got = Tensor(a) @ Tensor(b)
+        assert got.shape == np.matmul(a, b).shape
+        np.testing.assert_allclose(got.data, a @ b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(Tensor(a).matmul(b).data, a @ b, rtol=1e-5, atol=1e-5)
+
+    def test_array_on_the_left(self):
+        a, b = np.eye(2, dtype=np.float32), np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+        out = a @ Tensor(b)
+        assert isinstance(out, Tensor)
+        np.testing.assert_array_equal(out.data, b)
+
+    @pytest.mark.parametrize("a_shape,b_shape", [((2, 3), (4, 5)), ((2, 3), (2,)), ((5,), (4, 2))])
+    def test_mismatch_names_both_shapes(self, a_shape, b_shape):
+        with pytest.raises(ValueError) as err:
+            Tensor(np.zeros(a_shape)) @ Tensor(np.zeros(b_shape))
+        assert str(a_shape) in str(err.value) and str(b_shape) in str(err.value)
+
+    def test_scalar_operand_is_rejected(self):
+        with pytest.raises(ValueError, match="at least 1 dimension"):
+            Tensor(2.0) @ Tensor([1.0])
+
+
+class TestReductions:
+    @settings(max_examples=40, deadline=None)
+    @given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=5).flatmap(arrays), st.data())
+    def test_match_numpy_over_any_axis(self, a, data):
+        axis = data.draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
+                                   st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True).map(tuple)))
+        keepdims = data.draw(st.booleans())
+        x = Tensor(a)
+        for name in ("sum", "mean", "max"):
+            got = getattr(x, name)(axis=axis, keepdims=keepdims)
+            want = getattr(a, name)(axis=axis, keepdims=keepdims)
+            assert got.shape == np.shape(want), name
+            np.testing.assert_allclose(got.data, want, rtol=1e-5, atol=1e-3)
+
+
+class TestShapes:
+    def test_reshape_forms(self):
+        x = Tensor(np.arange(12))
+        assert x.reshape(3, 4).shape == (3, 4)
+        assert x.reshape((2, -1)).shape == (2, 6)
+        assert x.reshape([-1, 3]).shape == (4, 3)
+        np.testing.assert_array_equal(x.reshape(3, 4).data, np.arange(12).reshape(3, 4))
+
+    def test_bad_reshape_names_shapes(self):
+        with pytest.raises(ValueError, match=r"\(12,\).*\(5, 5\)"):
+            Tensor(np.arange(12)).reshape(5, 5)
+
+    @pytest.mark.parametrize("dims", [(0, 1), (0, 2), (1, 2), (-1, -3), (2, 2)])
+    def test_transpose_matches_swapaxes(self, dims):
+        a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+        np.testing.assert_array_equal(Tensor(a).transpose(*dims).data, np.swapaxes(a, *dims))
+
+    def test_T(self):
+        a = np.arange(6, dtype=np.float32).reshape(2, 3)
+        np.testing.assert_array_equal(Tensor(a).T.data, a.T)
+        np.testing.assert_array_equal(Tensor([1.0, 2.0]).T.data, [1.0, 2.0])
+
+    @pytest.mark.parametrize("index", [0, -1, (1, 2), slice(1, None), (slice(None), 0), (Ellipsis, 1),
+                                       np.array([2, 0, 2]), (np.array([0, 1]), np.array([1, 2]))])
+    def test_indexing_matches_numpy(self, index):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        np.testing.assert_array_equal(Tensor(a)[index].data, a[index])
+
+    def test_tensor_as_index(self):
+        a = np.arange(5, dtype=np.float32)
+        np.testing.assert_array_equal(Tensor(a)[Tensor([4, 1])].data, [4.0, 1.0])
+
+
+class TestOpPath:
+    """Module 05 depends on this contract; see docs/MODULE_FORMAT.md."""
+
+    @pytest.fixture
+    def recording(self):
+        saved = dict(BACKWARD_RULES)
+        yield BACKWARD_RULES
+        BACKWARD_RULES.clear()
+        BACKWARD_RULES.update(saved)
+
+    def test_nothing_recorded_without_a_rule(self, recording):
+        recording.pop("add", None)
+        out = Tensor([1.0], requires_grad=True) + 1
+        assert out._op_name is None and out._inputs == () and not out.requires_grad
+
+    def test_rule_records_inputs_and_ctx(self, recording):
+        recording["sum"] = lambda *a, **k: None
+        x = Tensor([[1.0, 2.0]], requires_grad=True)
+        out = x.sum(axis=1, keepdims=True)
+        assert out.requires_grad and out._op_name == "sum" and out._inputs == (x,)
+        assert out._ctx == {"axis": 1, "keepdims": True}
+
+    def test_ctx_of_each_op(self, recording):
+        for name in ("pow", "transpose", "getitem"):
+            recording[name] = lambda *a, **k: None
+        x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+        assert (x ** 3)._ctx == {"exponent": 3}
+        assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
+        assert x[1]._ctx == {"index": 1}
+
+    def test_grad_disabled_records_nothing(self, recording):
+        recording["mul"] = lambda *a, **k: None
+        Config.grad_enabled = False
+        try:
+            out = Tensor([1.0], requires_grad=True) * 2
+        finally:
+            Config.grad_enabled = True
+        assert out._op_name is None and not out.requires_grad
+
+    def test_dtype_switch(self):
+        Config.dtype = np.float64
+        try:
+            assert Tensor([1.0]).dtype == np.float64
+        finally:
+            Config.dtype = np.float32
+        assert Tensor([1.0]).dtype == np.float32
+
+    def test_backward_without_autograd_says_what_to_do(self, monkeypatch):
+        import sys
+        monkeypatch.setitem(sys.modules, "tinytorch.autograd", None)
+        with pytest.raises((RuntimeError, ImportError), match="05"):
+            Tensor([1.0], requires_grad=True).backward()
