@@ -1,0 +1,530 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 04: Losses
+#
+# Training needs one number that says how wrong the model is: the **loss**. Module 05 will
+# differentiate that number with respect to every parameter, and module 06 will nudge the
+# parameters downhill. In this module you build the three losses that cover most of deep
+# learning: mean squared error for regression, cross-entropy for classification among `C`
+# classes, and binary cross-entropy for yes/no questions. Losses are where numerical accidents
+# happen (`log(0)`, `exp(1000)`), so stability is half the work.
+#
+# ## Learning objectives
+# - Implement `MSELoss` as a composition of Tensor ops, and explain why a shape mismatch such as
+#   `(N, 1)` against `(N,)` is a silent bug worth an explicit error.
+# - Derive the **log-sum-exp** trick and use it in `log_softmax` and `CrossEntropyLoss`, so that
+#   logits of `±10,000` give exact, finite losses.
+# - Explain why softmax and cross-entropy are **fused** into one op: one pass over the logits,
+#   and a gradient as simple as `probs - onehot`.
+# - Implement `BinaryCrossEntropyLoss` with clamping, and count the FLOPs and memory of each
+#   loss for a batch.
+#
+# ## How to work
+# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell right
+# after each piece. When every test passes, run `tito module complete 04`: it checks this file,
+# exports the `#| export` cells to `tinytorch/losses.py`, and runs the full test suite.
+
+# %% nbgrader={"grade": false, "grade_id": "losses-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
+#| default_exp losses
+#| export
+import numpy as np
+
+from tinytorch.tensor import Tensor
+
+# %% [markdown]
+# ## 1. What a loss returns
+#
+# A loss compares a batch of predictions with a batch of targets and returns a **scalar** Tensor
+# (shape `()`): the mean over the batch of a per-example error. Why the mean and not the sum?
+# With the mean, the size of the gradient does not depend on the batch size, so a learning rate
+# tuned with batches of 32 still works with batches of 256.
+#
+# Like the activations, losses are callable objects: `loss_fn = MSELoss()`, then
+# `loss = loss_fn(pred, target)`. Calling runs `forward`.
+#
+# | loss | use | input shapes | FLOPs per batch | kept for backward |
+# |---|---|---|---|---|
+# | `MSELoss` | regression | `pred`, `target`: same shape, `n` elements | `≈ 3n` | the difference, `n` floats |
+# | `CrossEntropyLoss` | `C`-way classification | logits `(N, C)`, targets `(N,)` ints | `≈ 4NC` + `NC` exp | softmax probs, `N·C` floats |
+# | `BinaryCrossEntropyLoss` | yes/no | `pred`, `target`: same shape, `n` elements | `≈ 7n` + `2n` log | nothing new (pred, target) |
+#
+# All three are tiny next to the network in front of them, with one exception worth
+# remembering: a language model with a 50,257-token vocabulary and a batch of 8 sequences of
+# 1,024 tokens has logits of shape `(8192, 50257)`, and the softmax probabilities kept for
+# backward take `8192 · 50257 · 4` bytes ≈ **1.6 GB**. That single loss can be the largest
+# tensor of the whole training step.
+
+# %% [markdown]
+# ## 2. Mean squared error
+#
+# `MSE(pred, target) = mean((pred - target)²)`. Squaring makes every error positive and punishes
+# large errors more than small ones. Build it from module 01 ops (`-`, `*` or `**`, `.mean()`):
+# then it needs no backward rule of its own, because module 05 already differentiates each of
+# those ops, and the chain rule does the rest.
+#
+# **The broadcasting trap.** A regression model usually outputs shape `(N, 1)`, while targets
+# are often stored as `(N,)`. NumPy happily broadcasts `(N, 1) - (N,)` to `(N, N)`: every
+# prediction compared with every target, a loss that is wrong but looks plausible, and a model
+# that trains badly for no visible reason. So `MSELoss` insists on identical shapes (given).
+
+# %% nbgrader={"grade": false, "grade_id": "mse", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class MSELoss:
+    """Mean squared error: `mean((pred - target)²)` over every element, as a scalar Tensor."""
+
+    def __call__(self, pred: Tensor, target) -> Tensor:
+        return self.forward(pred, target)
+
+    def forward(self, pred: Tensor, target) -> Tensor:
+        """`target` may be a Tensor or an array of the same shape as `pred`. Use Tensor ops only."""
+        target = Tensor._lift(target)
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
+                f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
+            )
+        ### BEGIN SOLUTION
+        diff = pred - target
+        return (diff * diff).mean()
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "MSELoss()"
+
+
+# %% [markdown]
+# ### Unit test: MSELoss
+
+# %% nbgrader={"grade": true, "grade_id": "test-mse", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_mse():
+    pred = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    target = np.array([[1.5, 2.0], [1.0, 7.0]])
+    loss = MSELoss()(pred, target)
+    assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
+    want = np.mean((pred.data - target) ** 2)  # (0.25 + 0 + 4 + 9) / 4
+    assert np.isclose(loss.item(), want), f"MSE gave {loss.item()}, expected {want}"
+    assert MSELoss()(pred, Tensor(pred.data)).item() == 0.0, "MSE of a perfect prediction is 0"
+    try:
+        MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4))
+    except ValueError as err:
+        assert "(4, 1)" in str(err) and "(4,)" in str(err), f"the error should name both shapes: {err}"
+    else:
+        raise AssertionError("MSELoss must reject pred (4, 1) against target (4,)")
+    print("MSELoss: OK")
+
+
+if __name__ == "__main__":
+    test_unit_mse()
+
+# %% [markdown]
+# ## 3. Log-softmax and the log-sum-exp trick
+#
+# A classifier outputs logits `z` (one score per class); softmax turns them into probabilities
+# `p_i = e^{z_i} / Σ_j e^{z_j}` (module 02). Losses need the **log** of those probabilities:
+#
+# `log p_i = z_i - log Σ_j e^{z_j}`.
+#
+# The second term is the **log-sum-exp** of the row, `LSE(z)`. Computed literally it overflows:
+# `LSE([1000, 0])` needs `e^{1000} = inf`. And computing `softmax` first and then `log` is no
+# better: for `z = [1000, 0]`, `p_2 = e^{-1000}` underflows to `0` and `log 0 = -inf`, although
+# the true answer, `-1000`, is a perfectly ordinary number.
+#
+# **The trick.** For any constant `m`, `Σ_j e^{z_j} = e^{m} · Σ_j e^{z_j - m}`, so
+#
+# `LSE(z) = m + log Σ_j e^{z_j - m}`.
+#
+# With `m = max_j z_j`, every exponent is `≤ 0` (no overflow) and one of them is `e^0 = 1`, so
+# the sum is in `[1, C]` and its log is in `[0, log C]`: no `log 0`, ever. Then
+#
+# `log_softmax(z) = (z - m) - log Σ_j e^{z_j - m}`.
+#
+# Implement `log_softmax` with Tensor ops (`-`, `.exp()`, `.sum(axis=dim, keepdims=True)`,
+# `.log()`), so module 05 can differentiate it with no new rule. The shift `m` is a **constant**
+# (`Tensor(x.data.max(...))`): `log_softmax(z - m) = log_softmax(z)` for every `m`, so no
+# gradient needs to flow through it. Later modules use `log_softmax` when they need the whole
+# row of log-probabilities (for example, to sample text or to compare two distributions).
+#
+# Cost for `(N, C)`: one `max`, one subtraction, `N·C` exponentials, a sum, `N` logs and a
+# subtraction: about `4·N·C` FLOPs plus the exponentials.
+
+# %% nbgrader={"grade": false, "grade_id": "log-softmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Log of the softmax of `x` along `dim`, stable for any finite logits.
+
+    Built from module 01 ops with the row maximum as a constant shift, so it is differentiable
+    once module 05 is in place.
+    """
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
+    ### BEGIN SOLUTION
+    shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
+    shifted = x - shift
+    return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: log_softmax
+
+# %% nbgrader={"grade": true, "grade_id": "test-log-softmax", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_log_softmax():
+    import warnings
+
+    a = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 4.0]])
+    out = log_softmax(Tensor(a))
+    assert isinstance(out, Tensor) and out.shape == (2, 3), "log_softmax keeps the shape"
+    want = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
+    assert np.allclose(out.data, want, atol=1e-5), f"log_softmax gave {out.data}, expected {want}"
+    col = log_softmax(Tensor(a), dim=0).data
+    assert np.allclose(np.exp(col).sum(axis=0), 1, atol=1e-5), "dim=0: each column's probabilities sum to 1"
+    assert np.allclose(col, a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5)
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
+    assert np.allclose(big, [[0.0, -2e4, -1e4], [-np.log(3)] * 3]), \
+        f"log_softmax gave {big}: shift each row by its own maximum"
+    print("log_softmax: OK")
+
+
+if __name__ == "__main__":
+    test_unit_log_softmax()
+
+# %% [markdown]
+# ## 4. Cross-entropy, fused with softmax
+#
+# For one example with logits `z` (length `C`) and true class `y`, cross-entropy is the negative
+# log-probability the model gives the right answer:
+#
+# `CE(z, y) = -log softmax(z)_y = LSE(z) - z_y = log Σ_j e^{z_j - m} - (z_y - m)`.
+#
+# Confident and right: `p_y ≈ 1`, loss `≈ 0`. Confident and wrong: `p_y ≈ 0`, loss large.
+# A model that knows nothing (uniform `p`) scores `log C`: `2.30` for 10 classes. That is the
+# number to expect at the start of training.
+#
+# **Why fuse softmax and cross-entropy into one op?** You could chain `Softmax`, `.log()` and an
+# index. Three reasons not to:
+# 1. *Stability*: `log(softmax(z))` takes the log of a number that may have underflowed to `0`.
+#    The fused formula `LSE(z) - z_y` never forms that tiny number.
+# 2. *The gradient is beautiful*: `∂CE/∂z_j = p_j - [j = y]`, that is, `probs - onehot(y)`,
+#    divided by `N` for the mean. No division by `p_y`, nothing to blow up. Module 05's rule
+#    for `"cross_entropy"` needs exactly two things: the probabilities and the targets. So the
+#    forward pass computes `probs` once and hands them over in the ctx.
+# 3. *Speed*: one pass over the `(N, C)` logits instead of a chain of ops, each allocating
+#    its own `(N, C)` intermediate.
+#
+# **Shapes.** Logits `(N, C)` with targets `(N,)`, or in general `(..., C)` with targets
+# `(...)`: a language model's logits `(B, T, V)` with targets `(B, T)`. The loss is the mean
+# over every target position. Targets are class **indices** (`0 ≤ y < C`), as an integer NumPy
+# array or a Tensor (whose float values must be whole numbers); a given helper checks them and
+# names the shapes when they do not fit.
+#
+# **Picking `z_y` for every row without a loop.** For 2-D logits, `z[np.arange(N), y]`. For any
+# number of leading dimensions, `np.take_along_axis(z, y[..., None], axis=-1)[..., 0]` picks, in
+# each row, the entry at that row's target index.
+#
+# Plan for `forward` (all NumPy on `logits.data`):
+# 1. `shifted = z - max(z, axis=-1, keepdims=True)`;
+# 2. `e = exp(shifted)`, `total = e.sum(axis=-1, keepdims=True)`, `probs = e / total`;
+# 3. per row, `LSE - z_y = log(total) - shifted_y`; the loss is the mean of that;
+# 4. `return Tensor._op("cross_entropy", loss, logits, probs=probs, targets=targets)`.
+
+# %% nbgrader={"grade": false, "grade_id": "cross-entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def _class_indices(targets, logits_shape: tuple[int, ...]) -> np.ndarray:
+    """Targets as an int64 array of shape `logits_shape[:-1]`, or a clear error (given)."""
+    raw = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    if raw.dtype.kind == "f":
+        if not np.all(raw == np.floor(raw)):
+            raise ValueError("CrossEntropyLoss targets must be class indices (whole numbers), "
+                             f"got non-integer values such as {raw[raw != np.floor(raw)].flat[0]}")
+    elif raw.dtype.kind not in "iu":
+        raise TypeError(f"CrossEntropyLoss targets must be integer class indices, got dtype {raw.dtype}")
+    indices = raw.astype(np.int64)
+    if indices.shape != tuple(logits_shape[:-1]):
+        raise ValueError(
+            f"CrossEntropyLoss: logits of shape {tuple(logits_shape)} need targets of shape "
+            f"{tuple(logits_shape[:-1])} (one class index per row), got targets of shape {indices.shape}"
+        )
+    if indices.size == 0:
+        raise ValueError(f"CrossEntropyLoss: empty batch (logits of shape {tuple(logits_shape)})")
+    classes = logits_shape[-1]
+    bad = (indices < 0) | (indices >= classes)
+    if bad.any():
+        raise IndexError(f"CrossEntropyLoss: target {indices[bad].flat[0]} is out of range for "
+                         f"{classes} classes (logits of shape {tuple(logits_shape)}): use 0..{classes - 1}")
+    return indices
+
+
+class CrossEntropyLoss:
+    """Softmax + negative log-likelihood in one stable op, mean over all target positions.
+
+    `logits`: Tensor of shape (..., C). `targets`: class indices of shape (...), an integer
+    array or a Tensor.
+    """
+
+    def __call__(self, logits: Tensor, targets) -> Tensor:
+        return self.forward(logits, targets)
+
+    def forward(self, logits: Tensor, targets) -> Tensor:
+        if logits.ndim == 0:
+            raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
+        targets = _class_indices(targets, logits.shape)
+        ### BEGIN SOLUTION
+        z = logits.data
+        shifted = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=-1, keepdims=True)
+        probs = e / total
+        picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
+        loss = np.mean(np.log(total[..., 0]) - picked)
+        return Tensor._op("cross_entropy", loss, logits, probs=probs, targets=targets)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "CrossEntropyLoss()"
+
+
+# %% [markdown]
+# ### Unit test: CrossEntropyLoss
+# The loss must equal `-log softmax(z)_y`, averaged, for 2-D and 3-D logits; give `log C` for
+# uniform logits; and stay exact for logits of `±10,000`.
+
+# %% nbgrader={"grade": true, "grade_id": "test-cross-entropy", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def test_unit_cross_entropy():
+    import warnings
+
+    def reference(z, y):
+        z = z.astype(np.float64)
+        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        return -np.take_along_axis(logp, y[..., None], axis=-1).mean()
+
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.0, 3.0], [1.0, -1.0, 0.0]])
+    y = np.array([0, 1, 2, 1])
+    loss = CrossEntropyLoss()(Tensor(z), y)
+    assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
+    assert np.isclose(loss.item(), reference(z, y), atol=1e-5), f"CE gave {loss.item()}, expected {reference(z, y)}"
+    rng = np.random.default_rng(4)
+    z3, y3 = rng.normal(size=(2, 5, 7)), rng.integers(0, 7, size=(2, 5))
+    assert np.isclose(CrossEntropyLoss()(Tensor(z3), y3).item(), reference(z3, y3), atol=1e-5), \
+        "logits (B, T, C) with targets (B, T): mean over all B·T positions"
+    assert np.isclose(CrossEntropyLoss()(Tensor(np.zeros((3, 10))), [1, 2, 3]).item(), np.log(10), atol=1e-6), \
+        "uniform logits over 10 classes give log(10)"
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        right = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([0])).item()
+        wrong = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([1])).item()
+        rows = CrossEntropyLoss()(Tensor([[1e4, -1e4], [-1e4, -1e4]]), np.array([0, 1])).item()
+    assert right == 0.0 and wrong == 2e4, f"CE at ±1e4 gave {right} (want 0) and {wrong} (want 20000)"
+    assert np.isclose(rows, np.log(2) / 2), f"each row must be shifted by its own maximum, got {rows}"
+    print("CrossEntropyLoss: OK")
+
+
+if __name__ == "__main__":
+    test_unit_cross_entropy()
+
+# %% [markdown]
+# ### Unit test: CrossEntropyLoss targets
+# Integer arrays and Tensors of class indices give the same loss; targets of the wrong shape or
+# out of range give an error that names the shapes.
+
+# %% nbgrader={"grade": true, "grade_id": "test-cross-entropy-targets", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_cross_entropy_targets():
+    z = Tensor([[0.2, 1.5, -0.3], [2.0, 0.0, 0.5]])
+    y = np.array([2, 0])
+    want = -np.mean([-0.3 - np.log(np.exp([0.2, 1.5, -0.3]).sum()),
+                     2.0 - np.log(np.exp([2.0, 0.0, 0.5]).sum())])
+    for targets in [y, y.astype(np.int32), Tensor(y), [2, 0]]:
+        got = CrossEntropyLoss()(z, targets).item()
+        assert np.isclose(got, want, atol=1e-5), f"targets given as {type(targets).__name__}: {got} != {want}"
+    for bad, error, words in [(np.array([[2], [0]]), ValueError, ["(2, 3)", "(2,)", "(2, 1)"]),
+                              (np.array([0, 3]), IndexError, ["3", "3 classes"]),
+                              (np.array([-1, 0]), IndexError, ["-1"])]:
+        try:
+            CrossEntropyLoss()(z, bad)
+        except error as err:
+            assert all(w in str(err) for w in words), f"the error should mention {words}: {err}"
+        else:
+            raise AssertionError(f"targets {bad.tolist()} must raise {error.__name__}")
+    print("CrossEntropyLoss targets: OK")
+
+
+if __name__ == "__main__":
+    test_unit_cross_entropy_targets()
+
+# %% [markdown]
+# ## 5. Binary cross-entropy
+#
+# For a yes/no question the model outputs one probability `p = P(yes)` per example (usually a
+# `Sigmoid` of a logit), and the target `t` is `1` (yes) or `0` (no), or anything in between for
+# soft labels:
+#
+# `BCE(p, t) = -[t·log p + (1 - t)·log(1 - p)]`, averaged over all elements.
+#
+# **Clamping.** A confident model will output `p = 1.0` exactly in `float32` (any logit above
+# about 17 does it). Then `log(1 - p) = log 0 = -inf`, and one such example makes the whole
+# batch's loss `inf`. So clamp `p` to `[eps, 1 - eps]` first (`np.clip`); the loss of one example
+# is then at most `-log(eps) ≈ 16.1` for `eps = 1e-7`. `eps` must also survive rounding:
+# `float32` has no number between `1 - 6·10⁻⁸` and `1`, so a smaller `eps` makes `1 - eps`
+# round to `1` and brings `log 0` back; the constructor refuses it.
+#
+# The op is `Tensor._op("binary_cross_entropy", value, pred, target=t, eps=eps)`: module 05's
+# rule needs `t` and `eps` to rebuild the same clamped `p` and compute the derivative
+# `(p - t) / (p·(1 - p))`, divided by the number of elements for the mean.
+# (When you have logits rather than probabilities, a fused "BCE with logits" is stabler still,
+# for the same reason as softmax + cross-entropy.)
+
+# %% nbgrader={"grade": false, "grade_id": "binary-cross-entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class BinaryCrossEntropyLoss:
+    """Binary cross-entropy on probabilities `pred` in [0, 1], mean over all elements."""
+
+    def __init__(self, eps: float = 1e-7):
+        if not (0 < eps < 0.5 and np.float32(1 - eps) < 1):
+            raise ValueError(f"eps must lie in (0, 0.5) and be large enough that 1 - eps < 1 in float32 "
+                             f"(about 3e-8 or more), got {eps}")
+        self.eps = eps
+
+    def __call__(self, pred: Tensor, target) -> Tensor:
+        return self.forward(pred, target)
+
+    def forward(self, pred: Tensor, target) -> Tensor:
+        t = (target.data if isinstance(target, Tensor) else np.asarray(target)).astype(pred.dtype)
+        if t.shape != pred.shape:
+            raise ValueError(f"BinaryCrossEntropyLoss: pred has shape {pred.shape} but target has "
+                             f"shape {t.shape}; they must match")
+        if pred.size and not (pred.data.min() >= 0 and pred.data.max() <= 1):
+            raise ValueError("BinaryCrossEntropyLoss expects probabilities in [0, 1], got values in "
+                             f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
+        if t.size and not (t.min() >= 0 and t.max() <= 1):
+            raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
+        ### BEGIN SOLUTION
+        p = np.clip(pred.data, self.eps, 1 - self.eps)
+        value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+        return Tensor._op("binary_cross_entropy", value, pred, target=t, eps=self.eps)
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossEntropyLoss(eps={self.eps})"
+
+
+# %% [markdown]
+# ### Unit test: BinaryCrossEntropyLoss
+
+# %% nbgrader={"grade": true, "grade_id": "test-bce", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_bce():
+    import warnings
+
+    p = np.array([0.9, 0.2, 0.6, 0.01])
+    t = np.array([1.0, 0.0, 0.0, 1.0])
+    loss = BinaryCrossEntropyLoss()(Tensor(p), t)
+    assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
+    want = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    assert np.isclose(loss.item(), want, atol=1e-5), f"BCE gave {loss.item()}, expected {want}"
+    soft = BinaryCrossEntropyLoss()(Tensor([0.3]), Tensor([0.3])).item()
+    assert np.isclose(soft, -(0.3 * np.log(0.3) + 0.7 * np.log(0.7)), atol=1e-5), "soft targets work too"
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        edge = BinaryCrossEntropyLoss()(Tensor([1.0, 0.0, 1.0, 0.0]), [1.0, 0.0, 0.0, 1.0]).item()
+    assert np.isfinite(edge), f"clamping must keep the loss finite, got {edge}"
+    assert np.isclose(edge, -np.log(1e-7) / 2, rtol=0.05), f"two clamped mistakes in 4 cost -log(eps)/2, got {edge}"
+    print("BinaryCrossEntropyLoss: OK")
+
+
+if __name__ == "__main__":
+    test_unit_bce()
+
+# %% [markdown]
+# ### Unit test: the ops module 05 will differentiate
+# `MSELoss` must be built from Tensor ops (so its graph reaches `pred`); the two cross-entropies
+# must record their op name and exactly the ctx of the contract. We register throw-away rules,
+# check the recorded graph, then remove them.
+
+# %% nbgrader={"grade": true, "grade_id": "test-losses-op-path", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_op_path():
+    from tinytorch.tensor import BACKWARD_RULES
+
+    saved = dict(BACKWARD_RULES)
+    try:
+        for name in ["add", "sub", "mul", "pow", "mean", "cross_entropy", "binary_cross_entropy"]:
+            BACKWARD_RULES[name] = lambda grad, out, *inputs, **ctx: None
+        pred = Tensor([[0.2, 0.7], [0.9, 0.4]], requires_grad=True)
+        graph, seen = [MSELoss()(pred, np.ones((2, 2)))], set()
+        while graph:
+            node = graph.pop()
+            seen.add(id(node))
+            graph.extend(node._inputs)
+        assert id(pred) in seen, "MSELoss must be composed of Tensor ops so its graph reaches pred"
+
+        y = np.array([1, 0])
+        ce = CrossEntropyLoss()(pred, Tensor(y))
+        assert ce._op_name == "cross_entropy" and len(ce._inputs) == 1 and ce._inputs[0] is pred
+        assert set(ce._ctx) == {"probs", "targets"}, f"cross_entropy ctx keys: {set(ce._ctx)}"
+        e = np.exp(pred.data - pred.data.max(axis=1, keepdims=True))
+        assert np.allclose(ce._ctx["probs"], e / e.sum(axis=1, keepdims=True), atol=1e-6), "ctx probs = softmax"
+        assert ce._ctx["targets"].dtype.kind == "i" and np.array_equal(ce._ctx["targets"], y)
+
+        bce = BinaryCrossEntropyLoss(eps=1e-6)(pred, [[0.0, 1.0], [1.0, 0.0]])
+        assert bce._op_name == "binary_cross_entropy" and len(bce._inputs) == 1 and bce._inputs[0] is pred
+        assert set(bce._ctx) == {"target", "eps"} and bce._ctx["eps"] == 1e-6
+        assert isinstance(bce._ctx["target"], np.ndarray) and np.array_equal(bce._ctx["target"], [[0, 1], [1, 0]])
+    finally:
+        BACKWARD_RULES.clear()
+        BACKWARD_RULES.update(saved)
+    print("op path: OK")
+
+
+if __name__ == "__main__":
+    test_unit_op_path()
+
+# %% [markdown]
+# ## Module test
+# A linear classifier on a batch: logits `x @ W`, then cross-entropy, which must agree with the
+# `log_softmax` you wrote; and the same model as a yes/no classifier with a sigmoid and BCE.
+
+# %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_module():
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(32, 6)), rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, size=32)
+    logits = Tensor(x) @ Tensor(w)
+    ce = CrossEntropyLoss()(logits, y).item()
+    picked = log_softmax(logits).data[np.arange(32), y]
+    assert np.isclose(ce, -picked.mean(), atol=1e-5), "CE = -mean(log_softmax picked at the targets)"
+    z = x @ w
+    want = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(32), y])
+    assert np.isclose(ce, want, atol=1e-4), f"CE {ce} differs from the NumPy reference {want}"
+    assert CrossEntropyLoss()(Tensor(np.eye(4)[y] * 50), y).item() < 1e-6, \
+        "confident and right: the loss is near 0"
+    p = 1 / (1 + np.exp(-z[:, 0]))
+    t = (y % 2).astype(np.float64)
+    bce = BinaryCrossEntropyLoss()(Tensor(p), t).item()
+    assert np.isclose(bce, -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), atol=1e-4)
+    assert np.isclose(MSELoss()(Tensor(p), t).item(), np.mean((p - t) ** 2), atol=1e-6)
+    print("module 04: all tests passed")
+
+
+if __name__ == "__main__":
+    test_module()
+
+# %% [markdown]
+# ## Reflection
+# - At the start of training a 1000-class classifier, what loss do you expect, and why is a
+#   value far from it a sign of a bug?
+# - Write the gradient of cross-entropy for one example with `C = 3`, `p = (0.7, 0.2, 0.1)` and
+#   `y = 0`. Which logits go up and which go down after one step of gradient descent?
+# - For a language model with vocabulary `V` and `N` tokens per batch, the fused loss keeps
+#   `N·V` probabilities. How could you avoid storing them (hint: recompute, or process the
+#   batch in chunks)?

@@ -1,0 +1,324 @@
+"""Module 02 (activations) against the exported package: values, stability, the op contract."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinytorch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
+
+# --- float64 references, written independently of the implementations under test -------------
+
+
+def relu_ref(a):
+    return np.where(a > 0, a, 0.0)
+
+
+def sigmoid_ref(a):
+    # 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2: an identity with no exponential to overflow
+    return 0.5 * (1 + np.tanh(np.asarray(a, np.float64) / 2))
+
+
+def tanh_ref(a):
+    return np.tanh(np.asarray(a, np.float64))
+
+
+def gelu_ref(a):
+    a = np.asarray(a, np.float64)
+    return 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))
+
+
+def softmax_ref(a, axis=-1):
+    a = np.asarray(a, np.float64)
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+ELEMENTWISE = [(ReLU, relu_ref, "relu"), (Sigmoid, sigmoid_ref, "sigmoid"), (Tanh, tanh_ref, "tanh"),
+               (GELU, gelu_ref, "gelu")]
+ALL = [*ELEMENTWISE, (Softmax, softmax_ref, "softmax")]
+IDS = [name for *_, name in ALL]
+
+
+class strict_numerics:
+    """Turn overflow, division by zero, invalid values and every warning into errors.
+
+    Underflow stays allowed: e^-10000 rounding to 0 is the correctly rounded answer.
+    """
+
+    def __enter__(self):
+        self._warn = warnings.catch_warnings()
+        self._warn.__enter__()
+        warnings.simplefilter("error")
+        self._err = np.errstate(over="raise", divide="raise", invalid="raise")
+        self._err.__enter__()
+
+    def __exit__(self, *exc):
+        self._err.__exit__(*exc)
+        self._warn.__exit__(*exc)
+
+
+@pytest.fixture
+def dummy_rules(monkeypatch):
+    """Register throw-away backward rules so `_op` records the graph (restored afterwards)."""
+    for name in ["relu", "sigmoid", "tanh", "gelu", "softmax"]:
+        monkeypatch.setitem(BACKWARD_RULES, name, lambda grad, out, *inputs, **ctx: None)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+@pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4), (1, 1, 2, 6)])
+def test_values_match_reference(cls, ref, name, shape):
+    a = (np.random.default_rng(sum(shape)).normal(size=shape) * 3).astype(np.float32)
+    out = cls()(Tensor(a))
+    assert isinstance(out, Tensor)
+    assert out.shape == shape and out.dtype == np.float32
+    np.testing.assert_allclose(out.data, ref(a), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls, ref, name", ELEMENTWISE, ids=IDS[:4])
+def test_elementwise_on_scalars(cls, ref, name):
+    for v in [-2.5, 0.0, 0.75]:
+        out = cls()(Tensor(v))
+        assert out.shape == ()
+        assert out.item() == pytest.approx(float(ref(np.float32(v))), rel=1e-6, abs=1e-7)
+
+
+def test_known_values():
+    assert np.array_equal(ReLU()(Tensor([-1.0, 0.0, 2.0])).data, [0.0, 0.0, 2.0])
+    assert Sigmoid()(Tensor(0.0)).item() == 0.5
+    assert Sigmoid()(Tensor(np.log(3.0))).item() == pytest.approx(0.75, rel=1e-6)
+    assert Tanh()(Tensor(0.0)).item() == 0.0
+    assert GELU()(Tensor(1.0)).item() == pytest.approx(0.8411920, abs=1e-6)
+    assert GELU()(Tensor(-1.0)).item() == pytest.approx(-0.1588080, abs=1e-6)
+    assert GELU()(Tensor(0.0)).item() == 0.0
+    np.testing.assert_allclose(Softmax()(Tensor([0.0, np.log(3.0)])).data, [0.25, 0.75], rtol=1e-6)
+
+
+def test_gelu_is_close_to_exact_gelu():
+    import math
+
+    a = np.linspace(-6, 6, 241)
+    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in a])
+    err = np.abs(GELU()(Tensor(a)).data - exact)
+    assert err.max() < 1e-3
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_input_is_not_modified(cls, ref, name):
+    a = np.array([[-2.0, 0.5, 3.0], [1.0, -1.0, 0.0]], dtype=np.float32)
+    x = Tensor(a.copy())
+    cls()(x)
+    assert np.array_equal(x.data, a)
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_float64_mode_keeps_precision(cls, ref, name, monkeypatch):
+    """Inside gradcheck Config.dtype is float64: activations must not round through float32."""
+    monkeypatch.setattr(Config, "dtype", np.float64)
+    a = np.random.default_rng(3).normal(size=(3, 5)) * 2
+    out = cls()(Tensor(a))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, ref(a), rtol=1e-12, atol=1e-14)
+
+
+# --- stability ------------------------------------------------------------------------------
+
+EXTREMES = np.array([-1e4, -1000.0, -100.0, -88.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 88.0, 100.0, 1000.0, 1e4],
+                    dtype=np.float32)
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_extreme_inputs_no_warning_no_nan(cls, ref, name):
+    with strict_numerics():
+        out = cls()(Tensor(EXTREMES)).data
+        out2d = cls()(Tensor(np.stack([EXTREMES, -EXTREMES]))).data
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(out2d))
+    np.testing.assert_allclose(out, ref(EXTREMES), rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("cls", [ReLU, Sigmoid, Tanh], ids=["relu", "sigmoid", "tanh"])
+def test_float32_limits(cls):
+    big = np.finfo(np.float32).max
+    with strict_numerics():
+        out = cls()(Tensor([-big, big])).data
+    assert np.all(np.isfinite(out))
+
+
+def test_saturation_is_exact():
+    with strict_numerics():
+        s = Sigmoid()(Tensor([-1e4, 1e4])).data
+        t = Tanh()(Tensor([-1e4, 1e4])).data
+        g = GELU()(Tensor([-1e4, 1e4])).data
+        p = Softmax()(Tensor([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4], [-1e4, -1e4]])).data
+    assert np.array_equal(s, [0.0, 1.0])
+    assert np.array_equal(t, [-1.0, 1.0])
+    assert np.array_equal(g, [0.0, 1e4])
+    assert np.array_equal(p, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
+
+
+def test_naive_sigmoid_would_have_overflowed():
+    """Guards the test above: the textbook formula does overflow on these inputs."""
+    with strict_numerics(), pytest.raises(FloatingPointError):
+        1 / (1 + np.exp(-EXTREMES))
+
+
+def test_softmax_large_equal_logits_are_uniform():
+    with strict_numerics():
+        p = Softmax()(Tensor(np.full((2, 8), 1e4))).data
+    np.testing.assert_allclose(p, 1 / 8, rtol=1e-6)
+
+
+# --- softmax along any axis -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, -1, -2, -3])
+def test_softmax_dim(dim):
+    a = np.random.default_rng(7).normal(size=(3, 4, 5)).astype(np.float32) * 4
+    p = Softmax(dim=dim)(Tensor(a)).data
+    np.testing.assert_allclose(p, softmax_ref(a, axis=dim), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.sum(axis=dim), 1, atol=1e-6)
+
+
+def test_softmax_default_dim_is_last():
+    a = np.random.default_rng(8).normal(size=(4, 6)).astype(np.float32)
+    assert Softmax().dim == -1
+    np.testing.assert_array_equal(Softmax()(Tensor(a)).data, Softmax(dim=1)(Tensor(a)).data)
+
+
+@pytest.mark.parametrize("dim", [2, -3, 5])
+def test_softmax_bad_dim_names_the_shape(dim):
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        Softmax(dim=dim)(Tensor(np.zeros((2, 3))))
+
+
+def test_softmax_rejects_scalar():
+    with pytest.raises(ValueError, match="shape"):
+        Softmax()(Tensor(1.0))
+
+
+# --- property tests over random shapes ----------------------------------------------------------
+
+finite32 = st.floats(-1e4, 1e4, allow_nan=False, width=32)
+arrays = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=4, max_side=6), elements=finite32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays)
+def test_property_elementwise_identities(a):
+    x, neg = Tensor(a), Tensor(-a)
+    with strict_numerics():
+        relu, relu_neg = ReLU()(x).data, ReLU()(neg).data
+        s, s_neg = Sigmoid()(x).data, Sigmoid()(neg).data
+        t = Tanh()(x).data
+        s2 = Sigmoid()(Tensor(2 * a)).data
+        g, g_neg = GELU()(x).data, GELU()(neg).data
+    assert np.array_equal(relu - relu_neg, a)
+    assert np.all((s >= 0) & (s <= 1))
+    np.testing.assert_allclose(s_neg, 1 - s, atol=1e-6)
+    np.testing.assert_allclose(s, sigmoid_ref(a), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(t, 2 * s2 - 1, atol=1e-6)
+    np.testing.assert_allclose(g - g_neg, a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g, gelu_ref(a), rtol=1e-5, atol=1e-6)
+    for out in (relu, s, t, g):
+        assert out.shape == a.shape and np.all(np.isfinite(out))
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=4, max_side=6), elements=finite32),
+       st.data())
+def test_property_softmax_any_dim(a, data):
+    dim = data.draw(st.integers(-a.ndim, a.ndim - 1), label="dim")
+    with strict_numerics():
+        p = Softmax(dim=dim)(Tensor(a)).data
+    assert p.shape == a.shape and np.all(np.isfinite(p))
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(p.sum(axis=dim), 1, atol=1e-5)
+    np.testing.assert_allclose(p, softmax_ref(a, axis=dim), rtol=1e-4, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
+                  elements=st.floats(-50, 50, width=32)),
+       st.floats(-100, 100, width=32))
+def test_property_softmax_shift_invariant(a, c):
+    np.testing.assert_allclose(Softmax()(Tensor(a + c)).data, Softmax()(Tensor(a)).data, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float32, st.integers(2, 30), elements=finite32, unique=True))
+def test_property_sigmoid_tanh_gelu_monotone_where_expected(a):
+    a = np.sort(a)
+    assert np.all(np.diff(Sigmoid()(Tensor(a)).data) >= 0)
+    assert np.all(np.diff(Tanh()(Tensor(a)).data) >= 0)
+    pos = a[a >= 0]  # GELU dips below zero for negative inputs; it is increasing for x >= 0
+    assert np.all(np.diff(GELU()(Tensor(pos)).data) >= 0)
+
+
+# --- the op contract that module 05 relies on ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_op_name_and_inputs_recorded(cls, ref, name, dummy_rules):
+    x = Tensor([[0.5, -1.0, 2.0]], requires_grad=True)
+    out = cls()(x)
+    assert out._op_name == name
+    assert len(out._inputs) == 1 and out._inputs[0] is x
+    assert out.requires_grad
+
+
+@pytest.mark.parametrize("cls, ref, name", ELEMENTWISE, ids=IDS[:4])
+def test_elementwise_ops_have_no_ctx(cls, ref, name, dummy_rules):
+    assert cls()(Tensor([1.0, -1.0], requires_grad=True))._ctx == {}
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, -2])
+def test_softmax_ctx_axis(dim, dummy_rules):
+    out = Softmax(dim=dim)(Tensor(np.ones((2, 3)), requires_grad=True))
+    assert out._ctx == {"axis": dim}
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_no_graph_for_constants(cls, ref, name, dummy_rules):
+    out = cls()(Tensor([[1.0, 2.0]]))
+    assert out._inputs == () and out._op_name is None and not out.requires_grad
+
+
+def test_repr():
+    assert repr(ReLU()) == "ReLU()" and repr(GELU()) == "GELU()"
+    assert repr(Softmax(dim=0)) == "Softmax(dim=0)"
+
+
+def test_forward_and_call_agree():
+    x = Tensor(np.linspace(-3, 3, 7))
+    for act in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax()):
+        assert np.array_equal(act(x).data, act.forward(x).data)
+
+
+# --- PyTorch as an oracle (skipped when torch is not installed) ----------------------------------
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "gelu"])
+def test_matches_torch_elementwise(name):
+    torch = pytest.importorskip("torch")
+    ours = {"relu": ReLU(), "sigmoid": Sigmoid(), "tanh": Tanh(), "gelu": GELU()}[name]
+    theirs = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+              "gelu": lambda t: torch.nn.functional.gelu(t, approximate="tanh")}[name]
+    a = np.concatenate([np.random.default_rng(11).normal(size=200) * 4, EXTREMES]).astype(np.float32)
+    want = theirs(torch.from_numpy(a)).numpy()
+    np.testing.assert_allclose(ours(Tensor(a)).data, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, -1])
+def test_matches_torch_softmax(dim):
+    torch = pytest.importorskip("torch")
+    a = (np.random.default_rng(12).normal(size=(4, 5, 6)) * 10).astype(np.float32)
+    a[0, 0, 0] = 1e4
+    want = torch.softmax(torch.from_numpy(a), dim=dim).numpy()
+    np.testing.assert_allclose(Softmax(dim=dim)(Tensor(a)).data, want, rtol=1e-5, atol=1e-7)
