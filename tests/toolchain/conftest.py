@@ -1,0 +1,64 @@
+"""Fixtures for toolchain tests: a small fake repository and ways to run `tito` inside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tito import cli
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+CI_ENV = {**os.environ, "CI": "1", "PYTHONPATH": ""}
+
+
+def add_module(repo: Path, name: str) -> Path:
+    """Copy fixture module `name` (e.g. "01_tensor") and its package suite into `repo`."""
+    source = repo / "modules" / "source" / name / f"{name}_dev.py"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / f"{name}_dev.py", source)
+    suite = repo / "tests" / name / f"test_{name[3:]}.py"
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / f"suite_{name}.py", suite)
+    return source
+
+
+@pytest.fixture
+def fake_repo(tmp_path: Path) -> Path:
+    """A repository with the real `tito`, a provided `tinytorch/` and fixture module 01."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "tito", repo / "tito", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", repo / "pyproject.toml")
+    (repo / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "STUDENT_README.md", repo / "docs" / "STUDENT_README.md")
+    (repo / "README.md").write_text("# Reference README\n")
+    (repo / "tinytorch").mkdir()
+    (repo / "tinytorch" / "__init__.py").write_text('"""Provided."""\n__version__ = "0.1.0"\n')
+    (repo / "tinytorch" / "datasets.py").write_text('"""Provided data loaders."""\n')
+    add_module(repo, "01_tensor")
+    return repo
+
+
+@pytest.fixture
+def tito(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Run `tito ARGS` in-process (Typer's CliRunner) from folder `cwd`."""
+
+    def invoke(cwd: Path, *args: str):
+        monkeypatch.chdir(cwd)
+        monkeypatch.setenv("CI", "1")
+        return CliRunner().invoke(cli.app, list(args))
+
+    return invoke
+
+
+def run_tito(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m tito ARGS` in a subprocess, as CI would (CI=1, output piped)."""
+    return subprocess.run([sys.executable, "-m", "tito", *args], cwd=cwd, env=CI_ENV, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)

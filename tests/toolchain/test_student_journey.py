@@ -1,0 +1,56 @@
+"""End to end on the real course: the student edition's stubs fail honestly; the reference passes.
+
+One release per test session; each module's journey runs in that edition.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tito import release
+from tito.edition import is_student_edition
+from tito.registry import available, get_module
+from tito.state import STATE_FILE
+
+from .conftest import REPO, run_tito
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(is_student_edition(REPO), reason="needs the reference solutions")]
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("journey") / "student"
+    result = run_tito(REPO, "release", "student", str(dest))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dest
+
+
+def test_edition_holds_no_solution_line(edition):
+    assert release.leaks(edition, release.secret_lines(REPO, available(REPO))) == []
+    assert not any((edition / m.export_target).exists() for m in available(REPO))
+
+
+@pytest.mark.parametrize("number", ["01"])
+def test_stub_fails_with_counts_and_reference_passes(edition, number):
+    module = get_module(number)
+    result = run_tito(edition, "module", "complete", number)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    counts = re.search(r"Inline tests: (\d+) passed, (\d+) failed", output)
+    assert counts and int(counts.group(2)) > 0, output
+    assert "NotImplementedError" in output and "nothing recorded" in output
+    assert not (edition / STATE_FILE).exists() and not (edition / module.export_target).exists()
+
+    shutil.copy(REPO / module.source, edition / module.source)
+    result = run_tito(edition, "module", "complete", number)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"Inline tests: \d+ passed, 0 failed", output)
+    assert re.search(rf"Package tests \({module.tests.as_posix()}\): \d+ passed, 0 failed", output)
+    assert json.loads((edition / STATE_FILE).read_text())["modules"][number]["completed"]

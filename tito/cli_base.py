@@ -1,0 +1,77 @@
+"""Shared pieces of the command modules: app construction and argument lookup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from tito import console, registry
+from tito.errors import TitoError
+from tito.registry import Milestone, Module
+from tito.state import Progress
+
+ModuleArg = Annotated[str, typer.Argument(help="Module number (e.g. 03) or slug.", show_default=False)]
+MaybeModule = Annotated[str | None, typer.Argument(help="Module number (e.g. 03) or slug.",
+                                                   show_default=False)]
+Timeout = Annotated[float, typer.Option(help="Seconds each test run may take before it is stopped.")]
+
+
+class _Group(TyperGroup):
+    """Turns a TitoError from any command into a message on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - Click's signature
+        try:
+            return super().invoke(ctx)
+        except TitoError as exc:
+            console.error(console.esc(exc.message))
+            if exc.hint:
+                console.error_hint(console.esc(exc.hint))
+            raise typer.Exit(exc.exit_code) from exc
+
+
+def new_app(help_text: str) -> typer.Typer:
+    """A command group: Rich help on a terminal, plain help text otherwise."""
+    return typer.Typer(cls=_Group, help=help_text, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False,
+                       rich_markup_mode=None if console.plain() else "rich")
+
+
+def root() -> Path:
+    return registry.find_root()
+
+
+def module(key: str) -> Module:
+    try:
+        return registry.get_module(key)
+    except KeyError as exc:
+        raise TitoError(exc.args[0], "See `tito module list`.") from exc
+
+
+def written_module(base: Path, key: str) -> Module:
+    """A module whose source file exists in this checkout."""
+    found = module(key)
+    if not (base / found.source).is_file():
+        raise TitoError(f"Module {found.number} {found.title} is not written yet "
+                        f"({found.source.as_posix()} does not exist).", "See `tito module list`.")
+    return found
+
+
+def milestone(key: str) -> Milestone:
+    try:
+        return registry.get_milestone(key)
+    except KeyError as exc:
+        raise TitoError(exc.args[0], "See `tito milestone list`.") from exc
+
+
+def module_state(base: Path, progress: Progress, found: Module) -> tuple[str, str]:
+    """(state, date) of a module: not written yet / not started / started / completed."""
+    if not (base / found.source).is_file():
+        return "[dim]not written yet[/]", ""
+    if progress.completed(found.number):
+        return "[green]completed[/]", progress.completed(found.number)[:10]
+    if progress.started(found.number):
+        return "[yellow]started[/]", progress.started(found.number)[:10]
+    return "not started", ""

@@ -1,0 +1,41 @@
+"""`tito checkpoint ...`: the capability each module proves, and re-testing it."""
+
+from __future__ import annotations
+
+import typer
+
+from tito import console, pipeline
+from tito.cli_base import ModuleArg, Timeout, module_state, new_app, root, written_module
+from tito.console import esc
+from tito.registry import MODULES
+from tito.state import Progress
+
+app = new_app("Capabilities you have proven, one per module.")
+
+
+@app.command()
+def status() -> None:
+    """Show each module's capability, whether it is achieved, and when."""
+    base = root()
+    progress = Progress.load(base)
+    rows = []
+    for m in MODULES:
+        achieved = progress.completed(m.number)
+        state = "[green]achieved[/]" if achieved else module_state(base, progress, m)[0]
+        rows.append([m.number, esc(m.capability), state, (achieved or "")[:10]])
+    console.table(["#", "Capability", "State", "Date"], rows)
+    done = sum(1 for m in MODULES if progress.completed(m.number))
+    console.say(f"\n{done}/{len(MODULES)} capabilities achieved.")
+
+
+@app.command()
+def test(number: ModuleArg, timeout: Timeout = 900) -> None:
+    """Re-run a module's tests/NN_slug suite against the current package."""
+    base = root()
+    found = written_module(base, number)
+    console.heading(f"Checkpoint {found.number}: {esc(found.capability)}")
+    if not (base / found.export_target).exists():
+        console.warn(f"{found.export_target.as_posix()} does not exist: complete the module first.")
+    result = pipeline.run_suite(base, found, timeout)
+    if not result:
+        raise typer.Exit(1)

@@ -1,0 +1,46 @@
+"""`tito export`: write package files from module sources, or check they are current."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tito import console, exporter
+from tito.cli_base import MaybeModule, root, written_module
+from tito.console import esc
+from tito.edition import is_student_edition
+from tito.errors import TitoError
+from tito.registry import available
+
+
+def export(
+    number: MaybeModule = None,
+    all_: Annotated[bool, typer.Option("--all", help="Export every written module.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if tinytorch/ is "
+                                                         "not current.")] = False,
+) -> None:
+    """Export `#| export` cells to tinytorch/<slug>.py (no tests run), or --check the package."""
+    base = root()
+    if check:
+        _check(base)
+        return
+    if all_ == (number is not None):
+        raise TitoError("Give a module number, --all or --check.", "Example: `tito export 01`.")
+    for m in available(base) if all_ else [written_module(base, number)]:
+        exporter.export(base, m)
+        console.say(f"{m.source.as_posix()} -> {m.export_target.as_posix()}")
+
+
+def _check(base) -> None:
+    found = exporter.stale(base)
+    if is_student_edition(base):  # in a student's copy, a missing file is a module not completed yet
+        found = [s for s in found if s.reason != "missing"]
+    if not found:
+        console.ok(f"tinytorch/ matches the sources of {len(available(base))} written module(s).")
+        return
+    console.error("tinytorch/ is not what the sources generate:")
+    for item in found:
+        console.say(f"  {esc(item.target.as_posix())} ({item.reason})")
+    console.say("Run `tito export --all` to regenerate (or `tito module complete NN` to test first).")
+    raise typer.Exit(1)

@@ -1,0 +1,141 @@
+"""`tito module ...`: list, status, start, complete, test, reset."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tito import backups, console, pipeline
+from tito.cli_base import MaybeModule, ModuleArg, Timeout, module, module_state, new_app, root, written_module
+from tito.console import esc
+from tito.edition import is_student_edition, released_text
+from tito.errors import TitoError
+from tito.notebook import write_atomic
+from tito.registry import MODULES, TIERS, available
+from tito.state import Progress
+
+app = new_app("Work on course modules: start, complete, test, reset.")
+
+
+def _tier_tables(base: Path, progress: Progress, with_dates: bool) -> None:
+    for tier in TIERS:
+        rows = []
+        for m in (m for m in MODULES if m.tier == tier):
+            state, date = module_state(base, progress, m)
+            row = [m.number, esc(m.title), state]
+            rows.append(row + [date] if with_dates else row + [", ".join(m.prerequisites) or "-"])
+        last = "Date" if with_dates else "Needs"
+        numbers = [m.number for m in MODULES if m.tier == tier]
+        console.heading(f"{tier} ({numbers[0]}-{numbers[-1]})")
+        console.table(["#", "Module", "State", last], rows)
+
+
+@app.command("list")
+def list_() -> None:
+    """List all modules by tier with their state and prerequisites."""
+    base = root()
+    _tier_tables(base, Progress.load(base), with_dates=False)
+
+
+@app.command()
+def status() -> None:
+    """Show your progress through the modules, with dates, and what to do next."""
+    base = root()
+    progress = Progress.load(base)
+    _tier_tables(base, progress, with_dates=True)
+    done = [m for m in MODULES if progress.completed(m.number)]
+    written = available(base)
+    console.say(f"\n{len(done)}/{len(MODULES)} modules completed ({len(written)} written so far).")
+    todo = [m for m in written if not progress.completed(m.number)]
+    if todo:
+        console.say(f"Next: `tito module start {todo[0].number}` ({esc(todo[0].title)})")
+
+
+@app.command()
+def start(number: ModuleArg) -> None:
+    """Show where a module's file is and how to open it as a notebook; record it as started."""
+    base = root()
+    found = written_module(base, number)
+    progress = Progress.load(base)
+    console.heading(f"Module {found.number}: {found.title} ({found.tier})")
+    pipeline.warn_prerequisites(progress, found)
+    if progress.completed(found.number):
+        console.say(f"Already completed on {progress.completed(found.number)[:10]}; "
+                    "run complete again after any change.")
+    source = found.source.as_posix()
+    notebook_file = source[:-3] + ".ipynb"
+    console.say(f"File: {esc(str(base / found.source))}")
+    console.say("\nEdit it in any editor (cells start with `# %%`), or open it as a notebook:")
+    console.say(f"  jupytext --set-formats ipynb,py:percent {source}   # pair a notebook with the file")
+    if shutil.which("jupyter") and importlib.util.find_spec("jupyterlab"):
+        console.say(f"  jupyter lab {notebook_file}")
+    else:
+        console.say("  (Jupyter is not installed: `pip install -e '.[notebook]'`, then "
+                    f"`jupyter lab {notebook_file}`)")
+    console.say(f"\nWhen its tests pass: `tito module complete {found.number}`")
+    progress.mark_started(found.number)
+    progress.save()
+
+
+@app.command()
+def complete(
+    number: MaybeModule = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every written module in order; stop at the first "
+                                                     "failure.")] = False,
+    timeout: Timeout = 900,
+) -> None:
+    """Validate, test and export a module; record it as completed only if everything passes."""
+    base = root()
+    if all_ == (number is not None):
+        raise TitoError("Give a module number or --all.", "Example: `tito module complete 01`.")
+    targets = available(base) if all_ else [written_module(base, number)]
+    for m in targets:
+        if not pipeline.complete(base, m, timeout):
+            raise typer.Exit(1)
+    if all_:
+        console.ok(f"\nAll {len(targets)} written modules completed.")
+
+
+@app.command()
+def test(number: ModuleArg, timeout: Timeout = 900) -> None:
+    """Validate a module and run its tests against the current package, without exporting or recording."""
+    base = root()
+    if not pipeline.test(base, written_module(base, number), timeout):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reset(
+    number: ModuleArg,
+    list_backups: Annotated[bool, typer.Option("--list-backups", help="List this module's backups.")] = False,
+    restore: Annotated[str | None, typer.Option("--restore", metavar="BACKUP",
+                                                help="Restore a listed backup instead.")] = None,
+) -> None:
+    """Restore a module file as released (or from a backup); the current file is backed up first."""
+    base = root()
+    found = module(number)
+    if list_backups:
+        names = backups.listing(base, found)
+        if names:
+            console.table(["Backup", "Bytes"], [[p.name, str(p.stat().st_size)] for p in names])
+        else:
+            console.say(f"No backups of module {found.number} yet.")
+        return
+    found = written_module(base, number)
+    if restore:
+        text = backups.find(base, found, restore).read_text(encoding="utf-8")
+    else:
+        text = released_text(base, found)
+    saved = backups.backup(base, found)
+    write_atomic(base / found.source, text)
+    console.say(f"Backed up your file to {esc(saved.relative_to(base).as_posix())}")
+    origin = f"backup {restore}" if restore else "the released version"
+    console.ok(f"Restored {found.source.as_posix()} from {esc(origin)}.")
+    if not restore and not is_student_edition(base):
+        console.warn("this is the reference repository: the file now holds stubs instead of the "
+                     f"solutions; `tito module reset {found.number} --restore {saved.name}` undoes it.")
+    console.say("Your progress record and the package are unchanged.")
