@@ -9,9 +9,6 @@ it points at a test that should be stronger.
 from __future__ import annotations
 
 import ast
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.notebook import BEGIN, END
+from tito.runner import run_inline
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
              ast.Pow: ("**", "*"), ast.MatMult: ("@", "*")}
@@ -146,48 +144,12 @@ def mutants(text: str) -> list[Mutant]:
 # --- running ------------------------------------------------------------------------------------
 
 
-_RUNNER = """
-import importlib.util, json, sys, traceback
-spec = importlib.util.spec_from_file_location("mutant_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules["mutant_under_test"] = module
-try:
-    spec.loader.exec_module(module)
-except BaseException as exc:
-    print(json.dumps({"import_error": repr(exc)[:200]})); sys.exit(0)
-names = [n for n in vars(module) if n.startswith("test_unit_") and callable(vars(module)[n])]
-names += ["test_module"] if callable(vars(module).get("test_module")) else []
-failed = []
-for name in names:
-    try:
-        getattr(module, name)()
-    except BaseException as exc:
-        failed.append(name)
-print(json.dumps({"tests": names, "failed": failed}))
-"""
-
-
-def caught(text: str, root: Path, timeout: float = 120) -> tuple[bool, str]:
-    """Run the inline tests of a (mutated) module file; (True, why) if any test fails."""
-    with tempfile.TemporaryDirectory() as tmp:
+def caught(text: str, root: Path, timeout: float = 120) -> bool:
+    """Run the inline tests of a (mutated) module file; True when any test fails or it crashes."""
+    with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
         path = Path(tmp) / "mutant_dev.py"
         path.write_text(text, encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(root), "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-        try:
-            proc = subprocess.run([sys.executable, "-c", _RUNNER, str(path)], cwd=root, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return True, "timed out"
-    lines = proc.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return True, f"crashed: {proc.stderr.strip()[-200:]}"
-    if "import_error" in result:
-        return True, "import failed"
-    if result["failed"]:
-        return True, ", ".join(result["failed"])
-    return False, ""
+        return not run_inline(root, path, timeout).ok
 
 
 @dataclass
@@ -205,7 +167,7 @@ def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> 
     text = Path(source).read_text(encoding="utf-8")
     todo = mutants(text)[:limit]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda m: caught(m.text, root)[0], todo))
+        results = list(pool.map(lambda m: caught(m.text, root), todo))
     return Report(total=len(todo), survivors=[m for m, hit in zip(todo, results) if not hit])
 
 
