@@ -1,0 +1,258 @@
+"""Module 05: every backward rule of modules 01-04 checked with gradcheck (float64 central differences)."""
+
+import operator
+
+import numpy as np
+import pytest
+
+from tinytorch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.autograd import backward, gradcheck
+from tinytorch.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
+from tinytorch.tensor import BACKWARD_RULES, Tensor
+
+OPS_01_TO_04 = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "matmul", "sum", "mean",
+                "max", "reshape", "transpose", "getitem", "relu", "sigmoid", "tanh", "gelu", "softmax",
+                "cross_entropy", "binary_cross_entropy"]
+
+
+def leaf(shape, low=-1.0, high=1.0, seed=0, requires_grad=True):
+    return Tensor(np.random.default_rng(seed).uniform(low, high, size=shape), requires_grad=requires_grad)
+
+
+def distinct(shape, seed=0):
+    """Values at least 0.1 apart, so max() has no ties and small perturbations keep the argmax."""
+    n = int(np.prod(shape))
+    return Tensor(np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 - 1.0, requires_grad=True)
+
+
+def test_every_op_of_modules_01_to_04_has_a_rule():
+    missing = [name for name in OPS_01_TO_04 if name not in BACKWARD_RULES]
+    assert not missing, f"no backward rule for {missing}"
+
+
+# --- arithmetic with broadcasting ----------------------------------------------------------------
+
+BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((2, 3, 4), (3, 1)), ((4,), (2, 1, 4)),
+                   ((), (2, 3)), ((2, 3), ()), ((2, 1, 4), (1, 3, 1)), ((1,), (5,))]
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "truediv"])
+@pytest.mark.parametrize("sa,sb", BROADCAST_PAIRS)
+def test_binary_ops_with_broadcasting(name, sa, sb):
+    a = leaf(sa, seed=1)
+    b = leaf(sb, 0.5, 2.0, seed=2) if name == "truediv" else leaf(sb, seed=2)
+    assert gradcheck(getattr(operator, name), a, b)
+
+
+@pytest.mark.parametrize("fn", [lambda x: x + 2, lambda x: 2 - x, lambda x: 3 * x, lambda x: x / 4,
+                                lambda x: 1.5 / x, lambda x: -x, lambda x: x - x * x],
+                         ids=["add-const", "rsub", "rmul", "div-const", "rdiv", "neg", "self-twice"])
+def test_ops_with_constants(fn):
+    assert gradcheck(fn, leaf((3, 4), 0.5, 2.0))
+
+
+def test_only_one_operand_requires_grad():
+    a, c = leaf((3, 4)), leaf((4,), 0.5, 2.0, requires_grad=False)
+    assert gradcheck(lambda x, k: x * k - k / x.exp() + (x - k), a, c)
+    out = a * c
+    backward(out.sum())
+    assert c.grad is None, "a constant receives no gradient"
+
+
+# --- unary ops ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt"])
+def test_unary_ops(name):
+    assert gradcheck(lambda x: getattr(x, name)(), leaf((2, 3, 4), 0.3, 3.0))
+
+
+@pytest.mark.parametrize("p", [2, 3, 0.5, -1, -2.5, 1, 0])
+def test_pow(p):
+    assert gradcheck(lambda x: x ** p, leaf((3, 4), 0.3, 2.0))
+
+
+def test_pow_zero_exponent_at_zero_is_zero_not_nan():
+    x = Tensor([0.0, 1.0], requires_grad=True)
+    backward((x ** 0).sum())
+    assert np.array_equal(x.grad.data, [0.0, 0.0])
+
+
+# --- matmul -------------------------------------------------------------------------------------
+
+MATMUL_SHAPES = [((4, 5), (5, 3)), ((2, 4, 5), (5, 3)), ((4, 5), (2, 5, 3)), ((2, 4, 5), (2, 5, 3)),
+                 ((2, 1, 4, 5), (3, 5, 2)), ((5,), (5, 3)), ((4, 5), (5,)), ((5,), (5,)), ((5,), (2, 5, 3)),
+                 ((2, 4, 5), (5,)), ((1, 5), (5, 1))]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
+def test_matmul(sa, sb):
+    assert gradcheck(operator.matmul, leaf(sa, seed=1), leaf(sb, seed=2))
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 4, 5), (5, 3)), ((5,), (2, 5, 3))])
+def test_matmul_with_one_constant_operand(sa, sb):
+    assert gradcheck(operator.matmul, leaf(sa, seed=1), leaf(sb, seed=2, requires_grad=False))
+    assert gradcheck(operator.matmul, leaf(sa, seed=1, requires_grad=False), leaf(sb, seed=2))
+
+
+# --- reductions ---------------------------------------------------------------------------------
+
+AXES = [(None, False), (None, True), (0, False), (-1, False), (1, True), ((0, 2), False), ((0, 2), True),
+        ((-1, 0), False), ((0, 1, 2), False)]
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("axis,keepdims", AXES)
+def test_reductions(name, axis, keepdims):
+    x = distinct((2, 3, 4))
+    assert gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), x)
+
+
+def test_reduction_of_a_scalar_and_a_vector():
+    assert gradcheck(lambda t: t.sum() * t.mean(), leaf((), 0.5, 1.0))
+    assert gradcheck(lambda t: t.max(axis=0) + t.mean(axis=0), distinct((5,)))
+
+
+TIES = {"all": (None, [[1, 5, 3], [0, 2, 5]], [[0, 0.5, 0], [0, 0, 0.5]]),
+        "rows": (1, [[1, 5, 3], [5, 2, 5]], [[0, 1, 0], [0.5, 0, 0.5]]),
+        "columns": (0, [[1, 5, 3], [0, 2, 3]], [[1, 1, 0.5], [0, 0, 0.5]])}
+
+
+@pytest.mark.parametrize("case", TIES)
+def test_max_splits_the_gradient_evenly_among_ties(case):
+    axis, values, want = TIES[case]
+    x = Tensor(values, requires_grad=True)
+    backward(x.max(axis=axis).sum())
+    assert np.allclose(x.grad.data, want)
+
+
+# --- shapes and indexing ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (-1,), (4, 3, 2), (1, 24), (2, 3, 4)])
+def test_reshape(shape):
+    assert gradcheck(lambda t: t.reshape(shape) * leaf((24,), seed=5).reshape(shape), leaf((2, 3, 4)))
+
+
+@pytest.mark.parametrize("dims", [(0, 1), (0, 2), (1, 2), (-1, -2), (0, 3)])
+def test_transpose_swaps(dims):
+    assert gradcheck(lambda t: t.transpose(*dims), leaf((2, 3, 4, 5)))
+
+
+@pytest.mark.parametrize("axes", [(1, 2, 0), (2, 0, 1), (0, 2, 1), (3, 1, 0, 2)])
+def test_transpose_full_permutation(axes):
+    x = leaf((2, 3, 4) if len(axes) == 3 else (2, 3, 4, 5))
+    assert gradcheck(lambda t: Tensor._op("transpose", t.data.transpose(axes), t, axes=axes), x)
+
+
+def test_T_of_a_batch():
+    assert gradcheck(lambda t: t.T @ t, leaf((2, 3, 4)))
+
+
+INDICES = [1, -1, slice(1, 3), slice(None, None, -1), (Ellipsis, 2), (None, 1), (0, slice(1, None), 2),
+           [0, 0, 2], np.array([[1, 0], [1, 1]]), (np.array([0, 1, 1]), slice(None), np.array([3, 0, 3])),
+           (slice(None), [2, 2, 0]), np.array([True, False, True])]
+
+
+@pytest.mark.parametrize("index", INDICES, ids=[repr(i).replace(" ", "") for i in INDICES])
+def test_getitem(index):
+    assert gradcheck(lambda t: t[index] * 1.5, leaf((3, 3, 4)))
+
+
+def test_getitem_with_a_tensor_index_and_repeats():
+    x = leaf((5, 3))
+    idx = Tensor([4, 0, 4, 4])
+    assert gradcheck(lambda t: t[idx], x)
+    backward(x[idx].sum())
+    assert np.allclose(x.grad.data[:, 0], [1, 0, 0, 0, 3]), "row 4 was picked three times"
+
+
+def test_getitem_with_a_boolean_mask():
+    x = leaf((3, 4))
+    mask = x.data > 0
+    backward(x[mask].sum())
+    assert np.array_equal(x.grad.data, mask.astype(np.float32))
+
+
+# --- activations (module 02) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), GELU()], ids=repr)
+def test_smooth_activations(layer):
+    assert gradcheck(layer, leaf((3, 5), -3.0, 3.0))
+
+
+def test_relu_away_from_the_kink():
+    x = Tensor(np.array([[-2.0, -0.5, 0.3], [1.2, -0.1, 0.7]]), requires_grad=True)
+    assert gradcheck(ReLU(), x)
+
+
+def test_relu_gradient_at_zero_is_zero():
+    x = Tensor([0.0, -1.0, 2.0], requires_grad=True)
+    backward(ReLU()(x).sum())
+    assert np.array_equal(x.grad.data, [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, -3])
+def test_softmax(dim):
+    assert gradcheck(Softmax(dim=dim), leaf((2, 3, 4), -2.0, 2.0))
+
+
+def test_sigmoid_saturated_gradient_is_finite():
+    x = Tensor([-100.0, 0.0, 100.0], requires_grad=True)
+    backward(Sigmoid()(x).sum())
+    assert np.all(np.isfinite(x.grad.data)) and np.allclose(x.grad.data, [0.0, 0.25, 0.0])
+
+
+# --- losses (module 04) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape,targets", [((4, 3), [0, 2, 1, 2]), ((2, 3, 5), [[0, 4, 4], [1, 2, 3]]),
+                                           ((1, 2), [1])])
+def test_cross_entropy(shape, targets):
+    assert gradcheck(CrossEntropyLoss(), leaf(shape, -2.0, 2.0), np.array(targets))
+
+
+def test_cross_entropy_gradient_is_probs_minus_onehot_over_n():
+    logits = leaf((4, 3), -2.0, 2.0)
+    targets = np.array([0, 2, 1, 2])
+    backward(CrossEntropyLoss()(logits, targets))
+    e = np.exp(logits.data - logits.data.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    assert np.allclose(logits.grad.data, (probs - np.eye(3)[targets]) / 4, atol=1e-6)
+
+
+def test_cross_entropy_matches_log_softmax_composition():
+    logits = leaf((5, 4), -2.0, 2.0)
+    targets = np.array([3, 0, 1, 1, 2])
+    fused = leaf((5, 4), -2.0, 2.0)
+    backward(CrossEntropyLoss()(fused, targets))
+    composed = -(log_softmax(logits)[np.arange(5), targets]).mean()
+    backward(composed)
+    assert np.allclose(fused.grad.data, logits.grad.data, atol=1e-6)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_binary_cross_entropy_inside_the_clamp(soft):
+    rng = np.random.default_rng(3)
+    target = rng.uniform(0, 1, size=(4, 3)) if soft else (rng.uniform(size=(4, 3)) > 0.5).astype(float)
+    assert gradcheck(BinaryCrossEntropyLoss(), leaf((4, 3), 0.05, 0.95), target)
+
+
+def test_binary_cross_entropy_clamped_region_keeps_a_clamp_consistent_gradient():
+    eps = 1e-3
+    pred = Tensor([0.0, 1.0, 0.5, 1e-4], requires_grad=True)
+    target = np.array([1.0, 0.0, 1.0, 0.0])
+    backward(BinaryCrossEntropyLoss(eps=eps)(pred, target))
+    p = np.clip(pred.data.astype(np.float64), eps, 1 - eps)
+    want = (p - target) / (p * (1 - p)) / 4
+    assert np.all(np.isfinite(pred.grad.data))
+    assert np.allclose(pred.grad.data, want, rtol=1e-4), "the formula evaluated at the clamped prediction"
+    assert pred.grad.data[0] < 0 < pred.grad.data[1], "a confidently wrong prediction is still pushed back"
+
+
+def test_mse_and_log_softmax_compositions():
+    target = np.random.default_rng(1).normal(size=(3, 4))
+    assert gradcheck(MSELoss(), leaf((3, 4)), target)
+    assert gradcheck(lambda t: log_softmax(t, dim=0), leaf((3, 4), -2.0, 2.0))
