@@ -60,10 +60,13 @@ def test_failing_package_suite_restores_the_previous_package_file(fake_repo, tit
 
 
 def test_invalid_metadata_stops_before_running_anything(fake_repo, tito):
-    edit(fake_repo / "modules/source/01_tensor/01_tensor_dev.py", '"points": 3', '"points": 0')
+    source = fake_repo / "modules/source/01_tensor/01_tensor_dev.py"
+    text = source.read_text()
+    line = text[:text.index('"points": 3')].count("\n") + 1
+    edit(source, '"points": 3', '"points": 0')
     result = tito(fake_repo, "module", "complete", "01")
     assert result.exit_code == 1
-    assert "line 50 [test-scale]: graded cell needs numeric points > 0" in result.output
+    assert f"line {line} [test-scale]: graded cell needs numeric points > 0" in result.output
     assert "Inline tests" not in result.output and progress(fake_repo) == {}
 
 
