@@ -1,0 +1,118 @@
+"""Module 08: batch-wise vectorized transforms, against the exported package."""
+
+import numpy as np
+import pytest
+
+from tinytorch.dataloader import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+from tinytorch.tensor import Tensor
+
+
+def _batch(shape=(16, 3, 6, 7), seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+# --- Normalize ---------------------------------------------------------------------------------
+
+
+def test_normalize_scalar_and_per_channel():
+    x = _batch()
+    assert np.allclose(Normalize(0.5, 2.0)(x), (x - 0.5) / 2.0)
+    mean, std = np.array([0.1, -0.2, 0.3]), np.array([1.0, 0.5, 4.0])
+    want = (x - mean[None, :, None, None]) / std[None, :, None, None]
+    out = Normalize(mean, std)(x)
+    assert out.dtype == np.float32 and np.allclose(out, want, atol=1e-6)
+
+
+def test_normalize_flat_features_per_column():
+    x = _batch((8, 3))
+    assert np.allclose(Normalize([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])(x), (x - [1, 2, 3]) / [1, 2, 4])
+
+
+def test_normalize_accepts_tensors_and_leaves_the_input_alone():
+    x = _batch()
+    before = x.copy()
+    out = Normalize(1.0, 3.0)(Tensor(x))
+    assert isinstance(out, np.ndarray) and np.allclose(out, (before - 1) / 3)
+    assert np.array_equal(x, before)
+
+
+def test_normalize_rejects_zero_std():
+    with pytest.raises(ValueError, match="std"):
+        Normalize(0.0, [1.0, 0.0])
+
+
+# --- RandomHorizontalFlip ----------------------------------------------------------------------
+
+
+def test_flip_probability_one_and_zero():
+    x = _batch()
+    assert np.array_equal(RandomHorizontalFlip(p=1.0)(x), x[..., ::-1])
+    assert np.array_equal(RandomHorizontalFlip(p=0.0)(x), x)
+
+
+def test_flip_mirrors_a_random_subset_reproducibly():
+    x = _batch((400, 2, 3, 4))
+    before = x.copy()
+    out = RandomHorizontalFlip(p=0.3, seed=7)(x)
+    same = np.all(out == x, axis=(1, 2, 3))
+    mirrored = np.all(out == x[..., ::-1], axis=(1, 2, 3))
+    assert np.all(same ^ mirrored)
+    assert 80 < mirrored.sum() < 160
+    assert np.array_equal(out, RandomHorizontalFlip(p=0.3, seed=7)(x))
+    assert np.array_equal(x, before)
+    t = RandomHorizontalFlip(p=0.5, seed=1)
+    assert not np.array_equal(t(x), t(x)), "successive calls draw new flips"
+
+
+# --- RandomCrop --------------------------------------------------------------------------------
+
+
+def _offsets(images, crops, padding):
+    """The (row, col) offset in the padded image of every crop, or fail."""
+    size = crops.shape[-2:]
+    pad = [(0, 0)] * (images.ndim - 2) + [(padding, padding)] * 2
+    padded = np.pad(images, pad)
+    found = []
+    for img, crop in zip(padded, crops):
+        hits = [(r, c) for r in range(img.shape[-2] - size[0] + 1) for c in range(img.shape[-1] - size[1] + 1)
+                if np.array_equal(img[..., r:r + size[0], c:c + size[1]], crop)]
+        assert hits, "every crop is a window of its own padded image, all channels at one offset"
+        found.append(hits[0])
+    return found
+
+
+@pytest.mark.parametrize("shape,size,padding", [((200, 3, 6, 7), (4, 5), 2), ((200, 8, 8), 8, 1),
+                                                ((100, 2, 3, 5, 5), 3, 0), ((50, 1, 4, 4), 4, 0)])
+def test_crop_windows_and_offsets(shape, size, padding):
+    x = _batch(shape, seed=1)
+    before = x.copy()
+    crops = RandomCrop(size, padding=padding, seed=0)(x)
+    ch, cw = (size, size) if isinstance(size, int) else size
+    assert crops.shape == shape[:-2] + (ch, cw)
+    offsets = _offsets(x, crops, padding)
+    rows, cols = shape[-2] + 2 * padding - ch, shape[-1] + 2 * padding - cw
+    assert all(0 <= r <= rows and 0 <= c <= cols for r, c in offsets)
+    if rows or cols:
+        assert {r for r, _ in offsets} == set(range(rows + 1))
+        assert {c for _, c in offsets} == set(range(cols + 1))
+    assert np.array_equal(x, before)
+
+
+def test_crop_padding_is_zeros():
+    crops = RandomCrop(3, padding=2, seed=0)(np.ones((500, 1, 3, 3), np.float32))
+    assert set(np.unique(crops)) <= {0.0, 1.0}
+    assert (crops == 0).any() and (crops.reshape(500, -1).min(axis=1) == 1).any()
+
+
+def test_crop_is_reproducible_and_validates_size():
+    x = _batch()
+    assert np.array_equal(RandomCrop(4, 1, seed=3)(x), RandomCrop(4, 1, seed=3)(x))
+    with pytest.raises(ValueError, match="larger"):
+        RandomCrop(9, padding=1)(x)
+
+
+def test_compose_applies_in_order():
+    x = _batch()
+    out = Compose([Normalize(1.0, 2.0), RandomHorizontalFlip(p=1.0)])(x)
+    assert np.allclose(out, ((x - 1) / 2)[..., ::-1])
+    assert np.array_equal(Compose([])(x), x)

@@ -1,0 +1,285 @@
+"""Module 09: forward passes of the spatial ops and layers against plain loops (see conftest.py)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytorch.autograd import no_grad
+from tinytorch.layers import Module
+from tinytorch.spatial import (
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Flatten,
+    MaxPool2d,
+    avg_pool2d,
+    col2im,
+    conv2d,
+    conv_output_size,
+    im2col,
+    max_pool2d,
+)
+from tinytorch.tensor import Tensor
+
+RNG = np.random.default_rng(2024)
+
+
+def _arr(*shape):
+    return RNG.normal(size=shape).astype(np.float32)
+
+
+# --- geometry ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding,want", [
+    (28, 3, 1, 0, 26), (28, 3, 1, 1, 28), (32, 3, 2, 1, 16), (7, 2, 2, 0, 3), (5, 5, 1, 0, 1),
+    (1, 3, 1, 1, 1), (10, 4, 3, 0, 3), (11, 4, 3, 2, 4)])
+def test_conv_output_size(size, kernel, stride, padding, want):
+    assert conv_output_size(size, kernel, stride, padding) == want
+
+
+def test_conv_output_size_rejects_kernels_that_do_not_fit():
+    with pytest.raises(ValueError, match="does not fit"):
+        conv_output_size(3, 6, 1, 1)
+
+
+# --- im2col / col2im ---------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 7), w=st.integers(1, 7),
+       kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       seed=st.integers(0, 1000))
+def test_im2col_layout_and_col2im_adjoint(n, c, h, w, kh, kw, sh, sw, seed):
+    if kh > h or kw > w:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w))
+    cols = im2col(x, (kh, kw), (sh, sw))
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    assert cols.shape == (n, c * kh * kw, oh * ow)
+    expect = np.empty_like(cols)
+    for ci in range(c):
+        for di in range(kh):
+            for dj in range(kw):
+                for i in range(oh):
+                    for j in range(ow):
+                        expect[:, (ci * kh + di) * kw + dj, i * ow + j] = x[:, ci, i * sh + di, j * sw + dj]
+    assert np.array_equal(cols, expect)
+    g = rng.normal(size=cols.shape)
+    back = col2im(g, x.shape, (kh, kw), (sh, sw))
+    assert back.shape == x.shape
+    assert np.isclose(np.sum(cols * g), np.sum(x * back))
+
+
+def test_im2col_does_not_modify_its_input_and_keeps_float32():
+    x = _arr(2, 3, 5, 5)
+    before = x.copy()
+    cols = im2col(x, (3, 3), (1, 1))
+    assert cols.dtype == np.float32 and np.array_equal(x, before)
+
+
+# --- conv2d ------------------------------------------------------------------------------------
+
+
+CONV_CASES = [  # x shape, w shape, stride, padding, bias
+    ((2, 1, 5, 5), (1, 1, 3, 3), (1, 1), (0, 0), False),
+    ((2, 3, 6, 7), (4, 3, 3, 2), (1, 1), (0, 0), True),
+    ((2, 3, 7, 7), (4, 3, 3, 3), (2, 2), (1, 1), True),
+    ((1, 2, 8, 9), (3, 2, 2, 4), (3, 2), (2, 1), True),
+    ((3, 2, 4, 4), (2, 2, 1, 1), (1, 1), (0, 0), True),
+    ((1, 4, 5, 5), (2, 4, 5, 5), (1, 1), (0, 0), True),
+    ((2, 1, 6, 6), (3, 1, 3, 3), (2, 2), (0, 0), False),
+]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,bias", CONV_CASES)
+def test_conv2d_matches_loops(ref, xs, ws, stride, padding, bias):
+    x, w = _arr(*xs), _arr(*ws)
+    b = _arr(ws[0]) if bias else None
+    out = conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
+    want = ref.conv2d(x, w, b, stride, padding)
+    assert out.shape == want.shape and out.dtype == np.float32
+    assert np.allclose(out.data, want, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(1, 3), o=st.integers(1, 3), h=st.integers(1, 6), w=st.integers(1, 6),
+       k=st.integers(1, 3), s=st.integers(1, 3), p=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_conv2d_matches_loops_property(ref, c, o, h, w, k, s, p, seed):
+    if k > h + 2 * p or k > w + 2 * p:
+        return
+    rng = np.random.default_rng(seed)
+    x, wt, b = rng.normal(size=(2, c, h, w)), rng.normal(size=(o, c, k, k)), rng.normal(size=o)
+    out = conv2d(Tensor(x), Tensor(wt), Tensor(b), stride=s, padding=p)
+    assert np.allclose(out.data, ref.conv2d(x.astype(np.float32), wt.astype(np.float32), b, (s, s), (p, p)),
+                       atol=1e-4)
+
+
+def test_conv2d_is_cross_correlation_not_flipped():
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
+    assert np.array_equal(conv2d(Tensor(x), Tensor(w)).data[0, 0], [[37, 47], [67, 77]])
+
+
+def test_conv2d_accepts_arrays_and_validates_shapes():
+    x, w = _arr(1, 2, 5, 5), _arr(3, 2, 3, 3)
+    assert conv2d(x, w).shape == (1, 3, 3, 3)
+    with pytest.raises(ValueError, match="channels"):
+        conv2d(Tensor(_arr(1, 3, 5, 5)), Tensor(w))
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        conv2d(Tensor(_arr(2, 5, 5)), Tensor(w))
+    with pytest.raises(ValueError, match="does not fit"):
+        conv2d(Tensor(_arr(1, 2, 2, 2)), Tensor(w))
+    with pytest.raises(ValueError, match="stride"):
+        conv2d(Tensor(x), Tensor(w), stride=0)
+    with pytest.raises(ValueError):
+        conv2d(Tensor(x), Tensor(w), padding=(1, 2, 3))
+
+
+def test_conv2d_records_no_graph_under_no_grad():
+    x, w = Tensor(_arr(1, 1, 4, 4), requires_grad=True), Tensor(_arr(1, 1, 2, 2), requires_grad=True)
+    with no_grad():
+        out = conv2d(x, w)
+    assert not out.requires_grad and out._inputs == ()
+    assert conv2d(x, w)._op_name == "conv2d"
+
+
+# --- Conv2d layer ------------------------------------------------------------------------------
+
+
+def test_conv2d_layer_parameters_init_and_forward(ref):
+    conv = Conv2d(3, 6, (3, 2), stride=2, padding=1, rng=0)
+    assert isinstance(conv, Module)
+    assert conv.weight.shape == (6, 3, 3, 2) and conv.bias.shape == (6,)
+    assert [p.shape for p in conv.parameters()] == [(6, 3, 3, 2), (6,)]
+    assert conv.weight.dtype == np.float32 and conv.weight.requires_grad and conv.bias.requires_grad
+    bound = np.sqrt(6 / (3 * 3 * 2))
+    assert np.abs(conv.weight.data).max() <= bound and np.all(conv.bias.data == 0)
+    assert np.array_equal(Conv2d(3, 6, (3, 2), rng=0).weight.data, conv.weight.data), "rng seeds the init"
+    x = _arr(2, 3, 7, 6)
+    assert np.allclose(conv(Tensor(x)).data, ref.conv2d(x, conv.weight.data, conv.bias.data, (2, 2), (1, 1)),
+                       atol=1e-4)
+    assert len(Conv2d(1, 1, 1, bias=False).parameters()) == 1
+    assert "kernel_size=(3, 2)" in repr(conv)
+
+
+@pytest.mark.parametrize("args", [(0, 3, 3), (3, -1, 3), (3.0, 3, 3), (True, 3, 3)])
+def test_conv2d_layer_validates_channels(args):
+    with pytest.raises(ValueError):
+        Conv2d(*args)
+
+
+def test_conv2d_layer_rejects_wrong_input_channels():
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        Conv2d(3, 4, 3)(Tensor(_arr(1, 2, 5, 5)))
+
+
+def test_flatten():
+    x = _arr(2, 3, 4, 5)
+    assert np.array_equal(Flatten()(Tensor(x)).data, x.reshape(2, 60))
+    assert Flatten(2)(Tensor(x)).shape == (2, 3, 20)
+    assert Flatten(0)(Tensor(x)).shape == (120,)
+
+
+# --- pooling -----------------------------------------------------------------------------------
+
+
+POOL_CASES = [((2, 3, 6, 6), 2, None), ((2, 2, 7, 5), 2, None), ((1, 2, 7, 7), 3, 2),
+              ((2, 1, 5, 7), (2, 3), (1, 2)), ((1, 1, 4, 4), 4, None), ((2, 2, 6, 6), 3, 1),
+              ((1, 1, 5, 5), 1, None)]
+
+
+@pytest.mark.parametrize("shape,k,s", POOL_CASES)
+def test_pooling_matches_loops(ref, shape, k, s):
+    x = _arr(*shape)
+    kk = (k, k) if isinstance(k, int) else k
+    ss = kk if s is None else ((s, s) if isinstance(s, int) else s)
+    mx, avg, _ = ref.pool(x, kk, ss)
+    assert np.array_equal(max_pool2d(Tensor(x), k, s).data, mx)
+    assert np.allclose(avg_pool2d(Tensor(x), k, s).data, avg, atol=1e-6)
+    assert np.array_equal(MaxPool2d(k, s)(Tensor(x)).data, mx)
+    assert np.allclose(AvgPool2d(k, s)(Tensor(x)).data, avg, atol=1e-6)
+
+
+def test_pooling_validates_input():
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        max_pool2d(Tensor(_arr(3, 4, 4)), 2)
+    with pytest.raises(ValueError, match="does not fit"):
+        avg_pool2d(Tensor(_arr(1, 1, 2, 2)), 3)
+
+
+def test_max_pool_does_not_modify_its_input():
+    x = _arr(2, 2, 4, 4)
+    before = x.copy()
+    max_pool2d(Tensor(x), 2)
+    avg_pool2d(Tensor(x), 2)
+    assert np.array_equal(x, before)
+
+
+def test_pool_layers_have_no_parameters():
+    assert MaxPool2d(2).parameters() == [] and AvgPool2d(2).parameters() == []
+    assert "kernel_size=2" in repr(MaxPool2d(2))
+
+
+# --- BatchNorm2d -------------------------------------------------------------------------------
+
+
+def test_batchnorm_training_normalizes_each_channel():
+    x = (_arr(8, 3, 4, 5) * np.array([1, 5, 0.1], np.float32)[None, :, None, None] + 3).astype(np.float32)
+    bn = BatchNorm2d(3)
+    y = bn(Tensor(x)).data
+    assert np.allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    var = x.var(axis=(0, 2, 3))
+    assert np.allclose(y.var(axis=(0, 2, 3)), var / (var + 1e-5), atol=1e-4)
+    assert bn.running_mean.dtype == np.float32 and bn.running_var.dtype == np.float32
+
+
+def test_batchnorm_running_statistics_over_several_steps():
+    bn = BatchNorm2d(2, momentum=0.3)
+    rm, rv = np.zeros(2), np.ones(2)
+    for step in range(4):
+        x = _arr(3, 2, 2, 3) * (step + 1) + step
+        bn(Tensor(x))
+        rm = 0.7 * rm + 0.3 * x.mean(axis=(0, 2, 3))
+        rv = 0.7 * rv + 0.3 * x.var(axis=(0, 2, 3), ddof=1)
+        assert np.allclose(bn.running_mean, rm, atol=1e-5) and np.allclose(bn.running_var, rv, atol=1e-4)
+
+
+def test_batchnorm_eval_uses_running_statistics_and_affine():
+    bn = BatchNorm2d(3, eps=1e-3)
+    bn.running_mean[:] = [1.0, -2.0, 0.5]
+    bn.running_var[:] = [4.0, 0.25, 1.0]
+    bn.weight.data[:] = [2.0, 1.0, -1.0]
+    bn.bias.data[:] = [0.0, 0.5, 1.0]
+    bn.eval()
+    x = _arr(2, 3, 3, 3)
+    shape = (1, 3, 1, 1)
+    want = ((x - bn.running_mean.reshape(shape)) / np.sqrt(bn.running_var.reshape(shape) + 1e-3)
+            * bn.weight.data.reshape(shape) + bn.bias.data.reshape(shape))
+    assert np.allclose(bn(Tensor(x)).data, want, atol=1e-5)
+    assert np.allclose(bn(Tensor(x[:1])).data, want[:1], atol=1e-5), "eval does not depend on the batch"
+    assert np.array_equal(bn.running_mean, [1.0, -2.0, 0.5])
+
+
+def test_batchnorm_parameters_and_errors():
+    bn = BatchNorm2d(4)
+    assert [p.shape for p in bn.parameters()] == [(4,), (4,)]
+    assert np.all(bn.weight.data == 1) and np.all(bn.bias.data == 0)
+    with pytest.raises(ValueError, match=r"\(N, 4, H, W\)"):
+        bn(Tensor(_arr(2, 3, 2, 2)))
+    with pytest.raises(ValueError, match="more than one value"):
+        bn(Tensor(_arr(1, 4, 1, 1)))
+    bn.eval()
+    assert bn(Tensor(_arr(1, 4, 1, 1))).shape == (1, 4, 1, 1), "a single value is fine in eval mode"
+
+
+def test_module_train_eval_reaches_batchnorm_inside_sequential():
+    from tinytorch.layers import Sequential
+
+    model = Sequential(Conv2d(1, 2, 3, rng=0), BatchNorm2d(2))
+    model.eval()
+    assert model.layers[1].training is False
+    model.train()
+    assert model.layers[1].training is True
