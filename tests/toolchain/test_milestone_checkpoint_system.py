@@ -92,4 +92,4 @@ def test_doctor_passes_then_names_a_broken_module_file(fake_repo, tito):
     source.write_text(text.replace("def scale(self, factor):", "def scale(self, factor)"))
     result = tito(fake_repo, "system", "doctor")
     assert result.exit_code == 1
-    assert f"modules/source/01_tensor/01_tensor_dev.py line {line}" in result.output and "fix:" in result.output
+    assert f"01_tensor_dev.py line {line}" in result.output and "fix:" in result.output
