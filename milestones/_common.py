@@ -1,0 +1,161 @@
+"""Plumbing shared by the milestone scripts: arguments, seeds, data, the training loop, plots and
+an honest summary with an exit code. Not part of `tinytorch`; it uses only tinytorch, NumPy and
+the standard library.
+
+Exit codes of every milestone script:
+    0  the model reached the stated result (or, for scripts that need downloaded data, the data is
+       absent and the script printed "SKIPPED (no data)")
+    1  the model did not reach the stated result
+    2  the data is absent and --require-data was given
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python milestones/.../x.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from tinytorch.autograd import no_grad  # noqa: E402
+from tinytorch.layers import manual_seed  # noqa: E402
+from tinytorch.tensor import Tensor  # noqa: E402
+
+EXIT_OK, EXIT_MISSED, EXIT_NO_DATA = 0, 1, 2
+
+
+def parser(doc: str, data: str | None = None, plot: bool = True) -> argparse.ArgumentParser:
+    """Arguments of a milestone: --seed; --plot for scripts with a training curve; --data and
+    --require-data for scripts whose dataset (`data`: its folder name) is downloaded separately."""
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0: the documented run)")
+    if plot:
+        p.add_argument("--plot", metavar="PNG", nargs="?", const="auto",
+                       help="save a training-curve PNG (needs matplotlib; optional)")
+    if data:
+        p.add_argument("--data", metavar="DIR", default=None,
+                       help=f"folder holding the files (default: $TINYTORCH_DATA/{data} or datasets/{data})")
+        p.add_argument("--require-data", action="store_true",
+                       help="exit 2 instead of 0 when the files are absent")
+    return p
+
+
+def seed_all(seed: int) -> np.random.Generator:
+    """Seed the layers' initializer and NumPy; return a generator for the script's own draws."""
+    manual_seed(seed)
+    np.random.seed(seed)
+    return np.random.default_rng(seed)
+
+
+def import_script(relative: str):
+    """Import another milestone script (its `__main__` block does not run), to reuse its model."""
+    path = Path(__file__).parent / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_or_skip(loader, args, what: str):
+    """Call `loader()`; when the files are absent, say so and exit 0 (SKIPPED) or 2 (--require-data)."""
+    try:
+        return loader()
+    except FileNotFoundError as exc:
+        print(f"{exc}\n")
+        if args.require_data:
+            print(f"FAILED: {what} files not found (--require-data).")
+            sys.exit(EXIT_NO_DATA)
+        print(f"SKIPPED (no data): {what} files not found; nothing was trained. "
+              f"Put the files in place (see datasets/README.md) or pass --data DIR.")
+        sys.exit(EXIT_OK)
+
+
+# --- training and evaluation -------------------------------------------------------------------
+
+def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class predictions, in eval mode and without a graph (a single output means p > 0.5)."""
+    model.eval()
+    outs = []
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            outs.append(model(Tensor(x[i:i + batch_size])).data)
+    model.train()
+    out = np.concatenate(outs)
+    return (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    return float((predict(model, x) == y.reshape(-1)).mean())
+
+
+def fit(model, loss_fn, optimizer, x, y, *, epochs: int, batch_size: int, seed: int,
+        label: str = "model") -> dict[str, list[float]]:
+    """Mini-batch training with module 07's Trainer over module 08's shuffled DataLoader; one
+    progress-bar line per epoch. Returns the history: per epoch, the mean loss and the running
+    train accuracy (measured on each batch as it was trained)."""
+    from tinytorch.dataloader import DataLoader, TensorDataset
+    from tinytorch.training import Trainer
+
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=seed)
+    trainer = Trainer(model, optimizer, loss_fn)
+    history: dict[str, list[float]] = {}
+    for epoch in range(1, epochs + 1):
+        for key, value in trainer.train_epoch(loader, desc=f"{label} epoch {epoch:>2}/{epochs}").items():
+            history.setdefault(key, []).append(value)
+    return history
+
+
+class Clock:
+    """Wall time of a `with` block, in seconds: `with Clock() as c: ...; c.seconds`."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+def save_plot(args, script: str, curves: dict[str, list[float]], ylabel: str = "value") -> None:
+    """With --plot, save the curves as a PNG when matplotlib is importable (never required)."""
+    if not getattr(args, "plot", None):
+        return
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: --plot needs matplotlib (`pip install matplotlib`); no plot was saved.")
+        return
+    path = Path(args.plot if args.plot != "auto" else Path(script).with_suffix(".png").name)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot saved: {path}")
+
+
+def finish(title: str, measured: dict[str, str], checks: list[tuple[str, bool]]) -> None:
+    """Print what this run measured and each claim with PASS/FAIL; exit 1 if any claim failed."""
+    print(f"\n== {title} ==")
+    width = max(map(len, measured), default=0)
+    for name, value in measured.items():
+        print(f"  {name:<{width}}  {value}")
+    for claim, ok in checks:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {claim}")
+    passed = all(ok for _, ok in checks)
+    verdict = "reached" if passed else "NOT reached"
+    print(f"RESULT: {verdict} (numbers above were measured in this run)")
+    sys.exit(EXIT_OK if passed else EXIT_MISSED)
