@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tinytorch.autograd  # noqa: F401  (module 05 is a prerequisite: gradients must flow)
 from tinytorch.optimizers import SGD, Adam, AdamW, Optimizer
 from tinytorch.tensor import Tensor
 
@@ -194,7 +195,6 @@ class TestAgainstTorch:
     @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw"])
     def test_training_an_mlp_gives_the_same_weights(self, torch, name):
         """Same initial weights, same data, 30 steps with autograd on both sides."""
-        pytest.importorskip("tinytorch.autograd")
         from tinytorch.activations import Tanh
         from tinytorch.layers import Linear, Sequential
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tinytorch.autograd  # noqa: F401  (module 05 is a prerequisite: gradients must flow)
 from tinytorch.activations import ReLU
 from tinytorch.layers import Dropout, Linear, Module, Sequential, manual_seed
 from tinytorch.losses import CrossEntropyLoss, MSELoss
@@ -412,10 +413,6 @@ class Spy(Module):
 
 
 class TestTrainer:
-    @pytest.fixture(autouse=True)
-    def _autograd(self):
-        pytest.importorskip("tinytorch.autograd")
-
     def test_history_and_schedule(self):
         x, y = blobs()
         data = batched(x, y, 32)
@@ -586,7 +583,6 @@ class TestTrainer:
 
 @pytest.mark.timeout(120)
 def test_tinydigits_end_to_end(tmp_path):
-    pytest.importorskip("tinytorch.autograd")
     from tinytorch.datasets import load_tinydigits
 
     x_train, y_train, x_test, y_test = load_tinydigits()
