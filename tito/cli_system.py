@@ -24,6 +24,7 @@ from tito.registry import MODULES, available
 app = new_app("Information about this setup, and a health check.")
 
 REQUIRED = ("numpy", "typer", "rich", "jupytext")
+GRADING = ("pytest", "hypothesis")  # `tito module complete` runs tests/NN_slug with these
 OPTIONAL = {"jupyterlab": "pip install -e '.[notebook]'  (to open modules as notebooks)",
             "nbgrader": "pip install -e '.[instructor]'  (instructors only)"}
 
@@ -135,6 +136,9 @@ def doctor(
     for dist in REQUIRED:
         if _version(dist) is None:
             problems.append((f"{dist} is not installed", "pip install -e ."))
+    for dist in GRADING:
+        if _version(dist) is None:
+            problems.append((f"{dist} is not installed (needed to grade modules)", "pip install -e '.[dev]'"))
     for dist, how in OPTIONAL.items():
         if _version(dist) is None:
             warnings.append((f"{dist} is not installed (optional)", how))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -127,6 +128,9 @@ def _parse_junit(path: Path) -> list[Outcome]:
 
 def run_pytest(root: Path, target: Path, timeout: float) -> Report:
     """Run one pytest suite (a folder under tests/) in a subprocess; counts come from JUnit XML."""
+    if importlib.util.find_spec("pytest") is None:
+        return Report(crash="pytest is not installed, so the package tests cannot run: "
+                            "install the test tools with `pip install -e '.[dev]'`")
     with tempfile.TemporaryDirectory(prefix="tito-") as tmp:
         xml = Path(tmp) / "junit.xml"
         command = [sys.executable, "-m", "pytest", str(target), "-q", "-p", "no:cacheprovider",
