@@ -77,11 +77,12 @@ def run_inline(root: Path, module: Module, timeout: float) -> bool:
     return report.ok
 
 
-def run_suite(root: Path, module: Module, timeout: float) -> bool | None:
-    """Step d: tests/NN_slug against the current package. None when the suite does not exist."""
+def run_suite(root: Path, module: Module, timeout: float) -> bool:
+    """Step d: tests/NN_slug against the current package. A missing suite fails: nothing proves it."""
     if not (root / module.tests).is_dir():
-        console.warn(f"{module.tests.as_posix()}/ does not exist yet; package tests skipped.")
-        return None
+        console.error(f"{module.tests.as_posix()}/ is missing, so nothing can prove this module works. "
+                      "Restore it from your course repository (e.g. `git checkout -- tests`).")
+        return False
     with console.working(f"Running {module.tests.as_posix()}/ against the package"):
         report = runner.run_pytest(root, module.tests, timeout)
     _show(report, f"Package tests ({module.tests.as_posix()})")
@@ -123,7 +124,7 @@ def complete(root: Path, module: Module, timeout: float) -> bool:
     previous = target.read_text(encoding="utf-8") if target.exists() else None
     exporter.export(root, module)
     console.ok(f"Exported {module.source.as_posix()} -> {module.export_target.as_posix()}")
-    if run_suite(root, module, timeout) is False:
+    if not run_suite(root, module, timeout):
         if previous is None:
             target.unlink()
             console.say(f"Removed {module.export_target.as_posix()} again: the package is as before.")
@@ -149,4 +150,4 @@ def test(root: Path, module: Module, timeout: float) -> bool:
     if not (root / module.export_target).exists():
         console.warn(f"{module.export_target.as_posix()} does not exist yet: "
                      f"`tito module complete {module.number}` exports it.")
-    return run_suite(root, module, timeout) is not False
+    return run_suite(root, module, timeout)

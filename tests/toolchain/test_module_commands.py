@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from tito.state import STATE_FILE
@@ -133,3 +134,10 @@ def test_reset_keeps_a_backup_and_can_restore_it(fake_repo, tito):
     result = tito(fake_repo, "module", "reset", "01", "--restore", backups[0].name)
     assert result.exit_code == 0 and source.read_text() == original
     assert len(list((fake_repo / ".tito" / "backups").glob("01_tensor_dev.*.py"))) == 2
+
+
+def test_complete_refuses_without_package_tests(fake_repo, tito):
+    shutil.rmtree(fake_repo / "tests" / "01_tensor")
+    result = tito(fake_repo, "module", "complete", "01")
+    assert result.exit_code == 1 and "tests/01_tensor/ is missing" in result.output
+    assert progress(fake_repo) == {} and not (fake_repo / "tinytorch" / "tensor.py").exists()

@@ -29,6 +29,18 @@ def test_every_module_test_folder_is_a_registry_module():
             assert folder.name in names, f"tests/{folder.name} is not in tito/registry.py"
 
 
+@pytest.mark.parametrize("module", available(REPO), ids=lambda m: m.name)
+def test_every_written_module_ships_its_package_tests(module):
+    assert list((REPO / module.tests).glob("test_*.py")), f"{module.tests}/ has no test files"
+
+
+def test_every_milestone_with_scripts_has_them_and_a_readme():
+    for ms in MILESTONES:
+        if (REPO / ms.path).is_dir():
+            assert (REPO / ms.path / "README.md").is_file(), ms.id
+            assert ms.scripts and all((REPO / ms.path / s).is_file() for s in ms.scripts), ms.id
+
+
 def test_registry_is_consistent():
     assert [m.number for m in MODULES] == [f"{i:02d}" for i in range(1, 21)]
     assert len({m.slug for m in MODULES}) == 20 and {m.tier for m in MODULES} == set(TIERS)
