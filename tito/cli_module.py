@@ -74,8 +74,8 @@ def start(number: ModuleArg) -> None:
     if shutil.which("jupyter") and importlib.util.find_spec("jupyterlab"):
         console.say(f"  jupyter lab {notebook_file}")
     else:
-        console.say("  (Jupyter is not installed: `pip install -e '.[notebook]'`, then "
-                    f"`jupyter lab {notebook_file}`)")
+        console.say(esc("  (Jupyter is not installed: `pip install -e '.[notebook]'`, then "
+                        f"`jupyter lab {notebook_file}`)"))
     console.say(f"\nWhen its tests pass: `tito module complete {found.number}`")
     progress.mark_started(found.number)
     progress.save()

@@ -101,6 +101,9 @@ def test_start_records_and_explains_how_to_open(fake_repo, tito):
     assert "prerequisites not completed yet: 01 Tensor" in result.output
     assert "jupytext --set-formats ipynb,py:percent modules/source/02_activations/02_activations_dev.py" \
         in result.output
+    assert "jupyter lab modules/source/02_activations/02_activations_dev.ipynb" in result.output
+    if "Jupyter is not installed" in result.output:
+        assert "pip install -e '.[notebook]'" in result.output, "the extra's name must survive"
     assert progress(fake_repo)["02"]["started"]
 
 
