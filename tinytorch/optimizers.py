@@ -105,11 +105,15 @@ class SGD(Optimizer):
         self.state_names = ("momentum_buffers",) if momentum else ()
 
     def step(self) -> None:
+        """Update, in place, every parameter that has a gradient (the four-line step above)."""
         for i, p in enumerate(self.params):
             grad = _grad(p)
             if grad is None:
                 continue
             self.steps[i] += 1
+            # Hint: weight decay makes a *new* array (`grad = grad + ...`, never `grad += ...`:
+            # that would change p.grad). The velocity `self.momentum_buffers[i]` is updated in
+            # place with `*=` and `+=`. Finish with `p.data -= ...`.
             ### BEGIN SOLUTION
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
@@ -145,6 +149,7 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p.data) for p in self.params]  # second moments
 
     def step(self) -> None:
+        """One Adam (or AdamW) update, in place, of every parameter that has a gradient."""
         beta1, beta2 = self.betas
         for i, p in enumerate(self.params):
             grad = _grad(p)
@@ -153,6 +158,9 @@ class Adam(Optimizer):
             self.steps[i] += 1
             t = int(self.steps[i])  # this parameter's own step count, for the bias correction
             m, v = self.m[i], self.v[i]
+            # Hint: weight decay first (AdamW: `p.data *= 1 - lr·λ`; Adam: `grad = grad + λ·p`),
+            # then update `m` and `v` in place (`*=`, `+=`), then step with the bias-corrected
+            # form above: denominator `np.sqrt(v) / math.sqrt(1 - beta2**t) + eps`.
             ### BEGIN SOLUTION
             if self.weight_decay:
                 if self.decoupled_weight_decay:

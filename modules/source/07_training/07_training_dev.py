@@ -75,8 +75,10 @@ from tinytorch.tensor import Tensor
 # Memory follows the same split: the forward pass of training keeps every intermediate result
 # for the backward pass (activation memory, proportional to N), while evaluation under
 # `no_grad()` frees each one as soon as the next layer has used it. That is why evaluation
-# always runs under `no_grad()` and can use larger batches.
-#
+# always runs under `no_grad()` and can use larger batches. You write this loop in section 7;
+# first, the pieces it uses.
+
+# %% [markdown]
 # ## 2. Gradient clipping by global norm
 #
 # One bad batch (an outlier, a long sequence, an exploding recurrent net) can produce a gradient
@@ -105,6 +107,9 @@ def clip_grad_norm(params, max_norm: float) -> float:
     Returns the global norm before clipping (a Python float)."""
     params = [params] if isinstance(params, Tensor) else list(params)
     with_grad = [p for p in params if p.grad is not None]
+    # Hint: add up `np.sum(g * g)` over the parameters, with `g = _grad_array(p)` cast to
+    # float64; `math.sqrt` of the total is the norm. Only when the scale is below 1, give each
+    # parameter a new gradient `Tensor(g * scale)`.
     ### BEGIN SOLUTION
     total = 0.0
     for p in with_grad:
@@ -210,6 +215,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
+        """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
+        # Hint: `//` is floor division; `**` the power.
         ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (epoch // self.step_size)
         ### END SOLUTION
@@ -225,6 +232,8 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
+        """`eta_min + (base_lr - eta_min)·(1 + cos(π·epoch / T_max)) / 2` (the table above)."""
+        # Hint: `math.cos` and `math.pi`; no clamping at T_max (PyTorch keeps following the cosine).
         ### BEGIN SOLUTION
         cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
@@ -299,6 +308,8 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
         if not np.array_equal(target, np.round(target)):
             raise ValueError("accuracy needs integer class labels as targets; for regression pass "
                              "metrics={} to the Trainer")
+        # Set `predicted` (the shape of `target`): the index of the largest score (`argmax`)
+        # along the last axis.
         ### BEGIN SOLUTION
         predicted = out.argmax(axis=-1)
         ### END SOLUTION
@@ -307,12 +318,14 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
         if not np.all((target == 0) | (target == 1)):
             raise ValueError("accuracy needs 0/1 targets for one output per example; for regression "
                              "pass metrics={} to the Trainer")
+        # Set `predicted`: 1 where `out > threshold`, else 0.
         ### BEGIN SOLUTION
         predicted = (out > threshold).astype(target.dtype)
         ### END SOLUTION
     else:
         raise ValueError(f"accuracy: outputs of shape {out.shape} do not fit targets of shape "
                          f"{target.shape}; expected (..., C) with (...), or the same shape")
+    # Return the fraction of entries where `predicted == target`, as a Python float (`np.mean`).
     ### BEGIN SOLUTION
     return float(np.mean(predicted == target))
     ### END SOLUTION
@@ -371,12 +384,12 @@ if __name__ == "__main__":
 #
 # A checkpoint is everything needed to pick training up where it stopped: the model's
 # parameters (`model.state_dict()`, module 03), the optimizer's state (`optimizer.state_dict()`,
-# module 06: Adam's moments and step counts; without them a resumed Adam starts from zero
-# moments and moves every weight by a full `lr` per step, as on its very first step, whatever it
-# had learned about the size of each gradient), and the scheduler's position. All are dicts of NumPy
-# arrays, so one `.npz` file (a zip of `.npy` arrays) holds them, with keys like
-# `model/layers.0.weight` and `optimizer/m.0`. We load with `allow_pickle=False`: a checkpoint
-# is data, and must not be able to run code.
+# module 06: Adam's moments and step counts) and the scheduler's position. Without the
+# optimizer's state a resumed Adam would restart from zero moments and forget what it had
+# learned about the size of each gradient. All three are dicts of NumPy arrays, so one `.npz`
+# file (a zip of `.npy` arrays) holds them, with keys like `model/layers.0.weight` and
+# `optimizer/m.0`. We load with `allow_pickle=False`: a checkpoint is data, and must not be
+# able to run code.
 #
 # **Atomic writes.** A run killed (or a disk filled) in the middle of `np.savez` leaves half a
 # file: the only copy of yesterday's checkpoint is gone, replaced by garbage. So write to a
@@ -614,7 +627,8 @@ def progress(iterable, desc: str = "", total: int | None = None, file=None, enab
 #   (the rate used during the epoch). `save(path)` / `load(path)` checkpoint everything, history
 #   and epoch count included.
 #
-# Write the inside of the two loops; the metering and the progress bars are given.
+# You write the two branches inside `_run` (each must set `out` and `loss`: the metering after
+# them uses both), and `train_epoch` and `evaluate`. The metering and progress bars are given.
 
 # %% nbgrader={"grade": false, "grade_id": "trainer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -644,6 +658,8 @@ class Trainer:
             x, y = batch
             x = x if isinstance(x, Tensor) else Tensor(x)
             if train:
+                # Set `out` and `loss`, then the rest of the step of section 1; clip
+                # `self.optimizer.params` with `clip_grad_norm` when `self.max_grad_norm` is set.
                 ### BEGIN SOLUTION
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
@@ -654,6 +670,7 @@ class Trainer:
                 self.optimizer.step()
                 ### END SOLUTION
             else:
+                # Set `out` and `loss` only: no backward, no update.
                 ### BEGIN SOLUTION
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
@@ -669,6 +686,7 @@ class Trainer:
 
     def train_epoch(self, data, desc: str = "train") -> dict[str, float]:
         """One pass over `data` with updates; returns the mean loss and metrics."""
+        # Hint: training mode (`self.model.train()`), then `self._run` with train=True.
         ### BEGIN SOLUTION
         self.model.train()
         return self._run(data, True, desc)  # (data, train, desc)
@@ -677,6 +695,9 @@ class Trainer:
     def evaluate(self, data, desc: str = "eval") -> dict[str, float]:
         """One pass over `data` in eval mode without a graph; returns the mean loss and metrics."""
         was_training = self.model.training
+        # Hint: `self.model.eval()`, then `self._run(..., False, ...)` inside `with no_grad():`.
+        # Restore the mode with `self.model.train(was_training)` in a `finally:`, so that it is
+        # restored even when the pass raises.
         ### BEGIN SOLUTION
         self.model.eval()
         try:

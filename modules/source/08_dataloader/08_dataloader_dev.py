@@ -65,8 +65,8 @@ from tinytorch.tensor import Tensor
 #
 # The input batch is the small part. Every layer keeps its output for the backward pass, so
 # activation memory grows **linearly with `B`**: a convolution with 32 output channels on 32×32
-# images stores 32·32·32·4 B = 128 KB per image, so 32 MB per layer at `B = 256`, plus the
-# im2col buffer of module 09 (27·1024·4 B = 108 KB per image for a 3×3 kernel on 3 channels).
+# images stores 32·32·32·4 B = 131 KB per image, so 33.5 MB per layer at `B = 256`, plus the
+# im2col buffer of module 09 (27·1024·4 B = 111 KB per image for a 3×3 kernel on 3 channels).
 # When you run out of memory, halve the batch.
 #
 # **Speed.** Each step pays a fixed cost (one Python call per op, forward and backward, a few
@@ -87,8 +87,9 @@ from tinytorch.tensor import Tensor
 # TinyDigits' training split has `N = 1437`: at `B = 32` that is 45 batches per epoch (44 full
 # ones and one of 29), or 44 with `drop_last=True`, dropping 29 samples (2 %) per epoch, a
 # different 29 each epoch when shuffling. Twenty epochs are 900 optimizer steps.
-# `drop_last=True` matters when a layer's statistics depend on the batch (BatchNorm in module 09
-# misbehaves on a batch of one).
+# `drop_last=True` matters when a layer computes statistics over the batch: BatchNorm (module
+# 09) normalizes with the batch's mean and variance, which a last batch of one or two samples
+# estimates badly.
 
 # %% [markdown]
 # ## 2. Datasets: two methods
@@ -101,9 +102,9 @@ from tinytorch.tensor import Tensor
 # row of every array. Its one extra method, `get_batch(indices)`, is where speed comes from:
 # NumPy's **fancy indexing** `x[indices]` gathers a whole batch in one C call. The generic
 # `Dataset.get_batch` has no choice but to call `__getitem__` once per sample and stack the
-# results; for a batch of 32 TinyDigits images that is about 30 µs against 2 µs for the gather
-# (and 70 µs against 20 µs for 64 CIFAR images). The arithmetic of training is vectorized; the
-# loader that feeds it should be too.
+# results: for a batch of 32 TinyDigits images, some tens of microseconds against about 2 µs
+# for the gather on our 2-core machine (time both on yours with `%timeit`). The arithmetic of
+# training is vectorized; the loader that feeds it should be too.
 #
 # `TensorDataset` must refuse arrays of different lengths at once, with the shapes in the
 # message: a silent mismatch would pair images with the wrong labels.
@@ -145,13 +146,17 @@ class Dataset:
 class TensorDataset(Dataset):
     """Samples are the rows of one or more arrays (or Tensors) with the same first dimension.
 
-    `TensorDataset(images, labels)[i]` is `(images[i], labels[i])`. Floating-point arrays are
-    stored as float32 once, here, so that batches need no conversion later.
+    `TensorDataset(images, labels)[i]` is `(images[i], labels[i])`. The arrays are kept in
+    `self.arrays` (a tuple, NumPy arrays); floating-point ones are stored as float32 once, here,
+    so that batches need no conversion later.
     """
 
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
+        # Hint: convert each with `_as_array`; refuse a 0-d array (no sample axis); cast floating
+        # arrays (`np.issubdtype(a.dtype, np.floating)`) with `astype(np.float32, copy=False)`.
+        # If the first dimensions differ, raise ValueError naming every array's shape.
         ### BEGIN SOLUTION
         stored = []
         for a in arrays:
@@ -170,17 +175,20 @@ class TensorDataset(Dataset):
         ### END SOLUTION
 
     def __len__(self) -> int:
+        """Number of samples: the shared first dimension."""
         ### BEGIN SOLUTION
         return self.arrays[0].shape[0]
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        """Sample `index`: a tuple with row `index` of every array."""
         ### BEGIN SOLUTION
         return tuple(a[index] for a in self.arrays)
         ### END SOLUTION
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """One fancy-indexing gather per array: no Python loop over samples."""
+        # Hint: `a[indices]` with an integer array picks those rows, in that order, in one call.
         ### BEGIN SOLUTION
         return tuple(a[indices] for a in self.arrays)
         ### END SOLUTION
@@ -239,8 +247,9 @@ if __name__ == "__main__":
 # batch, as a NumPy array, before it becomes a Tensor; section 4 writes some.
 #
 # The plumbing is given. You write `__len__` (the table in section 1) and the body of
-# `__iter__`: the epoch's order of indices, then one `get_batch` per batch. Datasets that only
-# define `__len__`/`__getitem__` (no `get_batch`) go through `collate`.
+# `__iter__`: the epoch's order of indices, then one `self._fetch(indices)` per batch. `_fetch`
+# (given) calls the dataset's vectorized `get_batch`, or `collate` for datasets that only define
+# `__len__` and `__getitem__`.
 
 # %% nbgrader={"grade": false, "grade_id": "dataloader", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -260,6 +269,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
+        # Hint: the table of section 1; `math.ceil` and `//`.
         ### BEGIN SOLUTION
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
@@ -273,6 +283,10 @@ class DataLoader:
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field)."""
+        # Hint: the order is `self.rng.permutation(n)` when shuffling, else `np.arange(n)`; batch
+        # `b` takes the slice `[b·B:(b + 1)·B]` of it. Apply `self.transform` (if any) to the
+        # first field only, then wrap every field in a Tensor. Draw one permutation per epoch.
         ### BEGIN SOLUTION
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
@@ -421,6 +435,9 @@ class Normalize:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
+        # Hint: a scalar mean/std broadcasts as it is. A (C,) one must line up with axis 1:
+        # reshape it to (C, 1, 1) for (N, C, H, W), (C, 1) for (N, C, L), i.e. `x.ndim - 2`
+        # trailing ones. Return float32.
         ### BEGIN SOLUTION
         mean, std = self.mean, self.std
         if mean.ndim == 1 and x.ndim > 2:  # per channel: shape (C, 1, 1) broadcasts over (N, C, H, W)
@@ -440,6 +457,8 @@ class RandomHorizontalFlip:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
+        # Hint: `self.rng.random(len(x)) < self.p` is a boolean mask, one draw per image. Copy
+        # `x`, then overwrite the masked images with their mirror (`[..., ::-1]`).
         ### BEGIN SOLUTION
         flip = self.rng.random(len(x)) < self.p
         out = x.copy()
@@ -462,6 +481,12 @@ class RandomCrop:
         if ch > h + 2 * p or cw > w + 2 * p:
             raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image "
                              f"{(h + 2 * p, w + 2 * p)}")
+        # Hint: merge any channel axes into one (`x.reshape(n, -1, h, w)`), zero-pad the last two
+        # axes with `np.pad`, take `sliding_window_view(..., (ch, cw), axis=(2, 3))`. Draw a row
+        # and a column offset per image with `self.rng.integers(0, high, size=n)` (high is
+        # exclusive: there are h + 2p - ch + 1 rows to choose from). Indexing the view with
+        # `[np.arange(n), :, rows, cols]` picks one window per image: shape (N, C, ch, cw).
+        # Reshape back to `x.shape[:-2] + (ch, cw)`.
         ### BEGIN SOLUTION
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))

@@ -98,7 +98,7 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 #| export
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Length of the output along one axis (the formula above); an error if no window fits."""
-    # Set `out`.
+    # Set `out` with the formula above (`//` floors for non-negative numbers).
     ### BEGIN SOLUTION
     out = (size + 2 * padding - kernel) // stride + 1
     ### END SOLUTION
@@ -142,12 +142,13 @@ if __name__ == "__main__":
 # `FLOPs = 2 · N · O · OH · OW · C · kh · kw`
 #
 # (a multiply and an add per term). For a batch of 64 CIFAR images (3×32×32) through 32 filters
-# of 3×3 with padding 1: 2 · 64 · 32 · 32 · 32 · 3 · 3 · 3 = **113 MFLOPs**. This loop runs one
-# multiply-add per Python iteration, each paying for bytecode dispatch, boxing a float and a
-# NumPy scalar lookup: about 350 ns per term here, so **20 seconds** for that batch. The BLAS
-# matrix multiply behind `@` does the same arithmetic in about **2 ms** (tens of GFLOP/s with
-# SIMD and cache blocking): ten thousand times faster. Python is fast enough to *orchestrate*
-# arithmetic, never to *do* it element by element.
+# of 3×3 with padding 1: 2 · 64 · 32 · 32 · 32 · 3 · 3 · 3 = **113 MFLOPs**, i.e. 57 million
+# multiply-adds. This loop runs one multiply-add per Python iteration, each paying for bytecode
+# dispatch, boxing a float and a NumPy scalar lookup: on our 2-core machine about 350 ns per
+# term, so about **20 seconds** for that batch. The BLAS matrix multiply behind `@` does the
+# same arithmetic in about **2 ms** (tens of GFLOP/s with SIMD and cache blocking): ten
+# thousand times faster. Python is fast enough to *orchestrate* arithmetic, never to *do* it
+# element by element. (The demo cell in section 9 measures the ratio on your machine.)
 
 # %% nbgrader={"grade": false, "grade_id": "conv-naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
@@ -159,6 +160,8 @@ def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = No
     ow = conv_output_size(width, kw, stride, padding)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     out = np.zeros((n_img, out_channels, oh, ow), dtype=x.dtype)
+    # Hint: loop over n, o, i, j; start each output at `bias[o]` (0 without a bias) and add the
+    # products of the formula in section 1 over c, di, dj, reading the padded `xp`.
     ### BEGIN SOLUTION
     for n in range(n_img):
         for o in range(out_channels):
@@ -208,7 +211,7 @@ if __name__ == "__main__":
 # Building that matrix is called **im2col** (image to columns).
 #
 # **Windows without copying.** `sliding_window_view(x_pad, (kh, kw), axis=(2, 3))` returns an
-# array of shape `(N, C, H' , W', kh, kw)` (with `H' = Hp - kh + 1`) in which element
+# array of shape `(N, C, H', W', kh, kw)` (with `H' = Hp - kh + 1`) in which element
 # `[n, c, i, j, di, dj]` is `x_pad[n, c, i + di, j + dj]`. It is a *view*: NumPy just reuses the
 # row and column strides twice, so it costs no memory however many windows overlap. A stride
 # `s` keeps every `s`-th window: `[:, :, ::s, ::s]`, still a view.
@@ -231,6 +234,9 @@ def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) 
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c = x_pad.shape[:2]
+    # Hint: `sliding_window_view` over axes (2, 3), then keep every stride-th window (still a
+    # view); move the kernel axes in front of the window-position axes, giving
+    # (N, C, kh, kw, OH, OW), and reshape to (N, K, L): that reshape is the one copy.
     ### BEGIN SOLUTION
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # view
     oh, ow = windows.shape[2:4]
@@ -272,8 +278,9 @@ if __name__ == "__main__":
 # `Tensor._op("conv2d", …)` with the padded input's geometry and `cols` in the context: the
 # backward pass needs `cols` to compute the weight gradient (memory traded for time).
 #
-# Why this layout? We measured four ways of doing the contraction for
-# `(64, 3, 32, 32)` → 32 channels, 3×3, padding 1, one thread each:
+# Why this layout? On our 2-core reference machine we timed four ways of doing the contraction
+# for `(64, 3, 32, 32)` → 32 channels, 3×3, padding 1, one thread each (your times will
+# differ; the ranking is the point):
 #
 # | contraction | time | why |
 # |---|---|---|
@@ -283,7 +290,7 @@ if __name__ == "__main__":
 # | **`(O, K) @ (N, K, L)`, batched** | **1.8 ms** | copy has contiguous rows; output already in NCHW order |
 # | PyTorch `F.conv2d` (oneDNN) | 1.5 ms | |
 #
-# The naive loops take 20 s for the same batch.
+# The naive loops would take about 20 s for the same batch.
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -304,7 +311,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     # Set `cols` (the im2col buffer of the padded input, kept for the backward pass) and
-    # `out` (N, O, OH, OW), bias included.
+    # `out` (N, O, OH, OW), bias included. Hint: pad H and W only (`np.pad`, skip it when there
+    # is no padding), `im2col`, one matmul with the (O, K) weight matrix, the bias per channel,
+    # then a reshape.
     ### BEGIN SOLUTION
     x_pad = np.pad(x.data, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x.data
     cols = im2col(x_pad, (kh, kw), (sh, sw))  # (N, K, L)
@@ -378,7 +387,7 @@ if __name__ == "__main__":
 # **col2im.** Each column entry came from one input pixel; an input pixel appears in up to
 # `kh·kw` windows, so its gradient is the **sum** over every window that used it. Looping over
 # pixels would be slow again; `np.add.at(grad, index_arrays, values)` can scatter all at once
-# but is an unbuffered ufunc, 10–15× slower than the trick we use. Loop over the **kernel offsets**
+# but is an unbuffered ufunc, 10–15× slower in our measurements than the trick we use. Loop over the **kernel offsets**
 # instead: for offset `(di, dj)`, the entries `cols[:, (c, di, dj), (i, j)]` came from
 # `x_pad[:, c, i·s + di, j·s + dj]`, a strided rectangle of the input. So
 #
@@ -403,6 +412,9 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
     (kh, kw), (sh, sw) = kernel, stride
     n, c, hp, wp = padded_shape
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    # Hint: view `cols` as (N, C, kh, kw, OH, OW); start from zeros of `padded_shape` in
+    # `cols.dtype`; for each kernel offset (di, dj), `+=` its (N, C, OH, OW) slab onto the
+    # strided rectangle of section 5.
     ### BEGIN SOLUTION
     cols = cols.reshape(n, c, kh, kw, oh, ow)
     grad = np.zeros(padded_shape, dtype=cols.dtype)
@@ -415,9 +427,19 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
 
 @register_backward("conv2d")
 def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
+    """`(grad_x, grad_weight)`, plus `grad_bias` when the forward had a bias.
+
+    grad: (N, O, OH, OW). `bias` is a tuple: empty, or the bias tensor. `stride` and `padding`
+    are pairs; `cols` is the forward's (N, K, L) im2col buffer. grad_x is None when x does not
+    require grad (skip that branch).
+    """
     n, o, oh, ow = grad.shape
     g = grad.reshape(n, o, oh * ow)
     w_mat = weight.data.reshape(o, -1)
+    # Hint: the table of section 5. Weight: the batched product of `g` with `cols` transposed
+    # on its last two axes is (N, O, K); sum over N, reshape to weight's shape. Input:
+    # `w_mat.T @ g` is the column gradient; col2im it onto the padded shape, then slice the
+    # padding off. Bias: sum `grad` over every axis but the channel axis.
     ### BEGIN SOLUTION
     grad_weight = (g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     grad_x = None
@@ -504,6 +526,9 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        # Set `self.weight` (out_channels, in_channels, kh, kw) from `kaiming_uniform(fan_in,
+        # shape, rng)` and `self.bias` (zeros, or None when `bias` is False), both Tensors with
+        # requires_grad=True.
         ### BEGIN SOLUTION
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
@@ -516,6 +541,7 @@ class Conv2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
+        # Hint: `conv2d` with this layer's parameters, stride and padding.
         ### BEGIN SOLUTION
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
         ### END SOLUTION
@@ -534,6 +560,7 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
+        # Hint: keep `x.shape[:self.start_dim]` and let `reshape` compute the last length (-1).
         ### BEGIN SOLUTION
         return x.reshape(x.shape[:self.start_dim] + (-1,))
         ### END SOLUTION
@@ -581,12 +608,12 @@ if __name__ == "__main__":
 # convolution (stride defaults to the kernel size; no padding).
 #
 # **Forward, measured.** The tempting version for non-overlapping windows is a reshape,
-# `x.reshape(N, C, OH, k, OW, k).max(axis=(3, 5))`: no copy, one call. It is **30× slower**
-# than it looks (3.1 ms for a `(32, 8, 26, 26)` batch) because NumPy reduces over tiny inner
-# axes one short run at a time. Looping over the `k·k` kernel offsets instead, each a strided
-# slice `x[:, :, di::s, dj::s]` combined with `np.maximum(out, slice, out=out)`, runs in
-# 0.1 ms, faster than PyTorch's own max pool on one thread. The same loop handles overlapping
-# windows (`stride < kernel`). Loop over the *small* axis, vectorize over the big ones.
+# `x.reshape(N, C, OH, k, OW, k).max(axis=(3, 5))`: no copy, one call. Yet it is slow, because
+# NumPy reduces over tiny inner axes one short run at a time. Looping over the `k·k` kernel
+# offsets instead, each a strided slice `x[:, :, di::s, dj::s]` combined with
+# `np.maximum(out, slice, out=out)`, was **30× faster** on our machine for a `(32, 8, 26, 26)`
+# batch (0.1 ms against 3.1 ms), and the same loop handles overlapping windows
+# (`stride < kernel`). Loop over the *small* axis, vectorize over the big ones.
 #
 # **Max-pool backward.** Only the element that won each window gets the gradient; the others
 # get zero. Which one won? Compare each offset's slice with the output: equal means it was the
@@ -617,7 +644,8 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
     # Set `out` (N, C, OH, OW). `x.data[sl]` for `sl` in `slices` is the (N, C, OH, OW) array of
-    # the elements at one kernel offset of every window.
+    # the elements at one kernel offset of every window. Hint: start from a copy of the first
+    # slice and fold in the others with `np.maximum(..., out=out)`.
     ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
@@ -628,7 +656,12 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 @register_backward("max_pool2d")
 def _max_pool2d_backward(grad, out, x, kernel, stride):
+    """`(grad_x,)`, x's shape: each window's gradient goes to its first maximum."""
     _, _, slices = _pool_geometry(x, kernel, stride)
+    # Hint: a boolean `taken` mask of out's shape, all False. For each offset slice `sl` (they
+    # come in row-major order): it wins where `x.data[sl] == out.data` and not yet taken; mark
+    # those taken and add `grad` where it won into `grad_x[sl]` (add, not assign: overlapping
+    # windows can share an element).
     ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     taken = np.zeros(out.shape, dtype=bool)
@@ -649,7 +682,7 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     """Mean over each (kh, kw) window; stride defaults to the kernel size."""
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW).
+    # Set `out` (N, C, OH, OW): the sum of the k·k slices divided by their number.
     ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
@@ -661,7 +694,9 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 @register_backward("avg_pool2d")
 def _avg_pool2d_backward(grad, out, x, kernel, stride):
+    """`(grad_x,)`, x's shape: each window's gradient shared equally by its k·k elements."""
     _, _, slices = _pool_geometry(x, kernel, stride)
+    # Hint: add `grad / (number of slices)` into `grad_x[sl]` for every offset slice.
     ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     share = grad / len(slices)
@@ -794,6 +829,9 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
         raise ValueError("batch_norm2d in evaluation mode needs running_mean and running_var")
     per_channel = (1, -1, 1, 1)  # reshape a (C,) array to this to broadcast over (N, C, H, W)
     # Set `x_hat` (normalized x), `inv_std` (C,) = 1 / sqrt(var + eps), and `out`.
+    # Hint: in training, mean and (biased) `var` over axes (0, 2, 3), and update the running
+    # arrays *in place* (`*=`, `+=`: the layer holds them) with the unbiased var·M/(M − 1),
+    # M = `count`. In evaluation, use the running arrays. Keep x's dtype (float32).
     ### BEGIN SOLUTION
     if training:
         mean = x.data.mean(axis=(0, 2, 3))
@@ -816,7 +854,11 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
 
 @register_backward("batch_norm2d")
 def _batch_norm2d_backward(grad, out, x, weight, bias, x_hat, inv_std, batch_stats):
+    """`(grad_x, grad_weight, grad_bias)`; `batch_stats` is True when the forward normalized
+    with the batch's own statistics (training), so that μ and σ² depend on x."""
     per_channel = (1, -1, 1, 1)
+    # Hint: the formulas of section 8, sums and means over axes (0, 2, 3); M = grad.size / C.
+    # Note that mean(ĝ·x̂) per channel is (γ · ∂L/∂γ) / M.
     ### BEGIN SOLUTION
     grad_weight = (grad * x_hat).sum(axis=(0, 2, 3))
     grad_bias = grad.sum(axis=(0, 2, 3))
@@ -845,6 +887,8 @@ class BatchNorm2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r} expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
+        # Hint: `batch_norm2d` with this layer's parameters, running statistics, mode
+        # (`self.training`), momentum and eps.
         ### BEGIN SOLUTION
         return batch_norm2d(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
@@ -909,23 +953,20 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 9. How fast is it?
 #
-# `python benchmarks/run.py` times TinyTorch against PyTorch's CPU build on the same data and
-# the same initial weights, one thread each (`OPENBLAS_NUM_THREADS=1`,
-# `torch.set_num_threads(1)`), alternating the two so that both see the same machine. On the
-# course's 2-core reference machine (shared, so each number is a range over three runs):
+# Measure on **your** machine: speed depends on the CPU, the BLAS library NumPy uses and what
+# else is running, so no table in a text can tell you your numbers.
 #
-# | workload | TinyTorch | PyTorch 2.13 CPU | ratio |
-# |---|---|---|---|
-# | `Conv2d(3, 16, 3, padding=1)` forward, batch 64 × 3×32×32 | 2.0–2.6 ms | 1.1–1.5 ms | 1.7–1.9× |
-# | training step: `Conv2d(1, 8, 3)` + ReLU + `MaxPool2d(2)` + `Linear(1352, 10)`, batch 32 × 1×28×28 | 1.5–1.7 ms | 1.8–3.8 ms | 0.4–0.9× |
+# - The next cell times your `conv2d` against your `conv2d_naive` on a small batch.
+# - `python benchmarks/run.py` times TinyTorch against PyTorch's CPU build (when installed) on
+#   the same data and the same initial weights: a `Conv2d(3, 16, 3, padding=1)` forward pass
+#   and a small CNN training step, one thread each, alternating the two frameworks so that both
+#   see the same machine state. Trust its ratios more than its milliseconds.
 #
-# On small layers PyTorch's fixed cost per op (dispatcher, autograd engine) weighs as much as
-# ours, so TinyTorch keeps up; on larger ones the gap is the im2col copy and the separate bias
-# pass that PyTorch's fused kernels avoid. Either way we are within 2× of a C++ framework, with
-# every line in Python you can read. A LeNet-style CNN (two convolutions with batch norm) trains
-# on TinyDigits to about 99 % test accuracy in 10 epochs, a few seconds on two cores.
-#
-# The next cell times your `conv2d` against your `conv2d_naive` on a small batch.
+# For context, on our 2-core reference machine TinyTorch's convolution forward pass took roughly
+# 1.5–2× PyTorch's time (the im2col copy, the padding and the separate bias pass are what
+# PyTorch's fused kernels avoid), while the small training step ran faster than PyTorch's,
+# whose fixed cost per op (dispatcher, autograd engine) dominates at that size. The milestone `milestones/04_1998_cnn/01_lecun_tinydigits.py` trains a
+# LeNet-style CNN built from your layers on TinyDigits to about 98 % test accuracy.
 
 # %% nbgrader={"grade": false, "grade_id": "speed-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
