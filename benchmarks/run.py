@@ -1,6 +1,6 @@
 """TinyTorch against PyTorch (CPU), one thread each, interleaved in one run.
 
-    python benchmarks/run.py                 # the table (about a minute)
+    python benchmarks/run.py                 # the table (several seconds)
     python benchmarks/run.py --json out.json # also save every measured number
     python benchmarks/run.py --quick         # 1 repetition, tiny sizes: checks that it runs
 
