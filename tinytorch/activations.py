@@ -30,6 +30,8 @@ class Sigmoid:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`."""
+        # Hint: compute `z = e^{-|x|}` once, build both candidates from it (table above), and let
+        # `np.where` pick per element by the sign of x.
         ### BEGIN SOLUTION
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
@@ -64,6 +66,7 @@ class GELU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`."""
+        # Hint: `np.tanh` and `np.pi`; `a ** 3` cubes every element of the array `a = x.data`.
         ### BEGIN SOLUTION
         a = x.data
         inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
@@ -88,6 +91,8 @@ class Softmax:
         `Tensor._op("softmax", result, x, axis=self.dim)`."""
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax(dim={self.dim}) is out of range for a tensor of shape {x.shape}")
+        # Hint: the three steps above, with NumPy on `x.data`; reduce along `self.dim` with
+        # `keepdims=True` both times so the results broadcast back over the row.
         ### BEGIN SOLUTION
         shifted = x.data - x.data.max(axis=self.dim, keepdims=True)
         e = np.exp(shifted)

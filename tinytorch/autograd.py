@@ -17,6 +17,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if grad.shape == shape:
         return grad
+    # Hint: first sum away the `grad.ndim - len(shape)` leading axes; then sum, with keepdims=True,
+    # the axes where `shape` has 1 but `grad` does not.
     ### BEGIN SOLUTION
     lead = grad.ndim - len(shape)
     if lead:
@@ -99,6 +101,9 @@ def matmul_backward(grad, out, a, b):
         B, grad = B[:, None], grad[..., None]
     if A.ndim == 1:
         A, grad = A[None, :], grad[..., None, :]
+    # Hint: grad_a = grad @ Bᵀ, grad_b = Aᵀ @ grad (`np.swapaxes` for the transposes), each
+    # `unbroadcast` to A's / B's (promoted) shape and then reshaped to `a.shape` / `b.shape`.
+    # None for an input that does not require grad.
     ### BEGIN SOLUTION
     grad_a = grad_b = None
     if a.requires_grad:
@@ -146,6 +151,8 @@ def mean_backward(grad, out, a, axis=None, keepdims=False):
 
 @register_backward("max")
 def max_backward(grad, out, a, axis=None, keepdims=False):
+    # Hint: mask = `a.data == expanded out.data`; count the maxima per reduced slice with
+    # `mask.sum(axis=_axes(axis, a.ndim), keepdims=True)`; send `expanded grad / count` through the mask.
     ### BEGIN SOLUTION
     is_max = a.data == expand_reduced(out.data, a.ndim, axis, keepdims)
     count = is_max.sum(axis=_axes(axis, a.ndim), keepdims=True, dtype=grad.dtype)
@@ -327,6 +334,7 @@ def backward(tensor: Tensor, grad=None) -> None:
 @contextmanager
 def grad_mode(enabled: bool):
     """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit."""
+    # Hint: save the old value, set the new one, then `yield` inside `try:` ... `finally:` restore.
     ### BEGIN SOLUTION
     previous = Config.grad_enabled
     Config.grad_enabled = enabled

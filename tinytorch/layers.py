@@ -64,6 +64,9 @@ class Module:
 
     def named_modules(self) -> list[tuple[str, "Module"]]:
         """[(name, module)] for this module (name "") and every sub-module, each once, depth first."""
+        # Hint: a small recursive helper `visit(prefix, module)`: skip a module already seen (keep
+        # a set of `id`s), record it, then for each `attr, value` in `vars(module).items()` visit
+        # every Module that `_flatten(value, attr)` yields, named `_join(prefix, name)`.
         ### BEGIN SOLUTION
         found = []
         seen = set()
@@ -84,6 +87,9 @@ class Module:
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         """[(name, parameter)] for every parameter of this module and its sub-modules, each once."""
+        # Hint: for each (prefix, module) of `self.named_modules()`, look at that module's own
+        # attributes through `_flatten`, keep the items for which `_is_parameter` is true, and
+        # skip a tensor whose `id` you have already listed (a tied weight).
         ### BEGIN SOLUTION
         found = []
         seen = set()
@@ -105,6 +111,7 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
+        # Hint: `self.modules()` already lists every sub-module, this one included.
         ### BEGIN SOLUTION
         for module in self.modules():
             module.training = bool(mode)
@@ -162,6 +169,7 @@ class Module:
 
 def kaiming_uniform(fan_in: int, shape, rng=None) -> np.ndarray:
     """Weights from U(-a, a) with a = sqrt(6 / fan_in): variance 2 / fan_in (He init, for ReLU)."""
+    # Hint: a NumPy Generator has `.uniform(low, high, size=shape)`.
     ### BEGIN SOLUTION
     bound = np.sqrt(6.0 / fan_in)
     return get_rng(rng).uniform(-bound, bound, size=shape)
@@ -205,6 +213,7 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs with last dimension {self.in_features}, "
                              f"got shape {x.shape}")
+        # Hint: `x @ W`, then add the bias (if there is one): broadcasting adds it to every row.
         ### BEGIN SOLUTION
         out = x @ self.weight
         if self.bias is not None:
@@ -230,8 +239,12 @@ class Dropout(Module):
         self.rng = np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else rng
 
     def forward(self, x: Tensor) -> Tensor:
+        """Training: `x * mask / (1 - p)` with a fresh Bernoulli(1 - p) mask. Evaluation, or
+        `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
         rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
+        # Hint: `rng.random(x.shape) < 1 - p` is True with probability 1 - p; turn it into numbers
+        # (`.astype(x.dtype)`), scale by 1 / (1 - p), and multiply with a Tensor op so autograd sees it.
         ### BEGIN SOLUTION
         if not self.training or self.p == 0.0:
             return x
@@ -259,6 +272,7 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def forward(self, x):
+        """Feed `x` through `self.layers` in order; return the last layer's output."""
         ### BEGIN SOLUTION
         for layer in self.layers:
             x = layer(x)

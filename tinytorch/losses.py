@@ -20,6 +20,7 @@ class MSELoss:
                 f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
                 f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
             )
+        # Hint: Tensor arithmetic and `.mean()`: no `.data`, or autograd cannot see the loss.
         ### BEGIN SOLUTION
         diff = pred - target
         return (diff * diff).mean()
@@ -37,6 +38,8 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
+    # Hint: shift by a constant `Tensor` holding the row maxima (keepdims=True), then
+    # `shifted - log(sum(exp(shifted)))` along `dim` with Tensor methods.
     ### BEGIN SOLUTION
     shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
     shifted = x - shift
@@ -83,6 +86,7 @@ class CrossEntropyLoss:
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
         targets = _class_indices(targets, logits.shape)
+        # Hint: follow the 4-step plan above; `targets` is now an int array of shape logits.shape[:-1].
         ### BEGIN SOLUTION
         z = logits.data
         shifted = z - z.max(axis=-1, keepdims=True)
@@ -120,6 +124,9 @@ class BinaryCrossEntropyLoss:
                              f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
         if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
+        # Hint: clamp with `np.clip(pred.data, eps, 1 - eps)`, then the formula above with `np.log`
+        # and `np.mean` (NumPy on arrays, like CrossEntropyLoss); return it through `Tensor._op`
+        # with `pred` as the only input and `target=t`, `eps=self.eps` as ctx.
         ### BEGIN SOLUTION
         p = np.clip(pred.data, self.eps, 1 - self.eps)
         value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))

@@ -41,18 +41,21 @@ import numpy as np
 # %% [markdown]
 # ## 1. Why float32, and what a tensor costs
 #
-# A tensor of shape `(256, 784)` (a batch of 256 MNIST images) holds 200,704 numbers. In
-# `float64` that is 1.6 MB; in `float32` it is 784 KB and matrix multiplications run about twice
-# as fast, with more precision than training needs. So every TinyTorch tensor stores `float32`.
+# A tensor of shape `(256, 784)` (a batch of 256 MNIST images) holds 256·784 = 200,704 numbers.
+# In `float64` (8 bytes each) that is 1.6 MB; in `float32` (4 bytes) 0.8 MB. Half the bytes also
+# means half the memory traffic and twice as many numbers per SIMD instruction, so float32 matrix
+# multiplications typically run about twice as fast. Its 7 significant digits are more than
+# training needs. So every TinyTorch tensor stores `float32`.
 #
 # | operation | example shapes | result | FLOPs |
 # |---|---|---|---|
-# | element-wise `a + b` | `(256, 128) + (128,)` | `(256, 128)` | 32,768 |
+# | element-wise `a + b` | `(256, 128) + (128,)` | `(256, 128)` | 256·128 = 32,768 |
 # | matmul `a @ b` | `(256, 784) @ (784, 128)` | `(256, 128)` | 2·256·784·128 ≈ 51 M |
-# | reduction `a.sum(axis=0)` | `(256, 128)` | `(128,)` | 32,768 |
+# | reduction `a.sum(axis=0)` | `(256, 128)` | `(128,)` | 255·128 ≈ 32 K |
 #
-# Matrix multiplication dominates: `(m, k) @ (k, n)` costs `2·m·k·n` FLOPs (a multiply and an
-# add per term). That is why frameworks hand it to an optimized BLAS library, as NumPy does.
+# Matrix multiplication dominates: `(m, k) @ (k, n)` costs `2·m·k·n` FLOPs (each of the `m·n`
+# outputs is a dot product of length `k`: `k` multiplies and `k` adds). That is why frameworks
+# hand it to an optimized BLAS library, as NumPy does.
 #
 # ## 2. One path for every operation
 #
@@ -87,10 +90,24 @@ class Config:
 # %% [markdown]
 # ## 3. The Tensor class
 #
-# Read the whole class first; then fill in each `### BEGIN SOLUTION` block.
+# Read the whole class first; then fill in each `### BEGIN SOLUTION` block. The class is one
+# cell, so work group by group: write `__init__` and the properties, run the class cell and the
+# first test below; then the arithmetic and its test; and so on down the list.
 #
-# **Construction.** `np.asarray(data, dtype=np.float32)` converts lists, scalars and arrays
-# without copying when the input already is a `float32` array.
+# **Construction.** `np.asarray(data, dtype=...)` converts lists, scalars and arrays, and copies
+# nothing when the input already is an array of that dtype. Use `Config.dtype` rather than
+# writing `np.float32`: it *is* float32, except inside module 05's `gradcheck`, which switches it
+# to float64 for precise finite differences.
+#
+# **The pattern of every operation.** Compute the result with NumPy on `.data`, then hand it to
+# `Tensor._op` with the op's name, its input tensors and any settings the derivative will need
+# (the op names and ctx are listed in `docs/MODULE_FORMAT.md`). For example, an absolute value
+# (not part of TinyTorch) would read:
+#
+# ```python
+# def abs(self) -> "Tensor":
+#     return Tensor._op("abs", np.abs(self.data), self)
+# ```
 #
 # **Broadcasting.** NumPy aligns shapes from the right; a dimension of size 1 (or a missing one)
 # is stretched: `(256, 128) + (128,)` → `(256, 128)`. No memory is copied for the stretched
@@ -98,15 +115,20 @@ class Config:
 # `__rmul__`, `__rsub__`, `__rtruediv__` handle a number on the left).
 #
 # **Matmul.** `a @ b` multiplies the last two dimensions and broadcasts the leading (batch)
-# ones: `(8, 4, 5) @ (5, 3)` → `(8, 4, 3)`. A mismatch must name both shapes, because
-# "shapes not aligned" alone sends a student hunting.
+# ones: `(8, 4, 5) @ (5, 3)` → `(8, 4, 3)`. A 1-D operand on the right acts as a column, so
+# `(4, 5) @ (5,)` → `(4,)`. A mismatch must name both shapes, because "shapes not aligned"
+# alone sends a student hunting.
 #
 # **Reductions.** `sum`, `mean`, `max` take `axis` (an int, a tuple, or `None` for all) and
 # `keepdims` (keep reduced axes as size 1, handy for broadcasting back: `x - x.max(axis=1,
 # keepdims=True)`).
 #
 # **Shapes.** `reshape(2, -1)` infers the `-1`; `transpose(dim0, dim1)` swaps two axes (a view:
-# no data moves); `.T` swaps the last two.
+# no data moves); `.T` swaps the last two. Module 05 undoes a transpose with the full
+# permutation of axes, so record that (`transpose(0, 2)` of a 3-D tensor is `(2, 1, 0)`).
+#
+# **Indexing.** `x[1, :, 2]`, `x[:, 1:]`, `x[[0, 0, 2]]`: whatever NumPy accepts. Record the
+# index: module 05 needs it to send the gradient back to the picked elements.
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-class", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -117,6 +139,9 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False):
+        """Store `data` (a list, number, NumPy array or another Tensor) in `self.data` as a NumPy
+        array of dtype `Config.dtype`."""
+        # Hint: from a Tensor, take its `.data`; then `np.asarray(..., dtype=...)`.
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
@@ -147,18 +172,22 @@ class Tensor:
     # --- properties -----------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dimension, e.g. `(2, 3)`; `()` for a scalar."""
+        # Hint: the NumPy array in `self.data` already knows its shape, ndim and size.
         ### BEGIN SOLUTION
         return self.data.shape
         ### END SOLUTION
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions: 2 for shape `(2, 3)`."""
         ### BEGIN SOLUTION
         return self.data.ndim
         ### END SOLUTION
 
     @property
     def size(self) -> int:
+        """The number of elements: 6 for shape `(2, 3)`."""
         ### BEGIN SOLUTION
         return self.data.size
         ### END SOLUTION
@@ -201,24 +230,30 @@ class Tensor:
 
     # --- element-wise arithmetic with broadcasting ----------------------------------------------
     def __add__(self, other) -> "Tensor":
+        """Element-wise `self + other` with broadcasting; op `"add"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
+        # Hint: NumPy broadcasts `self.data + other.data` for you; return it through
+        # `Tensor._op` with the op name and both inputs (see "the pattern" above).
         ### BEGIN SOLUTION
         return Tensor._op("add", self.data + other.data, self, other)
         ### END SOLUTION
 
     def __sub__(self, other) -> "Tensor":
+        """Element-wise `self - other` with broadcasting; op `"sub"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
         ### BEGIN SOLUTION
         return Tensor._op("sub", self.data - other.data, self, other)
         ### END SOLUTION
 
     def __mul__(self, other) -> "Tensor":
+        """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
         ### BEGIN SOLUTION
         return Tensor._op("mul", self.data * other.data, self, other)
         ### END SOLUTION
 
     def __truediv__(self, other) -> "Tensor":
+        """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
         ### BEGIN SOLUTION
         return Tensor._op("div", self.data / other.data, self, other)
@@ -237,38 +272,48 @@ class Tensor:
         return Tensor._lift(other) / self
 
     def __neg__(self) -> "Tensor":
+        """`-self`; op `"neg"`, input `self`."""
         ### BEGIN SOLUTION
         return Tensor._op("neg", -self.data, self)
         ### END SOLUTION
 
     def __pow__(self, exponent: float) -> "Tensor":
+        """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`."""
         if isinstance(exponent, Tensor):
             raise TypeError("Tensor ** Tensor is not supported: use a Python number as the exponent")
+        # Hint: settings go in as keyword arguments of `_op`; they land in the output's `_ctx`.
         ### BEGIN SOLUTION
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
         ### END SOLUTION
 
     def exp(self) -> "Tensor":
+        """Element-wise `e^x` (`np.exp`); op `"exp"`, input `self`."""
         ### BEGIN SOLUTION
         return Tensor._op("exp", np.exp(self.data), self)
         ### END SOLUTION
 
     def log(self) -> "Tensor":
+        """Element-wise natural log (`np.log`); op `"log"`, input `self`."""
         ### BEGIN SOLUTION
         return Tensor._op("log", np.log(self.data), self)
         ### END SOLUTION
 
     def sqrt(self) -> "Tensor":
+        """Element-wise square root (`np.sqrt`); op `"sqrt"`, input `self`."""
         ### BEGIN SOLUTION
         return Tensor._op("sqrt", np.sqrt(self.data), self)
         ### END SOLUTION
 
     # --- matrix multiplication --------------------------------------------------------------------
     def matmul(self, other) -> "Tensor":
+        """Matrix product with NumPy's `matmul` rules (batched, 1-D allowed); op `"matmul"`.
+        Raise a ValueError naming both shapes when the inner dimensions differ."""
         other = Tensor._lift(other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes "
                              f"{self.shape} and {other.shape}")
+        # Hint: the inner dimensions are the left's last and the right's second to last (its
+        # only one when it is 1-D). Check them yourself, then compute with `np.matmul`.
         ### BEGIN SOLUTION
         inner_a = self.shape[-1]
         inner_b = other.shape[-2] if other.ndim > 1 else other.shape[-1]
@@ -286,18 +331,23 @@ class Tensor:
 
     # --- reductions ---------------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Sum over `axis` (None: every axis; an int or a tuple); `keepdims` keeps the reduced axes
+        as size 1. Op `"sum"`, input `self`, ctx `axis` and `keepdims` (module 05 needs both)."""
+        # Hint: NumPy arrays have `.sum(axis=..., keepdims=...)`; the same goes for mean and max.
         ### BEGIN SOLUTION
         data = self.data.sum(axis=axis, keepdims=keepdims)
         return Tensor._op("sum", data, self, axis=axis, keepdims=keepdims)
         ### END SOLUTION
 
     def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Mean over `axis`, like `sum`; op `"mean"`, ctx `axis` and `keepdims`."""
         ### BEGIN SOLUTION
         data = self.data.mean(axis=axis, keepdims=keepdims)
         return Tensor._op("mean", data, self, axis=axis, keepdims=keepdims)
         ### END SOLUTION
 
     def max(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Maximum over `axis`, like `sum`; op `"max"`, ctx `axis` and `keepdims`."""
         ### BEGIN SOLUTION
         data = self.data.max(axis=axis, keepdims=keepdims)
         return Tensor._op("max", data, self, axis=axis, keepdims=keepdims)
@@ -305,8 +355,13 @@ class Tensor:
 
     # --- shape operations -----------------------------------------------------------------------
     def reshape(self, *shape) -> "Tensor":
+        """The same elements in a new shape (`reshape(2, -1)` or `reshape((2, -1))`); op
+        `"reshape"`. A shape with a different number of elements raises a ValueError that names
+        this tensor's shape and size and the requested shape."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        # Hint: NumPy's reshape raises ValueError on a mismatch; catch it and raise your own
+        # (`raise ... from None` hides NumPy's message).
         ### BEGIN SOLUTION
         try:
             data = self.data.reshape(shape)
@@ -317,8 +372,12 @@ class Tensor:
         ### END SOLUTION
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
+        """Swap axes `dim0` and `dim1` (negative numbers count from the end); op `"transpose"`,
+        ctx `axes`: the full permutation as a tuple, `(2, 1, 0)` for `transpose(0, 2)` in 3-D."""
         if self.ndim < 2:
             return self
+        # Hint: start from `list(range(self.ndim))`, swap two entries, and pass the permutation
+        # to the NumPy array's `.transpose`.
         ### BEGIN SOLUTION
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
@@ -332,6 +391,7 @@ class Tensor:
 
     # --- indexing -----------------------------------------------------------------------------
     def __getitem__(self, index) -> "Tensor":
+        """`self[index]` for any index NumPy accepts; op `"getitem"`, ctx `index`."""
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
         ### BEGIN SOLUTION

@@ -17,10 +17,11 @@
 # A neural network alternates two kinds of step: a linear map (`x @ W + b`, module 03) and an
 # element-wise **nonlinearity**, the activation function. Without the nonlinearity, depth buys
 # nothing: `(x @ W1) @ W2 = x @ (W1 @ W2)`, so a stack of a hundred linear layers is still one
-# linear layer, and a linear model cannot even learn XOR. With it, a two-layer network can
-# approximate any continuous function. In this module you build the five activations modern
-# networks use, and you make them **numerically stable**: correct for inputs like `±10,000`,
-# without a single overflow warning or `NaN`.
+# linear layer, and a linear model cannot even learn XOR. With it, a two-layer network with
+# enough hidden units can approximate any continuous function on a bounded range as closely as
+# you like (the universal approximation theorem). In this module you build the five
+# activations modern networks use, and you make them **numerically stable**: correct for inputs
+# like `±10,000`, without a single overflow warning or `NaN`.
 #
 # ## Learning objectives
 # - Implement `ReLU`, `Sigmoid`, `Tanh`, `GELU` and `Softmax` as callable objects on Tensors.
@@ -76,7 +77,7 @@ from tinytorch.tensor import Tensor
 # | Sigmoid | `1 / (1 + e^{-x})` | 1 exp + 3 | `(0, 1)` |
 # | Tanh | `(e^x - e^{-x}) / (e^x + e^{-x})` | ~1 exp + 4 | `(-1, 1)` |
 # | GELU (tanh approx.) | `0.5·x·(1 + tanh(√(2/π)(x + 0.044715·x³)))` | 1 tanh + ~8 | `≈[-0.17, ∞)` |
-# | Softmax | `e^{x_i - m} / Σ_j e^{x_j - m}` | 1 exp + ~4 (two passes over the row) | `(0, 1)`, sums to 1 |
+# | Softmax | `e^{x_i - m} / Σ_j e^{x_j - m}` | 1 exp + ~4 (three passes over the row) | `(0, 1)`, sums to 1 |
 
 # %% [markdown]
 # ## 2. ReLU
@@ -161,6 +162,8 @@ class Sigmoid:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`."""
+        # Hint: compute `z = e^{-|x|}` once, build both candidates from it (table above), and let
+        # `np.where` pick per element by the sign of x.
         ### BEGIN SOLUTION
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
@@ -256,8 +259,9 @@ if __name__ == "__main__":
 # Large positive inputs pass (Φ ≈ 1), large negative ones are zeroed (Φ ≈ 0), and in between
 # the curve is smooth, dipping slightly below zero (minimum ≈ -0.17 near `x = -0.75`).
 #
-# NumPy has no vectorized `erf`, and on GPUs `erf` used to be slow, so GPT-2 and BERT use an
-# approximation of `Φ` built from `tanh`, which matches the exact GELU to within about `5·10⁻⁴`:
+# The original BERT and GPT-2 code used a cheaper approximation of `Φ` built from `tanh` (and
+# NumPy itself has no vectorized `erf`). It matches the exact GELU to within about `5·10⁻⁴`,
+# the worst gap being near `x = ±2.7`:
 #
 # `Φ(x) ≈ ½·(1 + tanh(√(2/π) · (x + 0.044715·x³)))`
 #
@@ -283,6 +287,7 @@ class GELU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`."""
+        # Hint: `np.tanh` and `np.pi`; `a ** 3` cubes every element of the array `a = x.data`.
         ### BEGIN SOLUTION
         a = x.data
         inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
@@ -365,6 +370,8 @@ class Softmax:
         `Tensor._op("softmax", result, x, axis=self.dim)`."""
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax(dim={self.dim}) is out of range for a tensor of shape {x.shape}")
+        # Hint: the three steps above, with NumPy on `x.data`; reduce along `self.dim` with
+        # `keepdims=True` both times so the results broadcast back over the row.
         ### BEGIN SOLUTION
         shifted = x.data - x.data.max(axis=self.dim, keepdims=True)
         e = np.exp(shifted)

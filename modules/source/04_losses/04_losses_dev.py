@@ -26,8 +26,8 @@
 #   `(N, 1)` against `(N,)` is a silent bug worth an explicit error.
 # - Derive the **log-sum-exp** trick and use it in `log_softmax` and `CrossEntropyLoss`, so that
 #   logits of `±10,000` give exact, finite losses.
-# - Explain why softmax and cross-entropy are **fused** into one op: one pass over the logits,
-#   and a gradient as simple as `probs - onehot`.
+# - Explain why softmax and cross-entropy are **fused** into one op: no `log` of an underflowed
+#   probability, one graph node instead of a chain, and a gradient as simple as `probs - onehot`.
 # - Implement `BinaryCrossEntropyLoss` with clamping, and count the FLOPs and memory of each
 #   loss for a batch.
 #
@@ -95,6 +95,7 @@ class MSELoss:
                 f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
                 f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
             )
+        # Hint: Tensor arithmetic and `.mean()`: no `.data`, or autograd cannot see the loss.
         ### BEGIN SOLUTION
         diff = pred - target
         return (diff * diff).mean()
@@ -169,6 +170,8 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
+    # Hint: shift by a constant `Tensor` holding the row maxima (keepdims=True), then
+    # `shifted - log(sum(exp(shifted)))` along `dim` with Tensor methods.
     ### BEGIN SOLUTION
     shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
     shifted = x - shift
@@ -222,8 +225,9 @@ if __name__ == "__main__":
 #    divided by `N` for the mean. No division by `p_y`, nothing to blow up. Module 05's rule
 #    for `"cross_entropy"` needs exactly two things: the probabilities and the targets. So the
 #    forward pass computes `probs` once and hands them over in the ctx.
-# 3. *Speed*: one pass over the `(N, C)` logits instead of a chain of ops, each allocating
-#    its own `(N, C)` intermediate.
+# 3. *Memory and speed*: one op with one `(N, C)` array kept for backward (`probs`), instead of
+#    a chain of Tensor ops (`exp`, `sum`, `div`, `log`, indexing), each a graph node that keeps
+#    its own `(N, C)` output alive until backward.
 #
 # **Shapes.** Logits `(N, C)` with targets `(N,)`, or in general `(..., C)` with targets
 # `(...)`: a language model's logits `(B, T, V)` with targets `(B, T)`. The loss is the mean
@@ -282,6 +286,7 @@ class CrossEntropyLoss:
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
         targets = _class_indices(targets, logits.shape)
+        # Hint: follow the 4-step plan above; `targets` is now an int array of shape logits.shape[:-1].
         ### BEGIN SOLUTION
         z = logits.data
         shifted = z - z.max(axis=-1, keepdims=True)
@@ -376,9 +381,9 @@ if __name__ == "__main__":
 # **Clamping.** A confident model will output `p = 1.0` exactly in `float32` (any logit above
 # about 17 does it). Then `log(1 - p) = log 0 = -inf`, and one such example makes the whole
 # batch's loss `inf`. So clamp `p` to `[eps, 1 - eps]` first (`np.clip`); the loss of one example
-# is then at most `-log(eps) ≈ 16.1` for `eps = 1e-7`. `eps` must also survive rounding:
-# `float32` has no number between `1 - 6·10⁻⁸` and `1`, so a smaller `eps` makes `1 - eps`
-# round to `1` and brings `log 0` back; the constructor refuses it.
+# is then at most `-log(eps) ≈ 16` for `eps = 1e-7`. `eps` must also survive rounding:
+# `float32` has no number between `1 - 6·10⁻⁸` and `1`, so an `eps` below about `3·10⁻⁸` makes
+# `1 - eps` round to `1` and brings `log 0` back; the constructor refuses it.
 #
 # The op is `Tensor._op("binary_cross_entropy", value, pred, target=t, eps=eps)`: module 05's
 # rule needs `t` and `eps` to rebuild the same clamped `p` and compute the derivative
@@ -410,6 +415,9 @@ class BinaryCrossEntropyLoss:
                              f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
         if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
+        # Hint: clamp with `np.clip(pred.data, eps, 1 - eps)`, then the formula above with `np.log`
+        # and `np.mean` (NumPy on arrays, like CrossEntropyLoss); return it through `Tensor._op`
+        # with `pred` as the only input and `target=t`, `eps=self.eps` as ctx.
         ### BEGIN SOLUTION
         p = np.clip(pred.data, self.eps, 1 - self.eps)
         value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
