@@ -413,6 +413,11 @@ def test_unit_creation():
     assert Tensor(t).shape == (2, 3), "a Tensor built from a Tensor keeps its data"
     assert np.array_equal(t.numpy(), [[1, 2, 3], [4, 5, 6]])
     assert "shape=(2, 3)" in repr(t), f"repr should show the shape: {t!r}"
+    Config.dtype = np.float64  # module 05's gradcheck switches to float64 like this
+    try:
+        assert Tensor([1, 2]).dtype == np.float64, "Tensor must store Config.dtype, not a fixed float32"
+    finally:
+        Config.dtype = np.float32
     print("creation: OK")
 
 
@@ -536,7 +541,10 @@ def test_unit_op_path():
                "transpose": x.T, "getitem": x[0]}
         for name, out in ops.items():
             assert out._op_name == name, f"{name}: output recorded op {out._op_name!r}"
-            assert x in out._inputs, f"{name}: output must remember its input"
+            assert out._inputs[0] is x, f"{name}: output must remember its inputs, self first"
+        two = Tensor([[5.0, 6.0], [7.0, 8.0]])
+        for name, out in {"sub": x - two, "div": x / two, "matmul": x @ two}.items():
+            assert out._inputs == (x, two), f"{name}: inputs must be recorded in order (left, right)"
         assert (Tensor([1.0]) + 1)._inputs == (), "constants must not record a graph"
         # Backward rules need the op's settings, saved as keyword arguments (ctx):
         y = Tensor(np.ones((2, 3, 4)), requires_grad=True)
