@@ -287,6 +287,7 @@ if __name__ == "__main__":
 # ### Unit test: momentum and Nesterov
 # By hand, with `μ = 0.9`: step 1, `b = [0.1, -3]`, `p = [0.99, -1.7]`; step 2,
 # `b = 0.9·[0.1, -3] + [-0.2, 1] = [-0.11, -1.7]`, `p = [0.99, -1.7] - 0.1·b = [1.001, -1.53]`.
+# The Nesterov step must leave the gradient stored in `p.grad` as it was.
 
 # %% nbgrader={"grade": true, "grade_id": "test-momentum", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_momentum():
@@ -301,6 +302,12 @@ def test_unit_momentum():
     got, _, _ = _run(SGD, GRADS, lr=0.1, momentum=0.9, weight_decay=0.5)
     assert np.allclose(got, [[0.94, -1.6], [0.859, -1.26], [0.71315, -0.941]], atol=1e-6), \
         f"momentum with weight decay (decay enters the velocity): {got}"
+    grad = Tensor(np.array([1.0, -1.0]))
+    q = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    q.grad = grad
+    SGD([q], lr=0.1, momentum=0.9, nesterov=True).step()
+    assert np.array_equal(grad.data, [1.0, -1.0]), \
+        f"Nesterov changed p.grad to {grad.data}: write grad = grad + μ·b, never grad += μ·b"
     try:
         SGD([Tensor([1.0], requires_grad=True)], lr=0.1, nesterov=True)
     except ValueError:
@@ -421,7 +428,8 @@ class AdamW(Adam):
 # ### Unit test: Adam
 # Same parameter and gradients, `lr = 0.1`. By hand: the first step moves each element by
 # exactly `lr` against the sign of its gradient (`m̂/√v̂ = g/|g|`), so `p = [0.9, -1.9]`,
-# whatever the size of the gradient. Later values come from `torch.optim.Adam`.
+# whatever the size of the gradient. Later values come from `torch.optim.Adam`. The update must
+# change `p.data` in place and leave `p.grad` as it was, weight decay included.
 
 # %% nbgrader={"grade": true, "grade_id": "test-adam", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_adam():
@@ -438,6 +446,13 @@ def test_unit_adam():
     got, _, _ = _run(Adam, GRADS, lr=0.1, weight_decay=0.5)
     assert np.allclose(got, [[0.9, -1.9], [0.8095202, -1.83393], [0.7151474, -1.7765042]], atol=1e-6), \
         f"Adam with L2 weight decay 0.5 (added to the gradient): {got}"
+    grad = Tensor(np.array([1.0, -1.0]))
+    q = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    array, q.grad = q.data, grad
+    Adam([q], lr=0.1, weight_decay=0.5).step()
+    assert q.data is array, "update p.data in place (p.data -= ...), do not replace it"
+    assert np.array_equal(grad.data, [1.0, -1.0]), \
+        f"Adam's weight decay changed p.grad to {grad.data}: write grad = grad + λ·p, never grad += λ·p"
     # each parameter counts its own steps: a late starter gets a full bias-corrected first step
     a, b = Tensor(np.zeros(1), requires_grad=True), Tensor(np.zeros(1), requires_grad=True)
     opt = Adam([a, b], lr=0.1)
@@ -468,6 +483,10 @@ def test_unit_adamw():
     got, _, _ = _run(AdamW, GRADS, lr=0.1, weight_decay=0.5)
     assert np.allclose(got, [[0.85, -1.8], [0.8441103, -1.669978], [0.7675807, -1.5659082]], atol=1e-6), \
         f"AdamW, 3 steps (decay first, then the Adam step): {got}"
+    q = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    array, q.grad = q.data, Tensor(np.array([1.0, -1.0]))
+    AdamW([q], lr=0.1, weight_decay=0.5).step()
+    assert q.data is array, "AdamW: decay p.data in place (p.data *= ...), do not replace it"
     assert AdamW([Tensor([1.0], requires_grad=True)]).weight_decay == 0.01, "AdamW's default decay is 0.01"
     assert Adam([Tensor([1.0], requires_grad=True)]).weight_decay == 0.0, "Adam's default decay is 0"
     print("AdamW: OK")

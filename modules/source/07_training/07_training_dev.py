@@ -736,9 +736,10 @@ class Trainer:
 
 # %% [markdown]
 # ### Unit test: the Trainer
-# Two well-separated blobs and a linear classifier: the loss must fall, the history must have
-# one entry per epoch, evaluation must not touch the parameters, and the scheduler must advance
-# once per epoch.
+# Two well-separated blobs and a linear classifier: one training step must change the parameters
+# and lower the loss, the history must have one entry per epoch, evaluation must record no graph,
+# not touch the parameters and leave the model in the mode it found it (train or eval), and the
+# scheduler must advance once per epoch.
 
 # %% nbgrader={"grade": true, "grade_id": "test-trainer", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_trainer():
@@ -754,15 +755,27 @@ def test_unit_trainer():
     batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 100, 32)]  # sizes 32, 32, 32, 4
     graph_recorded = []  # does the forward pass build a graph? (it must not during evaluation)
     spy = lambda t: graph_recorded.append(t.requires_grad) or t
-    model = Sequential(Linear(2, 2, rng=0), Dropout(0.1, rng=0), spy)
+    dropout = Dropout(0.1, rng=0)
+    model = Sequential(Linear(2, 2, rng=0), dropout, spy)
     opt = SGD(model.parameters(), lr=0.5)
     trainer = Trainer(model, opt, CrossEntropyLoss(), scheduler=StepLR(opt, step_size=2, gamma=0.1),
                       max_grad_norm=5.0, progress=False)
     first = trainer.evaluate(batches)
-    assert model.training, "evaluate() must put the model back in training mode"
+    assert model.training and dropout.training, \
+        "evaluate() must put the model and its layers back in training mode: model.train(was_training)"
     assert graph_recorded == [False] * 4, "evaluate() must run under no_grad(): no graph"
+    model.eval()
+    trainer.evaluate(batches)
+    assert not model.training and not dropout.training, \
+        "evaluate() must restore the mode the model was in, here eval mode, not always train mode"
+    before = [p.data.copy() for p in model.parameters()]
     trainer.train_epoch(batches[:1])
+    assert model.training and dropout.training, "train_epoch() must put the model in training mode"
     assert graph_recorded[-1] is True, "training records the graph"
+    assert not any(np.array_equal(a, p.data) for a, p in zip(before, model.parameters())), \
+        "train_epoch() must update every parameter (optimizer.step() after loss.backward())"
+    after = trainer.evaluate(batches)["loss"]
+    assert after < first["loss"], f"one training step must lower the loss: {first['loss']:.4f} -> {after:.4f}"
     history = trainer.fit(batches, epochs=4, val_data=batches)
     assert set(history) == {"lr", "loss", "accuracy", "val_loss", "val_accuracy"}, sorted(history)
     assert all(len(v) == 4 for v in history.values()) and trainer.epoch == 4

@@ -513,23 +513,31 @@ class Compose:
 # %% [markdown]
 # ### Unit test: transforms
 # Each check uses values, not only shapes: a crop must be a real window of the padded image at
-# the drawn offset, a flip must reverse exactly the flipped images' columns.
+# the drawn offset, a flip must reverse exactly the flipped images' columns. No transform may
+# change its input array.
 
 # %% nbgrader={"grade": true, "grade_id": "test-transforms", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_transforms():
+    def apply(transform, batch):  # the input may be a view of the dataset: it must stay as it was
+        kept = batch.copy()
+        result = transform(batch)
+        assert np.array_equal(batch, kept), \
+            f"{type(transform).__name__} changed its input array: compute into a new array instead"
+        return result
+
     x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
-    out = Normalize([1.0, 2.0, 3.0], [2.0, 4.0, 8.0])(x)
+    out = apply(Normalize([1.0, 2.0, 3.0], [2.0, 4.0, 8.0]), x)
     assert out.shape == x.shape and out.dtype == np.float32
     assert np.allclose(out[:, 1], (x[:, 1] - 2.0) / 4.0), "per-channel statistics go along axis 1"
     assert np.allclose(Normalize(0.5, 0.25)(x), (x - 0.5) / 0.25)
     signals = np.ones((4, 2, 5), np.float32)  # (N, C, L): channels are still axis 1
     assert np.allclose(Normalize([1.0, 3.0], [1.0, 2.0])(signals)[:, 1], -1.0), "per channel along axis 1"
 
-    flipped = RandomHorizontalFlip(p=1.0)(x)
+    flipped = apply(RandomHorizontalFlip(p=1.0), x)
     assert np.array_equal(flipped, x[..., ::-1]), "p=1 flips every image left-right"
     assert np.array_equal(RandomHorizontalFlip(p=0.0)(x), x)
     batch = np.random.default_rng(0).normal(size=(200, 1, 3, 5)).astype(np.float32)
-    some = RandomHorizontalFlip(p=0.5, seed=1)(batch)
+    some = apply(RandomHorizontalFlip(p=0.5, seed=1), batch)
     same = np.all(some == batch, axis=(1, 2, 3))
     mirrored = np.all(some == batch[..., ::-1], axis=(1, 2, 3))
     assert np.all(same | mirrored), "each image is either unchanged or mirrored"
@@ -538,7 +546,7 @@ def test_unit_transforms():
     crop = RandomCrop(4, padding=0)(x)
     assert np.array_equal(crop, x), "a full-size crop without padding is the identity"
     imgs = np.random.default_rng(2).normal(size=(300, 2, 5, 7)).astype(np.float32)
-    crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
+    crops = apply(RandomCrop((3, 4), padding=1, seed=3), imgs)
     assert crops.shape == (300, 2, 3, 4) and not np.array_equal(crops[0], crops[1])
     padded = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)))
     offsets = set()
