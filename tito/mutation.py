@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.notebook import BEGIN, END
+from tito.notebook import solution_lines
 from tito.runner import run_inline
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
@@ -33,20 +33,6 @@ class Mutant:
     line: int  # 1-based line of the change
     description: str
     text: str  # the whole mutated file
-
-
-def solution_lines(text: str) -> set[int]:
-    """1-based line numbers strictly inside solution regions."""
-    inside, lines = False, set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped == BEGIN:
-            inside = True
-        elif stripped == END:
-            inside = False
-        elif inside:
-            lines.add(number)
-    return lines
 
 
 def _offsets(text: str) -> list[int]:

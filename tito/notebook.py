@@ -30,14 +30,9 @@ _HEADER = re.compile(r"^# %%(?P<rest>.*)$")
 class Cell:
     kind: str  # "code" or "markdown"
     line: int  # line number of the `# %%` header
-    header: str
     lines: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     metadata_error: str | None = None
-
-    @property
-    def source(self) -> str:
-        return "\n".join(self.lines).strip("\n")
 
     @property
     def nbgrader(self) -> dict | None:
@@ -54,10 +49,6 @@ class Cell:
     @property
     def is_solution(self) -> bool:
         return bool((self.nbgrader or {}).get("solution"))
-
-    @property
-    def is_graded(self) -> bool:
-        return bool((self.nbgrader or {}).get("grade"))
 
     @property
     def is_locked(self) -> bool:
@@ -92,7 +83,7 @@ def parse_text(text: str) -> tuple[list[str], list[Cell]]:
         kind = "code"
         if rest.startswith("[markdown]"):
             kind, rest = "markdown", rest[len("[markdown]"):]
-        cell = Cell(kind=kind, line=number, header=raw)
+        cell = Cell(kind=kind, line=number)
         try:
             cell.metadata = _parse_metadata(rest)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
@@ -123,8 +114,8 @@ def export_text(cells: list[Cell], source_rel: str) -> str:
     for cell in cells:
         if not cell.is_export:
             continue
-        body = [ln.rstrip() for ln in cell.lines if ln.strip() not in (EXPORT,)]
-        body = [ln for ln in body if not ln.strip().startswith(DEFAULT_EXP)]
+        body = [ln.rstrip() for ln in cell.lines
+                if ln.strip() != EXPORT and not ln.strip().startswith(DEFAULT_EXP)]
         code = "\n".join(body).strip("\n")
         if code:
             parts.append(code)
@@ -148,6 +139,18 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 # --- student edition ---------------------------------------------------------------------------
+
+
+def solution_lines(text: str) -> set[int]:
+    """1-based numbers of the lines strictly inside `### BEGIN/END SOLUTION` regions."""
+    inside, numbers = False, set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped in (BEGIN, END):
+            inside = stripped == BEGIN
+        elif inside:
+            numbers.add(number)
+    return numbers
 
 
 def _enclosing_name(lines: list[str], index: int, indent: int) -> str:

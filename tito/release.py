@@ -61,13 +61,12 @@ def secret_lines(root: Path, modules: list[Module]) -> set[str]:
     inside: set[str] = set()
     outside: set[str] = set()
     for m in modules:
-        region = False
-        for line in (root / m.source).read_text(encoding="utf-8").splitlines():
+        source = (root / m.source).read_text(encoding="utf-8")
+        region = notebook.solution_lines(source)
+        for number, line in enumerate(source.splitlines(), start=1):
             text = line.strip()
-            if text in (notebook.BEGIN, notebook.END):
-                region = text == notebook.BEGIN
-                continue
-            (inside if region else outside).add(text)
+            if text not in (notebook.BEGIN, notebook.END):
+                (inside if number in region else outside).add(text)
     return {s for s in inside - outside if len(s) >= MIN_LINE}
 
 

@@ -1,6 +1,5 @@
 """Module 02 (activations) against the exported package: values, stability, the op contract."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -42,24 +41,6 @@ ELEMENTWISE = [(ReLU, relu_ref, "relu"), (Sigmoid, sigmoid_ref, "sigmoid"), (Tan
                (GELU, gelu_ref, "gelu")]
 ALL = [*ELEMENTWISE, (Softmax, softmax_ref, "softmax")]
 IDS = [name for *_, name in ALL]
-
-
-class strict_numerics:
-    """Turn overflow, division by zero, invalid values and every warning into errors.
-
-    Underflow stays allowed: e^-10000 rounding to 0 is the correctly rounded answer.
-    """
-
-    def __enter__(self):
-        self._warn = warnings.catch_warnings()
-        self._warn.__enter__()
-        warnings.simplefilter("error")
-        self._err = np.errstate(over="raise", divide="raise", invalid="raise")
-        self._err.__enter__()
-
-    def __exit__(self, *exc):
-        self._err.__exit__(*exc)
-        self._warn.__exit__(*exc)
 
 
 @pytest.fixture
@@ -135,7 +116,7 @@ EXTREMES = np.array([-1e4, -1000.0, -100.0, -88.0, -20.0, -1e-3, 0.0, 1e-3, 20.0
 
 
 @pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
-def test_extreme_inputs_no_warning_no_nan(cls, ref, name):
+def test_extreme_inputs_no_warning_no_nan(cls, ref, name, strict_numerics):
     with strict_numerics():
         out = cls()(Tensor(EXTREMES)).data
         out2d = cls()(Tensor(np.stack([EXTREMES, -EXTREMES]))).data
@@ -144,14 +125,14 @@ def test_extreme_inputs_no_warning_no_nan(cls, ref, name):
 
 
 @pytest.mark.parametrize("cls", [ReLU, Sigmoid, Tanh], ids=["relu", "sigmoid", "tanh"])
-def test_float32_limits(cls):
+def test_float32_limits(cls, strict_numerics):
     big = np.finfo(np.float32).max
     with strict_numerics():
         out = cls()(Tensor([-big, big])).data
     assert np.all(np.isfinite(out))
 
 
-def test_saturation_is_exact():
+def test_saturation_is_exact(strict_numerics):
     with strict_numerics():
         s = Sigmoid()(Tensor([-1e4, 1e4])).data
         t = Tanh()(Tensor([-1e4, 1e4])).data
@@ -163,13 +144,13 @@ def test_saturation_is_exact():
     assert np.array_equal(p, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
 
 
-def test_naive_sigmoid_would_have_overflowed():
+def test_naive_sigmoid_would_have_overflowed(strict_numerics):
     """Guards the test above: the textbook formula does overflow on these inputs."""
     with strict_numerics(), pytest.raises(FloatingPointError):
         1 / (1 + np.exp(-EXTREMES))
 
 
-def test_softmax_large_equal_logits_are_uniform():
+def test_softmax_large_equal_logits_are_uniform(strict_numerics):
     with strict_numerics():
         p = Softmax()(Tensor(np.full((2, 8), 1e4))).data
     np.testing.assert_allclose(p, 1 / 8, rtol=1e-6)
@@ -211,7 +192,7 @@ arrays = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=4, max_sid
 
 @settings(max_examples=60, deadline=None)
 @given(arrays)
-def test_property_elementwise_identities(a):
+def test_property_elementwise_identities(strict_numerics, a):
     x, neg = Tensor(a), Tensor(-a)
     with strict_numerics():
         relu, relu_neg = ReLU()(x).data, ReLU()(neg).data
@@ -233,7 +214,7 @@ def test_property_elementwise_identities(a):
 @settings(max_examples=60, deadline=None)
 @given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=4, max_side=6), elements=finite32),
        st.data())
-def test_property_softmax_any_dim(a, data):
+def test_property_softmax_any_dim(strict_numerics, a, data):
     dim = data.draw(st.integers(-a.ndim, a.ndim - 1), label="dim")
     with strict_numerics():
         p = Softmax(dim=dim)(Tensor(a)).data

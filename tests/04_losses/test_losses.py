@@ -1,6 +1,5 @@
 """Module 04 (losses) against the exported package: values, stability, targets, the op contract."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -34,21 +33,6 @@ def bce_ref(p, t, eps=1e-7):
     p = np.clip(np.asarray(p, np.float32), eps, 1 - eps).astype(np.float64)
     t = np.asarray(t, np.float64)
     return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
-
-
-class strict_numerics:
-    """Overflow, division by zero, invalid values and warnings become errors (underflow is fine)."""
-
-    def __enter__(self):
-        self._warn = warnings.catch_warnings()
-        self._warn.__enter__()
-        warnings.simplefilter("error")
-        self._err = np.errstate(over="raise", divide="raise", invalid="raise")
-        self._err.__enter__()
-
-    def __exit__(self, *exc):
-        self._err.__exit__(*exc)
-        self._warn.__exit__(*exc)
 
 
 @pytest.fixture
@@ -126,7 +110,7 @@ def test_log_softmax_default_dim_is_last():
     np.testing.assert_array_equal(log_softmax(Tensor(z)).data, log_softmax(Tensor(z), dim=1).data)
 
 
-def test_log_softmax_stable_and_exact():
+def test_log_softmax_stable_and_exact(strict_numerics):
     with strict_numerics():
         out = log_softmax(Tensor([[1e4, -1e4, 0.0], [1e4, 1e4, 1e4], [-1e4, -1e4, -1e4]])).data
     np.testing.assert_allclose(out, [[0.0, -2e4, -1e4], [-np.log(3)] * 3, [-np.log(3)] * 3], rtol=1e-6)
@@ -148,7 +132,7 @@ def test_log_softmax_bad_dim(dim):
 @settings(max_examples=50, deadline=None)
 @given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
                   elements=st.floats(-1e4, 1e4, width=32)), st.data())
-def test_property_log_softmax(z, data):
+def test_property_log_softmax(strict_numerics, z, data):
     dim = data.draw(st.integers(-z.ndim, z.ndim - 1), label="dim")
     with strict_numerics():
         out = log_softmax(Tensor(z), dim=dim).data
@@ -189,7 +173,7 @@ def test_cross_entropy_uniform_logits_give_log_c(classes):
     assert loss.item() == pytest.approx(np.log(classes), abs=1e-6)
 
 
-def test_cross_entropy_stable_at_1e4():
+def test_cross_entropy_stable_at_1e4(strict_numerics):
     z = Tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [1e4, 1e4, 1e4]])
     with strict_numerics():
         losses = [CrossEntropyLoss()(Tensor(z.data[i:i + 1]), [y]).item()
@@ -219,7 +203,7 @@ def test_cross_entropy_does_not_modify_logits():
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 8), st.integers(1, 10), st.data())
-def test_property_cross_entropy(n, c, data):
+def test_property_cross_entropy(strict_numerics, n, c, data):
     z = data.draw(hnp.arrays(np.float32, (n, c), elements=st.floats(-1e4, 1e4, width=32)), label="logits")
     y = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)), label="targets")
     with strict_numerics():
@@ -335,7 +319,7 @@ def test_bce_minimum_is_the_entropy_of_the_target():
 
 
 @pytest.mark.parametrize("eps", [1e-7, 1e-4, 0.1])
-def test_bce_clamps_at_eps(eps):
+def test_bce_clamps_at_eps(eps, strict_numerics):
     p = np.array([0.0, 1.0, 0.0, 1.0], dtype=np.float32)
     t = np.array([0.0, 1.0, 1.0, 0.0], dtype=np.float32)
     with strict_numerics():
@@ -391,7 +375,7 @@ def test_bce_rejects_bad_eps(eps):
 @settings(max_examples=50, deadline=None)
 @given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
                   elements=st.floats(0, 1, width=32)), st.data())
-def test_property_bce(p, data):
+def test_property_bce(strict_numerics, p, data):
     t = data.draw(hnp.arrays(np.float32, p.shape, elements=st.floats(0, 1, width=32)), label="target")
     with strict_numerics():
         loss = BinaryCrossEntropyLoss()(Tensor(p), t).item()
