@@ -14,9 +14,7 @@ class ReLU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return `max(0, x)` as `Tensor._op("relu", result, x)`."""
-        ### BEGIN SOLUTION
         return Tensor._op("relu", np.maximum(x.data, 0), x)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -30,13 +28,9 @@ class Sigmoid:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`."""
-        # Hint: compute `z = e^{-|x|}` once, build both candidates from it (table above), and let
-        # `np.where` pick per element by the sign of x.
-        ### BEGIN SOLUTION
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
         return Tensor._op("sigmoid", data, x)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "Sigmoid()"
@@ -50,9 +44,7 @@ class Tanh:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return tanh(x) as `Tensor._op("tanh", result, x)`."""
-        ### BEGIN SOLUTION
         return Tensor._op("tanh", np.tanh(x.data), x)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "Tanh()"
@@ -66,12 +58,9 @@ class GELU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`."""
-        # Hint: `np.tanh` and `np.pi`; `a ** 3` cubes every element of the array `a = x.data`.
-        ### BEGIN SOLUTION
         a = x.data
         inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
         return Tensor._op("gelu", 0.5 * a * (1 + np.tanh(inner)), x)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "GELU()"
@@ -91,14 +80,10 @@ class Softmax:
         `Tensor._op("softmax", result, x, axis=self.dim)`."""
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax(dim={self.dim}) is out of range for a tensor of shape {x.shape}")
-        # Hint: the three steps above, with NumPy on `x.data`; reduce along `self.dim` with
-        # `keepdims=True` both times so the results broadcast back over the row.
-        ### BEGIN SOLUTION
         shifted = x.data - x.data.max(axis=self.dim, keepdims=True)
         e = np.exp(shifted)
         data = e / e.sum(axis=self.dim, keepdims=True)
         return Tensor._op("softmax", data, x, axis=self.dim)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return f"Softmax(dim={self.dim})"

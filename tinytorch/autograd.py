@@ -17,9 +17,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if grad.shape == shape:
         return grad
-    # Hint: first sum away the `grad.ndim - len(shape)` leading axes; then sum, with keepdims=True,
-    # the axes where `shape` has 1 but `grad` does not.
-    ### BEGIN SOLUTION
     lead = grad.ndim - len(shape)
     if lead:
         grad = grad.sum(axis=tuple(range(lead)))
@@ -27,7 +24,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
-    ### END SOLUTION
 
 
 @register_backward("add")
@@ -43,26 +39,20 @@ def neg_backward(grad, out, a):
 
 @register_backward("sub")
 def sub_backward(grad, out, a, b):
-    ### BEGIN SOLUTION
     return (unbroadcast(grad, a.shape) if a.requires_grad else None,
             unbroadcast(-grad, b.shape) if b.requires_grad else None)
-    ### END SOLUTION
 
 
 @register_backward("mul")
 def mul_backward(grad, out, a, b):
-    ### BEGIN SOLUTION
     return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
             unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
-    ### END SOLUTION
 
 
 @register_backward("div")
 def div_backward(grad, out, a, b):
-    ### BEGIN SOLUTION
     return (unbroadcast(grad / b.data, a.shape) if a.requires_grad else None,
             unbroadcast(-grad * out.data / b.data, b.shape) if b.requires_grad else None)
-    ### END SOLUTION
 
 
 @register_backward("exp")
@@ -72,25 +62,19 @@ def exp_backward(grad, out, a):
 
 @register_backward("log")
 def log_backward(grad, out, a):
-    ### BEGIN SOLUTION
     return (grad / a.data,)
-    ### END SOLUTION
 
 
 @register_backward("sqrt")
 def sqrt_backward(grad, out, a):
-    ### BEGIN SOLUTION
     return (grad / (2 * out.data),)
-    ### END SOLUTION
 
 
 @register_backward("pow")
 def pow_backward(grad, out, a, exponent):
-    ### BEGIN SOLUTION
     if exponent == 0:
         return (np.zeros_like(grad),)
     return (grad * exponent * a.data ** (exponent - 1),)
-    ### END SOLUTION
 
 
 @register_backward("matmul")
@@ -101,10 +85,6 @@ def matmul_backward(grad, out, a, b):
         B, grad = B[:, None], grad[..., None]
     if A.ndim == 1:
         A, grad = A[None, :], grad[..., None, :]
-    # Hint: grad_a = grad @ Bᵀ, grad_b = Aᵀ @ grad (`np.swapaxes` for the transposes), each
-    # `unbroadcast` to A's / B's (promoted) shape and then reshaped to `a.shape` / `b.shape`.
-    # None for an input that does not require grad.
-    ### BEGIN SOLUTION
     grad_a = grad_b = None
     if a.requires_grad:
         grad_a = unbroadcast(np.matmul(grad, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape)
@@ -115,7 +95,6 @@ def matmul_backward(grad, out, a, b):
             grad_b = unbroadcast(np.matmul(np.swapaxes(A, -1, -2), grad), B.shape)
         grad_b = grad_b.reshape(b.shape)
     return grad_a, grad_b
-    ### END SOLUTION
 
 
 def _axes(axis, ndim: int) -> tuple[int, ...]:
@@ -136,28 +115,20 @@ def expand_reduced(grad, ndim: int, axis, keepdims: bool) -> np.ndarray:
 
 @register_backward("sum")
 def sum_backward(grad, out, a, axis=None, keepdims=False):
-    ### BEGIN SOLUTION
     return (np.broadcast_to(expand_reduced(grad, a.ndim, axis, keepdims), a.shape),)
-    ### END SOLUTION
 
 
 @register_backward("mean")
 def mean_backward(grad, out, a, axis=None, keepdims=False):
-    ### BEGIN SOLUTION
     n = a.size // out.size if out.size else 1
     return (np.broadcast_to(expand_reduced(grad / n, a.ndim, axis, keepdims), a.shape),)
-    ### END SOLUTION
 
 
 @register_backward("max")
 def max_backward(grad, out, a, axis=None, keepdims=False):
-    # Hint: mask = `a.data == expanded out.data`; count the maxima per reduced slice with
-    # `mask.sum(axis=_axes(axis, a.ndim), keepdims=True)`; send `expanded grad / count` through the mask.
-    ### BEGIN SOLUTION
     is_max = a.data == expand_reduced(out.data, a.ndim, axis, keepdims)
     count = is_max.sum(axis=_axes(axis, a.ndim), keepdims=True, dtype=grad.dtype)
     return (is_max * (expand_reduced(grad, a.ndim, axis, keepdims) / count),)
-    ### END SOLUTION
 
 
 _BASIC_INDEX = (int, np.integer, slice, type(None), type(Ellipsis))
@@ -177,20 +148,16 @@ def reshape_backward(grad, out, a):
 
 @register_backward("transpose")
 def transpose_backward(grad, out, a, axes):
-    ### BEGIN SOLUTION
     return (grad.transpose(np.argsort(axes)),)
-    ### END SOLUTION
 
 
 @register_backward("getitem")
 def getitem_backward(grad, out, a, index):
     full = np.zeros(a.shape, dtype=grad.dtype)
-    ### BEGIN SOLUTION
     if _is_basic_index(index):
         full[index] = grad
     else:
         np.add.at(full, index, grad)
-    ### END SOLUTION
     return (full,)
 
 
@@ -220,44 +187,35 @@ def binary_cross_entropy_backward(grad, out, pred, target, eps):
 
 @register_backward("relu")
 def relu_backward(grad, out, x):
-    ### BEGIN SOLUTION
     return (grad * (x.data > 0),)
-    ### END SOLUTION
 
 
 @register_backward("sigmoid")
 def sigmoid_backward(grad, out, x):
-    ### BEGIN SOLUTION
     s = out.data
     return (grad * s * (1 - s),)
-    ### END SOLUTION
 
 
 @register_backward("softmax")
 def softmax_backward(grad, out, x, axis=-1):
-    ### BEGIN SOLUTION
     s = out.data
     return (s * (grad - (grad * s).sum(axis=axis, keepdims=True)),)
-    ### END SOLUTION
 
 
 @register_backward("cross_entropy")
 def cross_entropy_backward(grad, out, logits, probs, targets):
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
-    ### BEGIN SOLUTION
     scale = grad / n
     result = probs * scale  # a new array: ctx's probs must stay untouched
     result.reshape(n, -1)[np.arange(n), targets] -= scale
     return (result,)
-    ### END SOLUTION
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor that `root` depends on through `requires_grad` inputs, `root` included,
     ordered so that each tensor comes before all of its inputs (so `root` is first).
     Iterative depth-first search: no recursion, any depth."""
-    ### BEGIN SOLUTION
     order: list[Tensor] = []
     visited = {id(root)}
     stack = [(root, iter(root._inputs))]
@@ -273,7 +231,6 @@ def topological_order(root: Tensor) -> list[Tensor]:
             order.append(node)
     order.reverse()
     return order
-    ### END SOLUTION
 
 
 def _seed(tensor: Tensor, grad) -> np.ndarray:
@@ -301,7 +258,6 @@ def backward(tensor: Tensor, grad=None) -> None:
     requires_grad=True that no recorded op produced; interior tensors keep `.grad = None`.
     """
     grads = {id(tensor): _seed(tensor, grad)}
-    ### BEGIN SOLUTION
     for node in topological_order(tensor):
         g = grads.pop(id(node), None)
         if g is None:
@@ -328,21 +284,17 @@ def backward(tensor: Tensor, grad=None) -> None:
             key = id(inp)
             previous = grads.get(key)
             grads[key] = inp_grad if previous is None else previous + inp_grad
-    ### END SOLUTION
 
 
 @contextmanager
 def grad_mode(enabled: bool):
     """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit."""
-    # Hint: save the old value, set the new one, then `yield` inside `try:` ... `finally:` restore.
-    ### BEGIN SOLUTION
     previous = Config.grad_enabled
     Config.grad_enabled = enabled
     try:
         yield
     finally:
         Config.grad_enabled = previous
-    ### END SOLUTION
 
 
 def no_grad():
@@ -363,7 +315,6 @@ def numeric_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -
     """
     grad = np.zeros(x.shape, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writing to them writes x and grad
-    ### BEGIN SOLUTION
     for i in range(flat_x.size):
         original = flat_x[i]
         flat_x[i] = original + eps
@@ -372,7 +323,6 @@ def numeric_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -
         minus = f()
         flat_x[i] = original
         flat_grad[i] = (plus - minus) / (2 * eps)
-    ### END SOLUTION
     return grad
 
 

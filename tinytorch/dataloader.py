@@ -53,10 +53,6 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        # Hint: convert each with `_as_array`; refuse a 0-d array (no sample axis); cast floating
-        # arrays (`np.issubdtype(a.dtype, np.floating)`) with `astype(np.float32, copy=False)`.
-        # If the first dimensions differ, raise ValueError naming every array's shape.
-        ### BEGIN SOLUTION
         stored = []
         for a in arrays:
             a = _as_array(a)
@@ -71,26 +67,18 @@ class TensorDataset(Dataset):
             raise ValueError(f"TensorDataset: all arrays need the same first dimension (number of "
                              f"samples), got shapes {shapes}")
         self.arrays = tuple(stored)
-        ### END SOLUTION
 
     def __len__(self) -> int:
         """Number of samples: the shared first dimension."""
-        ### BEGIN SOLUTION
         return self.arrays[0].shape[0]
-        ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         """Sample `index`: a tuple with row `index` of every array."""
-        ### BEGIN SOLUTION
         return tuple(a[index] for a in self.arrays)
-        ### END SOLUTION
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """One fancy-indexing gather per array: no Python loop over samples."""
-        # Hint: `a[indices]` with an integer array picks those rows, in that order, in one call.
-        ### BEGIN SOLUTION
         return tuple(a[indices] for a in self.arrays)
-        ### END SOLUTION
 
 
 class DataLoader:
@@ -109,11 +97,8 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
-        # Hint: the table of section 1; `math.ceil` and `//`.
-        ### BEGIN SOLUTION
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-        ### END SOLUTION
 
     def _fetch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """One batch as arrays: the dataset's vectorized `get_batch`, else `collate` (given)."""
@@ -124,10 +109,6 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field)."""
-        # Hint: the order is `self.rng.permutation(n)` when shuffling, else `np.arange(n)`; batch
-        # `b` takes the slice `[b·B:(b + 1)·B]` of it. Apply `self.transform` (if any) to the
-        # first field only, then wrap every field in a Tensor. Draw one permutation per epoch.
-        ### BEGIN SOLUTION
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for b in range(len(self)):
@@ -136,7 +117,6 @@ class DataLoader:
             if self.transform is not None:
                 fields[0] = self.transform(fields[0])
             yield tuple(Tensor(f) for f in fields)
-        ### END SOLUTION
 
 
 class Normalize:
@@ -150,17 +130,12 @@ class Normalize:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: a scalar mean/std broadcasts as it is. A (C,) one must line up with axis 1:
-        # reshape it to (C, 1, 1) for (N, C, H, W), (C, 1) for (N, C, L), i.e. `x.ndim - 2`
-        # trailing ones. Return float32.
-        ### BEGIN SOLUTION
         mean, std = self.mean, self.std
         if mean.ndim == 1 and x.ndim > 2:  # per channel: shape (C, 1, 1) broadcasts over (N, C, H, W)
             mean = mean.reshape((-1,) + (1,) * (x.ndim - 2))
         if std.ndim == 1 and x.ndim > 2:
             std = std.reshape((-1,) + (1,) * (x.ndim - 2))
         return ((x - mean) / std).astype(np.float32, copy=False)
-        ### END SOLUTION
 
 
 class RandomHorizontalFlip:
@@ -172,14 +147,10 @@ class RandomHorizontalFlip:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: `self.rng.random(len(x)) < self.p` is a boolean mask, one draw per image. Copy
-        # `x`, then overwrite the masked images with their mirror (`[..., ::-1]`).
-        ### BEGIN SOLUTION
         flip = self.rng.random(len(x)) < self.p
         out = x.copy()
         out[flip] = x[flip][..., ::-1]
         return out
-        ### END SOLUTION
 
 
 class RandomCrop:
@@ -196,13 +167,6 @@ class RandomCrop:
         if ch > h + 2 * p or cw > w + 2 * p:
             raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image "
                              f"{(h + 2 * p, w + 2 * p)}")
-        # Hint: merge any channel axes into one (`x.reshape(n, -1, h, w)`), zero-pad the last two
-        # axes with `np.pad`, take `sliding_window_view(..., (ch, cw), axis=(2, 3))`. Draw a row
-        # and a column offset per image with `self.rng.integers(0, high, size=n)` (high is
-        # exclusive: there are h + 2p - ch + 1 rows to choose from). Indexing the view with
-        # `[np.arange(n), :, rows, cols]` picks one window per image: shape (N, C, ch, cw).
-        # Reshape back to `x.shape[:-2] + (ch, cw)`.
-        ### BEGIN SOLUTION
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))
         windows = sliding_window_view(padded, (ch, cw), axis=(2, 3))  # (N, C, H', W', ch, cw), no copy
@@ -210,7 +174,6 @@ class RandomCrop:
         cols = self.rng.integers(0, w + 2 * p - cw + 1, size=n)
         crops = windows[np.arange(n), :, rows, cols]  # one window per image: (N, C, ch, cw)
         return crops.reshape(x.shape[:-2] + (ch, cw))
-        ### END SOLUTION
 
 
 class Compose:

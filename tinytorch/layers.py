@@ -64,10 +64,6 @@ class Module:
 
     def named_modules(self) -> list[tuple[str, "Module"]]:
         """[(name, module)] for this module (name "") and every sub-module, each once, depth first."""
-        # Hint: a small recursive helper `visit(prefix, module)`: skip a module already seen (keep
-        # a set of `id`s), record it, then for each `attr, value` in `vars(module).items()` visit
-        # every Module that `_flatten(value, attr)` yields, named `_join(prefix, name)`.
-        ### BEGIN SOLUTION
         found = []
         seen = set()
 
@@ -83,14 +79,9 @@ class Module:
 
         visit("", self)
         return found
-        ### END SOLUTION
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         """[(name, parameter)] for every parameter of this module and its sub-modules, each once."""
-        # Hint: for each (prefix, module) of `self.named_modules()`, look at that module's own
-        # attributes through `_flatten`, keep the items for which `_is_parameter` is true, and
-        # skip a tensor whose `id` you have already listed (a tied weight).
-        ### BEGIN SOLUTION
         found = []
         seen = set()
         for prefix, module in self.named_modules():
@@ -100,7 +91,6 @@ class Module:
                         seen.add(id(item))
                         found.append((_join(prefix, name), item))
         return found
-        ### END SOLUTION
 
     def parameters(self) -> list[Tensor]:
         """Every parameter, each once, in a deterministic order (hand this to an optimizer)."""
@@ -111,12 +101,9 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
-        # Hint: `self.modules()` already lists every sub-module, this one included.
-        ### BEGIN SOLUTION
         for module in self.modules():
             module.training = bool(mode)
         return self
-        ### END SOLUTION
 
     def eval(self) -> "Module":
         """Evaluation mode everywhere (dropout off); returns self."""
@@ -124,10 +111,8 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter (sets `.grad` to None, as PyTorch does)."""
-        ### BEGIN SOLUTION
         for p in self.parameters():
             p.grad = None
-        ### END SOLUTION
 
     # --- saving and loading (given; module 07 writes these dicts to files) --------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -169,19 +154,14 @@ class Module:
 
 def kaiming_uniform(fan_in: int, shape, rng=None) -> np.ndarray:
     """Weights from U(-a, a) with a = sqrt(6 / fan_in): variance 2 / fan_in (He init, for ReLU)."""
-    # Hint: a NumPy Generator has `.uniform(low, high, size=shape)`.
-    ### BEGIN SOLUTION
     bound = np.sqrt(6.0 / fan_in)
     return get_rng(rng).uniform(-bound, bound, size=shape)
-    ### END SOLUTION
 
 
 def xavier_uniform(fan_in: int, fan_out: int, shape, rng=None) -> np.ndarray:
     """Weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out)."""
-    ### BEGIN SOLUTION
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     return get_rng(rng).uniform(-bound, bound, size=shape)
-    ### END SOLUTION
 
 
 class Linear(Module):
@@ -199,27 +179,22 @@ class Linear(Module):
         shape = (self.in_features, self.out_features)
         # Create self.weight (shape `shape`, drawn with `init`) and self.bias (zeros of shape
         # (out_features,), or None when bias=False), both tensors with requires_grad=True.
-        ### BEGIN SOLUTION
         if init == "kaiming":
             weight = kaiming_uniform(self.in_features, shape, rng)
         else:
             weight = xavier_uniform(self.in_features, self.out_features, shape, rng)
         self.weight = Tensor(weight, requires_grad=True)
         self.bias = Tensor(np.zeros(self.out_features), requires_grad=True) if bias else None
-        ### END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs with last dimension {self.in_features}, "
                              f"got shape {x.shape}")
-        # Hint: `x @ W`, then add the bias (if there is one): broadcasting adds it to every row.
-        ### BEGIN SOLUTION
         out = x @ self.weight
         if self.bias is not None:
             out = out + self.bias
         return out
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -243,9 +218,6 @@ class Dropout(Module):
         `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
         rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
-        # Hint: `rng.random(x.shape) < 1 - p` is True with probability 1 - p; turn it into numbers
-        # (`.astype(x.dtype)`), scale by 1 / (1 - p), and multiply with a Tensor op so autograd sees it.
-        ### BEGIN SOLUTION
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:
@@ -253,7 +225,6 @@ class Dropout(Module):
         keep = 1.0 - self.p
         mask = (rng.random(x.shape) < keep).astype(x.dtype) / keep
         return x * Tensor(mask)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -273,11 +244,9 @@ class Sequential(Module):
 
     def forward(self, x):
         """Feed `x` through `self.layers` in order; return the last layer's output."""
-        ### BEGIN SOLUTION
         for layer in self.layers:
             x = layer(x)
         return x
-        ### END SOLUTION
 
     def __len__(self) -> int:
         return len(self.layers)

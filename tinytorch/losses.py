@@ -20,11 +20,8 @@ class MSELoss:
                 f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
                 f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
             )
-        # Hint: Tensor arithmetic and `.mean()`: no `.data`, or autograd cannot see the loss.
-        ### BEGIN SOLUTION
         diff = pred - target
         return (diff * diff).mean()
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "MSELoss()"
@@ -38,13 +35,9 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
-    # Hint: shift by a constant `Tensor` holding the row maxima (keepdims=True), then
-    # `shifted - log(sum(exp(shifted)))` along `dim` with Tensor methods.
-    ### BEGIN SOLUTION
     shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
     shifted = x - shift
     return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()
-    ### END SOLUTION
 
 
 def _class_indices(targets, logits_shape: tuple[int, ...]) -> np.ndarray:
@@ -86,8 +79,6 @@ class CrossEntropyLoss:
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
         targets = _class_indices(targets, logits.shape)
-        # Hint: follow the 4-step plan above; `targets` is now an int array of shape logits.shape[:-1].
-        ### BEGIN SOLUTION
         z = logits.data
         shifted = z - z.max(axis=-1, keepdims=True)
         e = np.exp(shifted)
@@ -96,7 +87,6 @@ class CrossEntropyLoss:
         picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
         loss = np.mean(np.log(total[..., 0]) - picked)
         return Tensor._op("cross_entropy", loss, logits, probs=probs, targets=targets)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "CrossEntropyLoss()"
@@ -124,14 +114,9 @@ class BinaryCrossEntropyLoss:
                              f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
         if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
-        # Hint: clamp with `np.clip(pred.data, eps, 1 - eps)`, then the formula above with `np.log`
-        # and `np.mean` (NumPy on arrays, like CrossEntropyLoss); return it through `Tensor._op`
-        # with `pred` as the only input and `target=t`, `eps=self.eps` as ctx.
-        ### BEGIN SOLUTION
         p = np.clip(pred.data, self.eps, 1 - self.eps)
         value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
         return Tensor._op("binary_cross_entropy", value, pred, target=t, eps=self.eps)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return f"BinaryCrossEntropyLoss(eps={self.eps})"

@@ -111,10 +111,6 @@ class SGD(Optimizer):
             if grad is None:
                 continue
             self.steps[i] += 1
-            # Hint: weight decay makes a *new* array (`grad = grad + ...`, never `grad += ...`:
-            # that would change p.grad). The velocity `self.momentum_buffers[i]` is updated in
-            # place with `*=` and `+=`. Finish with `p.data -= ...`.
-            ### BEGIN SOLUTION
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
             if self.momentum:
@@ -123,7 +119,6 @@ class SGD(Optimizer):
                 buf += grad
                 grad = grad + self.momentum * buf if self.nesterov else buf
             p.data -= self.lr * grad
-            ### END SOLUTION
 
 
 class Adam(Optimizer):
@@ -158,10 +153,6 @@ class Adam(Optimizer):
             self.steps[i] += 1
             t = int(self.steps[i])  # this parameter's own step count, for the bias correction
             m, v = self.m[i], self.v[i]
-            # Hint: weight decay first (AdamW: `p.data *= 1 - lr·λ`; Adam: `grad = grad + λ·p`),
-            # then update `m` and `v` in place (`*=`, `+=`), then step with the bias-corrected
-            # form above: denominator `np.sqrt(v) / math.sqrt(1 - beta2**t) + eps`.
-            ### BEGIN SOLUTION
             if self.weight_decay:
                 if self.decoupled_weight_decay:
                     p.data *= 1.0 - self.lr * self.weight_decay
@@ -175,7 +166,6 @@ class Adam(Optimizer):
             correction2 = 1.0 - beta2 ** t
             denominator = np.sqrt(v) / math.sqrt(correction2) + self.eps
             p.data -= (self.lr / correction1) * m / denominator
-            ### END SOLUTION
 
 
 class AdamW(Adam):

@@ -19,9 +19,7 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Length of the output along one axis (the formula above); an error if no window fits."""
     # Set `out` with the formula above (`//` floors for non-negative numbers).
-    ### BEGIN SOLUTION
     out = (size + 2 * padding - kernel) // stride + 1
-    ### END SOLUTION
     if out < 1:
         raise ValueError(f"kernel {kernel} does not fit an input of size {size} with padding {padding}")
     return out
@@ -35,14 +33,9 @@ def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) 
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c = x_pad.shape[:2]
-    # Hint: `sliding_window_view` over axes (2, 3), then keep every stride-th window (still a
-    # view); move the kernel axes in front of the window-position axes, giving
-    # (N, C, kh, kw, OH, OW), and reshape to (N, K, L): that reshape is the one copy.
-    ### BEGIN SOLUTION
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # view
     oh, ow = windows.shape[2:4]
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # the one copy
-    ### END SOLUTION
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
@@ -65,14 +58,12 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     # `out` (N, O, OH, OW), bias included. Hint: pad H and W only (`np.pad`, skip it when there
     # is no padding), `im2col`, one matmul with the (O, K) weight matrix, the bias per channel,
     # then a reshape.
-    ### BEGIN SOLUTION
     x_pad = np.pad(x.data, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x.data
     cols = im2col(x_pad, (kh, kw), (sh, sw))  # (N, K, L)
     out = weight.data.reshape(o, -1) @ cols  # (O, K) @ (N, K, L) -> (N, O, L)
     if bias is not None:
         out += bias.data[:, None]
     out = out.reshape(n, o, oh, ow)
-    ### END SOLUTION
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return Tensor._op("conv2d", out, *inputs, stride=(sh, sw), padding=(ph, pw), cols=cols)
 
@@ -86,17 +77,12 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
     (kh, kw), (sh, sw) = kernel, stride
     n, c, hp, wp = padded_shape
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    # Hint: view `cols` as (N, C, kh, kw, OH, OW); start from zeros of `padded_shape` in
-    # `cols.dtype`; for each kernel offset (di, dj), `+=` its (N, C, OH, OW) slab onto the
-    # strided rectangle of section 5.
-    ### BEGIN SOLUTION
     cols = cols.reshape(n, c, kh, kw, oh, ow)
     grad = np.zeros(padded_shape, dtype=cols.dtype)
     for di in range(kh):
         for dj in range(kw):
             grad[:, :, di:di + sh * (oh - 1) + 1:sh, dj:dj + sw * (ow - 1) + 1:sw] += cols[:, :, di, dj]
     return grad
-    ### END SOLUTION
 
 
 @register_backward("conv2d")
@@ -110,11 +96,6 @@ def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
     n, o, oh, ow = grad.shape
     g = grad.reshape(n, o, oh * ow)
     w_mat = weight.data.reshape(o, -1)
-    # Hint: the table of section 5. Weight: the batched product of `g` with `cols` transposed
-    # on its last two axes is (N, O, K); sum over N, reshape to weight's shape. Input:
-    # `w_mat.T @ g` is the column gradient; col2im it onto the padded shape, then slice the
-    # padding off. Bias: sum `grad` over every axis but the channel axis.
-    ### BEGIN SOLUTION
     grad_weight = (g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     grad_x = None
     if x.requires_grad:
@@ -126,7 +107,6 @@ def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
     if bias:
         grads += (grad.sum(axis=(0, 2, 3)),)
     return grads
-    ### END SOLUTION
 
 
 class Conv2d(Module):
@@ -144,22 +124,17 @@ class Conv2d(Module):
         # Set `self.weight` (out_channels, in_channels, kh, kw) from `kaiming_uniform(fan_in,
         # shape, rng)` and `self.bias` (zeros, or None when `bias` is False), both Tensors with
         # requires_grad=True.
-        ### BEGIN SOLUTION
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         shape = (self.out_channels, self.in_channels, kh, kw)
         self.weight = Tensor(kaiming_uniform(fan_in, shape, rng), requires_grad=True)
         self.bias = Tensor(np.zeros(self.out_channels), requires_grad=True) if bias else None
-        ### END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
-        # Hint: `conv2d` with this layer's parameters, stride and padding.
-        ### BEGIN SOLUTION
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -175,10 +150,7 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
-        # Hint: keep `x.shape[:self.start_dim]` and let `reshape` compute the last length (-1).
-        ### BEGIN SOLUTION
         return x.reshape(x.shape[:self.start_dim] + (-1,))
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}"
@@ -203,11 +175,9 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     # Set `out` (N, C, OH, OW). `x.data[sl]` for `sl` in `slices` is the (N, C, OH, OW) array of
     # the elements at one kernel offset of every window. Hint: start from a copy of the first
     # slice and fold in the others with `np.maximum(..., out=out)`.
-    ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
         np.maximum(out, x.data[sl], out=out)
-    ### END SOLUTION
     return Tensor._op("max_pool2d", out, x, kernel=kernel, stride=stride)
 
 
@@ -215,11 +185,6 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 def _max_pool2d_backward(grad, out, x, kernel, stride):
     """`(grad_x,)`, x's shape: each window's gradient goes to its first maximum."""
     _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: a boolean `taken` mask of out's shape, all False. For each offset slice `sl` (they
-    # come in row-major order): it wins where `x.data[sl] == out.data` and not yet taken; mark
-    # those taken and add `grad` where it won into `grad_x[sl]` (add, not assign: overlapping
-    # windows can share an element).
-    ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     taken = np.zeros(out.shape, dtype=bool)
     overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
@@ -232,7 +197,6 @@ def _max_pool2d_backward(grad, out, x, kernel, stride):
         else:
             np.multiply(grad, hit, out=grad_x[sl])  # each element is in one window at most: write
     return (grad_x,)
-    ### END SOLUTION
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
@@ -240,12 +204,10 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
     # Set `out` (N, C, OH, OW): the sum of the k·k slices divided by their number.
-    ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
         out += x.data[sl]
     out /= len(slices)
-    ### END SOLUTION
     return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
 
 
@@ -253,14 +215,11 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 def _avg_pool2d_backward(grad, out, x, kernel, stride):
     """`(grad_x,)`, x's shape: each window's gradient shared equally by its k·k elements."""
     _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: add `grad / (number of slices)` into `grad_x[sl]` for every offset slice.
-    ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     share = grad / len(slices)
     for sl in slices:
         grad_x[sl] += share
     return (grad_x,)
-    ### END SOLUTION
 
 
 class MaxPool2d(Module):
@@ -299,10 +258,6 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
         raise ValueError("batch_norm2d in evaluation mode needs running_mean and running_var")
     per_channel = (1, -1, 1, 1)  # reshape a (C,) array to this to broadcast over (N, C, H, W)
     # Set `x_hat` (normalized x), `inv_std` (C,) = 1 / sqrt(var + eps), and `out`.
-    # Hint: in training, mean and (biased) `var` over axes (0, 2, 3), and update the running
-    # arrays *in place* (`*=`, `+=`: the layer holds them) with the unbiased var·M/(M − 1),
-    # M = `count`. In evaluation, use the running arrays. Keep x's dtype (float32).
-    ### BEGIN SOLUTION
     if training:
         mean = x.data.mean(axis=(0, 2, 3))
         var = x.data.var(axis=(0, 2, 3))
@@ -317,7 +272,6 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
     x_hat = (x.data - mean.astype(x.dtype).reshape(per_channel)) * inv_std.reshape(per_channel)
     out = x_hat * weight.data.reshape(per_channel) + bias.data.reshape(per_channel)
-    ### END SOLUTION
     return Tensor._op("batch_norm2d", out, x, weight, bias, x_hat=x_hat, inv_std=inv_std,
                       batch_stats=training)
 
@@ -327,9 +281,6 @@ def _batch_norm2d_backward(grad, out, x, weight, bias, x_hat, inv_std, batch_sta
     """`(grad_x, grad_weight, grad_bias)`; `batch_stats` is True when the forward normalized
     with the batch's own statistics (training), so that μ and σ² depend on x."""
     per_channel = (1, -1, 1, 1)
-    # Hint: the formulas of section 8, sums and means over axes (0, 2, 3); M = grad.size / C.
-    # Note that mean(ĝ·x̂) per channel is (γ · ∂L/∂γ) / M.
-    ### BEGIN SOLUTION
     grad_weight = (grad * x_hat).sum(axis=(0, 2, 3))
     grad_bias = grad.sum(axis=(0, 2, 3))
     g_hat = grad * weight.data.reshape(per_channel)
@@ -339,7 +290,6 @@ def _batch_norm2d_backward(grad, out, x, weight, bias, x_hat, inv_std, batch_sta
                  - x_hat * (grad_weight * weight.data / count).reshape(per_channel))
     grad_x = g_hat * inv_std.reshape(per_channel)
     return grad_x, grad_weight, grad_bias
-    ### END SOLUTION
 
 
 class BatchNorm2d(Module):
@@ -357,12 +307,8 @@ class BatchNorm2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r} expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
-        # Hint: `batch_norm2d` with this layer's parameters, running statistics, mode
-        # (`self.training`), momentum and eps.
-        ### BEGIN SOLUTION
         return batch_norm2d(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -34,12 +34,9 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False):
         """Store `data` (a list, number, NumPy array or another Tensor) in `self.data` as a NumPy
         array of dtype `Config.dtype`."""
-        # Hint: from a Tensor, take its `.data`; then `np.asarray(..., dtype=...)`.
-        ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
         self.data = np.asarray(data, dtype=Config.dtype)
-        ### END SOLUTION
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None
         # Filled in by `_op` once autograd is active: how this tensor was computed.
@@ -66,24 +63,17 @@ class Tensor:
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of each dimension, e.g. `(2, 3)`; `()` for a scalar."""
-        # Hint: the NumPy array in `self.data` already knows its shape, ndim and size.
-        ### BEGIN SOLUTION
         return self.data.shape
-        ### END SOLUTION
 
     @property
     def ndim(self) -> int:
         """The number of dimensions: 2 for shape `(2, 3)`."""
-        ### BEGIN SOLUTION
         return self.data.ndim
-        ### END SOLUTION
 
     @property
     def size(self) -> int:
         """The number of elements: 6 for shape `(2, 3)`."""
-        ### BEGIN SOLUTION
         return self.data.size
-        ### END SOLUTION
 
     @property
     def dtype(self) -> np.dtype:
@@ -125,32 +115,22 @@ class Tensor:
     def __add__(self, other) -> "Tensor":
         """Element-wise `self + other` with broadcasting; op `"add"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
-        # Hint: NumPy broadcasts `self.data + other.data` for you; return it through
-        # `Tensor._op` with the op name and both inputs (see "the pattern" above).
-        ### BEGIN SOLUTION
         return Tensor._op("add", self.data + other.data, self, other)
-        ### END SOLUTION
 
     def __sub__(self, other) -> "Tensor":
         """Element-wise `self - other` with broadcasting; op `"sub"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
-        ### BEGIN SOLUTION
         return Tensor._op("sub", self.data - other.data, self, other)
-        ### END SOLUTION
 
     def __mul__(self, other) -> "Tensor":
         """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
-        ### BEGIN SOLUTION
         return Tensor._op("mul", self.data * other.data, self, other)
-        ### END SOLUTION
 
     def __truediv__(self, other) -> "Tensor":
         """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
-        ### BEGIN SOLUTION
         return Tensor._op("div", self.data / other.data, self, other)
-        ### END SOLUTION
 
     def __radd__(self, other) -> "Tensor":
         return Tensor._lift(other) + self
@@ -166,36 +146,25 @@ class Tensor:
 
     def __neg__(self) -> "Tensor":
         """`-self`; op `"neg"`, input `self`."""
-        ### BEGIN SOLUTION
         return Tensor._op("neg", -self.data, self)
-        ### END SOLUTION
 
     def __pow__(self, exponent: float) -> "Tensor":
         """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`."""
         if isinstance(exponent, Tensor):
             raise TypeError("Tensor ** Tensor is not supported: use a Python number as the exponent")
-        # Hint: settings go in as keyword arguments of `_op`; they land in the output's `_ctx`.
-        ### BEGIN SOLUTION
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
-        ### END SOLUTION
 
     def exp(self) -> "Tensor":
         """Element-wise `e^x` (`np.exp`); op `"exp"`, input `self`."""
-        ### BEGIN SOLUTION
         return Tensor._op("exp", np.exp(self.data), self)
-        ### END SOLUTION
 
     def log(self) -> "Tensor":
         """Element-wise natural log (`np.log`); op `"log"`, input `self`."""
-        ### BEGIN SOLUTION
         return Tensor._op("log", np.log(self.data), self)
-        ### END SOLUTION
 
     def sqrt(self) -> "Tensor":
         """Element-wise square root (`np.sqrt`); op `"sqrt"`, input `self`."""
-        ### BEGIN SOLUTION
         return Tensor._op("sqrt", np.sqrt(self.data), self)
-        ### END SOLUTION
 
     # --- matrix multiplication --------------------------------------------------------------------
     def matmul(self, other) -> "Tensor":
@@ -205,16 +174,12 @@ class Tensor:
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes "
                              f"{self.shape} and {other.shape}")
-        # Hint: the inner dimensions are the left's last and the right's second to last (its
-        # only one when it is 1-D). Check them yourself, then compute with `np.matmul`.
-        ### BEGIN SOLUTION
         inner_a = self.shape[-1]
         inner_b = other.shape[-2] if other.ndim > 1 else other.shape[-1]
         if inner_a != inner_b:
             raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the left's last "
                              f"dimension ({inner_a}) must equal the right's rows ({inner_b})")
         return Tensor._op("matmul", np.matmul(self.data, other.data), self, other)
-        ### END SOLUTION
 
     def __matmul__(self, other) -> "Tensor":
         return self.matmul(other)
@@ -226,25 +191,18 @@ class Tensor:
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
         """Sum over `axis` (None: every axis; an int or a tuple); `keepdims` keeps the reduced axes
         as size 1. Op `"sum"`, input `self`, ctx `axis` and `keepdims` (module 05 needs both)."""
-        # Hint: NumPy arrays have `.sum(axis=..., keepdims=...)`; the same goes for mean and max.
-        ### BEGIN SOLUTION
         data = self.data.sum(axis=axis, keepdims=keepdims)
         return Tensor._op("sum", data, self, axis=axis, keepdims=keepdims)
-        ### END SOLUTION
 
     def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
         """Mean over `axis`, like `sum`; op `"mean"`, ctx `axis` and `keepdims`."""
-        ### BEGIN SOLUTION
         data = self.data.mean(axis=axis, keepdims=keepdims)
         return Tensor._op("mean", data, self, axis=axis, keepdims=keepdims)
-        ### END SOLUTION
 
     def max(self, axis=None, keepdims: bool = False) -> "Tensor":
         """Maximum over `axis`, like `sum`; op `"max"`, ctx `axis` and `keepdims`."""
-        ### BEGIN SOLUTION
         data = self.data.max(axis=axis, keepdims=keepdims)
         return Tensor._op("max", data, self, axis=axis, keepdims=keepdims)
-        ### END SOLUTION
 
     # --- shape operations -----------------------------------------------------------------------
     def reshape(self, *shape) -> "Tensor":
@@ -253,29 +211,21 @@ class Tensor:
         this tensor's shape and size and the requested shape."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        # Hint: NumPy's reshape raises ValueError on a mismatch; catch it and raise your own
-        # (`raise ... from None` hides NumPy's message).
-        ### BEGIN SOLUTION
         try:
             data = self.data.reshape(shape)
         except ValueError:
             raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) "
                              f"into shape {shape}") from None
         return Tensor._op("reshape", data, self)
-        ### END SOLUTION
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
         """Swap axes `dim0` and `dim1` (negative numbers count from the end); op `"transpose"`,
         ctx `axes`: the full permutation as a tuple, `(2, 1, 0)` for `transpose(0, 2)` in 3-D."""
         if self.ndim < 2:
             return self
-        # Hint: start from `list(range(self.ndim))`, swap two entries, and pass the permutation
-        # to the NumPy array's `.transpose`.
-        ### BEGIN SOLUTION
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return Tensor._op("transpose", self.data.transpose(axes), self, axes=tuple(axes))
-        ### END SOLUTION
 
     @property
     def T(self) -> "Tensor":
@@ -287,6 +237,4 @@ class Tensor:
         """`self[index]` for any index NumPy accepts; op `"getitem"`, ctx `index`."""
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
-        ### BEGIN SOLUTION
         return Tensor._op("getitem", self.data[index], self, index=index)
-        ### END SOLUTION

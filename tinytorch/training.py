@@ -24,10 +24,6 @@ def clip_grad_norm(params, max_norm: float) -> float:
     Returns the global norm before clipping (a Python float)."""
     params = [params] if isinstance(params, Tensor) else list(params)
     with_grad = [p for p in params if p.grad is not None]
-    # Hint: add up `np.sum(g * g)` over the parameters, with `g = _grad_array(p)` cast to
-    # float64; `math.sqrt` of the total is the norm. Only when the scale is below 1, give each
-    # parameter a new gradient `Tensor(g * scale)`.
-    ### BEGIN SOLUTION
     total = 0.0
     for p in with_grad:
         g = _grad_array(p).astype(np.float64)
@@ -38,7 +34,6 @@ def clip_grad_norm(params, max_norm: float) -> float:
         for p in with_grad:
             p.grad = Tensor(_grad_array(p) * scale)
     return total
-    ### END SOLUTION
 
 
 class LRScheduler:
@@ -83,10 +78,7 @@ class StepLR(LRScheduler):
 
     def get_lr(self, epoch: int) -> float:
         """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
-        # Hint: `//` is floor division; `**` the power.
-        ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (epoch // self.step_size)
-        ### END SOLUTION
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -100,11 +92,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self, epoch: int) -> float:
         """`eta_min + (base_lr - eta_min)·(1 + cos(π·epoch / T_max)) / 2` (the table above)."""
-        # Hint: `math.cos` and `math.pi`; no clamping at T_max (PyTorch keeps following the cosine).
-        ### BEGIN SOLUTION
         cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
-        ### END SOLUTION
 
 
 def _array(value) -> np.ndarray:
@@ -121,25 +110,19 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
                              "metrics={} to the Trainer")
         # Set `predicted` (the shape of `target`): the index of the largest score (`argmax`)
         # along the last axis.
-        ### BEGIN SOLUTION
         predicted = out.argmax(axis=-1)
-        ### END SOLUTION
     elif out.size == target.size and np.squeeze(out).shape == np.squeeze(target).shape:
         out, target = np.squeeze(out), np.squeeze(target)
         if not np.all((target == 0) | (target == 1)):
             raise ValueError("accuracy needs 0/1 targets for one output per example; for regression "
                              "pass metrics={} to the Trainer")
         # Set `predicted`: 1 where `out > threshold`, else 0.
-        ### BEGIN SOLUTION
         predicted = (out > threshold).astype(target.dtype)
-        ### END SOLUTION
     else:
         raise ValueError(f"accuracy: outputs of shape {out.shape} do not fit targets of shape "
                          f"{target.shape}; expected (..., C) with (...), or the same shape")
     # Return the fraction of entries where `predicted == target`, as a Python float (`np.mean`).
-    ### BEGIN SOLUTION
     return float(np.mean(predicted == target))
-    ### END SOLUTION
 
 
 class _Meter:
@@ -172,7 +155,6 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     # write the arrays through `os.fdopen(fd, "wb")`, flush, fsync, rename onto `path`;
     # on any error remove `tmp` and re-raise
-    ### BEGIN SOLUTION
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
@@ -182,7 +164,6 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     except BaseException:
         os.unlink(tmp)
         raise
-    ### END SOLUTION
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
@@ -313,7 +294,6 @@ class Trainer:
             if train:
                 # Set `out` and `loss`, then the rest of the step of section 1; clip
                 # `self.optimizer.params` with `clip_grad_norm` when `self.max_grad_norm` is set.
-                ### BEGIN SOLUTION
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
                 self.optimizer.zero_grad()
@@ -321,13 +301,10 @@ class Trainer:
                 if self.max_grad_norm is not None:
                     clip_grad_norm(self.optimizer.params, self.max_grad_norm)
                 self.optimizer.step()
-                ### END SOLUTION
             else:
                 # Set `out` and `loss` only: no backward, no update.
-                ### BEGIN SOLUTION
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
-                ### END SOLUTION
             self._measure(meter, loss, out, y)
             bar.update(loss=meter.means()["loss"])
         results = meter.means()
@@ -339,26 +316,18 @@ class Trainer:
 
     def train_epoch(self, data, desc: str = "train") -> dict[str, float]:
         """One pass over `data` with updates; returns the mean loss and metrics."""
-        # Hint: training mode (`self.model.train()`), then `self._run` with train=True.
-        ### BEGIN SOLUTION
         self.model.train()
         return self._run(data, True, desc)  # (data, train, desc)
-        ### END SOLUTION
 
     def evaluate(self, data, desc: str = "eval") -> dict[str, float]:
         """One pass over `data` in eval mode without a graph; returns the mean loss and metrics."""
         was_training = self.model.training
-        # Hint: `self.model.eval()`, then `self._run(..., False, ...)` inside `with no_grad():`.
-        # Restore the mode with `self.model.train(was_training)` in a `finally:`, so that it is
-        # restored even when the pass raises.
-        ### BEGIN SOLUTION
         self.model.eval()
         try:
             with no_grad():
                 return self._run(data, False, desc)
         finally:
             self.model.train(was_training)
-        ### END SOLUTION
 
     def fit(self, train_data, epochs: int = 1, val_data=None) -> dict[str, list[float]]:
         """Train for `epochs` epochs; evaluate on `val_data` after each; step the scheduler."""

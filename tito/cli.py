@@ -9,6 +9,7 @@ import typer
 from tito import __version__, cli_checkpoint, cli_dev, cli_milestone, cli_module, cli_release, cli_system
 from tito.cli_base import new_app
 from tito.cli_export import export
+from tito.cli_hint import hint
 
 app = new_app("TinyTorch: build a deep-learning framework module by module, then prove it works.")
 app.add_typer(cli_module.app, name="module")
@@ -18,6 +19,7 @@ app.add_typer(cli_system.app, name="system")
 app.add_typer(cli_release.app, name="release")
 app.add_typer(cli_dev.app, name="dev")
 app.command("export")(export)
+app.command("hint")(hint)
 
 
 def _version(value: bool) -> None:

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from tito import backups, console, pipeline
+from tito.atomic import write_atomic
 from tito.cli_base import MaybeModule, ModuleArg, Timeout, module, module_state, new_app, root, written_module
 from tito.console import esc
 from tito.edition import is_student_edition, released_text
 from tito.errors import TitoError
-from tito.notebook import write_atomic
 from tito.registry import MODULES, TIERS, available
 from tito.state import Progress
 

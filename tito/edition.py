@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tito import notebook
 from tito.errors import TitoError
 from tito.registry import Module
+from tito.stubs import strip_solutions
 
 RELEASED = Path("modules") / ".released"
 
@@ -22,7 +22,11 @@ def is_student_edition(root: Path) -> bool:
 
 def student_text(module: Module, reference: str) -> str:
     """The module file as students receive it: every solution region replaced by a stub."""
-    return notebook.strip_solutions(reference, f"module {module.number}")
+    try:
+        return strip_solutions(reference, module.number)
+    except ValueError as exc:
+        raise TitoError(f"{module.source.as_posix()}: {exc}.",
+                        "Fix the solution regions (`tito module test` shows every problem).") from exc
 
 
 def released_copy(module: Module) -> Path:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from tito import notebook
+from tito.atomic import write_atomic
+from tito.checksums import locked_checksums
 from tito.errors import TitoError
 from tito.registry import Module
 
@@ -21,7 +23,7 @@ VERSION = 1
 
 def compute(root: Path, modules: list[Module]) -> dict[str, dict[str, str]]:
     """Checksums of every locked cell of `modules`, as the sources are now."""
-    return {m.name: notebook.locked_checksums(notebook.parse(root / m.source)) for m in modules}
+    return {m.name: locked_checksums(notebook.parse(root / m.source)) for m in modules}
 
 
 def load(root: Path) -> dict[str, dict[str, str]]:
@@ -48,5 +50,5 @@ def render(checksums: dict[str, dict[str, str]]) -> str:
 
 def write(root: Path, checksums: dict[str, dict[str, str]]) -> Path:
     path = root / LOCK_FILE
-    notebook.write_atomic(path, render(checksums))
+    write_atomic(path, render(checksums))
     return path

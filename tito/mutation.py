@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.notebook import solution_lines
 from tito.runner import run_inline
+from tito.solutions import solution_lines
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
              ast.Pow: ("**", "*"), ast.MatMult: ("@", "*")}

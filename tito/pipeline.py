@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tito import console, exporter, locks, notebook, runner, validate
+from tito.atomic import write_atomic
 from tito.console import esc
 from tito.edition import is_student_edition
 from tito.registry import Module, available, get_module
@@ -129,7 +130,7 @@ def complete(root: Path, module: Module, timeout: float) -> bool:
             target.unlink()
             console.say(f"Removed {module.export_target.as_posix()} again: the package is as before.")
         else:
-            notebook.write_atomic(target, previous)
+            write_atomic(target, previous)
             console.say(f"Restored the previous {module.export_target.as_posix()}: the package keeps "
                         "its last good state.")
         console.error("Not completed; nothing recorded. Fix the failing tests and run this again.")

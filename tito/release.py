@@ -1,13 +1,10 @@
 """Write the student edition: the same repository with every solution replaced by a stub.
 
 Nothing of the solutions may reach it: module files are stripped, tinytorch/ keeps only the
-provided files, notebooks and caches stay behind, the result is scanned for copies of solution
-code, and it gets a fresh one-commit history.
-
-The scan looks for *solution lines*: lines that occur inside a solution region and nowhere
-outside one in any module file. A copy is three such lines in a row, or one such line of 60 or
-more characters (single short lines like `for i in range(n):` are too common to mean anything).
-`tito/` is not scanned: it is the toolchain, shipped as is, not course material.
+provided files, notebooks and caches stay behind, and it gets a fresh one-commit history.
+Before anything is written, every text file of the planned edition is held to the solution-line
+rule (tito/leaks.py). tito/ is scanned too: it is toolchain code with no course solutions, so
+the scan costs little there and catches an accident (a fixture or docstring copying a solution).
 """
 
 from __future__ import annotations
@@ -19,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito import exporter, locks, notebook, validate
+from tito.atomic import write_atomic
 from tito.edition import RELEASED, released_copy, student_text
 from tito.errors import TitoError
+from tito.leaks import Leak, Scanner
 from tito.registry import MODULES, Module, available
+from tito.solutions import solution_code, solution_lines
 
 EXCLUDED_DIRS = {".git", ".venv", "venv", ".tito", "__pycache__", ".pytest_cache", ".ruff_cache",
                  ".mypy_cache", ".hypothesis", ".ipynb_checkpoints", "build", "dist"}
 EXCLUDED_SUFFIXES = (".pyc", ".ipynb")
 STUDENT_README = Path("docs") / "STUDENT_README.md"
-MIN_LINE, RUN, LONG_LINE = 12, 3, 60  # see the module docstring
-UNSCANNED = ("tito", ".git")
 
 
 @dataclass
@@ -56,53 +54,50 @@ def source_files(root: Path) -> list[Path]:
     return sorted(p for p in set(listed) if not _excluded(p) and (root / p).is_file())
 
 
-def secret_lines(root: Path, modules: list[Module]) -> set[str]:
-    """Lines (stripped) that occur inside solution regions and nowhere outside them."""
-    inside: set[str] = set()
-    outside: set[str] = set()
-    for m in modules:
-        source = (root / m.source).read_text(encoding="utf-8")
-        region = notebook.solution_lines(source)
-        for number, line in enumerate(source.splitlines(), start=1):
-            text = line.strip()
-            if text not in (notebook.BEGIN, notebook.END):
-                (inside if number in region else outside).add(text)
-    return {s for s in inside - outside if len(s) >= MIN_LINE}
-
-
-def _copied(run: list[int], lines: list[str]) -> list[int]:
-    """The lines of a run of solution lines that count as a copy."""
-    if len(run) >= RUN:
-        return run
-    return [n for n in run if len(lines[n - 1].strip()) >= LONG_LINE]
-
-
-def _copies(lines: list[str], secrets: set[str]) -> list[int]:
-    """1-based numbers of the lines that copy solution code."""
-    found: list[int] = []
-    run: list[int] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if text in secrets:
-            run.append(number)
-        elif text:  # blank lines neither break nor extend a run
-            found += _copied(run, lines)
-            run = []
-    return found + _copied(run, lines)
-
-
-def leaks(dest: Path, secrets: set[str]) -> list[str]:
-    """`file:line: text` of every line of the edition that is part of a copy of solution code."""
-    found = []
-    for path in sorted(dest.rglob("*")):
-        rel = path.relative_to(dest)
-        if not path.is_file() or rel.parts[0] in UNSCANNED:
+def plan(root: Path, modules: list[Module]) -> dict[Path, Path | str]:
+    """The edition's files (relative): the file to copy, or the text to write."""
+    sources = {m.source: m for m in modules}
+    generated = {m.export_target for m in MODULES} | {Path("README.md"), locks.LOCK_FILE}
+    files: dict[Path, Path | str] = {}
+    for rel in source_files(root):
+        if rel in generated:
             continue
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (UnicodeDecodeError, OSError):
-            continue  # binary data
-        found += [f"{rel.as_posix()}:{n}: {lines[n - 1].strip()}" for n in _copies(lines, secrets)]
+        if rel in sources:
+            text = student_text(sources[rel], (root / rel).read_text(encoding="utf-8"))
+            files[rel] = files[released_copy(sources[rel])] = text
+        else:
+            files[rel] = root / rel
+    files[Path("README.md")] = root / STUDENT_README
+    files[locks.LOCK_FILE] = locks.render(locks.compute(root, modules))
+    return files
+
+
+def _outside_regions(text: str) -> str:
+    """The text with every line of its solution regions blanked (line numbers kept)."""
+    inside = solution_lines(text)
+    return "\n".join("" if n in inside else ln for n, ln in enumerate(text.splitlines(), start=1))
+
+
+def leaks(root: Path, modules: list[Module], files: dict[Path, Path | str]) -> list[Leak]:
+    """Every place in the planned edition where a solution line of `modules` shows."""
+    code: dict[str, str] = {}
+    for m in modules:
+        for line, number in solution_code((root / m.source).read_text(encoding="utf-8")).items():
+            code.setdefault(line, f"{m.source.as_posix()}:{number}")
+    scanner = Scanner(code)
+    sources = {m.source for m in modules}
+    found: list[Leak] = []
+    for rel, content in sorted(files.items()):
+        if rel.parts[:2] == RELEASED.parts:
+            continue  # the same text as the stripped module file, scanned there
+        if rel in sources:  # scan the reference outside its regions, so line numbers are the reference's
+            content = _outside_regions((root / rel).read_text(encoding="utf-8"))
+        elif isinstance(content, Path):
+            try:
+                content = content.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue  # binary data
+        found += scanner.scan(rel.as_posix(), content)
     return found
 
 
@@ -151,34 +146,27 @@ def build_student(root: Path, dest: Path, force: bool = False) -> Edition:
     """Write the student edition of `root` into `dest` (see the module docstring)."""
     modules = available(root)
     _check_sources(root, modules)
-    readme = root / STUDENT_README
-    if not readme.is_file():
+    if not (root / STUDENT_README).is_file():
         raise TitoError(f"{STUDENT_README} is missing: it becomes the edition's README.md.")
+    files = plan(root, modules)
+    found = leaks(root, modules, files)
+    if found:
+        listing = "\n  ".join(str(leak) for leak in found[:50])
+        more = f"\n  ... and {len(found) - 50} more" if len(found) > 50 else ""
+        raise TitoError(f"{len(found)} solution line(s) would show in the student edition; nothing "
+                        f"was written:\n  {listing}{more}",
+                        "A student must never see a line of a solution without asking: rewrite those "
+                        "places (describe the idea, not the code), or move given plumbing out of the region.")
     _prepare(root, dest, force)
     dest = dest.resolve()
-    sources = {m.source: m for m in modules}
-    generated = {m.export_target for m in MODULES} | {Path("README.md"), locks.LOCK_FILE}
-    count = 0
-    for rel in source_files(root):
-        if rel in generated or (root / rel).resolve().is_relative_to(dest):
-            continue
+    for rel, content in files.items():
         target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if rel in sources:
-            text = student_text(sources[rel], (root / rel).read_text(encoding="utf-8"))
-            notebook.write_atomic(target, text)
-            notebook.write_atomic(dest / released_copy(sources[rel]), text)
+        if isinstance(content, Path):
+            if content.resolve().is_relative_to(dest):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(content, target)
         else:
-            shutil.copy2(root / rel, target)
-        count += 1
-    shutil.copy2(readme, dest / "README.md")
-    locks.write(dest, locks.compute(root, modules))
-    found = leaks(dest, secret_lines(root, modules))
-    if found:
-        _clear(dest)
-        listing = "\n  ".join(found[:50])
-        raise TitoError(f"Solution lines would leak into the edition; {dest} was emptied again:\n  {listing}",
-                        "Each line above also appears inside a solution region of a module: remove it "
-                        "from that file, or move it out of the region if it is plumbing students get.")
+            write_atomic(target, content)
     _git_commit(dest)
-    return Edition(count + 2, modules, exporter.provided_files(dest))
+    return Edition(len(files), modules, exporter.provided_files(dest))

@@ -12,8 +12,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from tito.atomic import write_atomic
 from tito.errors import TitoError
-from tito.notebook import write_atomic
 
 STATE_FILE = Path(".tito") / "progress.json"
 BACKUPS = Path(".tito") / "backups"

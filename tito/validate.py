@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass
 from numbers import Real
 
-from tito import notebook
-from tito.notebook import BEGIN, END, Cell
+from tito import checksums, notebook
+from tito.notebook import Cell
+from tito.solutions import BEGIN, END
 
 REQUIRED = {"grade": bool, "grade_id": str, "locked": bool, "schema_version": int,
             "solution": bool, "task": bool}
@@ -123,7 +124,7 @@ def locked_cells(cells: list[Cell], released: dict[str, str]) -> list[Problem]:
     for gid, digest in released.items():
         if gid not in current:
             problems.append(Problem(None, gid, "locked cell from the release is missing"))
-        elif notebook.checksum(current[gid]) != digest:
+        elif checksums.checksum(current[gid]) != digest:
             problems.append(Problem(current[gid].line, gid, "locked cell was changed since release"))
     for gid, cell in current.items():
         if gid not in released:

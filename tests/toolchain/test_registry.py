@@ -7,7 +7,7 @@ import re
 import jupytext
 import pytest
 
-from tito import locks, notebook
+from tito import checksums, locks, notebook
 from tito.registry import MILESTONES, MODULES, TIERS, available, get_module
 
 from .conftest import REPO
@@ -63,5 +63,5 @@ def test_parser_agrees_with_jupytext(module):
 def test_locked_cell_checksums_match_the_sources():
     stored = locks.load(REPO)
     stale = [m.name for m in available(REPO)
-             if stored.get(m.name) != notebook.locked_checksums(notebook.parse(REPO / m.source))]
+             if stored.get(m.name) != checksums.locked_checksums(notebook.parse(REPO / m.source))]
     assert stale == [], f"{locks.LOCK_FILE} is stale for {stale}: run `tito release lock`"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tito import notebook, validate
+from tito import checksums, notebook, validate
 from tito.edition import is_student_edition
 from tito.registry import available
 
@@ -146,7 +146,7 @@ LOCKED = f"{meta('test-a', grade=True, locked=True, points=2)}\ndef test_unit_a(
 
 
 def released() -> dict[str, str]:
-    return notebook.locked_checksums(notebook.parse_text(HEAD + LOCKED)[1])
+    return checksums.locked_checksums(notebook.parse_text(HEAD + LOCKED)[1])
 
 
 def test_locked_cell_changed_since_release():
