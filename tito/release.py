@@ -3,8 +3,8 @@
 Nothing of the solutions may reach it: module files are stripped, tinytorch/ keeps only the
 provided files, notebooks and caches stay behind, and it gets a fresh one-commit history.
 Before anything is written, every text file of the planned edition is held to the solution-line
-rule (tito/leaks.py). tito/ is scanned too: it is toolchain code with no course solutions, so
-the scan costs little there and catches an accident (a fixture or docstring copying a solution).
+rule (tito/leaks.py). tito/ is scanned too: it has no course solutions, so the scan costs ~nothing
+there, and it catches an overlap that matters (a student can read tito/ as well as docs/).
 """
 
 from __future__ import annotations
@@ -78,27 +78,36 @@ def _outside_regions(text: str) -> str:
     return "\n".join("" if n in inside else ln for n, ln in enumerate(text.splitlines(), start=1))
 
 
-def leaks(root: Path, modules: list[Module], files: dict[Path, Path | str]) -> list[Leak]:
-    """Every place in the planned edition where a solution line of `modules` shows."""
+def solution_code_of(root: Path, modules: list[Module]) -> dict[str, str]:
+    """Every solution line of `modules` -> `file:line` of the region it comes from."""
     code: dict[str, str] = {}
     for m in modules:
         for line, number in solution_code((root / m.source).read_text(encoding="utf-8")).items():
             code.setdefault(line, f"{m.source.as_posix()}:{number}")
+    return code
+
+
+def leaks(code: dict[str, str], files: dict[Path, Path | str]) -> list[Leak]:
+    """Every place in `files` (relative path -> file or text) where a solution line shows."""
     scanner = Scanner(code)
-    sources = {m.source for m in modules}
     found: list[Leak] = []
     for rel, content in sorted(files.items()):
-        if rel.parts[:2] == RELEASED.parts:
-            continue  # the same text as the stripped module file, scanned there
-        if rel in sources:  # scan the reference outside its regions, so line numbers are the reference's
-            content = _outside_regions((root / rel).read_text(encoding="utf-8"))
-        elif isinstance(content, Path):
+        if isinstance(content, Path):
             try:
                 content = content.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):
                 continue  # binary data
         found += scanner.scan(rel.as_posix(), content)
     return found
+
+
+def edition_leaks(root: Path, modules: list[Module], files: dict[Path, Path | str]) -> list[Leak]:
+    """The solution lines that the planned edition `files` would show. Module files are scanned
+    as the reference outside its regions, so the lines named are the reference's."""
+    scanned = {rel: content for rel, content in files.items() if rel.parts[:2] != RELEASED.parts}
+    for m in modules:  # (the released copies are the same text)
+        scanned[m.source] = _outside_regions((root / m.source).read_text(encoding="utf-8"))
+    return leaks(solution_code_of(root, modules), scanned)
 
 
 def _prepare(root: Path, dest: Path, force: bool) -> None:
@@ -149,7 +158,7 @@ def build_student(root: Path, dest: Path, force: bool = False) -> Edition:
     if not (root / STUDENT_README).is_file():
         raise TitoError(f"{STUDENT_README} is missing: it becomes the edition's README.md.")
     files = plan(root, modules)
-    found = leaks(root, modules, files)
+    found = edition_leaks(root, modules, files)
     if found:
         listing = "\n  ".join(str(leak) for leak in found[:50])
         more = f"\n  ... and {len(found) - 50} more" if len(found) > 50 else ""

@@ -100,5 +100,5 @@ def test_library_lines_keeps_a_comment_that_is_not_a_continuation():
 
 def test_every_module_keeps_its_solution_lines_to_its_regions():
     modules = available(REPO)
-    found = release.leaks(REPO, modules, release.plan(REPO, modules))
+    found = release.edition_leaks(REPO, modules, release.plan(REPO, modules))
     assert found == [], "\n".join(str(f) for f in found)
