@@ -15,7 +15,7 @@ from tito.edition import released_text
 from tito.errors import TitoError
 from tito.registry import Module
 from tito.state import Progress
-from tito.stubs import stub_names
+from tito.stubs import stub_sections
 
 
 def hint(
@@ -31,7 +31,8 @@ def hint(
     """List a module's stubs and their hints, or show NAME's next hint (one level at a time)."""
     base = root()
     module = written_module(base, number)
-    stubs = stub_names(released_text(base, module))
+    sections = stub_sections(released_text(base, module))
+    stubs = list(sections)
     found = hints.load(base, module)
     progress = Progress.load(base)
     seen: dict[str, int] = progress.data.setdefault("hints", {}).setdefault(module.number, {})
@@ -44,7 +45,7 @@ def hint(
             progress.save()
             console.ok(f"Hints of module {module.number} start over from level 1.")
             return
-        _list(base, module, stubs, found, seen)
+        _list(base, module, sections, found, seen)
         return
     if found is None:
         raise TitoError(f"Module {module.number} has no hints ({_where(base, module)} does not exist).",
@@ -95,19 +96,21 @@ def _resolve(module: Module, name: str, known: list[str]) -> str:
                     f"{suggestion}`tito hint {module.number}` lists its stubs.")
 
 
-def _list(base: Path, module: Module, stubs: list[str], found: hints.Hints | None,
+def _list(base: Path, module: Module, stubs: dict[str, str | None], found: hints.Hints | None,
           seen: dict[str, int]) -> None:
     console.heading(f"Module {module.number} {esc(module.title)}: {len(stubs)} stub(s)")
     if found is None:
         console.say(f"This module has no hints yet ({_where(base, module)} does not exist): its prose and "
                     "the docstring above each stub explain what to do.")
+    elif found.problems:
+        console.warn(f"{_where(base, module)} has format problems: " + "; ".join(found.problems[:3]))
     rows = []
-    for name in stubs:
-        section = found.sections.get(name) if found else None
-        total = len(section.levels) if section else 0
+    for name, section in stubs.items():
+        part = found.sections.get(name) if found else None
+        total = len(part.levels) if part else 0
         state = f"{min(seen.get(name, 0), total)} of {total} seen" if total else "[yellow]no hints[/]"
-        rows.append([esc(name), str(total), state])
-    console.table(["Stub", "Hints", "Seen"], rows)
+        rows.append([esc(name), str(total), state, esc(section or "")])
+    console.table(["Stub", "Hints", "Seen", "Explained in section"], rows)
     if stubs and found is not None:
         console.say(f"\n`tito hint {module.number} NAME` shows NAME's next hint (the idea, then the math, "
                     "then the shape of the code); `--all` shows every level, `--reset` starts over.")

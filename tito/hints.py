@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tito.errors import TitoError
 from tito.registry import Module
 from tito.solutions import regions
 
@@ -105,7 +106,16 @@ def parse(text: str) -> Hints:
 def load(root: Path, module: Module) -> Hints | None:
     """The module's hints, or None when it has no hints file."""
     file = path(root, module)
-    return parse(file.read_text(encoding="utf-8")) if file.is_file() else None
+    if not file.is_file():
+        return None
+    data = file.read_bytes()
+    try:
+        return parse(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise TitoError(f"{file.relative_to(root).as_posix()} is not UTF-8 text: byte "
+                        f"0x{data[exc.start]:02x} on line {line}.",
+                        "Save the file as UTF-8 (or retype that character).") from exc
 
 
 def stub_names(reference: str) -> list[str]:

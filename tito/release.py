@@ -93,10 +93,10 @@ def leaks(code: dict[str, str], files: dict[Path, Path | str]) -> list[Leak]:
     found: list[Leak] = []
     for rel, content in sorted(files.items()):
         if isinstance(content, Path):
-            try:
-                content = content.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue  # binary data
+            data = content.read_bytes()
+            if b"\0" in data:
+                continue  # binary data (text in any encoding holds no NUL byte)
+            content = data.decode("utf-8", errors="replace")
         found += scanner.scan(rel.as_posix(), content)
     return found
 

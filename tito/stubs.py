@@ -12,7 +12,8 @@ import re
 
 from tito.solutions import regions
 
-_STUB = re.compile(r'raise NotImplementedError\("Implement (?P<name>.+?) \(module (?P<number>\d+)\)')
+_STUB = re.compile(r'raise NotImplementedError\("Implement (?P<name>.+?) \(module (?P<number>\d+)\): '
+                   r"(see section '(?P<section>.*?)' above;)?")
 
 
 def message(name: str, number: str, section: str | None) -> str:
@@ -36,6 +37,14 @@ def strip_solutions(text: str, number: str) -> str:
     return "\n".join(out + lines[done:]) + "\n"
 
 
+def stub_sections(text: str) -> dict[str, str | None]:
+    """The stubs of a stripped module file, in order, each once -> the section its message names."""
+    found: dict[str, str | None] = {}
+    for match in _STUB.finditer(text):
+        found.setdefault(match.group("name"), match.group("section"))
+    return found
+
+
 def stub_names(text: str) -> list[str]:
     """The names of the stubs in a stripped module file, in order, each once."""
-    return list(dict.fromkeys(m.group("name") for m in _STUB.finditer(text)))
+    return list(stub_sections(text))

@@ -157,3 +157,17 @@ def test_a_stub_without_hints_is_flagged(hinted_repo, tito):
 def test_every_stub_of_every_module_has_hints(module):
     problems = hints.check(REPO, module)
     assert problems == [], "\n".join(problems)
+
+
+def test_a_hints_file_that_is_not_utf8_is_named(hinted_repo, tito):
+    (hinted_repo / "modules/source/01_tensor/hints.md").write_bytes(b"## Tensor.add\n### 1. a\ncaf\xe9\n")
+    result = tito(hinted_repo, "hint", "01", "Tensor.add")
+    assert result.exit_code == 1 and "hints.md is not UTF-8 text: byte 0xe9 on line 3" in result.output
+
+
+def test_the_listing_names_each_stubs_section_and_warns_about_format(hinted_repo, tito):
+    path = hinted_repo / "modules/source/01_tensor/hints.md"
+    path.write_text(HINTS.replace("### 2. The math\nout[i] = factor", "### 3. The math\nout[i] = factor"))
+    result = tito(hinted_repo, "hint", "01")
+    assert "Module 01: Tensor (toolchain fixture)" in result.output  # the heading above the stubs
+    assert "'Tensor.scale' level 3 should be numbered 2" in result.output

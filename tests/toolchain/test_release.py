@@ -55,8 +55,8 @@ def test_refuses_a_non_empty_folder_unless_forced(fake_repo, tito, tmp_path):
 
 
 def test_refuses_when_a_solution_line_would_show(fake_repo, tito, tmp_path):
-    notes = "```python\nx = 1\n  return   Tensor(summed_fixture_values)\n```\n"
-    (fake_repo / "docs" / "notes.md").write_text(notes)
+    notes = "```python\nx = 'caf\xe9'\n  return   Tensor(summed_fixture_values)\n```\n"
+    (fake_repo / "docs" / "notes.md").write_bytes(notes.encode("latin-1"))  # any text encoding is read
     hints = fake_repo / "modules/source/01_tensor/hints.md"
     hints.write_text("## Tensor.scale\n### 1. a\nUse return Tensor(self.data * float(factor)) here.\n")
     result = tito(fake_repo, "release", "student", str(tmp_path / "student"))
