@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
-from tito.solutions import MIN_SOLUTION_LINE, normalise
+from tito.registry import Module
+from tito.solutions import MIN_SOLUTION_LINE, normalise, solution_code
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,26 @@ class Scanner:
                     if line.startswith(code, i)}
             found += [Leak(path, number, code, self.code[code]) for code in sorted(hits)]
         return found
+
+
+def solution_code_of(root: Path, modules: list[Module]) -> dict[str, str]:
+    """Every solution line of `modules` -> `file:line` of the region it comes from."""
+    code: dict[str, str] = {}
+    for m in modules:
+        for line, number in solution_code((root / m.source).read_text(encoding="utf-8")).items():
+            code.setdefault(line, f"{m.source.as_posix()}:{number}")
+    return code
+
+
+def scan_files(code: dict[str, str], files: dict[Path, Path | str]) -> list[Leak]:
+    """Every place in `files` (relative path -> file or text) where a solution line shows."""
+    scanner = Scanner(code)
+    found: list[Leak] = []
+    for rel, content in sorted(files.items()):
+        if isinstance(content, Path):
+            data = content.read_bytes()
+            if b"\0" in data:
+                continue  # binary data (text in any encoding holds no NUL byte)
+            content = data.decode("utf-8", errors="replace")
+        found += scanner.scan(rel.as_posix(), content)
+    return found

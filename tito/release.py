@@ -19,9 +19,9 @@ from tito import exporter, locks, notebook, validate
 from tito.atomic import write_atomic
 from tito.edition import RELEASED, released_copy, student_text
 from tito.errors import TitoError
-from tito.leaks import Leak, Scanner
+from tito.leaks import Leak, scan_files, solution_code_of
 from tito.registry import MODULES, Module, available
-from tito.solutions import solution_code, solution_lines
+from tito.solutions import solution_lines
 
 EXCLUDED_DIRS = {".git", ".venv", "venv", ".tito", "__pycache__", ".pytest_cache", ".ruff_cache",
                  ".mypy_cache", ".hypothesis", ".ipynb_checkpoints", "build", "dist"}
@@ -78,36 +78,13 @@ def _outside_regions(text: str) -> str:
     return "\n".join("" if n in inside else ln for n, ln in enumerate(text.splitlines(), start=1))
 
 
-def solution_code_of(root: Path, modules: list[Module]) -> dict[str, str]:
-    """Every solution line of `modules` -> `file:line` of the region it comes from."""
-    code: dict[str, str] = {}
-    for m in modules:
-        for line, number in solution_code((root / m.source).read_text(encoding="utf-8")).items():
-            code.setdefault(line, f"{m.source.as_posix()}:{number}")
-    return code
-
-
-def leaks(code: dict[str, str], files: dict[Path, Path | str]) -> list[Leak]:
-    """Every place in `files` (relative path -> file or text) where a solution line shows."""
-    scanner = Scanner(code)
-    found: list[Leak] = []
-    for rel, content in sorted(files.items()):
-        if isinstance(content, Path):
-            data = content.read_bytes()
-            if b"\0" in data:
-                continue  # binary data (text in any encoding holds no NUL byte)
-            content = data.decode("utf-8", errors="replace")
-        found += scanner.scan(rel.as_posix(), content)
-    return found
-
-
 def edition_leaks(root: Path, modules: list[Module], files: dict[Path, Path | str]) -> list[Leak]:
     """The solution lines that the planned edition `files` would show. Module files are scanned
     as the reference outside its regions, so the lines named are the reference's."""
     scanned = {rel: content for rel, content in files.items() if rel.parts[:2] != RELEASED.parts}
     for m in modules:  # (the released copies are the same text)
         scanned[m.source] = _outside_regions((root / m.source).read_text(encoding="utf-8"))
-    return leaks(solution_code_of(root, modules), scanned)
+    return scan_files(solution_code_of(root, modules), scanned)
 
 
 def _prepare(root: Path, dest: Path, force: bool) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tito import release
+from tito import leaks
 from tito.edition import is_student_edition
 from tito.registry import available, get_module
 from tito.state import STATE_FILE
@@ -34,7 +34,7 @@ def edition(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_edition_holds_no_solution_line(edition):
     files = {p.relative_to(edition): p for p in edition.rglob("*")
              if p.is_file() and ".git" not in p.relative_to(edition).parts}
-    assert release.leaks(release.solution_code_of(REPO, available(REPO)), files) == []
+    assert leaks.scan_files(leaks.solution_code_of(REPO, available(REPO)), files) == []
     assert not any((edition / m.export_target).exists() for m in available(REPO))
 
 
