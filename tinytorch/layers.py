@@ -64,9 +64,7 @@ class Module:
 
     def named_modules(self) -> list[tuple[str, "Module"]]:
         """[(name, module)] for this module (name "") and every sub-module, each once, depth first."""
-        # Hint: a small recursive helper `visit(prefix, module)`: skip a module already seen (keep
-        # a set of `id`s), record it, then for each `attr, value` in `vars(module).items()` visit
-        # every Module that `_flatten(value, attr)` yields, named `_join(prefix, name)`.
+        # Depth first, each module once (remember what you have seen).
         ### BEGIN SOLUTION
         found = []
         seen = set()
@@ -87,9 +85,7 @@ class Module:
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         """[(name, parameter)] for every parameter of this module and its sub-modules, each once."""
-        # Hint: for each (prefix, module) of `self.named_modules()`, look at that module's own
-        # attributes through `_flatten`, keep the items for which `_is_parameter` is true, and
-        # skip a tensor whose `id` you have already listed (a tied weight).
+        # Each module's own attributes, in order; a tied tensor only once.
         ### BEGIN SOLUTION
         found = []
         seen = set()
@@ -111,7 +107,6 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
-        # Hint: `self.modules()` already lists every sub-module, this one included.
         ### BEGIN SOLUTION
         for module in self.modules():
             module.training = bool(mode)
@@ -124,10 +119,8 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter (sets `.grad` to None, as PyTorch does)."""
-        ### BEGIN SOLUTION
         for p in self.parameters():
             p.grad = None
-        ### END SOLUTION
 
     # --- saving and loading (given; module 07 writes these dicts to files) --------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -168,8 +161,7 @@ class Module:
 
 
 def kaiming_uniform(fan_in: int, shape, rng=None) -> np.ndarray:
-    """Weights from U(-a, a) with a = sqrt(6 / fan_in): variance 2 / fan_in (He init, for ReLU)."""
-    # Hint: a NumPy Generator has `.uniform(low, high, size=shape)`.
+    """Weights from U(-a, a) with variance 2 / fan_in (He init, for ReLU), as an array of `shape`."""
     ### BEGIN SOLUTION
     bound = np.sqrt(6.0 / fan_in)
     return get_rng(rng).uniform(-bound, bound, size=shape)
@@ -177,7 +169,7 @@ def kaiming_uniform(fan_in: int, shape, rng=None) -> np.ndarray:
 
 
 def xavier_uniform(fan_in: int, fan_out: int, shape, rng=None) -> np.ndarray:
-    """Weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out)."""
+    """Weights from U(-a, a) with variance 2 / (fan_in + fan_out) (Glorot init), as an array of `shape`."""
     ### BEGIN SOLUTION
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     return get_rng(rng).uniform(-bound, bound, size=shape)
@@ -197,8 +189,7 @@ class Linear(Module):
             raise ValueError(f"init must be 'kaiming' or 'xavier', got {init!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         shape = (self.in_features, self.out_features)
-        # Create self.weight (shape `shape`, drawn with `init`) and self.bias (zeros of shape
-        # (out_features,), or None when bias=False), both tensors with requires_grad=True.
+        # self.weight, then self.bias: the constructor's contract of section 4.
         ### BEGIN SOLUTION
         if init == "kaiming":
             weight = kaiming_uniform(self.in_features, shape, rng)
@@ -213,7 +204,6 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs with last dimension {self.in_features}, "
                              f"got shape {x.shape}")
-        # Hint: `x @ W`, then add the bias (if there is one): broadcasting adds it to every row.
         ### BEGIN SOLUTION
         out = x @ self.weight
         if self.bias is not None:
@@ -243,8 +233,7 @@ class Dropout(Module):
         `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
         rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
-        # Hint: `rng.random(x.shape) < 1 - p` is True with probability 1 - p; turn it into numbers
-        # (`.astype(x.dtype)`), scale by 1 / (1 - p), and multiply with a Tensor op so autograd sees it.
+        # The edge cases first, then one mask and one Tensor multiplication (section 5).
         ### BEGIN SOLUTION
         if not self.training or self.p == 0.0:
             return x
