@@ -111,9 +111,7 @@ class SGD(Optimizer):
             if grad is None:
                 continue
             self.steps[i] += 1
-            # Hint: weight decay makes a *new* array (`grad = grad + ...`, never `grad += ...`:
-            # that would change p.grad). The velocity `self.momentum_buffers[i]` is updated in
-            # place with `*=` and `+=`. Finish with `p.data -= ...`.
+            # State and parameter in place; the gradient never (section 2).
             ### BEGIN SOLUTION
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
@@ -158,9 +156,7 @@ class Adam(Optimizer):
             self.steps[i] += 1
             t = int(self.steps[i])  # this parameter's own step count, for the bias correction
             m, v = self.m[i], self.v[i]
-            # Hint: weight decay first (AdamW: `p.data *= 1 - lr·λ`; Adam: `grad = grad + λ·p`),
-            # then update `m` and `v` in place (`*=`, `+=`), then step with the bias-corrected
-            # form above: denominator `np.sqrt(v) / math.sqrt(1 - beta2**t) + eps`.
+            # Decay (coupled or decoupled), the moments in place, then the corrected step.
             ### BEGIN SOLUTION
             if self.weight_decay:
                 if self.decoupled_weight_decay:
