@@ -61,15 +61,16 @@ from tinytorch.tensor import Tensor
 # %% [markdown]
 # ## 1. The training step, and what it costs
 #
-# ```
-# for x, y in batches:
-#     out = model(x)                 forward:   ~2·P FLOPs per example (P parameters)
-#     loss = loss_fn(out, y)
-#     optimizer.zero_grad()          gradients accumulate (module 05), so clear them first
-#     loss.backward()                backward:  ~4·P FLOPs per example (two matmuls per matmul)
-#     clip_grad_norm(params, 1.0)    optional:  ~2·P FLOPs per batch
-#     optimizer.step()               update:    2–12·P FLOPs per batch
-# ```
+# For every batch `(x, y)`, in this order (`P` is the number of parameters):
+#
+# | stage | what it does | cost |
+# |---|---|---|
+# | forward | the model's output for `x` | ~2·P FLOPs per example |
+# | loss | one number: how wrong the output is for `y` (module 04) | small |
+# | clear gradients | the optimizer's `zero_grad()`: gradients accumulate (module 05) | free |
+# | backward | the loss's `backward()` fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
+# | clip (optional) | `clip_grad_norm` of section 2 on the optimizer's parameters | ~2·P FLOPs per batch |
+# | update | the optimizer's `step()` (module 06) | 2–12·P FLOPs per batch |
 #
 # So one training step costs about **6·P·N FLOPs** for a batch of N, three times an evaluation
 # pass (2·P·N, no backward). For the 784 → 128 → 10 MLP (P ≈ 102 K) one epoch over 60,000 MNIST
