@@ -748,11 +748,12 @@ def test_unit_sequential():
     first, second = Linear(6, 5, rng=0), Linear(5, 2, rng=1)
     inner = Sequential(Dropout(0.5, rng=0), second)
     model = Sequential(first, shift, inner)
-    assert len(model) == 3 and model[0] is first and model[2][1] is second
+    assert len(model) == 3 and model[0] is first and model[2][1] is second, "len() and indexing (given)"
     assert model.parameters() == [first.weight, first.bias, second.weight, second.bias], \
         "parameters(): both Linear layers' weight and bias, in order"
-    assert [n for n, _ in model.named_parameters()] == [
-        "layers.0.weight", "layers.0.bias", "layers.2.layers.1.weight", "layers.2.layers.1.bias"]
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["layers.0.weight", "layers.0.bias", "layers.2.layers.1.weight", "layers.2.layers.1.bias"], \
+        f"parameter names through nested Sequentials: {names}"
     x = np.random.default_rng(2).normal(size=(3, 6)).astype(np.float32)
     model.eval()
     want = ((x @ first.weight.data + first.bias.data) + 1.0) @ second.weight.data + second.bias.data

@@ -516,11 +516,13 @@ def test_unit_checkpoint():
     assert extra == {"epoch": 7}, f"extra values: {extra}"
     for a, b in zip(model.parameters(), twin.parameters()):
         assert np.array_equal(a.data, b.data), "parameters must be restored exactly"
-    assert np.array_equal(twin_opt.m[0], opt.m[0]) and list(twin_opt.steps) == [1, 1, 1, 1]
+    assert np.array_equal(twin_opt.m[0], opt.m[0]) and list(twin_opt.steps) == [1, 1, 1, 1], \
+        f"Adam's state restored: m[0] {twin_opt.m[0]} vs {opt.m[0]}, steps {list(twin_opt.steps)}"
     assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, "optimizer and scheduler restored"
 
     save_checkpoint(path, model, epoch=8)  # overwrite: the rename replaces the old file
-    assert load_checkpoint(path, twin) == {"epoch": 8}
+    extra = load_checkpoint(path, twin)
+    assert extra == {"epoch": 8}, f"after overwriting, the file holds the new save: extra {extra}"
 
     real_savez = np.savez
     def broken_savez(handle, **arrays):  # the disk fills up halfway through the write
