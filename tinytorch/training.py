@@ -80,7 +80,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
-        """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
+        """The rate of epoch `epoch` (0 = the first): `base_lr` multiplied by `gamma` once per
+        `step_size` completed epochs, in closed form (section 3)."""
         ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (epoch // self.step_size)
         ### END SOLUTION

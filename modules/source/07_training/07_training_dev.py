@@ -181,14 +181,21 @@ if __name__ == "__main__":
 # `optimizer.lr` to the rate for the next epoch. The base class (given) does the bookkeeping;
 # each schedule only writes `get_lr(epoch)`, the rate for epoch number `epoch` (0 = the first):
 #
-# | schedule | `get_lr(epoch)` | base 0.1, first epochs |
+# | schedule | the rule | base 0.1, first epochs |
 # |---|---|---|
-# | `StepLR(step_size=3, gamma=0.5)` | `base · γ^⌊epoch / step_size⌋` | 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025 |
+# | `StepLR(step_size=3, gamma=0.5)` | multiply the rate by `γ` every `step_size` epochs | 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025 |
 # | `CosineAnnealingLR(T_max=4, eta_min=0.01)` | `η_min + (base - η_min)·(1 + cos(π·epoch / T_max)) / 2` | 0.1, 0.0868, 0.055, 0.0232, 0.01, 0.0232, … |
+#
+# `get_lr(epoch)` must give the rate of *any* epoch directly, from `base_lr` and the epoch
+# number alone, not by adjusting the previous rate: `load_state_dict` jumps straight to the saved
+# epoch, and a rule that only works step by step would then be wrong. For `StepLR`, find that
+# closed form yourself: how many times has the rate been multiplied by `γ` by epoch 7 with
+# `step_size = 3`? Check your answer against the table.
 #
 # Cosine annealing glides smoothly from `base` to `eta_min` over `T_max` epochs; like PyTorch's,
 # it keeps following the cosine after `T_max`, back up towards `base`. Set `T_max` to the number
-# of epochs you train.
+# of epochs you train. Worked example, epoch 1 of the table: `cos(π/4) = 0.7071`, so
+# `0.01 + 0.09·(1 + 0.7071)/2 = 0.0868`.
 
 # %% nbgrader={"grade": false, "grade_id": "schedulers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -233,7 +240,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
-        """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
+        """The rate of epoch `epoch` (0 = the first): `base_lr` multiplied by `gamma` once per
+        `step_size` completed epochs, in closed form (section 3)."""
         ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (epoch // self.step_size)
         ### END SOLUTION
