@@ -64,6 +64,7 @@ class Module:
 
     def named_modules(self) -> list[tuple[str, "Module"]]:
         """[(name, module)] for this module (name "") and every sub-module, each once, depth first."""
+        # Depth first, each module once (remember what you have seen).
         found = []
         seen = set()
 
@@ -82,6 +83,7 @@ class Module:
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         """[(name, parameter)] for every parameter of this module and its sub-modules, each once."""
+        # Each module's own attributes, in order; a tied tensor only once.
         found = []
         seen = set()
         for prefix, module in self.named_modules():
@@ -153,13 +155,13 @@ class Module:
 
 
 def kaiming_uniform(fan_in: int, shape, rng=None) -> np.ndarray:
-    """Weights from U(-a, a) with a = sqrt(6 / fan_in): variance 2 / fan_in (He init, for ReLU)."""
+    """Weights from U(-a, a) with variance 2 / fan_in (He init, for ReLU), as an array of `shape`."""
     bound = np.sqrt(6.0 / fan_in)
     return get_rng(rng).uniform(-bound, bound, size=shape)
 
 
 def xavier_uniform(fan_in: int, fan_out: int, shape, rng=None) -> np.ndarray:
-    """Weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out)."""
+    """Weights from U(-a, a) with variance 2 / (fan_in + fan_out) (Glorot init), as an array of `shape`."""
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     return get_rng(rng).uniform(-bound, bound, size=shape)
 
@@ -177,8 +179,7 @@ class Linear(Module):
             raise ValueError(f"init must be 'kaiming' or 'xavier', got {init!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         shape = (self.in_features, self.out_features)
-        # Create self.weight (shape `shape`, drawn with `init`) and self.bias (zeros of shape
-        # (out_features,), or None when bias=False), both tensors with requires_grad=True.
+        # self.weight, then self.bias: the constructor's contract of section 4.
         if init == "kaiming":
             weight = kaiming_uniform(self.in_features, shape, rng)
         else:
@@ -218,6 +219,7 @@ class Dropout(Module):
         `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
         rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
+        # The edge cases first, then one mask and one Tensor multiplication (section 5).
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:

@@ -20,6 +20,7 @@ class MSELoss:
                 f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
                 f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
             )
+        # Tensor ops only: autograd must see every step.
         diff = pred - target
         return (diff * diff).mean()
 
@@ -35,6 +36,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
+    # Shift by a constant, then subtract the log of the summed exponentials.
     shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
     shifted = x - shift
     return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()
@@ -79,6 +81,7 @@ class CrossEntropyLoss:
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
         targets = _class_indices(targets, logits.shape)
+        # One shifted row serves both the probabilities and the loss (section 4).
         z = logits.data
         shifted = z - z.max(axis=-1, keepdims=True)
         e = np.exp(shifted)
@@ -90,6 +93,15 @@ class CrossEntropyLoss:
 
     def __repr__(self) -> str:
         return "CrossEntropyLoss()"
+
+
+def _reject_nan(values: np.ndarray, what: str, advice: str) -> None:
+    """Raise a ValueError that says NaN, how many and where, when `values` holds any (given)."""
+    nan = np.isnan(values)
+    if nan.any():
+        first = tuple(int(i) for i in np.argwhere(nan)[0])
+        raise ValueError(f"BinaryCrossEntropyLoss got NaN in its {what} ({int(nan.sum())} of {values.size} "
+                         f"values, the first at index {first}): {advice}")
 
 
 class BinaryCrossEntropyLoss:
@@ -109,11 +121,15 @@ class BinaryCrossEntropyLoss:
         if t.shape != pred.shape:
             raise ValueError(f"BinaryCrossEntropyLoss: pred has shape {pred.shape} but target has "
                              f"shape {t.shape}; they must match")
+        _reject_nan(pred.data, "predictions", "the model diverged (try a smaller learning rate) or an "
+                    "earlier op produced it (0/0, log of a negative number)")
+        _reject_nan(t, "targets", "check the labels")
         if pred.size and not (pred.data.min() >= 0 and pred.data.max() <= 1):
             raise ValueError("BinaryCrossEntropyLoss expects probabilities in [0, 1], got values in "
                              f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
         if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
+        # Clamp first, then the formula of section 5, as one op (like CrossEntropyLoss).
         p = np.clip(pred.data, self.eps, 1 - self.eps)
         value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
         return Tensor._op("binary_cross_entropy", value, pred, target=t, eps=self.eps)

@@ -111,6 +111,7 @@ class SGD(Optimizer):
             if grad is None:
                 continue
             self.steps[i] += 1
+            # State and parameter in place; the gradient never (section 2).
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
             if self.momentum:
@@ -153,6 +154,7 @@ class Adam(Optimizer):
             self.steps[i] += 1
             t = int(self.steps[i])  # this parameter's own step count, for the bias correction
             m, v = self.m[i], self.v[i]
+            # Decay (coupled or decoupled), the moments in place, then the corrected step.
             if self.weight_decay:
                 if self.decoupled_weight_decay:
                     p.data *= 1.0 - self.lr * self.weight_decay

@@ -24,6 +24,7 @@ def clip_grad_norm(params, max_norm: float) -> float:
     Returns the global norm before clipping (a Python float)."""
     params = [params] if isinstance(params, Tensor) else list(params)
     with_grad = [p for p in params if p.grad is not None]
+    # `_grad_array(p)` is the gradient of `p` as an array; measure in float64.
     total = 0.0
     for p in with_grad:
         g = _grad_array(p).astype(np.float64)
@@ -77,7 +78,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
-        """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
+        """The rate of epoch `epoch` (0 = the first): `base_lr` multiplied by `gamma` once per
+        `step_size` completed epochs, in closed form (section 3)."""
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -92,6 +94,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self, epoch: int) -> float:
         """`eta_min + (base_lr - eta_min)·(1 + cos(π·epoch / T_max)) / 2` (the table above)."""
+        # No clamping at T_max: PyTorch keeps following the cosine.
         cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
 
@@ -108,20 +111,19 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
         if not np.array_equal(target, np.round(target)):
             raise ValueError("accuracy needs integer class labels as targets; for regression pass "
                              "metrics={} to the Trainer")
-        # Set `predicted` (the shape of `target`): the index of the largest score (`argmax`)
-        # along the last axis.
+        # `predicted`: the winning class of each position (the shape of `target`).
         predicted = out.argmax(axis=-1)
     elif out.size == target.size and np.squeeze(out).shape == np.squeeze(target).shape:
         out, target = np.squeeze(out), np.squeeze(target)
         if not np.all((target == 0) | (target == 1)):
             raise ValueError("accuracy needs 0/1 targets for one output per example; for regression "
                              "pass metrics={} to the Trainer")
-        # Set `predicted`: 1 where `out > threshold`, else 0.
+        # `predicted`: 1 above the threshold, else 0.
         predicted = (out > threshold).astype(target.dtype)
     else:
         raise ValueError(f"accuracy: outputs of shape {out.shape} do not fit targets of shape "
                          f"{target.shape}; expected (..., C) with (...), or the same shape")
-    # Return the fraction of entries where `predicted == target`, as a Python float (`np.mean`).
+    # The fraction of correct predictions, as a Python float.
     return float(np.mean(predicted == target))
 
 
@@ -153,8 +155,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new, empty temporary file in the target's folder: `fd` is its open descriptor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # write the arrays through `os.fdopen(fd, "wb")`, flush, fsync, rename onto `path`;
-    # on any error remove `tmp` and re-raise
+    # The atomic write of section 5: the old checkpoint survives any failure.
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
@@ -292,8 +293,7 @@ class Trainer:
             x, y = batch
             x = x if isinstance(x, Tensor) else Tensor(x)
             if train:
-                # Set `out` and `loss`, then the rest of the step of section 1; clip
-                # `self.optimizer.params` with `clip_grad_norm` when `self.max_grad_norm` is set.
+                # Set `out` and `loss`, then the rest of the step of section 1.
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
                 self.optimizer.zero_grad()
@@ -317,11 +317,12 @@ class Trainer:
     def train_epoch(self, data, desc: str = "train") -> dict[str, float]:
         """One pass over `data` with updates; returns the mean loss and metrics."""
         self.model.train()
-        return self._run(data, True, desc)  # (data, train, desc)
+        return self._run(data, True, desc)
 
     def evaluate(self, data, desc: str = "eval") -> dict[str, float]:
         """One pass over `data` in eval mode without a graph; returns the mean loss and metrics."""
         was_training = self.model.training
+        # Eval mode and no graph; the previous mode comes back on every way out (section 7).
         self.model.eval()
         try:
             with no_grad():

@@ -361,6 +361,24 @@ def test_bce_rejects_logits(pred):
         BinaryCrossEntropyLoss()(Tensor(pred), [1.0, 0.0])
 
 
+@pytest.mark.parametrize("pred, count, first", [([0.5, np.nan], "1 of 2", "(1,)"),
+                                                 ([[0.2, 0.3], [np.nan, 1.5]], "1 of 4", "(1, 0)"),
+                                                 ([np.nan, np.nan, 0.5], "2 of 3", "(0,)")])
+def test_bce_nan_predictions_say_nan(pred, count, first):
+    """NaN is not a logit: the message says NaN, how many and where, not 'apply Sigmoid first'."""
+    with pytest.raises(ValueError) as err:
+        BinaryCrossEntropyLoss()(Tensor(pred), np.zeros(np.shape(pred)))
+    message = str(err.value)
+    assert "NaN in its predictions" in message and count in message and first in message, message
+    assert "Sigmoid" not in message, message
+
+
+def test_bce_nan_targets_say_nan():
+    with pytest.raises(ValueError) as err:
+        BinaryCrossEntropyLoss()(Tensor([0.5, 0.5, 0.5]), [1.0, np.nan, 0.0])
+    assert "NaN in its targets" in str(err.value) and "(1,)" in str(err.value), str(err.value)
+
+
 def test_bce_rejects_targets_outside_unit_interval():
     with pytest.raises(ValueError, match="targets"):
         BinaryCrossEntropyLoss()(Tensor([0.5, 0.5]), [2.0, 0.0])

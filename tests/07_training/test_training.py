@@ -443,6 +443,18 @@ class TestTrainer:
         trainer.evaluate(batched(x, y, 60))
         assert spy.training and Config.grad_enabled
 
+    @pytest.mark.parametrize("start_in_training", [True, False])
+    def test_evaluate_restores_the_mode_when_the_pass_raises(self, start_in_training):
+        """A loss that rejects a batch must not leave the model stuck in eval mode (or grad mode off)."""
+        x, y = blobs()
+        model = Sequential(Linear(2, 2, rng=0), Dropout(0.2))
+        model.train(start_in_training)
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(), progress=False)
+        with pytest.raises(IndexError, match="out of range"):
+            trainer.evaluate([(x[:4], np.array([0, 1, 7, 0]))])  # class 7 of 2: the loss raises
+        assert model.training is start_in_training and model.layers[1].training is start_in_training
+        assert Config.grad_enabled
+
     def test_evaluate_changes_nothing_and_weighs_batches(self):
         x, y = blobs(100)
         model = Sequential(Linear(2, 3, rng=0))

@@ -32,9 +32,12 @@
 #   loss for a batch.
 #
 # ## How to work
-# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell right
-# after each piece. When every test passes, run `tito module complete 04`: it checks this file,
-# exports the `#| export` cells to `tinytorch/losses.py`, and runs the full test suite.
+# In your edition each piece you write is a stub that raises `NotImplementedError`; replace the
+# `raise` with your code and run the test cell right after it. Stuck? `tito hint 04` lists the
+# stubs, and `tito hint 04 CrossEntropyLoss.forward` shows the next hint for one of them (the idea,
+# then the math, then the shape of the code; never the finished line). When every test passes,
+# run `tito module complete 04`: it checks this file, exports the `#| export` cells to
+# `tinytorch/losses.py`, and runs the full test suite.
 
 # %% nbgrader={"grade": false, "grade_id": "losses-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp losses
@@ -70,9 +73,14 @@ from tinytorch.tensor import Tensor
 # ## 2. Mean squared error
 #
 # `MSE(pred, target) = mean((pred - target)²)`. Squaring makes every error positive and punishes
-# large errors more than small ones. Build it from module 01 ops (`-`, `*` or `**`, `.mean()`):
+# large errors more than small ones. Example: `pred = [[1, 2], [3, 4]]`, `target = [[1.5, 2], [1, 7]]`
+# gives errors `-0.5, 0, 2, -3`, squares `0.25, 0, 4, 9`, and a loss of `13.25 / 4 = 3.3125`.
+#
+# Build it from module 01 ops (subtraction, a product or a power, `.mean()`), never on `.data`:
 # then it needs no backward rule of its own, because module 05 already differentiates each of
-# those ops, and the chain rule does the rest.
+# those ops, and the chain rule does the rest. Working on the raw arrays would give the right
+# number but a loss with no graph behind it, and nothing would ever train. The result is a
+# scalar Tensor (shape `()`).
 #
 # **The broadcasting trap.** A regression model usually outputs shape `(N, 1)`, while targets
 # are often stored as `(N,)`. NumPy happily broadcasts `(N, 1) - (N,)` to `(N, N)`: every
@@ -95,7 +103,7 @@ class MSELoss:
                 f"MSELoss: pred has shape {pred.shape} but target has shape {target.shape}; they must "
                 f"match exactly (broadcasting (N, 1) against (N,) would compare every pair)"
             )
-        # Hint: Tensor arithmetic and `.mean()`: no `.data`, or autograd cannot see the loss.
+        # Tensor ops only: autograd must see every step.
         ### BEGIN SOLUTION
         diff = pred - target
         return (diff * diff).mean()
@@ -110,19 +118,15 @@ class MSELoss:
 
 # %% nbgrader={"grade": true, "grade_id": "test-mse", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_mse():
+    from tinytorch.testing import close, raises
+
     pred = Tensor([[1.0, 2.0], [3.0, 4.0]])
-    target = np.array([[1.5, 2.0], [1.0, 7.0]])
-    loss = MSELoss()(pred, target)
+    loss = MSELoss()(pred, np.array([[1.5, 2.0], [1.0, 7.0]]))
     assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
-    want = np.mean((pred.data - target) ** 2)  # (0.25 + 0 + 4 + 9) / 4
-    assert np.isclose(loss.item(), want), f"MSE gave {loss.item()}, expected {want}"
-    assert MSELoss()(pred, Tensor(pred.data)).item() == 0.0, "MSE of a perfect prediction is 0"
-    try:
-        MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4))
-    except ValueError as err:
-        assert "(4, 1)" in str(err) and "(4,)" in str(err), f"the error should name both shapes: {err}"
-    else:
-        raise AssertionError("MSELoss must reject pred (4, 1) against target (4,)")
+    close(loss, 13.25 / 4, what="MSE of the worked example, (0.25 + 0 + 4 + 9) / 4")
+    perfect = MSELoss()(Tensor([[0.5, -2.0, 3.0]]), Tensor([[0.5, -2.0, 3.0]])).item()
+    assert perfect == 0.0, f"MSE of a perfect prediction is 0, got {perfect}"
+    raises(ValueError, lambda: MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4)), "(4, 1)", "(4,)")
     print("MSELoss: OK")
 
 
@@ -151,11 +155,18 @@ if __name__ == "__main__":
 #
 # `log_softmax(z) = (z - m) - log Σ_j e^{z_j - m}`.
 #
-# Implement `log_softmax` with Tensor ops (`-`, `.exp()`, `.sum(axis=dim, keepdims=True)`,
-# `.log()`), so module 05 can differentiate it with no new rule. The shift `m` is a **constant**
-# (`Tensor(x.data.max(...))`): `log_softmax(z - m) = log_softmax(z)` for every `m`, so no
-# gradient needs to flow through it. Later modules use `log_softmax` when they need the whole
-# row of log-probabilities (for example, to sample text or to compare two distributions).
+# Implement `log_softmax` with Tensor ops (subtraction, `exp`, `sum` along `dim` keeping the
+# axis, `log`), so module 05 can differentiate it with no new rule. The shift `m` is a
+# **constant**: compute the maxima from the raw array and wrap them in a fresh Tensor, which
+# carries no graph. That is allowed because `log_softmax(z - m) = log_softmax(z)` for every `m`,
+# so no gradient needs to flow through it. Keep the reduced axis (`keepdims`) so that the
+# `(N, 1)` maxima and sums broadcast against the `(N, C)` row. `dim` may be negative, like every
+# NumPy axis; the output has the input's shape. Later modules use `log_softmax` when they need the
+# whole row of log-probabilities (for example, to sample text or to compare two distributions).
+#
+# Worked example, one row `z = [1, 2, 3]`: `m = 3`, `z - m = [-2, -1, 0]`, the exponentials
+# `[0.135, 0.368, 1]` sum to `1.503`, whose log is `0.408`; so `log_softmax(z) = [-2.408,
+# -1.408, -0.408]`, and `exp` of that sums to 1.
 #
 # Cost for `(N, C)`: one `max`, one subtraction, `N·C` exponentials, a sum, `N` logs and a
 # subtraction: about `4·N·C` FLOPs plus the exponentials.
@@ -170,8 +181,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"log_softmax(dim={dim}) is out of range for a tensor of shape {x.shape}")
-    # Hint: shift by a constant `Tensor` holding the row maxima (keepdims=True), then
-    # `shifted - log(sum(exp(shifted)))` along `dim` with Tensor methods.
+    # Shift by a constant, then subtract the log of the summed exponentials.
     ### BEGIN SOLUTION
     shift = Tensor(x.data.max(axis=dim, keepdims=True))  # a constant: no gradient through it
     shifted = x - shift
@@ -186,19 +196,20 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 def test_unit_log_softmax():
     import warnings
 
+    from tinytorch.testing import close
+
     a = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 4.0]])
     out = log_softmax(Tensor(a))
-    assert isinstance(out, Tensor) and out.shape == (2, 3), "log_softmax keeps the shape"
-    want = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
-    assert np.allclose(out.data, want, atol=1e-5), f"log_softmax gave {out.data}, expected {want}"
-    col = log_softmax(Tensor(a), dim=0).data
-    assert np.allclose(np.exp(col).sum(axis=0), 1, atol=1e-5), "dim=0: each column's probabilities sum to 1"
-    assert np.allclose(col, a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5)
+    assert isinstance(out, Tensor), f"log_softmax returns a Tensor, got {type(out).__name__}"
+    close(out, a - np.log(np.exp(a).sum(axis=1, keepdims=True)), atol=1e-5, what="log_softmax over rows")
+    close(log_softmax(Tensor(a), dim=0), a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5,
+          what="log_softmax(dim=0): each column is one distribution")
+    close(log_softmax(Tensor(a), dim=-2), a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5,
+          what="log_softmax(dim=-2) is dim=0 for a 2-D input")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
-        big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
-    assert np.allclose(big, [[0.0, -2e4, -1e4], [-np.log(3)] * 3]), \
-        f"log_softmax gave {big}: shift each row by its own maximum"
+        big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]))
+    close(big, [[0.0, -2e4, -1e4], [-np.log(3)] * 3], what="logits of ±1e4: shift each row by its own maximum")
     print("log_softmax: OK")
 
 
@@ -232,18 +243,41 @@ if __name__ == "__main__":
 # **Shapes.** Logits `(N, C)` with targets `(N,)`, or in general `(..., C)` with targets
 # `(...)`: a language model's logits `(B, T, V)` with targets `(B, T)`. The loss is the mean
 # over every target position. Targets are class **indices** (`0 ≤ y < C`), as an integer NumPy
-# array or a Tensor (whose float values must be whole numbers); a given helper checks them and
-# names the shapes when they do not fit.
+# array or a Tensor (whose float values must be whole numbers). A given helper,
+# `_class_indices`, turns them into an `int64` array of shape `logits.shape[:-1]` or raises: a
+# `ValueError` naming both shapes when they do not fit (or when a value is not a whole number),
+# an `IndexError` naming the target and the number of classes when a class is outside `0 … C-1`.
 #
-# **Picking `z_y` for every row without a loop.** For 2-D logits, `z[np.arange(N), y]`. For any
-# number of leading dimensions, `np.take_along_axis(z, y[..., None], axis=-1)[..., 0]` picks, in
-# each row, the entry at that row's target index.
+# **What `forward` must deliver.** Unlike `log_softmax`, this op works on the raw NumPy array
+# `logits.data`: it is *one* node of the graph, and its gradient comes from module 05's rule,
+# not from a chain of Tensor ops. Your code must
+# - compute `probs`, the softmax of every row, stably: shape `(..., C)`, the logits' dtype;
+# - compute, for every target position, `LSE(z) - z_y` from the *same* shifted row and sum of
+#   exponentials (section 3 explains why the shift makes both safe); nothing needs computing twice;
+# - average those into one number: the loss comes out in the logits' dtype (`float32`, or
+#   `float64` when module 05's gradcheck switches `Config.dtype`);
+# - hand the result to `Tensor._op` under the op name `"cross_entropy"`, with `logits` as the only
+#   input and exactly two ctx entries: `probs` (your softmax) and `targets` (the checked integer
+#   array). That is the contract module 05's rule reads (docs/MODULE_FORMAT.md lists it).
 #
-# Plan for `forward` (all NumPy on `logits.data`):
-# 1. `shifted = z - max(z, axis=-1, keepdims=True)`;
-# 2. `e = exp(shifted)`, `total = e.sum(axis=-1, keepdims=True)`, `probs = e / total`;
-# 3. per row, `LSE - z_y = log(total) - shifted_y`; the loss is the mean of that;
-# 4. `return Tensor._op("cross_entropy", loss, logits, probs=probs, targets=targets)`.
+# Never write into `logits.data`: the caller's logits must be unchanged afterwards.
+#
+# **Worked example.** Two rows, `C = 3`:
+#
+# | row | `z` | `y` | `z - m` | exponentials | sum | `probs` | `log(sum) - (z - m)_y` |
+# |---|---|---|---|---|---|---|---|
+# | 0 | `[2, 1, 0.1]` | 0 | `[0, -1, -1.9]` | `[1, 0.368, 0.150]` | 1.517 | `[0.659, 0.242, 0.099]` | `0.417 - 0 = 0.417` |
+# | 1 | `[0.5, 2.5, -1]` | 1 | `[-2, 0, -3.5]` | `[0.135, 1, 0.030]` | 1.166 | `[0.116, 0.858, 0.026]` | `0.153 - 0 = 0.153` |
+#
+# The loss is `(0.417 + 0.153) / 2 = 0.285`. Check: `-log 0.659 = 0.417`, the same number.
+#
+# **Picking `z_y` for every row without a loop.** For 2-D logits, fancy indexing with two index
+# arrays, one naming the rows `0 … N-1` and one the target column of each row, picks one entry
+# per row. For any number of leading axes, `np.take_along_axis` picks, along one axis, the entry
+# that an index array names; read in its documentation which shape that index array must have
+# (it has as many axes as the array it indexes). A Python loop over rows would work too, but it
+# costs one interpreter round trip per row: for a batch of 8,192 positions that is slower than
+# the whole rest of the loss.
 
 # %% nbgrader={"grade": false, "grade_id": "cross-entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -286,7 +320,7 @@ class CrossEntropyLoss:
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss needs logits with a class axis, e.g. shape (N, C); got a scalar")
         targets = _class_indices(targets, logits.shape)
-        # Hint: follow the 4-step plan above; `targets` is now an int array of shape logits.shape[:-1].
+        # One shifted row serves both the probabilities and the loss (section 4).
         ### BEGIN SOLUTION
         z = logits.data
         shifted = z - z.max(axis=-1, keepdims=True)
@@ -316,24 +350,26 @@ def test_unit_cross_entropy():
         logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
         return -np.take_along_axis(logp, y[..., None], axis=-1).mean()
 
+    from tinytorch.testing import close
+
+    worked = CrossEntropyLoss()(Tensor([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0]]), np.array([0, 1]))
+    assert isinstance(worked, Tensor) and worked.shape == (), f"a loss is a scalar Tensor, got {worked!r}"
+    close(worked, 0.2851041, atol=1e-5, what="the worked example of section 4")
     z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.0, 3.0], [1.0, -1.0, 0.0]])
-    y = np.array([0, 1, 2, 1])
-    loss = CrossEntropyLoss()(Tensor(z), y)
-    assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
-    assert np.isclose(loss.item(), reference(z, y), atol=1e-5), f"CE gave {loss.item()}, expected {reference(z, y)}"
+    y = np.array([0, 2, 2, 1])
+    close(CrossEntropyLoss()(Tensor(z), y), reference(z, y), atol=1e-5, what="CE of 4 rows with 3 classes")
     rng = np.random.default_rng(4)
     z3, y3 = rng.normal(size=(2, 5, 7)), rng.integers(0, 7, size=(2, 5))
-    assert np.isclose(CrossEntropyLoss()(Tensor(z3), y3).item(), reference(z3, y3), atol=1e-5), \
-        "logits (B, T, C) with targets (B, T): mean over all B·T positions"
-    assert np.isclose(CrossEntropyLoss()(Tensor(np.zeros((3, 10))), [1, 2, 3]).item(), np.log(10), atol=1e-6), \
-        "uniform logits over 10 classes give log(10)"
+    close(CrossEntropyLoss()(Tensor(z3), y3), reference(z3, y3), atol=1e-5,
+          what="logits (B, T, C) with targets (B, T): mean over all B·T positions")
+    close(CrossEntropyLoss()(Tensor(np.zeros((3, 10))), [1, 2, 3]), np.log(10), what="uniform logits over 10 classes")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
         right = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([0])).item()
         wrong = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([1])).item()
         rows = CrossEntropyLoss()(Tensor([[1e4, -1e4], [-1e4, -1e4]]), np.array([0, 1])).item()
     assert right == 0.0 and wrong == 2e4, f"CE at ±1e4 gave {right} (want 0) and {wrong} (want 20000)"
-    assert np.isclose(rows, np.log(2) / 2), f"each row must be shifted by its own maximum, got {rows}"
+    close(rows, np.log(2) / 2, what="rows [1e4, -1e4] and [-1e4, -1e4]: each shifted by its own maximum")
     print("CrossEntropyLoss: OK")
 
 
@@ -347,22 +383,16 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-cross-entropy-targets", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_cross_entropy_targets():
-    z = Tensor([[0.2, 1.5, -0.3], [2.0, 0.0, 0.5]])
-    y = np.array([2, 0])
-    want = -np.mean([-0.3 - np.log(np.exp([0.2, 1.5, -0.3]).sum()),
-                     2.0 - np.log(np.exp([2.0, 0.0, 0.5]).sum())])
-    for targets in [y, y.astype(np.int32), Tensor(y), [2, 0]]:
-        got = CrossEntropyLoss()(z, targets).item()
-        assert np.isclose(got, want, atol=1e-5), f"targets given as {type(targets).__name__}: {got} != {want}"
-    for bad, error, words in [(np.array([[2], [0]]), ValueError, ["(2, 3)", "(2,)", "(2, 1)"]),
-                              (np.array([0, 3]), IndexError, ["3", "3 classes"]),
-                              (np.array([-1, 0]), IndexError, ["-1"])]:
-        try:
-            CrossEntropyLoss()(z, bad)
-        except error as err:
-            assert all(w in str(err) for w in words), f"the error should mention {words}: {err}"
-        else:
-            raise AssertionError(f"targets {bad.tolist()} must raise {error.__name__}")
+    from tinytorch.testing import close, raises
+
+    rows = [[0.2, 1.5, -0.3], [2.0, 0.0, 0.5]]
+    want = -np.mean([-0.3 - np.log(np.exp(rows[0]).sum()), 2.0 - np.log(np.exp(rows[1]).sum())])
+    for targets in [np.array([2, 0]), np.array([2, 0], dtype=np.int32), Tensor([2, 0]), [2, 0]]:
+        close(CrossEntropyLoss()(Tensor(rows), targets), want, atol=1e-5,
+              what=f"targets given as {type(targets).__name__}")
+    raises(ValueError, lambda: CrossEntropyLoss()(Tensor(rows), np.array([[2], [0]])), "(2, 3)", "(2,)", "(2, 1)")
+    raises(IndexError, lambda: CrossEntropyLoss()(Tensor(rows), np.array([0, 3])), "target 3", "3 classes")
+    raises(IndexError, lambda: CrossEntropyLoss()(Tensor(rows), np.array([-1, 0])), "target -1")
     print("CrossEntropyLoss targets: OK")
 
 
@@ -385,14 +415,35 @@ if __name__ == "__main__":
 # `float32` has no number between `1 - 6·10⁻⁸` and `1`, so an `eps` below about `3·10⁻⁸` makes
 # `1 - eps` round to `1` and brings `log 0` back; the constructor refuses it.
 #
-# The op is `Tensor._op("binary_cross_entropy", value, pred, target=t, eps=eps)`: module 05's
-# rule needs `t` and `eps` to rebuild the same clamped `p` and compute the derivative
-# `(p - t) / (p·(1 - p))`, divided by the number of elements for the mean.
+# Worked example, `eps = 1e-7`: `p = [0.9, 0.2, 1.0]`, `t = [1, 0, 0]`. The clamp changes only
+# the last one, to `1 - 10⁻⁷` (in float32, `0.99999988`). The terms are `-log 0.9 = 0.105`,
+# `-log 0.8 = 0.223` and `-log(1.2·10⁻⁷) ≈ 15.9`: a confident mistake costs about 16, not `inf`.
+#
+# Like cross-entropy, this is one op on the raw arrays, recorded with `Tensor._op` under the name
+# `"binary_cross_entropy"`, with `pred` as the only input and the ctx entries `target` (the
+# float array `t`, already converted for you) and `eps`. Module 05's rule needs exactly those to
+# rebuild the same clamped `p` and compute the derivative `(p - t) / (p·(1 - p))`, divided by the
+# number of elements for the mean. The loss has `pred`'s dtype.
+#
+# **Checks before the math (given).** Shapes must match exactly, as for `MSELoss`. Predictions
+# outside `[0, 1]` are almost always logits that skipped the `Sigmoid`, and the error says so.
+# A prediction that is **NaN** is a different accident (a diverged model, a `0/0` upstream): the
+# error says "NaN" and how many, because "apply Sigmoid first" would send you looking in the
+# wrong place. Targets must lie in `[0, 1]` and must not be NaN either.
 # (When you have logits rather than probabilities, a fused "BCE with logits" is stabler still,
 # for the same reason as softmax + cross-entropy.)
 
 # %% nbgrader={"grade": false, "grade_id": "binary-cross-entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
+def _reject_nan(values: np.ndarray, what: str, advice: str) -> None:
+    """Raise a ValueError that says NaN, how many and where, when `values` holds any (given)."""
+    nan = np.isnan(values)
+    if nan.any():
+        first = tuple(int(i) for i in np.argwhere(nan)[0])
+        raise ValueError(f"BinaryCrossEntropyLoss got NaN in its {what} ({int(nan.sum())} of {values.size} "
+                         f"values, the first at index {first}): {advice}")
+
+
 class BinaryCrossEntropyLoss:
     """Binary cross-entropy on probabilities `pred` in [0, 1], mean over all elements."""
 
@@ -410,14 +461,15 @@ class BinaryCrossEntropyLoss:
         if t.shape != pred.shape:
             raise ValueError(f"BinaryCrossEntropyLoss: pred has shape {pred.shape} but target has "
                              f"shape {t.shape}; they must match")
+        _reject_nan(pred.data, "predictions", "the model diverged (try a smaller learning rate) or an "
+                    "earlier op produced it (0/0, log of a negative number)")
+        _reject_nan(t, "targets", "check the labels")
         if pred.size and not (pred.data.min() >= 0 and pred.data.max() <= 1):
             raise ValueError("BinaryCrossEntropyLoss expects probabilities in [0, 1], got values in "
                              f"[{pred.data.min()}, {pred.data.max()}]: apply Sigmoid to the logits first")
         if t.size and not (t.min() >= 0 and t.max() <= 1):
             raise ValueError(f"BinaryCrossEntropyLoss targets must lie in [0, 1], got [{t.min()}, {t.max()}]")
-        # Hint: clamp with `np.clip(pred.data, eps, 1 - eps)`, then the formula above with `np.log`
-        # and `np.mean` (NumPy on arrays, like CrossEntropyLoss); return it through `Tensor._op`
-        # with `pred` as the only input and `target=t`, `eps=self.eps` as ctx.
+        # Clamp first, then the formula of section 5, as one op (like CrossEntropyLoss).
         ### BEGIN SOLUTION
         p = np.clip(pred.data, self.eps, 1 - self.eps)
         value = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
@@ -435,19 +487,21 @@ class BinaryCrossEntropyLoss:
 def test_unit_bce():
     import warnings
 
+    from tinytorch.testing import close, raises
+
     p = np.array([0.9, 0.2, 0.6, 0.01])
     t = np.array([1.0, 0.0, 0.0, 1.0])
     loss = BinaryCrossEntropyLoss()(Tensor(p), t)
     assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
-    want = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
-    assert np.isclose(loss.item(), want, atol=1e-5), f"BCE gave {loss.item()}, expected {want}"
-    soft = BinaryCrossEntropyLoss()(Tensor([0.3]), Tensor([0.3])).item()
-    assert np.isclose(soft, -(0.3 * np.log(0.3) + 0.7 * np.log(0.7)), atol=1e-5), "soft targets work too"
+    close(loss, -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), atol=1e-5, what="BCE of 4 hard targets")
+    close(BinaryCrossEntropyLoss()(Tensor([0.3]), Tensor([0.8])), -(0.8 * np.log(0.3) + 0.2 * np.log(0.7)),
+          atol=1e-5, what="BCE with a soft target 0.8 for p = 0.3")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
         edge = BinaryCrossEntropyLoss()(Tensor([1.0, 0.0, 1.0, 0.0]), [1.0, 0.0, 0.0, 1.0]).item()
     assert np.isfinite(edge), f"clamping must keep the loss finite, got {edge}"
-    assert np.isclose(edge, -np.log(1e-7) / 2, rtol=0.05), f"two clamped mistakes in 4 cost -log(eps)/2, got {edge}"
+    close(edge, -np.log(1e-7) / 2, rtol=0.05, what="two clamped mistakes in 4 cost -log(eps)/2")
+    raises(ValueError, lambda: BinaryCrossEntropyLoss()(Tensor([0.5, np.nan]), [1.0, 0.0]), "NaN", "predictions")
     print("BinaryCrossEntropyLoss: OK")
 
 
@@ -457,40 +511,37 @@ if __name__ == "__main__":
 # %% [markdown]
 # ### Unit test: the ops module 05 will differentiate
 # `MSELoss` must be built from Tensor ops (so its graph reaches `pred`); the two cross-entropies
-# must record their op name and exactly the ctx of the contract. We register throw-away rules,
-# check the recorded graph, then remove them.
+# must record their op name and exactly the ctx of the contract. `recording_ops` (from
+# `tinytorch.testing`) registers throw-away rules so the graph is recorded, and removes them after.
 
 # %% nbgrader={"grade": true, "grade_id": "test-losses-op-path", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_op_path():
-    from tinytorch.tensor import BACKWARD_RULES
+    from tinytorch.testing import close, ops_in_graph, recording_ops
 
-    saved = dict(BACKWARD_RULES)
-    try:
-        for name in ["add", "sub", "mul", "pow", "mean", "cross_entropy", "binary_cross_entropy"]:
-            BACKWARD_RULES[name] = lambda grad, out, *inputs, **ctx: None
+    module_01_ops = {"add", "sub", "mul", "div", "neg", "pow", "sum", "mean"}
+    with recording_ops(*module_01_ops, "cross_entropy", "binary_cross_entropy"):
         pred = Tensor([[0.2, 0.7], [0.9, 0.4]], requires_grad=True)
-        graph, seen = [MSELoss()(pred, np.ones((2, 2)))], set()
-        while graph:
-            node = graph.pop()
-            seen.add(id(node))
-            graph.extend(node._inputs)
-        assert id(pred) in seen, "MSELoss must be composed of Tensor ops so its graph reaches pred"
+        mse = MSELoss()(pred, np.ones((2, 2)))
+        assert mse._inputs, "MSELoss must be composed of Tensor ops: its result records no graph"
+        assert set(ops_in_graph(mse)) <= module_01_ops, f"MSELoss should use module 01 ops, used {ops_in_graph(mse)}"
 
-        y = np.array([1, 0])
-        ce = CrossEntropyLoss()(pred, Tensor(y))
-        assert ce._op_name == "cross_entropy" and len(ce._inputs) == 1 and ce._inputs[0] is pred
-        assert set(ce._ctx) == {"probs", "targets"}, f"cross_entropy ctx keys: {set(ce._ctx)}"
-        e = np.exp(pred.data - pred.data.max(axis=1, keepdims=True))
-        assert np.allclose(ce._ctx["probs"], e / e.sum(axis=1, keepdims=True), atol=1e-6), "ctx probs = softmax"
-        assert ce._ctx["targets"].dtype.kind == "i" and np.array_equal(ce._ctx["targets"], y)
+        logits = Tensor([[0.2, 0.7, -1.0], [0.9, 0.4, 0.0]], requires_grad=True)
+        ce = CrossEntropyLoss()(logits, Tensor([1, 0]))
+        assert ops_in_graph(ce) == ["cross_entropy"], f"one op named cross_entropy, got {ops_in_graph(ce)}"
+        assert len(ce._inputs) == 1 and ce._inputs[0] is logits, "the logits are the op's only input"
+        assert set(ce._ctx) == {"probs", "targets"}, f"cross_entropy ctx keys: {sorted(ce._ctx)}"
+        e = np.exp(logits.data - logits.data.max(axis=1, keepdims=True))
+        close(ce._ctx["probs"], e / e.sum(axis=1, keepdims=True), what="ctx probs: the softmax of each row")
+        targets = ce._ctx["targets"]
+        assert targets.dtype.kind == "i" and targets.tolist() == [1, 0], f"ctx targets: {targets!r}"
 
         bce = BinaryCrossEntropyLoss(eps=1e-6)(pred, [[0.0, 1.0], [1.0, 0.0]])
-        assert bce._op_name == "binary_cross_entropy" and len(bce._inputs) == 1 and bce._inputs[0] is pred
-        assert set(bce._ctx) == {"target", "eps"} and bce._ctx["eps"] == 1e-6
-        assert isinstance(bce._ctx["target"], np.ndarray) and np.array_equal(bce._ctx["target"], [[0, 1], [1, 0]])
-    finally:
-        BACKWARD_RULES.clear()
-        BACKWARD_RULES.update(saved)
+        assert ops_in_graph(bce) == ["binary_cross_entropy"], f"one op named binary_cross_entropy, got {ops_in_graph(bce)}"
+        assert len(bce._inputs) == 1 and bce._inputs[0] is pred, "pred is the op's only input"
+        assert set(bce._ctx) == {"target", "eps"}, f"binary_cross_entropy ctx keys: {sorted(bce._ctx)}"
+        assert bce._ctx["eps"] == 1e-6, f"ctx eps: {bce._ctx['eps']}"
+        assert isinstance(bce._ctx["target"], np.ndarray), f"ctx target is an array, got {type(bce._ctx['target'])}"
+        close(bce._ctx["target"], [[0.0, 1.0], [1.0, 0.0]], what="ctx target")
     print("op path: OK")
 
 
@@ -507,20 +558,22 @@ def test_module():
     rng = np.random.default_rng(5)
     x, w = rng.normal(size=(32, 6)), rng.normal(size=(6, 4))
     y = rng.integers(0, 4, size=32)
+    from tinytorch.testing import close
+
     logits = Tensor(x) @ Tensor(w)
     ce = CrossEntropyLoss()(logits, y).item()
     picked = log_softmax(logits).data[np.arange(32), y]
-    assert np.isclose(ce, -picked.mean(), atol=1e-5), "CE = -mean(log_softmax picked at the targets)"
+    close(ce, -picked.mean(), atol=1e-5, what="CE against -mean(log_softmax picked at the targets)")
     z = x @ w
     want = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(32), y])
-    assert np.isclose(ce, want, atol=1e-4), f"CE {ce} differs from the NumPy reference {want}"
-    assert CrossEntropyLoss()(Tensor(np.eye(4)[y] * 50), y).item() < 1e-6, \
-        "confident and right: the loss is near 0"
+    close(ce, want, atol=1e-4, what="CE of a linear classifier against the NumPy reference")
+    confident = CrossEntropyLoss()(Tensor(np.eye(4)[y] * 50), y).item()
+    assert confident < 1e-6, f"confident and right: the loss is near 0, got {confident}"
     p = 1 / (1 + np.exp(-z[:, 0]))
     t = (y % 2).astype(np.float64)
-    bce = BinaryCrossEntropyLoss()(Tensor(p), t).item()
-    assert np.isclose(bce, -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), atol=1e-4)
-    assert np.isclose(MSELoss()(Tensor(p), t).item(), np.mean((p - t) ** 2), atol=1e-6)
+    close(BinaryCrossEntropyLoss()(Tensor(p), t), -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), atol=1e-4,
+          what="BCE of sigmoid outputs")
+    close(MSELoss()(Tensor(p), t), np.mean((p - t) ** 2), what="MSE of sigmoid outputs")
     print("module 04: all tests passed")
 
 

@@ -36,9 +36,12 @@
 #   name the parameter that does not fit.
 #
 # ## How to work
-# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell right
-# after each piece. When every test passes, run `tito module complete 07`: it checks this file,
-# exports the `#| export` cells to `tinytorch/training.py`, and runs the full test suite.
+# In your edition each piece you write is a stub that raises `NotImplementedError`; replace the
+# `raise` with your code and run the test cell right after it. Stuck? `tito hint 07` lists the
+# stubs, and `tito hint 07 Trainer.evaluate` shows the next hint for one of them (the idea, then
+# the math, then the shape of the code; never the finished line). When every test passes, run
+# `tito module complete 07`: it checks this file, exports the `#| export` cells to
+# `tinytorch/training.py`, and runs the full test suite.
 
 # %% nbgrader={"grade": false, "grade_id": "training-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp training
@@ -58,15 +61,16 @@ from tinytorch.tensor import Tensor
 # %% [markdown]
 # ## 1. The training step, and what it costs
 #
-# ```
-# for x, y in batches:
-#     out = model(x)                 forward:   ~2·P FLOPs per example (P parameters)
-#     loss = loss_fn(out, y)
-#     optimizer.zero_grad()          gradients accumulate (module 05), so clear them first
-#     loss.backward()                backward:  ~4·P FLOPs per example (two matmuls per matmul)
-#     clip_grad_norm(params, 1.0)    optional:  ~2·P FLOPs per batch
-#     optimizer.step()               update:    2–12·P FLOPs per batch
-# ```
+# For every batch `(x, y)`, in this order (`P` is the number of parameters):
+#
+# | stage | what it does | cost |
+# |---|---|---|
+# | forward | the model's output for `x` | ~2·P FLOPs per example |
+# | loss | one number: how wrong the output is for `y` (module 04) | small |
+# | clear gradients | the optimizer's `zero_grad()`: gradients accumulate (module 05) | free |
+# | backward | the loss's `backward()` fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
+# | clip (optional) | `clip_grad_norm` of section 2 on the optimizer's parameters | ~2·P FLOPs per batch |
+# | update | the optimizer's `step()` (module 06) | 2–12·P FLOPs per batch |
 #
 # So one training step costs about **6·P·N FLOPs** for a batch of N, three times an evaluation
 # pass (2·P·N, no backward). For the 784 → 128 → 10 MLP (P ≈ 102 K) one epoch over 60,000 MNIST
@@ -94,6 +98,13 @@ from tinytorch.tensor import Tensor
 # norm that keeps growing is an early sign of divergence. This is exactly
 # `torch.nn.utils.clip_grad_norm_`. Sum the squares in `float64` (a sum of 100 M squared
 # `float32` numbers loses precision), and skip parameters whose `.grad` is None.
+#
+# Worked example: gradients `[3, 4]` and `[12]` form the vector `(3, 4, 12)`, of length
+# `√(9 + 16 + 144) = 13`. With `max_norm = 6.5` the scale is `6.5 / 13.000001 ≈ 0.5`, so the
+# gradients become `[1.5, 2]` and `[6]`, and the function returns `13.0`. With `max_norm = 20`
+# the scale would be above 1: nothing changes, and each parameter keeps the very gradient Tensor
+# it had. When you do clip, give each parameter a new gradient Tensor holding the scaled values.
+# The return value is a Python `float` (`0.0` when no parameter has a gradient).
 
 # %% nbgrader={"grade": false, "grade_id": "clip", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -107,9 +118,7 @@ def clip_grad_norm(params, max_norm: float) -> float:
     Returns the global norm before clipping (a Python float)."""
     params = [params] if isinstance(params, Tensor) else list(params)
     with_grad = [p for p in params if p.grad is not None]
-    # Hint: add up `np.sum(g * g)` over the parameters, with `g = _grad_array(p)` cast to
-    # float64; `math.sqrt` of the total is the norm. Only when the scale is below 1, give each
-    # parameter a new gradient `Tensor(g * scale)`.
+    # `_grad_array(p)` is the gradient of `p` as an array; measure in float64.
     ### BEGIN SOLUTION
     total = 0.0
     for p in with_grad:
@@ -130,23 +139,32 @@ def clip_grad_norm(params, max_norm: float) -> float:
 
 # %% nbgrader={"grade": true, "grade_id": "test-clip", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_clip_grad_norm():
-    a, b, c = (Tensor(np.zeros(s), requires_grad=True) for s in (2, 1, 3))
-    a.grad, b.grad = Tensor(np.array([3.0, 4.0])), Tensor(np.array([12.0]))  # c has no gradient
+    from tinytorch.testing import close
+
+    def with_grad(values):
+        p = Tensor(np.zeros(np.shape(values)), requires_grad=True)
+        p.grad = None if values is None else Tensor(np.array(values))
+        return p
+
+    a, b, c = with_grad([3.0, 4.0]), with_grad([12.0]), with_grad(None)  # c has no gradient
     norm = clip_grad_norm([a, b, c], max_norm=6.5)
-    assert abs(norm - 13.0) < 1e-9, f"global norm of (3, 4, 12) is 13, got {norm}"
-    assert isinstance(norm, float), "return a Python float"
-    assert np.allclose(a.grad.data, [1.5, 2.0], atol=1e-5) and np.allclose(b.grad.data, [6.0], atol=1e-5), \
-        f"clipped to half: {a.grad.data}, {b.grad.data}"
-    assert c.grad is None, "a parameter without a gradient stays without one"
-    new = np.sqrt(np.sum(a.grad.data ** 2) + np.sum(b.grad.data ** 2))
-    assert abs(new - 6.5) < 1e-4, f"after clipping the global norm must be max_norm, got {new}"
-    a.grad = Tensor(np.array([0.3, 0.4]))
-    assert abs(clip_grad_norm([a], max_norm=1.0) - 0.5) < 1e-6
-    assert np.allclose(a.grad.data, [0.3, 0.4]), "a gradient under max_norm is left unchanged"
-    a.grad = Tensor(np.array([3e-6, 4e-6]))  # norm 5e-6: here the 1e-6 guard shows
-    clip_grad_norm([a], max_norm=1e-6)
-    assert np.allclose(a.grad.data, np.array([3e-6, 4e-6]) / 6, rtol=1e-4, atol=0), \
-        f"scale by max_norm / (norm + 1e-6), as PyTorch does: {a.grad.data}"
+    assert isinstance(norm, float), f"return a Python float, got {type(norm).__name__}"
+    close(norm, 13.0, atol=1e-9, what="the global norm of (3, 4, 12), before clipping")
+    close(a.grad, [1.5, 2.0], atol=1e-5, what="first gradient, scaled by 6.5 / 13")
+    close(b.grad, [6.0], atol=1e-5, what="second gradient, scaled by 6.5 / 13")
+    assert c.grad is None, f"a parameter without a gradient stays without one, got {c.grad!r}"
+
+    small = with_grad([0.3, 0.4])
+    kept = small.grad
+    close(clip_grad_norm([small], max_norm=1.0), 0.5, what="norm of (0.3, 0.4)")
+    assert small.grad is kept, "a gradient under max_norm is left alone (the same Tensor)"
+    close(small.grad, [0.3, 0.4], what="a gradient under max_norm is unchanged")
+
+    tiny = with_grad([3e-6, 4e-6])  # norm 5e-6: here the 1e-6 guard shows
+    clip_grad_norm([tiny], max_norm=1e-6)
+    close(tiny.grad, np.array([3e-6, 4e-6]) / 6, rtol=1e-4, atol=0,
+          what="scale by max_norm / (norm + 1e-6), as PyTorch does")
+    assert clip_grad_norm([with_grad(None)], max_norm=1.0) == 0.0, "no gradients at all: the norm is 0.0"
     print("clip_grad_norm: OK")
 
 
@@ -163,14 +181,21 @@ if __name__ == "__main__":
 # `optimizer.lr` to the rate for the next epoch. The base class (given) does the bookkeeping;
 # each schedule only writes `get_lr(epoch)`, the rate for epoch number `epoch` (0 = the first):
 #
-# | schedule | `get_lr(epoch)` | base 0.1, first epochs |
+# | schedule | the rule | base 0.1, first epochs |
 # |---|---|---|
-# | `StepLR(step_size=3, gamma=0.5)` | `base · γ^⌊epoch / step_size⌋` | 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025 |
+# | `StepLR(step_size=3, gamma=0.5)` | multiply the rate by `γ` every `step_size` epochs | 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025 |
 # | `CosineAnnealingLR(T_max=4, eta_min=0.01)` | `η_min + (base - η_min)·(1 + cos(π·epoch / T_max)) / 2` | 0.1, 0.0868, 0.055, 0.0232, 0.01, 0.0232, … |
+#
+# `get_lr(epoch)` must give the rate of *any* epoch directly, from `base_lr` and the epoch
+# number alone, not by adjusting the previous rate: `load_state_dict` jumps straight to the saved
+# epoch, and a rule that only works step by step would then be wrong. For `StepLR`, find that
+# closed form yourself: how many times has the rate been multiplied by `γ` by epoch 7 with
+# `step_size = 3`? Check your answer against the table.
 #
 # Cosine annealing glides smoothly from `base` to `eta_min` over `T_max` epochs; like PyTorch's,
 # it keeps following the cosine after `T_max`, back up towards `base`. Set `T_max` to the number
-# of epochs you train.
+# of epochs you train. Worked example, epoch 1 of the table: `cos(π/4) = 0.7071`, so
+# `0.01 + 0.09·(1 + 0.7071)/2 = 0.0868`.
 
 # %% nbgrader={"grade": false, "grade_id": "schedulers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -215,8 +240,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self, epoch: int) -> float:
-        """`base_lr · gamma^⌊epoch / step_size⌋` (the table above)."""
-        # Hint: `//` is floor division; `**` the power.
+        """The rate of epoch `epoch` (0 = the first): `base_lr` multiplied by `gamma` once per
+        `step_size` completed epochs, in closed form (section 3)."""
         ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (epoch // self.step_size)
         ### END SOLUTION
@@ -233,7 +258,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self, epoch: int) -> float:
         """`eta_min + (base_lr - eta_min)·(1 + cos(π·epoch / T_max)) / 2` (the table above)."""
-        # Hint: `math.cos` and `math.pi`; no clamping at T_max (PyTorch keeps following the cosine).
+        # No clamping at T_max: PyTorch keeps following the cosine.
         ### BEGIN SOLUTION
         cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
@@ -263,7 +288,8 @@ def test_unit_schedulers():
     want = [0.1, 0.0868198052, 0.055, 0.0231801948, 0.01, 0.0231801948, 0.055, 0.0868198052, 0.1,
             0.0868198052]
     assert np.allclose(got, want), f"CosineAnnealingLR rates: {np.round(got, 4)}"
-    assert sched.last_epoch == 10 and sched.base_lr == 0.1
+    assert sched.last_epoch == 10 and sched.base_lr == 0.1, \
+        f"after 10 steps: last_epoch {sched.last_epoch} (want 10), base_lr {sched.base_lr} (want 0.1)"
     # restoring a scheduler sets the optimizer's rate for the saved epoch
     opt = SGD([Tensor(np.zeros(1), requires_grad=True)], lr=0.1)
     restored = CosineAnnealingLR(opt, T_max=4, eta_min=0.01)
@@ -308,8 +334,7 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
         if not np.array_equal(target, np.round(target)):
             raise ValueError("accuracy needs integer class labels as targets; for regression pass "
                              "metrics={} to the Trainer")
-        # Set `predicted` (the shape of `target`): the index of the largest score (`argmax`)
-        # along the last axis.
+        # `predicted`: the winning class of each position (the shape of `target`).
         ### BEGIN SOLUTION
         predicted = out.argmax(axis=-1)
         ### END SOLUTION
@@ -318,14 +343,14 @@ def accuracy(outputs, targets, threshold: float = 0.5) -> float:
         if not np.all((target == 0) | (target == 1)):
             raise ValueError("accuracy needs 0/1 targets for one output per example; for regression "
                              "pass metrics={} to the Trainer")
-        # Set `predicted`: 1 where `out > threshold`, else 0.
+        # `predicted`: 1 above the threshold, else 0.
         ### BEGIN SOLUTION
         predicted = (out > threshold).astype(target.dtype)
         ### END SOLUTION
     else:
         raise ValueError(f"accuracy: outputs of shape {out.shape} do not fit targets of shape "
                          f"{target.shape}; expected (..., C) with (...), or the same shape")
-    # Return the fraction of entries where `predicted == target`, as a Python float (`np.mean`).
+    # The fraction of correct predictions, as a Python float.
     ### BEGIN SOLUTION
     return float(np.mean(predicted == target))
     ### END SOLUTION
@@ -352,27 +377,30 @@ class _Meter:
 
 # %% nbgrader={"grade": true, "grade_id": "test-accuracy", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_accuracy():
+    from tinytorch.testing import raises
+
     logits = Tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.2, 0.9], [1.0, 0.0, 5.0]])
-    assert accuracy(logits, np.array([0, 1, 2, 0])) == 0.75, "argmax over the class axis"
-    assert accuracy(logits, Tensor([0, 2, 2, 2])) == 0.75, "targets may be a Tensor"
+    got = accuracy(logits, np.array([0, 1, 2, 0]))
+    assert got == 0.75, f"argmax over the class axis predicts [0, 1, 2, 2]: 0.75, got {got}"
+    got = accuracy(logits, Tensor([0, 2, 2, 2]))
+    assert got == 0.75, f"targets may be a Tensor: 0.75, got {got}"
     sequences = np.zeros((2, 3, 4))
     sequences[..., 1] = 1.0
-    assert accuracy(sequences, np.array([[1, 1, 0], [1, 2, 3]])) == 0.5, "(B, T, C) scores, (B, T) labels"
+    got = accuracy(sequences, np.array([[1, 1, 0], [1, 2, 3]]))
+    assert got == 0.5, f"(B, T, C) scores with (B, T) labels: 0.5, got {got}"
     probs = np.array([[0.9], [0.2], [0.6], [0.4]])
-    assert accuracy(probs, np.array([1, 0, 0, 0])) == 0.75, "binary: probability > 0.5"
-    assert accuracy(probs[:, 0], np.array([1.0, 1.0, 1.0, 0.0])) == 0.75
-    assert accuracy(probs, np.array([1, 0, 0, 0]), threshold=0.1) == 0.25
-    for bad_out, bad_target in [(probs, np.array([0.3, 1.2, 0.0, 1.0])), (logits, np.array([0, 1]))]:
-        try:
-            accuracy(bad_out, bad_target)
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(f"accuracy({bad_out.shape}, {bad_target}) must raise ValueError")
+    got = accuracy(probs, np.array([1, 0, 0, 0]))
+    assert got == 0.75 and isinstance(got, float), f"binary: probability > 0.5 gives 0.75 (a float), got {got!r}"
+    got = accuracy(probs[:, 0], np.array([1.0, 1.0, 1.0, 0.0]))
+    assert got == 0.75, f"probabilities (N,) against float 0/1 targets: 0.75, got {got}"
+    got = accuracy(probs, np.array([1, 0, 0, 0]), threshold=0.1)
+    assert got == 0.25, f"threshold 0.1: every probability counts as 1, so 0.25, got {got}"
+    raises(ValueError, lambda: accuracy(probs, np.array([0.3, 1.2, 0.0, 1.0])), "0/1 targets")
+    raises(ValueError, lambda: accuracy(logits, np.array([0, 1])), "(4, 3)", "(2,)")
     meter = _Meter()
     meter.add({"loss": 1.0}, 30)
     meter.add({"loss": 4.0}, 10)
-    assert meter.means() == {"loss": 1.75}, "the epoch mean weighs batches by size"
+    assert meter.means() == {"loss": 1.75}, f"the epoch mean weighs batches by size: {meter.means()}"
     print("accuracy: OK")
 
 
@@ -397,6 +425,16 @@ if __name__ == "__main__":
 # onto the target: a rename is atomic, so readers see either the old file or the new one, never
 # a mix. On any error, delete the temporary file and leave the old checkpoint alone.
 #
+# The given code collects the arrays and creates the temporary file with `tempfile.mkstemp`,
+# which returns an open OS-level descriptor `fd` and the file's name `tmp`. Your part:
+# - turn the descriptor into a binary file object (`os.fdopen`), let `np.savez` write into it,
+#   flush Python's buffer and then the operating system's (`os.fsync` of the file's number);
+# - rename the temporary file onto `path` only after all of that succeeded;
+# - if anything fails on the way (a full disk, an `OSError`, even Ctrl-C), remove the temporary
+#   file and let the **same** error reach the caller: a save that failed must never look like
+#   one that worked. The tests simulate a disk that fills up halfway and check that the error
+#   comes through, the old checkpoint is intact and no temporary file is left.
+#
 # **Loading** checks before it changes anything: a file from a different architecture must fail
 # with an error naming the parameter and both shapes, and leave the model untouched.
 
@@ -414,8 +452,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new, empty temporary file in the target's folder: `fd` is its open descriptor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # write the arrays through `os.fdopen(fd, "wb")`, flush, fsync, rename onto `path`;
-    # on any error remove `tmp` and re-raise
+    # The atomic write of section 5: the old checkpoint survives any failure.
     ### BEGIN SOLUTION
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -465,6 +502,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 def test_unit_checkpoint():
     from tinytorch.layers import Linear, Sequential
     from tinytorch.optimizers import Adam
+    from tinytorch.testing import raises
 
     folder = Path(tempfile.mkdtemp())
     model = Sequential(Linear(4, 3, rng=0), Linear(3, 2, rng=1))
@@ -486,11 +524,13 @@ def test_unit_checkpoint():
     assert extra == {"epoch": 7}, f"extra values: {extra}"
     for a, b in zip(model.parameters(), twin.parameters()):
         assert np.array_equal(a.data, b.data), "parameters must be restored exactly"
-    assert np.array_equal(twin_opt.m[0], opt.m[0]) and list(twin_opt.steps) == [1, 1, 1, 1]
+    assert np.array_equal(twin_opt.m[0], opt.m[0]) and list(twin_opt.steps) == [1, 1, 1, 1], \
+        f"Adam's state restored: m[0] {twin_opt.m[0]} vs {opt.m[0]}, steps {list(twin_opt.steps)}"
     assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, "optimizer and scheduler restored"
 
     save_checkpoint(path, model, epoch=8)  # overwrite: the rename replaces the old file
-    assert load_checkpoint(path, twin) == {"epoch": 8}
+    extra = load_checkpoint(path, twin)
+    assert extra == {"epoch": 8}, f"after overwriting, the file holds the new save: extra {extra}"
 
     real_savez = np.savez
     def broken_savez(handle, **arrays):  # the disk fills up halfway through the write
@@ -498,11 +538,7 @@ def test_unit_checkpoint():
         raise OSError("No space left on device")
     np.savez = broken_savez
     try:
-        save_checkpoint(path, model, epoch=9)
-    except OSError:
-        pass
-    else:
-        raise AssertionError("save_checkpoint must let the write error through")
+        raises(OSError, lambda: save_checkpoint(path, model, epoch=9), "No space left")
     finally:
         np.savez = real_savez
     assert sorted(os.listdir(path.parent)) == ["ckpt.npz"], f"temporary file left: {os.listdir(path.parent)}"
@@ -510,14 +546,7 @@ def test_unit_checkpoint():
 
     wrong = Sequential(Linear(4, 5, rng=0), Linear(5, 2, rng=1))
     before = [p.data.copy() for p in wrong.parameters()]
-    try:
-        load_checkpoint(path, wrong)
-    except ValueError as err:
-        message = str(err)
-        assert "layers.0.weight" in message and "(4, 5)" in message and "(4, 3)" in message, \
-            f"the error must name the parameter and both shapes: {message}"
-    else:
-        raise AssertionError("loading a (4, 3) weight into a (4, 5) layer must raise ValueError")
+    raises(ValueError, lambda: load_checkpoint(path, wrong), "layers.0.weight", "(4, 5)", "(4, 3)")
     assert all(np.array_equal(a, p.data) for a, p in zip(before, wrong.parameters())), \
         "a failed load must leave the model unchanged"
     print("checkpoints: OK")
@@ -629,6 +658,21 @@ def progress(iterable, desc: str = "", total: int | None = None, file=None, enab
 #
 # You write the two branches inside `_run` (each must set `out` and `loss`: the metering after
 # them uses both), and `train_epoch` and `evaluate`. The metering and progress bars are given.
+#
+# **Order matters in the training branch.** Gradients accumulate (module 05), so clear them
+# before `backward`, or each step also carries every earlier batch's gradient. Clip after
+# `backward` and before `step`: clipping afterwards would limit nothing. The optimizer holds the
+# parameters (`self.optimizer.params`); that is the list to clip.
+#
+# **Put back what you change, on every way out.** `evaluate` changes two pieces of global state:
+# grad mode and the model's mode. `no_grad()` is a context manager, so grad mode comes back by
+# itself when the `with` block is left, normally or by an exception. The model's mode needs the
+# same care from you: `was_training` (given) records it before you switch to eval mode, and it
+# must be restored whether the pass returns normally or raises (a loss that rejects a batch, a
+# Ctrl-C). A line after the `return` never runs, and a line before it runs too early; Python has
+# a statement whose cleanup block runs on both paths. The tests call `evaluate` on a model in
+# training mode (it must come back in training mode) and on one in eval mode (it must stay in
+# eval mode, not be switched to training).
 
 # %% nbgrader={"grade": false, "grade_id": "trainer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -658,8 +702,7 @@ class Trainer:
             x, y = batch
             x = x if isinstance(x, Tensor) else Tensor(x)
             if train:
-                # Set `out` and `loss`, then the rest of the step of section 1; clip
-                # `self.optimizer.params` with `clip_grad_norm` when `self.max_grad_norm` is set.
+                # Set `out` and `loss`, then the rest of the step of section 1.
                 ### BEGIN SOLUTION
                 out = self.model(x)
                 loss = self.loss_fn(out, y)
@@ -686,18 +729,15 @@ class Trainer:
 
     def train_epoch(self, data, desc: str = "train") -> dict[str, float]:
         """One pass over `data` with updates; returns the mean loss and metrics."""
-        # Hint: training mode (`self.model.train()`), then `self._run` with train=True.
         ### BEGIN SOLUTION
         self.model.train()
-        return self._run(data, True, desc)  # (data, train, desc)
+        return self._run(data, True, desc)
         ### END SOLUTION
 
     def evaluate(self, data, desc: str = "eval") -> dict[str, float]:
         """One pass over `data` in eval mode without a graph; returns the mean loss and metrics."""
         was_training = self.model.training
-        # Hint: `self.model.eval()`, then `self._run(..., False, ...)` inside `with no_grad():`.
-        # Restore the mode with `self.model.train(was_training)` in a `finally:`, so that it is
-        # restored even when the pass raises.
+        # Eval mode and no graph; the previous mode comes back on every way out (section 7).
         ### BEGIN SOLUTION
         self.model.eval()
         try:
@@ -746,6 +786,7 @@ def test_unit_trainer():
     from tinytorch.layers import Dropout, Linear, Sequential
     from tinytorch.losses import CrossEntropyLoss
     from tinytorch.optimizers import SGD
+    from tinytorch.testing import raises
 
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-2, 1, (50, 2)), rng.normal(2, 1, (50, 2))]).astype(np.float32)
@@ -762,7 +803,7 @@ def test_unit_trainer():
                       max_grad_norm=5.0, progress=False)
     first = trainer.evaluate(batches)
     assert model.training and dropout.training, \
-        "evaluate() must put the model and its layers back in training mode: model.train(was_training)"
+        "evaluate() must give the model (and its layers) back in the training mode it was in"
     assert graph_recorded == [False] * 4, "evaluate() must run under no_grad(): no graph"
     model.eval()
     trainer.evaluate(batches)
@@ -778,7 +819,8 @@ def test_unit_trainer():
     assert after < first["loss"], f"one training step must lower the loss: {first['loss']:.4f} -> {after:.4f}"
     history = trainer.fit(batches, epochs=4, val_data=batches)
     assert set(history) == {"lr", "loss", "accuracy", "val_loss", "val_accuracy"}, sorted(history)
-    assert all(len(v) == 4 for v in history.values()) and trainer.epoch == 4
+    assert all(len(v) == 4 for v in history.values()) and trainer.epoch == 4, \
+        f"4 epochs: history lengths {[len(v) for v in history.values()]}, epoch {trainer.epoch}"
     assert np.allclose(history["lr"], [0.5, 0.5, 0.05, 0.05]), f"lr per epoch: {history['lr']}"
     assert history["val_loss"][-1] < first["loss"] / 2, f"loss {first['loss']:.3f} -> {history['val_loss']}"
     assert history["val_accuracy"][-1] >= 0.95, f"val accuracy {history['val_accuracy'][-1]}"
@@ -790,7 +832,7 @@ def test_unit_trainer():
     out = model(Tensor(x))
     manual = CrossEntropyLoss()(out, y).item()
     assert abs(result["loss"] - manual) < 1e-5, f"epoch loss must weigh batches by size: {result['loss']} vs {manual}"
-    assert abs(result["accuracy"] - accuracy(out, y)) < 1e-9
+    assert abs(result["accuracy"] - accuracy(out, y)) < 1e-9, f"epoch accuracy {result['accuracy']} vs {accuracy(out, y)}"
     model.train()
 
     seen_grads = []  # the gradients each optimizer.step() sees
@@ -814,12 +856,16 @@ def test_unit_trainer():
     assert np.allclose(seen_grads[0][0], seen_grads[1][0]), \
         "each step must see only its own batch's gradient: zero_grad() before backward()"
 
-    try:
-        trainer.fit(((x, y) for _ in range(1)), epochs=2)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("a generator used up after one epoch must raise ValueError")
+    raises(ValueError, lambda: trainer.fit(((x, y) for _ in range(1)), epochs=2), "re-iterable")
+
+    model.train()
+    bad_labels = [(x[:4], np.array([0, 1, 7, 0]))]  # class 7 of 2: the loss raises mid-pass
+    raises(IndexError, lambda: trainer.evaluate(bad_labels), "out of range")
+    assert model.training and dropout.training, \
+        "when the pass raises, evaluate() must still give the model back in the mode it was in"
+    model.eval()
+    raises(IndexError, lambda: trainer.evaluate(bad_labels), "out of range")
+    assert not model.training, "when the pass raises, a model in eval mode stays in eval mode"
     print("Trainer: OK")
 
 
@@ -852,7 +898,7 @@ def test_module():
     history = trainer.fit(train, epochs=15, val_data=test)
     assert history["loss"][-1] < history["loss"][0] / 4, f"training loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}"
     assert history["val_accuracy"][-1] > 0.9, f"test accuracy {history['val_accuracy'][-1]:.3f}"
-    assert history["lr"][0] == 0.01 and history["lr"][-1] < 0.001, "cosine schedule"
+    assert history["lr"][0] == 0.01 and history["lr"][-1] < 0.001, f"cosine schedule, lr per epoch: {history['lr']}"
 
     path = Path(tempfile.mkdtemp()) / "digits.npz"
     trainer.save(path)
