@@ -13,7 +13,7 @@ class ReLU:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return `max(0, x)` as `Tensor._op("relu", result, x)`."""
+        """Return `max(0, x)` as `Tensor._op("relu", result, x)` (section 2)."""
         ### BEGIN SOLUTION
         return Tensor._op("relu", np.maximum(x.data, 0), x)
         ### END SOLUTION
@@ -29,9 +29,8 @@ class Sigmoid:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`."""
-        # Hint: compute `z = e^{-|x|}` once, build both candidates from it (table above), and let
-        # `np.where` pick per element by the sign of x.
+        """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`
+        (section 3)."""
         ### BEGIN SOLUTION
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
@@ -49,7 +48,7 @@ class Tanh:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return tanh(x) as `Tensor._op("tanh", result, x)`."""
+        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4)."""
         ### BEGIN SOLUTION
         return Tensor._op("tanh", np.tanh(x.data), x)
         ### END SOLUTION
@@ -65,8 +64,8 @@ class GELU:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`."""
-        # Hint: `np.tanh` and `np.pi`; `a ** 3` cubes every element of the array `a = x.data`.
+        """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`
+        (section 5)."""
         ### BEGIN SOLUTION
         a = x.data
         inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
@@ -88,11 +87,9 @@ class Softmax:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return the softmax of `x` along `self.dim` (max-shifted), as
-        `Tensor._op("softmax", result, x, axis=self.dim)`."""
+        `Tensor._op("softmax", result, x, axis=self.dim)` (section 6)."""
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax(dim={self.dim}) is out of range for a tensor of shape {x.shape}")
-        # Hint: the three steps above, with NumPy on `x.data`; reduce along `self.dim` with
-        # `keepdims=True` both times so the results broadcast back over the row.
         ### BEGIN SOLUTION
         shifted = x.data - x.data.max(axis=self.dim, keepdims=True)
         e = np.exp(shifted)
