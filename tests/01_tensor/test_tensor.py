@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
-from tinytorch.testing import raises
+from tinytorch.testing import raises, recording_ops
 
 FLOATS = st.floats(-100, 100, allow_nan=False, width=32)
 
@@ -215,45 +215,52 @@ class TestOpPath:
     """Module 05 depends on this contract; see docs/MODULE_FORMAT.md."""
 
     @pytest.fixture
-    def recording(self):
+    def empty_registry(self):
+        """No rule registered anywhere, as in modules 01-04 (restored afterwards)."""
         saved = dict(BACKWARD_RULES)
+        BACKWARD_RULES.clear()
         yield BACKWARD_RULES
         BACKWARD_RULES.clear()
         BACKWARD_RULES.update(saved)
 
-    def test_nothing_recorded_before_autograd_exists(self, recording):
-        recording.clear()  # modules 01-04: no rule registered anywhere yet
+    def test_nothing_recorded_before_autograd_exists(self, empty_registry):
         out = Tensor([1.0], requires_grad=True) + 1
         assert out._op_name is None and out._inputs == () and not out.requires_grad
 
-    def test_an_op_without_a_rule_raises_once_autograd_exists(self, recording):
-        recording.clear()
-        recording["mul"] = lambda *a, **k: None
-        with pytest.raises(RuntimeError, match="'add' has no backward rule"):
-            Tensor([1.0], requires_grad=True) + 1
+    def test_an_op_without_a_rule_raises_once_autograd_exists(self, empty_registry):
+        with recording_ops("mul"):
+            raises(RuntimeError, lambda: Tensor([1.0], requires_grad=True) + 1,
+                   "'add' has no backward rule", "register_backward('add')")
 
-    def test_rule_records_inputs_and_ctx(self, recording):
-        recording["sum"] = lambda *a, **k: None
-        x = Tensor([[1.0, 2.0]], requires_grad=True)
-        out = x.sum(axis=1, keepdims=True)
+    def test_rule_records_inputs_and_ctx(self):
+        with recording_ops("sum"):
+            x = Tensor([[1.0, 2.0]], requires_grad=True)
+            out = x.sum(axis=1, keepdims=True)
         assert out.requires_grad and out._op_name == "sum" and out._inputs == (x,)
         assert out._ctx == {"axis": 1, "keepdims": True}
 
-    def test_ctx_of_each_op(self, recording):
-        for name in ("pow", "transpose", "getitem"):
-            recording[name] = lambda *a, **k: None
-        x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
-        assert (x ** 3)._ctx == {"exponent": 3}
-        assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
-        assert x[1]._ctx == {"index": 1}
+    def test_ctx_of_each_op(self):
+        with recording_ops("pow", "transpose", "getitem"):
+            x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+            assert (x ** 3)._ctx == {"exponent": 3}
+            assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
+            assert x.transpose(-1, 0)._ctx == {"axes": (2, 1, 0)}
+            assert x[1]._ctx == {"index": 1}
 
-    def test_grad_disabled_records_nothing(self, recording):
-        recording["mul"] = lambda *a, **k: None
-        Config.grad_enabled = False
-        try:
-            out = Tensor([1.0], requires_grad=True) * 2
-        finally:
-            Config.grad_enabled = True
+    def test_binary_ops_record_left_then_right(self):
+        names = ("add", "sub", "mul", "div", "matmul")
+        with recording_ops(*names):
+            a, b = Tensor(np.ones((2, 2)), requires_grad=True), Tensor(np.ones((2, 2)), requires_grad=True)
+            for name, out in zip(names, (a + b, a - b, a * b, a / b, a @ b)):
+                assert out._op_name == name and out._inputs[0] is a and out._inputs[1] is b, name
+
+    def test_grad_disabled_records_nothing(self):
+        with recording_ops("mul"):
+            Config.grad_enabled = False
+            try:
+                out = Tensor([1.0], requires_grad=True) * 2
+            finally:
+                Config.grad_enabled = True
         assert out._op_name is None and not out.requires_grad
 
     def test_dtype_switch(self):
