@@ -78,16 +78,19 @@ from tinytorch.testing import close, raises, recording_ops
 # inputs. That record is the graph gradients flow back through. Nothing in this file will have
 # to change.
 #
-# Recording only works if every op goes through `_op`, and has a rule. What if a later module
-# adds an op and forgets its rule? Quietly skipping it would cut the graph: the gradient would
-# come out *wrong*, with no error anywhere. So `_op` guards the graph. Once autograd is active
-# (at least one rule registered), when an input requires a gradient and the op has no rule,
-# `_op` raises an error that names the op and says how to register its rule. A few ops truly
-# have no gradient (an `argmax`, a comparison); they are declared with
+# Recording only works if every op goes through `_op` *and* has a rule. What if a later module
+# adds an op and forgets its rule? Say `y` is `7·w` computed by such an op, and you
+# backpropagate through `(y + w).sum()`. The true gradient for `w` is `7 + 1 = 8`. If `_op`
+# quietly skipped the unknown op, the graph would lose the path through `y`, and `w.grad` would
+# come out as `1`: wrong, with no error anywhere. So `_op` guards the graph: once autograd is
+# active (at least one rule registered), an op whose input requires a gradient but which has no
+# rule raises a `RuntimeError` that names the op and says how to register its rule. A few ops
+# truly have no gradient (an `argmax`, a comparison); they are declared with
 # `register_non_differentiable(name)`, and their outputs are treated as constants.
 #
 # Before module 05 no rule exists, so none of this happens yet: your ops just return tensors.
-# The registry, the guard and the global switches are given to you:
+# All of this is given: the registry and the global switches in the next cell, and `_op`
+# itself inside the class (section 8). Your part is to call `_op` correctly from every op.
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-op-path", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
