@@ -262,9 +262,19 @@ class Config:
 #
 # ## 8. The Tensor class
 #
-# Read the whole class first. It is one cell, so work group by group: write `__init__`, run the
-# class cell and the creation test below; then the arithmetic (section 4) and its test; then
-# matmul (5), reductions (6), shapes and indexing (7), each followed by its test.
+# Read the whole class first. It is one cell, so work group by group, running the class cell
+# and then the group's test cell below after each:
+#
+# | you write | explained in | test |
+# |---|---|---|
+# | `__init__` | section 3 | creation and properties |
+# | `__add__` `__sub__` `__mul__` `__truediv__` `__neg__` `__pow__` `exp` `log` `sqrt` | section 4 | arithmetic and broadcasting |
+# | `matmul` | section 5 | matrix multiplication |
+# | `sum` `mean` `max` | section 6 | reductions |
+# | `reshape` `transpose` `__getitem__` | section 7 | shapes and indexing |
+#
+# The last two tests check everything together: that every op goes through `_op` with its
+# name, inputs and settings, and a small linear model.
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-class", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
