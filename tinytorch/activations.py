@@ -13,7 +13,7 @@ class ReLU:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return `max(0, x)` as `Tensor._op("relu", result, x)`."""
+        """Return `max(0, x)` as `Tensor._op("relu", result, x)` (section 2)."""
         return Tensor._op("relu", np.maximum(x.data, 0), x)
 
     def __repr__(self) -> str:
@@ -27,7 +27,8 @@ class Sigmoid:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`."""
+        """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`
+        (section 3)."""
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
         return Tensor._op("sigmoid", data, x)
@@ -43,7 +44,7 @@ class Tanh:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return tanh(x) as `Tensor._op("tanh", result, x)`."""
+        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4)."""
         return Tensor._op("tanh", np.tanh(x.data), x)
 
     def __repr__(self) -> str:
@@ -57,7 +58,8 @@ class GELU:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`."""
+        """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`
+        (section 5)."""
         a = x.data
         inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
         return Tensor._op("gelu", 0.5 * a * (1 + np.tanh(inner)), x)
@@ -77,7 +79,7 @@ class Softmax:
 
     def forward(self, x: Tensor) -> Tensor:
         """Return the softmax of `x` along `self.dim` (max-shifted), as
-        `Tensor._op("softmax", result, x, axis=self.dim)`."""
+        `Tensor._op("softmax", result, x, axis=self.dim)` (section 6)."""
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax(dim={self.dim}) is out of range for a tensor of shape {x.shape}")
         shifted = x.data - x.data.max(axis=self.dim, keepdims=True)

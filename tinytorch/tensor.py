@@ -63,11 +63,20 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False):
-        """Store `data` (a list, number, NumPy array or another Tensor) in `self.data` as a NumPy
-        array of dtype `Config.dtype`."""
+        """Store `data` in `self.data` as a NumPy array of dtype `Config.dtype` (section 3).
+
+        Accepts a number, a nested list of numbers, a NumPy array of booleans, integers or floats,
+        or another Tensor; a float32 array is stored as is, without a copy. Anything else raises
+        a TypeError naming the type given and what is accepted.
+        """
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.asarray(data, dtype=Config.dtype)
+        array = np.asarray(data)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor() takes numbers (a number, a nested list of numbers, a NumPy "
+                            f"array or a Tensor); got {type(data).__name__}, which NumPy reads as "
+                            f"dtype {array.dtype}")
+        self.data = np.asarray(array, dtype=Config.dtype)
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None
         # Filled in by `_op` once autograd is active: how this tensor was computed.
@@ -99,7 +108,7 @@ class Tensor:
         """Turn a Python number or array into a constant Tensor (given)."""
         return value if isinstance(value, Tensor) else Tensor(value)
 
-    # --- properties -----------------------------------------------------------------------------
+    # --- properties (given) ---------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of each dimension, e.g. `(2, 3)`; `()` for a scalar."""
@@ -151,7 +160,7 @@ class Tensor:
             ) from exc
         backward(self, grad)
 
-    # --- element-wise arithmetic with broadcasting ----------------------------------------------
+    # --- element-wise arithmetic with broadcasting (section 4) ----------------------------------
     def __add__(self, other) -> "Tensor":
         """Element-wise `self + other` with broadcasting; op `"add"`, inputs `(self, other)`."""
         other = Tensor._lift(other)
@@ -185,40 +194,47 @@ class Tensor:
         return Tensor._lift(other) / self
 
     def __neg__(self) -> "Tensor":
-        """`-self`; op `"neg"`, input `self`."""
+        """`-self`; op `"neg"`, input `self` (section 4)."""
         return Tensor._op("neg", -self.data, self)
 
     def __pow__(self, exponent: float) -> "Tensor":
-        """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`."""
+        """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`
+        (section 4)."""
         if isinstance(exponent, Tensor):
             raise TypeError("Tensor ** Tensor is not supported: use a Python number as the exponent")
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
 
     def exp(self) -> "Tensor":
-        """Element-wise `e^x` (`np.exp`); op `"exp"`, input `self`."""
+        """Element-wise `e^x`; op `"exp"`, input `self` (section 4)."""
         return Tensor._op("exp", np.exp(self.data), self)
 
     def log(self) -> "Tensor":
-        """Element-wise natural log (`np.log`); op `"log"`, input `self`."""
+        """Element-wise natural logarithm; op `"log"`, input `self` (section 4)."""
         return Tensor._op("log", np.log(self.data), self)
 
     def sqrt(self) -> "Tensor":
-        """Element-wise square root (`np.sqrt`); op `"sqrt"`, input `self`."""
+        """Element-wise square root; op `"sqrt"`, input `self` (section 4)."""
         return Tensor._op("sqrt", np.sqrt(self.data), self)
 
-    # --- matrix multiplication --------------------------------------------------------------------
+    # --- matrix multiplication (section 5) --------------------------------------------------------
     def matmul(self, other) -> "Tensor":
-        """Matrix product with NumPy's `matmul` rules (batched, 1-D allowed); op `"matmul"`.
-        Raise a ValueError naming both shapes when the inner dimensions differ."""
+        """Matrix product with NumPy's `matmul` rules (batched, 1-D allowed); op `"matmul"`,
+        inputs `(self, other)`. Inner dimensions that differ, or batch dimensions that do not
+        broadcast, raise a ValueError naming both shapes (section 5)."""
         other = Tensor._lift(other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes "
                              f"{self.shape} and {other.shape}")
         inner_a = self.shape[-1]
-        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[-1]
+        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[0]
         if inner_a != inner_b:
             raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the left's last "
                              f"dimension ({inner_a}) must equal the right's rows ({inner_b})")
+        try:
+            np.broadcast_shapes(self.shape[:-2], other.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the batch "
+                             "dimensions (all but the last two) do not broadcast") from None
         return Tensor._op("matmul", np.matmul(self.data, other.data), self, other)
 
     def __matmul__(self, other) -> "Tensor":
@@ -227,28 +243,28 @@ class Tensor:
     def __rmatmul__(self, other) -> "Tensor":
         return Tensor._lift(other).matmul(self)
 
-    # --- reductions ---------------------------------------------------------------------------
+    # --- reductions (section 6) -----------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
         """Sum over `axis` (None: every axis; an int or a tuple); `keepdims` keeps the reduced axes
-        as size 1. Op `"sum"`, input `self`, ctx `axis` and `keepdims` (module 05 needs both)."""
+        as size 1. Op `"sum"`, input `self`, ctx `axis` and `keepdims` (section 6)."""
         data = self.data.sum(axis=axis, keepdims=keepdims)
         return Tensor._op("sum", data, self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
-        """Mean over `axis`, like `sum`; op `"mean"`, ctx `axis` and `keepdims`."""
+        """Mean over `axis`, like `sum`; op `"mean"`, ctx `axis` and `keepdims` (section 6)."""
         data = self.data.mean(axis=axis, keepdims=keepdims)
         return Tensor._op("mean", data, self, axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims: bool = False) -> "Tensor":
-        """Maximum over `axis`, like `sum`; op `"max"`, ctx `axis` and `keepdims`."""
+        """Maximum over `axis`, like `sum`; op `"max"`, ctx `axis` and `keepdims` (section 6)."""
         data = self.data.max(axis=axis, keepdims=keepdims)
         return Tensor._op("max", data, self, axis=axis, keepdims=keepdims)
 
-    # --- shape operations -----------------------------------------------------------------------
+    # --- shape operations (section 7) -----------------------------------------------------------
     def reshape(self, *shape) -> "Tensor":
         """The same elements in a new shape (`reshape(2, -1)` or `reshape((2, -1))`); op
-        `"reshape"`. A shape with a different number of elements raises a ValueError that names
-        this tensor's shape and size and the requested shape."""
+        `"reshape"`, input `self`. A shape with a different number of elements raises a
+        ValueError naming this tensor's shape and size and the requested shape (section 7)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         try:
@@ -260,7 +276,8 @@ class Tensor:
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
         """Swap axes `dim0` and `dim1` (negative numbers count from the end); op `"transpose"`,
-        ctx `axes`: the full permutation as a tuple, `(2, 1, 0)` for `transpose(0, 2)` in 3-D."""
+        input `self`, ctx `axes`: the full permutation as a tuple, `(2, 1, 0)` for
+        `transpose(0, 2)` in 3-D (section 7)."""
         if self.ndim < 2:
             return self
         axes = list(range(self.ndim))
@@ -272,9 +289,10 @@ class Tensor:
         """Swap the last two dimensions (a no-op for 0-D and 1-D tensors)."""
         return self.transpose(-2, -1)
 
-    # --- indexing -----------------------------------------------------------------------------
+    # --- indexing (section 7) -------------------------------------------------------------------
     def __getitem__(self, index) -> "Tensor":
-        """`self[index]` for any index NumPy accepts; op `"getitem"`, ctx `index`."""
+        """`self[index]` for any index NumPy accepts; op `"getitem"`, input `self`, ctx `index`
+        (section 7)."""
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
         return Tensor._op("getitem", self.data[index], self, index=index)

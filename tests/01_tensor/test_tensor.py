@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
+from tinytorch.testing import raises, recording_ops
 
 FLOATS = st.floats(-100, 100, allow_nan=False, width=32)
 
@@ -48,6 +49,26 @@ class TestCreation:
     def test_repr_shows_values_and_shape(self):
         text = repr(Tensor([[1.5, 2.0]], requires_grad=True))
         assert "1.5" in text and "shape=(1, 2)" in text and "requires_grad=True" in text
+
+    @pytest.mark.parametrize("data, given", [
+        (None, "NoneType"), (["1", "2"], "list"), ("3", "str"), ([1.0, None], "list"),
+        ({"a": 1}, "dict"), (np.array(["x", "y"]), "ndarray"), (np.array([1 + 2j]), "ndarray"),
+        (np.array([1.0, None]), "ndarray"), (object(), "object"),
+    ])
+    def test_non_numbers_raise_type_error_naming_what_was_given(self, data, given):
+        err = raises(TypeError, lambda: Tensor(data), given)
+        for accepted in ("number", "list", "NumPy", "Tensor"):
+            assert accepted.lower() in str(err).lower(), f"the message should say what is accepted: {err}"
+
+    def test_strings_are_never_converted_to_numbers(self):
+        # np.asarray(["1", "2"], dtype=np.float32) would silently give [1., 2.]
+        raises(TypeError, lambda: Tensor(["1", "2"]), "list")
+        raises(TypeError, lambda: Tensor(np.array(["1.5"])), "ndarray")
+
+    def test_booleans_and_integer_kinds_are_numbers(self):
+        np.testing.assert_array_equal(Tensor([True, False]).data, [1.0, 0.0])
+        for dtype in (np.bool_, np.int8, np.uint16, np.int64, np.float16, np.float64):
+            assert Tensor(np.ones(2, dtype=dtype)).dtype == np.float32, dtype
 
     def test_detach_shares_data_without_grad(self):
         t = Tensor([1.0, 2.0], requires_grad=True)
@@ -106,7 +127,7 @@ class TestArithmetic:
 class TestMatmul:
     @pytest.mark.parametrize("a_shape,b_shape", [
         ((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)),
-        ((1, 3, 4), (6, 4, 2)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
+        ((1, 3, 4), (6, 4, 2)), ((2, 1, 3, 4), (2, 3, 4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
     ])
     def test_matches_numpy(self, a_shape, b_shape):
         rng = np.random.default_rng(0)
@@ -123,11 +144,19 @@ class TestMatmul:
         assert isinstance(out, Tensor)
         np.testing.assert_array_equal(out.data, b)
 
-    @pytest.mark.parametrize("a_shape,b_shape", [((2, 3), (4, 5)), ((2, 3), (2,)), ((5,), (4, 2))])
+    @pytest.mark.parametrize("a_shape,b_shape", [
+        ((2, 3), (4, 5)), ((2, 3), (2,)), ((5,), (4, 2)),  # inner dimensions differ
+        ((2, 3, 4), (2, 5, 6)), ((2, 3, 4), (5,)),  # batched, inner dimensions differ
+        ((2, 3, 4), (3, 4, 5)), ((4, 2, 3, 4), (3, 4, 5)), ((2, 2, 3, 4), (3, 1, 4, 5)),  # batch dims
+    ])
     def test_mismatch_names_both_shapes(self, a_shape, b_shape):
-        with pytest.raises(ValueError) as err:
-            Tensor(np.zeros(a_shape)) @ Tensor(np.zeros(b_shape))
-        assert str(a_shape) in str(err.value) and str(b_shape) in str(err.value)
+        raises(ValueError, lambda: Tensor(np.zeros(a_shape)) @ Tensor(np.zeros(b_shape)),
+               str(a_shape), str(b_shape))
+
+    def test_batch_mismatch_is_not_numpys_message(self):
+        err = raises(ValueError, lambda: Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((3, 4, 5))),
+                     "(2, 3, 4)", "(3, 4, 5)")
+        assert "remapped" not in str(err) and "core dimension" not in str(err), err
 
     def test_scalar_operand_is_rejected(self):
         with pytest.raises(ValueError, match="at least 1 dimension"):
@@ -186,45 +215,52 @@ class TestOpPath:
     """Module 05 depends on this contract; see docs/MODULE_FORMAT.md."""
 
     @pytest.fixture
-    def recording(self):
+    def empty_registry(self):
+        """No rule registered anywhere, as in modules 01-04 (restored afterwards)."""
         saved = dict(BACKWARD_RULES)
+        BACKWARD_RULES.clear()
         yield BACKWARD_RULES
         BACKWARD_RULES.clear()
         BACKWARD_RULES.update(saved)
 
-    def test_nothing_recorded_before_autograd_exists(self, recording):
-        recording.clear()  # modules 01-04: no rule registered anywhere yet
+    def test_nothing_recorded_before_autograd_exists(self, empty_registry):
         out = Tensor([1.0], requires_grad=True) + 1
         assert out._op_name is None and out._inputs == () and not out.requires_grad
 
-    def test_an_op_without_a_rule_raises_once_autograd_exists(self, recording):
-        recording.clear()
-        recording["mul"] = lambda *a, **k: None
-        with pytest.raises(RuntimeError, match="'add' has no backward rule"):
-            Tensor([1.0], requires_grad=True) + 1
+    def test_an_op_without_a_rule_raises_once_autograd_exists(self, empty_registry):
+        with recording_ops("mul"):
+            raises(RuntimeError, lambda: Tensor([1.0], requires_grad=True) + 1,
+                   "'add' has no backward rule", "register_backward('add')")
 
-    def test_rule_records_inputs_and_ctx(self, recording):
-        recording["sum"] = lambda *a, **k: None
-        x = Tensor([[1.0, 2.0]], requires_grad=True)
-        out = x.sum(axis=1, keepdims=True)
+    def test_rule_records_inputs_and_ctx(self):
+        with recording_ops("sum"):
+            x = Tensor([[1.0, 2.0]], requires_grad=True)
+            out = x.sum(axis=1, keepdims=True)
         assert out.requires_grad and out._op_name == "sum" and out._inputs == (x,)
         assert out._ctx == {"axis": 1, "keepdims": True}
 
-    def test_ctx_of_each_op(self, recording):
-        for name in ("pow", "transpose", "getitem"):
-            recording[name] = lambda *a, **k: None
-        x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
-        assert (x ** 3)._ctx == {"exponent": 3}
-        assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
-        assert x[1]._ctx == {"index": 1}
+    def test_ctx_of_each_op(self):
+        with recording_ops("pow", "transpose", "getitem"):
+            x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+            assert (x ** 3)._ctx == {"exponent": 3}
+            assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
+            assert x.transpose(-1, 0)._ctx == {"axes": (2, 1, 0)}
+            assert x[1]._ctx == {"index": 1}
 
-    def test_grad_disabled_records_nothing(self, recording):
-        recording["mul"] = lambda *a, **k: None
-        Config.grad_enabled = False
-        try:
-            out = Tensor([1.0], requires_grad=True) * 2
-        finally:
-            Config.grad_enabled = True
+    def test_binary_ops_record_left_then_right(self):
+        names = ("add", "sub", "mul", "div", "matmul")
+        with recording_ops(*names):
+            a, b = Tensor(np.ones((2, 2)), requires_grad=True), Tensor(np.ones((2, 2)), requires_grad=True)
+            for name, out in zip(names, (a + b, a - b, a * b, a / b, a @ b)):
+                assert out._op_name == name and out._inputs[0] is a and out._inputs[1] is b, name
+
+    def test_grad_disabled_records_nothing(self):
+        with recording_ops("mul"):
+            Config.grad_enabled = False
+            try:
+                out = Tensor([1.0], requires_grad=True) * 2
+            finally:
+                Config.grad_enabled = True
         assert out._op_name is None and not out.requires_grad
 
     def test_dtype_switch(self):

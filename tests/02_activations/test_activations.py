@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinytorch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
+from tinytorch.tensor import Config, Tensor
+from tinytorch.testing import ops_in_graph, raises, recording_ops
 
 # --- float64 references, written independently of the implementations under test -------------
 
@@ -44,10 +45,10 @@ IDS = [name for *_, name in ALL]
 
 
 @pytest.fixture
-def dummy_rules(monkeypatch):
+def dummy_rules():
     """Register throw-away backward rules so `_op` records the graph (restored afterwards)."""
-    for name in ["relu", "sigmoid", "tanh", "gelu", "softmax"]:
-        monkeypatch.setitem(BACKWARD_RULES, name, lambda grad, out, *inputs, **ctx: None)
+    with recording_ops("relu", "sigmoid", "tanh", "gelu", "softmax"):
+        yield
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -175,13 +176,11 @@ def test_softmax_default_dim_is_last():
 
 @pytest.mark.parametrize("dim", [2, -3, 5])
 def test_softmax_bad_dim_names_the_shape(dim):
-    with pytest.raises(ValueError, match=r"\(2, 3\)"):
-        Softmax(dim=dim)(Tensor(np.zeros((2, 3))))
+    raises(ValueError, lambda: Softmax(dim=dim)(Tensor(np.zeros((2, 3)))), "(2, 3)", f"dim={dim}")
 
 
 def test_softmax_rejects_scalar():
-    with pytest.raises(ValueError, match="shape"):
-        Softmax()(Tensor(1.0))
+    raises(ValueError, lambda: Softmax()(Tensor(1.0)), "shape")
 
 
 # --- property tests over random shapes ----------------------------------------------------------
@@ -263,6 +262,12 @@ def test_elementwise_ops_have_no_ctx(cls, ref, name, dummy_rules):
 def test_softmax_ctx_axis(dim, dummy_rules):
     out = Softmax(dim=dim)(Tensor(np.ones((2, 3)), requires_grad=True))
     assert out._ctx == {"axis": dim}
+
+
+def test_activations_compose_into_one_graph(dummy_rules):
+    x = Tensor([[0.5, -1.0, 2.0]], requires_grad=True)
+    out = Softmax()(GELU()(Tanh()(Sigmoid()(ReLU()(x)))))
+    assert ops_in_graph(out) == ["softmax", "gelu", "tanh", "sigmoid", "relu"]
 
 
 @pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
