@@ -100,7 +100,7 @@ from tinytorch.testing import close, raises, recording_ops
 # notice. `y` was used twice, and its gradient is the **sum** of both contributions. And `y`'s
 # gradient had to be complete (14, not 7) *before* we passed it on to `u` and `b`: nodes must
 # be visited in an order where every consumer of a tensor comes before the tensor itself.
-# Sections 11 and 12 turn this table into the engine; sections 2 to 10 write the third column,
+# Sections 12 and 13 turn this table into the engine; sections 2 to 11 write the third column,
 # one op at a time.
 #
 # ## 2. The contract of a backward rule
@@ -119,7 +119,7 @@ from tinytorch.testing import close, raises, recording_ops
 #
 # It **returns a tuple with exactly one entry per input** (a 1-tuple for a one-input op):
 # `∂L/∂input` as an array of **that input's shape**, or `None` for an input that needs no
-# gradient. The engine you write in section 12 checks every rule it calls, so that a buggy rule
+# gradient. The engine you write in section 13 checks every rule it calls, so that a buggy rule
 # fails at once, with a message naming it, instead of corrupting a gradient three layers later:
 #
 # | a rule that | raises | the message names |
@@ -129,7 +129,7 @@ from tinytorch.testing import close, raises, recording_ops
 #
 # Three more rules of good conduct, each checked by a test:
 # - **Dtype**: return gradients in `grad`'s dtype. In training that is float32; inside
-#   `gradcheck` (section 15) everything is float64. A rule that creates `np.zeros(shape)` (float64
+#   `gradcheck` (section 16) everything is float64. A rule that creates `np.zeros(shape)` (float64
 #   by default) silently doubles the memory of every gradient downstream in float32; one that
 #   hard-codes float32 ruins gradcheck's precision. Build from `grad` (`grad * ...`,
 #   `np.zeros(shape, dtype=grad.dtype)`) and the dtype follows.
@@ -1100,24 +1100,6 @@ if __name__ == "__main__":
 # | 2 | `y = u + b` | 14 | `(14, 14)` for `(u, b)` | `{u: 14, b: 14}` |
 # | 3 | `u = w * x` | 14 | `(28, 42)` for `(w, x)` | `{b: 14, w: 28, x: 42}` |
 # | 4–6 | leaves `b`, `w`, `x` | 14, 28, 42 | — | `{}`; `b.grad = 14`, `w.grad = 28`, `x.grad = 42` |
-#
-# ### What the graph costs
-# Recording keeps every op's inputs alive until the loss is gone, because the rules need them
-# (`mul` needs both factors; `matmul` needs `A` to compute `A`'s part of `B`'s gradient). For a
-# 784-128-10 MLP on a batch of 256 in float32:
-#
-# | tensor kept for backward | shape | memory |
-# |---|---|---|
-# | input images `x` (for `∂L/∂W₁`) | (256, 784) | 803 KB |
-# | `x @ W₁`, `+ b₁`, `relu(·)` | 3 × (256, 128) | 393 KB |
-# | logits, probabilities | 2 × (256, 10) | 20 KB |
-# | *for comparison: all parameters* | 101,770 numbers | 407 KB |
-#
-# The activations already outweigh the parameters, and they grow with the batch size (and, for
-# transformers, with the sequence length). That is why evaluation runs under `no_grad()`
-# (section 15): nothing is recorded, and each intermediate is freed as soon as the next op has
-# used it. The graph itself is freed when the last reference to the loss goes away; calling
-# `backward` twice on the same graph works and accumulates twice.
 
 # %% nbgrader={"grade": false, "grade_id": "backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -1243,6 +1225,25 @@ def test_unit_backward():
 
 if __name__ == "__main__":
     test_unit_backward()
+
+# %% [markdown]
+# ### What the graph costs
+# Recording keeps every op's inputs alive until the loss is gone, because the rules need them
+# (`mul` needs both factors; `matmul` needs `A` to compute `A`'s part of `B`'s gradient). For a
+# 784-128-10 MLP on a batch of 256 in float32:
+#
+# | tensor kept for backward | shape | memory |
+# |---|---|---|
+# | input images `x` (for `∂L/∂W₁`) | (256, 784) | 803 KB |
+# | `x @ W₁`, `+ b₁`, `relu(·)` | 3 × (256, 128) | 393 KB |
+# | logits, probabilities | 2 × (256, 10) | 20 KB |
+# | *for comparison: all parameters* | 101,770 numbers | 407 KB |
+#
+# The activations already outweigh the parameters, and they grow with the batch size (and, for
+# transformers, with the sequence length). That is why evaluation runs under `no_grad()`
+# (section 15): nothing is recorded, and each intermediate is freed as soon as the next op has
+# used it. The graph itself is freed when the last reference to the loss goes away; calling
+# `backward` twice on the same graph works and accumulates twice.
 
 # %% [markdown]
 # ## 14. The guarantee: no op leaves the graph silently
