@@ -56,10 +56,6 @@ import numpy as np
 
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor, register_backward
 
-# %% nbgrader={"grade": false, "grade_id": "autograd-test-imports", "locked": false, "schema_version": 3, "solution": false, "task": false}
-from tinytorch.tensor import NON_DIFFERENTIABLE, register_non_differentiable
-from tinytorch.testing import close, raises, recording_ops
-
 # %% [markdown]
 # ## 1. The computational graph
 #
@@ -249,6 +245,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 # %% nbgrader={"grade": true, "grade_id": "test-unbroadcast", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_unbroadcast():
+    from tinytorch.testing import close
+
     def grad():  # a fresh, asymmetric gradient for every case
         return np.arange(24, dtype=np.float32).reshape(2, 3, 4)
 
@@ -330,6 +328,8 @@ def div_backward(grad, out, a, b):
 
 # %% nbgrader={"grade": true, "grade_id": "test-arithmetic-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_arithmetic_rules():
+    from tinytorch.testing import close
+
     def operands(b_requires_grad=True):
         rng = np.random.default_rng(0)
         a = Tensor(rng.uniform(1, 2, size=(2, 3)), requires_grad=True)
@@ -415,6 +415,8 @@ def pow_backward(grad, out, a, exponent):
 
 # %% nbgrader={"grade": true, "grade_id": "test-unary-rules", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_unary_rules():
+    from tinytorch.testing import close
+
     def inputs():
         return Tensor([0.5, 1.0, 4.0], requires_grad=True), np.array([1.0, -2.0, 3.0], dtype=np.float32)
 
@@ -509,6 +511,8 @@ def matmul_backward(grad, out, a, b):
 
 # %% nbgrader={"grade": true, "grade_id": "test-matmul-rule", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_matmul_rule():
+    from tinytorch.testing import close
+
     rng = np.random.default_rng(1)
 
     def run(sa, sb, a_grad=True, b_grad=True):
@@ -626,6 +630,8 @@ def max_backward(grad, out, a, axis=None, keepdims=False):
 
 # %% nbgrader={"grade": true, "grade_id": "test-reduction-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_reduction_rules():
+    from tinytorch.testing import close
+
     def cube():
         return Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
 
@@ -741,6 +747,8 @@ def getitem_backward(grad, out, a, index):
 
 # %% nbgrader={"grade": true, "grade_id": "test-shape-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_shape_rules():
+    from tinytorch.testing import close
+
     def cube():
         return Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
 
@@ -849,6 +857,8 @@ def softmax_backward(grad, out, x, axis=-1):
 
 # %% nbgrader={"grade": true, "grade_id": "test-activation-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_activation_rules():
+    from tinytorch.testing import close
+
     def inputs():
         x = Tensor([[-2.0, -0.5, 0.5, 3.0], [1.0, 0.0, -1.0, 2.0]], requires_grad=True)
         g = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 5.0, 6.0, -2.0]], dtype=np.float32)
@@ -942,6 +952,8 @@ def cross_entropy_backward(grad, out, logits, probs, targets):
 
 # %% nbgrader={"grade": true, "grade_id": "test-loss-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_loss_rules():
+    from tinytorch.testing import close
+
     rng = np.random.default_rng(2)
     logits = Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
     e = np.exp(logits.data - logits.data.max(axis=-1, keepdims=True))
@@ -1167,6 +1179,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
 # %% nbgrader={"grade": true, "grade_id": "test-backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_backward():
+    from tinytorch.testing import close, raises, recording_ops
+
     x, w, b = (Tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
     y = w * x + b
     loss = y * y
@@ -1294,6 +1308,9 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-op-guard", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_op_guard():
+    from tinytorch.tensor import NON_DIFFERENTIABLE, register_non_differentiable
+    from tinytorch.testing import close, raises, recording_ops
+
     with recording_ops():
         w = Tensor([1.0, 2.0], requires_grad=True)
         raises(RuntimeError, lambda: Tensor._op("mystery", w.data * 7, w), "'mystery'", "register_backward")
@@ -1376,6 +1393,8 @@ def enable_grad():
 
 # %% nbgrader={"grade": true, "grade_id": "test-no-grad", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_no_grad():
+    from tinytorch.testing import raises
+
     x = Tensor([1.0, 2.0], requires_grad=True)
     assert Config.grad_enabled, "recording is on outside no_grad()"
     with no_grad():
@@ -1527,6 +1546,8 @@ def _compare(index, shape, analytic, numeric, atol, rtol, missing) -> None:
 
 # %% nbgrader={"grade": true, "grade_id": "test-gradcheck", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_gradcheck():
+    from tinytorch.testing import close, raises, recording_ops
+
     arr = np.array([[0.5, 1.0, -2.0], [1.5, 3.0, 0.1]])
     before = arr.copy()
     num = numeric_gradient(lambda: float(np.sum(arr ** 3 + arr[0, 0] * arr)), arr)
