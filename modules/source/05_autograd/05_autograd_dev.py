@@ -189,9 +189,9 @@ from tinytorch.tensor import BACKWARD_RULES, Config, Tensor, register_backward
 # gradient; return both as a tuple. The dtype is `grad`'s, because `g` (float32) times `b.data`
 # (float32) stays float32. That is `mul_backward`, given in section 5.
 #
-# Cost: two element-wise products and two reductions, about as much as the forward product
-# itself. Memory: the rule reads `a.data` and `b.data`, so both inputs stay alive until backward
-# has run (section 12 counts what that costs).
+# Cost: two element-wise products (plus the reductions when an input was broadcast), about twice
+# the forward product. Memory: the rule reads `a.data` and `b.data`, so both inputs stay alive until backward
+# has run (section 13 counts what that costs).
 
 # %% [markdown]
 # ## 4. Undoing broadcasting: `unbroadcast`
