@@ -996,9 +996,10 @@ if __name__ == "__main__":
 # **Worked example**: the "diamond" of the test below, where `a` is used twice.
 #
 # ```
-# x ──┬── a = x * 2 ──┬──────────────┐
-#     │               └─ c = a + b ── d = c * a
-#     └── b = x.exp() ──┘
+# a = x * 2      uses x
+# b = x.exp()    uses x
+# c = a + b      uses a, b
+# d = c * a      uses c, a      (a is used twice: by c and by d)
 # ```
 #
 # | candidate order | valid? |
@@ -1082,8 +1083,8 @@ if __name__ == "__main__":
 # 1. **Seed** (given, `_seed`): `grad` is `∂L/∂tensor`; for a one-element tensor it defaults to 1.
 #    A missing `grad` for a bigger tensor, a `grad` of the wrong shape, or a tensor that does not
 #    require grad are errors that say what to do.
-# 2. **Walk** `topological_order(tensor)`. Gradients of interior nodes wait in a dict
-#    `id(tensor) → array` until their node is reached. Take a node's gradient *out* of the dict
+# 2. **Walk** `topological_order(tensor)`. Gradients wait in a dict `grads`, `id(tensor) → array`
+#    (given, holding the seed), until their node is reached. Take a node's gradient *out* of the dict
 #    when you reach it: it is complete then (every consumer came earlier), and dropping it frees its
 #    memory at once, so only the gradients of the current "frontier" are alive (a test measures the
 #    peak). A node with no entry received no gradient (every rule returned `None` for it): skip it.
