@@ -297,3 +297,18 @@ def test_every_rule_returns_gradients_in_the_dtype_of_grad(monkeypatch):
     assert {g for _, g, _ in seen} == {np.dtype(np.float32), np.dtype(np.float64)}, "both precisions were run"
     wrong = sorted({(name, str(g), str(r)) for name, g, r in seen if g != r})
     assert not wrong, f"rules returning another dtype than grad's (op, grad dtype, returned dtype): {wrong}"
+
+
+@pytest.mark.parametrize("name,forward", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                                          ("div", np.divide), ("matmul", np.matmul)])
+def test_binary_rules_skip_the_work_for_a_constant_input(name, forward):
+    """A rule returns None for an input without requires_grad (no wasted matmul for the images)."""
+    rule = BACKWARD_RULES[name]
+    for a_grad, b_grad in ((True, False), (False, True)):
+        a = leaf((3, 4), 0.5, 1.5, seed=1, requires_grad=a_grad)
+        b = leaf((4, 2) if name == "matmul" else (4,), 0.5, 1.5, seed=2, requires_grad=b_grad)
+        out = Tensor(forward(a.data, b.data))
+        ga, gb = rule(np.ones(out.shape, dtype=np.float32), out, a, b)
+        got = (type(ga).__name__, type(gb).__name__)
+        assert (ga is None) != a_grad and (gb is None) != b_grad, \
+            f"{name} with requires_grad=({a_grad}, {b_grad}) returned gradients of types {got}"
