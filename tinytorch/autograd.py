@@ -10,11 +10,8 @@ from tinytorch.tensor import BACKWARD_RULES, Config, Tensor, register_backward
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` (the shape of a broadcast result) back down to `shape`.
-
-    Example: grad (256, 128), shape (128,) -> grad.sum(axis=0); shape (256, 1) -> sum over axis 1
-    with keepdims. Returns `grad` unchanged when the shapes already match.
-    """
+    """Sum `grad` (the shape of a broadcast result) back down to `shape`, the shape of an input
+    that was broadcast to it. Returns `grad` itself when the shapes already match."""
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
@@ -24,6 +21,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
+
+
+@register_backward("mul")
+def mul_backward(grad, out, a, b):
+    return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
+            unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
 
 
 @register_backward("add")
@@ -43,14 +46,9 @@ def sub_backward(grad, out, a, b):
             unbroadcast(-grad, b.shape) if b.requires_grad else None)
 
 
-@register_backward("mul")
-def mul_backward(grad, out, a, b):
-    return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
-            unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
-
-
 @register_backward("div")
 def div_backward(grad, out, a, b):
+    """Gradients of `a / b` for `a` and `b`, each unbroadcast to its input's shape (or None)."""
     return (unbroadcast(grad / b.data, a.shape) if a.requires_grad else None,
             unbroadcast(-grad * out.data / b.data, b.shape) if b.requires_grad else None)
 
@@ -72,6 +70,7 @@ def sqrt_backward(grad, out, a):
 
 @register_backward("pow")
 def pow_backward(grad, out, a, exponent):
+    """Gradient of `a ** exponent` (a number); exactly 0 everywhere when the exponent is 0."""
     if exponent == 0:
         return (np.zeros_like(grad),)
     return (grad * exponent * a.data ** (exponent - 1),)
@@ -79,6 +78,7 @@ def pow_backward(grad, out, a, exponent):
 
 @register_backward("matmul")
 def matmul_backward(grad, out, a, b):
+    """Gradients of `a @ b` (NumPy matmul: batched, broadcast, 1-D allowed), shaped like a and b."""
     A, B = a.data, b.data
     # Promote 1-D operands to matrices, and give `grad` the matching size-1 axis.
     if B.ndim == 1:
@@ -120,12 +120,14 @@ def sum_backward(grad, out, a, axis=None, keepdims=False):
 
 @register_backward("mean")
 def mean_backward(grad, out, a, axis=None, keepdims=False):
+    """Gradient of `a.mean(axis, keepdims)`: the sum rule, divided by the count of averaged elements."""
     n = a.size // out.size if out.size else 1
     return (np.broadcast_to(expand_reduced(grad / n, a.ndim, axis, keepdims), a.shape),)
 
 
 @register_backward("max")
 def max_backward(grad, out, a, axis=None, keepdims=False):
+    """Gradient of `a.max(axis, keepdims)`: to the maxima only, split evenly among ties."""
     is_max = a.data == expand_reduced(out.data, a.ndim, axis, keepdims)
     count = is_max.sum(axis=_axes(axis, a.ndim), keepdims=True, dtype=grad.dtype)
     return (is_max * (expand_reduced(grad, a.ndim, axis, keepdims) / count),)
@@ -148,11 +150,13 @@ def reshape_backward(grad, out, a):
 
 @register_backward("transpose")
 def transpose_backward(grad, out, a, axes):
+    """Gradient of `a.transpose(axes)`: `grad` moved back with the inverse permutation."""
     return (grad.transpose(np.argsort(axes)),)
 
 
 @register_backward("getitem")
 def getitem_backward(grad, out, a, index):
+    """Gradient of `a[index]`: `grad` added at `index` into zeros of a's shape (repeats add up)."""
     full = np.zeros(a.shape, dtype=grad.dtype)
     if _is_basic_index(index):
         full[index] = grad
@@ -161,12 +165,17 @@ def getitem_backward(grad, out, a, index):
     return (full,)
 
 
+@register_backward("relu")
+def relu_backward(grad, out, x):
+    return (grad * (x.data > 0),)
+
+
 @register_backward("tanh")
 def tanh_backward(grad, out, x):
     return (grad * (1 - out.data * out.data),)
 
 
-_GELU_C = np.sqrt(2 / np.pi)
+_GELU_C = float(np.sqrt(2 / np.pi))  # a Python float: an np.float64 would turn float32 arrays into float64
 
 
 @register_backward("gelu")
@@ -178,32 +187,30 @@ def gelu_backward(grad, out, x):
     return (grad * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du),)
 
 
-@register_backward("binary_cross_entropy")
-def binary_cross_entropy_backward(grad, out, pred, target, eps):
-    p = np.clip(pred.data, eps, 1 - eps)  # clamp-consistent: the formula at the clamped p (see above)
-    local = (p - target) / (p * (1 - p))
-    return (unbroadcast(local * (grad / local.size), pred.shape),)
-
-
-@register_backward("relu")
-def relu_backward(grad, out, x):
-    return (grad * (x.data > 0),)
-
-
 @register_backward("sigmoid")
 def sigmoid_backward(grad, out, x):
+    """Gradient of sigmoid, computed from the saved output `out.data` only."""
     s = out.data
     return (grad * s * (1 - s),)
 
 
 @register_backward("softmax")
 def softmax_backward(grad, out, x, axis=-1):
+    """Gradient of softmax along `axis`: the Jacobian-vector product in O(C), no C×C matrix."""
     s = out.data
     return (s * (grad - (grad * s).sum(axis=axis, keepdims=True)),)
 
 
+@register_backward("binary_cross_entropy")
+def binary_cross_entropy_backward(grad, out, pred, target, eps):
+    p = np.clip(pred.data, eps, 1 - eps)  # clamp-consistent: the formula at the clamped p (see above)
+    local = (p - target) / (p * (1 - p))
+    return (unbroadcast(local * (grad / local.size), pred.shape).astype(grad.dtype, copy=False),)
+
+
 @register_backward("cross_entropy")
 def cross_entropy_backward(grad, out, logits, probs, targets):
+    """Gradient of mean cross-entropy for `logits`: (probs - onehot(targets)) · grad / N, no loop."""
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
     scale = grad / n
@@ -213,9 +220,9 @@ def cross_entropy_backward(grad, out, logits, probs, targets):
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that `root` depends on through `requires_grad` inputs, `root` included,
-    ordered so that each tensor comes before all of its inputs (so `root` is first).
-    Iterative depth-first search: no recursion, any depth."""
+    """Every tensor that `root` depends on through `requires_grad` inputs, `root` included, each once,
+    ordered so that each tensor comes before all of its inputs (so `root` is first). No recursion:
+    any depth works."""
     order: list[Tensor] = []
     visited = {id(root)}
     stack = [(root, iter(root._inputs))]
@@ -256,6 +263,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
     `grad` may be omitted for a one-element tensor (it is then 1). Leaves are tensors with
     requires_grad=True that no recorded op produced; interior tensors keep `.grad = None`.
+    A rule returning the wrong number of gradients raises TypeError, a gradient of the wrong shape
+    ValueError, each naming the op.
     """
     grads = {id(tensor): _seed(tensor, grad)}
     for node in topological_order(tensor):
@@ -288,7 +297,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
 @contextmanager
 def grad_mode(enabled: bool):
-    """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit."""
+    """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit
+    (also after an exception)."""
     previous = Config.grad_enabled
     Config.grad_enabled = enabled
     try:
@@ -311,7 +321,7 @@ def numeric_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -
     """Central differences of the scalar `f()` with respect to every element of the array `x`.
 
     `f` takes no arguments and reads `x`: perturb `x` in place, one element at a time, and put the
-    original value back each time.
+    original value back each time (exactly: `x` is unchanged afterwards).
     """
     grad = np.zeros(x.shape, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writing to them writes x and grad

@@ -151,8 +151,8 @@ def test_a_rule_with_a_shape_bug_is_reported(temporary_rules):
     temporary_rules("bad_shape", lambda grad, out, x: (grad.sum(),))
     temporary_rules("bad_arity", lambda grad, out, x: grad)
     x = Tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(ValueError, match="bad_shape"):
-        Tensor._op("bad_shape", x.data, x).sum().backward()
+    with pytest.raises(ValueError, match=r"bad_shape.*\(\).*\(2,\)|bad_shape.*\(2,\).*\(\)"):
+        Tensor._op("bad_shape", x.data, x).sum().backward()  # the message names the op and both shapes
     with pytest.raises(TypeError, match="bad_arity"):
         Tensor._op("bad_arity", x.data, x).sum().backward()
 

@@ -256,3 +256,59 @@ def test_mse_and_log_softmax_compositions():
     target = np.random.default_rng(1).normal(size=(3, 4))
     assert gradcheck(MSELoss(), leaf((3, 4)), target)
     assert gradcheck(lambda t: log_softmax(t, dim=0), leaf((3, 4), -2.0, 2.0))
+
+
+# --- the rule contract: gradients in grad's dtype -----------------------------------------------
+
+
+def every_op(a, b):
+    """A scalar built from every op of modules 01-04 (a: (3, 4) in [0.5, 1.5], b: (4,))."""
+    terms = [((a + b) * a - b / a - (-a)).sum(),
+             (a ** 3 + (a * b).exp() + b.log() - a.sqrt()).sum(),
+             (a @ b).reshape(3, 1).sum(),
+             a.mean(axis=1).sum() + a.max(axis=0).sum(),
+             a.transpose(1, 0)[[0, 0, 3], 1:].sum(),
+             (Sigmoid()(a) + Tanh()(a) + GELU()(a) + ReLU()(a - 1.01) + Softmax(dim=1)(a)).sum(),
+             CrossEntropyLoss()(a, np.array([0, 3, 1])),
+             BinaryCrossEntropyLoss()(a / 2, np.ones((3, 4)))]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def test_every_rule_returns_gradients_in_the_dtype_of_grad(monkeypatch):
+    """float32 in training, float64 inside gradcheck: a rule must follow `grad`, never fix a dtype."""
+    seen = []
+
+    def checked(name, rule):
+        def wrapper(grad, out, *inputs, **ctx):
+            result = rule(grad, out, *inputs, **ctx)
+            seen.extend((name, grad.dtype, np.asarray(g).dtype) for g in result if g is not None)
+            return result
+        return wrapper
+
+    for name in OPS_01_TO_04:
+        monkeypatch.setitem(BACKWARD_RULES, name, checked(name, BACKWARD_RULES[name]))
+    a, b = leaf((3, 4), 0.5, 1.5, seed=1), leaf((4,), 0.5, 1.5, seed=2)
+    backward(every_op(a, b))
+    assert gradcheck(every_op, a, b)
+    assert {name for name, _, _ in seen} == set(OPS_01_TO_04), "every op's rule was exercised"
+    assert {g for _, g, _ in seen} == {np.dtype(np.float32), np.dtype(np.float64)}, "both precisions were run"
+    wrong = sorted({(name, str(g), str(r)) for name, g, r in seen if g != r})
+    assert not wrong, f"rules returning another dtype than grad's (op, grad dtype, returned dtype): {wrong}"
+
+
+@pytest.mark.parametrize("name,forward", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                                          ("div", np.divide), ("matmul", np.matmul)])
+def test_binary_rules_skip_the_work_for_a_constant_input(name, forward):
+    """A rule returns None for an input without requires_grad (no wasted matmul for the images)."""
+    rule = BACKWARD_RULES[name]
+    for a_grad, b_grad in ((True, False), (False, True)):
+        a = leaf((3, 4), 0.5, 1.5, seed=1, requires_grad=a_grad)
+        b = leaf((4, 2) if name == "matmul" else (4,), 0.5, 1.5, seed=2, requires_grad=b_grad)
+        out = Tensor(forward(a.data, b.data))
+        ga, gb = rule(np.ones(out.shape, dtype=np.float32), out, a, b)
+        got = (type(ga).__name__, type(gb).__name__)
+        assert (ga is None) != a_grad and (gb is None) != b_grad, \
+            f"{name} with requires_grad=({a_grad}, {b_grad}) returned gradients of types {got}"

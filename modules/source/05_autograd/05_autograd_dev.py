@@ -22,14 +22,24 @@
 #
 # ## Learning objectives
 # - Explain the **computational graph** that every operation records, and what it costs in memory.
-# - Write the **backward rule** (the chain rule, one op at a time) for every operation of modules
-#   01–04, including broadcasting, reductions, matmul, indexing, activations and losses.
-# - Walk the graph in **topological order**, iteratively, accumulating gradients.
+# - **Derive** a backward rule from the chain rule, through shapes and broadcasting to code: one
+#   rule (`mul`) is derived for you in full, and you derive the others (division, powers, matmul,
+#   reductions, indexing, softmax, cross-entropy) from their math.
+# - Design the **engine**: walk the graph in topological order, iteratively, accumulating
+#   gradients, and refuse a rule that breaks its contract.
+# - Know why an op that silently drops out of the graph is the worst bug autograd can have, and
+#   how TinyTorch makes it impossible.
 # - Switch recording off with `no_grad()` and check every rule with **`gradcheck`**.
 #
 # ## How to work
-# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell after each
-# piece. When every test passes, run `tito module complete 05`.
+# In your edition each piece you write is a stub that raises `NotImplementedError`; replace the
+# `raise` with your code and run the test cell right after it. The stub's message names the
+# section above that explains it. Stuck? `tito hint 05 NAME` (for example `tito hint 05
+# div_backward`) shows one hint at a time: the idea, then the math, then the shape of the code.
+# When every test passes, run `tito module complete 05`.
+#
+# Several rules are **given** as worked examples (`mul`, derived step by step in section 3, and
+# small ones such as `add`, `exp`, `tanh`): read them, they are the pattern for the ones you write.
 #
 # One thing to know while you work in this notebook: `loss.backward()` (the method on `Tensor`)
 # calls the *exported* engine in `tinytorch/autograd.py`, which exists only after
@@ -76,72 +86,149 @@ from tinytorch.tensor import BACKWARD_RULES, Config, Tensor, register_backward
 #
 # Backward starts with `dL/dL = 1` and applies the chain rule node by node, from the loss back:
 #
-# | node | gradient arriving | rule | gradients sent to its inputs |
+# | node | gradient arriving | local derivatives | gradients sent to its inputs |
 # |---|---|---|---|
-# | `L = y * y` | 1 | `d(a·b)/da = b`, `d(a·b)/db = a` | to `y`: 1·7 = 7, and again 7 (second use) → **14** |
-# | `y = u + b` | 14 | `d(a+b)/da = d(a+b)/db = 1` | to `u`: 14, to `b`: **14** |
+# | `L = y * y` | 1 | `∂(a·b)/∂a = b`, `∂(a·b)/∂b = a` | to `y`: 1·7 = 7, and again 7 (second use) → **14** |
+# | `y = u + b` | 14 | `∂(a+b)/∂a = ∂(a+b)/∂b = 1` | to `u`: 14, to `b`: **14** |
 # | `u = w * x` | 14 | as for `mul` | to `w`: 14·2 = **28**, to `x`: 14·3 = **42** |
 #
 # Check against calculus: `L = (wx + b)²`, so `dL/dw = 2(wx+b)·x = 2·7·2 = 28`. Two things to
 # notice. `y` was used twice, and its gradient is the **sum** of both contributions. And `y`'s
 # gradient had to be complete (14, not 7) *before* we passed it on to `u` and `b`: nodes must
 # be visited in an order where every consumer of a tensor comes before the tensor itself.
+# Sections 12 and 13 turn this table into the engine; sections 2 to 11 write the third column,
+# one op at a time.
 #
-# ## 2. The chain rule, one op at a time
+# ## 2. The contract of a backward rule
 #
-# A backward rule receives `grad` (∂L/∂out, the same shape as the output), the output tensor,
-# the inputs and the ctx, and returns one gradient per input (∂L/∂input, each with *that
-# input's* shape), or `None` for an input that needs none:
+# A backward rule is a plain function, registered for one op name:
 #
-#     rule(grad, out, *inputs, **ctx) -> tuple[np.ndarray | None, ...]
+#     @register_backward("mul")
+#     def mul_backward(grad, out, a, b): ...     # rule(grad, out, *inputs, **ctx)
 #
-# | op | forward | gradient for each input (`g` = grad) |
+# | argument | what it is |
+# |---|---|
+# | `grad` | `∂L/∂out`, a NumPy array with the **output's** shape and dtype |
+# | `out` | the output tensor (its `.data` is often the cheapest way to the derivative) |
+# | `*inputs` | the input tensors, in the order the op recorded them |
+# | `**ctx` | the op's extra arguments (`axis`, `exponent`, `index`, ...), by keyword |
+#
+# It **returns a tuple with exactly one entry per input** (a 1-tuple for a one-input op):
+# `∂L/∂input` as an array of **that input's shape**, or `None` for an input that needs no
+# gradient. The engine you write in section 13 checks every rule it calls, so that a buggy rule
+# fails at once, with a message naming it, instead of corrupting a gradient three layers later:
+#
+# | a rule that | raises | the message names |
 # |---|---|---|
-# | `add`, `sub` | `a ± b` | `g`, `±g` (then undo broadcasting) |
-# | `mul` | `a * b` | `g·b`, `g·a` |
-# | `div` | `a / b` | `g / b`, `-g·a / b²` |
-# | `neg`, `exp`, `log`, `sqrt` | `-a`, `eᵃ`, `ln a`, `√a` | `-g`, `g·out`, `g / a`, `g / (2·out)` |
-# | `pow` | `aᵖ` | `g·p·aᵖ⁻¹` |
-# | `matmul` | `A @ B` | `G @ Bᵀ`, `Aᵀ @ G` |
-# | `sum`, `mean` | `Σa`, `Σa / n` | `g` (or `g / n`) copied back to every element that was summed |
-# | `max` | `max a` | `g` routed to the element(s) that were the maximum |
-# | `reshape`, `transpose`, `getitem` | move elements | move `g` back the same way |
-# | `relu`, `sigmoid`, `tanh` | `σ(x)` | `g · σ'(x)`, often cheapest from `out` |
-# | `softmax`, `cross_entropy`, `binary_cross_entropy` | see section 9 | |
+# | returns anything but a tuple (or list) of one entry per input | `TypeError` | the op and the number of inputs |
+# | returns a gradient whose shape differs from its input's | `ValueError` | the op and both shapes |
 #
-# Rules may use `out.data`: `exp`'s derivative *is* its output, so reusing it saves recomputing
-# `np.exp`. They must never modify `grad`, `out.data` or an input's data in place (other rules may
-# still need them) and should skip the work for an input with `requires_grad=False`: in the
-# first layer of an MNIST MLP (a batch of 256, 784 → 128), `dL/dx` of the images is a 51-MFLOP
-# matmul nobody wants.
+# Three more rules of good conduct, each checked by a test:
+# - **Dtype**: return gradients in `grad`'s dtype. In training that is float32; inside
+#   `gradcheck` (section 16) everything is float64. A rule that creates `np.zeros(shape)` (float64
+#   by default) silently doubles the memory of every gradient downstream in float32; one that
+#   hard-codes float32 ruins gradcheck's precision. Build from `grad` (`grad * ...`,
+#   `np.zeros(shape, dtype=grad.dtype)`) and the dtype follows.
+# - **Never modify** `grad`, `out.data`, an input's data or anything in ctx in place: other rules
+#   may still need them, and `grad` may be the very array another input receives.
+# - **Skip the work for an input with `requires_grad=False`** and return `None` for it: in the
+#   first layer of an MNIST MLP (a batch of 256, 784 → 128), `∂L/∂x` of the images is a 51-MFLOP
+#   matmul nobody wants.
+#
+# These are the ops of modules 01–04 that need a rule (`_op` name, forward):
+#
+# | module | ops |
+# |---|---|
+# | 01 | `add` `sub` `mul` `div` (broadcasting), `neg` `exp` `log` `sqrt`, `pow` (ctx `exponent`), `matmul` |
+# | 01 | `sum` `mean` `max` (ctx `axis`, `keepdims`), `reshape`, `transpose` (ctx `axes`), `getitem` (ctx `index`) |
+# | 02 | `relu` `sigmoid` `tanh` `gelu`, `softmax` (ctx `axis`) |
+# | 04 | `cross_entropy` (ctx `probs`, `targets`), `binary_cross_entropy` (ctx `target`, `eps`) |
+#
+# ## 3. One rule derived in full: `mul`
+#
+# `out = a * b`, element by element. We go from the chain rule to the code in five steps; every
+# other rule in this module is derived the same way, and you will do those derivations yourself.
+#
+# **Step 1: the chain rule, for one element.** Start with `a` and `b` of the same shape. The
+# loss depends on `a[i]` only through `out[i] = a[i]·b[i]`, so
+#
+#     ∂L/∂a[i] = ∂L/∂out[i] · ∂out[i]/∂a[i] = g[i] · b[i]        (g = grad = ∂L/∂out)
+#
+# and likewise `∂L/∂b[i] = g[i]·a[i]`. For every element at once: `∂L/∂a = g * b`, `∂L/∂b = g * a`,
+# two element-wise products. (An element-wise op has a diagonal Jacobian: `out[i]` depends on
+# `a[i]` alone, so the chain-rule sum over outputs has one term.)
+#
+# **Step 2: shapes.** `g` has the output's shape. Without broadcasting that is also `a`'s and
+# `b`'s shape, so `g * b` is already `∂L/∂a` with the right shape.
+#
+# **Step 3: broadcasting.** Now let `a: (2, 3)` and `b: (3,)`. Forward, NumPy used `b[j]` in every
+# row: `out[i, j] = a[i, j]·b[j]`. So `b[j]` influences `out[0, j]` *and* `out[1, j]`, and the chain
+# rule sums over both:
+#
+#     ∂L/∂b[j] = Σᵢ g[i, j] · a[i, j]
+#
+# That is: compute `g * a` at the **output's** shape `(2, 3)`, then **sum over the axis along which
+# `b` was stretched**, back to `(3,)`. With numbers:
+#
+# ```
+# a = [[1, 2, 3],     b = [10, 20, 30]     g = [[1, 0, 2],
+#      [4, 5, 6]]                               [0, 1, 1]]
+# ∂L/∂a = g * b             = [[10, 0, 60], [0, 20, 30]]           shape (2, 3) = a's ✓
+# g * a                     = [[ 1, 0,  6], [0,  5,  6]]           shape (2, 3)
+# ∂L/∂b = sum over rows     = [1, 5, 12]                           shape (3,)   = b's ✓
+# ```
+#
+# "Sum a gradient back down to an input's shape" is needed by every op that broadcasts, so it
+# gets its own function, `unbroadcast(grad, shape)`: you write it in section 4.
+#
+# **Step 4: constants.** In `w * 2.0` the `2.0` is a constant tensor with `requires_grad=False`:
+# return `None` for it and skip its product.
+#
+# **Step 5: the shape of the code.** For each input: multiply `g` by the local derivative (at the
+# output's shape), `unbroadcast` to that input's shape, or `None` when the input needs no
+# gradient; return both as a tuple. The dtype is `grad`'s, because `g` (float32) times `b.data`
+# (float32) stays float32. That is `mul_backward`, given in section 5.
+#
+# Cost: two element-wise products (plus the reductions when an input was broadcast), about twice
+# the forward product. Memory: the rule reads `a.data` and `b.data`, so both inputs stay alive until backward
+# has run (section 13 counts what that costs).
 
 # %% [markdown]
-# ## 3. Undoing broadcasting
+# ## 4. Undoing broadcasting: `unbroadcast`
 #
-# In `h = z + b` with `z` of shape `(256, 128)` and the bias `b` of shape `(128,)`, NumPy
-# broadcasts `b` to every one of the 256 rows. Each row's use of `b` contributes to its gradient,
-# so `∂L/∂b` is the gradient of `h` **summed over the rows**: shape `(128,)` again.
+# **Contract.** `unbroadcast(grad, shape)` receives a gradient with the shape of a broadcast
+# result and returns the gradient for an input of shape `shape` that was broadcast to it: every
+# element of the result is the **sum** of the gradients of all output positions that input element
+# was copied to (step 3 above). It returns `grad` **itself** (no copy) when the shapes already
+# match: that is the common case, on the hot path of every add and multiply.
 #
-# In general, an input of shape `shape` was stretched to the output shape in two ways, both
-# undone by summing:
-# 1. **leading axes** it did not have (`(128,)` → `(256, 128)`): sum them away;
-# 2. axes where it had **size 1** (`(256, 1)` → `(256, 128)`): sum with `keepdims=True`.
+# **The math.** NumPy broadcasts `shape` against the output shape by aligning the shapes on the
+# right. An input element is copied along an output axis in exactly two situations:
+# - the axis is one of the **leading axes** the input does not have at all: `(128,)` against
+#   `(256, 128)` (a bias added to every row of a batch);
+# - the input has **size 1** there and the output does not: `(256, 1)` against `(256, 128)`.
 #
-# `unbroadcast` must return `grad` itself when the shapes already match (no copy: this is the
-# common case on the hot path).
+# Summing over the first kind removes the axis; summing over the second must *keep* it (size 1),
+# or the result would lose an axis the input has.
+#
+# **Worked example** (`g` of shape `(2, 3, 4)`):
+#
+# | `shape` | leading axes to remove | size-1 axes to sum (kept) | result shape |
+# |---|---|---|---|
+# | `(3, 4)` | axis 0 | none | `(3, 4)` |
+# | `(3, 1)` | axis 0 | the last (was 4) | `(3, 1)` |
+# | `(2, 1, 1)` | none | axes 1 and 2 | `(2, 1, 1)` |
+# | `()` | all three | none | `()` |
+#
+# Cost: one pass over `grad`, only when the shapes differ.
 
 # %% nbgrader={"grade": false, "grade_id": "unbroadcast", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` (the shape of a broadcast result) back down to `shape`.
-
-    Example: grad (256, 128), shape (128,) -> grad.sum(axis=0); shape (256, 1) -> sum over axis 1
-    with keepdims. Returns `grad` unchanged when the shapes already match.
-    """
+    """Sum `grad` (the shape of a broadcast result) back down to `shape`, the shape of an input
+    that was broadcast to it. Returns `grad` itself when the shapes already match."""
     if grad.shape == shape:
         return grad
-    # Hint: first sum away the `grad.ndim - len(shape)` leading axes; then sum, with keepdims=True,
-    # the axes where `shape` has 1 but `grad` does not.
     ### BEGIN SOLUTION
     lead = grad.ndim - len(shape)
     if lead:
@@ -158,15 +245,23 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 # %% nbgrader={"grade": true, "grade_id": "test-unbroadcast", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_unbroadcast():
-    g = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    from tinytorch.testing import close
+
+    def grad():  # a fresh, asymmetric gradient for every case
+        return np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+
+    g = grad()
     assert unbroadcast(g, (2, 3, 4)) is g, "matching shapes must return grad itself (no copy)"
-    cases = [((4,), g.sum(axis=(0, 1))), ((3, 4), g.sum(axis=0)), ((3, 1), g.sum(axis=(0, 2))[:, None]),
-             ((1, 1, 4), g.sum(axis=(0, 1), keepdims=True)), ((2, 1, 1), g.sum(axis=(1, 2), keepdims=True)),
-             ((), g.sum()), ((1, 3, 1), g.sum(axis=(0, 2), keepdims=True))]
-    for shape, want in cases:
-        got = np.asarray(unbroadcast(g, shape))
-        assert got.shape == shape, f"unbroadcast to {shape} gave shape {got.shape}"
-        assert np.allclose(got, want), f"unbroadcast to {shape}: got {got}, expected {want}"
+    cases = [((4,), (0, 1), False), ((3, 4), (0,), False), ((2, 3, 1), (2,), True),
+             ((1, 1, 4), (0, 1), True), ((2, 1, 1), (1, 2), True), ((), (0, 1, 2), False)]
+    for shape, axes, keep in cases:
+        want = grad().sum(axis=axes, keepdims=keep)
+        close(unbroadcast(grad(), shape), want, what=f"unbroadcast of a (2, 3, 4) gradient to {shape}")
+    close(unbroadcast(grad(), (3, 1)), grad().sum(axis=(0, 2))[:, None], what="unbroadcast to (3, 1)")
+    close(unbroadcast(grad(), (1, 3, 1)), grad().sum(axis=(0, 2), keepdims=True), what="unbroadcast to (1, 3, 1)")
+    g = grad()
+    unbroadcast(g, (3, 1))
+    close(g, grad(), what="unbroadcast must not modify grad")
     print("unbroadcast: OK")
 
 
@@ -174,15 +269,32 @@ if __name__ == "__main__":
     test_unit_unbroadcast()
 
 # %% [markdown]
-# ## 4. Arithmetic rules
+# ## 5. Arithmetic rules: `div`
 #
-# `add` and `neg` are given as worked examples. Write `sub`, `mul` and `div`, each in two
-# steps: the local derivative from the table above, then `unbroadcast` to the input's shape.
-# Return `None` for an input with `requires_grad=False`, as `add` does. For `div`, `-g·a/b²`
-# equals `-g·out/b`, which saves a square.
+# Given: `mul` (derived in section 3), `add`, `neg` and `sub`. `add` is `mul` with both local
+# derivatives equal to 1; `sub` is `add` with the second gradient negated.
+#
+# **Yours: `div_backward`**, for `out = a / b` with broadcasting. Derive it the way section 3
+# derived `mul`:
+# 1. The local derivatives of `a[i] / b[i]` with respect to `a[i]` and to `b[i]` (the quotient
+#    rule, or `a·b⁻¹` and the power rule).
+# 2. Multiply each by `g` at the output's shape; `unbroadcast` each to its input's shape.
+# 3. `None` for an input with `requires_grad=False`.
+#
+# One saving: the derivative with respect to `b` contains `a / b²`, and `out` already holds `a / b`.
+# Reusing `out.data` saves computing a square of the whole array.
+#
+# Check your derivation on numbers before you code it: for `a = 6`, `b = 2` (`out = 3`) and `g = 1`,
+# the gradients are `0.5` for `a` and `-1.5` for `b`.
 
 # %% nbgrader={"grade": false, "grade_id": "arithmetic-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
+@register_backward("mul")
+def mul_backward(grad, out, a, b):
+    return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
+            unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
+
+
 @register_backward("add")
 def add_backward(grad, out, a, b):
     return (unbroadcast(grad, a.shape) if a.requires_grad else None,
@@ -196,22 +308,13 @@ def neg_backward(grad, out, a):
 
 @register_backward("sub")
 def sub_backward(grad, out, a, b):
-    ### BEGIN SOLUTION
     return (unbroadcast(grad, a.shape) if a.requires_grad else None,
             unbroadcast(-grad, b.shape) if b.requires_grad else None)
-    ### END SOLUTION
-
-
-@register_backward("mul")
-def mul_backward(grad, out, a, b):
-    ### BEGIN SOLUTION
-    return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
-            unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
-    ### END SOLUTION
 
 
 @register_backward("div")
 def div_backward(grad, out, a, b):
+    """Gradients of `a / b` for `a` and `b`, each unbroadcast to its input's shape (or None)."""
     ### BEGIN SOLUTION
     return (unbroadcast(grad / b.data, a.shape) if a.requires_grad else None,
             unbroadcast(-grad * out.data / b.data, b.shape) if b.requires_grad else None)
@@ -221,29 +324,40 @@ def div_backward(grad, out, a, b):
 # %% [markdown]
 # ### Unit test: arithmetic rules
 # We call the rules directly, the way the engine will, with a broadcast operand so that
-# unbroadcasting is checked too.
+# unbroadcasting is checked too. Each case gets its own fresh inputs.
 
 # %% nbgrader={"grade": true, "grade_id": "test-arithmetic-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_arithmetic_rules():
-    rng = np.random.default_rng(0)
-    a = Tensor(rng.uniform(1, 2, size=(2, 3)), requires_grad=True)
-    b = Tensor(rng.uniform(1, 2, size=(3,)), requires_grad=True)
-    g = rng.normal(size=(2, 3)).astype(np.float32)
-    A, B = a.data, b.data
-    expected = {
-        "sub": (sub_backward, A - B, g, -g.sum(axis=0)),
-        "mul": (mul_backward, A * B, g * B, (g * A).sum(axis=0)),
-        "div": (div_backward, A / B, g / B, (-g * A / B**2).sum(axis=0)),
-        "add": (add_backward, A + B, g, g.sum(axis=0)),
-    }
-    for name, (rule, fwd, want_a, want_b) in expected.items():
-        ga, gb = rule(g, Tensor(fwd), a, b)
-        assert ga.shape == (2, 3) and gb.shape == (3,), f"{name}: gradient shapes {ga.shape}, {gb.shape}"
-        assert np.allclose(ga, want_a, atol=1e-5), f"{name}: grad of a is {ga}, expected {want_a}"
-        assert np.allclose(gb, want_b, atol=1e-5), f"{name}: grad of b is {gb}, expected {want_b}"
-    const = Tensor(B)
-    assert mul_backward(g, Tensor(A * B), a, const)[1] is None, "no gradient for an input without requires_grad"
-    assert np.allclose(neg_backward(g, Tensor(-A), a)[0], -g)
+    from tinytorch.testing import close
+
+    def operands(b_requires_grad=True):
+        rng = np.random.default_rng(0)
+        a = Tensor(rng.uniform(1, 2, size=(2, 3)), requires_grad=True)
+        b = Tensor(rng.uniform(1, 3, size=(3,)), requires_grad=b_requires_grad)
+        g = rng.normal(size=(2, 3)).astype(np.float32)
+        return a, b, g
+
+    a, b, g = operands()
+    A, B = a.data.copy(), b.data.copy()
+    expected = {"div": (div_backward, A / B, g / B, (-g * A / B**2).sum(axis=0)),
+                "mul": (mul_backward, A * B, g * B, (g * A).sum(axis=0)),
+                "sub": (sub_backward, A - B, g, -g.sum(axis=0)),
+                "add": (add_backward, A + B, g, g.sum(axis=0))}
+    for name, (rule, forward, want_a, want_b) in expected.items():
+        a, b, g = operands()
+        result = rule(g, Tensor(forward), a, b)
+        assert isinstance(result, tuple) and len(result) == 2, f"{name}: expected a 2-tuple, got {result!r}"
+        ga, gb = result
+        close(ga, want_a, atol=1e-5, what=f"{name}: gradient of a (2, 3)")
+        close(gb, want_b, atol=1e-5, what=f"{name}: gradient of b (3,), summed over the broadcast rows")
+        assert ga.dtype == gb.dtype == np.float32, f"{name}: gradients must have grad's dtype float32, got {ga.dtype}, {gb.dtype}"
+        close(a.data, A, what=f"{name}: the rule must not modify its inputs")
+    a, b, g = operands(b_requires_grad=False)
+    got = div_backward(g, Tensor(a.data / b.data), a, b)
+    assert got[1] is None, f"div: no gradient for an input without requires_grad, got {got[1]!r}"
+    close(got[0], g / b.data, atol=1e-5, what="div: gradient of a when b is a constant")
+    a, _, g = operands()
+    close(neg_backward(g, Tensor(-a.data), a)[0], -g, what="neg")
     print("arithmetic rules: OK")
 
 
@@ -251,11 +365,23 @@ if __name__ == "__main__":
     test_unit_arithmetic_rules()
 
 # %% [markdown]
-# ## 5. exp, log, sqrt and pow
+# ## 6. Functions of one input: `pow`
 #
-# Each has one input. `exp` is given. Use `out.data` where it saves work (`sqrt`), `a.data`
-# otherwise. `pow` gets its exponent `p` through ctx as the keyword `exponent`: the derivative is
-# `p·aᵖ⁻¹`. Careful with `p = 0`: `0 · a⁻¹` is `nan` at `a = 0`, while the true gradient is 0.
+# One-input element-wise ops need no `unbroadcast`: the gradient is `g` times the local
+# derivative, element by element (step 1 of section 3, with one input). Given:
+# - `exp`: `d eᵃ/da = eᵃ`, which is the output itself, so the rule multiplies by `out.data` and
+#   computes no exponential at all;
+# - `log`: `d ln a/da = 1/a`;
+# - `sqrt`: `d √a/da = 1/(2√a)`, again the output: `g / (2·out)`.
+#
+# **Yours: `pow_backward`**, for `out = a ** p` where the exponent `p` is a plain number that the
+# op stores in ctx (the rule receives it as the keyword argument `exponent`). Derive the local
+# derivative with the power rule, then mind one case the formula gets wrong in floating point:
+# `p = 0`. `a ** 0` is the constant 1, whose derivative is **0 everywhere**; but evaluating
+# `p · a^(p−1)` at `a = 0` gives `0 · 0⁻¹ = 0 · inf = nan`. The test requires zeros (and no
+# warning), in `grad`'s dtype.
+#
+# Check on numbers: for `a = 2`, `p = 3`, `g = 1` the gradient is 12; for `a = 4`, `p = 0.5`, it is 0.25.
 
 # %% nbgrader={"grade": false, "grade_id": "unary-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -266,20 +392,17 @@ def exp_backward(grad, out, a):
 
 @register_backward("log")
 def log_backward(grad, out, a):
-    ### BEGIN SOLUTION
     return (grad / a.data,)
-    ### END SOLUTION
 
 
 @register_backward("sqrt")
 def sqrt_backward(grad, out, a):
-    ### BEGIN SOLUTION
     return (grad / (2 * out.data),)
-    ### END SOLUTION
 
 
 @register_backward("pow")
 def pow_backward(grad, out, a, exponent):
+    """Gradient of `a ** exponent` (a number); exactly 0 everywhere when the exponent is 0."""
     ### BEGIN SOLUTION
     if exponent == 0:
         return (np.zeros_like(grad),)
@@ -288,66 +411,86 @@ def pow_backward(grad, out, a, exponent):
 
 
 # %% [markdown]
-# ### Unit test: exp, log, sqrt, pow
+# ### Unit test: pow (and the given exp, log, sqrt)
 
 # %% nbgrader={"grade": true, "grade_id": "test-unary-rules", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_unary_rules():
-    x = Tensor([0.5, 1.0, 4.0], requires_grad=True)
-    g = np.array([1.0, -2.0, 3.0], dtype=np.float32)
-    (gl,) = log_backward(g, Tensor(np.log(x.data)), x)
-    assert np.allclose(gl, g / x.data), f"log: got {gl}, expected {g / x.data}"
-    (gs,) = sqrt_backward(g, Tensor(np.sqrt(x.data)), x)
-    assert np.allclose(gs, g * 0.5 / np.sqrt(x.data)), f"sqrt: got {gs}"
-    for p in (3, 0.5, -1.0):
-        (gp,) = pow_backward(g, Tensor(x.data ** p), x, exponent=p)
-        assert np.allclose(gp, g * p * x.data ** (p - 1)), f"pow {p}: got {gp}"
-    (g0,) = pow_backward(g, Tensor(np.ones(3)), Tensor([0.0, 1.0, 2.0], requires_grad=True), exponent=0)
-    assert np.array_equal(g0, np.zeros(3)), f"x ** 0 has zero gradient everywhere, got {g0}"
-    assert np.allclose(exp_backward(g, Tensor(np.exp(x.data)), x)[0], g * np.exp(x.data))
-    print("exp/log/sqrt/pow rules: OK")
+    from tinytorch.testing import close
+
+    def inputs():
+        return Tensor([0.5, 1.0, 4.0], requires_grad=True), np.array([1.0, -2.0, 3.0], dtype=np.float32)
+
+    for p in (3, 0.5, -1.0, 2):
+        x, g = inputs()
+        result = pow_backward(g, Tensor(x.data ** p), x, exponent=p)
+        assert isinstance(result, tuple) and len(result) == 1, f"pow: expected a 1-tuple, got {result!r}"
+        close(result[0], g * p * x.data ** (p - 1), what=f"pow with exponent {p}")
+        assert result[0].dtype == np.float32, f"pow {p}: gradient dtype {result[0].dtype}, expected float32"
+    _, g = inputs()
+    zero = Tensor([0.0, 1.0, 2.0], requires_grad=True)
+    with np.errstate(all="raise"):
+        (g0,) = pow_backward(g, Tensor(np.ones(3)), zero, exponent=0)
+    close(g0, np.zeros(3), what="x ** 0 has zero gradient everywhere, also at x = 0")
+    assert g0.dtype == np.float32, f"x ** 0: gradient dtype {g0.dtype}, expected grad's float32"
+    x, g = inputs()
+    close(exp_backward(g, Tensor(np.exp(x.data)), x)[0], g * np.exp(x.data), what="exp")
+    close(log_backward(g, Tensor(np.log(x.data)), x)[0], g / x.data, what="log")
+    close(sqrt_backward(g, Tensor(np.sqrt(x.data)), x)[0], g * 0.5 / np.sqrt(x.data), what="sqrt")
+    print("pow/exp/log/sqrt rules: OK")
 
 
 if __name__ == "__main__":
     test_unit_unary_rules()
 
 # %% [markdown]
-# ## 6. Matrix multiplication
+# ## 7. Matrix multiplication
 #
-# For `C = A @ B` with `A: (n, k)`, `B: (k, m)`, `C: (n, m)` and `G = ∂L/∂C`:
+# **The math, for matrices.** `C = A @ B` with `A: (n, k)`, `B: (k, m)`, `C: (n, m)`, and
+# `G = ∂L/∂C`. Element by element, `C[i, j] = Σₖ A[i, k]·B[k, j]`. `A[i, k]` appears in every
+# `C[i, j]` of row `i` (with the factor `B[k, j]`), so the chain rule sums over `j`:
 #
-# `∂L/∂A = G @ Bᵀ` — shapes `(n, m) @ (m, k) = (n, k)` ✓ and `∂L/∂B = Aᵀ @ G` — `(k, n) @ (n, m) = (k, m)` ✓.
+#     ∂L/∂A[i, k] = Σⱼ G[i, j] · B[k, j]
 #
-# If you forget them, recover them from the shapes: with `n`, `k`, `m` all different, there is
-# only one way to combine `G` with the other operand into the right shape. Each is another
-# matmul of the same size, so **backward costs twice the forward FLOPs** — the rule of thumb
-# "training ≈ 3× inference".
+# and `B[k, j]` appears in every `C[i, j]` of column `j`: `∂L/∂B[k, j] = Σᵢ A[i, k] · G[i, j]`.
+# **Your first task is to write each sum as one matrix product** of `G` with the other operand
+# (transposed where needed). Shapes make it checkable: the result for `A` must be `(n, k)`, for
+# `B` `(k, m)`, and with `n`, `k`, `m` all different only one product of `G` and the other operand
+# has each shape. Each is a matmul of the same size as the forward one, so **backward costs twice
+# the forward FLOPs**: the rule of thumb "training ≈ 3× inference".
 #
-# NumPy's `matmul` adds two twists, and the rule must handle both:
-# - **Batch dimensions broadcast**: `(8, 4, 5) @ (5, 3)`. The weight `B` was used by all 8
-#   batch items, so its gradient sums over them — `unbroadcast` again. `np.swapaxes(X, -1, -2)`
-#   transposes the last two axes of any batch.
+# **NumPy's matmul adds two twists**, and the rule must handle both:
+# - **Batch dimensions broadcast**: `(8, 4, 5) @ (5, 3)` multiplies each of the 8 matrices by the
+#   same `B`. The matrix rule holds for each batch item; `B` was used by all 8, so its gradient
+#   sums over them — section 4 again. To transpose the last two axes of a batch of matrices,
+#   `.T` is wrong (it reverses *all* axes): look up `np.swapaxes`.
 # - **1-D operands**: a vector on the left acts as a row `(1, k)`, on the right as a column
-#   `(k, 1)`, and that axis is dropped from the result. Promote the vector (and `grad`) to 2-D,
-#   apply the 2-D rule, and reshape the gradient back to the vector's shape.
+#   `(k, 1)`, and that axis is dropped from the result. The given code promotes them to matrices
+#   (and gives `grad` the dropped axis back), so your part sees only the (batched) matrix case.
+#   Your gradients must then get back the original shapes, `a.shape` and `b.shape`.
 #
-# Speed: for 2-D operands, `np.matmul` on a transposed view calls BLAS with a "transposed" flag
-# instead of copying.
-# When `A` has batch dimensions and `B` is a plain matrix (a `Linear` layer on a `(B, T, D)`
-# input), `Aᵀ @ G` summed over the batch is a single matmul of `A` flattened to `(B·T, k)`.
+# | case | `A` (promoted) | `B` (promoted) | `grad` (promoted) | gradient for `a` | for `b` |
+# |---|---|---|---|---|---|
+# | `(4, 5) @ (5, 3)` | `(4, 5)` | `(5, 3)` | `(4, 3)` | `(4, 5)` | `(5, 3)` |
+# | `(6, 4, 5) @ (5, 3)` | `(6, 4, 5)` | `(5, 3)` | `(6, 4, 3)` | `(6, 4, 5)` | `(5, 3)`: sum over the 6 |
+# | `(5,) @ (5, 3)` | `(1, 5)` | `(5, 3)` | `(1, 3)` | `(5,)` | `(5, 3)` |
+# | `(4, 5) @ (5,)` | `(4, 5)` | `(5, 1)` | `(4, 1)` | `(4, 5)` | `(5,)` |
+#
+# **Speed.** For 2-D operands, `np.matmul` on a transposed *view* calls BLAS with a "transposed"
+# flag instead of copying. When `A` has batch dimensions and `B` is a plain matrix (a `Linear`
+# layer on a `(B, T, D)` input), the batch sum of `B`'s gradient can be done by one big 2-D matmul
+# instead of a batch of small ones followed by a sum: think about which shapes to flatten.
 
 # %% nbgrader={"grade": false, "grade_id": "matmul-rule", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 @register_backward("matmul")
 def matmul_backward(grad, out, a, b):
+    """Gradients of `a @ b` (NumPy matmul: batched, broadcast, 1-D allowed), shaped like a and b."""
     A, B = a.data, b.data
     # Promote 1-D operands to matrices, and give `grad` the matching size-1 axis.
     if B.ndim == 1:
         B, grad = B[:, None], grad[..., None]
     if A.ndim == 1:
         A, grad = A[None, :], grad[..., None, :]
-    # Hint: grad_a = grad @ Bᵀ, grad_b = Aᵀ @ grad (`np.swapaxes` for the transposes), each
-    # `unbroadcast` to A's / B's (promoted) shape and then reshaped to `a.shape` / `b.shape`.
-    # None for an input that does not require grad.
     ### BEGIN SOLUTION
     grad_a = grad_b = None
     if a.requires_grad:
@@ -364,34 +507,47 @@ def matmul_backward(grad, out, a, b):
 
 # %% [markdown]
 # ### Unit test: matmul rule
+# Shapes with `n`, `k`, `m` all different, so a transpose in the wrong place cannot pass.
 
 # %% nbgrader={"grade": true, "grade_id": "test-matmul-rule", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_matmul_rule():
+    from tinytorch.testing import close
+
     rng = np.random.default_rng(1)
 
-    def run(sa, sb):
-        a = Tensor(rng.normal(size=sa), requires_grad=True)
-        b = Tensor(rng.normal(size=sb), requires_grad=True)
+    def run(sa, sb, a_grad=True, b_grad=True):
+        a = Tensor(rng.normal(size=sa), requires_grad=a_grad)
+        b = Tensor(rng.normal(size=sb), requires_grad=b_grad)
         out = np.matmul(a.data, b.data)
         g = rng.normal(size=out.shape).astype(np.float32)
-        ga, gb = matmul_backward(g, Tensor(out), a, b)
-        assert ga.shape == sa and gb.shape == sb, f"{sa} @ {sb}: gradient shapes {ga.shape}, {gb.shape}"
-        return a.data, b.data, g, ga, gb
+        result = matmul_backward(g, Tensor(out), a, b)
+        assert isinstance(result, tuple) and len(result) == 2, f"{sa} @ {sb}: expected a 2-tuple, got {result!r}"
+        for got, shape, wanted in zip(result, (sa, sb), (a_grad, b_grad)):
+            if wanted:
+                assert got.shape == shape, f"{sa} @ {sb}: a gradient of shape {got.shape}, expected {shape}"
+        return a.data, b.data, g, *result
 
     A, B, G, ga, gb = run((4, 5), (5, 3))
-    assert np.allclose(ga, G @ B.T, atol=1e-5) and np.allclose(gb, A.T @ G, atol=1e-5), "2-D rule wrong"
+    close(ga, G @ B.T, atol=1e-5, what="(4, 5) @ (5, 3): gradient of A")
+    close(gb, A.T @ G, atol=1e-5, what="(4, 5) @ (5, 3): gradient of B")
     A, B, G, ga, gb = run((6, 4, 5), (5, 3))
-    assert np.allclose(ga, G @ B.T, atol=1e-5), "batched: grad of A wrong"
-    assert np.allclose(gb, np.einsum("bik,bim->km", A, G), atol=1e-4), "batched: B's gradient sums over the batch"
+    close(ga, G @ B.T, atol=1e-5, what="(6, 4, 5) @ (5, 3): gradient of A")
+    close(gb, np.einsum("bik,bim->km", A, G), atol=1e-4, what="(6, 4, 5) @ (5, 3): B's gradient sums over the batch")
     A, B, G, ga, gb = run((2, 1, 4, 5), (3, 5, 2))
-    assert np.allclose(ga, np.einsum("xyim,ykm->xik", G, B)[:, None], atol=1e-4), "broadcast batch dims: grad of A"
-    assert np.allclose(gb, np.einsum("xik,xyim->ykm", A[:, 0], G), atol=1e-4), "broadcast batch dims: grad of B"
+    close(ga, np.einsum("xyim,ykm->xik", G, B)[:, None], atol=1e-4, what="(2, 1, 4, 5) @ (3, 5, 2): gradient of A")
+    close(gb, np.einsum("xik,xyim->ykm", A[:, 0], G), atol=1e-4, what="(2, 1, 4, 5) @ (3, 5, 2): gradient of B")
     A, B, G, ga, gb = run((5,), (5, 3))
-    assert np.allclose(ga, B @ G, atol=1e-5) and np.allclose(gb, np.outer(A, G), atol=1e-5), "vector @ matrix"
+    close(ga, B @ G, atol=1e-5, what="vector @ matrix: gradient of the vector")
+    close(gb, np.outer(A, G), atol=1e-5, what="vector @ matrix: gradient of the matrix")
     A, B, G, ga, gb = run((4, 5), (5,))
-    assert np.allclose(ga, np.outer(G, B), atol=1e-5) and np.allclose(gb, A.T @ G, atol=1e-5), "matrix @ vector"
+    close(ga, np.outer(G, B), atol=1e-5, what="matrix @ vector: gradient of the matrix")
+    close(gb, A.T @ G, atol=1e-5, what="matrix @ vector: gradient of the vector")
     A, B, G, ga, gb = run((5,), (5,))
-    assert np.allclose(ga, G * B, atol=1e-5) and np.allclose(gb, G * A, atol=1e-5), "vector @ vector"
+    close(ga, G * B, atol=1e-5, what="vector @ vector: gradient of a")
+    close(gb, G * A, atol=1e-5, what="vector @ vector: gradient of b")
+    A, B, G, ga, gb = run((6, 4, 5), (5, 3), b_grad=False)
+    assert gb is None, f"no gradient for a constant B, got {gb!r}"
+    close(ga, G @ B.T, atol=1e-5, what="gradient of A when B is a constant")
     print("matmul rule: OK")
 
 
@@ -399,19 +555,33 @@ if __name__ == "__main__":
     test_unit_matmul_rule()
 
 # %% [markdown]
-# ## 7. Reductions: sum, mean, max
+# ## 8. Reductions: `mean` and `max`
 #
-# `s = a.sum(axis=1)` for `a: (2, 3)` gives `s: (2,)`; each `a[i, j]` contributed once to `s[i]`,
-# so `∂L/∂a[i, j] = g[i]`: the gradient is **copied back along the reduced axes**. The helper
-# `expand_reduced` (given) puts back the reduced axes as size 1 (unless `keepdims` kept them);
-# `np.broadcast_to(g, a.shape)` then stretches it without copying a byte.
+# **Given: `sum`.** `s = a.sum(axis=1)` for `a: (2, 3)` gives `s: (2,)`; each `a[i, j]` contributed
+# once, with factor 1, to `s[i]`, so `∂L/∂a[i, j] = g[i]`: the gradient is **copied back along the
+# reduced axes**. Reductions are broadcasting run backwards, so the rule is broadcasting: the
+# helper `expand_reduced` puts the reduced axes back as size 1 (unless `keepdims` kept them), and
+# `np.broadcast_to(g, a.shape)` stretches that without copying a byte (it returns a read-only
+# view; section 13 says why the engine copies before storing it in a leaf's `.grad`).
 #
-# - `mean` is `sum / n`, with `n` the number of elements reduced into each output
-#   (`a.size // out.size`).
-# - `max` passes the gradient only to the element that was the maximum: compare `a.data` with the
-#   (expanded) `out.data` to get a mask. **Ties**: when several elements equal the maximum, we
-#   **split the gradient evenly** among them (divide by the count of maxima), as PyTorch's `amax`
-#   does. The total gradient stays `g`, and the rule stays symmetric.
+# **Yours: `mean_backward`.** `mean` is `sum / n`. What is `n` for `mean(axis=(0, 2))` of a
+# `(2, 3, 4)` array? For `axis=None`? With `keepdims=True`? Find one expression that is right in all
+# cases (the shapes of `a` and `out` are all you need), then reuse the `sum` rule's pattern.
+#
+# **Yours: `max_backward`.** `max` passes the gradient only to the element that *was* the maximum:
+# for every other element, a small change does not change the output at all. When several elements
+# of a reduced slice **tie** for the maximum, we **split the gradient evenly** among them (as
+# PyTorch's `amax` does): the total stays `g`, and no tied element is preferred over another.
+# Worked example, `x = [[1, 5, 3], [7, 2, 7]]`, `max(axis=1)` = `[5, 7]`, `g = [10, 20]`:
+#
+# ```
+# which elements equal their row's maximum?   [[0, 1, 0], [1, 0, 1]]
+# how many per row?                            [1, 2]
+# gradient                                     [[0, 10, 0], [10, 0, 10]]
+# ```
+#
+# `expand_reduced` works on any array shaped like the output (`out.data` as well as `grad`). Keep
+# the count in `grad`'s dtype. Cost: one comparison and one sum over `a`, the size of the forward.
 
 # %% nbgrader={"grade": false, "grade_id": "reduction-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -433,13 +603,12 @@ def expand_reduced(grad, ndim: int, axis, keepdims: bool) -> np.ndarray:
 
 @register_backward("sum")
 def sum_backward(grad, out, a, axis=None, keepdims=False):
-    ### BEGIN SOLUTION
     return (np.broadcast_to(expand_reduced(grad, a.ndim, axis, keepdims), a.shape),)
-    ### END SOLUTION
 
 
 @register_backward("mean")
 def mean_backward(grad, out, a, axis=None, keepdims=False):
+    """Gradient of `a.mean(axis, keepdims)`: the sum rule, divided by the count of averaged elements."""
     ### BEGIN SOLUTION
     n = a.size // out.size if out.size else 1
     return (np.broadcast_to(expand_reduced(grad / n, a.ndim, axis, keepdims), a.shape),)
@@ -448,8 +617,7 @@ def mean_backward(grad, out, a, axis=None, keepdims=False):
 
 @register_backward("max")
 def max_backward(grad, out, a, axis=None, keepdims=False):
-    # Hint: mask = `a.data == expanded out.data`; count the maxima per reduced slice with
-    # `mask.sum(axis=_axes(axis, a.ndim), keepdims=True)`; send `expanded grad / count` through the mask.
+    """Gradient of `a.max(axis, keepdims)`: to the maxima only, split evenly among ties."""
     ### BEGIN SOLUTION
     is_max = a.data == expand_reduced(out.data, a.ndim, axis, keepdims)
     count = is_max.sum(axis=_axes(axis, a.ndim), keepdims=True, dtype=grad.dtype)
@@ -462,23 +630,41 @@ def max_backward(grad, out, a, axis=None, keepdims=False):
 
 # %% nbgrader={"grade": true, "grade_id": "test-reduction-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_reduction_rules():
-    a = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    from tinytorch.testing import close
+
+    def cube():
+        return Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+
     g = np.array([[1.0, -2.0, 3.0, 4.0], [5.0, 6.0, -7.0, 8.0]], dtype=np.float32)  # shape (2, 4)
-    (gs,) = sum_backward(g, Tensor(a.data.sum(axis=1)), a, axis=1, keepdims=False)
-    assert gs.shape == (2, 3, 4) and np.allclose(gs, g[:, None, :]), "sum(axis=1): g copied along axis 1"
+    a = cube()
     (gm,) = mean_backward(g, Tensor(a.data.mean(axis=-2)), a, axis=-2, keepdims=False)
-    assert np.allclose(gm, g[:, None, :] / 3), "mean(axis=-2) divides by the 3 reduced elements"
+    close(gm, np.broadcast_to(g[:, None, :] / 3, (2, 3, 4)), what="mean(axis=-2) divides by the 3 averaged elements")
+    a = cube()
     gk = np.array([[[2.0]], [[-1.0]]], dtype=np.float32)
     (gm,) = mean_backward(gk, Tensor(a.data.mean(axis=(1, 2), keepdims=True)), a, axis=(1, 2), keepdims=True)
-    assert np.allclose(gm, np.broadcast_to(gk / 12, (2, 3, 4))), "mean over (1, 2) with keepdims"
-    (gall,) = sum_backward(np.array(3.0, dtype=np.float32), Tensor(a.data.sum()), a)
-    assert np.allclose(gall, np.full((2, 3, 4), 3.0)), "full sum: every element gets g"
-    x = Tensor([[1.0, 5.0, 3.0], [7.0, 2.0, 7.0]], requires_grad=True)
+    close(gm, np.broadcast_to(gk / 12, (2, 3, 4)), what="mean(axis=(1, 2), keepdims=True) divides by 12")
+    a = cube()
+    (gall,) = mean_backward(np.array(6.0, dtype=np.float32), Tensor(a.data.mean()), a)
+    close(gall, np.full((2, 3, 4), 0.25), what="mean of all 24 elements")
+    assert gall.dtype == np.float32, f"mean: gradient dtype {gall.dtype}, expected grad's float32"
+    a = cube()
+    (gs,) = sum_backward(g, Tensor(a.data.sum(axis=1)), a, axis=1, keepdims=False)
+    close(gs, np.broadcast_to(g[:, None, :], (2, 3, 4)), what="sum(axis=1) (given): g copied along axis 1")
+
+    def ties():
+        return Tensor([[1.0, 5.0, 3.0], [7.0, 2.0, 7.0]], requires_grad=True)
+
+    x = ties()
     (gx,) = max_backward(np.array([10.0, 20.0], dtype=np.float32), Tensor([5.0, 7.0]), x, axis=1)
-    assert np.allclose(gx, [[0, 10, 0], [10, 0, 10]]), f"max(axis=1): ties split evenly, got {gx}"
+    close(gx, [[0, 10, 0], [10, 0, 10]], what="max(axis=1): the tie in row 1 splits 20 evenly")
+    assert gx.dtype == np.float32, f"max: gradient dtype {gx.dtype}, expected grad's float32"
+    x = ties()
     (gx,) = max_backward(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), Tensor([[7.0, 5.0, 7.0]]), x,
                          axis=0, keepdims=True)
-    assert np.allclose(gx, [[0, 2, 0], [1, 0, 3]]), f"max(axis=0, keepdims=True): got {gx}"
+    close(gx, [[0, 2, 0], [1, 0, 3]], what="max(axis=0, keepdims=True)")
+    x = ties()
+    (gx,) = max_backward(np.array(4.0, dtype=np.float32), Tensor(7.0), x)
+    close(gx, [[0, 0, 0], [2, 0, 2]], what="max over everything: two tied maxima share 4")
     print("reduction rules: OK")
 
 
@@ -486,19 +672,37 @@ if __name__ == "__main__":
     test_unit_reduction_rules()
 
 # %% [markdown]
-# ## 8. Shape rules: reshape, transpose, getitem
+# ## 9. Shape rules: `transpose` and `getitem`
 #
-# These ops move numbers without changing them, so backward moves the gradient back:
-# - `reshape` (given): reshape `grad` to the input's shape.
-# - `transpose(axes)`: output axis `i` is input axis `axes[i]`. Undo it with the **inverse
-#   permutation**, `np.argsort(axes)`. (For a plain swap of two axes the permutation is its own
-#   inverse, so a wrong rule can pass a 2-D test; the test below uses a 3-axis cycle.)
-# - `getitem`: `out = a[index]` picked some elements, maybe the **same element twice**
-#   (`a[[0, 0, 2]]`, an embedding lookup with a repeated token). Start from zeros of `a`'s shape
-#   and *add* `grad` at `index`. `full[index] += grad` is wrong for repeated indices (NumPy
-#   writes each position once); `np.add.at(full, index, grad)` accumulates correctly. For basic
-#   indexing (ints, slices) no element repeats, and a plain assignment `full[index] = grad` is
-#   much faster.
+# These ops move numbers without changing them, so backward moves each gradient back to where its
+# number came from. Given: `reshape` (reshape `g` back to the input's shape: reshaping keeps the
+# order of the elements, so that is its own inverse).
+#
+# **Yours: `transpose_backward`.** `out = a.transpose(axes)`: output axis `i` is input axis
+# `axes[i]`. For `a: (2, 3, 4)` and `axes = (1, 2, 0)`, `out` has shape `(3, 4, 2)`, and `g` too.
+# The gradient must be moved back with the permutation that **undoes** `axes`. Which one is it, for
+# this example? (Work it out: which axis of `g` holds `a`'s axis 0?) Then find a NumPy way to compute
+# it for any permutation. Beware: for a plain swap of two axes the permutation is its own inverse,
+# so a rule that reuses `axes` passes every 2-D test and is wrong in 3-D; the test below uses a cycle.
+#
+# **Yours: `getitem_backward`.** `out = a[index]` picked some elements of `a` (ints, slices, integer
+# arrays, boolean masks, any mix NumPy accepts). The gradient of `a` is zero where nothing was
+# picked, and `g` where it was: start from zeros of `a`'s shape (given) and put `g` at `index`.
+# The catch is an element picked **twice**: `a[[0, 0, 2]]` (an embedding lookup with a repeated
+# token). It influences two outputs, so its gradient is the **sum** of both. Worked example:
+#
+# ```
+# a = [1, 2, 3, 4]     index = [0, 0, 2]     out = [1, 1, 3]     g = [1, 10, 100]
+# gradient of a = [1 + 10, 0, 100, 0] = [11, 0, 100, 0]
+# ```
+#
+# NumPy's in-place assignment through an index (`x[index] = v`, and also `x[index] += v`) is
+# *buffered*: each position is written once, so a repeated index keeps one contribution and
+# silently drops the others (`[10, 0, 100, 0]` here). NumPy has an unbuffered alternative for exactly
+# this case; look for it among the methods every ufunc (such as `np.add`) has. It is several times
+# slower, so use it only when repeats are possible: with **basic indexing** (ints, slices, `None`,
+# `...`: the helper `_is_basic_index` tells) no element can be picked twice, and plain assignment
+# is correct.
 
 # %% nbgrader={"grade": false, "grade_id": "shape-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -519,6 +723,7 @@ def reshape_backward(grad, out, a):
 
 @register_backward("transpose")
 def transpose_backward(grad, out, a, axes):
+    """Gradient of `a.transpose(axes)`: `grad` moved back with the inverse permutation."""
     ### BEGIN SOLUTION
     return (grad.transpose(np.argsort(axes)),)
     ### END SOLUTION
@@ -526,6 +731,7 @@ def transpose_backward(grad, out, a, axes):
 
 @register_backward("getitem")
 def getitem_backward(grad, out, a, index):
+    """Gradient of `a[index]`: `grad` added at `index` into zeros of a's shape (repeats add up)."""
     full = np.zeros(a.shape, dtype=grad.dtype)
     ### BEGIN SOLUTION
     if _is_basic_index(index):
@@ -541,26 +747,35 @@ def getitem_backward(grad, out, a, index):
 
 # %% nbgrader={"grade": true, "grade_id": "test-shape-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_shape_rules():
-    a = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    from tinytorch.testing import close
+
+    def cube():
+        return Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+
     axes = (1, 2, 0)
     g = np.arange(24, dtype=np.float32).reshape(3, 4, 2)
-    (gt,) = transpose_backward(g, Tensor(a.data.transpose(axes)), a, axes=axes)
-    assert gt.shape == (2, 3, 4), f"transpose: gradient shape {gt.shape}, expected (2, 3, 4)"
-    assert np.array_equal(gt, g.transpose(2, 0, 1)), "transpose: use the inverse permutation"
+    (gt,) = transpose_backward(g, Tensor(cube().data.transpose(axes)), cube(), axes=axes)
+    close(gt, g.transpose(2, 0, 1), what="transpose (1, 2, 0) is undone by (2, 0, 1), the inverse permutation")
     v = Tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     (gi,) = getitem_backward(np.array([1.0, 10.0, 100.0], dtype=np.float32), Tensor(v.data[[0, 0, 2]]), v,
                              index=[0, 0, 2])
-    assert np.allclose(gi, [11.0, 0.0, 100.0, 0.0]), f"repeated indices must add up, got {gi}"
-    (gi,) = getitem_backward(np.ones((2, 2), dtype=np.float32), Tensor(a.data[1, :2, 1:3]), a,
-                             index=(1, slice(None, 2), slice(1, 3)))
-    want = np.zeros((2, 3, 4))
-    want[1, :2, 1:3] = 1
-    assert np.array_equal(gi, want), "basic indexing: gradient lands on the selected block"
+    close(gi, [11.0, 0.0, 100.0, 0.0], what="a[[0, 0, 2]]: the repeated index 0 must receive 1 + 10")
+    a = cube()
+    index = (1, slice(None, 2), slice(1, 3))
+    (gi,) = getitem_backward(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), Tensor(a.data[index]), a,
+                             index=index)
+    want = np.zeros((2, 3, 4), dtype=np.float32)
+    want[1, :2, 1:3] = [[1, 2], [3, 4]]
+    close(gi, want, what="a[1, :2, 1:3]: basic indexing puts g on the selected block")
     rows = np.array([1, 0, 1])
-    (gi,) = getitem_backward(np.ones((3, 4), dtype=np.float32), Tensor(a.data[0][rows]), Tensor(a.data[0]),
-                             index=rows)
-    assert np.allclose(gi, [[1, 1, 1, 1], [2, 2, 2, 2], [0, 0, 0, 0]]), f"row gather with repeats: {gi}"
-    assert np.array_equal(reshape_backward(g, Tensor(g), a)[0], g.reshape(2, 3, 4))
+    m = Tensor(np.arange(12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+    (gi,) = getitem_backward(np.arange(12, dtype=np.float32).reshape(3, 4), Tensor(m.data[rows]), m, index=rows)
+    close(gi, [[4, 5, 6, 7], [8, 10, 12, 14], [0, 0, 0, 0]], what="m[[1, 0, 1]]: row 1 picked twice gets both rows of g")
+    mask = np.array([True, False, True, False])
+    (gi,) = getitem_backward(np.array([5.0, 7.0], dtype=np.float32), Tensor(v.data[mask]), v, index=mask)
+    close(gi, [5.0, 0.0, 7.0, 0.0], what="v[mask]: a boolean mask")
+    assert gi.dtype == np.float32, f"getitem: gradient dtype {gi.dtype}, expected grad's float32"
+    close(reshape_backward(g, Tensor(g), cube())[0], g.reshape(2, 3, 4), what="reshape (given)")
     print("shape rules: OK")
 
 
@@ -568,45 +783,45 @@ if __name__ == "__main__":
     test_unit_shape_rules()
 
 # %% [markdown]
-# ## 9. Activations and losses
+# ## 10. Activations: `sigmoid` and `softmax`
 #
-# Modules 02 and 04 created these ops; now they get their derivatives. Most are cheapest from the
-# **saved output** `out.data`:
+# Module 02 created these ops; now they get their derivatives. One-input element-wise ops again,
+# and most are cheapest from the **saved output** `out.data`. Given:
+# - `relu`: the derivative is 1 where `x > 0` and 0 elsewhere. At `x = 0` it is undefined; we
+#   take **0**, like PyTorch (a test checks it).
+# - `tanh`: `d tanh(x)/dx = 1 − tanh²(x)`, so the rule needs only `out.data`: no `tanh` recomputed.
+# - `gelu`: the product rule and the chain rule through the tanh approximation (read the code).
 #
-# | op | derivative | rule |
-# |---|---|---|
-# | `relu` | 1 where `x > 0`, else 0 (we take 0 at `x = 0`, like PyTorch) | `g * (x > 0)` |
-# | `sigmoid` | `s (1 − s)` | `g * s * (1 - s)` |
-# | `tanh` (given) | `1 − t²` | `g * (1 - t**2)` |
-# | `gelu` (given) | see the code | |
-# | `softmax(axis)` | Jacobian `diag(s) − s sᵀ` per row | `s * (g - Σ(g·s))`, sum along `axis`, keepdims |
+# **Yours: `sigmoid_backward`.** `σ(x) = 1 / (1 + e⁻ˣ)`. Differentiate it, then rewrite the
+# derivative **in terms of `σ(x)` alone**, as `tanh`'s is written in terms of `tanh`, so that your
+# rule uses only `out.data`. Check: at `x = 0`, `σ = 0.5` and the derivative is `0.25`; at
+# `x = ±100` it must be exactly 0, not `nan` (a test saturates it: using `out.data` makes that free).
 #
-# The softmax Jacobian is `C×C` per row, but we never build it: multiplying `g` by it gives
-# `s ⊙ (g − ⟨g, s⟩)` in `O(C)`.
+# **Yours: `softmax_backward`**, along `axis`. For one slice `s = softmax(x)` with `C` entries,
+# `sᵢ = eˣⁱ / Σₖ eˣᵏ`, and its Jacobian is
 #
-# **Cross-entropy** (module 04) computes `probs = softmax(logits)` and returns the mean of
-# `-log probs[target]` over the `N` targets. It hands its rule `probs` and `targets` through ctx.
-# The famous simplification: `∂L/∂logits = (probs − onehot(targets)) / N` (times the incoming
-# scalar `g`). No `log`, no division by a tiny probability — this is why frameworks fuse the two.
-# Build it without a Python loop: copy `probs` scaled by `g / N`, then subtract `g / N` at
-# `[row, target]` with fancy indexing on a `(N, C)` view.
+#     ∂sᵢ/∂xⱼ = sᵢ (δᵢⱼ − sⱼ)        (δᵢⱼ = 1 if i = j else 0)
 #
-# **Binary cross-entropy** (given) clamps `p` to `[eps, 1 − eps]` before the logs. Inside that
-# range the derivative of `-mean(t log p + (1−t) log(1−p))` is `(p − t) / (p (1 − p)) / N`.
-# Outside it, the clamp's own derivative is 0, which would silence a confidently wrong prediction
-# (`p = 0` for target 1) forever. We choose the **clamp-consistent** gradient instead: evaluate the
-# same formula at the clamped `p`. It equals the exact derivative wherever `eps ≤ p ≤ 1 − eps`,
-# stays finite (at most `1 / (eps N)` in size) outside, and always points the right way (like
-# PyTorch's `BCELoss`, which also keeps a gradient there).
+# The chain rule gives `∂L/∂xⱼ = Σᵢ gᵢ · ∂sᵢ/∂xⱼ`. Building the `C × C` Jacobian for every slice
+# would cost `O(C²)` memory and time per slice (for a 50,000-word vocabulary, 10 GB for a single
+# row in float32). **Expand the sum by hand** and you find an `O(C)` formula that needs one
+# reduction along `axis`, with `keepdims` so that it broadcasts back. Check on numbers: for
+# `s = [0.5, 0.3, 0.2]` and `g = [1, 0, 0]` the result is `[0.25, −0.15, −0.10]`, and for any `g`
+# the result sums to 0 along `axis` (adding a constant to every logit leaves softmax unchanged).
 
-# %% nbgrader={"grade": false, "grade_id": "activation-loss-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "activation-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
+@register_backward("relu")
+def relu_backward(grad, out, x):
+    return (grad * (x.data > 0),)
+
+
 @register_backward("tanh")
 def tanh_backward(grad, out, x):
     return (grad * (1 - out.data * out.data),)
 
 
-_GELU_C = np.sqrt(2 / np.pi)
+_GELU_C = float(np.sqrt(2 / np.pi))  # a Python float: an np.float64 would turn float32 arrays into float64
 
 
 @register_backward("gelu")
@@ -618,22 +833,9 @@ def gelu_backward(grad, out, x):
     return (grad * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du),)
 
 
-@register_backward("binary_cross_entropy")
-def binary_cross_entropy_backward(grad, out, pred, target, eps):
-    p = np.clip(pred.data, eps, 1 - eps)  # clamp-consistent: the formula at the clamped p (see above)
-    local = (p - target) / (p * (1 - p))
-    return (unbroadcast(local * (grad / local.size), pred.shape),)
-
-
-@register_backward("relu")
-def relu_backward(grad, out, x):
-    ### BEGIN SOLUTION
-    return (grad * (x.data > 0),)
-    ### END SOLUTION
-
-
 @register_backward("sigmoid")
 def sigmoid_backward(grad, out, x):
+    """Gradient of sigmoid, computed from the saved output `out.data` only."""
     ### BEGIN SOLUTION
     s = out.data
     return (grad * s * (1 - s),)
@@ -642,14 +844,97 @@ def sigmoid_backward(grad, out, x):
 
 @register_backward("softmax")
 def softmax_backward(grad, out, x, axis=-1):
+    """Gradient of softmax along `axis`: the Jacobian-vector product in O(C), no C×C matrix."""
     ### BEGIN SOLUTION
     s = out.data
     return (s * (grad - (grad * s).sum(axis=axis, keepdims=True)),)
     ### END SOLUTION
 
 
+# %% [markdown]
+# ### Unit test: activation rules
+# Softmax is compared with the full Jacobian, built slice by slice, along both axes.
+
+# %% nbgrader={"grade": true, "grade_id": "test-activation-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_activation_rules():
+    from tinytorch.testing import close
+
+    def inputs():
+        x = Tensor([[-2.0, -0.5, 0.5, 3.0], [1.0, 0.0, -1.0, 2.0]], requires_grad=True)
+        g = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 5.0, 6.0, -2.0]], dtype=np.float32)
+        return x, g
+
+    x, g = inputs()
+    s = 1 / (1 + np.exp(-x.data))
+    (gs,) = sigmoid_backward(g, Tensor(s), x)
+    close(gs, g * s * (1 - s), what="sigmoid")
+    x = Tensor([-100.0, 0.0, 100.0], requires_grad=True)
+    with np.errstate(all="raise"):
+        (gs,) = sigmoid_backward(np.ones(3, dtype=np.float32), Tensor(1 / (1 + np.exp(-np.clip(x.data, -50, 50)))), x)
+    close(gs, [0.0, 0.25, 0.0], what="sigmoid saturated at ±100 and at 0")
+    for axis in (1, 0):
+        x, g = inputs()
+        e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
+        p = e / e.sum(axis=axis, keepdims=True)
+        (gx,) = softmax_backward(g, Tensor(p), x, axis=axis)
+        want = np.zeros_like(p)
+        for k in range(p.shape[1 - axis]):  # the full Jacobian of each slice, as a reference
+            sl = (k, slice(None)) if axis == 1 else (slice(None), k)
+            jac = np.diag(p[sl]) - np.outer(p[sl], p[sl])
+            want[sl] = jac.T @ g[sl]
+        close(gx, want, what=f"softmax(axis={axis})")
+        close(gx.sum(axis=axis), np.zeros(p.shape[1 - axis]), atol=1e-6, what=f"softmax(axis={axis}) gradient sums to 0")
+    x, g = inputs()
+    close(relu_backward(g, Tensor(np.maximum(x.data, 0)), x)[0], [[0, 0, 3, 4], [-1, 0, 0, -2]], what="relu (given)")
+    close(tanh_backward(g, Tensor(np.tanh(x.data)), x)[0], g * (1 - np.tanh(x.data) ** 2), what="tanh (given)")
+    print("activation rules: OK")
+
+
+if __name__ == "__main__":
+    test_unit_activation_rules()
+
+# %% [markdown]
+# ## 11. Losses: `cross_entropy`
+#
+# Module 04's cross-entropy takes logits of shape `(..., C)` and integer targets of shape `(...)`,
+# computes `probs = softmax(logits)` along the last axis, and returns the mean of
+# `−log probs[position, target]` over the `N` target positions. It hands its rule `probs` and
+# `targets` through ctx, so the rule never recomputes the softmax.
+#
+# **Yours: `cross_entropy_backward`.** First the math, for one row `x` with target `t`:
+# `−log softmax(x)ₜ = −xₜ + log Σₖ eˣᵏ`. Differentiate with respect to every `x_c` (two cases:
+# `c = t` and `c ≠ t`), and you get the famous simplification that is the reason every framework
+# fuses softmax and cross-entropy: no `log`, no division by a tiny probability, just `probs` and the
+# target. Then the mean over `N` rows, and the incoming scalar `g`. Check on numbers: for one row with
+# `probs = [0.7, 0.2, 0.1]`, target 0, `g = 1`, the gradient is `[−0.3, 0.2, 0.1]`.
+#
+# The code has three constraints:
+# - **No Python loop** over rows: with `N = 256` rows that is 256 interpreter round trips. The
+#   given code already flattens `targets` to shape `(N,)`; a `(N, C)` *view* of an array shaped
+#   like `probs`, with one integer array per axis, reaches `[row, target]` for every row at once.
+# - **Never modify ctx's `probs`** in place: build a new array.
+# - Return `grad`'s dtype; `grad` is a 0-d array (the loss is a scalar).
+#
+# **Given: `binary_cross_entropy`.** It clamps `p` to `[eps, 1 − eps]` before the logs. Inside that
+# range the derivative of `−mean(t log p + (1−t) log(1−p))` is `(p − t) / (p (1 − p)) / N`.
+# Outside it, the clamp's own derivative is 0, which would silence a confidently wrong prediction
+# (`p = 0` for target 1) forever. We choose the **clamp-consistent** gradient instead: evaluate the
+# same formula at the clamped `p`. It equals the exact derivative wherever `eps ≤ p ≤ 1 − eps`,
+# stays finite (at most `1 / (eps N)` in size) outside, and always points the right way (like
+# PyTorch's `BCELoss`, which also keeps a gradient there).
+
+# %% nbgrader={"grade": false, "grade_id": "loss-rules", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+@register_backward("binary_cross_entropy")
+def binary_cross_entropy_backward(grad, out, pred, target, eps):
+    p = np.clip(pred.data, eps, 1 - eps)  # clamp-consistent: the formula at the clamped p (see above)
+    local = (p - target) / (p * (1 - p))
+    return (unbroadcast(local * (grad / local.size), pred.shape).astype(grad.dtype, copy=False),)
+
+
 @register_backward("cross_entropy")
 def cross_entropy_backward(grad, out, logits, probs, targets):
+    """Gradient of mean cross-entropy for `logits`: (probs - onehot(targets)) · grad / N, no loop."""
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
     ### BEGIN SOLUTION
@@ -661,83 +946,82 @@ def cross_entropy_backward(grad, out, logits, probs, targets):
 
 
 # %% [markdown]
-# ### Unit test: activation and loss rules
-# The ops are built directly through `Tensor._op`, exactly as modules 02 and 04 build them.
+# ### Unit test: cross-entropy rule
+# Built directly, the way module 04 builds the op: with a batch of sequences `(2, 3, 4)`, so that the
+# `N = 6` target positions span two leading axes.
 
-# %% nbgrader={"grade": true, "grade_id": "test-activation-loss-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-def test_unit_activation_loss_rules():
-    x = Tensor([[-2.0, -0.5, 0.5, 3.0], [1.0, 0.0, -1.0, 2.0]], requires_grad=True)
-    g = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 5.0, 6.0, -2.0]], dtype=np.float32)
-    (gr,) = relu_backward(g, Tensor(np.maximum(x.data, 0)), x)
-    assert np.allclose(gr, [[0, 0, 3, 4], [-1, 0, 0, -2]]), f"relu: got {gr}"
-    s = 1 / (1 + np.exp(-x.data))
-    (gs,) = sigmoid_backward(g, Tensor(s), x)
-    assert np.allclose(gs, g * s * (1 - s), atol=1e-6), f"sigmoid: got {gs}"
-    for axis in (1, 0):
-        e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
-        p = e / e.sum(axis=axis, keepdims=True)
-        (gx,) = softmax_backward(g, Tensor(p), x, axis=axis)
-        # the full Jacobian, slice by slice, as a reference
-        want = np.zeros_like(p)
-        for k in range(p.shape[1 - axis]):
-            pk = p[k] if axis == 1 else p[:, k]
-            jac = np.diag(pk) - np.outer(pk, pk)
-            gk = g[k] if axis == 1 else g[:, k]
-            if axis == 1:
-                want[k] = jac @ gk
-            else:
-                want[:, k] = jac @ gk
-        assert np.allclose(gx, want, atol=1e-6), f"softmax(axis={axis}): got {gx}, expected {want}"
-    logits = Tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]], requires_grad=True)
-    e = np.exp(logits.data)
-    probs = e / e.sum(axis=1, keepdims=True)
-    targets = np.array([0, 2])
-    loss = Tensor(-np.log(probs[[0, 1], targets]).mean())
-    (gl,) = cross_entropy_backward(np.array(2.0, dtype=np.float32), loss, logits, probs=probs, targets=targets)
-    onehot = np.eye(3)[targets]
-    assert np.allclose(gl, 2.0 * (probs - onehot) / 2, atol=1e-6), f"cross_entropy: got {gl}"
-    assert np.allclose(probs.sum(axis=1), 1), "the rule must not modify ctx['probs'] in place"
-    t = Tensor(np.tanh(x.data))
-    assert np.allclose(tanh_backward(g, t, x)[0], g * (1 - np.tanh(x.data) ** 2), atol=1e-6)
-    print("activation and loss rules: OK")
+# %% nbgrader={"grade": true, "grade_id": "test-loss-rules", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_loss_rules():
+    from tinytorch.testing import close
+
+    rng = np.random.default_rng(2)
+    logits = Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    e = np.exp(logits.data - logits.data.max(axis=-1, keepdims=True))
+    probs = e / e.sum(axis=-1, keepdims=True)
+    saved = probs.copy()
+    targets = np.array([[0, 3, 3], [1, 2, 0]])
+    onehot = np.eye(4, dtype=np.float32)[targets]
+    loss = Tensor(-np.log(np.take_along_axis(probs, targets[..., None], -1)).mean())
+    result = cross_entropy_backward(np.array(2.0, dtype=np.float32), loss, logits, probs=probs, targets=targets)
+    assert isinstance(result, tuple) and len(result) == 1, f"cross_entropy: expected a 1-tuple, got {result!r}"
+    close(result[0], 2.0 * (probs - onehot) / 6, what="cross_entropy: g · (probs − onehot) / N with N = 6")
+    assert result[0].dtype == np.float32, f"cross_entropy: gradient dtype {result[0].dtype}, expected float32"
+    close(probs, saved, what="the rule must not modify ctx['probs'] in place")
+    one = np.array([[0.7, 0.2, 0.1]], dtype=np.float32)
+    (g1,) = cross_entropy_backward(np.array(1.0, dtype=np.float32), Tensor(0.36), Tensor(np.log(one)),
+                                   probs=one, targets=np.array([0]))
+    close(g1, [[-0.3, 0.2, 0.1]], what="cross_entropy: the worked example")
+    print("loss rules: OK")
 
 
 if __name__ == "__main__":
-    test_unit_activation_loss_rules()
+    test_unit_loss_rules()
 
 # %% [markdown]
-# ## 10. The engine, part 1: topological order
+# ## 12. The engine, part 1: `topological_order`
 #
-# From the worked example: a node may pass its gradient on only once it has received the
-# contributions of **every** node that used it. An order with that property is a *topological
-# order* of the graph, reversed: the loss first, every tensor before the tensors it was computed
-# from.
+# From the worked example of section 1: a node may pass its gradient on only once it has received
+# the contributions of **every** node that used it. So the engine needs the nodes in an order where
+# each tensor comes before all of its inputs: a *topological order* of the graph, read from the
+# loss towards the leaves.
 #
-# Depth-first search gives one. Visit a node's inputs first, and append the node to a list after
-# all of them are done ("post-order"): the list then has every node *after* its inputs. Reverse
-# it, and every node comes *before* its inputs. Visit each node once (a `set` of `id`s), and follow
-# only inputs with `requires_grad` (constants need no gradient).
+# **Contract.** `topological_order(root)` returns a list of every tensor that `root` depends on,
+# `root` included, each **exactly once**, with **every tensor before all of its inputs** (so `root`
+# is first). It follows only inputs with `requires_grad` (constants need no gradient and are left
+# out). It must work for graphs of **any depth**, which rules out the textbook recursive search:
+# Python allows about 1,000 nested calls (`sys.getrecursionlimit()`), while an RNN unrolled over
+# 200 time steps with 10 ops per step is already 2,000 deep, and a `RecursionError` would end
+# training. The test builds a chain 10,000 ops deep.
 #
-# **Why not recursion?** The textbook DFS calls itself for each input. Python allows about 1,000
-# nested calls (`sys.getrecursionlimit()`), and a graph is easily deeper: an RNN unrolled over 200
-# time steps with 10 ops per step is 2,000 deep, and `RecursionError` would end training. So keep
-# your own stack of `(node, iterator over its inputs)` pairs: a list on the heap, as deep as
-# memory allows.
+# **Worked example**: the "diamond" of the test below, where `a` is used twice.
 #
-#     stack = [(root, iter(root._inputs))]
-#     while stack:
-#         node, inputs = stack[-1]
-#         push the next unvisited input that requires grad (and stop looking), or, if none is left,
-#         pop the node and append it to the order
+# ```
+# a = x * 2      uses x
+# b = x.exp()    uses x
+# c = a + b      uses a, b
+# d = c * a      uses c, a      (a is used twice: by c and by d)
+# ```
 #
-# (Python's `for ... else` runs the `else` branch only when the loop finished without `break`.)
+# | candidate order | valid? |
+# |---|---|
+# | `d, c, a, b, x` | yes: `d` before `c`, `a`; `c` before `a`, `b`; `a`, `b` before `x` |
+# | `d, c, b, a, x` | yes (topological orders are not unique) |
+# | `d, a, c, b, x` | **no**: `a` would pass on its gradient before `c` sent its share |
+#
+# One way to find such an order by hand: a depth-first search that writes a node down only after
+# all of its inputs are written ("post-order"). From `d`: into `c`, into `a`, into `x` — `x` has no
+# inputs, write `x`; back in `a`, all inputs done, write `a`; back in `c`, next input `b`, whose input
+# `x` is already written: write `b`; write `c`; back in `d`, `a` is written: write `d`. The list
+# `x, a, b, c, d` has every node **after** its inputs. Your job is to turn this into code that keeps
+# track of "where was I in this node's inputs?" without recursion, visits each node once, and
+# returns the order the contract asks for. Cost: `O(nodes + edges)` time and memory.
 
 # %% nbgrader={"grade": false, "grade_id": "topological-order", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that `root` depends on through `requires_grad` inputs, `root` included,
-    ordered so that each tensor comes before all of its inputs (so `root` is first).
-    Iterative depth-first search: no recursion, any depth."""
+    """Every tensor that `root` depends on through `requires_grad` inputs, `root` included, each once,
+    ordered so that each tensor comes before all of its inputs (so `root` is first). No recursion:
+    any depth works."""
     ### BEGIN SOLUTION
     order: list[Tensor] = []
     visited = {id(root)}
@@ -759,7 +1043,7 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
 # %% [markdown]
 # ### Unit test: topological order
-# A diamond (a node used by two others) and a chain 10,000 ops deep.
+# The diamond above, a graph with a constant in it, and a chain 10,000 ops deep.
 
 # %% nbgrader={"grade": true, "grade_id": "test-topological-order", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_topological_order():
@@ -769,19 +1053,22 @@ def test_unit_topological_order():
     c = a + b
     d = c * a
     order = topological_order(d)
+    names = [t._op_name or "leaf" for t in order]
     position = {id(t): i for i, t in enumerate(order)}
-    assert len(order) == 5 and len(position) == 5, f"expected 5 distinct tensors, got {len(order)}"
-    assert order[0] is d and order[-1] is x, "the root comes first, the leaf last"
+    assert len(order) == 5 and len(position) == 5, f"expected the 5 tensors d, c, a, b, x once each, got {names}"
+    assert order[0] is d and order[-1] is x, f"the root comes first and the leaf last, got {names}"
     for node in order:
         for inp in node._inputs:
             if inp.requires_grad:
-                assert position[id(node)] < position[id(inp)], f"{node._op_name} must come before its inputs"
-    assert all(t.requires_grad for t in order), "constants (like the 2 in x * 2) are not part of the order"
+                assert position[id(node)] < position[id(inp)], f"{node._op_name} must come before its inputs: {names}"
+    assert all(t.requires_grad for t in order), f"constants (like the 2 in x * 2) are not part of the order: {names}"
+    leaf = Tensor([3.0], requires_grad=True)
+    assert topological_order(leaf) == [leaf], "a leaf alone is its own order"
     y = x
     for _ in range(10_000):
         y = y + 1.0
     deep = topological_order(y)
-    assert len(deep) == 10_001 and deep[-1] is x, "a 10,000-op chain must not hit the recursion limit"
+    assert len(deep) == 10_001 and deep[0] is y and deep[-1] is x, f"a 10,000-op chain: got {len(deep)} tensors"
     print("topological order: OK")
 
 
@@ -789,50 +1076,43 @@ if __name__ == "__main__":
     test_unit_topological_order()
 
 # %% [markdown]
-# ## 11. The engine, part 2: `backward`
+# ## 13. The engine, part 2: `backward`
 #
-# `backward(tensor, grad)` runs the whole machine:
-# 1. **Seed.** `grad` is `∂L/∂tensor`. For a scalar loss it defaults to 1 (`np.ones` of the
-#    tensor's shape). For any other tensor, "the gradient" is ambiguous, so a missing `grad` is an
-#    error that says what to do. A tensor that does not require grad has no graph: error too.
-# 2. **Walk** `topological_order(tensor)`. Gradients of interior nodes live in a dict
-#    `grads: id(tensor) → array`. For each node, `pop` its gradient: popping frees it as soon as
-#    it has been used, so at any moment only the gradients of the current "frontier" are in memory.
-#    (A node with no entry received no gradient — every rule returned `None` for it — and is
-#    skipped.)
-# 3. **Interior node**: call its rule, `BACKWARD_RULES[node._op_name](g, node, *node._inputs,
-#    **node._ctx)`, and add each returned gradient into `grads` under its input's id (skipping
-#    `None` and inputs without `requires_grad`). A tensor used twice receives two contributions,
-#    which add up: `grads[k] = grads[k] + g` (a new array: never modify a rule's result in place,
-#    it may be another tensor's gradient or a view of one). Check each gradient's shape against its
-#    input: a rule with a shape bug should fail here with a message, not three layers later.
-# 4. **Leaf** (requires grad, no `_op_name`): **accumulate** into `leaf.grad`, a `Tensor`. The
-#    first time, store a *copy* (`.grad` must own its memory: the array may be a view of another
-#    gradient, or the very same array another leaf gets from `add`); afterwards add in place,
-#    `leaf.grad.data += g`. Gradients also accumulate **across** `backward` calls, as in PyTorch:
-#    that lets you sum the gradients of several losses or mini-batches. Zeroing them is the job of
-#    `optimizer.zero_grad()` (module 06).
+# **Contract.** `backward(tensor, grad=None)` accumulates `∂tensor/∂leaf` (times `grad`) into the
+# `.grad` of every leaf that `tensor` depends on:
+# 1. **Seed** (given, `_seed`): `grad` is `∂L/∂tensor`; for a one-element tensor it defaults to 1.
+#    A missing `grad` for a bigger tensor, a `grad` of the wrong shape, or a tensor that does not
+#    require grad are errors that say what to do.
+# 2. **Walk** `topological_order(tensor)`. Gradients wait in a dict `grads`, `id(tensor) → array`
+#    (given, holding the seed), until their node is reached. Take a node's gradient *out* of the dict
+#    when you reach it: it is complete then (every consumer came earlier), and dropping it frees its
+#    memory at once, so only the gradients of the current "frontier" are alive (a test measures the
+#    peak). A node with no entry received no gradient (every rule returned `None` for it): skip it.
+# 3. **Interior node** (it has an `_op_name`): call its rule with its gradient, the node itself,
+#    its inputs and its ctx (section 2), and **check what comes back**: anything but a tuple or list
+#    of one entry per input is a `TypeError` naming the op; a gradient whose shape differs from its
+#    input's is a `ValueError` naming the op and both shapes. Then add each gradient to its input's
+#    entry (skip `None` and inputs without `requires_grad`). A tensor used twice gets two
+#    contributions, which add up; add into a **new** array, because a rule's result may be a view
+#    of `grad` or the very array another input received (`add` returns `grad` itself twice).
+# 4. **Leaf** (requires grad, no `_op_name`): **accumulate** into `leaf.grad`, a `Tensor` of the
+#    leaf's dtype. The first time, store a *copy* that `.grad` owns (the array may be a read-only
+#    broadcast view, or shared with another leaf); afterwards add **in place** into the same
+#    `.grad` tensor. Gradients accumulate **across** `backward` calls, as in PyTorch: that lets you
+#    sum the gradients of several losses or mini-batches; zeroing them is `optimizer.zero_grad()`
+#    (module 06), or `leaf.grad = None`.
 #
 # Interior nodes keep `.grad = None`, as in PyTorch: their gradients are only needed during the
 # walk, and keeping them all would double the memory of the graph.
 #
-# ### What the graph costs
-# Recording keeps every op's inputs alive until the loss is gone, because the rules need them
-# (`mul` needs both factors; `matmul` needs `A` to compute `Aᵀ @ G`). For a 784-128-10 MLP on a
-# batch of 256 in float32:
+# **Worked example**: the table of section 1, as the engine sees it (`grads` is the dict):
 #
-# | tensor kept for backward | shape | memory |
-# |---|---|---|
-# | input images `x` (for `∂L/∂W₁ = xᵀ G`) | (256, 784) | 803 KB |
-# | `x @ W₁`, `+ b₁`, `relu(·)` | 3 × (256, 128) | 393 KB |
-# | logits, probabilities | 2 × (256, 10) | 20 KB |
-# | *for comparison: all parameters* | 101,770 numbers | 407 KB |
-#
-# The activations already outweigh the parameters, and they grow with the batch size (and, for
-# transformers, with the sequence length). That is why evaluation runs under `no_grad()`
-# (section 12): nothing is recorded, and each intermediate is freed as soon as the next op has
-# used it. The graph itself is freed when the last reference to the loss goes away; calling
-# `backward` twice on the same graph works and accumulates twice.
+# | step | node | gradient taken out | rule returns (for its inputs) | `grads` afterwards |
+# |---|---|---|---|---|
+# | 1 | `L = y * y` | 1 (the seed) | `(7, 7)` for `(y, y)` | `{y: 14}` |
+# | 2 | `y = u + b` | 14 | `(14, 14)` for `(u, b)` | `{u: 14, b: 14}` |
+# | 3 | `u = w * x` | 14 | `(28, 42)` for `(w, x)` | `{b: 14, w: 28, x: 42}` |
+# | 4–6 | leaves `b`, `w`, `x` | 14, 28, 42 | — | `{}`; `b.grad = 14`, `w.grad = 28`, `x.grad = 42` |
 
 # %% nbgrader={"grade": false, "grade_id": "backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -859,6 +1139,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
     `grad` may be omitted for a one-element tensor (it is then 1). Leaves are tensors with
     requires_grad=True that no recorded op produced; interior tensors keep `.grad = None`.
+    A rule returning the wrong number of gradients raises TypeError, a gradient of the wrong shape
+    ValueError, each naming the op.
     """
     grads = {id(tensor): _seed(tensor, grad)}
     ### BEGIN SOLUTION
@@ -893,52 +1175,66 @@ def backward(tensor: Tensor, grad=None) -> None:
 
 # %% [markdown]
 # ### Unit test: backward
-# The worked example of section 1, a tensor used twice, accumulation across calls, the errors,
-# and the 10,000-op chain.
+# The worked example, a tensor used twice, accumulation across calls, each leaf owning its
+# gradient, the errors (including rules that break their contract), and the 10,000-op chain.
 
 # %% nbgrader={"grade": true, "grade_id": "test-backward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_backward():
+    from tinytorch.testing import close, raises, recording_ops
+
     x, w, b = (Tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
     y = w * x + b
     loss = y * y
     backward(loss)
     got = (w.grad.item(), x.grad.item(), b.grad.item())
     assert got == (28.0, 42.0, 14.0), f"worked example: (dw, dx, db) = {got}, expected (28, 42, 14)"
-    assert y.grad is None and loss.grad is None, "interior tensors keep .grad = None"
+    assert y.grad is None and loss.grad is None, f"interior tensors keep .grad = None, got {y.grad}, {loss.grad}"
+    first = w.grad
     backward(w * 10)
-    assert w.grad.item() == 38.0, f"gradients accumulate across backward calls: got {w.grad.item()}"
+    assert w.grad is first and w.grad.item() == 38.0, f"gradients accumulate in the same .grad: got {w.grad}, expected 38"
 
     v = Tensor([1.0, -2.0, 3.0], requires_grad=True)
     h = v * v
     backward((h + h).sum() - v.sum())
-    assert np.allclose(v.grad.data, 4 * v.data - 1), f"a tensor used twice gets the sum: {v.grad.data}"
+    close(v.grad, 4 * v.data - 1, what="a tensor used twice gets the sum of both contributions")
     m = Tensor(np.ones((2, 3)), requires_grad=True)
     bias = Tensor(np.zeros(3), requires_grad=True)
-    out = m * 2 + bias
-    backward(out, np.arange(6, dtype=np.float32).reshape(2, 3))
-    assert np.allclose(m.grad.data, 2 * np.arange(6).reshape(2, 3)) and np.allclose(bias.grad.data, [3, 5, 7])
+    backward(m * 2 + bias, np.arange(6, dtype=np.float32).reshape(2, 3))
+    close(m.grad, 2 * np.arange(6).reshape(2, 3), what="backward with an explicit grad: m")
+    close(bias.grad, [3, 5, 7], what="backward with an explicit grad: the broadcast bias")
     p, q = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
     backward((p + q).sum())
-    backward((p + q).sum())
-    assert np.allclose(p.grad.data, 2) and np.allclose(q.grad.data, 2), "each leaf owns its own .grad array"
-    assert isinstance(p.grad, Tensor), ".grad is a Tensor"
+    assert isinstance(p.grad, Tensor) and p.grad.dtype == np.float32, f".grad is a float32 Tensor, got {p.grad!r}"
+    p.grad.data *= 10
+    close(q.grad, [1, 1], what="each leaf owns its .grad array (add hands the same array to both inputs)")
+    s = Tensor(np.zeros((2, 3)), requires_grad=True)
+    backward(s.sum())
+    s.grad.data += 1  # the sum rule returns a read-only broadcast view: .grad must be a copy
+    close(s.grad, np.full((2, 3), 2.0), what=".grad must be a writable copy")
 
-    for bad, error in [(lambda: backward(Tensor([1.0, 2.0], requires_grad=True) * 2), RuntimeError),
-                       (lambda: backward(Tensor([1.0]) * 2), RuntimeError),
-                       (lambda: backward(v * 2, np.ones(4)), ValueError)]:
-        try:
-            bad()
-        except error:
-            pass
-        else:
-            raise AssertionError(f"expected {error.__name__}")
+    raises(RuntimeError, lambda: backward(Tensor([1.0, 2.0], requires_grad=True) * 2), "one-element")
+    raises(RuntimeError, lambda: backward(Tensor([1.0]) * 2), "does not require grad")
+    raises(ValueError, lambda: backward(Tensor([1.0, 2.0], requires_grad=True) * 2, np.ones(4)), "(4,)")
+    with recording_ops():  # whatever we register here is removed on exit
+        register_backward("bad_shape")(lambda grad, out, t: (grad.sum(),))
+        register_backward("bad_arity")(lambda grad, out, t: grad)
+        register_backward("stop")(lambda grad, out, t: (None,))
+        register_backward("upcast")(lambda grad, out, t: (grad.astype(np.float64),))
+        t = Tensor([1.0, 2.0], requires_grad=True)
+        raises(ValueError, lambda: backward(Tensor._op("bad_shape", t.data, t).sum()), "bad_shape", "(2,)")
+        raises(TypeError, lambda: backward(Tensor._op("bad_arity", t.data, t).sum()), "bad_arity")
+        backward((Tensor._op("stop", t.data * 2, t) + t).sum())
+        close(t.grad, [1, 1], what="a rule returning None stops the gradient along that path")
+        u = Tensor([1.0, 2.0], requires_grad=True)
+        backward(Tensor._op("upcast", u.data, u).sum())
+        assert u.grad.dtype == np.float32, f"a leaf's .grad has the leaf's dtype float32, got {u.grad.dtype}"
 
     c = Tensor([1.0], requires_grad=True)
     z = c
     for _ in range(10_000):
         z = z * 1.0001
     backward(z.sum())
-    assert np.isclose(c.grad.data[0], 1.0001 ** 10_000, rtol=1e-3), "10,000-op chain"
+    close(c.grad, [1.0001 ** 10_000], rtol=1e-3, what="the gradient through a 10,000-op chain")
     print("backward: OK")
 
 
@@ -946,29 +1242,133 @@ if __name__ == "__main__":
     test_unit_backward()
 
 # %% [markdown]
-# ## 12. Switching recording off: `no_grad()`
+# ### What the graph costs
+# Recording keeps every op's inputs alive until the loss is gone, because the rules need them
+# (`mul` needs both factors; `matmul` needs `A` to compute `A`'s part of `B`'s gradient). For a
+# 784-128-10 MLP on a batch of 256 in float32:
+#
+# | tensor kept for backward | shape | memory |
+# |---|---|---|
+# | input images `x` (for `∂L/∂W₁`) | (256, 784) | 803 KB |
+# | `x @ W₁`, `+ b₁`, `relu(·)` | 3 × (256, 128) | 393 KB |
+# | logits, probabilities | 2 × (256, 10) | 20 KB |
+# | *for comparison: all parameters* | 101,770 numbers | 407 KB |
+#
+# The activations already outweigh the parameters, and they grow with the batch size (and, for
+# transformers, with the sequence length). That is why evaluation runs under `no_grad()`
+# (section 15): nothing is recorded, and each intermediate is freed as soon as the next op has
+# used it. The graph itself is freed when the last reference to the loss goes away; calling
+# `backward` twice on the same graph works and accumulates twice.
+
+# %% [markdown]
+# ## 14. The guarantee: no op leaves the graph silently
+#
+# What happens when an op has no backward rule? Before this guarantee existed, `_op` simply did not
+# record it, and the graph was **cut** there. Nothing crashed:
+#
+# ```python
+# w = Tensor([1.0, 2.0], requires_grad=True)
+# y = Tensor._op("mystery", w.data * 7, w)     # an op nobody wrote a rule for: y = 7w
+# backward((y + w).sum())                      # L = 7w + w
+# w.grad                                       # was [1, 1]: only the "+ w" path counted
+# ```
+#
+# The true gradient of `7w + w` is `[8, 8]`. Autograd returned a gradient that is off by a factor
+# of 8, with no error, no warning, and the right shape. This is the worst bug autograd can have:
+# training still runs and the loss may even go down (the other paths still work), just slower or to
+# a worse model, and nobody knows where to look. A wrong *rule* is caught by `gradcheck`
+# (section 16), but only for ops you think of checking; a *missing* rule must never get that far.
+#
+# So module 01's `Tensor._op` now refuses: once autograd is active (any rule registered, which is
+# the case as soon as this module, or the exported `tinytorch.autograd`, has been imported), with
+# grad mode on and an input requiring grad, an op with no rule raises a `RuntimeError` that names
+# the op and tells how to fix it. Two ways out, both from `tinytorch.tensor`:
+# - `@register_backward("name")` registers its rule, as this module does for every op of 01–04.
+#   Module 09 registers rules for its own ops (`conv2d`, pooling) right where it defines them.
+# - `register_non_differentiable("name")` declares an op with **no** gradient at all (an `argmax`,
+#   a comparison: the output is an index or a boolean, and a small change of the input changes
+#   it by nothing or by a jump). Its outputs are constants: `requires_grad=False`, nothing recorded.
+#
+# Op names are global, so two modules must never claim the same one: the second rule would
+# silently replace the first, and the gradients would depend on import order.
+# `register_backward` **warns** when a name already belongs to a rule from another module (the
+# same rule registered again, as when you re-run a cell, is silent). A new op gets a new name.
+
+# %% nbgrader={"grade": false, "grade_id": "op-guard-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    try:
+        Tensor._op("mystery", w.data * 7, w)
+    except RuntimeError as error:
+        print("RuntimeError:", error)
+
+# %% [markdown]
+# ### Unit test: an op without a rule raises; with its rule, the true gradient
+# The test registers its throw-away rules inside `recording_ops()` (from `tinytorch.testing`),
+# which restores the registry on exit.
+
+# %% nbgrader={"grade": true, "grade_id": "test-op-guard", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_op_guard():
+    from tinytorch.tensor import NON_DIFFERENTIABLE, register_non_differentiable
+    from tinytorch.testing import close, raises, recording_ops
+
+    with recording_ops():
+        w = Tensor([1.0, 2.0], requires_grad=True)
+        raises(RuntimeError, lambda: Tensor._op("mystery", w.data * 7, w), "'mystery'", "register_backward")
+        assert not Tensor._op("mystery", w.data * 7, Tensor([1.0, 2.0])).requires_grad, \
+            "an op on constants records nothing, so it needs no rule"
+
+        @register_backward("mystery")
+        def mystery_backward(grad, out, a):
+            return (grad * 7,)
+
+        y = Tensor._op("mystery", w.data * 7, w)
+        backward((y + w).sum())
+        close(w.grad, [8.0, 8.0], what="d/dw sum(7w + w) once the rule exists (a cut graph gave [1, 1])")
+    assert "mystery" not in BACKWARD_RULES, "recording_ops() restores the registry"
+    try:
+        register_non_differentiable("argmax_demo")
+        out = Tensor._op("argmax_demo", np.argmax(w.data), w)
+        assert not out.requires_grad and out._inputs == (), "a non-differentiable op gives a constant"
+    finally:
+        NON_DIFFERENTIABLE.discard("argmax_demo")
+    print("op guard: OK")
+
+
+if __name__ == "__main__":
+    test_unit_op_guard()
+
+# %% [markdown]
+# ## 15. Switching recording off: `grad_mode`, `no_grad()`
 #
 # During evaluation we want neither the graph nor its memory. `_op` records only when
-# `Config.grad_enabled` is true, so a context manager that sets it to `False` and **restores the
-# previous value** on exit is all we need:
+# `Config.grad_enabled` is true, so a context manager that switches it off is all we need:
 #
 # ```python
 # with no_grad():
 #     predictions = model(test_images)   # no graph, activations freed at once
 # ```
 #
-# Restore in a `finally` so an exception inside the block cannot leave recording switched off.
-# Restoring the *previous* value (not `True`) makes it nestable: `no_grad()` inside `no_grad()`
-# inside `enable_grad()` all work. Write the general `grad_mode(enabled)`; `no_grad()` and
-# `enable_grad()` are one-liners on top. Because they come from `@contextmanager`, they also work
-# as decorators: `@no_grad()` above a function.
+# **Contract of `grad_mode(enabled)`** (a generator turned into a context manager by
+# `@contextmanager`: the code before its `yield` runs on entering the `with` block, the code after
+# it on leaving):
+# - inside the block, `Config.grad_enabled` is `enabled`;
+# - on leaving, it is back to **the value it had before** (not simply `True`), so that the modes
+#   nest: `no_grad()` inside `no_grad()` keeps recording off after the inner block ends, and
+#   `enable_grad()` inside `no_grad()` records only within its own block;
+# - it is restored **even when the block raises**: an exception in an evaluation loop must not
+#   leave recording switched off for the rest of training (think about where an exception raised
+#   inside the `with` block appears in your generator).
+#
+# `no_grad()` and `enable_grad()` (given) are one-liners on top. Because they come from
+# `@contextmanager`, they also work as decorators: `@no_grad()` above a function.
 
 # %% nbgrader={"grade": false, "grade_id": "no-grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 @contextmanager
 def grad_mode(enabled: bool):
-    """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit."""
-    # Hint: save the old value, set the new one, then `yield` inside `try:` ... `finally:` restore.
+    """Context manager: set `Config.grad_enabled` to `enabled`, restore the previous value on exit
+    (also after an exception)."""
     ### BEGIN SOLUTION
     previous = Config.grad_enabled
     Config.grad_enabled = enabled
@@ -994,25 +1394,28 @@ def enable_grad():
 
 # %% nbgrader={"grade": true, "grade_id": "test-no-grad", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_no_grad():
+    from tinytorch.testing import raises
+
     x = Tensor([1.0, 2.0], requires_grad=True)
-    assert Config.grad_enabled
+    assert Config.grad_enabled, "recording is on outside no_grad()"
     with no_grad():
         y = x * 2
-        assert not Config.grad_enabled
+        assert not Config.grad_enabled, "no_grad() switches recording off"
         with no_grad():
             pass
         assert not Config.grad_enabled, "leaving an inner no_grad() must keep the outer one"
         with enable_grad():
             z = x * 3
-        assert not Config.grad_enabled
+        assert not Config.grad_enabled, "leaving enable_grad() inside no_grad() must switch recording off again"
     assert Config.grad_enabled, "no_grad() must restore recording on exit"
-    assert not y.requires_grad and y._inputs == (), "no graph inside no_grad()"
+    assert not y.requires_grad and y._inputs == (), f"no graph inside no_grad(), got inputs {y._inputs}"
     assert z.requires_grad and z._op_name == "mul", "enable_grad() records again"
-    try:
+
+    def fail_inside_no_grad():
         with no_grad():
             raise KeyError("boom")
-    except KeyError:
-        pass
+
+    raises(KeyError, fail_inside_no_grad, "boom")
     assert Config.grad_enabled, "no_grad() must restore recording even after an exception"
 
     @no_grad()
@@ -1027,7 +1430,7 @@ if __name__ == "__main__":
     test_unit_no_grad()
 
 # %% [markdown]
-# ## 13. Checking every rule: `gradcheck`
+# ## 16. Checking every rule: `numeric_gradient` and `gradcheck`
 #
 # A wrong backward rule does not crash: training just goes slowly or nowhere. The remedy is to
 # compare the analytic gradient with a **numerical** one. For each input element `xᵢ`:
@@ -1039,15 +1442,22 @@ if __name__ == "__main__":
 # trade-off, `ε` around `5·10⁻³`, still leaves relative errors of `10⁻⁶`–`10⁻⁵`, and a step that
 # large blurs sharp functions; in float64 (`10⁻¹⁶`), `ε = 10⁻⁶` leaves about `10⁻¹⁰`. So
 # `gradcheck` runs in float64: it sets `Config.dtype` for the duration (every `Tensor` created
-# then is float64) and restores it after.
+# then is float64) and restores it after. This is why rules must keep `grad`'s dtype (section 2).
 #
-# The function may return a non-scalar tensor. We check it fully by reducing it with a fixed random
-# projection `R`: `f(x) = sum(fn(x) * R)`. Its gradient is exactly what `backward(out, R)`
-# computes, and a random `R` (unlike all ones) does not let errors cancel out.
+# **Yours: `numeric_gradient(f, x, eps)`.** `f` takes no arguments and reads the array `x`; you
+# return an array of `x`'s shape whose element `i` is the central difference for element `i`.
+# Perturb `x` **in place**, one element at a time (the given `flat_x` and `flat_grad` are flat
+# *views*: writing `flat_x[i]` writes into `x`), and afterwards put back **the saved original
+# value**, bit for bit. Adding `ε` and subtracting it again does not do that: `(x + ε) − ε` is not
+# `x` in floating point, and the test compares bit for bit. Worked example: `f = sum(x³)` at
+# `x = [1, 2]` gives about `[3, 12]` (that is `3x²`), and `x` is exactly `[1, 2]` afterwards.
 #
-# Cost: two forward passes per input element, so use small inputs. You write the loop
-# `numeric_gradient`; `gradcheck` (given) does the float64 setup and the comparison, and explains a
-# failure: which input, the worst element, analytic vs numeric.
+# **Given: `gradcheck(fn, *inputs)`.** The function may return a non-scalar tensor. We check it
+# fully by reducing it with a fixed random projection `R`: `f(x) = sum(fn(x) * R)`. Its gradient is
+# exactly what `backward(out, R)` computes, and a random `R` (unlike all ones) does not let errors
+# cancel out. `gradcheck` does the float64 setup, calls your `numeric_gradient` for each input that
+# requires grad, and explains a failure: which input, the worst element, analytic vs numeric.
+# Cost: two forward passes per input element, so use small inputs.
 
 # %% nbgrader={"grade": false, "grade_id": "gradcheck", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -1055,7 +1465,7 @@ def numeric_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -
     """Central differences of the scalar `f()` with respect to every element of the array `x`.
 
     `f` takes no arguments and reads `x`: perturb `x` in place, one element at a time, and put the
-    original value back each time.
+    original value back each time (exactly: `x` is unchanged afterwards).
     """
     grad = np.zeros(x.shape, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writing to them writes x and grad
@@ -1131,38 +1541,39 @@ def _compare(index, shape, analytic, numeric, atol, rtol, missing) -> None:
 
 # %% [markdown]
 # ### Unit test: gradcheck
-# It must accept correct rules and reject a wrong one: we register a deliberately broken rule for
-# a throw-away op and check that gradcheck catches it.
+# `numeric_gradient` on a known function, then `gradcheck` must accept correct rules and reject a
+# wrong one: we register a deliberately broken rule for a throw-away op and check that gradcheck
+# catches it and names the input.
 
 # %% nbgrader={"grade": true, "grade_id": "test-gradcheck", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_gradcheck():
+    from tinytorch.testing import close, raises, recording_ops
+
+    arr = np.array([[0.5, 1.0, -2.0], [1.5, 3.0, 0.1]])
+    before = arr.copy()
+    num = numeric_gradient(lambda: float(np.sum(arr ** 3 + arr[0, 0] * arr)), arr)
+    want = 3 * before ** 2 + before[0, 0]
+    want[0, 0] += before.sum()
+    close(num, want, rtol=1e-6, what="numeric_gradient of sum(x**3 + x[0, 0] * x)")
+    assert np.array_equal(arr, before), f"numeric_gradient must restore every element exactly: {arr} vs {before}"
+
     rng = np.random.default_rng(3)
     a = Tensor(rng.uniform(0.5, 2, size=(3, 4)), requires_grad=True)
     b = Tensor(rng.uniform(0.5, 2, size=(4,)), requires_grad=True)
-    before = a.data.copy()
+    kept = a.data.copy()
     assert gradcheck(lambda x, y: (x * y - y / x).exp().log() + x.sqrt(), a, b) is True
-    assert np.array_equal(a.data, before) and a.grad is None, "gradcheck must not touch its inputs"
-    assert Config.dtype == np.float32, "gradcheck must restore Config.dtype"
-    arr = a.data.astype(np.float64)
-    num = numeric_gradient(lambda: float(np.sum(arr ** 3)), arr)
-    assert np.allclose(num, 3 * arr ** 2, rtol=1e-6), f"numeric_gradient of sum(x**3) is 3x**2, got {num}"
-    assert np.array_equal(arr, a.data), "numeric_gradient must restore every element it perturbs"
+    assert np.array_equal(a.data, kept) and a.grad is None, "gradcheck must not touch its inputs"
+    assert Config.dtype == np.float32, f"gradcheck must restore Config.dtype, got {Config.dtype}"
 
-    @register_backward("wrong_square")
-    def wrong_square(grad, out, x):
-        return (grad * x.data,)  # forgot the factor 2
+    with recording_ops():
+        @register_backward("wrong_square")
+        def wrong_square(grad, out, x):
+            return (grad * x.data,)  # forgot the factor 2
 
-    try:
         square = lambda c, x: Tensor._op("wrong_square", x.data ** 2, x) * c.sum()
-        try:
-            gradcheck(square, Tensor([1.0, 2.0]), Tensor([1.5, -1.0, 2.0], requires_grad=True))
-        except AssertionError as err:
-            assert "input 1" in str(err), f"the message should name input 1: {err}"
-        else:
-            raise AssertionError("gradcheck accepted a wrong backward rule")
-    finally:
-        del BACKWARD_RULES["wrong_square"]
-    assert Config.dtype == np.float32, "gradcheck must restore Config.dtype after a failure too"
+        error = raises(AssertionError, lambda: gradcheck(square, Tensor([1.0, 2.0]),
+                                                         Tensor([1.5, -1.0, 2.0], requires_grad=True)), "input 1")
+    assert Config.dtype == np.float32, f"gradcheck must restore Config.dtype after a failure too: {error}"
     print("gradcheck: OK")
 
 
@@ -1210,7 +1621,7 @@ def test_module():
             "binary_cross_entropy", a / 2, -np.mean(np.log(a.data / 2)), target=np.ones((3, 4)), eps=1e-7),
     }
     for name, fn in checks.items():
-        assert gradcheck(fn, x, y), name
+        assert gradcheck(fn, x, y), f"gradcheck of the {name} ops"
 
     w1 = Tensor(rng.normal(0, 0.5, size=(4, 16)), requires_grad=True)
     b1 = Tensor(np.zeros(16), requires_grad=True)
@@ -1230,7 +1641,7 @@ def test_module():
                 p.data -= 0.5 * p.grad.data
                 p.grad = None
     last = loss_fn().item()
-    assert last < 0.7 * first, f"training should reduce the loss: {first:.3f} -> {last:.3f}"
+    assert last < 0.7 * first, f"training should reduce the loss by 30 %: {first:.3f} -> {last:.3f}"
     print("module 05: all tests passed")
 
 
@@ -1243,6 +1654,9 @@ if __name__ == "__main__":
 #   long does a training step take? Where does the memory for backward come from?
 # - We split the gradient of `max` evenly among ties. What would go wrong, for a network, if we
 #   sent the full gradient to *every* tied element instead?
+# - An op that silently dropped out of the graph gave `[1, 1]` instead of `[8, 8]`, with no error.
+#   Which of your tests would have caught it, and which would not? Why is raising at *forward*
+#   time better than finding it later with `gradcheck`?
 # - `gradcheck` costs two forward passes per input element. How long would it take for the
 #   101,770 parameters of a 784-128-10 MLP? How would you check a big model's gradients instead?
 # - Why does `backward` copy a leaf's first gradient instead of storing the array it received?
