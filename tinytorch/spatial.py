@@ -17,8 +17,8 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Length of the output along one axis (the formula above); an error if no window fits."""
-    # Set `out` with the formula above (`//` floors for non-negative numbers).
+    """Number of windows along one axis (section 1); ValueError when no window fits."""
+    # Set `out`, the number of window starts that fit.
     ### BEGIN SOLUTION
     out = (size + 2 * padding - kernel) // stride + 1
     ### END SOLUTION
@@ -30,14 +30,12 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
 def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """Unroll every (kh, kw) window of an already padded (N, C, Hp, Wp) array.
 
-    Returns `cols` of shape (N, C·kh·kw, OH·OW) with
-    `cols[n, (c·kh + di)·kw + dj, i·OW + j] = x_pad[n, c, i·sh + di, j·sw + dj]`.
+    Returns `cols` of shape (N, C·kh·kw, OH·OW) in the layout of section 3: row k matches
+    column k of `weight.reshape(O, -1)`, column l is output position l of the row-major
+    (OH, OW) grid. One copy; `x_pad` is not changed; the dtype is kept.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c = x_pad.shape[:2]
-    # Hint: `sliding_window_view` over axes (2, 3), then keep every stride-th window (still a
-    # view); move the kernel axes in front of the window-position axes, giving
-    # (N, C, kh, kw, OH, OW), and reshape to (N, K, L): that reshape is the one copy.
     ### BEGIN SOLUTION
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # view
     oh, ow = windows.shape[2:4]
@@ -61,10 +59,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     n, _, h, w = x.shape
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    # Set `cols` (the im2col buffer of the padded input, kept for the backward pass) and
-    # `out` (N, O, OH, OW), bias included. Hint: pad H and W only (`np.pad`, skip it when there
-    # is no padding), `im2col`, one matmul with the (O, K) weight matrix, the bias per channel,
-    # then a reshape.
+    # Set `cols` (the (N, K, L) im2col buffer, kept for the backward pass) and `out` (N, O, OH, OW).
     ### BEGIN SOLUTION
     x_pad = np.pad(x.data, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x.data
     cols = im2col(x_pad, (kh, kw), (sh, sw))  # (N, K, L)
@@ -81,14 +76,12 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
            stride: tuple[int, int]) -> np.ndarray:
     """Adjoint of im2col: add each column entry back onto the pixel it came from.
 
-    cols: (N, C·kh·kw, OH·OW); returns an array of `padded_shape` (N, C, Hp, Wp).
+    cols: (N, C·kh·kw, OH·OW) in im2col's layout; returns a new array of `padded_shape`
+    (N, C, Hp, Wp) in `cols.dtype`.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c, hp, wp = padded_shape
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    # Hint: view `cols` as (N, C, kh, kw, OH, OW); start from zeros of `padded_shape` in
-    # `cols.dtype`; for each kernel offset (di, dj), `+=` its (N, C, OH, OW) slab onto the
-    # strided rectangle of section 5.
     ### BEGIN SOLUTION
     cols = cols.reshape(n, c, kh, kw, oh, ow)
     grad = np.zeros(padded_shape, dtype=cols.dtype)
@@ -110,10 +103,6 @@ def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
     n, o, oh, ow = grad.shape
     g = grad.reshape(n, o, oh * ow)
     w_mat = weight.data.reshape(o, -1)
-    # Hint: the table of section 5. Weight: the batched product of `g` with `cols` transposed
-    # on its last two axes is (N, O, K); sum over N, reshape to weight's shape. Input:
-    # `w_mat.T @ g` is the column gradient; col2im it onto the padded shape, then slice the
-    # padding off. Bias: sum `grad` over every axis but the channel axis.
     ### BEGIN SOLUTION
     grad_weight = (g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     grad_x = None
@@ -141,9 +130,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        # Set `self.weight` (out_channels, in_channels, kh, kw) from `kaiming_uniform(fan_in,
-        # shape, rng)` and `self.bias` (zeros, or None when `bias` is False), both Tensors with
-        # requires_grad=True.
+        # Set `self.weight` and `self.bias` (section 6).
         ### BEGIN SOLUTION
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
@@ -156,10 +143,7 @@ class Conv2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
-        # Hint: `conv2d` with this layer's parameters, stride and padding.
-        ### BEGIN SOLUTION
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -175,17 +159,14 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
-        # Hint: keep `x.shape[:self.start_dim]` and let `reshape` compute the last length (-1).
-        ### BEGIN SOLUTION
         return x.reshape(x.shape[:self.start_dim] + (-1,))
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}"
 
 
 def _pool_geometry(x: Tensor, kernel_size, stride):
-    """Kernel, stride, output size and the k·k strided slices of a pooling op (given)."""
+    """Kernel, stride and the kh·kw strided slices of a pooling op, offsets in row-major order (given)."""
     (kh, kw) = _pair(kernel_size, "kernel_size")
     (sh, sw) = _pair(kernel_size if stride is None else stride, "stride")
     if x.ndim != 4:
@@ -197,12 +178,10 @@ def _pool_geometry(x: Tensor, kernel_size, stride):
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Max over each (kh, kw) window; stride defaults to the kernel size."""
+    """Max over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW). `x.data[sl]` for `sl` in `slices` is the (N, C, OH, OW) array of
-    # the elements at one kernel offset of every window. Hint: start from a copy of the first
-    # slice and fold in the others with `np.maximum(..., out=out)`.
+    # Set `out` (N, C, OH, OW), a new array.
     ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
@@ -213,12 +192,8 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 @register_backward("max_pool2d")
 def _max_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient goes to its first maximum."""
+    """`(grad_x,)`, x's shape and dtype: each window's gradient goes to its first maximum."""
     _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: a boolean `taken` mask of out's shape, all False. For each offset slice `sl` (they
-    # come in row-major order): it wins where `x.data[sl] == out.data` and not yet taken; mark
-    # those taken and add `grad` where it won into `grad_x[sl]` (add, not assign: overlapping
-    # windows can share an element).
     ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     taken = np.zeros(out.shape, dtype=bool)
@@ -235,34 +210,6 @@ def _max_pool2d_backward(grad, out, x, kernel, stride):
     ### END SOLUTION
 
 
-def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Mean over each (kh, kw) window; stride defaults to the kernel size."""
-    x = Tensor._lift(x)
-    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW): the sum of the k·k slices divided by their number.
-    ### BEGIN SOLUTION
-    out = x.data[slices[0]].copy()
-    for sl in slices[1:]:
-        out += x.data[sl]
-    out /= len(slices)
-    ### END SOLUTION
-    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
-
-
-@register_backward("avg_pool2d")
-def _avg_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient shared equally by its k·k elements."""
-    _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: add `grad / (number of slices)` into `grad_x[sl]` for every offset slice.
-    ### BEGIN SOLUTION
-    grad_x = np.zeros_like(x.data)
-    share = grad / len(slices)
-    for sl in slices:
-        grad_x[sl] += share
-    return (grad_x,)
-    ### END SOLUTION
-
-
 class MaxPool2d(Module):
     """Max pooling layer (no parameters)."""
 
@@ -275,6 +222,33 @@ class MaxPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
+    """Mean over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
+    x = Tensor._lift(x)
+    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
+    # Set `out` (N, C, OH, OW), a new array.
+    ### BEGIN SOLUTION
+    out = x.data[slices[0]].copy()
+    for sl in slices[1:]:
+        out += x.data[sl]
+    out /= len(slices)
+    ### END SOLUTION
+    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
+
+
+@register_backward("avg_pool2d")
+def _avg_pool2d_backward(grad, out, x, kernel, stride):
+    """`(grad_x,)`, x's shape and dtype: each window's gradient shared by its kh·kw elements."""
+    _, _, slices = _pool_geometry(x, kernel, stride)
+    ### BEGIN SOLUTION
+    grad_x = np.zeros_like(x.data)
+    share = grad / len(slices)
+    for sl in slices:
+        grad_x[sl] += share
+    return (grad_x,)
+    ### END SOLUTION
 
 
 class AvgPool2d(MaxPool2d):
@@ -298,10 +272,7 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm2d in evaluation mode needs running_mean and running_var")
     per_channel = (1, -1, 1, 1)  # reshape a (C,) array to this to broadcast over (N, C, H, W)
-    # Set `x_hat` (normalized x), `inv_std` (C,) = 1 / sqrt(var + eps), and `out`.
-    # Hint: in training, mean and (biased) `var` over axes (0, 2, 3), and update the running
-    # arrays *in place* (`*=`, `+=`: the layer holds them) with the unbiased var·M/(M − 1),
-    # M = `count`. In evaluation, use the running arrays. Keep x's dtype (float32).
+    # Set `x_hat`, `inv_std` (C,) and `out`, and update the running arrays in training (section 9).
     ### BEGIN SOLUTION
     if training:
         mean = x.data.mean(axis=(0, 2, 3))
@@ -327,8 +298,6 @@ def _batch_norm2d_backward(grad, out, x, weight, bias, x_hat, inv_std, batch_sta
     """`(grad_x, grad_weight, grad_bias)`; `batch_stats` is True when the forward normalized
     with the batch's own statistics (training), so that μ and σ² depend on x."""
     per_channel = (1, -1, 1, 1)
-    # Hint: the formulas of section 8, sums and means over axes (0, 2, 3); M = grad.size / C.
-    # Note that mean(ĝ·x̂) per channel is (γ · ∂L/∂γ) / M.
     ### BEGIN SOLUTION
     grad_weight = (grad * x_hat).sum(axis=(0, 2, 3))
     grad_bias = grad.sum(axis=(0, 2, 3))
@@ -357,12 +326,8 @@ class BatchNorm2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r} expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
-        # Hint: `batch_norm2d` with this layer's parameters, running statistics, mode
-        # (`self.training`), momentum and eps.
-        ### BEGIN SOLUTION
         return batch_norm2d(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
