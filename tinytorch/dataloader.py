@@ -53,9 +53,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        # Hint: convert each with `_as_array`; refuse a 0-d array (no sample axis); cast floating
-        # arrays (`np.issubdtype(a.dtype, np.floating)`) with `astype(np.float32, copy=False)`.
-        # If the first dimensions differ, raise ValueError naming every array's shape.
+        # Set `self.arrays` (section 2).
         ### BEGIN SOLUTION
         stored = []
         for a in arrays:
@@ -74,20 +72,15 @@ class TensorDataset(Dataset):
         ### END SOLUTION
 
     def __len__(self) -> int:
-        """Number of samples: the shared first dimension."""
-        ### BEGIN SOLUTION
+        """Number of samples: the shared first dimension (given)."""
         return self.arrays[0].shape[0]
-        ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        """Sample `index`: a tuple with row `index` of every array."""
-        ### BEGIN SOLUTION
+        """Sample `index`: a tuple with row `index` of every array (given)."""
         return tuple(a[index] for a in self.arrays)
-        ### END SOLUTION
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One fancy-indexing gather per array: no Python loop over samples."""
-        # Hint: `a[indices]` with an integer array picks those rows, in that order, in one call.
+        """The rows at `indices` of every array, one gather per array: no loop over samples."""
         ### BEGIN SOLUTION
         return tuple(a[indices] for a in self.arrays)
         ### END SOLUTION
@@ -108,8 +101,7 @@ class DataLoader:
         self.rng = np.random.default_rng(seed)  # one generator: each epoch draws a new permutation
 
     def __len__(self) -> int:
-        """Number of batches per epoch."""
-        # Hint: the table of section 1; `math.ceil` and `//`.
+        """Number of batches per epoch (section 1's count, with and without `drop_last`)."""
         ### BEGIN SOLUTION
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
@@ -123,10 +115,11 @@ class DataLoader:
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field)."""
-        # Hint: the order is `self.rng.permutation(n)` when shuffling, else `np.arange(n)`; batch
-        # `b` takes the slice `[b·B:(b + 1)·B]` of it. Apply `self.transform` (if any) to the
-        # first field only, then wrap every field in a Tensor. Draw one permutation per epoch.
+        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field).
+
+        Shuffled with a new permutation from `self.rng` per epoch; `self.transform` applied to
+        the first field (a NumPy array) before it becomes a Tensor.
+        """
         ### BEGIN SOLUTION
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
@@ -140,7 +133,7 @@ class DataLoader:
 
 
 class Normalize:
-    """`(x - mean) / std`; per channel (axis 1) when mean and std are sequences."""
+    """`(x - mean) / std` as a new float32 array; per channel (axis 1) when mean and std are sequences."""
 
     def __init__(self, mean, std):
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -150,9 +143,6 @@ class Normalize:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: a scalar mean/std broadcasts as it is. A (C,) one must line up with axis 1:
-        # reshape it to (C, 1, 1) for (N, C, H, W), (C, 1) for (N, C, L), i.e. `x.ndim - 2`
-        # trailing ones. Return float32.
         ### BEGIN SOLUTION
         mean, std = self.mean, self.std
         if mean.ndim == 1 and x.ndim > 2:  # per channel: shape (C, 1, 1) broadcasts over (N, C, H, W)
@@ -164,7 +154,7 @@ class Normalize:
 
 
 class RandomHorizontalFlip:
-    """Mirror each image left-right with probability `p` (one random draw per image)."""
+    """Mirror each image left-right with probability `p` (one random draw per image), into a new array."""
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
         self.p = p
@@ -172,8 +162,6 @@ class RandomHorizontalFlip:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: `self.rng.random(len(x)) < self.p` is a boolean mask, one draw per image. Copy
-        # `x`, then overwrite the masked images with their mirror (`[..., ::-1]`).
         ### BEGIN SOLUTION
         flip = self.rng.random(len(x)) < self.p
         out = x.copy()
@@ -196,12 +184,6 @@ class RandomCrop:
         if ch > h + 2 * p or cw > w + 2 * p:
             raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image "
                              f"{(h + 2 * p, w + 2 * p)}")
-        # Hint: merge any channel axes into one (`x.reshape(n, -1, h, w)`), zero-pad the last two
-        # axes with `np.pad`, take `sliding_window_view(..., (ch, cw), axis=(2, 3))`. Draw a row
-        # and a column offset per image with `self.rng.integers(0, high, size=n)` (high is
-        # exclusive: there are h + 2p - ch + 1 rows to choose from). Indexing the view with
-        # `[np.arange(n), :, rows, cols]` picks one window per image: shape (N, C, ch, cw).
-        # Reshape back to `x.shape[:-2] + (ch, cw)`.
         ### BEGIN SOLUTION
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))
