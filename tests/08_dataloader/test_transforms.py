@@ -54,7 +54,7 @@ def test_flip_probability_one_and_zero():
     x = _batch()
     assert np.array_equal(RandomHorizontalFlip(p=1.0)(x), x[..., ::-1])
     unchanged = RandomHorizontalFlip(p=0.0)(x)
-    assert np.array_equal(unchanged, x) and not np.shares_memory(unchanged, x), "a new array, even when nothing flips"
+    assert np.array_equal(unchanged, x) and not np.shares_memory(unchanged, x), "a new array, even at p=0"
 
 
 def test_flip_mirrors_a_random_subset_reproducibly():
