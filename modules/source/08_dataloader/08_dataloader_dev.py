@@ -264,7 +264,7 @@ if __name__ == "__main__":
 # integers when you need them, e.g. `(logits.data.argmax(axis=1) == y.data).mean()`.
 #
 # **Transforms.** `transform` (optional) is applied to the *first* field (the inputs) of each
-# batch, as a NumPy array, before it becomes a Tensor; section 4 writes some.
+# batch, as a NumPy array, before it becomes a Tensor; sections 4–6 write some.
 #
 # **Your part.** The constructor and `_fetch` are given: `_fetch(indices)` returns one batch as
 # a tuple of arrays, from the dataset's vectorized `get_batch` (one call per batch, never one
