@@ -61,11 +61,11 @@ def test_im2col_layout_and_col2im_adjoint(n, c, h, w, kh, kw, sh, sw, seed):
     assert cols.shape == (n, c * kh * kw, oh * ow)
     expect = np.empty_like(cols)
     for ci in range(c):
-        for di in range(kh):
-            for dj in range(kw):
+        for r in range(kh):
+            for q in range(kw):
                 for i in range(oh):
                     for j in range(ow):
-                        expect[:, (ci * kh + di) * kw + dj, i * ow + j] = x[:, ci, i * sh + di, j * sw + dj]
+                        expect[:, (ci * kh + r) * kw + q, i * ow + j] = x[:, ci, i * sh + r, j * sw + q]
     assert np.array_equal(cols, expect)
     g = rng.normal(size=cols.shape)
     back = col2im(g, x.shape, (kh, kw), (sh, sw))
