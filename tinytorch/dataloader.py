@@ -53,6 +53,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
+        # Set `self.arrays` (section 2).
         stored = []
         for a in arrays:
             a = _as_array(a)
@@ -69,15 +70,15 @@ class TensorDataset(Dataset):
         self.arrays = tuple(stored)
 
     def __len__(self) -> int:
-        """Number of samples: the shared first dimension."""
+        """Number of samples: the shared first dimension (given)."""
         return self.arrays[0].shape[0]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        """Sample `index`: a tuple with row `index` of every array."""
+        """Sample `index`: a tuple with row `index` of every array (given)."""
         return tuple(a[index] for a in self.arrays)
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One fancy-indexing gather per array: no Python loop over samples."""
+        """The rows at `indices` of every array, one gather per array: no loop over samples."""
         return tuple(a[indices] for a in self.arrays)
 
 
@@ -96,7 +97,7 @@ class DataLoader:
         self.rng = np.random.default_rng(seed)  # one generator: each epoch draws a new permutation
 
     def __len__(self) -> int:
-        """Number of batches per epoch."""
+        """Number of batches per epoch (section 1's count, with and without `drop_last`)."""
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
@@ -108,7 +109,11 @@ class DataLoader:
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field)."""
+        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field).
+
+        Shuffled with a new permutation from `self.rng` per epoch; `self.transform` applied to
+        the first field (a NumPy array) before it becomes a Tensor.
+        """
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for b in range(len(self)):
@@ -120,7 +125,7 @@ class DataLoader:
 
 
 class Normalize:
-    """`(x - mean) / std`; per channel (axis 1) when mean and std are sequences."""
+    """`(x - mean) / std` as a new float32 array; per channel (axis 1) when mean and std are sequences."""
 
     def __init__(self, mean, std):
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -139,7 +144,7 @@ class Normalize:
 
 
 class RandomHorizontalFlip:
-    """Mirror each image left-right with probability `p` (one random draw per image)."""
+    """Mirror each image left-right with probability `p` (one random draw per image), into a new array."""
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
         self.p = p

@@ -17,8 +17,8 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Length of the output along one axis (the formula above); an error if no window fits."""
-    # Set `out` with the formula above (`//` floors for non-negative numbers).
+    """Number of windows along one axis (section 1); ValueError when no window fits."""
+    # Set `out`, the number of window starts that fit.
     out = (size + 2 * padding - kernel) // stride + 1
     if out < 1:
         raise ValueError(f"kernel {kernel} does not fit an input of size {size} with padding {padding}")
@@ -28,8 +28,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
 def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """Unroll every (kh, kw) window of an already padded (N, C, Hp, Wp) array.
 
-    Returns `cols` of shape (N, C·kh·kw, OH·OW) with
-    `cols[n, (c·kh + di)·kw + dj, i·OW + j] = x_pad[n, c, i·sh + di, j·sw + dj]`.
+    Returns `cols` of shape (N, C·kh·kw, OH·OW) in the layout of section 3: row k matches
+    column k of `weight.reshape(O, -1)`, column l is output position l of the row-major
+    (OH, OW) grid. One copy; `x_pad` is not changed; the dtype is kept.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c = x_pad.shape[:2]
@@ -54,10 +55,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     n, _, h, w = x.shape
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    # Set `cols` (the im2col buffer of the padded input, kept for the backward pass) and
-    # `out` (N, O, OH, OW), bias included. Hint: pad H and W only (`np.pad`, skip it when there
-    # is no padding), `im2col`, one matmul with the (O, K) weight matrix, the bias per channel,
-    # then a reshape.
+    # Set `cols` (the (N, K, L) im2col buffer, kept for the backward pass) and `out` (N, O, OH, OW).
     x_pad = np.pad(x.data, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x.data
     cols = im2col(x_pad, (kh, kw), (sh, sw))  # (N, K, L)
     out = weight.data.reshape(o, -1) @ cols  # (O, K) @ (N, K, L) -> (N, O, L)
@@ -72,7 +70,8 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
            stride: tuple[int, int]) -> np.ndarray:
     """Adjoint of im2col: add each column entry back onto the pixel it came from.
 
-    cols: (N, C·kh·kw, OH·OW); returns an array of `padded_shape` (N, C, Hp, Wp).
+    cols: (N, C·kh·kw, OH·OW) in im2col's layout; returns a new array of `padded_shape`
+    (N, C, Hp, Wp) in `cols.dtype`.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c, hp, wp = padded_shape
@@ -121,9 +120,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        # Set `self.weight` (out_channels, in_channels, kh, kw) from `kaiming_uniform(fan_in,
-        # shape, rng)` and `self.bias` (zeros, or None when `bias` is False), both Tensors with
-        # requires_grad=True.
+        # Set `self.weight` and `self.bias` (section 6).
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         shape = (self.out_channels, self.in_channels, kh, kw)
@@ -157,7 +154,7 @@ class Flatten(Module):
 
 
 def _pool_geometry(x: Tensor, kernel_size, stride):
-    """Kernel, stride, output size and the k·k strided slices of a pooling op (given)."""
+    """Kernel, stride and the kh·kw strided slices of a pooling op, offsets in row-major order (given)."""
     (kh, kw) = _pair(kernel_size, "kernel_size")
     (sh, sw) = _pair(kernel_size if stride is None else stride, "stride")
     if x.ndim != 4:
@@ -169,12 +166,10 @@ def _pool_geometry(x: Tensor, kernel_size, stride):
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Max over each (kh, kw) window; stride defaults to the kernel size."""
+    """Max over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW). `x.data[sl]` for `sl` in `slices` is the (N, C, OH, OW) array of
-    # the elements at one kernel offset of every window. Hint: start from a copy of the first
-    # slice and fold in the others with `np.maximum(..., out=out)`.
+    # Set `out` (N, C, OH, OW), a new array.
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
         np.maximum(out, x.data[sl], out=out)
@@ -183,7 +178,7 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 @register_backward("max_pool2d")
 def _max_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient goes to its first maximum."""
+    """`(grad_x,)`, x's shape and dtype: each window's gradient goes to its first maximum."""
     _, _, slices = _pool_geometry(x, kernel, stride)
     grad_x = np.zeros_like(x.data)
     taken = np.zeros(out.shape, dtype=bool)
@@ -199,29 +194,6 @@ def _max_pool2d_backward(grad, out, x, kernel, stride):
     return (grad_x,)
 
 
-def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Mean over each (kh, kw) window; stride defaults to the kernel size."""
-    x = Tensor._lift(x)
-    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW): the sum of the k·k slices divided by their number.
-    out = x.data[slices[0]].copy()
-    for sl in slices[1:]:
-        out += x.data[sl]
-    out /= len(slices)
-    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
-
-
-@register_backward("avg_pool2d")
-def _avg_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient shared equally by its k·k elements."""
-    _, _, slices = _pool_geometry(x, kernel, stride)
-    grad_x = np.zeros_like(x.data)
-    share = grad / len(slices)
-    for sl in slices:
-        grad_x[sl] += share
-    return (grad_x,)
-
-
 class MaxPool2d(Module):
     """Max pooling layer (no parameters)."""
 
@@ -234,6 +206,29 @@ class MaxPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
+    """Mean over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
+    x = Tensor._lift(x)
+    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
+    # Set `out` (N, C, OH, OW), a new array.
+    out = x.data[slices[0]].copy()
+    for sl in slices[1:]:
+        out += x.data[sl]
+    out /= len(slices)
+    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
+
+
+@register_backward("avg_pool2d")
+def _avg_pool2d_backward(grad, out, x, kernel, stride):
+    """`(grad_x,)`, x's shape and dtype: each window's gradient shared by its kh·kw elements."""
+    _, _, slices = _pool_geometry(x, kernel, stride)
+    grad_x = np.zeros_like(x.data)
+    share = grad / len(slices)
+    for sl in slices:
+        grad_x[sl] += share
+    return (grad_x,)
 
 
 class AvgPool2d(MaxPool2d):
@@ -257,7 +252,7 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm2d in evaluation mode needs running_mean and running_var")
     per_channel = (1, -1, 1, 1)  # reshape a (C,) array to this to broadcast over (N, C, H, W)
-    # Set `x_hat` (normalized x), `inv_std` (C,) = 1 / sqrt(var + eps), and `out`.
+    # Set `x_hat`, `inv_std` (C,) and `out`, and update the running arrays in training (section 9).
     if training:
         mean = x.data.mean(axis=(0, 2, 3))
         var = x.data.var(axis=(0, 2, 3))

@@ -23,6 +23,12 @@ def test_normalize_scalar_and_per_channel():
     assert out.dtype == np.float32 and np.allclose(out, want, atol=1e-6)
 
 
+def test_normalize_per_channel_when_channels_equal_width():
+    x = _batch((2, 4, 4, 4))
+    mean = np.array([0.0, 10.0, 20.0, 30.0])
+    assert np.allclose(Normalize(mean, np.ones(4))(x), x - mean[None, :, None, None], atol=1e-5)
+
+
 def test_normalize_flat_features_per_column():
     x = _batch((8, 3))
     assert np.allclose(Normalize([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])(x), (x - [1, 2, 3]) / [1, 2, 4])
@@ -47,7 +53,8 @@ def test_normalize_rejects_zero_std():
 def test_flip_probability_one_and_zero():
     x = _batch()
     assert np.array_equal(RandomHorizontalFlip(p=1.0)(x), x[..., ::-1])
-    assert np.array_equal(RandomHorizontalFlip(p=0.0)(x), x)
+    unchanged = RandomHorizontalFlip(p=0.0)(x)
+    assert np.array_equal(unchanged, x) and not np.shares_memory(unchanged, x), "a new array, even at p=0"
 
 
 def test_flip_mirrors_a_random_subset_reproducibly():

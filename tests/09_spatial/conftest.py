@@ -11,23 +11,21 @@ import pytest
 
 
 def conv2d_loops(x, w, b=None, stride=(1, 1), padding=(0, 0)):
-    """out[n, o, i, j] = b[o] + sum_{c, di, dj} x_pad[n, c, i*sh + di, j*sw + dj] * w[o, c, di, dj]."""
+    """out[n, o, i, j] = b[o] + sum over (c, di, dj) of x_pad[n, c, i*sh + di, j*sw + dj] *
+    w[o, c, di, dj], one window at a time."""
     (sh, sw), (ph, pw) = stride, padding
     xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     n, c, hp, wp = xp.shape
     o, _, kh, kw = w.shape
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     out = np.zeros((n, o, oh, ow))
-    for b_ in range(n):
-        for o_ in range(o):
+    for image in range(n):
+        for channel in range(o):
             for i in range(oh):
                 for j in range(ow):
-                    total = 0.0 if b is None else float(b[o_])
-                    for c_ in range(c):
-                        for di in range(kh):
-                            for dj in range(kw):
-                                total += xp[b_, c_, i * sh + di, j * sw + dj] * w[o_, c_, di, dj]
-                    out[b_, o_, i, j] = total
+                    window = xp[image, :, i * sh:i * sh + kh, j * sw:j * sw + kw]  # (C, kh, kw)
+                    offset = 0.0 if b is None else float(b[channel])
+                    out[image, channel, i, j] = offset + float(np.sum(window * w[channel]))
     return out
 
 

@@ -61,16 +61,24 @@ def test_im2col_layout_and_col2im_adjoint(n, c, h, w, kh, kw, sh, sw, seed):
     assert cols.shape == (n, c * kh * kw, oh * ow)
     expect = np.empty_like(cols)
     for ci in range(c):
-        for di in range(kh):
-            for dj in range(kw):
+        for r in range(kh):
+            for q in range(kw):
                 for i in range(oh):
                     for j in range(ow):
-                        expect[:, (ci * kh + di) * kw + dj, i * ow + j] = x[:, ci, i * sh + di, j * sw + dj]
+                        expect[:, (ci * kh + r) * kw + q, i * ow + j] = x[:, ci, i * sh + r, j * sw + q]
     assert np.array_equal(cols, expect)
     g = rng.normal(size=cols.shape)
     back = col2im(g, x.shape, (kh, kw), (sh, sw))
     assert back.shape == x.shape
     assert np.isclose(np.sum(cols * g), np.sum(x * back))
+
+
+def test_im2col_layout_on_a_non_square_image_with_distinct_values():
+    x = np.arange(1, 13, dtype=np.float32).reshape(1, 1, 3, 4)
+    cols = im2col(np.concatenate([x, 100 + x], axis=1), (2, 3), (1, 1))
+    one = np.array([[1, 2, 5, 6], [2, 3, 6, 7], [3, 4, 7, 8],
+                    [5, 6, 9, 10], [6, 7, 10, 11], [7, 8, 11, 12]], dtype=np.float32)
+    assert np.array_equal(cols[0], np.concatenate([one, 100 + one])), cols[0]
 
 
 def test_im2col_does_not_modify_its_input_and_keeps_float32():
@@ -210,12 +218,13 @@ def test_pooling_validates_input():
         avg_pool2d(Tensor(_arr(1, 1, 2, 2)), 3)
 
 
-def test_max_pool_does_not_modify_its_input():
-    x = _arr(2, 2, 4, 4)
+@pytest.mark.parametrize("op", [max_pool2d, avg_pool2d])
+@pytest.mark.parametrize("k,s", [(2, None), (3, 1)])
+def test_pooling_does_not_modify_its_input(op, k, s):
+    x = _arr(2, 2, 5, 5)
     before = x.copy()
-    max_pool2d(Tensor(x), 2)
-    avg_pool2d(Tensor(x), 2)
-    assert np.array_equal(x, before)
+    op(Tensor(x), k, s)
+    assert np.array_equal(x, before), f"{op.__name__} changed its input"
 
 
 def test_pool_layers_have_no_parameters():

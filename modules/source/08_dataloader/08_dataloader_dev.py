@@ -32,8 +32,11 @@
 #   horizontal flip.
 #
 # ## How to work
-# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell right
-# after each piece. When every test passes, run `tito module complete 08`.
+# In your edition, each piece you write is a stub that raises `NotImplementedError`: replace
+# the `raise` with your code, then run the test cell right after it. Stuck? `tito hint 08`
+# lists the stubs; `tito hint 08 NAME` (e.g. `tito hint 08 RandomCrop.__call__`) shows the next
+# hint for one stub, from the idea to the math to the shape of the code, one level at a time.
+# When every test passes, run `tito module complete 08`.
 
 # %% nbgrader={"grade": false, "grade_id": "dataloader-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp dataloader
@@ -77,16 +80,24 @@ from tinytorch.tensor import Tensor
 # choice.
 #
 # **Epochs and iterations.** One *epoch* is one pass over the data; one *iteration* (step) is
-# one batch. For `N` samples and batch size `B`:
+# one batch. Every batch has `B` samples except possibly the last, which holds whatever is
+# left. With `drop_last=True` that short last batch is skipped, so every batch has exactly
+# `B` samples and the leftover samples sit this epoch out.
 #
-# | setting | batches per epoch | last batch |
-# |---|---|---|
-# | `drop_last=False` | `ceil(N / B)` | `N - (ceil(N/B) - 1)·B` samples (a short batch) |
-# | `drop_last=True` | `floor(N / B)` | always `B` samples; `N mod B` samples skipped this epoch |
+# Worked example: TinyDigits' training split has `N = 1437`. At `B = 32`, 44 full batches use
+# 1,408 samples and 29 are left: 45 batches per epoch (44 full ones and one of 29), or 44
+# with `drop_last=True`, dropping 29 samples (2 %) per epoch, a different 29 each epoch when
+# shuffling. Twenty epochs are 900 optimizer steps. Work out the general count for `N` and
+# `B` yourself (you will write it as `DataLoader.__len__`), and check it on the edges:
 #
-# TinyDigits' training split has `N = 1437`: at `B = 32` that is 45 batches per epoch (44 full
-# ones and one of 29), or 44 with `drop_last=True`, dropping 29 samples (2 %) per epoch, a
-# different 29 each epoch when shuffling. Twenty epochs are 900 optimizer steps.
+# | `N` | `B` | `drop_last=False` | `drop_last=True` |
+# |---|---|---|---|
+# | 1437 | 32 | 45 | 44 |
+# | 10 | 4 | 3 (4, 4, 2) | 2 |
+# | 10 | 5 | 2 | 2 |
+# | 10 | 32 | 1 (one short batch) | 0 |
+# | 0 | 4 | 0 | 0 |
+#
 # `drop_last=True` matters when a layer computes statistics over the batch: BatchNorm (module
 # 09) normalizes with the batch's mean and variance, which a last batch of one or two samples
 # estimates badly.
@@ -106,8 +117,20 @@ from tinytorch.tensor import Tensor
 # for the gather on our 2-core machine (time both on yours with `%timeit`). The arithmetic of
 # training is vectorized; the loader that feeds it should be too.
 #
-# `TensorDataset` must refuse arrays of different lengths at once, with the shapes in the
-# message: a silent mismatch would pair images with the wrong labels.
+# **What `TensorDataset(*arrays)` must do** (you write its `__init__` and `get_batch`; the
+# one-line `__len__` and `__getitem__` are given):
+# - Accept arrays, Tensors (use the array inside) and lists, through the given `_as_array`.
+# - Store floating-point arrays as **float32**, converting once here so that batches need no
+#   conversion later, and **without copying** an array that is already float32 (a dataset can
+#   be most of your memory). Integer arrays (labels, `uint8` images) keep their dtype.
+# - Refuse, with a `ValueError`, an array without a sample axis (a 0-d array; say that it needs
+#   a *first* dimension) and arrays of different lengths, at once: a silent mismatch would
+#   pair images with the wrong labels. The message must say the arrays need the **same first
+#   dimension** and name the shape of every array, e.g. `got shapes (5, 3), (4,)`.
+# - Keep the result in `self.arrays`, a tuple.
+#
+# `get_batch(indices)` returns one array per field with the rows at `indices`, in that order
+# (an index may repeat), with no Python loop over samples.
 
 # %% nbgrader={"grade": false, "grade_id": "dataset", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -154,9 +177,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        # Hint: convert each with `_as_array`; refuse a 0-d array (no sample axis); cast floating
-        # arrays (`np.issubdtype(a.dtype, np.floating)`) with `astype(np.float32, copy=False)`.
-        # If the first dimensions differ, raise ValueError naming every array's shape.
+        # Set `self.arrays` (section 2).
         ### BEGIN SOLUTION
         stored = []
         for a in arrays:
@@ -175,20 +196,15 @@ class TensorDataset(Dataset):
         ### END SOLUTION
 
     def __len__(self) -> int:
-        """Number of samples: the shared first dimension."""
-        ### BEGIN SOLUTION
+        """Number of samples: the shared first dimension (given)."""
         return self.arrays[0].shape[0]
-        ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        """Sample `index`: a tuple with row `index` of every array."""
-        ### BEGIN SOLUTION
+        """Sample `index`: a tuple with row `index` of every array (given)."""
         return tuple(a[index] for a in self.arrays)
-        ### END SOLUTION
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One fancy-indexing gather per array: no Python loop over samples."""
-        # Hint: `a[indices]` with an integer array picks those rows, in that order, in one call.
+        """The rows at `indices` of every array, one gather per array: no loop over samples."""
         ### BEGIN SOLUTION
         return tuple(a[indices] for a in self.arrays)
         ### END SOLUTION
@@ -199,21 +215,25 @@ class TensorDataset(Dataset):
 
 # %% nbgrader={"grade": true, "grade_id": "test-dataset", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_dataset():
+    from tinytorch.testing import raises
     x = np.arange(20, dtype=np.float64).reshape(10, 2)
     y = np.arange(10) % 3
     ds = TensorDataset(x, Tensor(y))
     assert len(ds) == 10, f"len should be 10, got {len(ds)}"
     xi, yi = ds[7]
-    assert np.array_equal(xi, [14.0, 15.0]) and yi == 1, f"ds[7] gave {(xi, yi)}"
-    assert ds.arrays[0].dtype == np.float32, "floating arrays are stored as float32"
-    xb, yb = ds.get_batch(np.array([9, 0, 4]))
-    assert np.array_equal(xb, x[[9, 0, 4]]) and np.array_equal(yb, [0, 0, 1]), "get_batch gathers rows"
-    try:
-        TensorDataset(np.zeros((5, 3)), np.zeros(4))
-    except ValueError as err:
-        assert "(5, 3)" in str(err) and "(4,)" in str(err), f"the error should name the shapes: {err}"
-    else:
-        raise AssertionError("arrays of different lengths must raise ValueError")
+    assert np.array_equal(xi, [14.0, 15.0]) and yi == 1, f"ds[7] gave {(xi, yi)}, expected ([14., 15.], 1)"
+    assert isinstance(ds.arrays, tuple), f"self.arrays is a tuple, got {type(ds.arrays).__name__}"
+    assert ds.arrays[0].dtype == np.float32, f"floating arrays are stored as float32, got {ds.arrays[0].dtype}"
+    xb, yb = ds.get_batch(np.array([9, 0, 4, 4]))
+    assert np.array_equal(xb, x[[9, 0, 4, 4]]), f"get_batch([9, 0, 4, 4]) gathered rows\n{xb}"
+    assert np.array_equal(yb, [0, 0, 1, 1]), f"get_batch([9, 0, 4, 4]) gathered labels {yb}, expected [0, 0, 1, 1]"
+
+    images = np.zeros((4, 2, 3), dtype=np.float32)
+    kept = TensorDataset(images, np.arange(4, dtype=np.uint8))
+    assert np.shares_memory(kept.arrays[0], images), "a float32 array is stored as it is, without a copy"
+    assert kept.arrays[1].dtype == np.uint8, f"integer arrays keep their dtype, got {kept.arrays[1].dtype}"
+    raises(ValueError, lambda: TensorDataset(np.zeros((5, 3)), np.zeros(4)), "same first dimension", "(5, 3)", "(4,)")
+    raises(ValueError, lambda: TensorDataset(np.float32(3.0)), "first")
     print("dataset: OK")
 
 
@@ -244,12 +264,24 @@ if __name__ == "__main__":
 # integers when you need them, e.g. `(logits.data.argmax(axis=1) == y.data).mean()`.
 #
 # **Transforms.** `transform` (optional) is applied to the *first* field (the inputs) of each
-# batch, as a NumPy array, before it becomes a Tensor; section 4 writes some.
+# batch, as a NumPy array, before it becomes a Tensor; sections 4–6 write some.
 #
-# The plumbing is given. You write `__len__` (the table in section 1) and the body of
-# `__iter__`: the epoch's order of indices, then one `self._fetch(indices)` per batch. `_fetch`
-# (given) calls the dataset's vectorized `get_batch`, or `collate` for datasets that only define
-# `__len__` and `__getitem__`.
+# **Your part.** The constructor and `_fetch` are given: `_fetch(indices)` returns one batch as
+# a tuple of arrays, from the dataset's vectorized `get_batch` (one call per batch, never one
+# `__getitem__` per sample) or, for datasets that only define `__len__` and `__getitem__`,
+# through `collate`. You write:
+# - `__len__`: the number of batches per epoch, which you derived in section 1 (check it on
+#   that table, including `N = 0` and `B > N`).
+# - `__iter__`: a generator (`yield`) for one epoch. Design it from the specification above:
+#   where the epoch's order of indices comes from (and when it is drawn, so that every epoch
+#   is new yet the same seed repeats the same epochs), which indices each batch takes, what
+#   happens to the last short batch, and in which order the transform and the conversion to
+#   Tensors happen. The loader must be reusable: every `for` loop over it is a fresh epoch.
+#
+# Worked example: `N = 10`, `B = 4`, `shuffle=True`, and suppose this epoch's permutation is
+# `[3, 7, 0, 9, 5, 1, 8, 2, 6, 4]`. The batches are the samples `[3, 7, 0, 9]`, `[5, 1, 8, 2]`
+# and `[6, 4]`; with `drop_last=True`, only the first two. The next epoch draws a new
+# permutation. Without shuffling, the order is simply `0, 1, …, 9`.
 
 # %% nbgrader={"grade": false, "grade_id": "dataloader", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -268,8 +300,7 @@ class DataLoader:
         self.rng = np.random.default_rng(seed)  # one generator: each epoch draws a new permutation
 
     def __len__(self) -> int:
-        """Number of batches per epoch."""
-        # Hint: the table of section 1; `math.ceil` and `//`.
+        """Number of batches per epoch (section 1's count, with and without `drop_last`)."""
         ### BEGIN SOLUTION
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
@@ -283,10 +314,11 @@ class DataLoader:
         return collate([self.dataset[int(i)] for i in indices])
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field)."""
-        # Hint: the order is `self.rng.permutation(n)` when shuffling, else `np.arange(n)`; batch
-        # `b` takes the slice `[b·B:(b + 1)·B]` of it. Apply `self.transform` (if any) to the
-        # first field only, then wrap every field in a Tensor. Draw one permutation per epoch.
+        """One epoch: yield `len(self)` batches, each a tuple of Tensors (one per field).
+
+        Shuffled with a new permutation from `self.rng` per epoch; `self.transform` applied to
+        the first field (a NumPy array) before it becomes a Tensor.
+        """
         ### BEGIN SOLUTION
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
@@ -311,17 +343,21 @@ def test_unit_batching():
     loader = DataLoader(TensorDataset(x, y), batch_size=4)
     assert len(loader) == 3, f"10 samples / 4 per batch = 3 batches, got {len(loader)}"
     batches = list(loader)
-    assert len(batches) == 3 and [len(b[1]) for b in batches] == [4, 4, 2], "batch sizes 4, 4, 2"
+    sizes = [len(b[1]) for b in batches]
+    assert sizes == [4, 4, 2], f"batch sizes should be [4, 4, 2], got {sizes}"
     xb, yb = batches[1]
-    assert isinstance(xb, Tensor) and isinstance(yb, Tensor), "batches are tuples of Tensors"
-    assert xb.shape == (4, 3) and np.array_equal(xb.data, x[4:8]), "no shuffle: samples in order"
-    assert np.array_equal(yb.data, [4, 5, 6, 7])
+    assert isinstance(xb, Tensor) and isinstance(yb, Tensor), \
+        f"batches are tuples of Tensors, got ({type(xb).__name__}, {type(yb).__name__})"
+    assert xb.shape == (4, 3) and np.array_equal(xb.data, x[4:8]), f"no shuffle: batch 1 is x[4:8], got\n{xb.data}"
+    assert np.array_equal(yb.data, [4, 5, 6, 7]), f"no shuffle: batch 1 holds labels [4, 5, 6, 7], got {yb.data}"
+    assert len(list(loader)) == 3, "the loader is reusable: a second for loop is a second epoch"
     dropped = DataLoader(TensorDataset(x, y), batch_size=4, drop_last=True)
     assert len(dropped) == 2, f"drop_last: 2 full batches, got {len(dropped)}"
-    assert [len(b[0]) for b in dropped] == [4, 4], "drop_last yields only full batches"
-    assert len(DataLoader(TensorDataset(x), batch_size=5, drop_last=True)) == 2
-    assert len(DataLoader(TensorDataset(x), batch_size=32)) == 1, "one short batch when B > N"
-    assert len(DataLoader(TensorDataset(x), batch_size=32, drop_last=True)) == 0
+    kept = [b[1].data.tolist() for b in dropped]
+    assert kept == [[0, 1, 2, 3], [4, 5, 6, 7]], f"drop_last yields only the full batches, got {kept}"
+    for n, batch, drop_last, want in [(10, 5, True, 2), (10, 32, False, 1), (10, 32, True, 0), (0, 4, False, 0)]:
+        got = len(DataLoader(TensorDataset(np.zeros((n, 3))), batch_size=batch, drop_last=drop_last))
+        assert got == want, f"N={n}, B={batch}, drop_last={drop_last}: {want} batches, got {got}"
     print("batching: OK")
 
 
@@ -337,21 +373,24 @@ if __name__ == "__main__":
 def test_unit_shuffle():
     x = np.arange(100, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
     y = np.arange(100)
+
     def epochs(seed, count=3):
         loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=seed)
         result = []
         for _ in range(count):
             parts = list(loader)
             for xb, yb in parts:
-                assert np.array_equal(xb.data[:, 0], yb.data), "x and y rows must stay paired"
+                assert np.array_equal(xb.data[:, 0], yb.data), \
+                    f"x and y rows must stay paired: x[:, 0] = {xb.data[:, 0]}, y = {yb.data}"
             result.append(np.concatenate([yb.data for _, yb in parts]))
         return result
     a, b = epochs(7), epochs(7)
     for ep in a:
-        assert np.array_equal(np.sort(ep), y), "each epoch visits every sample exactly once"
+        assert np.array_equal(np.sort(ep), y), f"each epoch visits every sample exactly once, got {len(ep)} " \
+            f"samples, {len(np.unique(ep))} distinct"
     assert not np.array_equal(a[0], y), "shuffle=True must change the order"
-    assert not np.array_equal(a[0], a[1]), "each epoch needs a new permutation"
-    assert all(np.array_equal(p, q) for p, q in zip(a, b)), "the same seed gives the same epochs"
+    assert not np.array_equal(a[0], a[1]), f"each epoch needs a new permutation: two epochs began {a[0][:8]}"
+    assert all(np.array_equal(p, q) for p, q in zip(a, b)), "two loaders with the same seed give the same epochs"
     assert not np.array_equal(epochs(8, 1)[0], a[0]), "a different seed gives a different order"
     print("shuffle: OK")
 
@@ -369,23 +408,28 @@ def test_unit_generic():
     class Squares:  # duck-typed: no Dataset base, no get_batch
         def __len__(self):
             return 7
+
         def __getitem__(self, i):
             return np.array([i, i * i], dtype=np.float32), i % 2
     batches = list(DataLoader(Squares(), batch_size=3))
-    assert [b[0].shape for b in batches] == [(3, 2), (3, 2), (1, 2)], "generic datasets are stacked"
-    assert np.array_equal(batches[1][0].data, [[3, 9], [4, 16], [5, 25]])
-    assert np.array_equal(batches[1][1].data, [1, 0, 1])
+    shapes = [b[0].shape for b in batches]
+    assert shapes == [(3, 2), (3, 2), (1, 2)], f"generic datasets are stacked: shapes {shapes}"
+    assert np.array_equal(batches[1][0].data, [[3, 9], [4, 16], [5, 25]]), f"batch 1 inputs:\n{batches[1][0].data}"
+    assert np.array_equal(batches[1][1].data, [1, 0, 1]), f"batch 1 labels {batches[1][1].data}, expected [1, 0, 1]"
 
     class Counting(TensorDataset):
         calls = {"getitem": 0, "get_batch": 0}
+
         def __getitem__(self, i):
             Counting.calls["getitem"] += 1
             return super().__getitem__(i)
+
         def get_batch(self, indices):
             Counting.calls["get_batch"] += 1
             return super().get_batch(indices)
     loader = DataLoader(Counting(np.zeros((64, 4)), np.zeros(64)), batch_size=16, shuffle=True, seed=0)
-    assert sum(1 for _ in loader) == 4
+    count = sum(1 for _ in loader)
+    assert count == 4, f"64 samples in batches of 16: 4 batches, got {count}"
     assert Counting.calls == {"getitem": 0, "get_batch": 4}, \
         f"one get_batch per batch and no per-sample __getitem__, got {Counting.calls}"
     print("generic datasets: OK")
@@ -395,7 +439,7 @@ if __name__ == "__main__":
     test_unit_generic()
 
 # %% [markdown]
-# ## 4. Augmentation, a batch at a time
+# ## 4. Augmentation, a batch at a time: `Normalize`
 #
 # A network that sees the same 1,437 images for 50 epochs starts to memorise them. Small
 # random changes that keep the label (a shift of a pixel or two, a mirror image for photos)
@@ -403,29 +447,30 @@ if __name__ == "__main__":
 # in Python; we apply them to the **whole batch** with array operations, one random draw per
 # sample but no loop.
 #
-# Each transform is a callable object: `transform(batch) -> batch`, NumPy in, NumPy out, a new
-# array (never modify the input: it may be a view of the dataset). The last two axes are
-# height and width; any axes between the batch axis and those (channels) are carried along.
+# **The contract of every transform** (the tests check each point): a callable object,
+# `transform(batch) -> batch`, that accepts an array or a Tensor (through the given
+# `_as_array`) and returns a **new NumPy array**. It never modifies its input: the batch may be
+# a view of the dataset, and a transform that writes into it would corrupt the data for every
+# later epoch. The last two axes are height and width; the first is the batch; any axes in
+# between (channels) are carried along. Each random transform owns a
+# `np.random.default_rng(seed)`, so augmentation is reproducible, and draws new random numbers
+# at every call.
 #
-# - **`Normalize(mean, std)`**: `(x - mean) / std`, per channel when `mean` and `std` are
-#   sequences (they broadcast over axis 1 of an `(N, C, H, W)` batch). Centred inputs of unit
-#   scale keep the first layer's pre-activations in a sensible range.
-# - **`RandomHorizontalFlip(p=0.5)`**: mirror a random subset of the images (`x[..., ::-1]`,
-#   a view). Right for photos, wrong for digits (a mirrored 2 is not a 2), so it is off by
-#   default: you choose transforms that keep the label.
-# - **`RandomCrop(size, padding=0)`**: pad the batch with zeros once, then cut a `size × size`
-#   window at a random offset per image. The vectorized trick: `sliding_window_view` of the
-#   padded batch has shape `(N, C, H', W', size, size)`, every window of every image, *without
-#   copying*; fancy indexing with one `(row, column)` offset per image picks one window each.
-#   Cost: one padded copy of the batch plus one gather.
-# - **`Compose([t1, t2, ...])`** chains them.
+# **`Normalize(mean, std)`** returns `(x - mean) / std` in float32. Centred inputs of unit scale
+# keep the first layer's pre-activations in a sensible range. A scalar `mean` and `std` apply
+# to every value. Sequences of length `C` are **per channel**, along axis 1, whatever the
+# number of axes: `(N, C)` features, `(N, C, L)` signals, `(N, C, H, W)` images.
 #
-# Each random transform owns a `np.random.default_rng(seed)`, so augmentation is reproducible.
+# That last point is the design question. NumPy broadcasting aligns shapes **from the right**:
+# for a batch `(2, 3, 4, 4)` and a mean of shape `(3,)`, the mean meets the last axis (width 4)
+# and NumPy refuses; for a batch `(2, 4, 4, 4)` with four channels it would *silently*
+# normalize columns instead of channels. What shape must the `(C,)` mean take so that it lines
+# up with axis 1 of a batch with `ndim` axes? Check your answer on all three layouts above.
 
-# %% nbgrader={"grade": false, "grade_id": "transforms", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "normalize", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 class Normalize:
-    """`(x - mean) / std`; per channel (axis 1) when mean and std are sequences."""
+    """`(x - mean) / std` as a new float32 array; per channel (axis 1) when mean and std are sequences."""
 
     def __init__(self, mean, std):
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -435,9 +480,6 @@ class Normalize:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: a scalar mean/std broadcasts as it is. A (C,) one must line up with axis 1:
-        # reshape it to (C, 1, 1) for (N, C, H, W), (C, 1) for (N, C, L), i.e. `x.ndim - 2`
-        # trailing ones. Return float32.
         ### BEGIN SOLUTION
         mean, std = self.mean, self.std
         if mean.ndim == 1 and x.ndim > 2:  # per channel: shape (C, 1, 1) broadcasts over (N, C, H, W)
@@ -448,8 +490,57 @@ class Normalize:
         ### END SOLUTION
 
 
+# %% [markdown]
+# ### Unit test: `Normalize`
+# Per-channel statistics on images whose channel count differs from their width (a wrong
+# alignment fails), on signals and on flat features; the input must be unchanged.
+
+# %% nbgrader={"grade": true, "grade_id": "test-normalize", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_normalize():
+    from tinytorch.testing import close
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    kept = x.copy()
+    out = Normalize([1.0, 2.0, 3.0], [2.0, 4.0, 8.0])(x)
+    assert np.array_equal(x, kept), "Normalize changed its input array: compute into a new array instead"
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32, \
+        f"Normalize returns a float32 NumPy array, got {type(out).__name__} of {getattr(out, 'dtype', None)}"
+    want = (x - np.array([1.0, 2.0, 3.0])[:, None, None]) / np.array([2.0, 4.0, 8.0])[:, None, None]
+    close(out, want, what="Normalize([1, 2, 3], [2, 4, 8]) of a (2, 3, 4, 5) batch: statistics along axis 1")
+    close(Normalize(0.5, 0.25)(x), (x - 0.5) / 0.25, what="scalar mean 0.5 and std 0.25")
+    square = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4)
+    means = np.array([0.0, 10.0, 20.0, 30.0])
+    close(Normalize(means, np.ones(4))(square), square - means[:, None, None],
+          what="four channels of 4x4 images: the means go along the channels, not the columns")
+    signals = np.ones((4, 2, 5), np.float32)
+    close(Normalize([1.0, 3.0], [1.0, 2.0])(signals), np.stack([np.zeros((4, 5)), -np.ones((4, 5))], axis=1),
+          what="(N, C, L) signals: per channel along axis 1")
+    features = np.arange(6, dtype=np.float32).reshape(2, 3)
+    close(Normalize([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])(features), (features - [1, 2, 3]) / [1, 2, 4],
+          what="(N, C) features: per column")
+    print("Normalize: OK")
+
+
+if __name__ == "__main__":
+    test_unit_normalize()
+
+# %% [markdown]
+# ## 5. Random horizontal flips
+#
+# **`RandomHorizontalFlip(p=0.5, seed=None)`** mirrors each image left-right, independently,
+# with probability `p`: one random draw per image from `self.rng`, at every call. Mirroring is
+# reversing the last axis (`x[..., ::-1]` is a view with a negative stride). Right for photos,
+# wrong for digits (a mirrored 2 is not a 2), so the loader does not use it unless you ask: you
+# choose transforms that keep the label.
+#
+# Worked example: a batch of 3 images, `p = 0.5`, and this call's draws are `0.7, 0.2, 0.4`
+# (uniform in [0, 1)): images 1 and 2 come out mirrored, image 0 unchanged. The design
+# question is how to mirror a random *subset* of the batch with no loop over images, into a new
+# array, leaving the input as it was.
+
+# %% nbgrader={"grade": false, "grade_id": "flip", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
 class RandomHorizontalFlip:
-    """Mirror each image left-right with probability `p` (one random draw per image)."""
+    """Mirror each image left-right with probability `p` (one random draw per image), into a new array."""
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
         self.p = p
@@ -457,8 +548,6 @@ class RandomHorizontalFlip:
 
     def __call__(self, x) -> np.ndarray:
         x = _as_array(x)
-        # Hint: `self.rng.random(len(x)) < self.p` is a boolean mask, one draw per image. Copy
-        # `x`, then overwrite the masked images with their mirror (`[..., ::-1]`).
         ### BEGIN SOLUTION
         flip = self.rng.random(len(x)) < self.p
         out = x.copy()
@@ -467,6 +556,70 @@ class RandomHorizontalFlip:
         ### END SOLUTION
 
 
+# %% [markdown]
+# ### Unit test: random flips
+# `p = 1` and `p = 0` exactly; then a large batch with `p = 0.5`: every image either unchanged
+# or mirrored, about half of them mirrored, a new draw at each call, the same draws for the
+# same seed, and the input unchanged.
+
+# %% nbgrader={"grade": true, "grade_id": "test-flip", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_flip():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    kept = x.copy()
+    flipped = RandomHorizontalFlip(p=1.0)(x)
+    assert np.array_equal(x, kept), "RandomHorizontalFlip changed its input array: compute into a new array"
+    assert np.array_equal(flipped, x[..., ::-1]), f"p=1 mirrors every image left-right (the last axis), got\n{flipped[0, 0]}"
+    none = RandomHorizontalFlip(p=0.0)(x)
+    assert np.array_equal(none, x) and not np.shares_memory(none, x), "p=0 returns an unchanged copy"
+
+    batch = np.random.default_rng(0).normal(size=(200, 1, 3, 5)).astype(np.float32)
+    kept = batch.copy()
+    flip = RandomHorizontalFlip(p=0.5, seed=1)
+    some = flip(batch)
+    assert np.array_equal(batch, kept), "RandomHorizontalFlip changed its input array"
+    same = np.all(some == batch, axis=(1, 2, 3))
+    mirrored = np.all(some == batch[..., ::-1], axis=(1, 2, 3))
+    assert np.all(same | mirrored), f"each image is either unchanged or mirrored; images {np.flatnonzero(~(same | mirrored))[:5]} are neither"
+    assert 60 < mirrored.sum() < 140, f"p=0.5 should flip about half, flipped {mirrored.sum()}/200"
+    assert not np.array_equal(flip(batch), some), "each call draws new flips"
+    assert np.array_equal(RandomHorizontalFlip(p=0.5, seed=1)(batch), some), "the same seed gives the same flips"
+    print("RandomHorizontalFlip: OK")
+
+
+if __name__ == "__main__":
+    test_unit_flip()
+
+# %% [markdown]
+# ## 6. Random crops, vectorized
+#
+# **`RandomCrop(size, padding=0, seed=None)`** pads every image with `padding` rows and columns
+# of zeros on each side, then cuts a `size` window (an int, or `(height, width)`) at a random
+# offset, drawn independently and uniformly per image over **every** position where the window
+# fits in the padded image; all channels of an image share its offset. It works for any number
+# of axes before height and width: `(N, H, W)`, `(N, C, H, W)`, `(N, A, B, H, W)`. A window
+# larger than the padded image is a `ValueError` (given).
+#
+# Worked example: 8×8 digits, `size = 8`, `padding = 1`. The padded image is 10×10, so the
+# window's top-left corner can be at rows 0, 1, 2 and columns 0, 1, 2: 9 positions, each with
+# probability 1/9. Offset `(1, 1)` gives the original image back; `(0, 2)` shifts it one pixel
+# down and one pixel left, with a column of zeros entering on the right.
+#
+# **The vectorized design.** A loop would pad and slice `N` images one by one. Instead:
+# - pad the whole batch once (one copy);
+# - `sliding_window_view(padded, (ch, cw), axis=(…))` is every window of every image, as a view
+#   of shape `(N, C, H', W', ch, cw)`: no copy, however many windows overlap;
+# - draw one row offset and one column offset per image (two integer arrays of length `N`),
+#   and pick each image's window with **one** advanced-indexing gather.
+#
+# Cost: one padded copy of the batch plus one gather of the output's size. Work out the index
+# expression for the gather: which axes get integer arrays, which get a full slice, and what
+# shape NumPy gives the result (NumPy's rule for advanced indices separated by a slice
+# decides where the `N` axis lands; check the shape you get).
+#
+# **`Compose([t1, t2, ...])`** (given) applies transforms in order.
+
+# %% nbgrader={"grade": false, "grade_id": "crop", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
 class RandomCrop:
     """Zero-pad by `padding`, then cut a random `size` window from each image (vectorized)."""
 
@@ -481,12 +634,6 @@ class RandomCrop:
         if ch > h + 2 * p or cw > w + 2 * p:
             raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image "
                              f"{(h + 2 * p, w + 2 * p)}")
-        # Hint: merge any channel axes into one (`x.reshape(n, -1, h, w)`), zero-pad the last two
-        # axes with `np.pad`, take `sliding_window_view(..., (ch, cw), axis=(2, 3))`. Draw a row
-        # and a column offset per image with `self.rng.integers(0, high, size=n)` (high is
-        # exclusive: there are h + 2p - ch + 1 rows to choose from). Indexing the view with
-        # `[np.arange(n), :, rows, cols]` picks one window per image: shape (N, C, ch, cw).
-        # Reshape back to `x.shape[:-2] + (ch, cw)`.
         ### BEGIN SOLUTION
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))
@@ -511,64 +658,45 @@ class Compose:
 
 
 # %% [markdown]
-# ### Unit test: transforms
-# Each check uses values, not only shapes: a crop must be a real window of the padded image at
-# the drawn offset, a flip must reverse exactly the flipped images' columns. No transform may
-# change its input array.
+# ### Unit test: random crops
+# A crop must be a real window of its padded image (all channels at one offset), the offsets
+# must cover every position including both edges of the padding, images without a channel
+# axis work, and the input is unchanged. Then `Compose` and the loader's `transform`.
 
-# %% nbgrader={"grade": true, "grade_id": "test-transforms", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-def test_unit_transforms():
-    def apply(transform, batch):  # the input may be a view of the dataset: it must stay as it was
-        kept = batch.copy()
-        result = transform(batch)
-        assert np.array_equal(batch, kept), \
-            f"{type(transform).__name__} changed its input array: compute into a new array instead"
-        return result
-
-    x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
-    out = apply(Normalize([1.0, 2.0, 3.0], [2.0, 4.0, 8.0]), x)
-    assert out.shape == x.shape and out.dtype == np.float32
-    assert np.allclose(out[:, 1], (x[:, 1] - 2.0) / 4.0), "per-channel statistics go along axis 1"
-    assert np.allclose(Normalize(0.5, 0.25)(x), (x - 0.5) / 0.25)
-    signals = np.ones((4, 2, 5), np.float32)  # (N, C, L): channels are still axis 1
-    assert np.allclose(Normalize([1.0, 3.0], [1.0, 2.0])(signals)[:, 1], -1.0), "per channel along axis 1"
-
-    flipped = apply(RandomHorizontalFlip(p=1.0), x)
-    assert np.array_equal(flipped, x[..., ::-1]), "p=1 flips every image left-right"
-    assert np.array_equal(RandomHorizontalFlip(p=0.0)(x), x)
-    batch = np.random.default_rng(0).normal(size=(200, 1, 3, 5)).astype(np.float32)
-    some = apply(RandomHorizontalFlip(p=0.5, seed=1), batch)
-    same = np.all(some == batch, axis=(1, 2, 3))
-    mirrored = np.all(some == batch[..., ::-1], axis=(1, 2, 3))
-    assert np.all(same | mirrored), "each image is either unchanged or mirrored"
-    assert 60 < mirrored.sum() < 140, f"p=0.5 should flip about half, flipped {mirrored.sum()}/200"
-
-    crop = RandomCrop(4, padding=0)(x)
+# %% nbgrader={"grade": true, "grade_id": "test-crop", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_crop():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    crop = RandomCrop((4, 5), padding=0)(x)
     assert np.array_equal(crop, x), "a full-size crop without padding is the identity"
     imgs = np.random.default_rng(2).normal(size=(300, 2, 5, 7)).astype(np.float32)
-    crops = apply(RandomCrop((3, 4), padding=1, seed=3), imgs)
-    assert crops.shape == (300, 2, 3, 4) and not np.array_equal(crops[0], crops[1])
+    kept = imgs.copy()
+    crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
+    assert np.array_equal(imgs, kept), "RandomCrop changed its input array"
+    assert crops.shape == (300, 2, 3, 4), f"300 images (2, 5, 7) cropped to (3, 4): shape {crops.shape}, expected (300, 2, 3, 4)"
     padded = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)))
     offsets = set()
     for i in range(300):
         hits = [(r, c) for r in range(5) for c in range(6)
                 if np.array_equal(padded[i, :, r:r + 3, c:c + 4], crops[i])]
-        assert hits, f"crop {i} is not a window of the padded image (channels must move together)"
+        assert hits, f"crop {i} is not a window of its own padded image (all channels at one offset)"
         offsets.add(hits[0])
     assert len(offsets) > 20, f"offsets should vary over the 30 positions, saw {len(offsets)}"
-    assert (0, 0) in offsets and (4, 5) in offsets, "crops must reach into the padding on both sides"
+    assert (0, 0) in offsets and (4, 5) in offsets, \
+        f"crops must reach into the padding on both sides: rows seen {sorted({r for r, _ in offsets})}, " \
+        f"columns seen {sorted({c for _, c in offsets})}"
     gray = RandomCrop(6, padding=2, seed=0)(np.ones((4, 8, 8), np.float32))
-    assert gray.shape == (4, 6, 6), "works without a channel axis too"
-    assert np.array_equal(Compose([Normalize(1.0, 2.0), RandomCrop(4)])(x), (x - 1) / 2)
+    assert gray.shape == (4, 6, 6), f"(N, H, W) images without a channel axis: shape {gray.shape}, expected (4, 6, 6)"
+    assert np.array_equal(Compose([Normalize(1.0, 2.0), RandomCrop((4, 5))])(x), (x - 1) / 2), \
+        "Compose applies its transforms in order"
     loader = DataLoader(TensorDataset(x, np.arange(2)), batch_size=2, transform=Normalize(1.0, 2.0))
     xb, yb = next(iter(loader))
     assert np.allclose(xb.data, (x - 1) / 2), "the loader applies its transform to the inputs"
-    assert np.array_equal(yb.data, [0, 1]), "the transform leaves the labels alone"
-    print("transforms: OK")
+    assert np.array_equal(yb.data, [0, 1]), f"the transform leaves the labels alone, got {yb.data}"
+    print("RandomCrop: OK")
 
 
 if __name__ == "__main__":
-    test_unit_transforms()
+    test_unit_crop()
 
 # %% [markdown]
 # ## Module test
@@ -587,7 +715,7 @@ def test_module():
     x_train, y_train, x_test, y_test = load_tinydigits()
     train = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True, seed=0,
                        transform=Compose([RandomCrop(8, padding=1, seed=0), Normalize(0.3, 0.4)]))
-    assert len(train) == math.ceil(len(x_train) / 32)
+    assert len(train) == 45, f"1437 training samples in batches of 32: 45 batches per epoch, got {len(train)}"
     model = Sequential(Linear(64, 64, rng=0), ReLU(), Linear(64, 10, rng=1))
     loss_fn, opt = CrossEntropyLoss(), Adam(model.parameters(), lr=0.01)
     seen = 0

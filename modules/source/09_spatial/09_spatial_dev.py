@@ -25,19 +25,28 @@
 # be. You will write the loops once to understand them, then ship the version every framework
 # uses: **im2col**, which turns the whole convolution into *one* matrix multiplication.
 #
+# Much of this module is design, not translation: you derive the output size, lay out the
+# im2col matrix so that one matmul is the convolution, and work out each backward pass from
+# the structure of its forward pass. Each section gives the specification, the math and a
+# worked example; the code is yours.
+#
 # ## Learning objectives
-# - Compute output shapes of convolution and pooling from kernel, stride and padding.
+# - Derive the output shape of convolution and pooling from kernel, stride and padding.
 # - Write the naive convolution and count its cost in FLOPs and in seconds.
-# - Vectorize it with `sliding_window_view` (a zero-copy view of every window) and one matmul.
-# - Derive and implement the backward pass: weight gradient by matmul, input gradient by
-#   **col2im** (strided accumulation over kernel offsets), bias gradient by a sum.
-# - Implement max pooling (gradient routed to the winning element) and average pooling.
+# - Design the im2col layout: a zero-copy view of every window, one copy, one matmul.
+# - Derive the backward pass: bias and weight gradients from the matmul rule, the input
+#   gradient by **col2im**, the adjoint of im2col.
+# - Implement max pooling (gradient routed to the winning element, ties as in PyTorch) and
+#   average pooling, and derive their backward passes.
 # - Implement batch normalization with PyTorch's training/evaluation semantics.
 #
 # ## How to work
-# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`; run the test cell right
-# after each piece. When every test passes, run `tito module complete 09`. Its pytest suite
-# checks every backward rule with `gradcheck` and, when PyTorch is installed, against PyTorch.
+# In your edition, each piece you write is a stub that raises `NotImplementedError`: replace
+# the `raise` with your code, then run the test cell right after it. Stuck? `tito hint 09`
+# lists the stubs; `tito hint 09 NAME` (e.g. `tito hint 09 im2col`) shows the next hint for one
+# stub, from the idea to the math to the shape of the code, one level at a time. When every
+# test passes, run `tito module complete 09`: its pytest suite checks every backward rule with
+# `gradcheck` and, when PyTorch is installed, against PyTorch.
 
 # %% nbgrader={"grade": false, "grade_id": "spatial-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp spatial
@@ -58,7 +67,7 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 
 
 # %% [markdown]
-# ## 1. Why convolutions
+# ## 1. Why convolutions, and the output size
 #
 # Images in TinyTorch, as in PyTorch, are batches of shape **(N, C, H, W)**: N images, C
 # channels (1 for grey, 3 for RGB, 8 or 64 for feature maps), H rows, W columns.
@@ -82,23 +91,32 @@ def _pair(value, name: str = "value") -> tuple[int, int]:
 # "convolution" is mathematically a *cross-correlation*; the kernel is not flipped. (PyTorch does
 # the same, so weights transfer.)
 #
-# **Output size.** Along one axis of length `n`, with kernel `k`, stride `s` and padding `p`, the
-# window starts at `0, s, 2s, …` and must end inside the padded length `n + 2p`:
+# **Output size: derive it.** Look along one axis of length `n`, with kernel `k`, stride `s`
+# and padding `p`. The padded axis has `n + 2p` positions, numbered from 0. Windows start at
+# `0, s, 2s, …`; a window starting at `t` covers positions `t … t + k − 1`, and every one of
+# them must exist. The output length is the number of windows that fit.
 #
-# `out = floor((n + 2p - k) / s) + 1`
+# Worked example: `n = 7, k = 2, s = 2, p = 0`. Starts 0, 2 and 4 fit (the window at 4 covers
+# positions 4 and 5); a window at 6 would need position 7, which does not exist. So the output
+# has **3** positions, and position 6 is never read. Count the starts in general, with a
+# formula in `n, k, s, p`, and check it on this table before you code it:
 #
-# | input | kernel | stride | padding | output | note |
+# | input `n` | kernel `k` | stride `s` | padding `p` | output | note |
 # |---|---|---|---|---|---|
 # | 28 | 3 | 1 | 0 | 26 | "valid": shrinks by k − 1 |
 # | 28 | 3 | 1 | 1 | 28 | "same": p = (k − 1) / 2 keeps the size |
 # | 32 | 3 | 2 | 1 | 16 | stride 2 halves it |
-# | 7 | 2 | 2 | 0 | 3 | floor: the last row and column are never used |
+# | 7 | 2 | 2 | 0 | 3 | the last position is never used |
+# | 10 | 3 | 3 | 2 | 4 | |
+#
+# When not even one window fits (a kernel larger than the padded input), `conv_output_size`
+# raises `ValueError` (given: you only compute the count).
 
 # %% nbgrader={"grade": false, "grade_id": "output-size", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Length of the output along one axis (the formula above); an error if no window fits."""
-    # Set `out` with the formula above (`//` floors for non-negative numbers).
+    """Number of windows along one axis (section 1); ValueError when no window fits."""
+    # Set `out`, the number of window starts that fit.
     ### BEGIN SOLUTION
     out = (size + 2 * padding - kernel) // stride + 1
     ### END SOLUTION
@@ -112,17 +130,13 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
 
 # %% nbgrader={"grade": true, "grade_id": "test-output-size", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_output_size():
+    from tinytorch.testing import raises
     cases = [((28, 3, 1, 0), 26), ((28, 3, 1, 1), 28), ((32, 3, 2, 1), 16), ((7, 2, 2, 0), 3),
              ((8, 2, 2, 0), 4), ((5, 5, 1, 0), 1), ((10, 3, 3, 2), 4), ((9, 4, 2, 3), 6)]
     for args, want in cases:
         got = conv_output_size(*args)
-        assert got == want, f"conv_output_size{args} = {got}, expected {want}"
-    try:
-        conv_output_size(2, 5)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("a kernel larger than the padded input must raise ValueError")
+        assert got == want, f"conv_output_size{args} (size, kernel, stride, padding) = {got}, expected {want}"
+    raises(ValueError, lambda: conv_output_size(2, 5), "does not fit")
     print("output size: OK")
 
 
@@ -132,10 +146,11 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 2. The naive convolution, and what it costs
 #
-# The formula is seven nested loops (six per image): batch, output channel, output row, output
-# column, then the dot product over input channel, kernel row, kernel column. Write it plainly:
-# it is the reference the fast version must agree with. (It takes NumPy arrays and is not part
-# of the package: nobody should train with it.)
+# The formula of section 1 is seven nested loops (six per image): batch, output channel, output
+# row, output column, then the dot product over input channel, kernel row, kernel column. Write
+# it plainly: it is the reference the fast version must agree with. (It takes NumPy arrays and
+# is not part of the package: nobody should train with it.) The padding and the output array
+# are given; each output starts from its channel's bias (0 without a bias).
 #
 # **Cost.** Each output value is a dot product of length `C·kh·kw`, so a convolution costs
 #
@@ -148,7 +163,7 @@ if __name__ == "__main__":
 # term, so about **20 seconds** for that batch. The BLAS matrix multiply behind `@` does the
 # same arithmetic in about **2 ms** (tens of GFLOP/s with SIMD and cache blocking): ten
 # thousand times faster. Python is fast enough to *orchestrate* arithmetic, never to *do* it
-# element by element. (The demo cell in section 9 measures the ratio on your machine.)
+# element by element. (The demo cell in section 10 measures the ratio on your machine.)
 
 # %% nbgrader={"grade": false, "grade_id": "conv-naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
@@ -160,8 +175,7 @@ def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = No
     ow = conv_output_size(width, kw, stride, padding)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     out = np.zeros((n_img, out_channels, oh, ow), dtype=x.dtype)
-    # Hint: loop over n, o, i, j; start each output at `bias[o]` (0 without a bias) and add the
-    # products of the formula in section 1 over c, di, dj, reading the padded `xp`.
+    # Fill `out` with the formula of section 1, reading the padded `xp`.
     ### BEGIN SOLUTION
     for n in range(n_img):
         for o in range(out_channels):
@@ -184,16 +198,15 @@ def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = No
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv-naive", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_conv_naive():
+    from tinytorch.testing import close
     x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
     out = conv2d_naive(x, w)
-    assert out.shape == (1, 1, 2, 2), f"shape {out.shape}, expected (1, 1, 2, 2)"
-    assert np.array_equal(out[0, 0], [[37, 47], [67, 77]]), f"got {out[0, 0]}, expected [[37, 47], [67, 77]]"
+    close(out, [[[[37, 47], [67, 77]]]], what="3x3 image, 2x2 kernel (a flipped kernel gives 23 at [0, 0])")
     strided = conv2d_naive(x, w, np.array([0.5], np.float32), stride=2, padding=1)
-    assert np.array_equal(strided[0, 0], [[4.5, 18.5], [36.5, 77.5]]), \
-        f"stride 2, padding 1, bias 0.5: got {strided[0, 0]}, expected [[4.5, 18.5], [36.5, 77.5]]"
+    close(strided, [[[[4.5, 18.5], [36.5, 77.5]]]], what="stride 2, padding 1, bias 0.5")
     two = conv2d_naive(np.concatenate([x, 2 * x], axis=1), np.concatenate([w, -w], axis=1))
-    assert np.array_equal(two[0, 0], -out[0, 0]), "input channels must be summed"
+    close(two, -out, what="two input channels (x, 2x) with kernels (w, -w): the channels must be summed")
     print("naive convolution: OK")
 
 
@@ -203,40 +216,63 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 3. im2col: every window as a column
 #
-# Look at the formula again: for a fixed output position, the output over all `O` channels is
-# a matrix-vector product of `weight.reshape(O, C·kh·kw)` with the window unrolled into a
-# vector of length `K = C·kh·kw`. Put the `L = OH·OW` windows of an image side by side as the
-# columns of a `(K, L)` matrix, and the whole convolution of that image is **one matrix
-# product** `(O, K) @ (K, L) -> (O, L)`, which is already the output in `(O, OH, OW)` layout.
-# Building that matrix is called **im2col** (image to columns).
+# Fix one output position `(i, j)`. The outputs over all `O` channels are then a
+# matrix-vector product: the weight seen as a matrix `W = weight.reshape(O, K)`, with
+# `K = C·kh·kw`, times the window unrolled into a vector of length `K`. Put the `L = OH·OW`
+# windows of an image side by side as the columns of a `(K, L)` matrix `cols`, and the whole
+# convolution of that image is **one matrix product** `(O, K) @ (K, L) -> (O, L)`. Building
+# `cols` is called **im2col** (image to columns).
 #
-# **Windows without copying.** `sliding_window_view(x_pad, (kh, kw), axis=(2, 3))` returns an
-# array of shape `(N, C, H', W', kh, kw)` (with `H' = Hp - kh + 1`) in which element
-# `[n, c, i, j, di, dj]` is `x_pad[n, c, i + di, j + dj]`. It is a *view*: NumPy just reuses the
-# row and column strides twice, so it costs no memory however many windows overlap. A stride
-# `s` keeps every `s`-th window: `[:, :, ::s, ::s]`, still a view.
+# **Design the layout.** Two index conventions are already fixed by the rest of the
+# computation, and `cols` must agree with both:
+# - **Rows.** `weight.reshape(O, K)` flattens the axes `(C, kh, kw)` in row-major order. Which
+#   `(c, di, dj)` does column `k` of `W` hold? Row `k` of `cols` must hold the pixel that
+#   this weight multiplies.
+# - **Columns.** The product `(O, L)` will be reshaped to `(O, OH, OW)`, row-major again. Which
+#   output position `(i, j)` is column `l`?
 #
-# **One copy.** Reordering that view to `(N, C, kh, kw, OH, OW)` and reshaping to `(N, K, L)`
-# must copy: this is the im2col buffer, `kh·kw` times the size of the input for stride 1 (9× for
-# 3×3 kernels). For the CIFAR batch above, 64 · 27 · 1024 · 4 B = 7 MB.
+# Write down the map `cols[n, k, l] = x_pad[n, c, ?, ?]` (with `k` and `l` expressed through
+# `c, di, dj, i, j`) before writing any code. A wrong layout does not crash: it silently
+# computes a different convolution.
 #
-# Order the axes as `(C, kh, kw)` so that the column index `k = (c·kh + di)·kw + dj` matches
-# `weight.reshape(O, K)`; ordering them differently silently computes a different (wrong)
-# convolution.
+# Worked example: one image, one channel, 3×4 with values 1…12, kernel 2×3, stride 1, so
+# `OH = 2`, `OW = 2`, `K = 6`, `L = 4`:
+#
+# ```
+# x_pad = [[ 1  2  3  4]       cols[0] = [[ 1  2  5  6]     row k = (di, dj) = (0, 0)
+#          [ 5  6  7  8]                  [ 2  3  6  7]                        (0, 1)
+#          [ 9 10 11 12]]                 [ 3  4  7  8]                        (0, 2)
+#                                         [ 5  6  9 10]                        (1, 0)
+#                                         [ 6  7 10 11]                        (1, 1)
+#                                         [ 7  8 11 12]]                       (1, 2)
+# ```
+#
+# Column 1 is the window at `(i, j) = (0, 1)`, the block `[[2, 3, 4], [6, 7, 8]]` read row by
+# row; column 2 is the window at `(1, 0)`. With a second channel, its six rows would follow
+# these six.
+#
+# **Windows without copying.** `sliding_window_view(a, (kh, kw), axis=(2, 3))` on an
+# `(N, C, Hp, Wp)` array returns every stride-1 window: an array of shape
+# `(N, C, Hp − kh + 1, Wp − kw + 1, kh, kw)` whose element `[n, c, i, j, di, dj]` is
+# `a[n, c, i + di, j + dj]`. It is a *view*: NumPy reuses the row and column strides twice, so
+# it costs no memory however many windows overlap. Basic slicing of a view (with a step, say)
+# is again a view.
+#
+# **One copy.** Going from the windows to `(N, K, L)` must copy once: this is the im2col buffer,
+# `kh·kw` times the size of the input for stride 1 (9× for 3×3 kernels). For a batch of 64
+# CIFAR images and a 3×3 kernel: 64 · 27 · 1024 · 4 B = 7 MB.
 
 # %% nbgrader={"grade": false, "grade_id": "im2col", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """Unroll every (kh, kw) window of an already padded (N, C, Hp, Wp) array.
 
-    Returns `cols` of shape (N, C·kh·kw, OH·OW) with
-    `cols[n, (c·kh + di)·kw + dj, i·OW + j] = x_pad[n, c, i·sh + di, j·sw + dj]`.
+    Returns `cols` of shape (N, C·kh·kw, OH·OW) in the layout of section 3: row k matches
+    column k of `weight.reshape(O, -1)`, column l is output position l of the row-major
+    (OH, OW) grid. One copy; `x_pad` is not changed; the dtype is kept.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c = x_pad.shape[:2]
-    # Hint: `sliding_window_view` over axes (2, 3), then keep every stride-th window (still a
-    # view); move the kernel axes in front of the window-position axes, giving
-    # (N, C, kh, kw, OH, OW), and reshape to (N, K, L): that reshape is the one copy.
     ### BEGIN SOLUTION
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # view
     oh, ow = windows.shape[2:4]
@@ -246,14 +282,25 @@ def im2col(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) 
 
 # %% [markdown]
 # ### Unit test: im2col
+# First the worked example of section 3, entry by entry: a non-square image with distinct
+# values, so that swapping two axes of the layout changes the result. Then a second channel,
+# a stride, and random cases checked against the index map.
 
 # %% nbgrader={"grade": true, "grade_id": "test-im2col", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_im2col():
-    x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
-    cols = im2col(x, (2, 2), (1, 1))
-    assert cols.shape == (1, 4, 4), f"shape {cols.shape}, expected (1, 4, 4)"
-    assert np.array_equal(cols[0, :, 0], [1, 2, 4, 5]), "column 0 is the top-left window, row-major"
-    assert np.array_equal(cols[0, :, 3], [5, 6, 8, 9]), "column 3 is the bottom-right window"
+    from tinytorch.testing import close
+    x = np.arange(1, 13, dtype=np.float32).reshape(1, 1, 3, 4)
+    want = np.array([[1, 2, 5, 6], [2, 3, 6, 7], [3, 4, 7, 8],
+                     [5, 6, 9, 10], [6, 7, 10, 11], [7, 8, 11, 12]], dtype=np.float32)
+    close(im2col(x, (2, 3), (1, 1)), want[None], what="the worked example of section 3 (rows (di, dj), columns (i, j))")
+
+    two = np.concatenate([x, 100 + x], axis=1)  # channel 1 holds 101..112
+    close(im2col(two, (2, 3), (1, 1)), np.concatenate([want, 100 + want])[None],
+          what="two channels: channel 0's six rows, then channel 1's")
+    strided = im2col(np.arange(1, 21, dtype=np.float32).reshape(1, 1, 4, 5), (2, 2), (2, 3))
+    close(strided, [[[1, 4, 11, 14], [2, 5, 12, 15], [6, 9, 16, 19], [7, 10, 17, 20]]],
+          what="4x5 image 1..20, kernel 2x2, stride (2, 3): windows start at rows 0, 2 and columns 0, 3")
+
     rng = np.random.default_rng(0)
     xp = rng.normal(size=(2, 3, 7, 6))
     cols = im2col(xp, (3, 2), (2, 3))
@@ -261,7 +308,8 @@ def test_unit_im2col():
     for n, c, di, dj, i, j in [(0, 0, 0, 0, 0, 0), (1, 2, 2, 1, 2, 1), (0, 1, 1, 0, 1, 1), (1, 0, 2, 0, 0, 1)]:
         k, l = (c * 3 + di) * 2 + dj, i * 2 + j
         assert cols[n, k, l] == xp[n, c, i * 2 + di, j * 3 + dj], \
-            f"cols[{n}, {k}, {l}] should be x_pad[{n}, {c}, {i * 2 + di}, {j * 3 + dj}]"
+            f"cols[{n}, {k}, {l}] = {cols[n, k, l]}, expected x_pad[{n}, {c}, {i * 2 + di}, {j * 3 + dj}] " \
+            f"= {xp[n, c, i * 2 + di, j * 3 + dj]}"
     print("im2col: OK")
 
 
@@ -271,26 +319,15 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 4. The convolution, vectorized
 #
-# `conv2d(x, weight, bias, stride, padding)`: pad, im2col, then **one matmul**
-# `weight.reshape(O, K) @ cols`. NumPy broadcasts the `(O, K)` matrix over the batch axis of
-# `cols` `(N, K, L)` and hands each image's product to BLAS; the result `(N, O, L)` reshapes to
-# `(N, O, OH, OW)` for free. Add the bias per channel, `bias[:, None]`, and return through
-# `Tensor._op("conv2d", …)` with the padded input's geometry and `cols` in the context: the
-# backward pass needs `cols` to compute the weight gradient (memory traded for time).
+# `conv2d(x, weight, bias, stride, padding)` puts the pieces together: pad H and W (never N or
+# C; skip the copy when there is no padding), im2col, **one matmul** with the `(O, K)` weight
+# matrix, the bias added per output channel, and a reshape to `(N, O, OH, OW)`. Which single
+# product gives `(N, O, L)` directly from `(O, K)` and `(N, K, L)`? Recall from module 01 how
+# `@` treats leading axes. Keep the result float32 for float32 inputs.
 #
-# Why this layout? On our 2-core reference machine we timed four ways of doing the contraction
-# for `(64, 3, 32, 32)` → 32 channels, 3×3, padding 1, one thread each (your times will
-# differ; the ranking is the point):
-#
-# | contraction | time | why |
-# |---|---|---|
-# | `np.tensordot(windows, w, axes=…)` | 4.5 ms | copies the windows to `(N·L, K)` with a slow gather, result needs a transpose |
-# | `np.einsum('nchwij,ocij->nohw', …)` | 2.6 ms | same copy, chosen by einsum's optimizer |
-# | one big GEMM `(O, K) @ (K, N·L)` | 2.7 ms | one BLAS call, but the output `(O, N, L)` must be transposed to `(N, O, L)` |
-# | **`(O, K) @ (N, K, L)`, batched** | **1.8 ms** | copy has contiguous rows; output already in NCHW order |
-# | PyTorch `F.conv2d` (oneDNN) | 1.5 ms | |
-#
-# The naive loops would take about 20 s for the same batch.
+# The op is returned through `Tensor._op("conv2d", …)` (given) with the stride, the padding and
+# `cols` in the context: the backward pass needs `cols` to compute the weight gradient (memory
+# traded for time). The validation of the arguments is given too.
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -310,10 +347,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     n, _, h, w = x.shape
     o, _, kh, kw = weight.shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    # Set `cols` (the im2col buffer of the padded input, kept for the backward pass) and
-    # `out` (N, O, OH, OW), bias included. Hint: pad H and W only (`np.pad`, skip it when there
-    # is no padding), `im2col`, one matmul with the (O, K) weight matrix, the bias per channel,
-    # then a reshape.
+    # Set `cols` (the (N, K, L) im2col buffer, kept for the backward pass) and `out` (N, O, OH, OW).
     ### BEGIN SOLUTION
     x_pad = np.pad(x.data, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x.data
     cols = im2col(x_pad, (kh, kw), (sh, sw))  # (N, K, L)
@@ -333,6 +367,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv2d", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_conv2d():
+    from tinytorch.testing import close
+
     def reference(x, w, b, s, p):  # loop over output positions, dot product over (C, kh, kw)
         xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         kh, kw = w.shape[2:]
@@ -347,8 +383,8 @@ def test_unit_conv2d():
     x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
     out = conv2d(Tensor(x), Tensor(w))
-    assert isinstance(out, Tensor) and np.array_equal(out.data[0, 0], [[37, 47], [67, 77]]), \
-        f"got {out.data}, expected [[37, 47], [67, 77]]"
+    assert isinstance(out, Tensor), f"conv2d returns a Tensor, got {type(out).__name__}"
+    close(out, [[[[37, 47], [67, 77]]]], what="3x3 image, 2x2 kernel")
     rng = np.random.default_rng(0)
     for shape, wshape, s, p, use_bias in [((2, 3, 7, 6), (4, 3, 3, 2), 1, 0, True),
                                           ((2, 3, 7, 6), (4, 3, 3, 3), 2, 1, True),
@@ -358,10 +394,8 @@ def test_unit_conv2d():
         wv = rng.normal(size=wshape).astype(np.float32)
         bv = rng.normal(size=wshape[0]).astype(np.float32) if use_bias else None
         got = conv2d(Tensor(xv), Tensor(wv), None if bv is None else Tensor(bv), stride=s, padding=p)
-        want = reference(xv, wv, bv, s, p)
-        assert got.shape == want.shape, f"x {shape}, w {wshape}, s={s}, p={p}: shape {got.shape}, expected {want.shape}"
-        assert np.allclose(got.data, want, atol=1e-4), f"x {shape}, w {wshape}, s={s}, p={p}: values differ"
-        assert got.dtype == np.float32, "float32 in, float32 out"
+        close(got, reference(xv, wv, bv, s, p), atol=1e-4, what=f"x {shape}, w {wshape}, stride {s}, padding {p}")
+        assert got.dtype == np.float32, f"float32 in, float32 out: got {got.dtype}"
     print("conv2d forward: OK")
 
 
@@ -369,34 +403,77 @@ if __name__ == "__main__":
     test_unit_conv2d()
 
 # %% [markdown]
+# ### Why this layout?
+# On our 2-core reference machine we timed four ways of doing the contraction for
+# `(64, 3, 32, 32)` → 32 channels, 3×3, padding 1, one thread each (your times will differ;
+# the ranking is the point):
+#
+# | contraction | time | why |
+# |---|---|---|
+# | `np.tensordot(windows, w, axes=…)` | 4.5 ms | copies the windows to `(N·L, K)` with a slow gather, result needs a transpose |
+# | `np.einsum('nchwij,ocij->nohw', …)` | 2.6 ms | same copy, chosen by einsum's optimizer |
+# | one big GEMM `(O, K) @ (K, N·L)` | 2.7 ms | one BLAS call, but the output `(O, N, L)` must be transposed to `(N, O, L)` |
+# | **`(O, K) @ (N, K, L)`, batched** | **1.8 ms** | copy has contiguous rows; output already in NCHW order |
+# | PyTorch `F.conv2d` (oneDNN) | 1.5 ms | |
+#
+# The naive loops would take about 20 s for the same batch.
+
+# %% [markdown]
 # ## 5. The backward pass
 #
-# Write the forward pass per image as `out[o, l] = Σ_k W[o, k] · cols[k, l] + b[o]` with
-# `W = weight.reshape(O, K)`. It is a matmul, so module 05's matmul rule tells us everything.
-# Given `g = ∂loss/∂out` of shape `(N, O, L)`:
+# Per image, the forward pass is `out[o, l] = Σ_k W[o, k] · cols[k, l] + b[o]`, with
+# `W = weight.reshape(O, K)`. Given `g = ∂loss/∂out` of shape `(N, O, OH, OW)`, viewed as
+# `(N, O, L)`, the rule returns one gradient per input: `x`, `weight`, and `bias` when there
+# was one.
 #
-# | gradient | formula | shape | cost |
-# |---|---|---|---|
-# | bias | `g.sum(axis=(0, 2))` | `(O,)` | tiny |
-# | weight | `Σ_n g[n] @ cols[n].T` | `(O, K)` → `(O, C, kh, kw)` | same FLOPs as forward |
-# | columns | `W.T @ g[n]` for each n | `(N, K, L)` | same FLOPs as forward |
-# | input | **col2im** of the column gradient, then remove the padding | `(N, C, H, W)` | `kh·kw` additions of the input's size |
+# **The bias, derived in full.** `b[o]` appears in `out[n, o, l]` for every image `n` and every
+# position `l`, each time with coefficient 1, and nowhere else. So
 #
-# So training costs about three forward passes, as for a `Linear` layer.
+# `∂L/∂b[o] = Σ_n Σ_l ∂L/∂out[n, o, l] · 1 = Σ_n Σ_l g[n, o, l]`
 #
-# **col2im.** Each column entry came from one input pixel; an input pixel appears in up to
-# `kh·kw` windows, so its gradient is the **sum** over every window that used it. Looping over
-# pixels would be slow again; `np.add.at(grad, index_arrays, values)` can scatter all at once
-# but is an unbuffered ufunc, 10–15× slower in our measurements than the trick we use. Loop over the **kernel offsets**
-# instead: for offset `(di, dj)`, the entries `cols[:, (c, di, dj), (i, j)]` came from
-# `x_pad[:, c, i·s + di, j·s + dj]`, a strided rectangle of the input. So
+# a sum of `g` over every axis except the channel axis, shape `(O,)`. This is module 05's
+# broadcasting rule again: the bias was broadcast over `N`, `OH` and `OW` in the forward pass,
+# so its gradient is summed over those axes in the backward pass.
 #
-# `grad_pad[:, :, di : di + s·(OH−1) + 1 : s, dj : dj + s·(OW−1) + 1 : s] += cols_grad[:, :, di, dj]`
+# **The weight and the columns: derive them.** The forward pass is a matmul, so module 05's
+# rule applies: for `C = A @ B` with upstream gradient `G`, `∂A = G @ Bᵀ` and `∂B = Aᵀ @ G`.
+# Apply it to one image, with `A = W (O, K)`, `B = cols[n] (K, L)`, `G = g[n] (O, L)`; then
+# ask what happens to `W` across the batch (it is the same matrix for every image, like the
+# bias). Write the shape beside every factor and check that they chain. Each of the two costs
+# as many FLOPs as the forward pass, so a training step costs about three forward passes.
 #
-# is `kh·kw` (9 for 3×3) vectorized additions. `+=` matters: windows overlap when `s < k`.
-# When the network's input itself needs no gradient (the images of the first layer), skip the
-# whole input branch.
+# **From columns back to pixels: col2im.** Every entry of `cols` is a copy of one pixel of
+# `x_pad`, and a pixel is copied into up to `kh·kw` columns. The gradient of a copy is a sum:
+# each pixel's gradient is the **sum** of the gradients of all its copies. The function that
+# does this, `col2im`, is the *adjoint* of im2col: `⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩` for every
+# `x` and `c`, which the test checks directly.
 #
+# Worked example in 1-D: `x` of length 5, kernel 3, stride 1, so 3 windows and
+# `cols[d, l] = x[l + d]`:
+#
+# ```
+#           l = 0   l = 1   l = 2
+# d = 0:     x0      x1      x2
+# d = 1:     x1      x2      x3
+# d = 2:     x2      x3      x4
+# ```
+#
+# `x2` appears three times, so `grad_x[2] = c[0, 2] + c[1, 1] + c[2, 0]`; `x0` appears once, so
+# `grad_x[0] = c[0, 0]`. A loop over pixels or over entries would be slow again, and
+# `np.add.at` (NumPy's unbuffered scatter-add) measured 10–15× slower than what follows. Read
+# the table **by rows** instead: row `d` came from a run of consecutive pixels, so it can be
+# added back onto that run with one vectorized `+=`. There are only `k` rows (`kh·kw` kernel
+# offsets in 2-D: 9 for 3×3), so a Python loop over the offsets is cheap.
+#
+# Your design questions: in 2-D with stride `(sh, sw)`, which rectangle of the padded gradient
+# does kernel offset `(di, dj)` touch (first row, step, how many rows; the same for columns)?
+# Check your answer in 1-D with stride 2 on `x` of length 7 and kernel 3: windows start at 0,
+# 2, 4, so row `d` holds `x[d], x[d + 2], x[d + 4]`. And why must it be `+=`, never `=`, when
+# `s < k`? Finally, the rule gives the gradient of `x`, not of `x_pad`: the padding pixels
+# are constants, so cut them off.
+#
+# When `x` does not require grad (the images of the first layer), the rule returns `None` for
+# it and skips the whole col2im branch. Gradients keep `grad`'s dtype (float32 in training).
 # The rule is registered right here with `@register_backward("conv2d")`: the op and its
 # derivative live in the same file, and gradcheck in the tests compares them with finite
 # differences in float64.
@@ -407,14 +484,12 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, i
            stride: tuple[int, int]) -> np.ndarray:
     """Adjoint of im2col: add each column entry back onto the pixel it came from.
 
-    cols: (N, C·kh·kw, OH·OW); returns an array of `padded_shape` (N, C, Hp, Wp).
+    cols: (N, C·kh·kw, OH·OW) in im2col's layout; returns a new array of `padded_shape`
+    (N, C, Hp, Wp) in `cols.dtype`.
     """
     (kh, kw), (sh, sw) = kernel, stride
     n, c, hp, wp = padded_shape
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    # Hint: view `cols` as (N, C, kh, kw, OH, OW); start from zeros of `padded_shape` in
-    # `cols.dtype`; for each kernel offset (di, dj), `+=` its (N, C, OH, OW) slab onto the
-    # strided rectangle of section 5.
     ### BEGIN SOLUTION
     cols = cols.reshape(n, c, kh, kw, oh, ow)
     grad = np.zeros(padded_shape, dtype=cols.dtype)
@@ -436,10 +511,6 @@ def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
     n, o, oh, ow = grad.shape
     g = grad.reshape(n, o, oh * ow)
     w_mat = weight.data.reshape(o, -1)
-    # Hint: the table of section 5. Weight: the batched product of `g` with `cols` transposed
-    # on its last two axes is (N, O, K); sum over N, reshape to weight's shape. Input:
-    # `w_mat.T @ g` is the column gradient; col2im it onto the padded shape, then slice the
-    # padding off. Bias: sum `grad` over every axis but the channel axis.
     ### BEGIN SOLUTION
     grad_weight = (g @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
     grad_x = None
@@ -457,14 +528,20 @@ def _conv2d_backward(grad, out, x, weight, *bias, stride, padding, cols):
 
 # %% [markdown]
 # ### Unit test: conv2d backward
-# `col2im` must be the exact adjoint of `im2col`: for any `x` and `c`,
-# `⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩`. Then `gradcheck` (module 05) compares the rule with
-# central differences, with stride and padding. A summed output also gives a gradient we can
-# predict: each input pixel's gradient is the sum of the kernel weights that touched it.
+# `col2im` by hand on the 1-D example (as a 1×5 image), then the adjoint identity on random
+# cases with strides. Then `gradcheck` (module 05) compares the rule with central differences,
+# with stride and padding. A summed output also gives a gradient we can predict: each input
+# pixel's gradient is the sum of the kernel weights that touched it.
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv2d-backward", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_conv2d_backward():
     from tinytorch.autograd import gradcheck
+    from tinytorch.testing import close
+    c = np.array([[[1, 2, 3], [10, 20, 30], [100, 200, 300]]], dtype=np.float32)  # rows d, columns l
+    close(col2im(c, (1, 1, 1, 5), (1, 3), (1, 1)), [[[[1, 12, 123, 230, 300]]]],
+          what="col2im of the 1-D example of section 5 (length 5, kernel 3, stride 1)")
+    close(col2im(c, (1, 1, 1, 7), (1, 3), (1, 2)), [[[[1, 10, 102, 20, 203, 30, 300]]]],
+          what="col2im with stride 2 (length 7, kernel 3): row d lands on x[d], x[d + 2], x[d + 4]")
     rng = np.random.default_rng(1)
     for shape, kernel, stride in [((2, 3, 6, 7), (3, 2), (1, 1)), ((1, 2, 7, 7), (3, 3), (2, 2)),
                                   ((2, 1, 5, 8), (2, 3), (3, 2))]:
@@ -474,8 +551,10 @@ def test_unit_conv2d_backward():
         back = col2im(c, shape, kernel, stride)
         assert back.shape == shape, f"col2im returned shape {back.shape}, expected {shape}"
         assert np.isclose((cols * c).sum(), (xp * back).sum()), \
-            f"col2im is not the adjoint of im2col (kernel {kernel}, stride {stride})"
-    assert col2im(c.astype(np.float32), shape, kernel, stride).dtype == np.float32, "col2im keeps the dtype"
+            f"col2im is not the adjoint of im2col (kernel {kernel}, stride {stride}): " \
+            f"<im2col(x), c> = {(cols * c).sum():.6f} but <x, col2im(c)> = {(xp * back).sum():.6f}"
+    kept = col2im(c.astype(np.float32), shape, kernel, stride).dtype
+    assert kept == np.float32, f"col2im keeps the dtype of cols: got {kept} for float32 columns"
 
     x = Tensor(rng.normal(size=(3, 2, 5, 6)), requires_grad=True)
     w = Tensor(rng.normal(size=(4, 2, 3, 2)), requires_grad=True)
@@ -483,14 +562,18 @@ def test_unit_conv2d_backward():
     for s, p in [(1, 0), (2, 1), (1, 2)]:
         assert gradcheck(lambda x, w, b, s=s, p=p: conv2d(x, w, b, stride=s, padding=p), x, w, b), \
             f"conv2d gradients wrong for stride={s}, padding={p}"
-    assert gradcheck(lambda x, w: conv2d(x, w, stride=(2, 1), padding=(0, 1)), x, w)
+    assert gradcheck(lambda x, w: conv2d(x, w, stride=(2, 1), padding=(0, 1)), x, w), \
+        "conv2d gradients wrong without a bias, stride (2, 1), padding (0, 1)"
 
     xt = Tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
     wt = Tensor(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), requires_grad=True)
     conv2d(xt, wt, padding=0).sum().backward()
-    assert np.allclose(xt.grad.data[0, 0], [[1, 3, 2], [4, 10, 6], [3, 7, 4]]), \
-        f"input gradient {xt.grad.data[0, 0]}: each pixel gets the weights of the windows that used it"
-    assert np.allclose(wt.grad.data[0, 0], [[4, 4], [4, 4]]), "each weight saw 4 pixels of value 1"
+    close(xt.grad, [[[[1, 3, 2], [4, 10, 6], [3, 7, 4]]]],
+          what="input gradient of sum(conv2d(ones, [[1, 2], [3, 4]])): each pixel gets the weights that touched it")
+    close(wt.grad, [[[[4, 4], [4, 4]]]], what="weight gradient: each weight saw 4 pixels of value 1")
+    frozen = Tensor(np.ones((1, 1, 3, 3)))
+    conv2d(frozen, wt).sum().backward()
+    assert frozen.grad is None, "an input that does not require grad gets no gradient"
     print("conv2d backward: OK")
 
 
@@ -500,17 +583,20 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 6. The `Conv2d` layer and `Flatten`
 #
-# The layer holds the parameters and calls `conv2d`. Initialise like `Linear` (module 03):
-# He/Kaiming uniform with `fan_in = in_channels · kh · kw` (each output sums that many inputs),
-# bias zero. `rng` works as in `Linear`: an int seed, a generator, or the module-wide one.
+# The layer holds the parameters and calls `conv2d` (its `forward` is given). Initialise like
+# `Linear` (module 03): He/Kaiming uniform, `kaiming_uniform(fan_in, shape, rng)`, where
+# `fan_in` is the number of inputs each output sums (count them in the formula of section 1),
+# and a zero bias, or `None` when `bias=False`. Both are Tensors that require grad. `rng`
+# works as in `Linear`: an int seed, a generator, or the module-wide one.
 #
 # | layer | parameters | e.g. |
 # |---|---|---|
 # | `Conv2d(C, O, k)` | `O·C·k² + O` | `Conv2d(3, 32, 3)`: 896 |
 # | `Linear(C·H·W, O)` on the same input | `C·H·W·O + O` | 32×32×3 → 32: 98,336 |
 #
-# `Flatten` turns `(N, C, H, W)` into `(N, C·H·W)`, the bridge from convolutional features to
-# `Linear` layers. It is a `reshape`, so module 05's reshape rule already differentiates it.
+# `Flatten` (given) turns `(N, C, H, W)` into `(N, C·H·W)`, the bridge from convolutional
+# features to `Linear` layers. It is a `reshape`, so module 05's reshape rule already
+# differentiates it.
 
 # %% nbgrader={"grade": false, "grade_id": "conv-layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -526,9 +612,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        # Set `self.weight` (out_channels, in_channels, kh, kw) from `kaiming_uniform(fan_in,
-        # shape, rng)` and `self.bias` (zeros, or None when `bias` is False), both Tensors with
-        # requires_grad=True.
+        # Set `self.weight` and `self.bias` (section 6).
         ### BEGIN SOLUTION
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
@@ -541,10 +625,7 @@ class Conv2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {x.shape}")
-        # Hint: `conv2d` with this layer's parameters, stride and padding.
-        ### BEGIN SOLUTION
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -560,10 +641,7 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = Tensor._lift(x)
-        # Hint: keep `x.shape[:self.start_dim]` and let `reshape` compute the last length (-1).
-        ### BEGIN SOLUTION
         return x.reshape(x.shape[:self.start_dim] + (-1,))
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}"
@@ -574,61 +652,80 @@ class Flatten(Module):
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv-layer", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_conv_layer():
+    from tinytorch.testing import close
     conv = Conv2d(3, 8, 3, stride=2, padding=1, rng=0)
     assert conv.weight.shape == (8, 3, 3, 3) and conv.bias.shape == (8,), \
         f"weight {conv.weight.shape}, bias {conv.bias.shape}: expected (8, 3, 3, 3) and (8,)"
     params = conv.parameters()
     assert len(params) == 2 and params[0] is conv.weight, "parameters() are the weight and the bias"
+    assert conv.weight.requires_grad and conv.bias.requires_grad, "both parameters require grad"
     bound = np.sqrt(6 / 27)
-    assert np.abs(conv.weight.data).max() <= bound and conv.weight.data.std() > bound / 3, \
-        "Kaiming uniform with fan_in = in_channels * kh * kw"
-    assert np.all(conv.bias.data == 0)
+    assert bound * 0.9 < np.abs(conv.weight.data).max() <= bound, \
+        f"Kaiming uniform with fan_in = 27 has bound {bound:.3f}: got weights in " \
+        f"[{conv.weight.data.min():.3f}, {conv.weight.data.max():.3f}]"
+    assert np.all(conv.bias.data == 0), f"the bias starts at zero, got {conv.bias.data}"
     x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype(np.float32)
     y = conv(Tensor(x))
     assert y.shape == (2, 8, 5, 5), f"shape {y.shape}, expected (2, 8, 5, 5)"
-    want = conv2d(Tensor(x), conv.weight, conv.bias, stride=2, padding=1)
-    assert np.allclose(y.data, want.data), "Conv2d must use its stride and padding"
-    assert len(Conv2d(3, 8, (3, 5), bias=False).parameters()) == 1
-    assert Conv2d(3, 8, (3, 5), bias=False).weight.shape == (8, 3, 3, 5)
-    flat = Flatten()(Tensor(x))
-    assert flat.shape == (2, 243) and np.array_equal(flat.data, x.reshape(2, -1)), "Flatten keeps row-major order"
-    assert Flatten(2)(Tensor(x)).shape == (2, 3, 81)
-    print("Conv2d and Flatten: OK")
+    close(y, conv2d(Tensor(x), conv.weight, conv.bias, stride=2, padding=1), what="Conv2d(3, 8, 3, stride=2, padding=1)")
+    no_bias = Conv2d(3, 8, (3, 5), bias=False)
+    assert no_bias.bias is None and len(no_bias.parameters()) == 1, "bias=False: no bias, one parameter"
+    assert no_bias.weight.shape == (8, 3, 3, 5), f"kernel (3, 5): weight {no_bias.weight.shape}, expected (8, 3, 3, 5)"
+    wide = Conv2d(2, 16, (1, 3), rng=1)
+    bound = np.sqrt(6 / 6)
+    assert bound * 0.9 < np.abs(wide.weight.data).max() <= bound, \
+        f"Conv2d(2, 4, (1, 3)) has fan_in 6, bound {bound:.3f}: got max |w| {np.abs(wide.weight.data).max():.3f}"
+    print("Conv2d: OK")
 
 
 if __name__ == "__main__":
     test_unit_conv_layer()
 
 # %% [markdown]
-# ## 7. Pooling
+# ## 7. Max pooling
 #
 # Pooling shrinks feature maps: a 2×2 max pool with stride 2 keeps the largest of each 2×2
 # block, halving height and width (a quarter of the memory and of the next layer's FLOPs) and
-# making the features tolerant to shifts of a pixel. Output sizes follow the same formula as
-# convolution (stride defaults to the kernel size; no padding).
+# making the features tolerant to shifts of a pixel. Output sizes follow your formula of
+# section 1 (stride defaults to the kernel size; no padding). Pooling works on each channel
+# separately: nothing mixes channels.
 #
-# **Forward, measured.** The tempting version for non-overlapping windows is a reshape,
-# `x.reshape(N, C, OH, k, OW, k).max(axis=(3, 5))`: no copy, one call. Yet it is slow, because
-# NumPy reduces over tiny inner axes one short run at a time. Looping over the `k·k` kernel
-# offsets instead, each a strided slice `x[:, :, di::s, dj::s]` combined with
-# `np.maximum(out, slice, out=out)`, was **30× faster** on our machine for a `(32, 8, 26, 26)`
-# batch (0.1 ms against 3.1 ms), and the same loop handles overlapping windows
-# (`stride < kernel`). Loop over the *small* axis, vectorize over the big ones.
+# **Forward, measured.** The tempting version for non-overlapping windows is a reshape to
+# `(N, C, OH, k, OW, k)` and a max over the two `k` axes: no copy, one call. Yet it is slow,
+# because NumPy reduces over tiny inner axes one short run at a time. Looping over the `k·k`
+# kernel **offsets** instead, each a strided slice of `x` holding that offset's element of
+# every window, and combining them elementwise into the output, was **30× faster** on our
+# machine for a `(32, 8, 26, 26)` batch (0.1 ms against 3.1 ms), and the same loop handles
+# overlapping windows (`stride < kernel`). Loop over the *small* axis, vectorize over the big
+# ones. The given `_pool_geometry` returns those slices: `x.data[sl]` for `sl` in `slices` is an
+# `(N, C, OH, OW)` view, one per offset, in row-major offset order `(0, 0), (0, 1), …`.
 #
-# **Max-pool backward.** Only the element that won each window gets the gradient; the others
-# get zero. Which one won? Compare each offset's slice with the output: equal means it was the
-# maximum. On a tie (common after ReLU: windows of zeros) PyTorch routes the gradient to the
-# *first* maximum in row-major order, so keep a boolean `taken` mask and let an offset win
-# only where no earlier offset did. The mask is rebuilt from the input and output that the
-# graph keeps anyway, so inference pays nothing for it.
+# The input must not change: `x.data` may be a view of a dataset or of another layer's output.
+# Build the result in a new array.
 #
-# **Average pooling** is a convolution with a fixed kernel of `1/k²`: forward sums the `k·k`
-# slices, backward adds `g / k²` to every slice.
+# **Max-pool backward: derive it from the forward's structure.** Each output is the maximum of
+# its window's `kh·kw` elements, and the derivative of a maximum is 1 for the element that is
+# the maximum and 0 for the others: each window's gradient goes, whole, to the element that
+# won it. The rule receives `x` and `out` (the graph keeps both), so it can find the winners
+# again with no extra storage in the forward pass. Settle two questions before coding:
+#
+# - **Ties.** After a ReLU, windows full of zeros are common, and then every element is a
+#   maximum. PyTorch gives the gradient to the **first** maximum in row-major order within
+#   the window, and only to it; so must you (the tests compare with PyTorch). Example: the
+#   window `[[1, 3], [3, 2]]` has maximum 3 twice; its gradient goes to position `(0, 1)`
+#   only.
+# - **Overlap.** With `stride < kernel`, one element can win two windows; its gradient is then
+#   the sum of both. Example: `x = [[1, 5, 2]]`, kernel `(1, 2)`, stride 1: both windows
+#   `[1, 5]` and `[5, 2]` are won by the 5, so with output gradients `(g0, g1)` the input
+#   gradient is `[[0, g0 + g1, 0]]`.
+#
+# Working offset by offset, as in the forward pass, how do you know, for one offset, which
+# windows it wins, and which of those an earlier offset already took?
 
-# %% nbgrader={"grade": false, "grade_id": "pooling", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "max-pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def _pool_geometry(x: Tensor, kernel_size, stride):
-    """Kernel, stride, output size and the k·k strided slices of a pooling op (given)."""
+    """Kernel, stride and the kh·kw strided slices of a pooling op, offsets in row-major order (given)."""
     (kh, kw) = _pair(kernel_size, "kernel_size")
     (sh, sw) = _pair(kernel_size if stride is None else stride, "stride")
     if x.ndim != 4:
@@ -640,12 +737,10 @@ def _pool_geometry(x: Tensor, kernel_size, stride):
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Max over each (kh, kw) window; stride defaults to the kernel size."""
+    """Max over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
     x = Tensor._lift(x)
     kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW). `x.data[sl]` for `sl` in `slices` is the (N, C, OH, OW) array of
-    # the elements at one kernel offset of every window. Hint: start from a copy of the first
-    # slice and fold in the others with `np.maximum(..., out=out)`.
+    # Set `out` (N, C, OH, OW), a new array.
     ### BEGIN SOLUTION
     out = x.data[slices[0]].copy()
     for sl in slices[1:]:
@@ -656,12 +751,8 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 @register_backward("max_pool2d")
 def _max_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient goes to its first maximum."""
+    """`(grad_x,)`, x's shape and dtype: each window's gradient goes to its first maximum."""
     _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: a boolean `taken` mask of out's shape, all False. For each offset slice `sl` (they
-    # come in row-major order): it wins where `x.data[sl] == out.data` and not yet taken; mark
-    # those taken and add `grad` where it won into `grad_x[sl]` (add, not assign: overlapping
-    # windows can share an element).
     ### BEGIN SOLUTION
     grad_x = np.zeros_like(x.data)
     taken = np.zeros(out.shape, dtype=bool)
@@ -674,34 +765,6 @@ def _max_pool2d_backward(grad, out, x, kernel, stride):
             grad_x[sl] += grad * hit  # one element may win several windows: add
         else:
             np.multiply(grad, hit, out=grad_x[sl])  # each element is in one window at most: write
-    return (grad_x,)
-    ### END SOLUTION
-
-
-def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
-    """Mean over each (kh, kw) window; stride defaults to the kernel size."""
-    x = Tensor._lift(x)
-    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
-    # Set `out` (N, C, OH, OW): the sum of the k·k slices divided by their number.
-    ### BEGIN SOLUTION
-    out = x.data[slices[0]].copy()
-    for sl in slices[1:]:
-        out += x.data[sl]
-    out /= len(slices)
-    ### END SOLUTION
-    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
-
-
-@register_backward("avg_pool2d")
-def _avg_pool2d_backward(grad, out, x, kernel, stride):
-    """`(grad_x,)`, x's shape: each window's gradient shared equally by its k·k elements."""
-    _, _, slices = _pool_geometry(x, kernel, stride)
-    # Hint: add `grad / (number of slices)` into `grad_x[sl]` for every offset slice.
-    ### BEGIN SOLUTION
-    grad_x = np.zeros_like(x.data)
-    share = grad / len(slices)
-    for sl in slices:
-        grad_x[sl] += share
     return (grad_x,)
     ### END SOLUTION
 
@@ -720,21 +783,16 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
 
-class AvgPool2d(MaxPool2d):
-    """Average pooling layer (no parameters)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride)
-
-
 # %% [markdown]
-# ### Unit test: pooling
-# Values against a loop reference (overlapping windows too), the tie rule, and gradients that
-# land on the winning element.
+# ### Unit test: max pooling
+# Values and gradients against a loop reference (overlapping windows too), each case on its own
+# input, which must be unchanged afterwards; then the worked examples of section 7 (a tie, an
+# element that wins two windows) and `gradcheck`.
 
-# %% nbgrader={"grade": true, "grade_id": "test-pooling", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-def test_unit_pooling():
+# %% nbgrader={"grade": true, "grade_id": "test-max-pool", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_max_pool():
     from tinytorch.autograd import gradcheck
+    from tinytorch.testing import close
     rng = np.random.default_rng(2)
     for shape, k, s in [((2, 3, 6, 6), 2, None), ((1, 2, 7, 5), 3, 2), ((2, 1, 5, 7), (2, 3), (1, 2)),
                         ((2, 2, 5, 6), 2, (1, 2)), ((2, 2, 6, 5), 2, (2, 1)),  # windows overlap along one axis
@@ -743,46 +801,136 @@ def test_unit_pooling():
         kh, kw = (k, k) if isinstance(k, int) else k
         sh, sw = (kh, kw) if s is None else ((s, s) if isinstance(s, int) else s)
         oh, ow = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
-        want_max, want_avg = np.zeros(shape[:2] + (oh, ow)), np.zeros(shape[:2] + (oh, ow))
-        want_grad = np.zeros(shape)
+        g = (np.arange(oh)[:, None] + 10 * np.arange(ow)[None, :] + 1).astype(np.float32)
+        want_max, want_grad = np.zeros(shape[:2] + (oh, ow)), np.zeros(shape)
         for i in range(oh):
             for j in range(ow):
                 win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(shape[0], shape[1], -1)
-                want_max[:, :, i, j], want_avg[:, :, i, j] = win.max(-1), win.mean(-1)
+                want_max[:, :, i, j] = win.max(-1)
                 arg = win.argmax(-1)
                 for n in range(shape[0]):
                     for c in range(shape[1]):
-                        want_grad[n, c, i * sh + arg[n, c] // kw, j * sw + arg[n, c] % kw] += i + 10 * j + 1
-        xt = Tensor(x, requires_grad=True)
+                        want_grad[n, c, i * sh + arg[n, c] // kw, j * sw + arg[n, c] % kw] += g[i, j]
+        xt = Tensor(x.copy(), requires_grad=True)
         mp = max_pool2d(xt, k, s)
-        assert mp.shape == want_max.shape, f"max_pool2d shape {mp.shape}, expected {want_max.shape}"
-        assert np.allclose(mp.data, want_max), f"max_pool2d values wrong for kernel {k}, stride {s}"
-        assert np.allclose(avg_pool2d(Tensor(x), k, s).data, want_avg, atol=1e-6), \
-            f"avg_pool2d values wrong for kernel {k}, stride {s}"
-        g = (np.arange(oh)[:, None] + 10 * np.arange(ow)[None, :] + 1).astype(np.float32)
+        assert np.array_equal(xt.data, x), f"max_pool2d changed its input (kernel {k}, stride {s})"
+        close(mp, want_max, what=f"max_pool2d values, kernel {k}, stride {s}")
         (mp * Tensor(g)).sum().backward()
-        assert np.allclose(xt.grad.data, want_grad), f"max_pool2d gradient must go to each window's maximum (kernel {k}, stride {s})"
+        close(xt.grad, want_grad, what=f"max_pool2d gradient (to each window's maximum), kernel {k}, stride {s}")
 
     tie = Tensor(np.array([[[[1, 3, 3, 0], [3, 2, 0, 0]]]], dtype=np.float32), requires_grad=True)
     pooled = max_pool2d(tie, 2)
-    assert np.array_equal(pooled.data, [[[[3, 3]]]])
+    close(pooled, [[[[3, 3]]]], what="max_pool2d of [[1, 3, 3, 0], [3, 2, 0, 0]], kernel 2")
     (pooled * Tensor([[[[10.0, 20.0]]]])).sum().backward()
-    assert np.array_equal(tie.grad.data, [[[[0, 10, 20, 0], [0, 0, 0, 0]]]]), \
-        f"ties go to the first maximum in row-major order only, got {tie.grad.data}"
+    close(tie.grad, [[[[0, 10, 20, 0], [0, 0, 0, 0]]]],
+          what="ties: each window's gradient goes to its first maximum in row-major order only")
+    twice = Tensor(np.array([[[[1, 5, 2]]]], dtype=np.float32), requires_grad=True)
+    (max_pool2d(twice, (1, 2), 1) * Tensor([[[[3.0, 4.0]]]])).sum().backward()
+    close(twice.grad, [[[[0, 7, 0]]]], what="overlap: the 5 wins both windows and gets 3 + 4")
 
     x = Tensor(rng.normal(size=(2, 2, 5, 6)), requires_grad=True)
     assert gradcheck(lambda t: max_pool2d(t, 2), x), "max_pool2d gradient wrong"
     assert gradcheck(lambda t: max_pool2d(t, 3, 2), x), "max_pool2d gradient wrong (overlapping)"
-    assert gradcheck(lambda t: avg_pool2d(t, (2, 3), (1, 2)), x), "avg_pool2d gradient wrong"
-    assert MaxPool2d(2)(x).shape == (2, 2, 2, 3) and AvgPool2d(2, 1)(x).shape == (2, 2, 4, 5)
-    print("pooling: OK")
+    assert MaxPool2d(2)(x).shape == (2, 2, 2, 3), f"MaxPool2d(2) of (2, 2, 5, 6): got {MaxPool2d(2)(x).shape}"
+    print("max pooling: OK")
 
 
 if __name__ == "__main__":
-    test_unit_pooling()
+    test_unit_max_pool()
 
 # %% [markdown]
-# ## 8. Batch normalization
+# ## 8. Average pooling
+#
+# Average pooling replaces each window by its mean. It is a convolution in disguise: each
+# channel convolved with a fixed `kh × kw` kernel whose entries all equal `1/(kh·kw)`, with no
+# mixing of channels. Forward: combine the `kh·kw` offset slices of section 7, as for the max,
+# into a new array (never into `x.data`).
+#
+# **Backward: derive it.** The forward is linear, with no winner to find. Write one output
+# as a sum over its window and differentiate with respect to one element of `x`; then, as in
+# col2im, ask what happens to an element that belongs to two windows when `stride < kernel`.
+# Check your rule on `x = [[1, 5, 2]]`, kernel `(1, 2)`, stride 1, output gradients `(g0, g1)`:
+# the input gradient is `[[g0/2, (g0 + g1)/2, g1/2]]`.
+
+# %% nbgrader={"grade": false, "grade_id": "avg-pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
+    """Mean over each (kh, kw) window; stride defaults to the kernel size. x is not changed."""
+    x = Tensor._lift(x)
+    kernel, stride, slices = _pool_geometry(x, kernel_size, stride)
+    # Set `out` (N, C, OH, OW), a new array.
+    ### BEGIN SOLUTION
+    out = x.data[slices[0]].copy()
+    for sl in slices[1:]:
+        out += x.data[sl]
+    out /= len(slices)
+    ### END SOLUTION
+    return Tensor._op("avg_pool2d", out, x, kernel=kernel, stride=stride)
+
+
+@register_backward("avg_pool2d")
+def _avg_pool2d_backward(grad, out, x, kernel, stride):
+    """`(grad_x,)`, x's shape and dtype: each window's gradient shared by its kh·kw elements."""
+    _, _, slices = _pool_geometry(x, kernel, stride)
+    ### BEGIN SOLUTION
+    grad_x = np.zeros_like(x.data)
+    share = grad / len(slices)
+    for sl in slices:
+        grad_x[sl] += share
+    return (grad_x,)
+    ### END SOLUTION
+
+
+class AvgPool2d(MaxPool2d):
+    """Average pooling layer (no parameters)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride)
+
+
+# %% [markdown]
+# ### Unit test: average pooling
+# Values and gradients against a loop reference on fresh inputs (which must be unchanged),
+# the worked example of section 8, and `gradcheck`.
+
+# %% nbgrader={"grade": true, "grade_id": "test-avg-pool", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_avg_pool():
+    from tinytorch.autograd import gradcheck
+    from tinytorch.testing import close
+    rng = np.random.default_rng(5)
+    for shape, k, s in [((2, 3, 6, 6), 2, None), ((1, 2, 7, 5), 3, 2), ((2, 1, 5, 7), (2, 3), (1, 2)),
+                        ((2, 2, 6, 5), 2, (2, 1)), ((2, 2, 7, 6), (3, 2), 2)]:
+        x = rng.normal(size=shape).astype(np.float32)
+        kh, kw = (k, k) if isinstance(k, int) else k
+        sh, sw = (kh, kw) if s is None else ((s, s) if isinstance(s, int) else s)
+        oh, ow = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+        g = (np.arange(oh)[:, None] + 10 * np.arange(ow)[None, :] + 1).astype(np.float32)
+        want_avg, want_grad = np.zeros(shape[:2] + (oh, ow)), np.zeros(shape)
+        for i in range(oh):
+            for j in range(ow):
+                want_avg[:, :, i, j] = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].mean(axis=(2, 3))
+                want_grad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += g[i, j] / (kh * kw)
+        xt = Tensor(x.copy(), requires_grad=True)
+        ap = avg_pool2d(xt, k, s)
+        assert np.array_equal(xt.data, x), f"avg_pool2d changed its input (kernel {k}, stride {s})"
+        close(ap, want_avg, what=f"avg_pool2d values, kernel {k}, stride {s}")
+        (ap * Tensor(g)).sum().backward()
+        close(xt.grad, want_grad, what=f"avg_pool2d gradient, kernel {k}, stride {s}")
+
+    twice = Tensor(np.array([[[[1, 5, 2]]]], dtype=np.float32), requires_grad=True)
+    (avg_pool2d(twice, (1, 2), 1) * Tensor([[[[3.0, 4.0]]]])).sum().backward()
+    close(twice.grad, [[[[1.5, 3.5, 2.0]]]], what="the worked example of section 8 with (g0, g1) = (3, 4)")
+    x = Tensor(rng.normal(size=(2, 2, 5, 6)), requires_grad=True)
+    assert gradcheck(lambda t: avg_pool2d(t, (2, 3), (1, 2)), x), "avg_pool2d gradient wrong"
+    assert AvgPool2d(2, 1)(x).shape == (2, 2, 4, 5), f"AvgPool2d(2, 1) of (2, 2, 5, 6): got {AvgPool2d(2, 1)(x).shape}"
+    print("average pooling: OK")
+
+
+if __name__ == "__main__":
+    test_unit_avg_pool()
+
+# %% [markdown]
+# ## 9. Batch normalization
 #
 # Deep CNNs train faster and tolerate larger learning rates when each channel's
 # pre-activations are kept centred and of unit scale (Ioffe & Szegedy, 2015). `BatchNorm2d(C)`
@@ -797,18 +945,32 @@ if __name__ == "__main__":
 # - `train()`: normalize with the batch's `μ`, `σ²`; update running estimates
 #   `running_mean ← (1 − m)·running_mean + m·μ` and
 #   `running_var ← (1 − m)·running_var + m·σ²·M/(M − 1)` (the **unbiased** variance), with
-#   `momentum m = 0.1`, starting from 0 and 1. A batch with `M = 1` cannot be normalized: error.
-# - `eval()`: normalize with the running estimates, so a prediction does not depend on what
-#   else is in the batch.
-# The running estimates are plain NumPy arrays, not parameters: the optimizer must not touch them.
+#   `momentum m = 0.1`, starting from 0 and 1. The running arrays belong to the layer: update
+#   them **in place**, so that the layer sees the change. A batch with `M = 1` cannot be
+#   normalized: a `ValueError` (given).
+# - `eval()`: normalize with the running estimates (not changing them), so a prediction does
+#   not depend on what else is in the batch.
 #
-# **Backward** (training mode), per channel, with `ĝ = γ·g` and means over the `M` values:
+# The running estimates are plain NumPy arrays, not parameters: the optimizer must not touch
+# them. The output keeps `x`'s dtype (float32). `batch_norm2d` returns through
+# `Tensor._op("batch_norm2d", …)` (given) with `x_hat` and `inv_std = 1/sqrt(σ² + eps)` (shape
+# `(C,)`) in the context, for the backward pass; `BatchNorm2d.forward` (given) calls it.
 #
-# `∂L/∂x = (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)) / sqrt(σ² + eps)`
+# **Backward: γ and β, and evaluation mode, derived.** `y = γ·x̂ + β` per channel, so as for the
+# conv bias, `∂L/∂β = Σ g` and `∂L/∂γ = Σ g·x̂`, summed over `(N, H, W)`. In evaluation mode `μ`
+# and `σ²` are constants, `y` is an affine function of `x`, and
+# `∂L/∂x = γ · g / sqrt(σ² + eps)` per channel.
 #
-# The two subtracted terms are the gradient flowing through `μ` and `σ²`: every output depends
-# on every input of its channel. In evaluation mode `μ`, `σ²` are constants and
-# `∂L/∂x = ĝ / sqrt(σ² + eps)`. Both modes: `∂L/∂γ = Σ g·x̂`, `∂L/∂β = Σ g`.
+# **Training mode: derive it.** Now `μ` and `σ²` are computed from the same batch, so every
+# output of a channel depends on every input of that channel, through three paths: directly
+# through `x`, through `μ`, and through `σ²`. Write `ĝ = γ·g` (the gradient with respect to
+# `x̂`), differentiate `x̂` with respect to one input along each path (`∂μ/∂x_i = 1/M`,
+# `∂σ²/∂x_i = 2(x_i − μ)/M`), and simplify with `x̂`. The result is a short closed form in
+# `ĝ`, `x̂` and the per-channel means of `ĝ` and `ĝ·x̂`; `gradcheck` in the test confirms it.
+# (`tito hint 09 _batch_norm2d_backward` gives the result if you want to check your algebra.)
+# Check it on a property: in training, adding a constant to a whole channel of `x` changes
+# nothing after normalization, so the gradient of `x` must sum to zero over each channel.
+#
 # One fused op with this closed form costs a few passes over the activations; building it from
 # `mean`, `sub`, `pow`, `sqrt`, `div` would record ten ops and allocate ten temporaries.
 
@@ -828,10 +990,7 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean: np.ndarr
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm2d in evaluation mode needs running_mean and running_var")
     per_channel = (1, -1, 1, 1)  # reshape a (C,) array to this to broadcast over (N, C, H, W)
-    # Set `x_hat` (normalized x), `inv_std` (C,) = 1 / sqrt(var + eps), and `out`.
-    # Hint: in training, mean and (biased) `var` over axes (0, 2, 3), and update the running
-    # arrays *in place* (`*=`, `+=`: the layer holds them) with the unbiased var·M/(M − 1),
-    # M = `count`. In evaluation, use the running arrays. Keep x's dtype (float32).
+    # Set `x_hat`, `inv_std` (C,) and `out`, and update the running arrays in training (section 9).
     ### BEGIN SOLUTION
     if training:
         mean = x.data.mean(axis=(0, 2, 3))
@@ -857,8 +1016,6 @@ def _batch_norm2d_backward(grad, out, x, weight, bias, x_hat, inv_std, batch_sta
     """`(grad_x, grad_weight, grad_bias)`; `batch_stats` is True when the forward normalized
     with the batch's own statistics (training), so that μ and σ² depend on x."""
     per_channel = (1, -1, 1, 1)
-    # Hint: the formulas of section 8, sums and means over axes (0, 2, 3); M = grad.size / C.
-    # Note that mean(ĝ·x̂) per channel is (γ · ∂L/∂γ) / M.
     ### BEGIN SOLUTION
     grad_weight = (grad * x_hat).sum(axis=(0, 2, 3))
     grad_bias = grad.sum(axis=(0, 2, 3))
@@ -887,12 +1044,8 @@ class BatchNorm2d(Module):
         x = Tensor._lift(x)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r} expects input of shape (N, {self.num_features}, H, W), got {x.shape}")
-        # Hint: `batch_norm2d` with this layer's parameters, running statistics, mode
-        # (`self.training`), momentum and eps.
-        ### BEGIN SOLUTION
         return batch_norm2d(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
-        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -906,37 +1059,38 @@ class BatchNorm2d(Module):
 # %% nbgrader={"grade": true, "grade_id": "test-batchnorm", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_batchnorm():
     from tinytorch.autograd import gradcheck
+    from tinytorch.testing import close
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(4, 3, 5, 2)) * [[[[1.0]], [[3.0]], [[0.5]]]] + [[[[2.0]], [[-1.0]], [[0.0]]]]).astype(np.float32)
     bn = BatchNorm2d(3)
     assert [p.shape for p in bn.parameters()] == [(3,), (3,)], "parameters are weight and bias only"
     y = bn(Tensor(x))
-    assert y.shape == x.shape
-    assert np.allclose(y.data.mean(axis=(0, 2, 3)), 0, atol=1e-5), "each channel is centred over (N, H, W)"
-    assert np.allclose(y.data.var(axis=(0, 2, 3)), 1, atol=1e-3), "each channel has unit (biased) variance"
+    assert y.shape == x.shape and y.dtype == np.float32, f"shape {y.shape}, dtype {y.dtype}: expected {x.shape}, float32"
+    close(y.data.mean(axis=(0, 2, 3)), np.zeros(3), atol=1e-5, what="per-channel mean over (N, H, W) after training-mode batch norm")
+    close(y.data.var(axis=(0, 2, 3)), np.ones(3), atol=1e-3, what="per-channel (biased) variance after batch norm")
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
-    assert np.allclose(bn.running_mean, 0.1 * mean, atol=1e-5), f"running_mean {bn.running_mean}, expected {0.1 * mean}"
-    assert np.allclose(bn.running_var, 0.9 + 0.1 * var, atol=1e-5), \
-        f"running_var {bn.running_var}, expected 0.9 + 0.1 * unbiased variance = {0.9 + 0.1 * var}"
+    close(bn.running_mean, 0.1 * mean, atol=1e-5, what="running_mean after one step: 0.9 * 0 + 0.1 * batch mean")
+    close(bn.running_var, 0.9 + 0.1 * var, atol=1e-5, what="running_var after one step: 0.9 * 1 + 0.1 * unbiased variance")
     x2 = 2 * x[::-1] + 1
     bn(Tensor(x2))
-    want_mean = 0.9 * 0.1 * mean + 0.1 * x2.mean(axis=(0, 2, 3))
-    want_var = 0.9 * (0.9 + 0.1 * var) + 0.1 * x2.var(axis=(0, 2, 3), ddof=1)
-    assert np.allclose(bn.running_mean, want_mean, atol=1e-5) and np.allclose(bn.running_var, want_var, atol=1e-4), \
-        "running = (1 - momentum) * running + momentum * batch statistic, at every training step"
+    close(bn.running_mean, 0.9 * 0.1 * mean + 0.1 * x2.mean(axis=(0, 2, 3)), atol=1e-5,
+          what="running_mean after a second step: (1 - momentum) * running + momentum * batch mean")
+    close(bn.running_var, 0.9 * (0.9 + 0.1 * var) + 0.1 * x2.var(axis=(0, 2, 3), ddof=1), atol=1e-4,
+          what="running_var after a second step")
     wide = BatchNorm2d(3, eps=0.5)(Tensor(x))
     want = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + 0.5)
-    assert np.allclose(wide.data, want, atol=1e-5), "eps is added to the variance under the square root"
+    close(wide, want, atol=1e-5, what="eps = 0.5 is added to the variance under the square root")
     bn.weight.data[:] = [1.0, 2.0, 3.0]
     bn.bias.data[:] = [0.0, 1.0, -1.0]
     bn.eval()
     z = bn(Tensor(x))
     want = ((x - bn.running_mean[None, :, None, None]) / np.sqrt(bn.running_var[None, :, None, None] + 1e-5)
             * np.array([1.0, 2.0, 3.0])[None, :, None, None] + np.array([0.0, 1.0, -1.0])[None, :, None, None])
-    assert np.allclose(z.data, want, atol=1e-4), "eval() normalizes with the running statistics"
+    close(z, want, atol=1e-4, what="eval(): normalize with the running statistics, then weight and bias")
     before = bn.running_mean.copy()
     bn(Tensor(x))
-    assert np.array_equal(bn.running_mean, before), "eval() must not update the running statistics"
+    assert np.array_equal(bn.running_mean, before), \
+        f"eval() must not update the running statistics: running_mean went from {before} to {bn.running_mean}"
 
     xs, w, b = (Tensor(rng.normal(size=shape), requires_grad=True) for shape in [(3, 2, 3, 2), (2,), (2,)])
     rm, rv = np.array([0.5, -0.5]), np.array([2.0, 0.5])
@@ -951,7 +1105,7 @@ if __name__ == "__main__":
     test_unit_batchnorm()
 
 # %% [markdown]
-# ## 9. How fast is it?
+# ## 10. How fast is it?
 #
 # Measure on **your** machine: speed depends on the CPU, the BLAS library NumPy uses and what
 # else is running, so no table in a text can tell you your numbers.
@@ -1005,7 +1159,8 @@ def test_module():
     x_train, x_test = x_train[:, None], x_test[:, None]  # (N, 1, 8, 8)
     model = Sequential(Conv2d(1, 16, 3, padding=1, rng=0), BatchNorm2d(16), ReLU(), MaxPool2d(2),
                        Flatten(), Linear(16 * 4 * 4, 10, rng=1))
-    assert len(model.parameters()) == 6, "conv weight, bias, batch-norm weight, bias, linear weight, bias"
+    assert len(model.parameters()) == 6, \
+        f"conv weight, bias, batch-norm weight, bias, linear weight, bias: got {len(model.parameters())} parameters"
     loss_fn, opt = CrossEntropyLoss(), Adam(model.parameters(), lr=0.01)
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True, seed=0)
     first = last = None
