@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import importlib.util
 import io
-import os
 import sys
 import zipfile
 from pathlib import Path
@@ -127,7 +126,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info.create_system = 3
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compresslevel=9)
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def cross_check_with_sklearn(arrays: dict[str, np.ndarray]) -> str:
