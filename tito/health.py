@@ -108,7 +108,7 @@ def module_files(base: Path) -> list[Finding]:
         try:
             text = read_source(base / m.source, base)
         except TitoError as exc:
-            found.append(Finding(True, exc.message, f"{exc.hint} {reset}"))
+            found.append(Finding(True, exc.message, f"{(exc.hint or '').rstrip('.')}; {reset}"))
             continue
         try:
             compile(text, str(m.source), "exec")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tito.errors import TitoError
 from tito.registry import MODULES
+from tito.runner import env
 
 _STANDARD = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
              importlib.machinery.PathFinder)
@@ -82,8 +83,6 @@ def foreign_tinytorch(root: Path) -> str | None:
     Asked in a child process started as tito starts its test runs (same interpreter, this
     checkout first on PYTHONPATH), so `.pth` files and import hooks of the environment apply.
     """
-    from tito.runner import env
-
     root = Path(root).resolve()
     names = [f"tinytorch.{m.slug}" for m in MODULES]
     try:

@@ -185,7 +185,7 @@ def graded_tests(cells: list[Cell], source: str, *, student_edition: bool) -> li
             if found.node is node or (found.kind == "string" and cell is not None and cell.is_locked):
                 continue
             problems.append(Problem(found.line, gid, f"{found.kind} of {found.name} would replace the graded "
-                                    f"test defined at line {node.lineno} [{home.grade_id}] (a locked cell): "
+                                    f"test defined at line {node.lineno} [{home.grade_id}] (locked): "
                                     "graded tests cannot be redefined; give yours another name"))
         elif student_edition and found.kind != "string" and not (cell and cell.is_locked):
             problems.append(Problem(found.line, gid, f"{found.kind} of {found.name} outside the locked test "
