@@ -6,14 +6,22 @@ checkout's file, which would grade the wrong code. `scrub(root)` removes such ho
 
 Used three ways: `scrub()` in the inline runner; `pytest -p tito.isolate` (a plugin);
 `python -m tito.isolate SCRIPT ARGS...` to run a script as `python SCRIPT ARGS...` would.
+`foreign_tinytorch(root)` finds such a setup before anything is graded: tito refuses to grade there.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
+import json
+import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
+
+from tito.errors import TitoError
+from tito.registry import MODULES
+from tito.runner import env
 
 _STANDARD = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
              importlib.machinery.PathFinder)
@@ -32,6 +40,79 @@ def scrub(root: Path) -> None:
         origin = getattr(spec, "origin", None)
         if origin and not Path(origin).resolve().is_relative_to(root):
             sys.meta_path.remove(finder)
+
+
+# Run in a child process with tito's environment for child processes, before any scrubbing:
+# where do `tinytorch` and each `tinytorch.<slug>` come from ("used": what an import would
+# load, asking the meta-path finders in order as Python does), and which import hooks map
+# tinytorch names somewhere ("hooks": e.g. an editable install's finder). Executes no tinytorch code.
+_PROBE = """
+import importlib.machinery as m, importlib.util as u, json, os, sys
+root, names = sys.argv[1], sys.argv[2:]
+package = os.path.join(root, "tinytorch")
+def where(spec):
+    if spec is None:
+        return None
+    if spec.origin not in (None, "namespace"):
+        return spec.origin
+    return next(iter(spec.submodule_search_locations or []), None)
+def ask(finder, name):
+    try:
+        return where(finder.find_spec(name, None if name == "tinytorch" else [package]))
+    except Exception:
+        return None
+used = {"tinytorch": where(u.find_spec("tinytorch"))}
+for name in names:
+    used[name] = next(filter(None, (ask(f, name) for f in sys.meta_path if hasattr(f, "find_spec"))), None)
+standard = (m.BuiltinImporter, m.FrozenImporter, m.PathFinder)
+hooks = {name: ask(f, name) for f in sys.meta_path for name in ["tinytorch", *names]
+         if f not in standard and not isinstance(f, standard) and hasattr(f, "find_spec")}
+print(json.dumps({"used": used, "hooks": hooks}))
+"""
+
+
+def _outside(origin: str | None, root: Path) -> bool:
+    if not origin or origin in ("built-in", "frozen"):
+        return False
+    return not Path(origin).resolve().is_relative_to(root)
+
+
+def foreign_tinytorch(root: Path) -> str | None:
+    """Where `tinytorch` or a `tinytorch.<slug>` would be imported from outside `root`, or None.
+
+    Asked in a child process started as tito starts its test runs (same interpreter, this
+    checkout first on PYTHONPATH), so `.pth` files and import hooks of the environment apply.
+    """
+    root = Path(root).resolve()
+    names = [f"tinytorch.{m.slug}" for m in MODULES]
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, str(root), *names], cwd=root, env=env(root),
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        found = json.loads(proc.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None  # the probe could not run; the test run itself will show why
+    for name, origin in found["used"].items():
+        if _outside(origin, root):
+            return f"`import {name}` loads {origin}"
+    for name, origin in found["hooks"].items():
+        if _outside(origin, root):
+            return f"an import hook maps `{name}` to {origin} (for any file missing here)"
+    return None
+
+
+def require_own_tinytorch(root: Path) -> None:
+    """Refuse to test or grade where another checkout's `tinytorch` can be imported."""
+    found = foreign_tinytorch(root)
+    if found:
+        raise TitoError(f"In this Python environment ({sys.prefix}) {found}, outside this repository "
+                        f"{Path(root).resolve()}: tests could run another checkout's code, so tito will "
+                        "not test or grade here.", fix_hint(root))
+
+
+def fix_hint(root: Path) -> str:
+    return (f"Use this repository's own environment, or install it into this one: "
+            f"`{Path(sys.executable).name} -m pip install -e {Path(root).resolve()}` "
+            f"(a venv belongs to one checkout; e.g. `python3 -m venv .venv` in {os.path.basename(root)}/).")
 
 
 def pytest_load_initial_conftests(early_config, parser, args) -> None:  # noqa: ANN001 - pytest hook

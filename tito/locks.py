@@ -14,6 +14,7 @@ from pathlib import Path
 from tito import notebook
 from tito.atomic import write_atomic
 from tito.checksums import locked_checksums
+from tito.edition import is_student_edition
 from tito.errors import TitoError
 from tito.registry import Module
 
@@ -39,6 +40,33 @@ def load(root: Path) -> dict[str, dict[str, str]]:
         raise TitoError(f"{path} is not a valid checksum file ({exc}).",
                         "Regenerate it from the released sources with `tito release lock`.") from exc
     return data["modules"]
+
+
+RESTORE = ("Restore it from your course's student repository, e.g. "
+           f"`git checkout -- {LOCK_FILE.as_posix()}`; tito cannot grade without it.")
+
+
+def required(root: Path, module: Module) -> dict[str, str] | None:
+    """The released checksums of `module`'s locked cells, which grading compares against.
+
+    In a student edition they must exist: without them any test cell could be edited, so a
+    missing file or a module missing from it is a TitoError. In the reference repository
+    (where `tito release lock` writes them) a missing entry gives None: the caller warns.
+    """
+    path = root / LOCK_FILE
+    student = is_student_edition(root)
+    if student and not path.is_file():
+        raise TitoError(f"{LOCK_FILE.as_posix()} is missing, so the graded test cells of module "
+                        f"{module.number} cannot be checked: tito will not test or complete it.", RESTORE)
+    checksums = load(root).get(module.name)
+    if checksums is not None and not (isinstance(checksums, dict)
+                                      and all(isinstance(v, str) for v in checksums.values())):
+        raise TitoError(f"{LOCK_FILE.as_posix()} has a malformed entry for {module.name}.",
+                        RESTORE if student else "Regenerate it with `tito release lock`.")
+    if checksums is None and student:
+        raise TitoError(f"{LOCK_FILE.as_posix()} has no checksums for {module.name}, so its graded test "
+                        "cells cannot be checked: tito will not test or complete it.", RESTORE)
+    return checksums
 
 
 def render(checksums: dict[str, dict[str, str]]) -> str:

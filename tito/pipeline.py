@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tito import console, exporter, locks, notebook, runner, validate
+from tito import console, exporter, isolate, locks, notebook, runner, validate
 from tito.atomic import write_atomic
 from tito.console import esc
 from tito.edition import is_student_edition
 from tito.registry import Module, available, get_module
 from tito.runner import Report
+from tito.sources import read_source
 from tito.state import Progress
 
 LOCK_HINTS = {
@@ -26,10 +27,11 @@ LOCK_HINTS = {
 
 def check_metadata(root: Path, module: Module) -> bool:
     """Step a: NBGrader metadata, markers, locked cells, default_exp."""
-    cells = notebook.parse(root / module.source)
-    released = locks.load(root).get(module.name)
-    problems = validate.check(cells, module.slug, require_markers=not is_student_edition(root),
-                              released=released)
+    text = read_source(root / module.source, root)
+    released = locks.required(root, module)
+    problems = validate.check(notebook.parse_text(text)[1], module.slug, released=released, source=text,
+                              require_markers=not is_student_edition(root),
+                              student_edition=is_student_edition(root))
     if released is None:
         console.warn(f"{locks.LOCK_FILE} has no checksums for {module.name}; locked cells not checked "
                      "(course authors: run `tito release lock`).")
@@ -116,6 +118,7 @@ def announce_unlocks(progress: Progress, module: Module) -> None:
 def complete(root: Path, module: Module, timeout: float) -> bool:
     """Validate, test, export, test the package; record completion only if everything passed."""
     progress = Progress.load(root)
+    isolate.require_own_tinytorch(root)
     console.heading(f"Module {module.number} {module.title}: complete")
     warn_prerequisites(progress, module)
     if not (check_metadata(root, module) and run_inline(root, module, timeout)):
@@ -145,6 +148,7 @@ def complete(root: Path, module: Module, timeout: float) -> bool:
 
 def test(root: Path, module: Module, timeout: float) -> bool:
     """Validate and run the module's tests against the current package; record nothing."""
+    isolate.require_own_tinytorch(root)
     console.heading(f"Module {module.number} {module.title}: test")
     if not (check_metadata(root, module) and run_inline(root, module, timeout)):
         return False

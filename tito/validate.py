@@ -5,17 +5,22 @@ Each problem names the line and the cell (grade_id), so a student can jump strai
 
 from __future__ import annotations
 
+import ast
+import bisect
 import re
 from dataclasses import dataclass
 from numbers import Real
 
 from tito import checksums, notebook
+from tito.bindings import bindings
 from tito.notebook import Cell
 from tito.solutions import BEGIN, END
 
 REQUIRED = {"grade": bool, "grade_id": str, "locked": bool, "schema_version": int,
             "solution": bool, "task": bool}
 _MARKER = re.compile(r"^#+\s*(BEGIN|END)\s+SOLUTION\b")
+_MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION")  # nbgrader takes any line holding them for a marker
+TEST_NAME = re.compile(r"test_unit_\w+|test_module")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,12 @@ def _markers(cell: Cell, require: bool) -> list[Problem]:
     gid, problems, open_at, pairs = _cell_id(cell), [], None, 0
     for offset, text in enumerate(cell.lines, start=1):
         line, stripped = cell.line + offset, text.strip()
-        if not (cell.kind == "code" and _MARKER.match(stripped)):
+        marker_like = cell.kind == "code" and _MARKER.match(stripped)
+        if not marker_like:
+            if any(words in text for words in _MARKER_WORDS):
+                problems.append(Problem(line, gid, "the words 'BEGIN SOLUTION'/'END SOLUTION' outside a "
+                                                   "marker line (nbgrader reads any line holding them as "
+                                                   "a marker): say 'solution region' instead"))
             continue
         if stripped not in (BEGIN, END):
             problems.append(Problem(line, gid, f"malformed marker {stripped!r}: write exactly "
@@ -132,15 +142,73 @@ def locked_cells(cells: list[Cell], released: dict[str, str]) -> list[Problem]:
     return problems
 
 
+def _source_of(cells: list[Cell]) -> str:
+    """The file's text rebuilt from its cells, at the same line numbers (the preamble blank)."""
+    lines: list[str] = []
+    for cell in cells:
+        lines += [""] * (cell.line - 1 - len(lines)) + ["#", *cell.lines]
+    return "\n".join(lines) + "\n"
+
+
+def _is_graded_test_cell(cell: Cell | None) -> bool:
+    return cell is not None and cell.is_locked and (cell.nbgrader or {}).get("grade") is True
+
+
+def graded_tests(cells: list[Cell], source: str, *, student_edition: bool) -> list[Problem]:
+    """Graded tests stay what was released.
+
+    A `test_unit_*`/`test_module` defined in a locked graded cell is bound nowhere else in the
+    file (a later `def`, assignment, import, `del`, `global` ... would replace what is graded).
+    In a student edition no such name is defined outside the locked cells at all.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # the file cannot be imported either; the test run reports the line
+    starts = [cell.line for cell in cells]
+
+    def cell_at(line: int) -> Cell | None:
+        index = bisect.bisect_right(starts, line) - 1
+        return cells[index] if index >= 0 else None
+
+    graded: dict[str, tuple[ast.AST, Cell]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and TEST_NAME.fullmatch(node.name):
+            cell = cell_at(node.lineno)
+            if _is_graded_test_cell(cell) and node.name not in graded:
+                graded[node.name] = (node, cell)
+    problems = []
+    for found in bindings(tree, TEST_NAME.fullmatch):
+        cell = cell_at(found.line)
+        gid = _cell_id(cell) if cell else None
+        if found.name in graded:
+            node, home = graded[found.name]
+            if found.node is node or (found.kind == "string" and cell is not None and cell.is_locked):
+                continue
+            problems.append(Problem(found.line, gid, f"{found.kind} of {found.name} would replace the graded "
+                                    f"test defined at line {node.lineno} [{home.grade_id}] (locked): "
+                                    "graded tests cannot be redefined; give yours another name"))
+        elif student_edition and found.kind != "string" and not (cell and cell.is_locked):
+            problems.append(Problem(found.line, gid, f"{found.kind} of {found.name} outside the locked test "
+                                    "cells: only the released tests are graded; name your own checks "
+                                    "differently (e.g. check_...)"))
+    return problems
+
+
 def check(cells: list[Cell], slug: str, *, require_markers: bool = True,
-          released: dict[str, str] | None = None) -> list[Problem]:
+          released: dict[str, str] | None = None, source: str | None = None,
+          student_edition: bool = False) -> list[Problem]:
     """Every problem in a parsed module file, in line order.
 
     `require_markers`: solution cells must contain a BEGIN/END region (true for reference
     sources; a student's file has them replaced by their own code).
     `released`: locked-cell checksums stored at release, or None to skip that check.
+    `source`: the file's text, for the graded-test check (default: rebuilt from `cells`).
+    `student_edition`: also refuse test functions defined outside the locked cells.
     """
     problems = _default_exp(cells, slug) + _unique_ids(cells)
+    problems += graded_tests(cells, _source_of(cells) if source is None else source,
+                             student_edition=student_edition)
     for cell in cells:
         problems += _metadata(cell) + _markers(cell, require_markers)
     if released is not None:

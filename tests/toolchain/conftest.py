@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +21,25 @@ from tito import cli
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 CI_ENV = {**os.environ, "CI": "1", "PYTHONPATH": ""}
+
+
+@functools.cache
+def clean_python() -> str:
+    """An interpreter that sees this venv's packages but not its editable install of this checkout.
+
+    A student's venv holds their own checkout only; this one's editable finder would map any
+    `tinytorch.<name>` missing in a fake repository to this checkout, and tito refuses to grade
+    there (tito.isolate.foreign_tinytorch). So tito runs in the fake repositories use this.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tito-clean-venv-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    # A plain path line: the packages are importable, their .pth hooks are not run.
+    Path(purelib, "dev-packages.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return str(python)
 
 
 def add_module(repo: Path, name: str) -> Path:
@@ -53,12 +76,18 @@ def tito(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     def invoke(cwd: Path, *args: str):
         monkeypatch.chdir(cwd)
         monkeypatch.setenv("CI", "1")
+        monkeypatch.setattr(sys, "executable", clean_python())  # what tito starts its children with
         return CliRunner().invoke(cli.app, list(args))
 
     return invoke
 
 
 def run_tito(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m tito ARGS` in a subprocess, as CI would (CI=1, output piped)."""
-    return subprocess.run([sys.executable, "-m", "tito", *args], cwd=cwd, env=CI_ENV, capture_output=True,
+    """Run `python -m tito ARGS` in a subprocess, as CI would (CI=1, output piped).
+
+    The checkout holding `cwd` is on the import path, as its own editable install would put it.
+    """
+    checkout = next(p for p in (cwd, *cwd.parents) if (p / "tito" / "registry.py").is_file())
+    env = {**CI_ENV, "PYTHONPATH": str(checkout)}
+    return subprocess.run([clean_python(), "-m", "tito", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -48,7 +48,7 @@ def test_doctor_fix_moves_the_file_aside_and_starts_fresh(fake_repo, tito):
     doctor = tito(fake_repo, "system", "doctor")
     assert doctor.exit_code == 1 and "corrupted" in doctor.output and "--fix" in doctor.output
     fixed = tito(fake_repo, "system", "doctor", "--fix")
-    assert "Moved the broken progress file" in fixed.output
+    assert "Saved the broken progress file" in fixed.output and "starting fresh" in fixed.output
     assert not (fake_repo / STATE_FILE).exists()
     assert [p.read_text() for p in (fake_repo / ".tito" / "backups").glob("progress.*.json")] == ["{not json"]
     assert tito(fake_repo, "module", "status").exit_code == 0

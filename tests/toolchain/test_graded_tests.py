@@ -1,0 +1,137 @@
+"""Graded tests stay as released: a locked test cannot be redefined or rebound in another cell,
+a student edition grades only the locked cells' tests, and the marker words appear only as markers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tito import notebook, solutions, validate
+
+
+def meta(grade_id: str, *, grade=False, solution=False, locked=False, **extra) -> str:
+    data = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False, **extra}
+    return "# %% nbgrader=" + json.dumps(data)
+
+
+HEAD = "# %% [markdown]\n# Title\n\n# %%\n#| default_exp tensor\nimport numpy as np\n"
+GRADED = (f"{meta('test-add', grade=True, locked=True, points=5)}\n"
+          "def test_unit_add():\n    assert 1 + 1 == 2\n\n"
+          f"{meta('test-module', grade=True, locked=True, points=2)}\n"
+          "def test_module():\n    test_unit_add()\n")
+LATER = f"\n{meta('mine')}\n"  # an unlocked cell after the graded ones
+
+
+def problems(body: str, student_edition: bool = False) -> list[validate.Problem]:
+    text = HEAD + GRADED + body
+    cells = notebook.parse_text(text)[1]
+    return validate.check(cells, "tensor", source=text, student_edition=student_edition)
+
+
+def line_of(body: str, needle: str) -> int:
+    return (HEAD + GRADED + body).splitlines().index(needle) + 1
+
+
+def test_released_tests_are_fine():
+    assert problems("") == [] and problems("", student_edition=True) == []
+    assert problems(LATER + "def check_add():\n    test_unit_add()\n", student_edition=True) == []
+
+
+REBINDINGS = {
+    "def": "def test_unit_add():\n    pass",
+    "async def": "async def test_unit_add():\n    pass",
+    "class": "class test_module:\n    pass",
+    "assignment": "test_unit_add = lambda: None",
+    "tuple assignment": "x, test_unit_add = 1, print",
+    "augmented": "test_unit_add += 0",
+    "annotated": "test_unit_add: object = print",
+    "walrus": "(test_unit_add := print)",
+    "for target": "for test_unit_add in [print]:\n    pass",
+    "with target": "with open(__file__) as test_unit_add:\n    pass",
+    "import as": "from os import getcwd as test_unit_add",
+    "import": "import test_module",
+    "del": "del test_unit_add",
+    "global": "def sneaky():\n    global test_unit_add\n    test_unit_add = print",
+    "except as": "try:\n    pass\nexcept Exception as test_unit_add:\n    pass",
+    "globals()[...]": "globals()['test_unit_add'] = print",
+    "setattr": "import sys\nsetattr(sys.modules[__name__], 'test_module', print)",
+}
+
+
+@pytest.mark.parametrize("code", REBINDINGS.values(), ids=REBINDINGS.keys())
+@pytest.mark.parametrize("student_edition", [False, True], ids=["reference", "student"])
+def test_rebinding_a_graded_test_is_refused(code, student_edition):
+    body = LATER + code + "\n"
+    found = [p for p in problems(body, student_edition) if "would replace the graded test" in p.message]
+    assert found, problems(body, student_edition)
+    first = found[0]
+    assert first.grade_id == "mine" and first.line >= line_of(body, code.splitlines()[0])
+    assert any(f"defined at line {line} [{gid}]" in first.message
+               for line, gid in ((8, "test-add"), (12, "test-module")))
+
+
+def test_the_message_names_both_lines():
+    body = LATER + "def test_unit_add():\n    pass\n"
+    (found,) = problems(body)
+    line = len((HEAD + GRADED + body).splitlines()) - 1  # the second-to-last line
+    assert str(found).startswith(f"line {line} [mine]: def of test_unit_add would replace the graded test "
+                                 "defined at line 8 [test-add]")
+
+
+def test_a_rebinding_before_the_graded_cell_is_refused_too():
+    text = HEAD + f"{meta('early')}\ntest_module = print\n" + GRADED
+    found = validate.check(notebook.parse_text(text)[1], "tensor", source=text)
+    assert [p.grade_id for p in found] == ["early"] and "test_module" in found[0].message
+
+
+def test_new_tests_outside_locked_cells_only_matter_in_a_student_edition():
+    body = LATER + "def test_unit_extra():\n    pass\n"
+    assert problems(body) == []
+    (found,) = problems(body, student_edition=True)
+    assert found.grade_id == "mine" and "outside the locked test cells" in found.message
+
+
+def test_rebuilding_the_text_from_cells_gives_the_same_answer():
+    text = HEAD + GRADED + LATER + "test_unit_add = print\n"
+    cells = notebook.parse_text(text)[1]
+    assert validate.check(cells, "tensor") == validate.check(cells, "tensor", source=text) != []
+
+
+MARKER_WORDS = {
+    "prose": "# %% [markdown]\n# Write your code between `### BEGIN SOLUTION` and `### END SOLUTION`.\n",
+    "docstring": f"{meta('given')}\ndef f():\n    \"\"\"Fill in the BEGIN SOLUTION part.\"\"\"\n",
+    "trailing comment": f"{meta('sol', solution=True)}\ndef f():\n    ### BEGIN SOLUTION\n"
+                        "    return 1  # END SOLUTION here\n    ### END SOLUTION\n",
+    "string": f"{meta('given')}\nx = 'END SOLUTION'\n",
+}
+
+
+@pytest.mark.parametrize("body", MARKER_WORDS.values(), ids=MARKER_WORDS.keys())
+def test_marker_words_outside_marker_lines_are_refused(body):
+    text = HEAD + body
+    found = validate.check(notebook.parse_text(text)[1], "tensor", source=text)
+    assert len(found) == 1 and "outside a marker line" in found[0].message, found
+    bad = next(i for i, ln in enumerate(text.splitlines(), 1) if "SOLUTION" in ln and ln.strip()
+               not in (solutions.BEGIN, solutions.END))
+    assert found[0].line == bad
+
+
+def test_in_a_student_edition_a_redefined_test_cannot_score(fake_repo, tito, tmp_path):
+    dest = tmp_path / "student"
+    assert tito(fake_repo, "release", "student", str(dest)).exit_code == 0
+    source = dest / "modules/source/01_tensor/01_tensor_dev.py"
+    cheat = (f"\n{meta('cheat')}\ndef test_unit_add():\n    pass\n\n\ndef test_unit_scale():\n    pass\n\n\n"
+             "def test_module():\n    pass\n")
+    graded = source.read_text().splitlines().index("def test_unit_add():") + 1
+    source.write_text(source.read_text() + cheat)
+    line = source.read_text().splitlines().index("def test_unit_add():", graded) + 1
+    for command in ("complete", "test"):
+        result = tito(dest, "module", command, "01")
+        assert result.exit_code == 1, result.output
+        assert (f"line {line} [cheat]: def of test_unit_add would replace the graded test defined at "
+                f"line {graded} [test-add]") in result.output
+        assert "points)" not in result.output  # refused before any test ran
+    doctor = tito(dest, "system", "doctor")
+    assert doctor.exit_code == 1 and f"line {line} [cheat]: def of test_unit_add" in doctor.output
