@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tito.errors import TitoError
 from tito.registry import Module
+from tito.sources import read_source
 from tito.stubs import strip_solutions
 
 RELEASED = Path("modules") / ".released"
@@ -38,8 +39,8 @@ def released_text(root: Path, module: Module) -> str:
     """The module file as released: the stored copy, or the stripped reference."""
     stored = root / released_copy(module)
     if stored.is_file():
-        return stored.read_text(encoding="utf-8")
+        return read_source(stored, root)
     if is_student_edition(root):
         raise TitoError(f"The released copy {released_copy(module)} is missing.",
                         "Restore it from your course's student repository.")
-    return student_text(module, (root / module.source).read_text(encoding="utf-8"))
+    return student_text(module, read_source(root / module.source, root))

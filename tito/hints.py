@@ -22,6 +22,7 @@ from pathlib import Path
 from tito.errors import TitoError
 from tito.registry import Module
 from tito.solutions import regions
+from tito.sources import read_source
 
 FILE_NAME = "hints.md"
 MIN_LEVELS, MAX_LEVELS = 2, 4
@@ -130,7 +131,7 @@ def check(root: Path, module: Module) -> list[str]:
     hints = load(root, module)
     if hints is None:
         return [f"{where}: missing (every module with stubs has one)"]
-    stubs = stub_names((root / module.source).read_text(encoding="utf-8"))
+    stubs = stub_names(read_source(root / module.source, root))
     problems = [f"{where}: {p}" for p in hints.problems]
     problems += [f"{where}: no section '## {name}' for the stub {name}" for name in stubs
                  if name not in hints.sections]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tito.registry import Module
 from tito.solutions import MIN_SOLUTION_LINE, normalise, solution_code
+from tito.sources import read_source
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def solution_code_of(root: Path, modules: list[Module]) -> dict[str, str]:
     """Every solution line of `modules` -> `file:line` of the region it comes from."""
     code: dict[str, str] = {}
     for m in modules:
-        for line, number in solution_code((root / m.source).read_text(encoding="utf-8")).items():
+        for line, number in solution_code(read_source(root / m.source, root)).items():
             code.setdefault(line, f"{m.source.as_posix()}:{number}")
     return code
 

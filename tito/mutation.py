@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tito.runner import run_inline
 from tito.solutions import solution_lines
+from tito.sources import read_source
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
              ast.Pow: ("**", "*"), ast.MatMult: ("@", "*")}
@@ -150,7 +151,7 @@ class Report:
 
 def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> Report:
     """Mutate `source` and run its inline tests against every mutant."""
-    text = Path(source).read_text(encoding="utf-8")
+    text = read_source(Path(source))
     todo = mutants(text)[:limit]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(lambda m: caught(m.text, root), todo))

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tito.sources import read_source
+
 EXPORT = "#| export"
 DEFAULT_EXP = "#| default_exp"
 _HEADER = re.compile(r"^# %%(?P<rest>.*)$")
@@ -88,7 +90,7 @@ def parse_text(text: str) -> tuple[list[str], list[Cell]]:
 
 
 def parse(path: Path) -> list[Cell]:
-    return parse_text(Path(path).read_text(encoding="utf-8"))[1]
+    return parse_text(read_source(Path(path)))[1]
 
 
 def default_exp(cells: list[Cell]) -> str | None:

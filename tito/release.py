@@ -22,6 +22,7 @@ from tito.errors import TitoError
 from tito.leaks import Leak, scan_files, solution_code_of
 from tito.registry import MODULES, Module, available
 from tito.solutions import solution_lines
+from tito.sources import read_source
 
 EXCLUDED_DIRS = {".git", ".venv", "venv", ".tito", "__pycache__", ".pytest_cache", ".ruff_cache",
                  ".mypy_cache", ".hypothesis", ".ipynb_checkpoints", "build", "dist"}
@@ -63,7 +64,7 @@ def plan(root: Path, modules: list[Module]) -> dict[Path, Path | str]:
         if rel in generated:
             continue
         if rel in sources:
-            text = student_text(sources[rel], (root / rel).read_text(encoding="utf-8"))
+            text = student_text(sources[rel], read_source(root / rel, root))
             files[rel] = files[released_copy(sources[rel])] = text
         else:
             files[rel] = root / rel
@@ -83,7 +84,7 @@ def edition_leaks(root: Path, modules: list[Module], files: dict[Path, Path | st
     as the reference outside its regions, so the lines named are the reference's."""
     scanned = {rel: content for rel, content in files.items() if rel.parts[:2] != RELEASED.parts}
     for m in modules:  # (the released copies are the same text)
-        scanned[m.source] = _outside_regions((root / m.source).read_text(encoding="utf-8"))
+        scanned[m.source] = _outside_regions(read_source(root / m.source, root))
     return scan_files(solution_code_of(root, modules), scanned)
 
 
