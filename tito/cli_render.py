@@ -17,7 +17,7 @@ def bounded(text: str, max_lines: int = MAX_LINES, max_chars: int = MAX_CHARS) -
     text = text.strip()
     cut = text[:max_chars]
     lines = cut.splitlines()[:max_lines]
-    shown = sum(len(line) + 1 for line in lines)
+    shown = len("\n".join(lines))
     hidden_lines = len(text.splitlines()) - len(lines)
     if hidden_lines > 0 or shown < len(text):
         more = f"{hidden_lines} more line(s)" if hidden_lines > 0 else f"{len(text) - shown} more characters"
