@@ -51,9 +51,12 @@ def report_step(step: str) -> None:
     if not path:
         return
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(f"{next(_counter)}\t{step}")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(f"{next(_counter)}\t{step}")
+        os.replace(tmp, path)
+    except OSError:  # only a nicer message is lost: tito still stops the test in time
+        pass
 
 
 def read_step(path: Path) -> str | None:

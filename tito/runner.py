@@ -104,16 +104,16 @@ def _inline_outcome(t: dict) -> Outcome:
     return outcome
 
 
-def run_inline(root: Path, module_file: Path, limit: float) -> Report:
+def run_inline(root: Path, module_file: Path, limit: float, overall: float | None = None) -> Report:
     """Import the student's module file in a fresh interpreter and run its test functions.
 
-    `limit`: seconds for the import and for each test.
+    `limit`: seconds for the import and for each test; `overall`: for everything (default: generous).
     """
     with tempfile.TemporaryDirectory(prefix="tito-") as tmp:
         out, status = Path(tmp) / "inline.json", Path(tmp) / "status"
         command = [sys.executable, "-m", "tito.inline_runner", str(module_file), "--out", str(out),
                    "--root", str(root), "--limit", str(limit)]
-        run = run_watched(command, root, env(root, status=status), status, limit)
+        run = run_watched(command, root, env(root, status=status), status, limit, overall)
         if run.stopped:
             return Report(crash=f"{run.stopped} (an endless loop?); the test process was stopped. "
                                 "`--timeout SECONDS` allows longer")
@@ -189,7 +189,7 @@ def _parse_junit(path: Path, limit: float, unstage: Callable[[str], str] = str) 
             outcome.statement = tb.statement
             if tb.line:
                 outcome.where = f"line {tb.line}"
-            if tb.function and tb.function != case.get("name"):
+            if tb.function not in ("", "<module>", case.get("name")):
                 outcome.check = tb.function
         outcomes.append(outcome)
     return outcomes

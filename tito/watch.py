@@ -64,7 +64,7 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-def _watch(proc: subprocess.Popen, status: Path, limit: float) -> str | None:
+def _watch(proc: subprocess.Popen, status: Path, limit: float, overall: float) -> str | None:
     """Wait for the child; the reason for stopping it, or None when it ended by itself."""
     began = since = time.monotonic()
     step = read_step(status)
@@ -79,18 +79,23 @@ def _watch(proc: subprocess.Popen, status: Path, limit: float) -> str | None:
             step, since = current, now
         if limit > 0 and now - since > limit + grace(limit):
             return f"{step_name(step)} did not finish within {limit:g} s"
-        if limit > 0 and now - began > total(limit):
-            return (f"the tests did not finish within {total(limit):g} s in all "
-                    f"(stopped during {step_name(step)})")
+        if overall > 0 and now - began > overall:
+            return f"the tests did not finish within {overall:g} s in all (stopped during {step_name(step)})"
 
 
-def run_watched(command: list[str], cwd: Path, env: dict[str, str], status: Path, limit: float) -> Finished:
-    """Run `command`; kill its whole process group on any way out of this function."""
+def run_watched(command: list[str], cwd: Path, env: dict[str, str], status: Path, limit: float,
+                overall: float | None = None) -> Finished:
+    """Run `command`; kill its whole process group on any way out of this function.
+
+    `limit`: seconds per test (0: none); `overall`: seconds for everything (default `total(limit)`).
+    """
+    if overall is None:
+        overall = total(limit) if limit > 0 else 0
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, **_own_group())
         try:
-            stopped = _watch(proc, status, limit)
+            stopped = _watch(proc, status, limit, overall)
         finally:
             _kill(proc)
         log.seek(0)
