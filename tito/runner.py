@@ -62,7 +62,8 @@ def env(root: Path, staged: Path | None = None, status: Path | None = None) -> d
     `status`: the file where the child reports the test it runs.
     """
     result = dict(os.environ)
-    result["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    first = [str(staged)] if staged is not None else []
+    result["PYTHONPATH"] = os.pathsep.join(filter(None, [*first, str(root), os.environ.get("PYTHONPATH")]))
     result.setdefault("PYTHONIOENCODING", "utf-8")
     result["PYTHONDONTWRITEBYTECODE"] = "1"
     result[child.PARENT_ENV] = str(os.getpid())

@@ -4,6 +4,12 @@
     .tito/staging/<pid>-<random>/datasets     link to the repository's datasets/ (tinytorch.datasets
                                               finds its data beside the package's folder)
     .tito/staging/<pid>-<random>/owner.lock   held (locked) while the owning tito runs
+    .tito/staging/<pid>-<random>/sitecustomize.py
+                                              with the folder first on PYTHONPATH, every Python
+                                              process of the test run (also one a test starts
+                                              itself with `python -c`, where the working
+                                              directory comes first on sys.path) imports the
+                                              staged `tinytorch`
 
 A run killed with `kill -9` leaves its folder behind; the next run removes every folder whose
 lock no live process holds.
@@ -26,6 +32,35 @@ from tito.notebook import write_atomic
 STAGING = Path(".tito") / "staging"
 LOCK = "owner.lock"
 ORPHAN_AGE = 60  # seconds: a folder without a lock file this old is a run killed while starting
+
+
+SITECUSTOMIZE = '''"""Written by tito (tito/staging.py): in this test run, tinytorch is the staged package."""
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+class StagedTinytorch:
+    """A meta-path finder: it comes before sys.path, so the checkout's tinytorch cannot win."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "tinytorch":
+            return importlib.machinery.PathFinder.find_spec(name, [_FOLDER])
+        return None
+
+
+sys.meta_path.insert(0, StagedTinytorch)
+
+# Run the sitecustomize this file hides, if there is one.
+_others = [p for p in sys.path if os.path.abspath(p or os.curdir) != _FOLDER]
+_spec = importlib.machinery.PathFinder.find_spec("sitecustomize", _others)
+if _spec is not None and _spec.loader is not None:
+    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+'''
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,7 @@ def staged(root: Path, target: Path, text: str) -> Iterator[Stage]:
             shutil.copytree(package, folder / "tinytorch",
                             ignore=shutil.ignore_patterns("__pycache__", "*.tmp", "*.pyc"))
         write_atomic(folder / target, text)
+        write_atomic(folder / "sitecustomize.py", SITECUSTOMIZE)
         _link_datasets(root, folder)
         yield Stage(folder, folder / target)
     finally:

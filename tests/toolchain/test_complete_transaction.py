@@ -201,3 +201,20 @@ def test_staged_package_finds_the_repository_datasets_and_cleanup_keeps_them(com
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed, 0 failed" in result.stdout
     assert (repo / "datasets" / "marker.txt").read_text() == "the real data"
+
+
+GRANDCHILD = """
+
+def test_a_python_the_test_starts_imports_the_staged_package_too():
+    import subprocess, sys
+    code = "import tinytorch.tensor, pathlib; print(pathlib.Path(tinytorch.tensor.__file__).read_text())"
+    seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "# the new version" in seen.stdout, seen.stdout + seen.stderr
+"""
+
+
+def test_processes_started_by_a_test_import_the_staged_package(completed_repo):
+    (completed_repo / "tests/01_tensor/test_tensor.py").open("a").write(GRANDCHILD)
+    result = run_tito(completed_repo, "module", "complete", "01")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Package tests (tests/01_tensor): 3 passed, 0 failed" in result.stdout
