@@ -44,13 +44,17 @@ _FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
 class StagedTinytorch:
-    """A meta-path finder: it comes before sys.path, so the checkout's tinytorch cannot win."""
+    """A meta-path finder: it comes before sys.path, so the checkout's tinytorch cannot win, and
+    a module missing from the staged package is missing (no other checkout's import hook fills in)."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
-        if name == "tinytorch":
-            return importlib.machinery.PathFinder.find_spec(name, [_FOLDER])
-        return None
+        if name != "tinytorch" and not name.startswith("tinytorch."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [_FOLDER] if name == "tinytorch" else path)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return spec
 
 
 sys.meta_path.insert(0, StagedTinytorch)
