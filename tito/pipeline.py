@@ -165,6 +165,7 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     """
     result = Result(module, "complete")
     result.warnings = prerequisite_warnings(Progress.load(root), module)
+    staging.clean_stale(root)  # what a killed run left behind
     target = module.export_target
     result.had_previous = (root / target).exists()
     try:
