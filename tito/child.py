@@ -81,5 +81,19 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:  # noqa: 
     report_step("collecting the tests")
 
 
+_session = None
+
+
+def pytest_sessionstart(session) -> None:  # noqa: ANN001 - pytest hook
+    global _session
+    _session = session
+
+
 def pytest_runtest_logstart(nodeid: str, location) -> None:  # noqa: ANN001 - pytest hook
     report_step(nodeid)
+
+
+def pytest_runtest_logreport(report) -> None:  # noqa: ANN001 - pytest hook
+    """After a test that never ended (pytest-timeout), stop: the rest would most likely hang too."""
+    if report.failed and _session is not None and "from pytest-timeout" in str(report.longrepr):
+        _session.shouldfail = f"{report.nodeid} did not finish in time"

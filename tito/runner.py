@@ -95,7 +95,7 @@ def _missing_module_hint(message: str) -> str:
 
 def _inline_outcome(t: dict) -> Outcome:
     outcome = Outcome(name=t["name"], passed=t["passed"], points=t["points"] or 0, output=t["output"],
-                      where=f"line {t.get('where') or t['line']}")
+                      where=f"line {t.get('where') or t['line']}", skipped=t.get("skipped", False))
     if not t["passed"]:
         outcome.message = (t["error"] if t["error_type"] == "TestTimeout"
                            else f"{t['error_type']}: {t['error']}".rstrip(": "))
@@ -167,7 +167,8 @@ def _read_traceback(text: str, test_file: str | None) -> _Traceback:
 
 def _timeout_message(message: str, limit: float) -> str:
     if "Timeout" in message and "pytest-timeout" in message:
-        return f"did not finish within {limit:g} s (an endless loop?); `--timeout SECONDS` allows longer"
+        return (f"did not finish within {limit:g} s (an endless loop?), so the tests after it were not run; "
+                "`--timeout SECONDS` allows longer")
     return message
 
 
