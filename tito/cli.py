@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -10,6 +12,7 @@ from tito import __version__, cli_checkpoint, cli_dev, cli_milestone, cli_module
 from tito.cli_base import new_app
 from tito.cli_export import export
 from tito.cli_hint import hint
+from tito.console import PIPE_CLOSED, silence_stdout
 
 app = new_app("TinyTorch: build a deep-learning framework module by module, then prove it works.")
 app.add_typer(cli_module.app, name="module")
@@ -36,5 +39,27 @@ def _root(
     """TinyTorch: build a deep-learning framework module by module, then prove it works."""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    app(prog_name="tito")
+    """Entry point. SIGTERM and SIGHUP stop tito like Ctrl-C (its test processes end with it,
+    the package keeps its last tested state); a closed output pipe ends it quietly."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
+    code: int | str | None = 0
+    try:
+        app(prog_name="tito")
+    except SystemExit as exc:
+        code = exc.code
+    except BrokenPipeError:
+        silence_stdout(stderr=True)
+        code = PIPE_CLOSED
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout(stderr=True)
+        code = code or PIPE_CLOSED
+    sys.exit(code)

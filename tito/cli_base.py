@@ -16,11 +16,17 @@ from tito.state import Progress
 ModuleArg = Annotated[str, typer.Argument(help="Module number (e.g. 03) or slug.", show_default=False)]
 MaybeModule = Annotated[str | None, typer.Argument(help="Module number (e.g. 03) or slug.",
                                                    show_default=False)]
-Timeout = Annotated[float, typer.Option(help="Seconds each test run may take before it is stopped.")]
+DEFAULT_TIMEOUT = 60.0
+Timeout = Annotated[float, typer.Option("--timeout", min=1, metavar="SECONDS",
+                                        help="Seconds each test may run before it is stopped (an endless "
+                                             "loop?); the message names that test.")]
+AllModules = Annotated[bool, typer.Option("--all", help="Every written module, in order; stop at the first "
+                                                        "failure.")]
 
 
 class _Group(TyperGroup):
-    """Turns a TitoError from any command into a message on stderr and a non-zero exit."""
+    """Turns a TitoError from any command into a message on stderr and a non-zero exit;
+    a closed output pipe (`tito ... | head -5`) into a quiet exit."""
 
     def invoke(self, ctx):  # noqa: ANN001, ANN201 - Click's signature
         try:
@@ -30,6 +36,9 @@ class _Group(TyperGroup):
             if exc.hint:
                 console.error_hint(console.esc(exc.hint))
             raise typer.Exit(exc.exit_code) from exc
+        except BrokenPipeError as exc:
+            console.silence_stdout()
+            raise typer.Exit(console.PIPE_CLOSED) from exc
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -57,6 +66,14 @@ def written_module(base: Path, key: str) -> Module:
         raise TitoError(f"Module {found.number} {found.title} is not written yet "
                         f"({found.source.as_posix()} does not exist).", "See `tito module list`.")
     return found
+
+
+def modules_or_all(base: Path, number: str | None, all_: bool, example: str,
+                   choices: str = "a module number or --all") -> list[Module]:
+    """The modules a command acts on: the one named, or with --all every written module in order."""
+    if all_ == (number is not None):
+        raise TitoError(f"Give {choices}.", f"Example: `{example}`.")
+    return registry.available(base) if all_ else [written_module(base, number)]
 
 
 def milestone(key: str) -> Milestone:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from tito import console, pipeline
-from tito.cli_base import ModuleArg, Timeout, module_state, new_app, root, written_module
+from tito import cli_render, console, isolate, pipeline
+from tito.cli_base import DEFAULT_TIMEOUT, ModuleArg, Timeout, module_state, new_app, root, written_module
 from tito.console import esc
 from tito.registry import MODULES
 from tito.state import Progress
@@ -29,13 +29,15 @@ def status() -> None:
 
 
 @app.command()
-def test(number: ModuleArg, timeout: Timeout = 900) -> None:
+def test(number: ModuleArg, timeout: Timeout = DEFAULT_TIMEOUT) -> None:
     """Re-run a module's tests/NN_slug suite against the current package."""
     base = root()
     found = written_module(base, number)
+    isolate.require_own_tinytorch(base)
     console.heading(f"Checkpoint {found.number}: {esc(found.capability)}")
     if not (base / found.export_target).exists():
         console.warn(f"{found.export_target.as_posix()} does not exist: complete the module first.")
-    result = pipeline.run_suite(base, found, timeout)
-    if not result:
+    step = pipeline.run_suite(base, found, timeout, console.working)
+    cli_render.step(step)
+    if not step.ok:
         raise typer.Exit(1)

@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 
 from tito import console, exporter
-from tito.cli_base import MaybeModule, root, written_module
+from tito.cli_base import MaybeModule, modules_or_all, root
 from tito.console import esc
 from tito.edition import is_student_edition
-from tito.errors import TitoError
 from tito.registry import available
 
 
@@ -25,9 +24,8 @@ def export(
     if check:
         _check(base)
         return
-    if all_ == (number is not None):
-        raise TitoError("Give a module number, --all or --check.", "Example: `tito export 01`.")
-    for m in available(base) if all_ else [written_module(base, number)]:
+    choices = "a module number, --all or --check"
+    for m in modules_or_all(base, number, all_, "tito export 01", choices=choices):
         exporter.export(base, m)
         console.say(f"{m.source.as_posix()} -> {m.export_target.as_posix()}")
 

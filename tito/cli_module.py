@@ -9,13 +9,25 @@ from typing import Annotated
 
 import typer
 
-from tito import backups, console, pipeline
+from tito import backups, cli_render, console, pipeline
 from tito.atomic import write_atomic
-from tito.cli_base import MaybeModule, ModuleArg, Timeout, module, module_state, new_app, root, written_module
+from tito.cli_base import (
+    DEFAULT_TIMEOUT,
+    AllModules,
+    MaybeModule,
+    ModuleArg,
+    Timeout,
+    module,
+    module_state,
+    modules_or_all,
+    new_app,
+    root,
+    written_module,
+)
 from tito.console import esc
 from tito.edition import is_student_edition, released_text
-from tito.errors import TitoError
 from tito.registry import MODULES, TIERS, available
+from tito.sources import read_source
 from tito.state import Progress
 
 app = new_app("Work on course modules: start, complete, test, reset.")
@@ -62,7 +74,8 @@ def start(number: ModuleArg) -> None:
     found = written_module(base, number)
     progress = Progress.load(base)
     console.heading(f"Module {found.number}: {found.title} ({found.tier})")
-    pipeline.warn_prerequisites(progress, found)
+    for warning in pipeline.prerequisite_warnings(progress, found):
+        console.warn(esc(warning))
     if progress.completed(found.number):
         console.say(f"Already completed on {progress.completed(found.number)[:10]}; "
                     "run complete again after any change.")
@@ -81,31 +94,41 @@ def start(number: ModuleArg) -> None:
     progress.save()
 
 
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT)
+
+
+def _finish(result: pipeline.Result) -> None:
+    cli_render.result(result)
+    if result.interrupted:
+        raise typer.Exit(INTERRUPTED)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
-def complete(
-    number: MaybeModule = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every written module in order; stop at the first "
-                                                     "failure.")] = False,
-    timeout: Timeout = 900,
-) -> None:
-    """Validate, test and export a module; record it as completed only if everything passes."""
+def complete(number: MaybeModule = None, all_: AllModules = False,
+             timeout: Timeout = DEFAULT_TIMEOUT) -> None:
+    """Validate, test and export a module; record it as completed only if everything passes.
+
+    The new export is tested in a staging copy of the package first: the package file is replaced
+    only after its tests pass, so an interrupted or failed run keeps the previous file.
+    """
     base = root()
-    if all_ == (number is not None):
-        raise TitoError("Give a module number or --all.", "Example: `tito module complete 01`.")
-    targets = available(base) if all_ else [written_module(base, number)]
+    targets = modules_or_all(base, number, all_, "tito module complete 01")
     for m in targets:
-        if not pipeline.complete(base, m, timeout):
-            raise typer.Exit(1)
+        console.heading(f"Module {m.number} {esc(m.title)}: complete")
+        _finish(pipeline.complete(base, m, timeout, console.working))
     if all_:
         console.ok(f"\nAll {len(targets)} written modules completed.")
 
 
 @app.command()
-def test(number: ModuleArg, timeout: Timeout = 900) -> None:
+def test(number: ModuleArg, timeout: Timeout = DEFAULT_TIMEOUT) -> None:
     """Validate a module and run its tests against the current package, without exporting or recording."""
     base = root()
-    if not pipeline.test(base, written_module(base, number), timeout):
-        raise typer.Exit(1)
+    found = written_module(base, number)
+    console.heading(f"Module {found.number} {esc(found.title)}: test")
+    _finish(pipeline.test(base, found, timeout, console.working))
 
 
 @app.command()
@@ -127,7 +150,7 @@ def reset(
         return
     found = written_module(base, number)
     if restore:
-        text = backups.find(base, found, restore).read_text(encoding="utf-8")
+        text = read_source(backups.find(base, found, restore), base)
     else:
         text = released_text(base, found)
     saved = backups.backup(base, found)

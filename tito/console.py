@@ -16,7 +16,10 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["esc", "plain", "say", "ok", "warn", "error", "error_hint", "heading", "table", "working"]
+__all__ = ["esc", "plain", "say", "ok", "warn", "error", "error_hint", "heading", "table", "working",
+           "silence_stdout", "PIPE_CLOSED"]
+
+PIPE_CLOSED = 141  # exit code when the reader of our output went away (128 + SIGPIPE)
 
 
 def plain() -> bool:
@@ -80,3 +83,17 @@ def working(message: str) -> Iterator[None]:
         return
     with _console().status(message):
         yield
+
+
+def silence_stdout(stderr: bool = False) -> None:
+    """The reader of our output is gone (`tito ... | head -5`): send the rest to the null device,
+    so neither later prints nor the interpreter's final flush raise BrokenPipeError."""
+    streams = [sys.stdout, sys.stderr] if stderr else [sys.stdout]
+    for stream in streams:
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (e.g. a test's capture)
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)

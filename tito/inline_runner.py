@@ -7,6 +7,10 @@ do not run), with the repository root first on sys.path and other checkouts' imp
 removed (so `tinytorch` is this checkout's; see tito.isolate).
 Then calls every top-level `test_unit_*` function in definition order and `test_module` last,
 each with its printed output captured. Points come from the graded cell defining the function.
+
+Each test (and the import) gets `--limit` seconds (SIGALRM where available); after a test that
+overran, the rest are reported as not run. The step that runs is reported to tito (tito.child),
+so tito can name it if it has to stop the whole process.
 """
 
 from __future__ import annotations
@@ -16,34 +20,73 @@ import contextlib
 import importlib.util
 import io
 import json
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from types import FunctionType, ModuleType
 
-from tito import notebook
+from tito import child, notebook
 from tito.isolate import scrub
 
 MODULE_NAME = "tito_student_module"
 
 
-def _where(exc: BaseException, path: Path) -> int | None:
-    """The deepest line of the student's file in the traceback."""
-    line = None
+class TestTimeout(BaseException):
+    """Raised inside a test that overran its limit (a BaseException: `except Exception` cannot eat it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block after `seconds` where the OS allows (SIGALRM); else tito's watchdog stops it."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def expire(signum, frame):  # noqa: ANN001 - signal handler
+        raise TestTimeout(f"did not finish within {seconds:g} s (an endless loop?); "
+                          "`--timeout SECONDS` allows longer")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _student_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
+    """The deepest frame of the student's file in the traceback: the failing statement."""
+    found = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == path:
-            line = frame.lineno
-    return line
+            found = frame
+    return found
+
+
+def _statement(frame: traceback.FrameSummary, path: Path) -> str:
+    """The source of the failing statement (all its lines, when it spans several; at most 6)."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    end = getattr(frame, "end_lineno", None) or frame.lineno
+    end = min(max(end, frame.lineno), frame.lineno + 5)
+    return "\n".join(lines[frame.lineno - 1:end]).strip() if frame.lineno <= len(lines) else ""
 
 
 def _error(exc: BaseException, path: Path) -> dict:
-    """The error, and a traceback without the runner's and importlib's frames."""
+    """The error, where it happened in the student's file, and a traceback without the runner's frames."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<frozen") and Path(f.filename).parent != Path(__file__).parent]
     text = "".join(traceback.format_list(frames[-6:]) + traceback.format_exception_only(exc))
-    return {"error_type": type(exc).__name__, "error": str(exc), "where": _where(exc, path),
-            "traceback": text}
+    frame = _student_frame(exc, path)
+    return {"error_type": type(exc).__name__, "error": str(exc), "traceback": text,
+            "where": frame.lineno if frame else None,
+            "function": frame.name if frame else None,
+            "statement": _statement(frame, path) if frame else ""}
 
 
 def _tests(module: ModuleType) -> list[FunctionType]:
@@ -69,37 +112,48 @@ def _cell_meta(cells: list[tuple[int, dict]], line: int) -> dict:
     return meta
 
 
-def run(path: Path, root: Path) -> dict:
+def run(path: Path, root: Path, limit: float = 0) -> dict:
     path = path.resolve()
     sys.path.insert(0, str(root))
+    child.import_staged_first()
     scrub(root)
     report: dict = {"file": str(path), "import_error": None, "tests": []}
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module
     buffer = io.StringIO()
+    child.report_step(f"importing {path.name}")
     try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), time_limit(limit):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: B036 - a student's SystemExit must be reported too
         report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()[-4000:]}
         return report
     cells = _grading(path)
+    endless = False  # after a test that never ends, the rest would most likely hang the same way
     for func in _tests(module):
         meta = _cell_meta(cells, func.__code__.co_firstlineno)
         points = meta.get("points", 0) if meta.get("grade") else 0
         result = {"name": func.__name__, "line": func.__code__.co_firstlineno,
                   "grade_id": meta.get("grade_id"), "points": points}
+        if endless:
+            report["tests"].append({**result, "passed": True, "skipped": True, "output": "", "seconds": 0})
+            continue
         buffer = io.StringIO()
         start = time.perf_counter()
+        child.report_step(func.__name__)
         try:
-            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), time_limit(limit):
                 func()
             result.update(passed=True)
         except BaseException as exc:  # noqa: B036 - report any failure, including SystemExit
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result.update(passed=False, **_error(exc, path))
+            if isinstance(exc, TestTimeout):
+                endless = True
+                result["error"] = (f"did not finish within {limit:g} s (an endless loop?), so the tests "
+                                   "after it were not run; `--timeout SECONDS` allows longer")
         result.update(seconds=round(time.perf_counter() - start, 3), output=buffer.getvalue()[-4000:])
         report["tests"].append(result)
     return report
@@ -110,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON report")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: cwd)")
+    parser.add_argument("--limit", type=float, default=0, help="seconds per test (0: no limit)")
     args = parser.parse_args(argv)
-    report = run(args.file, args.root.resolve())
+    child.die_with_parent()
+    report = run(args.file, args.root.resolve(), args.limit)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    failed = report["import_error"] or not all(t["passed"] for t in report["tests"])
+    failed = report["import_error"] or not all(t["passed"] for t in report["tests"])  # skipped: passed
     return 1 if failed else 0
 
 

@@ -131,12 +131,14 @@ def mutants(text: str) -> list[Mutant]:
 # --- running ------------------------------------------------------------------------------------
 
 
-def caught(text: str, root: Path, timeout: float = 120) -> bool:
-    """Run the inline tests of a (mutated) module file; True when any test fails or it crashes."""
+def caught(text: str, root: Path, timeout: float = 120, per_test: float = 20) -> bool:
+    """Run the inline tests of a (mutated) module file; True when any test fails or it crashes.
+
+    A mutant that loops forever is stopped after `per_test` seconds in one test (caught)."""
     with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
         path = Path(tmp) / "mutant_dev.py"
         path.write_text(text, encoding="utf-8")
-        return not run_inline(root, path, timeout).ok
+        return not run_inline(root, path, per_test, overall=timeout).ok
 
 
 @dataclass

@@ -1,16 +1,19 @@
-"""The steps behind `tito module complete` and `tito module test`, each printing what it found.
+"""The steps behind `tito module complete` and `tito module test`; they return a Result the CLI renders.
 
-complete = validate metadata -> run the file's own tests -> export -> run tests/NN_slug -> record.
-Any failing step stops the pipeline; nothing is recorded and the package keeps its last good state.
+complete = validate metadata -> run the file's own tests -> stage the export -> run tests/NN_slug
+against the staged package -> replace the package file (atomically) -> record.
+Any failing step, Ctrl-C, a closed pipe or a crash stops the pipeline before the replacement:
+the package keeps its previous file and nothing is recorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import console, exporter, isolate, locks, notebook, runner, validate
-from tito.atomic import write_atomic
-from tito.console import esc
+from tito import exporter, isolate, locks, notebook, runner, staging, validate
 from tito.edition import is_student_edition
 from tito.registry import Module, available, get_module
 from tito.runner import Report
@@ -25,134 +28,182 @@ LOCK_HINTS = {
 }
 
 
-def check_metadata(root: Path, module: Module) -> bool:
+@dataclass
+class Step:
+    """One step's verdict: `summary` after its name; `details` lines below it (problems, hints)."""
+
+    name: str  # "Metadata", "Inline tests", "Package tests (tests/01_tensor)"
+    ok: bool
+    summary: str = ""
+    details: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    report: Report | None = None
+
+
+@dataclass
+class Result:
+    """What `complete` or `test` did: the steps, and what became of the package file and the record."""
+
+    module: Module
+    action: str  # "complete" or "test"
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    had_previous: bool = False  # the package file existed before
+    exported: bool = False  # the tested export replaced the package file
+    recorded: bool = False  # completion written to .tito/progress.json
+    interrupted: bool = False  # Ctrl-C (or SIGTERM) stopped it
+    notes: list[str] = field(default_factory=list)  # after success: checkpoint, unlocks, next step
+
+    @property
+    def ok(self) -> bool:
+        steps_ok = bool(self.steps) and all(s.ok for s in self.steps)
+        return steps_ok and not self.interrupted and (self.action == "test" or self.recorded)
+
+    @property
+    def package_note(self) -> str:
+        """What became of tinytorch/<slug>.py (for `complete`)."""
+        target = self.module.export_target.as_posix()
+        if self.exported:
+            return f"{target} holds the new, tested export."
+        if self.had_previous:
+            return f"{target} unchanged: the previous tested version is kept."
+        return f"{target} was not created."
+
+
+Working = Callable[[str], AbstractContextManager]
+
+
+def _quiet(message: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+def check_metadata(root: Path, module: Module) -> Step:
     """Step a: NBGrader metadata, markers, locked cells, default_exp."""
+    step = Step("Metadata", ok=True, summary="valid")
     text = read_source(root / module.source, root)
     released = locks.required(root, module)
     problems = validate.check(notebook.parse_text(text)[1], module.slug, released=released, source=text,
                               require_markers=not is_student_edition(root),
                               student_edition=is_student_edition(root))
     if released is None:
-        console.warn(f"{locks.LOCK_FILE} has no checksums for {module.name}; locked cells not checked "
-                     "(course authors: run `tito release lock`).")
+        step.warnings.append(f"{locks.LOCK_FILE} has no checksums for {module.name}; locked cells not "
+                             "checked (course authors: run `tito release lock`).")
     if not problems:
-        console.ok("Metadata: valid")
-        return True
-    console.error(f"{len(problems)} problem(s) in {esc(module.source.as_posix())}:")
-    for problem in problems:
-        console.say(f"  {esc(str(problem))}")
+        return step
+    step.ok, step.summary = False, f"{len(problems)} problem(s) in {module.source.as_posix()}"
+    step.details = [str(problem) for problem in problems]
     if any("locked cell" in p.message for p in problems):
         edition = "student" if is_student_edition(root) else "reference"
-        console.say(LOCK_HINTS[edition].format(n=module.number))
-    return False
+        step.details.append(LOCK_HINTS[edition].format(n=module.number))
+    return step
 
 
-def _show(report: Report, label: str) -> None:
-    for outcome in report.failed:
-        where = f" ({esc(outcome.where)})" if outcome.where else ""
-        console.say(f"  [red]FAILED[/] {esc(outcome.name)}{where}")
-        if outcome.message:
-            console.say(f"         {esc(outcome.message.splitlines()[0][:500])}")
-        for line in outcome.output.strip().splitlines()[-6:]:
-            console.say(f"         | {esc(line)}")
-    if report.crash:
-        console.error(f"{label}: {esc(report.crash)}")
-        return
-    counts = f"{len(report.passed)} passed, {len(report.failed)} failed"
+def counts(report: Report, points: bool = False) -> str:
+    text = f"{len(report.passed)} passed, {len(report.failed)} failed"
     if report.skipped:
-        counts += f", {len(report.skipped)} skipped"
-    if label == "Inline tests":
+        text += f", {len(report.skipped)} skipped"
+    if points:
         earned = sum(o.points for o in report.passed)
-        counts += f" ({earned:g}/{sum(o.points for o in report.outcomes):g} points)"
-    if report.ok:
-        console.ok(f"{label}: {counts}")
-    else:
-        console.error(f"{label}: {counts}")
+        text += f" ({earned:g}/{sum(o.points for o in report.outcomes):g} points)"
+    return text
 
 
-def run_inline(root: Path, module: Module, timeout: float) -> bool:
+def run_inline(root: Path, module: Module, limit: float, working: Working = _quiet) -> Step:
     """Step b: import the student's file and run its test_unit_* functions and test_module."""
-    with console.working(f"Running the tests inside {module.source.name}"):
-        report = runner.run_inline(root, root / module.source, timeout)
+    with working(f"Running the tests inside {module.source.name}"):
+        report = runner.run_inline(root, root / module.source, limit)
     if not report.outcomes and not report.crash:
         report.crash = "no test_unit_* or test_module functions found"
-    _show(report, "Inline tests")
-    return report.ok
+    return Step("Inline tests", report.ok, counts(report, points=True), report=report)
 
 
-def run_suite(root: Path, module: Module, timeout: float) -> bool:
-    """Step d: tests/NN_slug against the current package. A missing suite fails: nothing proves it."""
+def run_suite(root: Path, module: Module, limit: float, working: Working = _quiet,
+              staged: staging.Stage | None = None) -> Step:
+    """Step d: tests/NN_slug against the package (or the staged one). A missing suite fails."""
+    name = f"Package tests ({module.tests.as_posix()})"
     if not (root / module.tests).is_dir():
-        console.error(f"{module.tests.as_posix()}/ is missing, so nothing can prove this module works. "
-                      "Restore it from your course repository (e.g. `git checkout -- tests`).")
-        return False
-    with console.working(f"Running {module.tests.as_posix()}/ against the package"):
-        report = runner.run_pytest(root, module.tests, timeout)
-    _show(report, f"Package tests ({module.tests.as_posix()})")
-    return report.ok
+        return Step(name, False, f"{module.tests.as_posix()}/ is missing, so nothing can prove this "
+                                 "module works. Restore it from your course repository "
+                                 "(e.g. `git checkout -- tests`).")
+    which = "the new export" if staged else "the package"
+    with working(f"Running {module.tests.as_posix()}/ against {which}"):
+        report = runner.run_pytest(root, module.tests, limit, staged.folder if staged else None)
+    return Step(name, report.ok, counts(report), report=report)
 
 
-def warn_prerequisites(progress: Progress, module: Module) -> None:
+def prerequisite_warnings(progress: Progress, module: Module) -> list[str]:
     missing = [n for n in module.prerequisites if not progress.completed(n)]
-    if missing:
-        names = ", ".join(f"{n} {get_module(n).title}" for n in missing)
-        console.warn(f"prerequisites not completed yet: {esc(names)}.")
+    if not missing:
+        return []
+    return [f"prerequisites not completed yet: {', '.join(f'{n} {get_module(n).title}' for n in missing)}."]
 
 
-def announce_unlocks(progress: Progress, module: Module) -> None:
-    console.say(f"Checkpoint achieved: [bold]{esc(module.capability)}[/]")
+def unlock_notes(progress: Progress, module: Module) -> list[str]:
+    notes = [f"Checkpoint achieved: {module.capability}"]
     for milestone in module.unlocks:
         missing = [n for n in milestone.requires if not progress.completed(n)]
         if missing:
-            console.say(f"Milestone {milestone.id} ({milestone.year} {milestone.title}) also needs "
-                        f"module(s) {', '.join(missing)}.")
+            notes.append(f"Milestone {milestone.id} ({milestone.year} {milestone.title}) also needs "
+                         f"module(s) {', '.join(missing)}.")
         else:
-            console.say(f"Milestone unlocked: {milestone.id} ({milestone.year} {milestone.title}): "
-                        f"run `tito milestone run {milestone.id}`")
+            notes.append(f"Milestone unlocked: {milestone.id} ({milestone.year} {milestone.title}): "
+                         f"run `tito milestone run {milestone.id}`")
     later = [m for m in available(progress.root)
              if m.number > module.number and not progress.completed(m.number)]
     if later:
-        console.say(f"Next: `tito module start {later[0].number}` ({esc(later[0].title)})")
+        notes.append(f"Next: `tito module start {later[0].number}` ({later[0].title})")
+    return notes
 
 
-def complete(root: Path, module: Module, timeout: float) -> bool:
-    """Validate, test, export, test the package; record completion only if everything passed."""
-    progress = Progress.load(root)
+def _passes(result: Result, step: Step) -> bool:
+    result.steps.append(step)
+    return step.ok
+
+
+def complete(root: Path, module: Module, limit: float, working: Working = _quiet) -> Result:
+    """Validate, test, export, test the package; record completion only if everything passed.
+
+    `limit`: seconds per test; `working(message)` wraps each long step (a progress line).
+    """
     isolate.require_own_tinytorch(root)
-    console.heading(f"Module {module.number} {module.title}: complete")
-    warn_prerequisites(progress, module)
-    if not (check_metadata(root, module) and run_inline(root, module, timeout)):
-        console.error("Not completed; nothing recorded. Fix the problems above and run this again.")
-        return False
-    target = root / module.export_target
-    previous = target.read_text(encoding="utf-8") if target.exists() else None
-    exporter.export(root, module)
-    console.ok(f"Exported {module.source.as_posix()} -> {module.export_target.as_posix()}")
-    if not run_suite(root, module, timeout):
-        if previous is None:
-            target.unlink()
-            console.say(f"Removed {module.export_target.as_posix()} again: the package is as before.")
-        else:
-            write_atomic(target, previous)
-            console.say(f"Restored the previous {module.export_target.as_posix()}: the package keeps "
-                        "its last good state.")
-        console.error("Not completed; nothing recorded. Fix the failing tests and run this again.")
-        return False
-    progress = Progress.load(root)  # read again: the tests may have run for minutes
-    progress.mark_completed(module.number)
-    progress.save()
-    console.ok(f"Module {module.number} {module.title} completed.")
-    announce_unlocks(progress, module)
-    return True
+    result = Result(module, "complete")
+    result.warnings = prerequisite_warnings(Progress.load(root), module)
+    staging.clean_stale(root)  # what a killed run left behind
+    target = module.export_target
+    result.had_previous = (root / target).exists()
+    try:
+        if not (_passes(result, check_metadata(root, module))
+                and _passes(result, run_inline(root, module, limit, working))):
+            return result
+        with staging.staged(root, target, exporter.generate(root, module)) as stage:
+            if not _passes(result, run_suite(root, module, limit, working, stage)):
+                return result
+            staging.promote(stage, root, target)
+            result.exported = True
+        progress = Progress.load(root)  # read again: the tests may have run for minutes
+        progress.mark_completed(module.number)
+        progress.save()
+        result.recorded = True
+        result.notes = unlock_notes(progress, module)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result
 
 
-def test(root: Path, module: Module, timeout: float) -> bool:
+def test(root: Path, module: Module, limit: float, working: Working = _quiet) -> Result:
     """Validate and run the module's tests against the current package; record nothing."""
     isolate.require_own_tinytorch(root)
-    console.heading(f"Module {module.number} {module.title}: test")
-    if not (check_metadata(root, module) and run_inline(root, module, timeout)):
-        return False
-    if not (root / module.export_target).exists():
-        console.warn(f"{module.export_target.as_posix()} does not exist yet: "
-                     f"`tito module complete {module.number}` exports it.")
-    return run_suite(root, module, timeout)
+    result = Result(module, "test")
+    result.had_previous = (root / module.export_target).exists()
+    try:
+        if not (_passes(result, check_metadata(root, module))
+                and _passes(result, run_inline(root, module, limit, working))):
+            return result
+        suite = run_suite(root, module, limit, working)
+        if not result.had_previous:
+            suite.warnings.append(f"{module.export_target.as_posix()} does not exist yet: "
+                                  f"`tito module complete {module.number}` exports it.")
+        _passes(result, suite)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result

@@ -46,7 +46,7 @@ def test_complete_refuses_and_records_nothing_when_an_inline_test_fails(fake_rep
     assert progress(fake_repo) == {} and not (fake_repo / "tinytorch" / "tensor.py").exists()
 
 
-def test_failing_package_suite_restores_the_previous_package_file(fake_repo, tito):
+def test_failing_package_suite_keeps_the_previous_package_file(fake_repo, tito):
     assert tito(fake_repo, "module", "complete", "01").exit_code == 0
     before = (fake_repo / "tinytorch" / "tensor.py").read_text()
     edit(fake_repo / "modules/source/01_tensor/01_tensor_dev.py", "class Tensor:", "class Tensor:  # edited")
@@ -55,7 +55,7 @@ def test_failing_package_suite_restores_the_previous_package_file(fake_repo, tit
     result = tito(fake_repo, "module", "complete", "01")
     assert result.exit_code == 1
     assert "1 passed, 1 failed" in result.output and "test_scale_keeps_float32" in result.output
-    assert "Restored the previous tinytorch/tensor.py" in result.output
+    assert "tinytorch/tensor.py unchanged: the previous tested version is kept" in result.output
     assert (fake_repo / "tinytorch" / "tensor.py").read_text() == before
     assert progress(fake_repo) == {}
 
