@@ -77,12 +77,15 @@ def _placeholder(grad, out, *inputs, **ctx):  # noqa: ANN001, ANN202 - a backwar
 def recording_ops(*names: str, rules: MutableMapping[str, Callable] | None = None) -> Iterator[None]:
     """Register placeholder backward rules for `names`, so outputs of those ops record their graph.
 
-    `rules` is the registry to use: `tinytorch.tensor.BACKWARD_RULES` by default; a module file
-    that defines its own Tensor (module 01) passes its own. Everything is restored on exit.
+    `rules` is the registry to use: `tinytorch.tensor.BACKWARD_RULES` by default (then the
+    non-differentiable declarations are saved and restored too); a module file that defines its
+    own Tensor (module 01) passes its own. Everything is restored on exit.
     """
+    declared: set[str] = set()
     if rules is None:
         from tinytorch.tensor import BACKWARD_RULES as rules
-    saved = dict(rules)
+        from tinytorch.tensor import NON_DIFFERENTIABLE as declared
+    saved, saved_declared = dict(rules), set(declared)
     try:
         for name in names:
             rules[name] = _placeholder
@@ -90,6 +93,8 @@ def recording_ops(*names: str, rules: MutableMapping[str, Callable] | None = Non
     finally:
         rules.clear()
         rules.update(saved)
+        declared.clear()
+        declared.update(saved_declared)
 
 
 def ops_in_graph(tensor: object) -> list[str]:

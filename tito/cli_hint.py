@@ -35,13 +35,13 @@ def hint(
     stubs = list(sections)
     found = hints.load(base, module)
     progress = Progress.load(base)
-    seen: dict[str, int] = progress.data.setdefault("hints", {}).setdefault(module.number, {})
+    seen = {stub: progress.hint_level(module.number, stub) for stub in stubs}
     if name is None:
         if level is not None or all_:
             raise TitoError("--level and --all need a stub NAME.", f"Example: `tito hint {module.number} "
                                                                   f"{stubs[0] if stubs else 'NAME'} --all`.")
         if reset:
-            seen.clear()
+            progress.reset_hints(module.number)
             progress.save()
             console.ok(f"Hints of module {module.number} start over from level 1.")
             return
@@ -56,23 +56,24 @@ def hint(
         raise TitoError(f"Module {module.number} has no hints for {name} yet.",
                         "The section named in its stub message explains it.")
     if reset:
-        seen.pop(name, None)
+        progress.reset_hints(module.number, name)
         progress.save()
         console.ok(f"Hints for {esc(name)} start over from level 1.")
         return
     total = len(section.levels)
     if level is not None and not 1 <= level <= total:
         raise TitoError(f"{name} has hint levels 1 to {total}; there is no level {level}.")
-    before = seen.get(name, 0)
+    before = progress.hint_level(module.number, name)
     shown = section.levels if all_ else [section.levels[(level or min(before + 1, total)) - 1]]
     if level is None and not all_ and before >= total:
         console.say(f"(You have seen all {total} hints for {esc(name)}; here is the last one again.)")
     for item in shown:
         _show(module, name, item, total)
-    seen[name] = max(before, shown[-1].number)
+    reached = max(before, shown[-1].number)
+    progress.set_hint_level(module.number, name, reached)
     progress.save()
-    if seen[name] < total:
-        console.say(f"\nNext: `tito hint {module.number} {esc(name)}` shows hint {seen[name] + 1} "
+    if reached < total:
+        console.say(f"\nNext: `tito hint {module.number} {esc(name)}` shows hint {reached + 1} "
                     f"of {total}.")
     else:
         console.say("\nThat was the last hint: the rest is yours.")

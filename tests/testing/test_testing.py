@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinytorch.tensor import BACKWARD_RULES, Tensor
+from tinytorch.tensor import BACKWARD_RULES, NON_DIFFERENTIABLE, Tensor, register_non_differentiable
 from tinytorch.testing import close, ops_in_graph, raises, recording_ops
 
 
@@ -39,12 +39,13 @@ def test_close_passes_within_tolerance_and_shows_the_worst_element():
 
 
 def test_recording_ops_records_and_restores_the_registry():
-    before = dict(BACKWARD_RULES)
+    before, declared = dict(BACKWARD_RULES), set(NON_DIFFERENTIABLE)
     x = Tensor([1.0, -2.0], requires_grad=True)
     with recording_ops("exp", "mul"):
         y = (x * x).exp()
         assert ops_in_graph(y) == ["exp", "mul"]
-    assert BACKWARD_RULES == before
+        register_non_differentiable("argmax_in_a_test")
+    assert BACKWARD_RULES == before and NON_DIFFERENTIABLE == declared
 
 
 def test_recording_ops_restores_after_an_error_and_uses_the_given_registry():
