@@ -124,7 +124,7 @@ def complete(number: MaybeModule = None, all_: AllModules = False,
 
 @app.command()
 def test(number: ModuleArg, timeout: Timeout = DEFAULT_TIMEOUT) -> None:
-    """Validate a module and run its tests against the current package, without exporting or recording."""
+    """Validate and test the file as it is now (its export staged); export and record nothing."""
     base = root()
     found = written_module(base, number)
     console.heading(f"Module {found.number} {esc(found.title)}: test")

@@ -90,5 +90,8 @@ def result(res: Result) -> None:
         console.error(f"Completion was not recorded: run `tito module complete {m.number}` again.")
     elif res.interrupted:
         console.say("Nothing recorded.")
+    elif res.completed_before:
+        console.error(f"Not completed this time; your completion of {res.completed_before[:10]} stays "
+                      "recorded. Fix the problems above and run this again.")
     else:
         console.error("Not completed; nothing recorded. Fix the problems above and run this again.")

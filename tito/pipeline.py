@@ -52,6 +52,7 @@ class Result:
     exported: bool = False  # the tested export replaced the package file
     recorded: bool = False  # completion written to .tito/progress.json
     interrupted: bool = False  # Ctrl-C (or SIGTERM) stopped it
+    completed_before: str | None = None  # the date of an earlier completion, which a failure keeps
     notes: list[str] = field(default_factory=list)  # after success: checkpoint, unlocks, next step
 
     @property
@@ -167,7 +168,9 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     """
     isolate.require_own_tinytorch(root)
     result = Result(module, "complete")
-    result.warnings = prerequisite_warnings(Progress.load(root), module)
+    progress = Progress.load(root)
+    result.warnings = prerequisite_warnings(progress, module)
+    result.completed_before = progress.completed(module.number)
     staging.clean_stale(root)  # what a killed run left behind
     target = module.export_target
     result.had_previous = (root / target).exists()
@@ -191,7 +194,11 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
 
 
 def test(root: Path, module: Module, limit: float, working: Working = _quiet) -> Result:
-    """Validate and run the module's tests against the current package; record nothing."""
+    """Validate and test the module file as it is now, its export staged; change and record nothing.
+
+    The package suite runs against a staged export of the current file (as `complete` does),
+    never against an older export in tinytorch/: a test must judge the code being edited.
+    """
     isolate.require_own_tinytorch(root)
     result = Result(module, "test")
     result.had_previous = (root / module.export_target).exists()
@@ -199,11 +206,8 @@ def test(root: Path, module: Module, limit: float, working: Working = _quiet) ->
         if not (_passes(result, check_metadata(root, module))
                 and _passes(result, run_inline(root, module, limit, working))):
             return result
-        suite = run_suite(root, module, limit, working)
-        if not result.had_previous:
-            suite.warnings.append(f"{module.export_target.as_posix()} does not exist yet: "
-                                  f"`tito module complete {module.number}` exports it.")
-        _passes(result, suite)
+        with staging.staged(root, module.export_target, exporter.generate(root, module)) as stage:
+            _passes(result, run_suite(root, module, limit, working, stage))
     except KeyboardInterrupt:
         result.interrupted = True
     return result

@@ -43,11 +43,16 @@ def test_a_failing_step_stops_the_pipeline_and_says_what_was_kept(fake_repo):
     assert failed[1].check == "test_unit_add" and failed[1].statement.startswith("assert result.data")
 
 
-def test_module_test_result_warns_when_the_package_file_is_missing(fake_repo):
+def test_module_test_judges_the_file_as_it_is_now_and_changes_nothing(fake_repo):
+    """The suite runs against a staged export of the current file, not an older export."""
+    package = fake_repo / "tinytorch/tensor.py"
+    assert not package.exists()
     result = pipeline.test(fake_repo, get_module("01"), 60)
-    assert not result.ok and result.action == "test"
-    assert result.steps[-1].warnings == ["tinytorch/tensor.py does not exist yet: "
-                                         "`tito module complete 01` exports it."]
+    assert result.ok and result.action == "test" and not (result.exported or result.recorded)
+    assert not package.exists() and not (fake_repo / ".tito/progress.json").exists()
+    package.write_text("raise ImportError('an old, broken export')\n")
+    assert pipeline.test(fake_repo, get_module("01"), 60).ok  # the old export is not what is tested
+    assert package.read_text() == "raise ImportError('an old, broken export')\n"
 
 
 def test_module_number_or_all(fake_repo):
