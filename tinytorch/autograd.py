@@ -210,7 +210,8 @@ def binary_cross_entropy_backward(grad, out, pred, target, eps):
 
 @register_backward("cross_entropy")
 def cross_entropy_backward(grad, out, logits, probs, targets):
-    """Gradient of mean cross-entropy for `logits`: (probs - onehot(targets)) · grad / N, no loop."""
+    """Gradient of the mean cross-entropy with respect to `logits`, from ctx's `probs` and `targets`:
+    shaped like `probs`, in `grad`'s dtype, without a loop over rows and without modifying `probs`."""
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
     scale = grad / n

@@ -281,8 +281,9 @@ if __name__ == "__main__":
 # 2. Multiply each by `g` at the output's shape; `unbroadcast` each to its input's shape.
 # 3. `None` for an input with `requires_grad=False`.
 #
-# One saving: the derivative with respect to `b` contains `a / b²`, and `out` already holds `a / b`.
-# Reusing `out.data` saves computing a square of the whole array.
+# One saving to look for once you have derived the `b` derivative: compare it with what the forward
+# pass already computed and stored in `out.data`. Reusing it can save an element-wise square of a
+# whole array.
 #
 # Check your derivation on numbers before you code it: for `a = 6`, `b = 2` (`out = 3`) and `g = 1`,
 # the gradients are `0.5` for `a` and `-1.5` for `b`.
@@ -566,7 +567,9 @@ if __name__ == "__main__":
 #
 # **Yours: `mean_backward`.** `mean` is `sum / n`. What is `n` for `mean(axis=(0, 2))` of a
 # `(2, 3, 4)` array? For `axis=None`? With `keepdims=True`? Find one expression that is right in all
-# cases (the shapes of `a` and `out` are all you need), then reuse the `sum` rule's pattern.
+# cases (the sizes of `a` and `out` are all you need), then reuse the `sum` rule's pattern. One
+# edge case: when `out` is empty (`a` of shape `(0, 3)` averaged over axis 1 gives shape `(0,)`),
+# your expression must not divide by zero; the gradient is then empty anyway, so any `n` works.
 #
 # **Yours: `max_backward`.** `max` passes the gradient only to the element that *was* the maximum:
 # for every other element, a small change does not change the output at all. When several elements
@@ -934,7 +937,8 @@ def binary_cross_entropy_backward(grad, out, pred, target, eps):
 
 @register_backward("cross_entropy")
 def cross_entropy_backward(grad, out, logits, probs, targets):
-    """Gradient of mean cross-entropy for `logits`: (probs - onehot(targets)) · grad / N, no loop."""
+    """Gradient of the mean cross-entropy with respect to `logits`, from ctx's `probs` and `targets`:
+    shaped like `probs`, in `grad`'s dtype, without a loop over rows and without modifying `probs`."""
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
     ### BEGIN SOLUTION
