@@ -215,7 +215,7 @@ def cross_entropy_backward(grad, out, logits, probs, targets):
     targets = np.asarray(targets).astype(np.intp, copy=False).reshape(-1)
     n = targets.size
     scale = grad / n
-    result = probs * scale  # a new array: ctx's probs must stay untouched
+    result = (probs * scale).astype(grad.dtype, copy=False)  # new: ctx's probs must stay untouched
     result.reshape(n, -1)[np.arange(n), targets] -= scale
     return (result,)
 

@@ -312,3 +312,13 @@ def test_binary_rules_skip_the_work_for_a_constant_input(name, forward):
         got = (type(ga).__name__, type(gb).__name__)
         assert (ga is None) != a_grad and (gb is None) != b_grad, \
             f"{name} with requires_grad=({a_grad}, {b_grad}) returned gradients of types {got}"
+
+
+def test_cross_entropy_rule_follows_grad_dtype_when_probs_are_wider():
+    probs = np.full((2, 3), 1 / 3)  # float64, e.g. computed inside gradcheck
+    saved = probs.copy()
+    (g,) = BACKWARD_RULES["cross_entropy"](np.array(1.0, dtype=np.float32), Tensor(0.0),
+                                           Tensor(np.zeros((2, 3))), probs=probs, targets=np.array([0, 2]))
+    assert g.dtype == np.float32, f"cross_entropy returned {g.dtype} for a float32 grad"
+    np.testing.assert_allclose(g, [[-1 / 3, 1 / 6, 1 / 6], [1 / 6, 1 / 6, -1 / 3]], rtol=1e-6)
+    np.testing.assert_array_equal(probs, saved)
