@@ -98,7 +98,7 @@ INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT)
 
 
 def _finish(result: pipeline.Result) -> None:
-    cli_render.result(result)
+    cli_render.result(result, streamed=True)
     if result.interrupted:
         raise typer.Exit(INTERRUPTED)
     if not result.ok:
@@ -117,7 +117,7 @@ def complete(number: MaybeModule = None, all_: AllModules = False,
     targets = modules_or_all(base, number, all_, "tito module complete 01")
     for m in targets:
         console.heading(f"Module {m.number} {esc(m.title)}: complete")
-        _finish(pipeline.complete(base, m, timeout, console.working))
+        _finish(pipeline.complete(base, m, timeout, console.working, cli_render.as_it_happens))
     if all_:
         console.ok(f"\nAll {len(targets)} written modules completed.")
 
@@ -128,7 +128,7 @@ def test(number: ModuleArg, timeout: Timeout = DEFAULT_TIMEOUT) -> None:
     base = root()
     found = written_module(base, number)
     console.heading(f"Module {found.number} {esc(found.title)}: test")
-    _finish(pipeline.test(base, found, timeout, console.working))
+    _finish(pipeline.test(base, found, timeout, console.working, cli_render.as_it_happens))
 
 
 @app.command()

@@ -68,12 +68,21 @@ def step(found: Step) -> None:
         console.say(f"  {esc(detail)}")
 
 
-def result(res: Result) -> None:
-    """The whole outcome of `tito module complete` / `test`."""
-    for warning in res.warnings:
-        console.warn(esc(warning))
-    for found in res.steps:
-        step(found)
+def as_it_happens(item: Step | str) -> None:
+    """A pipeline listener: show each warning and finished step at once, in order."""
+    if isinstance(item, str):
+        console.warn(esc(item))
+    else:
+        step(item)
+
+
+def result(res: Result, streamed: bool = False) -> None:
+    """The whole outcome of `tito module complete` / `test` (its steps too, unless `streamed`)."""
+    if not streamed:
+        for warning in res.warnings:
+            console.warn(esc(warning))
+        for found in res.steps:
+            step(found)
     m = res.module
     if res.interrupted:
         console.error("Interrupted.")

@@ -72,6 +72,11 @@ class Result:
 
 
 Working = Callable[[str], AbstractContextManager]
+Listener = Callable[["Step | str"], None]  # told of each finished step (or a warning) as it happens
+
+
+def _ignore(item: Step | str) -> None:
+    pass
 
 
 def _quiet(message: str) -> AbstractContextManager:
@@ -156,30 +161,35 @@ def unlock_notes(progress: Progress, module: Module) -> list[str]:
     return notes
 
 
-def _passes(result: Result, step: Step) -> bool:
+def _passes(result: Result, step: Step, listener: Listener) -> bool:
     result.steps.append(step)
+    listener(step)
     return step.ok
 
 
-def complete(root: Path, module: Module, limit: float, working: Working = _quiet) -> Result:
+def complete(root: Path, module: Module, limit: float, working: Working = _quiet,
+             listener: Listener = _ignore) -> Result:
     """Validate, test, export, test the package; record completion only if everything passed.
 
-    `limit`: seconds per test; `working(message)` wraps each long step (a progress line).
+    `limit`: seconds per test; `working(message)` wraps each long step (a progress line);
+    `listener` hears each warning and finished step as it happens (the Result holds them too).
     """
     isolate.require_own_tinytorch(root)
     result = Result(module, "complete")
     progress = Progress.load(root)
     result.warnings = prerequisite_warnings(progress, module)
     result.completed_before = progress.completed(module.number)
+    for warning in result.warnings:
+        listener(warning)
     staging.clean_stale(root)  # what a killed run left behind
     target = module.export_target
     result.had_previous = (root / target).exists()
     try:
-        if not (_passes(result, check_metadata(root, module))
-                and _passes(result, run_inline(root, module, limit, working))):
+        if not (_passes(result, check_metadata(root, module), listener)
+                and _passes(result, run_inline(root, module, limit, working), listener)):
             return result
         with staging.staged(root, target, exporter.generate(root, module)) as stage:
-            if not _passes(result, run_suite(root, module, limit, working, stage)):
+            if not _passes(result, run_suite(root, module, limit, working, stage), listener):
                 return result
             staging.promote(stage, root, target)
             result.exported = True
@@ -193,7 +203,8 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     return result
 
 
-def test(root: Path, module: Module, limit: float, working: Working = _quiet) -> Result:
+def test(root: Path, module: Module, limit: float, working: Working = _quiet,
+         listener: Listener = _ignore) -> Result:
     """Validate and test the module file as it is now, its export staged; change and record nothing.
 
     The package suite runs against a staged export of the current file (as `complete` does),
@@ -203,11 +214,11 @@ def test(root: Path, module: Module, limit: float, working: Working = _quiet) ->
     result = Result(module, "test")
     result.had_previous = (root / module.export_target).exists()
     try:
-        if not (_passes(result, check_metadata(root, module))
-                and _passes(result, run_inline(root, module, limit, working))):
+        if not (_passes(result, check_metadata(root, module), listener)
+                and _passes(result, run_inline(root, module, limit, working), listener)):
             return result
         with staging.staged(root, module.export_target, exporter.generate(root, module)) as stage:
-            _passes(result, run_suite(root, module, limit, working, stage))
+            _passes(result, run_suite(root, module, limit, working, stage), listener)
     except KeyboardInterrupt:
         result.interrupted = True
     return result

@@ -74,3 +74,9 @@ def test_stale_staging_folders_are_removed_but_not_live_ones(fake_repo):
         assert clean_stale(fake_repo) == [dead]
         assert live.file.read_text() == "x = 1\n" and not dead.exists()
     assert not live.folder.exists()
+
+
+def test_the_listener_hears_each_step_as_it_finishes(fake_repo):
+    heard = []
+    result = pipeline.complete(fake_repo, get_module("01"), 60, listener=heard.append)
+    assert heard == result.steps and [s.name for s in heard][0] == "Metadata"
