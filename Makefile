@@ -39,10 +39,13 @@ demo: $(VENV)/.dev
 		$(BIN)/tito module complete --all && $(BIN)/tito milestone run --all; \
 	fi
 
+# Tests run in parallel workers (pytest-xdist, one per core, at most 4). The slow groups start
+# first (tests/conftest.py); the student journey stays in one worker, in order (its xdist_group).
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev $(VENV)/.oracle
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
