@@ -39,13 +39,14 @@ demo: $(VENV)/.dev
 		$(BIN)/tito module complete --all && $(BIN)/tito milestone run --all; \
 	fi
 
-# Tests run in parallel workers (pytest-xdist, one per core, at most 4). The slow groups start
-# first (tests/conftest.py); the student journey stays in one worker, in order (its xdist_group).
+# Tests run in parallel workers (pytest-xdist: one per core, at most 4), a whole test file per
+# worker (the student journey's tests build on each other in order). Slow files start first, in
+# collection order (tests/conftest.py); the fast ones fill the gaps.
 PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev $(VENV)/.oracle
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadscope --no-loadscope-reorder
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -24,8 +24,19 @@ def strict_numerics():
     return _strict_numerics
 
 
+
+def pytest_configure(config):
+    """In parallel (pytest-xdist), whole test files go to one worker: the student journey's tests
+    build on each other in order. `make test` runs `-n auto --dist loadscope --no-loadscope-reorder`."""
+    if getattr(config.option, "numprocesses", None) and config.getoption("dist") not in ("loadscope",
+                                                                                         "loadfile"):
+        raise pytest.UsageError("with -n, pass --dist loadscope (as `make test` does): the tests of "
+                                "tests/toolchain/test_student_journey.py must run in order in one worker.")
+
+
 def pytest_collection_modifyitems(config, items):
     """Slow tests (journeys, mutation, milestones) first, in their own order, so that under
-    `pytest -n N --dist loadgroup` (what `make test` runs) they start at once, in parallel with each
-    other, while the fast suites fill the gaps. Run serially, the order of the checks is all it changes."""
+    `pytest -n N --dist loadscope --no-loadscope-reorder` (what `make test` runs) their files start at
+    once, in parallel with each other, while the fast suites fill the gaps. Run serially, the order of
+    the checks is all it changes."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

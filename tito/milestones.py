@@ -29,11 +29,11 @@ class MilestoneLocked(TitoError):
     exit_code = 2
 
 
-def needs_modules(ms: Milestone, missing: list[str]) -> MilestoneLocked:
+def needs_modules(ms: Milestone, missing: list[str], hint: str | None = None) -> MilestoneLocked:
     """The one message for a milestone whose modules are not complete."""
     return MilestoneLocked(
         f"Milestone {ms.id} needs module(s) {', '.join(missing)} completed first — complete them with "
-        f"`tito module complete NN`, starting with `tito module complete {missing[0]}`.")
+        f"`tito module complete NN`, starting with `tito module complete {missing[0]}`.", hint)
 
 
 def is_available(base: Path, ms: Milestone) -> bool:
@@ -99,9 +99,7 @@ def run(base: Path, ms: Milestone, force: bool = False) -> Outcome:
     """Run a milestone's scripts in order (stop at the first failure) and record the result."""
     missing = not_completed(Progress.load(base), ms)
     if missing and not force:
-        exc = needs_modules(ms, missing)
-        exc.hint = "Or pass --force to run on the package as it is."
-        raise exc
+        raise needs_modules(ms, missing, "Or pass --force to run on the package as it is.")
     if missing:
         console.warn(f"running without module(s) {', '.join(missing)} completed (--force).")
     outcome = Outcome(ms, passed=True)

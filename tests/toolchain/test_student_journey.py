@@ -21,8 +21,7 @@ from tito.state import STATE_FILE
 
 from .conftest import CI_ENV, REPO, run_tito
 
-# One xdist group: under `pytest -n N --dist loadgroup` the journey runs in one worker, in order.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("journey"),
+pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(is_student_edition(REPO), reason="needs the reference solutions")]
 
 
