@@ -192,10 +192,16 @@ class TestOpPath:
         BACKWARD_RULES.clear()
         BACKWARD_RULES.update(saved)
 
-    def test_nothing_recorded_without_a_rule(self, recording):
-        recording.pop("add", None)
+    def test_nothing_recorded_before_autograd_exists(self, recording):
+        recording.clear()  # modules 01-04: no rule registered anywhere yet
         out = Tensor([1.0], requires_grad=True) + 1
         assert out._op_name is None and out._inputs == () and not out.requires_grad
+
+    def test_an_op_without_a_rule_raises_once_autograd_exists(self, recording):
+        recording.clear()
+        recording["mul"] = lambda *a, **k: None
+        with pytest.raises(RuntimeError, match="'add' has no backward rule"):
+            Tensor([1.0], requires_grad=True) + 1
 
     def test_rule_records_inputs_and_ctx(self, recording):
         recording["sum"] = lambda *a, **k: None

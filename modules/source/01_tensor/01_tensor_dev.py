@@ -34,6 +34,7 @@
 # %% nbgrader={"grade": false, "grade_id": "tensor-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp tensor
 #| export
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -64,6 +65,11 @@ import numpy as np
 # In module 05 you will register a **backward rule** for each `name`; from then on `_op` also
 # remembers the inputs, so gradients can flow back. Nothing in this file will change.
 #
+# Once autograd is active, `_op` also guards the graph: an op whose input requires a gradient
+# but which has no backward rule raises an error naming the op, instead of quietly dropping out
+# of the graph and leaving a wrong gradient behind. Ops that truly have no gradient (an `argmax`,
+# a comparison) are declared with `register_non_differentiable(name)`: their outputs are constants.
+#
 # The rule registry and the global switches are given to you:
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-op-path", "locked": false, "schema_version": 3, "solution": false, "task": false}
@@ -71,14 +77,44 @@ import numpy as np
 # Backward rules, one per op name, registered by module 05 (autograd) and later modules.
 # A rule receives (grad_of_output, output, *inputs, **ctx) and returns one gradient per input.
 BACKWARD_RULES: dict[str, Callable] = {}
+# Ops that have no gradient at all (an index, a comparison): their outputs never require grad.
+NON_DIFFERENTIABLE: set[str] = set()
+_NOTEBOOKS = ("__main__", "tito_student_module")  # a module file run as a notebook or by tito
 
 
 def register_backward(name: str) -> Callable:
-    """Decorator: register the backward rule for the op called `name`."""
+    """Decorator: register the backward rule for the op called `name`.
+
+    Warns when another module already owns `name`: two rules fighting over one op name would make
+    gradients depend on import order. Re-running a cell, or a notebook redefining the rule its own
+    module exported (same function name), replaces the rule silently.
+    """
     def decorate(rule: Callable) -> Callable:
+        old = BACKWARD_RULES.get(name)
+        if old is not None and _other_owner(old, rule):
+            warnings.warn(f"register_backward({name!r}): replacing the rule {old.__module__}."
+                          f"{old.__qualname__} with {rule.__module__}.{rule.__qualname__}. Op names "
+                          "must be unique across modules: give a new op a new name.", stacklevel=2)
         BACKWARD_RULES[name] = rule
         return rule
     return decorate
+
+
+def _other_owner(old: Callable, new: Callable) -> bool:
+    if old.__qualname__ != new.__qualname__:
+        return True
+    return old.__module__ != new.__module__ and not {old.__module__, new.__module__} & set(_NOTEBOOKS)
+
+
+def register_non_differentiable(*names: str) -> None:
+    """Declare ops that have no gradient (e.g. `argmax`): autograd treats their outputs as constants."""
+    NON_DIFFERENTIABLE.update(names)
+
+
+def missing_rule_message(name: str) -> str:
+    return (f"op {name!r} has no backward rule, so gradients through it would be silently wrong. "
+            f"Register one with `@register_backward({name!r})` (module 05 shows how), or, if the op "
+            f"has no gradient (like argmax), declare it with `register_non_differentiable({name!r})`.")
 
 
 class Config:
@@ -157,11 +193,20 @@ class Tensor:
     # --- the one path every operation goes through (given) ---------------------------------
     @staticmethod
     def _op(name: str, data, *inputs: "Tensor", **ctx) -> "Tensor":
-        """Wrap `data` (the op's result) in a Tensor; record the graph when a rule exists."""
+        """Wrap `data` (the op's result) in a Tensor; record the graph when a rule exists.
+
+        Once autograd is active (any rule registered), an op that should record a graph but has
+        neither a rule nor a non-differentiable declaration raises: a silently cut graph would
+        give wrong gradients with no error.
+        """
         out = Tensor(data)
-        if Config.grad_enabled and name in BACKWARD_RULES and any(t.requires_grad for t in inputs):
+        if not (Config.grad_enabled and any(t.requires_grad for t in inputs)):
+            return out
+        if name in BACKWARD_RULES:
             out.requires_grad = True
             out._inputs, out._op_name, out._ctx = inputs, name, ctx
+        elif BACKWARD_RULES and name not in NON_DIFFERENTIABLE:
+            raise RuntimeError(missing_rule_message(name))
         return out
 
     @staticmethod

@@ -1,0 +1,63 @@
+"""tinytorch/testing.py: the helpers every module's tests use must themselves fail correctly."""
+
+import numpy as np
+import pytest
+
+from tinytorch.tensor import BACKWARD_RULES, Tensor
+from tinytorch.testing import close, ops_in_graph, raises, recording_ops
+
+
+def _fail(message):
+    raise ValueError(message)
+
+
+def test_raises_returns_the_matching_exception():
+    exc = raises(ValueError, lambda: _fail("Bad Shape (2, 3)"), "bad shape", "(2, 3)")
+    assert isinstance(exc, ValueError)
+
+
+@pytest.mark.parametrize("fn, fragments, expected", [
+    (lambda: _fail("wrong shape"), ("bad_arity",),
+     "expected ValueError matching 'bad_arity', got ValueError: wrong shape"),
+    (lambda: 1 / 0, (), "expected ValueError, got ZeroDivisionError: division by zero"),
+    (lambda: 42, ("x",), "expected ValueError matching 'x', but nothing was raised (returned 42)"),
+])
+def test_raises_says_what_it_expected_and_what_happened(fn, fragments, expected):
+    with pytest.raises(AssertionError) as info:
+        raises(ValueError, fn, *fragments)
+    assert str(info.value).startswith(expected)
+
+
+def test_close_passes_within_tolerance_and_shows_the_worst_element():
+    close(Tensor([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7]))
+    with pytest.raises(AssertionError, match=r"relu: 1 of 4 values differ; worst at index \(1, 0\): got 5.0"):
+        close(np.array([[1.0, 2.0], [5.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]), what="relu")
+    with pytest.raises(AssertionError, match=r"shape \(2,\), expected \(3,\)"):
+        close([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(AssertionError, match="1 of 2 values differ"):
+        close([1.0, np.nan], [1.0, 2.0])
+
+
+def test_recording_ops_records_and_restores_the_registry():
+    before = dict(BACKWARD_RULES)
+    x = Tensor([1.0, -2.0], requires_grad=True)
+    with recording_ops("exp", "mul"):
+        y = (x * x).exp()
+        assert ops_in_graph(y) == ["exp", "mul"]
+    assert BACKWARD_RULES == before
+
+
+def test_recording_ops_restores_after_an_error_and_uses_the_given_registry():
+    own: dict = {"keep": print}
+    with pytest.raises(KeyError), recording_ops("relu", rules=own):
+        assert "relu" in own
+        raise KeyError("boom")
+    assert own == {"keep": print}
+
+
+def test_ops_in_graph_lists_each_node_once():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with recording_ops("add", "mul"):
+        h = x * 2
+        y = h + h
+    assert ops_in_graph(y) == ["add", "mul"]

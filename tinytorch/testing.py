@@ -1,0 +1,108 @@
+"""Helpers the module tests share (provided: no module exports this file).
+
+    raises(TypeError, lambda: f(x), "bad_arity")   # the error type and words in its message
+    close(out, expected, what="relu of a row")      # allclose with a message that shows the worst element
+    with recording_ops("relu", rules=BACKWARD_RULES):
+        y = relu(x)
+    assert ops_in_graph(y) == ["relu"]
+
+Every failure says what was expected and what happened instead, so a student can act on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, MutableMapping
+
+import numpy as np
+
+__all__ = ["raises", "close", "recording_ops", "ops_in_graph"]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def raises(exc_type: type[BaseException] | tuple[type[BaseException], ...], fn: Callable[[], object],
+           *fragments: str) -> BaseException:
+    """Call `fn()`; it must raise `exc_type` whose message contains every fragment (any case).
+
+    Returns the exception, for further checks.
+    """
+    names = (exc_type,) if isinstance(exc_type, type) else exc_type
+    wanted = " or ".join(t.__name__ for t in names)
+    matching = f" matching {', '.join(repr(f) for f in fragments)}" if fragments else ""
+    try:
+        result = fn()
+    except names as exc:
+        message = str(exc).lower()
+        missing = [f for f in fragments if f.lower() not in message]
+        if missing:
+            raise AssertionError(f"expected {wanted}{matching}, got {_describe(exc)} "
+                                 f"(the message lacks {', '.join(repr(f) for f in missing)})") from exc
+        return exc
+    except Exception as exc:  # noqa: BLE001 - report the wrong exception as a test failure
+        raise AssertionError(f"expected {wanted}{matching}, got {_describe(exc)}") from exc
+    raise AssertionError(f"expected {wanted}{matching}, but nothing was raised (returned {result!r:.200})")
+
+
+def _array(value: object) -> np.ndarray:
+    return np.asarray(getattr(value, "data", value))
+
+
+def close(actual: object, expected: object, atol: float = 1e-6, rtol: float = 1e-5, what: str = "") -> None:
+    """Assert `actual` ≈ `expected` (Tensors or arrays); a failure shows the worst element."""
+    got, want = _array(actual), _array(expected)
+    label = f"{what}: " if what else ""
+    if got.shape != want.shape:
+        raise AssertionError(f"{label}shape {got.shape}, expected {want.shape}")
+    if np.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True):
+        return
+    excess = np.abs(got.astype(np.float64) - want) - (atol + rtol * np.abs(want))
+    excess = np.where(np.isnan(excess), np.inf, excess)
+    worst = np.unravel_index(int(np.argmax(excess)), got.shape) if got.ndim else ()
+    bad = int(np.count_nonzero(excess > 0))
+    raise AssertionError(f"{label}{bad} of {got.size} values differ; worst at index {tuple(map(int, worst))}: "
+                         f"got {got[worst].item()!r}, expected {want[worst].item()!r}\n"
+                         f"got:\n{np.array2string(got, threshold=60)}\n"
+                         f"expected:\n{np.array2string(want, threshold=60)}")
+
+
+def _placeholder(grad, out, *inputs, **ctx):  # noqa: ANN001, ANN202 - a backward rule's signature
+    raise AssertionError("a placeholder rule from tinytorch.testing.recording_ops was called")
+
+
+@contextlib.contextmanager
+def recording_ops(*names: str, rules: MutableMapping[str, Callable] | None = None) -> Iterator[None]:
+    """Register placeholder backward rules for `names`, so outputs of those ops record their graph.
+
+    `rules` is the registry to use: `tinytorch.tensor.BACKWARD_RULES` by default; a module file
+    that defines its own Tensor (module 01) passes its own. Everything is restored on exit.
+    """
+    if rules is None:
+        from tinytorch.tensor import BACKWARD_RULES as rules
+    saved = dict(rules)
+    try:
+        for name in names:
+            rules[name] = _placeholder
+        yield
+    finally:
+        rules.clear()
+        rules.update(saved)
+
+
+def ops_in_graph(tensor: object) -> list[str]:
+    """Op names of the graph recorded under `tensor`, output first, each node once (depth first)."""
+    names: list[str] = []
+    seen: set[int] = set()
+    stack = [tensor]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if getattr(node, "_op_name", None):
+            names.append(node._op_name)
+        stack.extend(reversed(getattr(node, "_inputs", ())))
+    return names
