@@ -39,14 +39,13 @@ demo: $(VENV)/.dev
 		$(BIN)/tito module complete --all && $(BIN)/tito milestone run --all; \
 	fi
 
-# Tests run in parallel workers (pytest-xdist: one per core, at most 4), a whole test file per
-# worker (the student journey's tests build on each other in order). Slow files start first, in
-# collection order (tests/conftest.py); the fast ones fill the gaps.
+# Tests run in parallel workers (pytest-xdist: one per core, at most 4). tests/conftest.py keeps
+# the student journey's file in one worker, in order, and starts the slow tests first.
 PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev $(VENV)/.oracle
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadscope --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

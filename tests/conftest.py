@@ -25,18 +25,39 @@ def strict_numerics():
 
 
 
+
+# Test files whose tests build on each other in order (one student edition, modules completed one
+# after another): in parallel runs each such file goes to one worker, whole and in order.
+IN_ORDER = ("tests/toolchain/test_student_journey.py",)
+
+
 def pytest_configure(config):
-    """In parallel (pytest-xdist), whole test files go to one worker: the student journey's tests
-    build on each other in order. `make test` runs `-n auto --dist loadscope --no-loadscope-reorder`."""
-    if getattr(config.option, "numprocesses", None) and config.getoption("dist") not in ("loadscope",
+    if getattr(config.option, "numprocesses", None) and config.getoption("dist") not in ("load",
+                                                                                         "loadscope",
                                                                                          "loadfile"):
-        raise pytest.UsageError("with -n, pass --dist loadscope (as `make test` does): the tests of "
-                                "tests/toolchain/test_student_journey.py must run in order in one worker.")
+        raise pytest.UsageError(f"with -n, use the default --dist load (as `make test` does): the tests "
+                                f"of {', '.join(IN_ORDER)} must run in order in one worker.")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: pytest without xdist ignores it
+def pytest_xdist_make_scheduler(config, log):
+    """`pytest -n N` (pytest-xdist, --dist load): every test on its own, except that each file of
+    IN_ORDER is one unit of work. The largest unit (the journey) starts first, then the rest in
+    collection order (slow tests first, see below), so that the slow ones run in parallel."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class InOrderFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in IN_ORDER else nodeid
+
+    return InOrderFiles(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests (journeys, mutation, milestones) first, in their own order, so that under
-    `pytest -n N --dist loadscope --no-loadscope-reorder` (what `make test` runs) their files start at
-    once, in parallel with each other, while the fast suites fill the gaps. Run serially, the order of
-    the checks is all it changes."""
+    """Slow tests (journeys, mutation, milestones) first, in their own order, so that in parallel
+    runs they start at once while the fast suites fill the gaps. Run serially, the order of the
+    checks is all it changes."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
