@@ -24,8 +24,6 @@ def strict_numerics():
     return _strict_numerics
 
 
-
-
 # Test files whose tests build on each other in order (one student edition, modules completed one
 # after another): in parallel runs each such file goes to one worker, whole and in order.
 IN_ORDER = ("tests/toolchain/test_student_journey.py",)
