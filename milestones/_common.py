@@ -30,9 +30,9 @@ from tito.errors import TitoError  # noqa: E402
 
 EXIT_OK, EXIT_MISSED, EXIT_NOT_RUN = 0, 1, 2
 EXIT_NO_DATA = EXIT_NOT_RUN
-# NumPy's BLAS threads while training. These models are small: with 2 threads on 2 cores the
-# threads wait on each other (and spin when other processes use the cores), so 1 is faster;
-# see milestones/README.md for the measurement. Override with --blas-threads.
+# NumPy's BLAS threads while training. These models are small: a second OpenBLAS thread took the
+# same CPU time and wall time on an idle machine, and was 15-20% slower on a busy one (measured in
+# milestones/README.md). Override with --blas-threads.
 BLAS_THREADS = 1
 
 
