@@ -1,12 +1,13 @@
 """Plumbing shared by the milestone scripts: arguments, seeds, data, the training loop, plots and
-an honest summary with an exit code. Not part of `tinytorch`; it uses only tinytorch, NumPy and
-the standard library.
+an honest summary with an exit code. Not part of `tinytorch`; besides tinytorch, NumPy and the
+standard library it uses `tito.milestones` (which modules a milestone needs) and threadpoolctl.
 
 Exit codes of every milestone script:
     0  the model reached the stated result (or, for scripts that need downloaded data, the data is
        absent and the script printed "SKIPPED (no data)")
     1  the model did not reach the stated result
-    2  the data is absent and --require-data was given
+    2  not run: a module it needs is not complete (the same message as `tito milestone run`), or
+       the data is absent and --require-data was given
 """
 
 from __future__ import annotations
@@ -18,16 +19,49 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python milestones/.../x.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
+from tito import isolate, milestones  # noqa: E402
+from tito.errors import TitoError  # noqa: E402
+
+EXIT_OK, EXIT_MISSED, EXIT_NOT_RUN = 0, 1, 2
+EXIT_NO_DATA = EXIT_NOT_RUN
+# NumPy's BLAS threads while training. These models are small: a second OpenBLAS thread took the
+# same CPU time and wall time on an idle machine, and was 15-20% slower on a busy one (measured in
+# milestones/README.md). Override with --blas-threads.
+BLAS_THREADS = 1
+
+
+def _require_package() -> None:
+    """Before anything imports tinytorch: stop with tito's message (exit 2) when the script's
+    milestone needs a module whose package file is missing or broken, instead of a traceback."""
+    isolate.scrub(ROOT)  # import this checkout's package, never another checkout's editable install
+    ms = milestones.for_script(ROOT, Path(sys.argv[0])) if sys.argv and sys.argv[0] else None
+    if ms is None:
+        return
+    try:
+        milestones.check_package(ROOT, ms)
+    except TitoError as exc:
+        print(f"error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+class _PinBlas(argparse.Action):
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, self.dest, value)
+        threadpool_limits(value, user_api="blas")
+
+
+_require_package()
+threadpool_limits(BLAS_THREADS, user_api="blas")  # for the whole run; --blas-threads N changes it
+
 from tinytorch.autograd import no_grad  # noqa: E402
 from tinytorch.layers import manual_seed  # noqa: E402
 from tinytorch.tensor import Tensor  # noqa: E402
-
-EXIT_OK, EXIT_MISSED, EXIT_NO_DATA = 0, 1, 2
 
 
 def parser(doc: str, data: str | None = None, plot: bool = True) -> argparse.ArgumentParser:
@@ -35,6 +69,8 @@ def parser(doc: str, data: str | None = None, plot: bool = True) -> argparse.Arg
     --require-data for scripts whose dataset (`data`: its folder name) is downloaded separately."""
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0: the documented run)")
+    p.add_argument("--blas-threads", type=int, default=BLAS_THREADS, metavar="N", action=_PinBlas,
+                   help=f"NumPy BLAS threads while training (default {BLAS_THREADS})")
     if plot:
         p.add_argument("--plot", metavar="PNG", nargs="?", const="auto",
                        help="save a training-curve PNG (needs matplotlib; optional)")

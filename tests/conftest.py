@@ -22,3 +22,40 @@ def _strict_numerics():
 def strict_numerics():
     """`with strict_numerics():` inside a test (session-scoped, so hypothesis tests may use it)."""
     return _strict_numerics
+
+
+# Test files whose tests build on each other in order (one student edition, modules completed one
+# after another): in parallel runs each such file goes to one worker, whole and in order.
+IN_ORDER = ("tests/toolchain/test_student_journey.py",)
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and config.getoption("dist") not in ("load",
+                                                                                         "loadscope",
+                                                                                         "loadfile"):
+        raise pytest.UsageError(f"with -n, use the default --dist load (as `make test` does): the tests "
+                                f"of {', '.join(IN_ORDER)} must run in order in one worker.")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: pytest without xdist ignores it
+def pytest_xdist_make_scheduler(config, log):
+    """`pytest -n N` (pytest-xdist, --dist load): every test on its own, except that each file of
+    IN_ORDER is one unit of work. The largest unit (the journey) starts first, then the rest in
+    collection order (slow tests first, see below), so that the slow ones run in parallel."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class InOrderFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in IN_ORDER else nodeid
+
+    return InOrderFiles(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (journeys, mutation, milestones) first, in their own order, so that in parallel
+    runs they start at once while the fast suites fill the gaps. Run serially, the order of the
+    checks is all it changes."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -22,7 +22,7 @@ from tinytorch.spatial import Conv2d, Flatten, MaxPool2d  # noqa: E402
 
 m03 = import_script("03_1986_mlp/01_rumelhart_tinydigits.py")
 EPOCHS, BATCH, LR = m03.EPOCHS, m03.BATCH, m03.LR
-TARGET, TIME_LIMIT = 0.97, 30.0
+TARGET = 0.97
 
 
 def lenet(channels: int = 1, classes: int = 10) -> Sequential:
@@ -55,14 +55,12 @@ if __name__ == "__main__":
     n = len(y_test)
     save_plot(args, __file__, {"CNN train loss": cnn_hist["loss"], "MLP train loss": mlp_hist["loss"]},
               "cross-entropy")
-    total = cnn_clock.seconds + mlp_clock.seconds
     finish("M04: convolutions beat the MLP on the same digits",
            {"CNN test accuracy": f"{cnn_acc:.1%} ({round(cnn_acc * n)}/{n}), "
                                  f"{sum(p.size for p in cnn.parameters()):,} parameters",
             "MLP test accuracy": f"{mlp_acc:.1%} ({round(mlp_acc * n)}/{n}), "
                                  f"{sum(p.size for p in mlp.parameters()):,} parameters",
-            "wall time": f"CNN {cnn_clock.seconds:.1f} s + MLP {mlp_clock.seconds:.1f} s "
-                         f"({EPOCHS} epochs each, batch {BATCH})"},
+            "wall time (not judged)": f"CNN {cnn_clock.seconds:.1f} s + MLP {mlp_clock.seconds:.1f} s "
+                                      f"({EPOCHS} epochs each, batch {BATCH})"},
            [(f"CNN test accuracy >= {TARGET:.0%}", cnn_acc >= TARGET),
-            ("CNN beats the MLP trained in this run", cnn_acc > mlp_acc),
-            (f"both trainings finish within {TIME_LIMIT:.0f} s", total <= TIME_LIMIT)])
+            ("CNN beats the MLP trained in this run", cnn_acc > mlp_acc)])

@@ -29,7 +29,7 @@ def test_list_marks_missing_scripts_as_not_available(fake_repo, tito):
 def test_run_needs_completed_modules_unless_forced(fake_repo, tito):
     add_milestone(fake_repo)
     result = tito(fake_repo, "milestone", "run", "M01")
-    assert result.exit_code == 1 and "needs module(s) 01, 02, 03, 04, 05, 06, 07" in result.output
+    assert result.exit_code == 2 and "needs module(s) 01, 02, 03, 04, 05, 06, 07" in result.output
     result = tito(fake_repo, "milestone", "run", "M01", "--force")
     assert result.exit_code == 0, result.output
     assert "forward pass ok" in result.output and "trained ok" in result.output

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from tito.edition import is_student_edition
 from tito.registry import available, get_module
 from tito.state import STATE_FILE
 
-from .conftest import REPO, run_tito
+from .conftest import CI_ENV, REPO, run_tito
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(is_student_edition(REPO), reason="needs the reference solutions")]
@@ -36,6 +38,23 @@ def test_edition_holds_no_solution_line(edition):
              if p.is_file() and ".git" not in p.relative_to(edition).parts}
     assert leaks.scan_files(leaks.solution_code_of(REPO, available(REPO)), files) == []
     assert not any((edition / m.export_target).exists() for m in available(REPO))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_shows_status_and_the_next_step(edition, tmp_path):
+    """Before any module is written, `make demo` points at module 01 instead of failing on it.
+    The venv is a stand-in (bin/python is this interpreter) so that make installs nothing."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name, command in (("python", '"$@"'), ("tito", '-m tito "$@"')):
+        (venv / "bin" / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" {command}\n')
+        (venv / "bin" / name).chmod(0o755)
+    (venv / ".dev").touch()
+    result = subprocess.run(["make", "--no-print-directory", "demo", f"VENV={venv}"], cwd=edition,
+                            env=CI_ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0/20 modules completed" in result.stdout and "Next: `tito module start 01`" in result.stdout
+    assert "Inline tests" not in result.stdout and not (edition / STATE_FILE).exists()
 
 
 @pytest.mark.parametrize("number", [m.number for m in available(REPO)])
