@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import exporter, isolate, locks, notebook, runner, staging, validate
+from tito import exporter, isolate, locks, milestones, notebook, runner, staging, validate
 from tito.edition import is_student_edition
 from tito.registry import Module, available, get_module
 from tito.runner import Report
@@ -147,7 +147,7 @@ def prerequisite_warnings(progress: Progress, module: Module) -> list[str]:
 def unlock_notes(progress: Progress, module: Module) -> list[str]:
     notes = [f"Checkpoint achieved: {module.capability}"]
     for milestone in module.unlocks:
-        missing = [n for n in milestone.requires if not progress.completed(n)]
+        missing = milestones.not_completed(progress, milestone)
         if missing:
             notes.append(f"Milestone {milestone.id} ({milestone.year} {milestone.title}) also needs "
                          f"module(s) {', '.join(missing)}.")
