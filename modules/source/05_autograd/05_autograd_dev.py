@@ -1639,7 +1639,10 @@ def test_module():
             "binary_cross_entropy", a / 2, -np.mean(np.log(a.data / 2)), target=np.ones((3, 4)), eps=1e-7),
     }
     for name, fn in checks.items():
-        assert gradcheck(fn, x, y), f"gradcheck of the {name} ops"
+        try:
+            assert gradcheck(fn, x, y), "gradcheck returned False"
+        except AssertionError as err:  # name the group of ops whose gradient is wrong
+            raise AssertionError(f"gradcheck of the {name} ops: {err}") from None
 
     w1 = Tensor(rng.normal(0, 0.5, size=(4, 16)), requires_grad=True)
     b1 = Tensor(np.zeros(16), requires_grad=True)
