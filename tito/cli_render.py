@@ -39,6 +39,8 @@ def failure(outcome: Outcome) -> None:
     if outcome.statement:
         for line in outcome.statement.splitlines():
             console.say(f"{INDENT}> {esc(line)}")
+    if outcome.raised_in:
+        console.say(f"{INDENT}raised at {esc(outcome.raised_in)}")
     for line in bounded(outcome.message) if outcome.message else []:
         console.say(f"{INDENT}{esc(line)}")
     for line in _context(outcome):

@@ -60,13 +60,16 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _student_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
-    """The deepest frame of the student's file in the traceback: the failing statement."""
-    found = None
+def _student_frames(exc: BaseException, path: Path) -> tuple[traceback.FrameSummary | None, ...]:
+    """The deepest frame of the student's file in the traceback (where it raised), and the deepest
+    frame of a test function there (the failing check), which may be the same frame."""
+    deepest = test = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == path:
-            found = frame
-    return found
+            deepest = frame
+            if frame.name.startswith("test_"):
+                test = frame
+    return deepest, test
 
 
 def _statement(frame: traceback.FrameSummary, path: Path) -> str:
@@ -82,11 +85,17 @@ def _error(exc: BaseException, path: Path) -> dict:
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<frozen") and Path(f.filename).parent != Path(__file__).parent]
     text = "".join(traceback.format_list(frames[-6:]) + traceback.format_exception_only(exc))
-    frame = _student_frame(exc, path)
+    deepest, test = _student_frames(exc, path)
+    frame = test or deepest  # report the check that failed; name the code it called, if it raised there
+    raised_in = ""
+    if deepest is not None and deepest is not frame:
+        code = _statement(deepest, path).splitlines()
+        raised_in = f"line {deepest.lineno}, in {deepest.name}: {code[0] if code else ''}".rstrip(": ")
     return {"error_type": type(exc).__name__, "error": str(exc), "traceback": text,
             "where": frame.lineno if frame else None,
             "function": frame.name if frame else None,
-            "statement": _statement(frame, path) if frame else ""}
+            "statement": _statement(frame, path) if frame else "",
+            "raised_in": raised_in}
 
 
 def _tests(module: ModuleType) -> list[FunctionType]:

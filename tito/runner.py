@@ -29,6 +29,7 @@ class Outcome:
     skipped: bool = False
     statement: str = ""  # the failing statement's source, from the deepest frame in the test's file
     check: str = ""  # the function holding that statement, when not the test itself (test_module's checks)
+    raised_in: str = ""  # "line 395, in __sub__: return ..." when the code the check called raised
 
 
 @dataclass
@@ -100,6 +101,7 @@ def _inline_outcome(t: dict) -> Outcome:
         outcome.message = (t["error"] if t["error_type"] == "TestTimeout"
                            else f"{t['error_type']}: {t['error']}".rstrip(": "))
         outcome.statement = t.get("statement") or ""
+        outcome.raised_in = t.get("raised_in") or ""
         if t.get("function") not in (None, t["name"]):
             outcome.check = t["function"]
     return outcome

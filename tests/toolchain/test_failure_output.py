@@ -102,13 +102,16 @@ def test_inline_failure_names_the_statement_and_the_check_of_test_module(exporte
     assert "AssertionError: add gave [-2.0, -2.0]" in result.output
 
 
-def test_inline_failure_inside_the_students_code_points_at_that_line(exported, tito):
+def test_inline_failure_inside_the_students_code_shows_the_check_and_where_it_raised(exported, tito):
     source = exported / SOURCE
     edit(source, "self.data + other.data", "self.data + other")
     result = tito(exported, "module", "test", "01")
-    line = line_of(source, "summed_fixture_values = self.data + other")
-    assert f"FAILED test_unit_add (line {line}, in add)" in result.output
-    assert "> summed_fixture_values = self.data + other" in result.output
+    check = line_of(source, "result = Tensor([1, 2]).add(Tensor([3, 4]))")
+    raised = line_of(source, "summed_fixture_values = self.data + other")
+    assert f"FAILED test_unit_add (line {check})\n" in result.output
+    assert "> result = Tensor([1, 2]).add(Tensor([3, 4]))" in result.output
+    assert f"raised at line {raised}, in add: summed_fixture_values = self.data + other" in result.output
+    assert f"FAILED test_module (line {check}, in test_unit_add)" in result.output
     assert "TypeError" in result.output
 
 
