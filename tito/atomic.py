@@ -7,14 +7,16 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder, then rename it."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes, as they are) to `path` through a temporary file in the same folder,
+    then rename it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     renamed = False
     try:
-        with open(fd, "w", encoding="utf-8", newline="\n") as handle:
+        binary = isinstance(text, bytes)
+        with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(fd)  # on disk before the rename makes it visible

@@ -84,9 +84,16 @@ def _where(base: Path, module: Module) -> str:
 
 
 def _resolve(module: Module, name: str, known: list[str]) -> str:
-    """The stub the student means: exact, or differing only in case; else close matches."""
+    """The stub the student means: exact; a class's only stub (`Conv2d` -> `Conv2d.__init__`); a name
+    differing only in case; else an error listing close matches."""
     if name in known:
         return name
+    members = [k for k in known if k.startswith(f"{name}.")]
+    if len(members) == 1:
+        return members[0]
+    if members:
+        raise TitoError(f"{name} has {len(members)} stubs: {', '.join(members)}.",
+                        f"Name one, e.g. `tito hint {module.number} {members[0]}`.")
     folded = [k for k in known if k.lower() == name.lower()]
     if len(folded) == 1:
         return folded[0]

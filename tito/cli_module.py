@@ -27,7 +27,6 @@ from tito.cli_base import (
 from tito.console import esc
 from tito.edition import is_student_edition, released_text
 from tito.registry import MODULES, TIERS, available
-from tito.sources import read_source
 from tito.state import Progress
 
 app = new_app("Work on course modules: start, complete, test, reset.")
@@ -149,8 +148,8 @@ def reset(
             console.say(f"No backups of module {found.number} yet.")
         return
     found = written_module(base, number)
-    if restore:
-        text = read_source(backups.find(base, found, restore), base)
+    if restore:  # a backup is the student's own file: back as it was, byte for byte (even not UTF-8)
+        text = backups.find(base, found, restore).read_bytes()
     else:
         text = released_text(base, found)
     saved = backups.backup(base, found)

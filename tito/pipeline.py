@@ -131,7 +131,7 @@ def run_suite(root: Path, module: Module, limit: float, working: Working = _quie
         return Step(name, False, f"{module.tests.as_posix()}/ is missing, so nothing can prove this "
                                  "module works. Restore it from your course repository "
                                  "(e.g. `git checkout -- tests`).")
-    which = "the new export" if staged else "the package"
+    which = "a staged export of the file (tinytorch/ is not touched)" if staged else "the package"
     with working(f"Running {module.tests.as_posix()}/ against {which}"):
         report = runner.run_pytest(root, module.tests, limit, staged.folder if staged else None)
     return Step(name, report.ok, counts(report), report=report)

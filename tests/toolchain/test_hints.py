@@ -171,3 +171,15 @@ def test_the_listing_names_each_stubs_section_and_warns_about_format(hinted_repo
     result = tito(hinted_repo, "hint", "01")
     assert "Module 01: Tensor (toolchain fixture)" in result.output  # the heading above the stubs
     assert "'Tensor.scale' level 3 should be numbered 2" in result.output
+
+
+def test_a_class_name_means_its_only_stub_never_a_same_named_function():
+    from tito.cli_hint import _resolve
+    from tito.errors import TitoError
+    from tito.registry import get_module
+
+    known = ["conv2d", "Conv2d.__init__", "Pool.forward", "Pool.backward"]
+    assert _resolve(get_module("09"), "Conv2d", known) == "Conv2d.__init__"
+    assert _resolve(get_module("09"), "CONV2D", known) == "conv2d"
+    with pytest.raises(TitoError, match="Pool has 2 stubs: Pool.forward, Pool.backward"):
+        _resolve(get_module("09"), "Pool", known)

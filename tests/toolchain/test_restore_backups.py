@@ -68,3 +68,15 @@ def test_a_listed_backup_of_the_module_is_restored(repo_with_backups, tito):
     result = tito(repo_with_backups, "module", "reset", "01", "--restore", own.name)
     assert result.exit_code == 0, result.output
     assert (repo_with_backups / SOURCE).read_text() == own.read_text()
+
+
+def test_a_backup_that_is_not_utf8_comes_back_byte_for_byte(fake_repo, tito):
+    """doctor suggests a reset for a non-UTF-8 file; the backup it takes must be restorable."""
+    source = fake_repo / SOURCE
+    broken = source.read_bytes().replace(b"# %%", b"# caf\xe9\n# %%", 1)
+    own = fake_repo / ".tito" / "backups" / "01_tensor_dev.20261130-094209-727657.py"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(broken)  # what `tito module reset 01` backs up from a student's non-UTF-8 file
+    result = tito(fake_repo, "module", "reset", "01", "--restore", own.name)
+    assert result.exit_code == 0, result.output
+    assert source.read_bytes() == broken

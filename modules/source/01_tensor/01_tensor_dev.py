@@ -260,7 +260,7 @@ class Config:
 # as an index is turned into integers for you). Record the index as `index=`: module 05 needs
 # it to send the gradient back to the picked elements.
 #
-# ## 8. The Tensor class
+# ## 8. The Tensor class: which section explains each stub
 #
 # Read the whole class first. It is one cell, so work group by group, running the class cell
 # and then the group's test cell below after each:

@@ -674,7 +674,7 @@ def test_unit_conv_layer():
     wide = Conv2d(2, 16, (1, 3), rng=1)
     bound = np.sqrt(6 / 6)
     assert bound * 0.9 < np.abs(wide.weight.data).max() <= bound, \
-        f"Conv2d(2, 4, (1, 3)) has fan_in 6, bound {bound:.3f}: got max |w| {np.abs(wide.weight.data).max():.3f}"
+        f"Conv2d(2, 16, (1, 3)) has fan_in 6, bound {bound:.3f}: got max |w| {np.abs(wide.weight.data).max():.3f}"
     print("Conv2d: OK")
 
 
