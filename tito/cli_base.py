@@ -25,8 +25,8 @@ AllModules = Annotated[bool, typer.Option("--all", help="Every written module, i
 
 
 class _Group(TyperGroup):
-    """Turns a TitoError from any command into a message on stderr and a non-zero exit;
-    a closed output pipe (`tito ... | head -5`) into a quiet exit."""
+    """Turns a TitoError (or an OSError: a folder it cannot write) from any command into a message on
+    stderr and a non-zero exit; a closed output pipe (`tito ... | head -5`) into a quiet exit."""
 
     def invoke(self, ctx):  # noqa: ANN001, ANN201 - Click's signature
         try:
@@ -39,6 +39,12 @@ class _Group(TyperGroup):
         except BrokenPipeError as exc:
             console.silence_stdout()
             raise typer.Exit(console.PIPE_CLOSED) from exc
+        except OSError as exc:  # a folder tito must write is a file, read-only, full, ...
+            where = exc.filename or "a file"
+            console.error(console.esc(f"cannot write or read {where}: {exc.strerror or exc}"))
+            console.error_hint("Check that .tito/ (and the folder named) is a folder you can write, e.g. "
+                               "move a file named .tito aside; `tito system doctor` checks the setup.")
+            raise typer.Exit(1) from exc
 
 
 def new_app(help_text: str) -> typer.Typer:

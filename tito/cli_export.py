@@ -10,6 +10,7 @@ from tito import console, exporter
 from tito.cli_base import MaybeModule, modules_or_all, root
 from tito.console import esc
 from tito.edition import is_student_edition
+from tito.errors import TitoError
 from tito.registry import available
 
 
@@ -24,6 +25,10 @@ def export(
     if check:
         _check(base)
         return
+    if is_student_edition(base):
+        raise TitoError("In the student edition the package changes only through `tito module complete NN`, "
+                        "which tests the export before it replaces the package file.",
+                        "Run `tito module complete NN` (or `tito module test NN` to try without recording).")
     choices = "a module number, --all or --check"
     for m in modules_or_all(base, number, all_, "tito export 01", choices=choices):
         exporter.export(base, m)

@@ -16,6 +16,7 @@ so tito can name it if it has to stop the whole process.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib.util
 import io
@@ -98,12 +99,45 @@ def _error(exc: BaseException, path: Path) -> dict:
             "raised_in": raised_in}
 
 
+def _is_test(name: str) -> bool:
+    return name.startswith("test_unit_") or name == "test_module"
+
+
 def _tests(module: ModuleType) -> list[FunctionType]:
     found = [f for name, f in vars(module).items()
-             if isinstance(f, FunctionType) and f.__module__ == MODULE_NAME
-             and (name.startswith("test_unit_") or name == "test_module")]
+             if isinstance(f, FunctionType) and f.__module__ == MODULE_NAME and _is_test(name)]
     found.sort(key=lambda f: (f.__name__ == "test_module", f.__code__.co_firstlineno))
     return found
+
+
+def _graded_defs(path: Path, cells: list[tuple[int, dict]]) -> dict[str, tuple[int, dict]]:
+    """name -> (first line, cell metadata) of each test function that a locked graded cell defines."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8", errors="replace")).body:
+        if isinstance(node, ast.FunctionDef) and _is_test(node.name):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            meta = _cell_meta(cells, first)
+            if meta.get("grade") and meta.get("locked"):
+                found[node.name] = (first, meta)
+    return found
+
+
+def _impostors(module: ModuleType, path: Path, graded: dict[str, tuple[int, dict]]) -> list[dict]:
+    """A failed result for each graded test that is not, at run time, the function its locked cell
+    defines (rebound through exec, globals().update, ...): the static check cannot see everything."""
+    failed = []
+    for name, (line, meta) in graded.items():
+        f = vars(module).get(name)
+        code = getattr(f, "__code__", None)
+        if code is not None and code.co_filename == str(path) and code.co_firstlineno == line:
+            continue
+        failed.append({"name": name, "line": line, "grade_id": meta.get("grade_id"),
+                       "points": meta.get("points", 0), "passed": False, "error_type": "GradingError",
+                       "error": f"the graded test {name} (line {line}, locked) was replaced or removed while "
+                                "the file ran; graded tests run only as their locked cell defines them",
+                       "where": line, "function": None, "statement": "", "raised_in": "",
+                       "output": "", "seconds": 0})
+    return failed
 
 
 def _grading(path: Path) -> list[tuple[int, dict]]:
@@ -139,8 +173,13 @@ def run(path: Path, root: Path, limit: float = 0) -> dict:
         report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()[-4000:]}
         return report
     cells = _grading(path)
+    graded = _graded_defs(path, cells)
+    report["tests"] = _impostors(module, path, graded)
+    replaced = {t["name"] for t in report["tests"]}
     endless = False  # after a test that never ends, the rest would most likely hang the same way
     for func in _tests(module):
+        if func.__name__ in replaced:
+            continue  # an impostor, reported above
         meta = _cell_meta(cells, func.__code__.co_firstlineno)
         points = meta.get("points", 0) if meta.get("grade") else 0
         result = {"name": func.__name__, "line": func.__code__.co_firstlineno,

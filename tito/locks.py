@@ -17,6 +17,8 @@ from tito.checksums import locked_checksums
 from tito.edition import is_student_edition
 from tito.errors import TitoError
 from tito.registry import Module
+from tito.solutions import BEGIN
+from tito.sources import read_source
 
 LOCK_FILE = Path("modules") / "locked_cells.json"
 VERSION = 1
@@ -46,6 +48,10 @@ RESTORE = ("Restore it from your course's student repository, e.g. "
            f"`git checkout -- {LOCK_FILE.as_posix()}`; tito cannot grade without it.")
 
 
+def _holds_regions(text: str) -> bool:
+    return any(line.strip() == BEGIN for line in text.splitlines())
+
+
 def required(root: Path, module: Module) -> dict[str, str] | None:
     """The released checksums of `module`'s locked cells, which grading compares against.
 
@@ -54,7 +60,9 @@ def required(root: Path, module: Module) -> dict[str, str] | None:
     (where `tito release lock` writes them) a missing entry gives None: the caller warns.
     """
     path = root / LOCK_FILE
-    student = is_student_edition(root)
+    # A student's file (its solution regions replaced by their code) is held to the released tests
+    # even where modules/.released/ was deleted too: the file itself says whose it is.
+    student = is_student_edition(root) or not _holds_regions(read_source(root / module.source, root))
     if student and not path.is_file():
         raise TitoError(f"{LOCK_FILE.as_posix()} is missing, so the graded test cells of module "
                         f"{module.number} cannot be checked: tito will not test or complete it.", RESTORE)

@@ -12,6 +12,7 @@ path (`modules.01.completed`), and `repair` keeps every valid entry while droppi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -52,8 +53,12 @@ def _found(value: object) -> str:
     return f"found {json.dumps(value)[:60]}"
 
 
+_DATE = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d{1,6})?)?)?")
+# ^ what tito writes; checked by pattern too, since fromisoformat accepts more on 3.11 than on 3.10
+
+
 def _iso_date(value: object) -> str | None:
-    if isinstance(value, str):
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             datetime.fromisoformat(value)
             return None
@@ -138,7 +143,7 @@ def examine(data: object) -> tuple[dict | None, list[str]]:
     """
     if not isinstance(data, dict):
         return None, [f"the file is not a JSON object ({_found(data)})"]
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:  # true == 1 in Python
         return None, [f"version is {data.get('version')!r}; this tito reads version {VERSION}"]
     clean: dict = {"version": VERSION}
     problems = [f"{key} is not a known section" for key in data

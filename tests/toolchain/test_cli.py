@@ -96,3 +96,20 @@ def test_docs_only_mention_commands_that_exist():
                 elif TREE[(noun,)] and verb and (noun, verb) not in TREE:
                     wrong.append(f"{doc.relative_to(REPO)}: tito {noun} {verb}")
     assert seen > 20 and wrong == []
+
+
+def test_a_tito_folder_that_is_a_file_gives_a_message_not_a_traceback(fake_repo, tito):
+    (fake_repo / ".tito").write_text("not a folder\n")
+    for args in (("module", "start", "01"), ("module", "reset", "01"), ("module", "test", "01")):
+        result = tito(fake_repo, *args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.output)
+        assert "cannot write or read" in result.output and ".tito" in result.output
+
+
+def test_export_in_the_student_edition_refuses_an_untested_write(fake_repo, tito, tmp_path):
+    dest = tmp_path / "student"
+    assert tito(fake_repo, "release", "student", str(dest)).exit_code == 0
+    result = tito(dest, "export", "01")
+    assert result.exit_code == 1 and "only through `tito module complete NN`" in result.output
+    assert not (dest / "tinytorch/tensor.py").exists()
+    assert tito(dest, "export", "--check").exit_code == 0

@@ -135,3 +135,30 @@ def test_in_a_student_edition_a_redefined_test_cannot_score(fake_repo, tito, tmp
         assert "points)" not in result.output  # refused before any test ran
     doctor = tito(dest, "system", "doctor")
     assert doctor.exit_code == 1 and f"line {line} [cheat]: def of test_unit_add" in doctor.output
+
+
+@pytest.mark.parametrize("rebind", [
+    "globals().update(test_module=lambda: None)",
+    "exec('def test_unit_add():\\n    pass')",
+    "globals().update({n: (lambda: None) for n in list(globals()) if n.startswith('test_')})",
+    "del test_module",
+])
+def test_a_graded_test_rebound_at_run_time_scores_nothing(tmp_path, rebind):
+    """What the static check cannot see (exec, globals().update, ...) the runner catches as it runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = tmp_path / "01_tensor_dev.py"
+    source.write_text(HEAD + GRADED + LATER + rebind + "\n")
+    out = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "tito.inline_runner", str(source), "--out", str(out),
+                    "--root", str(root)], cwd=root, check=False, capture_output=True)
+    tests = {t["name"]: t for t in json.loads(out.read_text())["tests"]}
+    replaced = [t for t in tests.values() if t.get("error_type") == "GradingError"]
+    assert replaced, f"a rebound graded test went unnoticed: {tests}"
+    for t in replaced:
+        assert not t["passed"] and t["points"] > 0 and "replaced or removed" in t["error"]
+    assert sum(t["points"] for t in tests.values()) == 7, "the graded points still count in the total"
+    assert sum(t["points"] for t in tests.values() if t["passed"]) < 7

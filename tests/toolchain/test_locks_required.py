@@ -56,3 +56,19 @@ def test_in_the_reference_a_missing_file_is_a_warning(fake_repo, tito):
     result = tito(fake_repo, "module", "complete", "01")
     assert result.exit_code == 0 and "locked cells not checked" in result.output
     assert tito(fake_repo, "system", "doctor").exit_code == 0
+
+
+def test_deleting_the_released_copies_too_does_not_switch_the_check_off(edition, tito):
+    """A student's file (its regions replaced by their code) says whose it is, whatever folders remain."""
+    import shutil
+
+    source = edition / "modules/source/01_tensor/01_tensor_dev.py"
+    lines = source.read_text().splitlines(keepends=True)
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    source.write_text("".join(ln for ln in lines if ln.strip() not in markers))
+    shutil.rmtree(edition / "modules" / ".released")
+    (edition / LOCK_FILE).unlink()
+    for command in ("complete", "test"):
+        result = tito(edition, "module", command, "01")
+        assert result.exit_code == 1 and f"{LOCK_FILE} is missing" in result.output, result.output
+        assert "Inline tests" not in result.output

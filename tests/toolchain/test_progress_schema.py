@@ -114,3 +114,18 @@ def test_hint_levels_round_trip(fake_repo):
     assert again.data["hints"] == {}
     with pytest.raises(ValueError):
         again.set_hint_level("01", "Tensor.add", 0)
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_a_version_that_only_looks_like_1_is_refused(version):
+    from tito.state import examine
+
+    assert examine({"version": version})[1], f"version {version!r} was accepted"
+
+
+@pytest.mark.parametrize("date", ["20250131", "2025-01-31T10:00:00Z", "2025-W05"])
+def test_dates_are_checked_the_same_on_every_python(date):
+    from tito.state import examine
+
+    problems = examine({"version": 1, "modules": {"01": {"completed": date}}, "milestones": {}})[1]
+    assert problems and "modules.01.completed" in problems[0]
