@@ -67,8 +67,9 @@ for name in names:
 standard = (m.BuiltinImporter, m.FrozenImporter, m.PathFinder)
 hooks = {name: ask(f, name) for f in sys.meta_path for name in ["tinytorch", *names]
          if f not in standard and not isinstance(f, standard) and hasattr(f, "find_spec")}
-print(json.dumps({"used": used, "hooks": hooks}))
+print("TITO-PROBE " + json.dumps({"used": used, "hooks": hooks}))
 """
+SENTINEL = "TITO-PROBE "
 
 
 def _outside(origin: str | None, root: Path) -> bool:
@@ -85,12 +86,16 @@ def foreign_tinytorch(root: Path) -> str | None:
     """
     root = Path(root).resolve()
     names = [f"tinytorch.{m.slug}" for m in MODULES]
+    proc = None
     try:
         proc = subprocess.run([sys.executable, "-c", _PROBE, str(root), *names], cwd=root, env=env(root),
                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        found = json.loads(proc.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None  # the probe could not run; the test run itself will show why
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(SENTINEL)]
+        found = json.loads(lines[-1][len(SENTINEL):])  # other output (a .pth, a sitecustomize) is ignored
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        # fail closed: an environment tito cannot inspect is not one to grade in
+        detail = ((proc.stderr if proc else "").strip().splitlines() or [str(exc)])[-1]
+        return f"tito could not check which `tinytorch` this environment imports ({detail})"
     for name, origin in found["used"].items():
         if _outside(origin, root):
             return f"`import {name}` loads {origin}"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from tito.atomic import write_atomic
+from tito.errors import TitoError
 
 STAGING = Path(".tito") / "staging"
 LOCK = "owner.lock"
@@ -92,8 +93,10 @@ def _lock(path: Path) -> IO | None:
 
 
 def _abandoned(folder: Path) -> bool:
+    """Nobody holds the folder's lock. A folder still being created (a dot-name, locked before it is
+    renamed into place) or one without a lock file is judged by its age alone."""
     lock = folder / LOCK
-    if not lock.exists():
+    if folder.name.startswith(".") or not lock.exists():
         try:
             return time.time() - folder.stat().st_mtime > ORPHAN_AGE
         except OSError:
@@ -136,8 +139,16 @@ def staged(root: Path, target: Path, text: str) -> Iterator[Stage]:
     removed on the way out, whatever happens."""
     clean_stale(root)
     folder = root / STAGING / f"{os.getpid()}-{secrets.token_hex(4)}"
-    folder.mkdir(parents=True)
-    lock = _lock(folder / LOCK)
+    making = folder.with_name(f".{folder.name}")  # locked before it is visible under its real name
+    making.mkdir(parents=True)
+    lock = _lock(making / LOCK)
+    if lock is None:  # cannot happen for a new folder of our own, unless the file system has no locks
+        shutil.rmtree(making, ignore_errors=True)
+        raise TitoError(f"could not lock the staging folder {making}", "Run the command again.")
+    try:
+        making.rename(folder)  # the lock (on the file, not its path) stays held
+    except OSError:  # Windows cannot rename a folder holding an open file: keep the dot-name (judged by age)
+        folder = making
     try:
         package = root / "tinytorch"
         if package.is_dir():
@@ -148,8 +159,7 @@ def staged(root: Path, target: Path, text: str) -> Iterator[Stage]:
         _link_datasets(root, folder)
         yield Stage(folder, folder / target)
     finally:
-        if lock is not None:
-            lock.close()
+        lock.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -119,3 +119,22 @@ def test_doctor_reports_it_with_the_fix(fake_repo, foreign_env, other_checkout, 
     leaked = other_checkout / "tinytorch" / "activations.py"
     assert f"problem: `import tinytorch.activations` loads {leaked}" in output
     assert "fix: Use this repository's own environment, or install it into this one" in output
+
+
+def test_a_probe_that_cannot_answer_refuses_instead_of_letting_grading_through(monkeypatch, tmp_path):
+    import subprocess
+
+    from tito import isolate
+
+    def broken(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 1, stdout="noise from a .pth file\n", stderr="boom\n")
+
+    monkeypatch.setattr(isolate.subprocess, "run", broken)
+    assert "could not check which `tinytorch`" in isolate.foreign_tinytorch(tmp_path)
+
+    def noisy(*args, **kwargs):
+        body = 'TITO-PROBE {"used": {"tinytorch": null}, "hooks": {}}'
+        return subprocess.CompletedProcess(args, 0, stdout=f"a sitecustomize says hello\n{body}\n", stderr="")
+
+    monkeypatch.setattr(isolate.subprocess, "run", noisy)
+    assert isolate.foreign_tinytorch(tmp_path) is None
