@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito import console, runner
+from tito import console, runner, watch
 from tito.console import esc
 from tito.errors import TitoError
 from tito.registry import MILESTONES, Milestone, get_module
@@ -88,10 +88,14 @@ def stream(base: Path, script: Path) -> int:
     command = [sys.executable, "-u", "-m", "tito.isolate", str(script)]
     with subprocess.Popen(command, cwd=base, env=runner.env(base), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                          errors="replace") as proc:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+                          errors="replace", **watch.own_group()) as proc:
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        finally:  # Ctrl-C, a closed pipe, an error: the script (and anything it started) ends with tito
+            if proc.poll() is None:
+                watch.kill_group(proc)
     return proc.returncode
 
 

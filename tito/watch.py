@@ -42,13 +42,13 @@ class Finished:
     stopped: str | None = None  # why tito stopped it: "test_x did not finish within 60 s"
 
 
-def _own_group() -> dict:
+def own_group() -> dict:
     if os.name == "nt":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
     """Kill the child and everything in its process group; reap it."""
     if os.name == "nt":
         if proc.poll() is None:
@@ -93,11 +93,11 @@ def run_watched(command: list[str], cwd: Path, env: dict[str, str], status: Path
         overall = total(limit) if limit > 0 else 0
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, **_own_group())
+                                stderr=subprocess.STDOUT, **own_group())
         try:
             stopped = _watch(proc, status, limit, overall)
         finally:
-            _kill(proc)
+            kill_group(proc)
         log.seek(0)
         output = log.read().decode("utf-8", errors="replace")
     return Finished(None if stopped else proc.returncode, output, stopped)
