@@ -53,9 +53,10 @@ def export_text(cells: list[notebook.Cell], source_rel: str) -> str:
     return "\n\n\n".join(parts) + "\n"
 
 
-def generate(root: Path, module: Module) -> str:
-    """The exact text the package file should hold for this module's current source."""
-    cells = notebook.parse(root / module.source)
+def generate(root: Path, module: Module, source: str | None = None) -> str:
+    """The exact text the package file should hold for this module's current source (or `source`,
+    the file's text as already read)."""
+    cells = notebook.parse(root / module.source) if source is None else notebook.parse_text(source)[1]
     name = notebook.default_exp(cells)
     if name != module.slug:
         raise TitoError(f"{module.source}: '{notebook.DEFAULT_EXP} {name}' should be "

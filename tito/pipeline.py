@@ -185,11 +185,16 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     target = module.export_target
     result.had_previous = (root / target).exists()
     try:
+        text = read_source(root / module.source, root)  # what is validated, tested and exported
         if not (_passes(result, check_metadata(root, module), listener)
                 and _passes(result, run_inline(root, module, limit, working), listener)):
             return result
-        with staging.staged(root, target, exporter.generate(root, module)) as stage:
+        with staging.staged(root, target, exporter.generate(root, module, text)) as stage:
             if not _passes(result, run_suite(root, module, limit, working, stage), listener):
+                return result
+            if read_source(root / module.source, root) != text:  # an editor saved it meanwhile
+                changed = f"{module.source.as_posix()} changed while it was tested: run this again"
+                _passes(result, Step("Unchanged source", False, changed), listener)
                 return result
             staging.promote(stage, root, target)
             result.exported = True

@@ -80,3 +80,21 @@ def test_the_listener_hears_each_step_as_it_finishes(fake_repo):
     heard = []
     result = pipeline.complete(fake_repo, get_module("01"), 60, listener=heard.append)
     assert heard == result.steps and [s.name for s in heard][0] == "Metadata"
+
+
+def test_a_file_saved_while_it_is_tested_is_not_promoted(fake_repo, monkeypatch):
+    """What is promoted is exactly the text that was validated and tested."""
+    source = fake_repo / "modules/source/01_tensor/01_tensor_dev.py"
+    real = pipeline.run_suite
+
+    def suite_then_an_editor_saves(*args, **kwargs):
+        step = real(*args, **kwargs)
+        source.write_text(source.read_text() + "\n# saved by an editor meanwhile\n")
+        return step
+
+    monkeypatch.setattr(pipeline, "run_suite", suite_then_an_editor_saves)
+    result = pipeline.complete(fake_repo, get_module("01"), 60)
+    assert not (result.ok or result.exported or result.recorded)
+    last = result.steps[-1]
+    assert last.name == "Unchanged source" and "changed while it was tested" in last.summary
+    assert not (fake_repo / "tinytorch/tensor.py").exists()
