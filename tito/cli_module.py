@@ -97,7 +97,7 @@ INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT)
 
 
 def _finish(result: pipeline.Result) -> None:
-    cli_render.result(result, streamed=True)
+    cli_render.result(result)
     if result.interrupted:
         raise typer.Exit(INTERRUPTED)
     if not result.ok:

@@ -78,13 +78,9 @@ def as_it_happens(item: Step | str) -> None:
         step(item)
 
 
-def result(res: Result, streamed: bool = False) -> None:
-    """The whole outcome of `tito module complete` / `test` (its steps too, unless `streamed`)."""
-    if not streamed:
-        for warning in res.warnings:
-            console.warn(esc(warning))
-        for found in res.steps:
-            step(found)
+def result(res: Result) -> None:
+    """The end of `tito module complete` / `test`: what became of the package and the record (the
+    warnings and steps were shown as they happened, by `as_it_happens`)."""
     m = res.module
     if res.interrupted:
         console.error("Interrupted.")

@@ -181,7 +181,6 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     result.completed_before = progress.completed(module.number)
     for warning in result.warnings:
         listener(warning)
-    staging.clean_stale(root)  # what a killed run left behind
     target = module.export_target
     result.had_previous = (root / target).exists()
     try:
