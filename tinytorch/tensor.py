@@ -280,6 +280,10 @@ class Tensor:
         `transpose(0, 2)` in 3-D (section 7)."""
         if self.ndim < 2:
             return self
+        for dim in (dim0, dim1):  # given: an axis that does not exist is named, never wrapped around
+            if not -self.ndim <= dim < self.ndim:
+                raise ValueError(f"transpose: dimension {dim} does not exist in a {self.ndim}-D tensor "
+                                 f"of shape {self.shape} (use 0 to {self.ndim - 1}, or -1 to -{self.ndim})")
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return Tensor._op("transpose", self.data.transpose(axes), self, axes=tuple(axes))

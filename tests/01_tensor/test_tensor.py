@@ -195,6 +195,13 @@ class TestShapes:
         a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
         np.testing.assert_array_equal(Tensor(a).transpose(*dims).data, np.swapaxes(a, *dims))
 
+    @pytest.mark.parametrize("dims", [(0, 3), (5, 1), (-4, 0), (0, -7)])
+    def test_transpose_names_a_dimension_that_does_not_exist(self, dims):
+        bad = [d for d in dims if not -3 <= d < 3][0]
+        message = rf"dimension {bad} does not exist in a 3-D tensor of shape \(2, 3, 4\)"
+        with pytest.raises(ValueError, match=message):
+            Tensor(np.zeros((2, 3, 4))).transpose(*dims)
+
     def test_T(self):
         a = np.arange(6, dtype=np.float32).reshape(2, 3)
         np.testing.assert_array_equal(Tensor(a).T.data, a.T)
