@@ -83,10 +83,10 @@ def _quiet(message: str) -> AbstractContextManager:
     return nullcontext()
 
 
-def check_metadata(root: Path, module: Module) -> Step:
-    """Step a: NBGrader metadata, markers, locked cells, default_exp."""
+def check_metadata(root: Path, module: Module, text: str | None = None) -> Step:
+    """Step a: NBGrader metadata, markers, locked cells, default_exp (of `text`, the file as read)."""
     step = Step("Metadata", ok=True, summary="valid")
-    text = read_source(root / module.source, root)
+    text = read_source(root / module.source, root) if text is None else text
     released = locks.required(root, module)
     problems = validate.check(notebook.parse_text(text)[1], module.slug, released=released, source=text,
                               require_markers=not is_student_edition(root),
@@ -185,7 +185,7 @@ def complete(root: Path, module: Module, limit: float, working: Working = _quiet
     result.had_previous = (root / target).exists()
     try:
         text = read_source(root / module.source, root)  # what is validated, tested and exported
-        if not (_passes(result, check_metadata(root, module), listener)
+        if not (_passes(result, check_metadata(root, module, text), listener)
                 and _passes(result, run_inline(root, module, limit, working), listener)):
             return result
         with staging.staged(root, target, exporter.generate(root, module, text)) as stage:
@@ -218,10 +218,11 @@ def test(root: Path, module: Module, limit: float, working: Working = _quiet,
     result = Result(module, "test")
     result.had_previous = (root / module.export_target).exists()
     try:
-        if not (_passes(result, check_metadata(root, module), listener)
+        text = read_source(root / module.source, root)  # what is validated and exported
+        if not (_passes(result, check_metadata(root, module, text), listener)
                 and _passes(result, run_inline(root, module, limit, working), listener)):
             return result
-        with staging.staged(root, module.export_target, exporter.generate(root, module)) as stage:
+        with staging.staged(root, module.export_target, exporter.generate(root, module, text)) as stage:
             _passes(result, run_suite(root, module, limit, working, stage), listener)
     except KeyboardInterrupt:
         result.interrupted = True

@@ -16,6 +16,7 @@ import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -135,6 +136,25 @@ def _mapping(path: str, entry: object, key_check: Check, value_check: Check) -> 
     return kept, problems
 
 
+def _section(entries: object, section: str, key_check: Check, problems: list[str],
+             entry_check: Callable[[str, object], tuple[dict | None, list[str]]]) -> dict:
+    """One section's valid entries (each checked by `entry_check`); its problems go to `problems`."""
+    if not isinstance(entries, dict):
+        problems.append(f"{section} must be an object, {_found(entries)}")
+        return {}
+    clean = {}
+    for key, entry in entries.items():
+        why = key_check(key)
+        if why:
+            problems.append(f"{section}.{key} {why}")
+            continue
+        kept, found = entry_check(f"{section}.{key}", entry)
+        problems += found
+        if kept is not None:
+            clean[key] = kept
+    return clean
+
+
 def examine(data: object) -> tuple[dict | None, list[str]]:
     """Check a whole progress document against the schema.
 
@@ -149,34 +169,12 @@ def examine(data: object) -> tuple[dict | None, list[str]]:
     problems = [f"{key} is not a known section" for key in data
                 if key not in ("version", *RECORDS, *MAPS)]
     for section, (key_check, fields) in RECORDS.items():
-        entries = data.get(section, {})
-        clean[section] = {}
-        if not isinstance(entries, dict):
-            problems.append(f"{section} must be an object, {_found(entries)}")
-            continue
-        for key, entry in entries.items():
-            why = key_check(key)
-            if why:
-                problems.append(f"{section}.{key} {why}")
-                continue
-            kept, found = _record(f"{section}.{key}", entry, fields)
-            problems += found
-            if kept is not None:
-                clean[section][key] = kept
+        clean[section] = _section(data.get(section, {}), section, key_check, problems,
+                                  partial(_record, fields=fields))
     for section, (key_check, inner_check, value_check) in MAPS.items():
-        if section not in data:
-            continue
-        entries, clean[section] = data[section], {}
-        if not isinstance(entries, dict):
-            problems.append(f"{section} must be an object, {_found(entries)}")
-            continue
-        for key, entry in entries.items():
-            why = key_check(key)
-            if why:
-                problems.append(f"{section}.{key} {why}")
-                continue
-            clean[section][key], found = _mapping(f"{section}.{key}", entry, inner_check, value_check)
-            problems += found
+        if section in data:
+            clean[section] = _section(data[section], section, key_check, problems,
+                                      partial(_mapping, key_check=inner_check, value_check=value_check))
     return clean, problems
 
 
