@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if slow != fast:
         print("error: incremental and naive training learned different merges", file=sys.stderr)
         return 1
-    print(f"naive vs incremental, {naive_merges} merges on {naive_chars:,} characters: naive {naive_s:.2f} s, "
-          f"incremental {fast_s:.3f} s ({naive_s / fast_s:.0f}x), same merges")
+    print(f"naive vs incremental, {naive_merges} merges on {naive_chars:,} characters: "
+          f"naive {naive_s:.2f} s, incremental {fast_s:.3f} s ({naive_s / fast_s:.0f}x), same merges")
 
     if args.json:
         args.json.write_text(json.dumps({
