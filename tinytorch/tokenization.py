@@ -183,7 +183,7 @@ def pretokenize(text: str) -> list[str]:
 
 def count_pairs(words: Sequence[Sequence[int]], counts: Sequence[int]) -> dict[tuple[int, int], int]:
     """How often each adjacent pair occurs: sum over words of (occurrences in the word) × count."""
-    pairs: dict[tuple[int, int], int] = defaultdict(int)
+    pairs = defaultdict(int)
     for word, count in zip(words, counts):
         for pair in zip(word, word[1:]):
             pairs[pair] += count
@@ -225,7 +225,7 @@ def learn_merges(word_counts: Mapping[bytes, int], num_merges: int) -> list[tupl
     counts = list(word_counts.values())
     merges: list[tuple[int, int]] = []
     pair_counts = count_pairs(words, counts)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
+    where = defaultdict(set)  # pair -> indices of the words that hold it
     for w, word in enumerate(words):
         for pair in zip(word, word[1:]):
             where[pair].add(w)
@@ -240,7 +240,7 @@ def learn_merges(word_counts: Mapping[bytes, int], num_merges: int) -> list[tupl
             continue
         new_id = 256 + len(merges)
         merges.append(best)
-        changed: dict[tuple[int, int], int] = defaultdict(int)
+        changed = defaultdict(int)  # pair -> change of its count by this merge
         for w in where.pop(best):
             old, count = words[w], counts[w]
             new = merge_pair(old, best, new_id)
