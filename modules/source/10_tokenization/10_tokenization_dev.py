@@ -75,9 +75,9 @@ from tinytorch.tensor import Tensor
 #
 # | tokens are | `V` | every string encodable? | tokens for English text |
 # |---|---|---|---|
-# | characters | the characters of the training text (≈ 60–70 for Shakespeare) | no: an unseen character has no id | 1 per character |
+# | characters | the characters of the training text (76 for our Shakespeare) | no: an unseen character has no id | 1 per character |
 # | bytes (UTF-8) | 256 | yes | ≈ 1 per character (4 for an emoji) |
-# | byte-pair merges (BPE) | 256 + number of merges (GPT-2: 50 k) | yes | ≈ 1 per 3–4 characters |
+# | byte-pair merges (BPE) | 256 + number of merges (GPT-2: 50 k) | yes | 1 per 2.4 characters at `V = 1,024` on Shakespeare (section 7); ≈ 1 per 4 for GPT-2 |
 #
 # Every tokenizer here offers the same four things: `train(text)` builds the vocabulary,
 # `encode(text) -> list[int]`, `decode(ids) -> str`, and `vocab_size`. The one property that
@@ -325,7 +325,7 @@ if __name__ == "__main__":
 #
 # UTF-8 writes a code point (the character's number) in as many bytes as it needs. ASCII
 # (`U+0000`–`U+007F`) is one byte, unchanged. Longer forms start with a lead byte that says how
-# many bytes follow (`110xxxxx`: 2, `1110xxxx`: 3, `11110xxx`: 4), and each continuation byte
+# long the sequence is (`110xxxxx`: 2 bytes, `1110xxxx`: 3, `11110xxx`: 4), and each continuation byte
 # is `10xxxxxx`, carrying 6 bits. The slightly smiling face 🙂 is `U+1F642`; its 21 bits
 # `000 011111 011001 000010` fill the `x`s of the 4-byte form:
 #
