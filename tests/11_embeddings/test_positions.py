@@ -47,7 +47,8 @@ def test_sinusoidal_bad_sizes(args, exc):
 
 
 @pytest.mark.parametrize("layer_cls", [PositionalEncoding, LearnedPositionalEmbedding])
-@pytest.mark.parametrize("shape,offset", [((2, 5, 6), 0), ((2, 5, 6), 3), ((1, 8, 6), 0), ((3, 1, 6), 7), ((5, 6), 2)])
+@pytest.mark.parametrize("shape,offset", [((2, 5, 6), 0), ((2, 5, 6), 3), ((1, 8, 6), 0), ((3, 1, 6), 7),
+                                          ((5, 6), 2)])
 def test_forward_adds_the_rows_of_the_positions(layer_cls, shape, offset):
     layer = layer_cls(8, 6)
     table = layer.encoding if layer_cls is PositionalEncoding else layer.weight.data
