@@ -66,7 +66,7 @@ def _embedding_backward(grad, out, weight, ids):
     rows, slot = np.unique(ids.reshape(-1), return_inverse=True)  # distinct ids; each position's slot
     keys = (slot.reshape(-1, 1) * dim + np.arange(dim)).reshape(-1)  # one key per (slot, column)
     summed = np.bincount(keys, weights=grad.reshape(-1)).reshape(rows.size, dim)
-    full = np.zeros((num_rows, dim), dtype=grad.dtype)
+    full = np.zeros((num_rows, dim), grad.dtype)
     full[rows] = summed
     return (full,)
 
