@@ -35,7 +35,7 @@ def as_token_ids(ids, num_embeddings: int) -> np.ndarray:
         bad = ~np.isfinite(raw) | (raw != np.floor(raw))
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"token ids must be whole numbers, got {raw[where]!r} at index {where}")
+            raise ValueError(f"token ids must be whole numbers, got {raw[where].item()!r} at index {where}")
     bad = (raw < 0) | (raw >= num_embeddings)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])

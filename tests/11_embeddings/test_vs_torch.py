@@ -44,3 +44,24 @@ def test_out_of_range_fails_in_both():
     with pytest.raises(IndexError):
         torch.nn.functional.embedding(torch.tensor([5]), torch.zeros(5, 2))
     raises(IndexError, lambda: embedding([5], Tensor(np.zeros((5, 2)))), "token id 5")
+
+
+@pytest.mark.parametrize("offset", [0, 3])
+def test_token_plus_learned_positions_match_torch(offset):
+    # GPT's input: tok_emb(ids) + pos_emb(arange(offset, offset + T)), forward and backward
+    from tinytorch.embeddings import LearnedPositionalEmbedding
+    rng = np.random.default_rng(2)
+    tok, pos = Embedding(11, 4, rng=0), LearnedPositionalEmbedding(9, 4, rng=1)
+    ttok, tpos = torch.nn.Embedding(11, 4), torch.nn.Embedding(9, 4)
+    with torch.no_grad():
+        ttok.weight.copy_(torch.from_numpy(tok.weight.data))
+        tpos.weight.copy_(torch.from_numpy(pos.weight.data))
+    ids = rng.integers(0, 11, size=(3, 5))
+    out = pos(tok(ids), offset=offset)
+    tout = ttok(torch.from_numpy(ids)) + tpos(torch.arange(offset, offset + 5))
+    assert np.allclose(out.data, tout.detach().numpy(), atol=1e-6)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    out.backward(g)
+    tout.backward(torch.from_numpy(g))
+    assert np.allclose(tok.weight.grad.data, ttok.weight.grad.numpy(), atol=1e-5)
+    assert np.allclose(pos.weight.grad.data, tpos.weight.grad.numpy(), atol=1e-5)
