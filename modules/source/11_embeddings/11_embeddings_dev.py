@@ -325,7 +325,7 @@ def _embedding_backward(grad, out, weight, ids):
 
 # %% [markdown]
 # ### Unit test: gradients, with repeated ids
-# The worked example above, a 2-D batch where every row but one repeats, a check against the
+# The worked example above, a 2-D batch where every id but one repeats, a check against the
 # one-hot matmul (module 05's rule on the one-hot view must give the same gradient) and
 # `gradcheck`.
 
@@ -435,7 +435,7 @@ class Embedding(Module):
 # a rotation by `kω` that depends on the offset `k` only, not on `p`. So "the token three to
 # the left" is the same linear map at every position, something a layer can learn once and
 # use everywhere. And the dot product of two encodings, `PE[p]·PE[q] = Σ_i cos((p − q)ω_i)`,
-# depends only on the distance `p − q`. Every position has the same norm, `√(D/2)`.
+# depends only on the distance `p − q`. Every position has the same norm, `√(D/2)` (even `D`).
 #
 # **Why fixed: extrapolation.** The formula has no parameters and is defined for any `p`, so
 # it gives a vector for position 5,000 even if training never went past 256 (whether the
@@ -457,6 +457,7 @@ def sinusoidal_encoding(max_seq_len: int, embed_dim: int) -> np.ndarray:
     max_seq_len = _positive_int(max_seq_len, "max_seq_len")
     embed_dim = _positive_int(embed_dim, "embed_dim")
     table = np.empty((max_seq_len, embed_dim))  # float64 until the end
+    # Fill every column of `table`: sines in the even ones, cosines in the odd ones.
     ### BEGIN SOLUTION
     rates = 10000.0 ** (-np.arange(0, embed_dim, 2) / embed_dim)  # ω_i for every even column
     angles = np.arange(max_seq_len)[:, None] * rates  # (max_seq_len, ceil(D/2))
