@@ -185,9 +185,10 @@ def _torch_transformer():
 
         def forward(self, ids):
             x = self.token_embedding(ids) + self.position_embedding[:ids.shape[1]]
-            for block in self.blocks:
-                x = block(x)
-            return self.head(self.ln_f(x))
+            for layer in self.blocks:
+                x = layer(x)
+            logits = self.head(self.ln_f(x))
+            return logits
 
     return Block, GPT
 
