@@ -134,11 +134,13 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
                          f"got x {x.shape}, weight {weight.shape}, bias {bias.shape}")
     # Set `x_hat` (x's shape), `inv_std` (shape (..., 1)) and `out` (section 2).
     ### BEGIN SOLUTION
-    centred = x.data - x.data.mean(axis=-1, keepdims=True)
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    dim = x.shape[-1]
+    x_hat = x.data - x.data.sum(axis=-1, keepdims=True) * (1.0 / dim)  # centred; scaled in place below
+    var = np.einsum("...i,...i->...", x_hat, x_hat)[..., None] * (1.0 / dim)  # no squared temporary
     inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat = centred * inv_std
-    out = x_hat * weight.data + bias.data
+    x_hat *= inv_std
+    out = x_hat * weight.data
+    out += bias.data
     ### END SOLUTION
     return Tensor._op("layer_norm", out, x, weight, bias, x_hat=x_hat, inv_std=inv_std)
 
@@ -205,13 +207,16 @@ def _layer_norm_backward(grad, out, x, weight, bias, x_hat, inv_std):
     dim = x_hat.shape[-1]
     ### BEGIN SOLUTION
     flat_grad = grad.reshape(-1, dim)
-    grad_weight = np.einsum("ij,ij->j", flat_grad, x_hat.reshape(-1, dim))
+    grad_weight = (flat_grad * x_hat.reshape(-1, dim)).sum(axis=0)
     grad_bias = flat_grad.sum(axis=0)
     grad_x = None
     if x.requires_grad:
-        g_hat = grad * weight.data
-        g_hat = g_hat - g_hat.mean(axis=-1, keepdims=True) - x_hat * np.mean(g_hat * x_hat, axis=-1, keepdims=True)
-        grad_x = g_hat * inv_std
+        grad_x = grad * weight.data  # ĝ, then updated in place
+        mean_g = grad_x.sum(axis=-1, keepdims=True) * (1.0 / dim)
+        mean_gx = np.einsum("...i,...i->...", grad_x, x_hat)[..., None] * (1.0 / dim)
+        grad_x -= mean_g
+        grad_x -= x_hat * mean_gx
+        grad_x *= inv_std
     return grad_x, grad_weight, grad_bias
     ### END SOLUTION
 
