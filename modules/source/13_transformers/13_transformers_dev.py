@@ -918,8 +918,8 @@ def load_model(model: Module, path) -> dict:
 # reported in tokens per second.
 #
 # On our 2-core reference machine (shared with other jobs, so only the ratios mean much) the
-# block took about 1.4–1.7× PyTorch's time and the GPT step 1.7–2.2× (1,200–1,700 against
-# 2,500–2,800 tokens per second under that load). Where TinyTorch's time goes (`cProfile`, one thread):
+# block took about 1.4–1.7× PyTorch's time and the GPT step 1.7–2.2× (800–1,700 against
+# 1,600–2,800 tokens per second, depending on the load). Where TinyTorch's time goes (`cProfile`, one thread):
 # at nanoGPT's configuration about 40 % is in matrix multiplies (the four projections, the MLP,
 # the head, each three times), as it should be; about a quarter in GELU, forward and backward,
 # which NumPy computes in a dozen separate passes over the `(12, 64, 512)` hidden activations
