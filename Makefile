@@ -52,6 +52,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.oracle
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bpe.py
 
 clean:
 	rm -rf $(VENV) .tito .pytest_cache

@@ -87,7 +87,10 @@ def matmul_backward(grad, out, a, b):
         A, grad = A[None, :], grad[..., None, :]
     grad_a = grad_b = None
     if a.requires_grad:
-        grad_a = unbroadcast(np.matmul(grad, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape)
+        if A.ndim > 2 and B.ndim == 2:  # shared weight: one 2-D matmul over all rows
+            grad_a = (grad.reshape(-1, grad.shape[-1]) @ B.T).reshape(a.shape)
+        else:
+            grad_a = unbroadcast(np.matmul(grad, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape)
     if b.requires_grad:
         if A.ndim > 2 and B.ndim == 2:  # shared weight: fold the batch into one matmul
             grad_b = A.reshape(-1, A.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
