@@ -61,7 +61,7 @@ class GELU:
         """Return 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as `Tensor._op("gelu", result, x)`
         (section 5)."""
         a = x.data
-        inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
+        inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a * a * a)
         return Tensor._op("gelu", 0.5 * a * (1 + np.tanh(inner)), x)
 
     def __repr__(self) -> str:

@@ -182,7 +182,7 @@ _GELU_C = float(np.sqrt(2 / np.pi))  # a Python float: an np.float64 would turn 
 def gelu_backward(grad, out, x):
     # gelu(x) = 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x³): product rule, then chain rule through tanh.
     v = x.data
-    t = np.tanh(_GELU_C * (v + 0.044715 * v**3))
+    t = np.tanh(_GELU_C * (v + 0.044715 * v * v * v))
     du = _GELU_C * (1 + 3 * 0.044715 * v * v)
     return (grad * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du),)
 

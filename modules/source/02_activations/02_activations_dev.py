@@ -304,7 +304,7 @@ class GELU:
         (section 5)."""
         ### BEGIN SOLUTION
         a = x.data
-        inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a ** 3)
+        inner = (2 / np.pi) ** 0.5 * (a + 0.044715 * a * a * a)
         return Tensor._op("gelu", 0.5 * a * (1 + np.tanh(inner)), x)
         ### END SOLUTION
 
