@@ -4,12 +4,15 @@
     python benchmarks/run.py --json out.json # also save every measured number
     python benchmarks/run.py --quick         # 1 repetition, tiny sizes: checks that it runs
 
-Three cases, each a fixed amount of work done the same way by both frameworks on the same data
+Five cases, each a fixed amount of work done the same way by both frameworks on the same data
 and the same initial weights:
   mlp_train   784-128-10 MLP (ReLU), batch 256: forward, cross-entropy, backward, SGD step
   cnn_train   Conv2d(1->8, 3x3) + ReLU + MaxPool2d(2) + Flatten + Linear(8*13*13 -> 10),
               1x28x28 images, batch 32: forward, cross-entropy, backward, SGD step
   conv_fwd    Conv2d(3->16, 3x3, padding=1) forward only (no grad), 3x32x32 images, batch 64
+  block_train TransformerBlock(64, 4 heads) on (8, 32, 64) with a causal mask: forward, backward
+  gpt_train   GPT at nanoGPT's CPU configuration (vocab 65, 4 layers, 4 heads, 128 dims, context
+              64), batch 12: forward, cross-entropy, backward, AdamW step; also in tokens/s
 
 Timing: warm up both, then alternate repetitions TinyTorch/PyTorch/TinyTorch/... so that both
 see the same machine state; each repetition runs the step enough times to last ~0.1 s and the
@@ -59,7 +62,7 @@ try:
 except ImportError:  # the baseline is optional
     torch = None
 
-TARGETS = {"mlp_train": 1.2, "cnn_train": 3.0, "conv_fwd": 3.0}
+TARGETS = {"mlp_train": 1.2, "cnn_train": 3.0, "conv_fwd": 3.0, "block_train": 2.0, "gpt_train": None}
 
 
 # --- the cases: (tinytorch step, torch step or None, description) ------------------------------
@@ -148,6 +151,130 @@ def conv_fwd(rng, batch, size=32):
     return tt_step, th_step, f"Conv2d(3->16, 3x3, pad 1) forward, 3x{size}x{size}, batch {batch}"
 
 
+# --- transformers (module 13; skipped when the package does not have it yet) -------------------
+
+def _torch_transformer():
+    """PyTorch twins of TransformerBlock and GPT, written the way a PyTorch user would (fused
+    scaled_dot_product_attention, tanh GELU), whose weights are copied from TinyTorch by name."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self, dim, heads):
+            super().__init__()
+            self.heads = heads
+            self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+            self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+            self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+        def forward(self, x):
+            B, T, D = x.shape
+            h = self.ln1(x)
+            q, k, v = (p(h).view(B, T, self.heads, D // self.heads).transpose(1, 2)
+                       for p in (self.q_proj, self.k_proj, self.v_proj))
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.out_proj(att.transpose(1, 2).reshape(B, T, D))
+            return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self, vocab, dim, layers, heads, seq):
+            super().__init__()
+            self.token_embedding = nn.Embedding(vocab, dim)
+            self.position_embedding = nn.Parameter(torch.zeros(seq, dim))
+            self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(layers))
+            self.ln_f, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab)
+
+        def forward(self, ids):
+            x = self.token_embedding(ids) + self.position_embedding[:ids.shape[1]]
+            for layer in self.blocks:
+                x = layer(x)
+            logits = self.head(self.ln_f(x))
+            return logits
+
+    return Block, GPT
+
+
+def _torch_name(name: str) -> str:
+    """TinyTorch parameter name -> the twin's (the twin flattens attn.* and mlp.* into the block)."""
+    name = name.replace("attn.", "").replace("mlp.", "")
+    return "position_embedding" if name == "position_embedding.weight" else name
+
+
+def _copy_by_name(tt_model, th_model):
+    th_params = dict(th_model.named_parameters())
+    with torch.no_grad():
+        for name, p in tt_model.named_parameters():
+            target = th_params[_torch_name(name)]
+            is_linear_weight = p.ndim == 2 and "embedding" not in name
+            target.copy_(torch.from_numpy(p.data.T.copy() if is_linear_weight else p.data.copy()))
+
+
+def block_train(rng, batch, seq=32, dim=64, heads=4):
+    from tinytorch.attention import causal_mask
+    from tinytorch.transformers import TransformerBlock
+
+    x = rng.standard_normal((batch, seq, dim), dtype=np.float32)
+    g = rng.standard_normal((batch, seq, dim), dtype=np.float32)  # the gradient fed back
+    block, mask = TransformerBlock(dim, heads), causal_mask(seq)
+    tt_x, tt_g, params = Tensor(x, requires_grad=True), Tensor(g), block.parameters()
+
+    def tt_step():  # returns <x.grad, g> / size: depends on the whole forward and backward pass
+        for p in (tt_x, *params):  # what an optimizer's zero_grad does
+            p.grad = None
+        block(tt_x, mask=mask).backward(tt_g)
+        return float(np.vdot(tt_x.grad.data, g)) / g.size
+
+    th_step = None
+    if torch is not None:
+        th_block = _torch_transformer()[0](dim, heads)
+        _copy_by_name(block, th_block)
+        th_x, th_g = torch.tensor(x, requires_grad=True), torch.from_numpy(g)
+        th_params = list(th_block.parameters())
+
+        def th_step():
+            for p in (th_x, *th_params):
+                p.grad = None
+            th_block(th_x).backward(th_g)
+            return float((th_x.grad * th_g).sum()) / g.size
+
+    description = f"TransformerBlock({dim}, {heads}) forward+backward, causal, ({batch}, {seq}, {dim})"
+    return tt_step, th_step, description
+
+
+def gpt_train(rng, batch, seq=64, dim=128, layers=4, heads=4, vocab=65):
+    from tinytorch.optimizers import AdamW
+    from tinytorch.transformers import GPT
+
+    ids = rng.integers(0, vocab, (batch, seq + 1))
+    x, y = ids[:, :-1], ids[:, 1:]
+    model = GPT(vocab, dim, layers, heads, seq)
+    tt_loss, tt_opt = CrossEntropyLoss(), AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+    def tt_step():
+        tt_opt.zero_grad()
+        loss = tt_loss(model(x), y)
+        loss.backward()
+        tt_opt.step()
+        return loss.item()
+
+    th_step = None
+    if torch is not None:
+        th_model = _torch_transformer()[1](vocab, dim, layers, heads, seq)
+        _copy_by_name(model, th_model)
+        th_x, th_y = torch.from_numpy(x), torch.from_numpy(y)
+        th_opt = torch.optim.AdamW(th_model.parameters(), lr=1e-3, weight_decay=0.1)
+
+        def th_step():
+            th_opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(th_model(th_x).reshape(-1, vocab), th_y.reshape(-1))
+            loss.backward()
+            th_opt.step()
+            return loss.item()
+
+    description = (f"GPT(vocab {vocab}, {layers} layers, {heads} heads, {dim} dims, context {seq}) "
+                   f"train step (AdamW), batch {batch}")
+    return tt_step, th_step, description, batch * seq
+
+
 # --- timing ----------------------------------------------------------------------------------
 
 def _time(fn, number):
@@ -188,6 +315,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 repetition at tiny sizes (smoke test)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per framework")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a case misses its target")
+    parser.add_argument("--only", nargs="+", metavar="CASE", help="run only these cases")
     args = parser.parse_args(argv)
 
     if torch is not None:
@@ -195,14 +323,26 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
     manual_seed(0)  # TinyTorch's initial weights, which PyTorch's layers then copy
     rng = np.random.default_rng(0)
+    has_transformers = (ROOT / "tinytorch" / "transformers.py").is_file()
     if args.quick:
         cases = {"mlp_train": mlp_train(rng, 8, hidden=16), "cnn_train": cnn_train(rng, 2, size=10),
                  "conv_fwd": conv_fwd(rng, 2, size=8)}
+        if has_transformers:
+            cases["block_train"] = block_train(rng, 2, seq=8, dim=16, heads=2)
+            cases["gpt_train"] = gpt_train(rng, 2, seq=8, dim=16, layers=1, heads=2)
         repeats, warmup, budget = 1, 1, 0.0
     else:
         cases = {"mlp_train": mlp_train(rng, 256), "cnn_train": cnn_train(rng, 32),
                  "conv_fwd": conv_fwd(rng, 64)}
+        if has_transformers:
+            cases["block_train"] = block_train(rng, 8)
+            cases["gpt_train"] = gpt_train(rng, 12)
         repeats, warmup, budget = args.repeats, 5, 0.1
+    if args.only:
+        unknown = sorted(set(args.only) - set(cases))
+        if unknown:
+            parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(cases)}")
+        cases = {name: case for name, case in cases.items() if name in args.only}
 
     threads = {v: os.environ.get(v) for v in THREAD_VARS[:3]}
     print(f"TinyTorch {tinytorch.__version__} (NumPy {np.__version__})  vs  "
@@ -212,30 +352,40 @@ def main(argv=None) -> int:
           f"{f', torch={torch.get_num_threads()}' if torch else ''}")
     print(f"median of {repeats} interleaved repetitions after {warmup} warm-up steps\n")
 
-    header = f"{'case':<10} {'TinyTorch ms':>12} {'PyTorch ms':>11} {'ratio':>7} {'target':>7}  result"
+    header = f"{'case':<11} {'TinyTorch ms':>12} {'PyTorch ms':>11} {'ratio':>7} {'target':>7}  result"
     print(header)
     print("-" * len(header))
     results = []
-    for name, (tt_step, th_step, description) in cases.items():
+    for name, (tt_step, th_step, description, *tokens) in cases.items():
         diff = check_same_work(tt_step, th_step, steps=1 if name == "conv_fwd" else 3)
         tt_s, th_s, numbers = measure(tt_step, th_step, repeats, warmup, budget)
         ratio = tt_s / th_s if th_s else None
         target = TARGETS[name]
-        verdict = "n/a" if ratio is None else ("PASS" if ratio <= target else "MISS")
+        verdict = "n/a" if ratio is None or target is None else ("PASS" if ratio <= target else "MISS")
         if diff is not None and diff > 1e-3:  # not the same computation: the ratio means nothing
             verdict = "DIFFERS"
         th_text = f"{th_s * 1e3:11.3f}" if th_s else f"{'-':>11}"
         ratio_text = f"{ratio:6.2f}x" if ratio else f"{'-':>7}"
-        print(f"{name:<10} {tt_s * 1e3:12.3f} {th_text} {ratio_text} {target:6.1f}x  {verdict}")
-        results.append({"case": name, "description": description, "tinytorch_ms": tt_s * 1e3,
-                        "pytorch_ms": th_s * 1e3 if th_s else None, "ratio": ratio, "target": target,
-                        "result": verdict, "steps_per_repetition": numbers,
-                        "max_abs_diff": diff})
+        target_text = f"{target:6.1f}x" if target else f"{'-':>7}"
+        print(f"{name:<11} {tt_s * 1e3:12.3f} {th_text} {ratio_text} {target_text}  {verdict}")
+        result = {"case": name, "description": description, "tinytorch_ms": tt_s * 1e3,
+                  "pytorch_ms": th_s * 1e3 if th_s else None, "ratio": ratio, "target": target,
+                  "result": verdict, "steps_per_repetition": numbers, "max_abs_diff": diff}
+        if tokens:  # a language-model step: also in tokens per second
+            result["tokens_per_step"] = tokens[0]
+            result["tinytorch_tokens_per_s"] = tokens[0] / tt_s
+            result["pytorch_tokens_per_s"] = tokens[0] / th_s if th_s else None
+        results.append(result)
     print()
     for r in results:
-        what = "first 3 losses" if r["case"] != "conv_fwd" else "outputs [0,0,0,0]"
+        what = {"conv_fwd": "outputs [0,0,0,0]", "block_train": "<x.grad, g> / size"}.get(r["case"],
+                                                                                     "first 3 losses")
         note = "" if r["max_abs_diff"] is None else f"  ({what} agree within {r['max_abs_diff']:.1e})"
-        print(f"  {r['case']:<10} {r['description']}{note}")
+        print(f"  {r['case']:<11} {r['description']}{note}")
+        if "tokens_per_step" in r:
+            theirs = f", PyTorch {r['pytorch_tokens_per_s']:,.0f}" if r["pytorch_tokens_per_s"] else ""
+            print(f"  {'':<11} tokens/s: TinyTorch {r['tinytorch_tokens_per_s']:,.0f}{theirs} "
+                  f"({r['tokens_per_step']} tokens per step)")
     if torch is None:
         print("\nPyTorch is not installed: ratios need the baseline, `pip install torch==2.13.0` (CPU).")
     if args.quick:

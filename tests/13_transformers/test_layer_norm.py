@@ -1,0 +1,123 @@
+"""Module 13: layer_norm and LayerNorm — values, the fused backward rule (gradcheck), PyTorch."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytorch.autograd import gradcheck, no_grad
+from tinytorch.tensor import BACKWARD_RULES, Tensor
+from tinytorch.testing import close, ops_in_graph, raises
+from tinytorch.transformers import LayerNorm, layer_norm
+
+
+def _t(rng, *shape, scale=1.0, shift=0.0):
+    return Tensor(rng.normal(size=shape) * scale + shift, requires_grad=True)
+
+
+def test_rule_is_registered_by_the_package():
+    assert "layer_norm" in BACKWARD_RULES
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 6), (4, 1)])
+def test_gradcheck_every_input(shape):
+    rng = np.random.default_rng(len(shape))
+    d = shape[-1]
+    x, w, b = _t(rng, *shape, scale=2.0, shift=1.0), _t(rng, d), _t(rng, d)
+    assert gradcheck(lambda x, w, b: layer_norm(x, w, b), x, w, b)
+    assert gradcheck(lambda x, w, b: layer_norm(x, w, b, eps=0.3), x, w, b)
+
+
+def test_gradcheck_inside_a_larger_graph():
+    rng = np.random.default_rng(5)
+    x, w, b = _t(rng, 3, 4), _t(rng, 4), _t(rng, 4)
+    assert gradcheck(lambda x, w, b: (layer_norm(x * x, w, b) * x).sum(axis=0), x, w, b)
+
+
+def test_forward_matches_the_definition_in_float64():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6, 9)) * rng.uniform(0.1, 10, size=(4, 6, 1)) + rng.normal(size=(4, 6, 1)) * 5
+    w, b = rng.normal(size=9), rng.normal(size=9)
+    got = layer_norm(Tensor(x.astype(np.float32)), Tensor(w), Tensor(b))
+    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b
+    assert got.dtype == np.float32
+    close(got, ref, atol=5e-5, what="layer_norm of (4, 6, 9)")
+
+
+def test_one_op_in_the_graph_and_no_grad_records_nothing():
+    ln = LayerNorm(5)
+    x = Tensor(np.random.default_rng(1).normal(size=(2, 5)), requires_grad=True)
+    assert ops_in_graph(ln(x)) == ["layer_norm"]
+    with no_grad():
+        assert not ln(x).requires_grad
+
+
+def test_input_gradient_properties():
+    rng = np.random.default_rng(2)
+    ln = LayerNorm(8, eps=0.0)
+    ln.weight.data[:] = rng.normal(size=8)
+    x = Tensor(rng.normal(size=(5, 8)), requires_grad=True)
+    y = ln(x)
+    y.backward(rng.normal(size=(5, 8)))
+    x_hat = (x.data - x.data.mean(-1, keepdims=True)) / x.data.std(-1, keepdims=True)
+    close(x.grad.data.sum(-1), np.zeros(5), atol=1e-5, what="invariant to a shift of each vector")
+    close((x.grad.data * x_hat).sum(-1), np.zeros(5), atol=1e-4, what="invariant to a scaling (eps = 0)")
+
+
+def test_constant_vector_is_normalized_to_zero_without_nan(strict_numerics):
+    with strict_numerics():
+        y = LayerNorm(4)(Tensor(np.full((2, 4), 3.0), requires_grad=True))
+        y.sum().backward()
+    close(y, np.zeros((2, 4)), what="a constant vector: x - mean = 0, eps keeps the division finite")
+
+
+def test_frozen_input_gets_no_gradient_and_parameters_do():
+    ln = LayerNorm(3)
+    x = Tensor(np.array([[1.0, 2.0, 4.0]]))
+    ln(x).sum().backward()
+    assert x.grad is None
+    close(ln.bias.grad, np.ones(3), what="grad_bias of a sum")
+
+
+def test_layer_and_errors():
+    ln = LayerNorm(6, eps=1e-3)
+    assert [n for n, _ in ln.named_parameters()] == ["weight", "bias"]
+    assert "6" in repr(ln) and "0.001" in repr(ln)
+    raises(ValueError, lambda: ln(Tensor(np.zeros((2, 5)))), "(..., 6)")
+    raises(ValueError, lambda: LayerNorm(0), "dim")
+    raises(ValueError, lambda: LayerNorm(2.5), "dim")
+    x3, ones2, zeros3 = Tensor(np.zeros((2, 3))), Tensor(np.ones(2)), Tensor(np.zeros(3))
+    raises(ValueError, lambda: layer_norm(x3, ones2, zeros3), "weight")
+    raises(ValueError, lambda: layer_norm(Tensor(1.0), Tensor(np.ones(1)), Tensor(np.zeros(1))), "(..., D)")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 7), st.floats(-20, 20), st.floats(0.01, 100))
+def test_normalized_rows_have_zero_mean_unit_variance(rows, dim, shift, scale):
+    # the shift in units of the scale: float32 inputs keep about 7 digits of the deviations
+    x = (np.random.default_rng(rows * 10 + dim).normal(size=(rows, dim)) + shift) * scale
+    if np.ptp(x, axis=-1).min() < 1e-3 * scale:
+        return
+    y = LayerNorm(dim, eps=0.0)(Tensor(x)).data.astype(np.float64)
+    close(y.mean(-1), np.zeros(rows), atol=1e-4, what="mean of a normalized row")
+    close(y.var(-1), np.ones(rows), atol=1e-3, what="variance of a normalized row")
+
+
+@pytest.mark.parametrize("shape", [(3, 16), (2, 5, 32), (2, 3, 4, 8)])
+def test_forward_and_backward_match_torch(torch_ref, shape):
+    torch = torch_ref.torch
+    rng = np.random.default_rng(7)
+    d = shape[-1]
+    xa, wa, ba = (rng.normal(size=s).astype(np.float32) * 2 for s in (shape, (d,), (d,)))
+    ln = LayerNorm(d)
+    ln.weight.data[:], ln.bias.data[:] = wa, ba
+    x = Tensor(xa, requires_grad=True)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+    out = ln(x)
+    tout = torch.nn.functional.layer_norm(tx, (d,), tw, tb, 1e-5)
+    close(out, tout.detach().numpy(), atol=1e-5, what="forward vs torch")
+    g = rng.normal(size=shape).astype(np.float32)
+    out.backward(g)
+    tout.backward(torch.from_numpy(g))
+    for ours, theirs, what in ((x, tx, "x"), (ln.weight, tw, "weight"), (ln.bias, tb, "bias")):
+        close(ours.grad, theirs.grad.numpy(), atol=1e-4, rtol=1e-4, what=f"grad of {what} vs torch")
