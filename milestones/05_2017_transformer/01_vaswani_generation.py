@@ -54,12 +54,12 @@ class Config:
 
 
 PRESETS = {
-    "default": Config(layers=2, heads=4, dim=64, context=64, batch=16, iters=600, lr=3e-3, warmup=50),
+    "default": Config(layers=2, heads=4, dim=64, context=64, batch=16, iters=2000, lr=3e-3, warmup=100),
     # nanoGPT's CPU run of config/train_shakespeare_char.py (its README): 4 layers, 4 heads,
     # 128 dims, context 64, batch 12, 2,000 iterations, lr 1e-3 decayed to 1e-4, no dropout.
     "nanogpt-cpu": Config(layers=4, heads=4, dim=128, context=64, batch=12, iters=2000, lr=1e-3, warmup=100),
     # For a quick look and for 02_vaswani_dialogue.py when no checkpoint exists.
-    "quick": Config(layers=2, heads=4, dim=64, context=64, batch=16, iters=200, lr=3e-3, warmup=20),
+    "quick": Config(layers=2, heads=4, dim=64, context=64, batch=16, iters=300, lr=3e-3, warmup=30),
 }
 
 
