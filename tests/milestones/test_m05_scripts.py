@@ -118,3 +118,21 @@ def test_dialogue_errors_are_clear(corpus, tmp_path):
     assert "Traceback" not in broken.stderr
     for bad in (("--tokens", "0"), ("--temperature", "-1"), ("--top-k", "0")):
         assert run(DIALOGUE, "--checkpoint", str(checkpoint), *bad).returncode == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_dialogue_on_a_terminal_asks_for_prompts_until_an_empty_line(corpus, tmp_path):
+    import pty
+
+    main, replica = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    os.write(main, b"To be\nQu'est\n\n")
+    proc = subprocess.run([sys.executable, str(DIALOGUE), "--data", str(corpus), "--checkpoint",
+                           str(tmp_path / "model.npz"), "--iters", "5", "--tokens", "12"],
+                          cwd=ROOT, env=env, stdin=replica, capture_output=True, text=True, timeout=600)
+    os.close(replica)
+    os.close(main)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("prompt> ") == 3  # two prompts answered, then the empty line ends
+    assert re.search(r"prompt> To be.{12}\n", proc.stdout, flags=re.S)
+    assert re.search(r"prompt> Qu'est.{12}\n", proc.stdout, flags=re.S)
