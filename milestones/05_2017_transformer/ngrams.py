@@ -87,15 +87,19 @@ def choose_k(n: int, train_ids: np.ndarray, vocab_size: int, grid=K_GRID, dev_fr
     return min(losses, key=losses.get), losses
 
 
+NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
+
+
 def baselines(train_ids: np.ndarray, ids: np.ndarray, targets: np.ndarray, vocab_size: int,
-              ks: dict[int, float] | None = None) -> dict[str, tuple[float, float | None]]:
-    """Held-out loss (nats/char) at positions ``targets`` of ``ids`` for uniform, unigram, bigram
-    and trigram models counted on ``train_ids``. ``ks`` maps n to its add-k; missing entries are
-    chosen with ``choose_k`` on the training ids. Returns {name: (loss, k)} (k None for uniform)."""
+              ks: dict[int, float] | None = None, orders=(1, 2, 3)) -> dict[str, tuple[float, float | None]]:
+    """Held-out loss (nats/char) at positions ``targets`` of ``ids`` for the uniform model and the
+    n-grams of ``orders`` (default unigram, bigram, trigram) counted on ``train_ids``. ``ks`` maps
+    n to its add-k; missing entries are chosen with ``choose_k`` on the training ids. Returns
+    {name: (loss, k)} (k None for uniform)."""
     ks = dict(ks or {})
     out: dict[str, tuple[float, float | None]] = {"uniform": (math.log(vocab_size), None)}
-    for n, name in ((1, "unigram"), (2, "bigram"), (3, "trigram")):
+    for n in orders:
         if n not in ks:
             ks[n] = choose_k(n, train_ids, vocab_size)[0]
-        out[name] = (NGram(n, train_ids, vocab_size).loss(ids, targets, ks[n]), ks[n])
+        out[NAMES.get(n, f"{n}-gram")] = (NGram(n, train_ids, vocab_size).loss(ids, targets, ks[n]), ks[n])
     return out

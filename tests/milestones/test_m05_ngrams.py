@@ -91,3 +91,11 @@ def test_bad_inputs_are_refused():
         ngrams.NGram(3, TRAIN[:2], V)
     with pytest.raises(ValueError, match="needs 2 characters before each target"):
         ngrams.NGram(3, TRAIN, V).log_probs(TRAIN, np.array([1]), 1.0)
+
+
+def test_baselines_of_other_orders_are_named_by_n():
+    ids = np.random.default_rng(2).integers(0, 4, size=400)
+    out = ngrams.baselines(ids[:360], ids, np.arange(360, 400), 4, ks={1: 1.0, 4: 0.1}, orders=(1, 4))
+    assert list(out) == ["uniform", "unigram", "4-gram"]
+    four = ngrams.NGram(4, ids[:360], 4).loss(ids, np.arange(360, 400), 0.1)
+    assert out["4-gram"][0] == pytest.approx(four)
