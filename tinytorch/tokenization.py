@@ -3,9 +3,7 @@
 
 import heapq
 import json
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -82,16 +80,11 @@ def _as_ids(ids, vocab_size: int, where: str) -> list[int]:
 
 
 def _write_json(path, data: dict) -> None:
-    """Write `data` as UTF-8 JSON atomically: a temporary file in the same folder, then rename."""
+    """Write `data` as UTF-8 JSON atomically: a partial file beside it, then one rename."""
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    partial.replace(path)  # readers see the old file or the new one, never half of one
 
 
 def _read_json(path, kind: str) -> dict:
@@ -179,7 +172,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size}, special_tokens={list(self.special_tokens)})"
 
 
-PRETOKENIZE = re.compile(r" ?\w+| ?[^\w\s]+|\s+(?!\S)|\s+")
+PRETOKENIZE = re.compile(r" ?\w+| ?[^\w\s]+|\s+(?= \S)|\s+")
 
 
 def pretokenize(text: str) -> list[str]:
@@ -190,7 +183,7 @@ def pretokenize(text: str) -> list[str]:
 
 def count_pairs(words: Sequence[Sequence[int]], counts: Sequence[int]) -> dict[tuple[int, int], int]:
     """How often each adjacent pair occurs: sum over words of (occurrences in the word) × count."""
-    pairs: dict[tuple[int, int], int] = defaultdict(int)
+    pairs = defaultdict(int)
     for word, count in zip(words, counts):
         for pair in zip(word, word[1:]):
             pairs[pair] += count
@@ -232,7 +225,7 @@ def learn_merges(word_counts: Mapping[bytes, int], num_merges: int) -> list[tupl
     counts = list(word_counts.values())
     merges: list[tuple[int, int]] = []
     pair_counts = count_pairs(words, counts)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
+    where = defaultdict(set)  # pair -> indices of the words that hold it
     for w, word in enumerate(words):
         for pair in zip(word, word[1:]):
             where[pair].add(w)
@@ -247,7 +240,7 @@ def learn_merges(word_counts: Mapping[bytes, int], num_merges: int) -> list[tupl
             continue
         new_id = 256 + len(merges)
         merges.append(best)
-        changed: dict[tuple[int, int], int] = defaultdict(int)
+        changed = defaultdict(int)  # pair -> change of its count by this merge
         for w in where.pop(best):
             old, count = words[w], counts[w]
             new = merge_pair(old, best, new_id)
@@ -318,8 +311,8 @@ class BPETokenizer:
         """Learn `vocab_size − 256 − len(special_tokens)` merges from `text` (given)."""
         _check_text(text, "BPETokenizer.train")
         words: Counter[str] = Counter()
-        for _, piece, special in self._pieces(text):
-            if special is None:
+        for _, piece, index in self._pieces(text):
+            if index is None:
                 words.update(pretokenize(piece))
         word_counts = {w.encode("utf-8", "surrogatepass"): n for w, n in words.items()}
         self._set_merges(learn_merges(word_counts, self.target_vocab_size - 256 - len(self.special_tokens)))
@@ -342,9 +335,9 @@ class BPETokenizer:
         ids: list[int] = []
         first_special = 256 + len(self.merges)
         cache = self._cache
-        for _, piece, special in self._pieces(text):
-            if special is not None:
-                ids.append(first_special + special)
+        for _, piece, index in self._pieces(text):
+            if index is not None:
+                ids.append(first_special + index)
                 continue
             for word in pretokenize(piece):
                 found = cache.get(word)

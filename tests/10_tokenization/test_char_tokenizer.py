@@ -42,7 +42,8 @@ def test_round_trip_on_its_alphabet(text):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.one_of(st.text(alphabet="ab<>", max_size=5), st.sampled_from(["<a>", "<a><b>"])), max_size=12))
+@given(st.lists(st.one_of(st.text(alphabet="ab<>", max_size=5), st.sampled_from(["<a>", "<a><b>"])),
+                max_size=12))
 def test_special_tokens_longest_first_and_round_trip(parts):
     tok = CharTokenizer(["<a>", "<a><b>"]).train("ab<>")
     text = "".join(parts)
