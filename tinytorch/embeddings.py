@@ -95,6 +95,7 @@ def sinusoidal_encoding(max_seq_len: int, embed_dim: int) -> np.ndarray:
     max_seq_len = _positive_int(max_seq_len, "max_seq_len")
     embed_dim = _positive_int(embed_dim, "embed_dim")
     table = np.empty((max_seq_len, embed_dim))  # float64 until the end
+    # Fill every column of `table`: sines in the even ones, cosines in the odd ones.
     rates = 10000.0 ** (-np.arange(0, embed_dim, 2) / embed_dim)  # ω_i for every even column
     angles = np.arange(max_seq_len)[:, None] * rates  # (max_seq_len, ceil(D/2))
     table[:, 0::2] = np.sin(angles)

@@ -169,6 +169,23 @@ def test_backward_equals_the_one_hot_matmul():
     close(w1.grad, w2.grad, atol=1e-5)
 
 
+def test_empty_batch_gives_a_zero_gradient():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    out = embedding(np.zeros((2, 0), dtype=np.int64), w)
+    assert out.shape == (2, 0, 2)
+    out.backward(np.zeros((2, 0, 2), np.float32))
+    assert np.array_equal(w.grad.data, np.zeros((3, 2)))
+
+
+def test_ids_changed_after_the_forward_pass_do_not_change_the_gradient():
+    ids = np.array([0, 0, 1])
+    w = Tensor(np.zeros((3, 1)), requires_grad=True)
+    out = embedding(ids, w)
+    ids[:] = 2
+    out.backward(np.ones((3, 1), np.float32))
+    assert w.grad.data[:, 0].tolist() == [2, 1, 0]
+
+
 def test_ids_tensor_never_gets_a_gradient():
     ids = Tensor([0.0, 1.0], requires_grad=True)
     w = Tensor(np.ones((2, 2)), requires_grad=True)

@@ -325,7 +325,7 @@ def _embedding_backward(grad, out, weight, ids):
 
 # %% [markdown]
 # ### Unit test: gradients, with repeated ids
-# The worked example above, a 2-D batch where every row but one repeats, a check against the
+# The worked example above, a 2-D batch where every id but one repeats, a check against the
 # one-hot matmul (module 05's rule on the one-hot view must give the same gradient) and
 # `gradcheck`.
 
@@ -372,7 +372,7 @@ if __name__ == "__main__":
 # | our character model (module 13) | ~65 characters × 128 | 8,320 | 33 KB |
 # | GPT-2 small, tokens | 50,257 × 768 | 38.6 M | **154 MB** |
 # | GPT-2 small, positions | 1,024 × 768 | 0.79 M | 3.1 MB |
-# | a 128k vocabulary × 4,096 (a 2024 8B model) | | 525 M | 2.1 GB |
+# | Llama 3 8B (2024), tokens | 128,256 × 4,096 | 525 M | 2.1 GB |
 #
 # GPT-2 small has 124 M parameters, so its token table is **31 %** of the whole model.
 # Training multiplies every parameter by four: the weight, its gradient, and Adam's two
@@ -380,9 +380,9 @@ if __name__ == "__main__":
 # *dense*: `(N, D)` with zeros in every row of a token not in the batch. A batch of 8,192
 # tokens touches at most 8,192 of GPT-2's 50,257 rows, yet the rule writes all 154 MB every
 # step. (PyTorch's `nn.Embedding(sparse=True)` returns only the touched rows, for optimizers
-# that support it; GPT-2 ties the token table to its output layer instead, so that one
-# matrix serves both ends of the model.) For a 65-character vocabulary all this is
-# irrelevant: every row is used in every batch.
+# that support it.) GPT-2 also *ties* the token table to its output layer: one matrix serves
+# both ends of the model and is paid for once. For a 65-character vocabulary all this is
+# irrelevant: almost every row is used in every batch.
 
 # %% nbgrader={"grade": false, "grade_id": "embedding-layer", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
@@ -435,7 +435,7 @@ class Embedding(Module):
 # a rotation by `kω` that depends on the offset `k` only, not on `p`. So "the token three to
 # the left" is the same linear map at every position, something a layer can learn once and
 # use everywhere. And the dot product of two encodings, `PE[p]·PE[q] = Σ_i cos((p − q)ω_i)`,
-# depends only on the distance `p − q`. Every position has the same norm, `√(D/2)`.
+# depends only on the distance `p − q`. Every position has the same norm, `√(D/2)` (even `D`).
 #
 # **Why fixed: extrapolation.** The formula has no parameters and is defined for any `p`, so
 # it gives a vector for position 5,000 even if training never went past 256 (whether the
@@ -457,6 +457,7 @@ def sinusoidal_encoding(max_seq_len: int, embed_dim: int) -> np.ndarray:
     max_seq_len = _positive_int(max_seq_len, "max_seq_len")
     embed_dim = _positive_int(embed_dim, "embed_dim")
     table = np.empty((max_seq_len, embed_dim))  # float64 until the end
+    # Fill every column of `table`: sines in the even ones, cosines in the odd ones.
     ### BEGIN SOLUTION
     rates = 10000.0 ** (-np.arange(0, embed_dim, 2) / embed_dim)  # ω_i for every even column
     angles = np.arange(max_seq_len)[:, None] * rates  # (max_seq_len, ceil(D/2))
@@ -515,8 +516,8 @@ if __name__ == "__main__":
 # - `PositionalEncoding(max_seq_len, D)` precomputes the sinusoidal table as a plain NumPy
 #   array (a constant, not a parameter: the optimizer must not change it, and `state_dict`
 #   does not save it). Its gradient goes to `x` only.
-# - `LearnedPositionalEmbedding(max_seq_len, D)` holds `weight`, a parameter of shape
-#   `(max_seq_len, D)` drawn from N(0, 1): GPT's choice. Take the rows you need with a
+# - `LearnedPositionalEmbedding(max_seq_len, D)`, GPT's choice, holds `weight`, a parameter
+#   of shape `(max_seq_len, D)` drawn from N(0, 1). Take the rows you need with a
 #   slice of the **Tensor** (module 01's `getitem` op), so that the gradient reaches exactly
 #   the rows used, and nothing else. (Slicing `weight.data` would cut the graph: the table
 #   would never learn, and no error would tell you.)
@@ -653,8 +654,8 @@ if __name__ == "__main__":
 # grows with the vocabulary. The backward ranking depends on `N`, `D`, the number of ids and
 # your NumPy version: measure, don't assume. For a feel of the numbers, on our 2-core
 # reference machine the large table's lookup was about 1,700× faster than the one-hot
-# product (0.04 ms against 70 ms), and the scatter-add rules took 1–2 ms against 60–90 ms for
-# `Xᵀ @ G`.
+# product (0.04 ms against 70–80 ms), and the scatter-add rules took a few milliseconds
+# against 55–90 ms for `Xᵀ @ G`.
 
 # %% nbgrader={"grade": false, "grade_id": "speed-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
