@@ -112,7 +112,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None) -> 
             row = tuple(int(i) for i in np.argwhere(empty)[0])
             raise ValueError(f"scaled_dot_product_attention: query row {row} of the mask (shape "
                              f"{allowed.shape}) allows no key at all; its softmax would be NaN")
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     if allowed is not None:
         scores = masked_fill(scores, ~allowed, -np.inf)
     weights = Softmax(dim=-1)(scores)

@@ -299,20 +299,24 @@ if __name__ == "__main__":
 # is `d`. For `d = 64` the scores have a standard deviation of 8; a softmax over numbers that
 # far apart puts nearly all its weight on one key, and a near one-hot softmax has gradients
 # near zero (its Jacobian `s_i (δ_ij − s_j)`, module 05, vanishes when one `s` is 1 and the
-# others 0), so learning stalls. Dividing by `√d` brings
-# the variance back to 1 whatever the head size. The next cell measures it.
+# others 0), so learning stalls. Dividing by `√d` brings the variance back to 1 whatever the
+# head size. The next cell measures both effects on random vectors.
 
 # %% nbgrader={"grade": false, "grade_id": "scale-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
+    def softmax_rows(s):  # plain NumPy, for this measurement only
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
     demo_rng = np.random.default_rng(0)
-    print(" d   var(q·k)   var(q·k/√d)   mean max weight (raw)   (scaled)   over 32 keys")
+    print("  d   var(q·k)   var(q·k/√d)   mean largest weight of 32: raw   scaled")
     for d in (4, 16, 64, 256):
-        q_demo = demo_rng.normal(size=(2000, 1, d))
-        k_demo = demo_rng.normal(size=(2000, 32, d))
+        q_demo = demo_rng.normal(size=(2000, 1, d))  # 2000 queries, one each
+        k_demo = demo_rng.normal(size=(2000, 32, d))  # 32 keys per query
         raw = (q_demo @ k_demo.transpose(0, 2, 1))[:, 0]  # (2000, 32) scores
-        peak = [np.mean(np.max(np.exp(s - s.max(1, keepdims=True)) / np.exp(s - s.max(1, keepdims=True)).sum(1, keepdims=True), 1))
-                for s in (raw, raw / np.sqrt(d))]
-        print(f"{d:3d}   {raw.var():8.1f}   {(raw / np.sqrt(d)).var():11.2f}   {peak[0]:21.2f}   {peak[1]:8.2f}")
+        scaled = raw / np.sqrt(d)
+        peak_raw, peak_scaled = (softmax_rows(s).max(axis=-1).mean() for s in (raw, scaled))
+        print(f"{d:3d}   {raw.var():8.1f}   {scaled.var():11.2f}   {peak_raw:30.2f}   {peak_scaled:6.2f}")
 
 # %% [markdown]
 # The unscaled variance grows like `d`, and the largest weight of a row approaches 1 (one-hot);
@@ -322,7 +326,9 @@ if __name__ == "__main__":
 # `k` (…, T_k, d) and `v` (…, T_k, d_v) and returns `(output, weights)`:
 #
 # 1. scores `= q @ kᵀ / √d`, shape (…, T_q, T_k) (`k.transpose(-2, -1)` swaps its last two
-#    axes; `d` is the last axis of `q`);
+#    axes; `d` is the last axis of `q`). Scale `q` before the product rather than the scores
+#    after it: the same numbers, but `T_q·d` multiplications instead of `T_q·T_k`, and one
+#    `(…, T_q, T_k)` tensor fewer kept for the backward pass;
 # 2. where the mask is False, the score becomes `−∞` (your `masked_fill`; the given code turns
 #    the mask into the boolean array `allowed`, or leaves it None);
 # 3. weights `=` softmax over the last axis (module 02's `Softmax(dim=-1)`, whose rule module
@@ -373,7 +379,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None) -> 
             raise ValueError(f"scaled_dot_product_attention: query row {row} of the mask (shape "
                              f"{allowed.shape}) allows no key at all; its softmax would be NaN")
     ### BEGIN SOLUTION
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     if allowed is not None:
         scores = masked_fill(scores, ~allowed, -np.inf)
     weights = Softmax(dim=-1)(scores)
@@ -449,14 +455,14 @@ if __name__ == "__main__":
 #
 # | step | shape | FLOPs | memory kept for backward |
 # |---|---|---|---|
-# | scores `q @ kᵀ` | (B, H, T, T) | `2·B·H·T²·d = 2·B·T²·D` | — |
-# | scale, mask, softmax | (B, H, T, T) | a few per element | the weights: `4·B·H·T²` bytes |
+# | scores `(q/√d) @ kᵀ` | (B, H, T, T) | `2·B·H·T²·d = 2·B·T²·D` | the scores, `4·B·H·T²` bytes |
+# | mask, softmax | (B, H, T, T) | a few per element | masked scores and weights, the same again each |
 # | `weights @ v` | (B, H, T, d) | `2·B·T²·D` | — |
 #
 # So the attention core costs `4·B·T²·D` FLOPs, **quadratic in T**, while the four projections
 # of section 6 cost `4 · 2·B·T·D² = 8·B·T·D²`, linear in `T`. The core dominates once `T > 2D`.
 # Memory is worse: the `(B, H, T, T)` weights must be kept for the backward pass (and this
-# implementation also keeps the scores and the masked scores, three such tensors per layer).
+# implementation also keeps the scores and the masked scores: three such tensors per layer).
 # The next cell computes the numbers for a GPT-2-small-sized layer (`H = 12`, `D = 768`) with a
 # batch of 8.
 
@@ -556,9 +562,9 @@ if __name__ == "__main__":
 #
 # The layer holds four `Linear(D, D)` maps (module 03), named as in PyTorch:
 # `q_proj`, `k_proj`, `v_proj` and `out_proj`, initialised with Glorot/Xavier uniform (what
-# PyTorch's `nn.MultiheadAttention` uses for its q/k/v projections), with zero biases. (`rng` is turned into one generator
-# first, so that an int seed gives four *different* weight matrices.) `forward(x, mask=None,
-# cache=None)` on `x` of shape `(B, T, D)`:
+# PyTorch's `nn.MultiheadAttention` uses for its q/k/v projections), with zero biases. (`rng`
+# becomes one generator first, so that an int seed gives four *different* weight matrices.)
+# `forward(x, mask=None, cache=None)` on `x` of shape `(B, T, D)`:
 #
 # 1. `q`, `k`, `v`: each projection of `x`, split into heads `(B, H, T, d)`;
 # 2. (given) the cache seam, below;
