@@ -203,15 +203,15 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, rng=
     rng = get_rng(rng)
     batch, vocab = logits.shape
     if temperature == 0:
-        return logits.argmax(axis=-1).astype(np.int64)
+        return logits.argmax(axis=1).astype(np.int64)
     z = logits.astype(np.float64) / temperature
     if top_k is not None and top_k < vocab:
-        kth = np.partition(z, vocab - top_k, axis=-1)[:, vocab - top_k, None]
+        kth = np.partition(z, vocab - top_k, axis=1)[:, vocab - top_k, None]  # k-th largest per row
         z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max(axis=-1, keepdims=True))
-    cdf = np.cumsum(p, axis=-1)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    cdf = np.cumsum(p, axis=1)
     u = rng.random(batch)[:, None] * cdf[:, -1:]
-    return (cdf <= u).sum(axis=-1).astype(np.int64)
+    return (cdf <= u).sum(axis=1).astype(np.int64)
 
 
 def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
