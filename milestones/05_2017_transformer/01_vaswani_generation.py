@@ -346,5 +346,8 @@ if __name__ == "__main__":
                    help="held-out windows to measure on (default: all of them, covering the held-out part)")
     p.add_argument("--sample-chars", type=int, default=300, metavar="N", help="length of the samples")
     args = p.parse_args()
+    for name in ("iters", "eval_windows", "sample_chars"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
     measured, checks = run(args)
     finish("M05 part 1: a character-level GPT beats the n-gram baselines", measured, checks)

@@ -78,6 +78,8 @@ def main() -> None:
         p.error("--temperature must be >= 0")
     if args.top_k is not None and args.top_k < 1:
         p.error("--top-k must be >= 1")
+    if args.iters is not None and args.iters < 1:
+        p.error("--iters must be >= 1")
 
     path = Path(args.checkpoint)
     try:

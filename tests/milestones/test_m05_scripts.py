@@ -79,6 +79,12 @@ def test_generation_data_errors_are_clear(tmp_path, content, message):
     assert not (tmp_path / "model.npz").exists()
 
 
+def test_generation_refuses_bad_numbers(tmp_path):
+    for bad in (("--iters", "0"), ("--eval-windows", "0"), ("--sample-chars", "-1"), ("--preset", "huge")):
+        proc = run(GENERATION, *bad, "--checkpoint", str(tmp_path / "model.npz"))
+        assert proc.returncode == 2 and "usage:" in proc.stderr, bad
+
+
 def test_dialogue_non_interactive_trains_once_then_reuses_the_checkpoint(corpus, tmp_path):
     checkpoint = tmp_path / "model.npz"
     args = ("--data", str(corpus), "--checkpoint", str(checkpoint), "--iters", "20",
@@ -116,7 +122,7 @@ def test_dialogue_errors_are_clear(corpus, tmp_path):
     broken = run(DIALOGUE, "--checkpoint", str(checkpoint), ci=True)
     assert broken.returncode == 2 and "cannot load checkpoint" in broken.stderr
     assert "Traceback" not in broken.stderr
-    for bad in (("--tokens", "0"), ("--temperature", "-1"), ("--top-k", "0")):
+    for bad in (("--tokens", "0"), ("--temperature", "-1"), ("--top-k", "0"), ("--iters", "0")):
         assert run(DIALOGUE, "--checkpoint", str(checkpoint), *bad).returncode == 2
 
 
