@@ -50,10 +50,12 @@ class Reverser(Module):
         self.mask = mask
 
     def forward(self, ids):
-        x = self.position_embedding(self.token_embedding(ids))
-        for block in self.blocks:
-            x = block(x, self.mask)
-        return self.head(self.ln_f(x))
+        hidden = self.token_embedding(ids)
+        hidden = self.position_embedding(hidden)  # (B, T, D): what each token is, and where
+        for layer in self.blocks:
+            hidden = layer(hidden, self.mask)
+        logits = self.head(self.ln_f(hidden))  # (B, T, VOCAB): one prediction per position
+        return logits
 
 
 def make_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -204,9 +204,8 @@ def save(path: Path, model: GPT, tokenizer: CharTokenizer, cfg: Config, **extra)
     try:
         tokenizer.save(tmp)
         os.replace(tmp, tok)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # only left over when something failed
     vocab = np.array([ord(c) for c in tokenizer.decode(list(range(tokenizer.vocab_size)))], dtype=np.int64)
     save_checkpoint(path, model, vocab=vocab, **{f"config_{k}": v for k, v in asdict(cfg).items()}, **extra)
 
