@@ -115,7 +115,8 @@ MILESTONES: tuple[Milestone, ...] = (
     Milestone("M04", 1998, "CNN", "04_1998_cnn", "09", _FOUNDATION + ("08", "09"),
               ("01_lecun_tinydigits.py", "02_lecun_cifar10.py")),
     Milestone("M05", 2017, "Transformer", "05_2017_transformer", "13",
-              tuple(f"{i:02d}" for i in range(1, 14)), ()),
+              tuple(f"{i:02d}" for i in range(1, 14)),
+              ("00_vaswani_attention_proof.py", "01_vaswani_generation.py", "02_vaswani_dialogue.py")),
     Milestone("M06", 2018, "MLPerf", "06_2018_mlperf", "18",
               tuple(f"{i:02d}" for i in range(1, 19)), ()),
 )

@@ -1,0 +1,152 @@
+"""M05 (2017), part 2: talk to your GPT: text generated from a prompt, from the saved checkpoint.
+
+Loads the character-level GPT that 01_vaswani_generation.py saved (.tito/checkpoints/ by default;
+when there is none, it first trains a small one with the "quick" preset, about 200 iterations,
+and saves it). It continues --prompt by --tokens characters, sampling each next character from the
+model's softmax at --temperature (0 = always the most likely one), restricted to the --top-k most
+likely characters when given, with a generator seeded by --seed.
+
+Checked in every run: the text starts with the prompt, has exactly the requested length, uses only
+characters of the model's vocabulary, and is identical when generated again with the same seed.
+On a terminal it then asks for more prompts (an empty line or Ctrl-D ends); when the environment
+variable CI is set or stdin is not a terminal, it generates once and exits.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402
+from _common import EXIT_NOT_RUN, Clock, finish, import_script, parser, seed_all  # noqa: E402
+
+from tinytorch.datasets import DatasetFormatError  # noqa: E402
+
+gen = import_script("05_2017_transformer/01_vaswani_generation.py")
+FALLBACK_PRESET = "quick"
+DEFAULT_PROMPT = "To be, or not to be"
+
+
+def train_small(args, path: Path):
+    """Train the quick preset on the data (as 01 does, without the baselines) and save it."""
+    cfg = gen.PRESETS[FALLBACK_PRESET]
+    if args.iters is not None:
+        cfg = gen.replace(cfg, iters=args.iters, warmup=min(cfg.warmup, max(1, args.iters // 10)))
+    rng = seed_all(args.seed)
+    text, source = gen.load_text(args.data)
+    gen.check_length(len(text), cfg.context)
+    tokenizer = gen.CharTokenizer().train(text)
+    ids = np.array(tokenizer.encode(text), dtype=np.int64)
+    n_train = gen.split_point(len(ids))
+    print(f"training a small GPT on {source} ({FALLBACK_PRESET} preset: {cfg.layers} layers, dim {cfg.dim}, "
+          f"{cfg.iters} iterations); run 01_vaswani_generation.py for the full model")
+    model = gen.build(tokenizer.vocab_size, cfg)
+    with Clock() as clock:
+        gen.train(model, ids[:n_train], cfg, rng)
+    starts = gen.eval_windows(n_train, len(ids), cfg.context, 64)
+    loss = gen.heldout_loss(model, ids, starts, cfg.context)
+    print(f"trained in {clock.seconds:.1f} s; held-out estimate {loss:.3f} nats/char (64 windows)")
+    gen.save(path, model, tokenizer, cfg, heldout_loss=loss, seed=args.seed,
+             data_sha256=gen.text_sha256(text))
+    return gen.load(path)
+
+
+def generate(model, tokenizer, prompt: str, args) -> str:
+    return gen.sample(model, tokenizer, prompt, args.tokens, temperature=args.temperature,
+                      top_k=args.top_k, seed=args.seed)
+
+
+def interactive() -> bool:
+    return not os.environ.get("CI") and sys.stdin.isatty()
+
+
+def main() -> None:
+    p = parser(__doc__, plot=False)
+    gen.add_arguments(p)
+    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"text to continue (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--tokens", type=int, default=200, help="characters to generate (default 200)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling temperature, 0 = greedy (default 0.8)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely only")
+    p.add_argument("--retrain", action="store_true", help="train a small model even if a checkpoint exists")
+    p.add_argument("--iters", type=int, default=None,
+                   help=f"iterations when a model must be trained (default: the {FALLBACK_PRESET} preset's)")
+    args = p.parse_args()
+    if args.tokens < 1:
+        p.error("--tokens must be >= 1")
+    if args.temperature < 0:
+        p.error("--temperature must be >= 0")
+    if args.top_k is not None and args.top_k < 1:
+        p.error("--top-k must be >= 1")
+    if args.iters is not None and args.iters < 1:
+        p.error("--iters must be >= 1")
+
+    path = Path(args.checkpoint)
+    try:
+        if args.retrain or not path.is_file():
+            print(f"no checkpoint at {path}" if not path.is_file() else "--retrain given")
+            model, tokenizer, cfg, extra = train_small(args, path)
+        else:
+            model, tokenizer, cfg, extra = gen.load(path)
+            if args.data is not None:
+                wanted = gen.text_sha256(gen.load_text(args.data)[0])
+                if str(extra.get("data_sha256", np.array("")).item()) != wanted:
+                    print(f"error: {path} was not trained on {args.data}; pass --retrain to train a small "
+                          f"model on it, or --checkpoint PATH for another file", file=sys.stderr)
+                    sys.exit(EXIT_NOT_RUN)
+    except gen.CheckpointError as exc:
+        print(f"error: {exc}\nDelete it, pass --retrain, or run 01_vaswani_generation.py again.",
+              file=sys.stderr)
+        sys.exit(EXIT_NOT_RUN)
+    except (FileNotFoundError, DatasetFormatError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_NOT_RUN)
+
+    loss = extra.get("heldout_loss")
+    trained = f", held-out loss {float(loss):.3f} nats/char" if loss is not None else ""
+    print(f"model: {path}: GPT, {cfg.layers} layers, {cfg.heads} heads, dim {cfg.dim}, "
+          f"context {cfg.context}, vocabulary of {tokenizer.vocab_size}{trained}")
+    try:
+        tokenizer.encode(args.prompt)
+    except ValueError as exc:
+        print(f"error: the prompt cannot be encoded: {exc}", file=sys.stderr)
+        sys.exit(EXIT_NOT_RUN)
+
+    with Clock() as clock:
+        text = generate(model, tokenizer, args.prompt, args)
+    again = generate(model, tokenizer, args.prompt, args)
+    vocab = set(tokenizer.decode(list(range(tokenizer.vocab_size))))
+    sampling = (f"temperature {args.temperature:g}" + (f", top-k {args.top_k}" if args.top_k else "")
+                + f", seed {args.seed}")
+    print(f"\n--- prompt {args.prompt!r}, {args.tokens} characters, {sampling} ---\n{text}\n---")
+
+    if interactive():
+        print("\nType a prompt and press Enter (an empty line or Ctrl-D ends).")
+        while True:
+            try:
+                prompt = input("prompt> ")
+            except EOFError:
+                print()
+                break
+            if not prompt:
+                break
+            try:
+                print(generate(model, tokenizer, prompt, args))
+            except ValueError as exc:
+                print(f"cannot use that prompt: {exc}")
+
+    expected = len(args.prompt) + args.tokens
+    finish("M05 part 2: generation from a prompt",
+           {"prompt": repr(args.prompt),
+            "generated": f"{len(text)} characters ({len(args.prompt)} of prompt + "
+                         f"{len(text) - len(args.prompt)} new)",
+            "sampling": sampling,
+            "wall time (not judged)": f"{clock.seconds:.2f} s for {args.tokens} characters"},
+           [("the text starts with the prompt", text.startswith(args.prompt)),
+            (f"the text has the requested length ({expected} characters)", len(text) == expected),
+            ("every character is in the model's vocabulary", set(text) <= vocab),
+            ("the same seed gives the same text", again == text)])
+
+
+if __name__ == "__main__":
+    main()
