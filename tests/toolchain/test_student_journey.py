@@ -82,5 +82,5 @@ def test_stub_fails_with_counts_and_reference_passes(edition, number):
 
 def test_milestones_pass_with_the_students_package(edition):
     """After the journey above, every available milestone runs on the edition's own package."""
-    result = run_tito(edition, "milestone", "run", "--all")
+    result = run_tito(edition, "milestone", "run", "--all", timeout=1500)
     assert result.returncode == 0, result.stdout + result.stderr
