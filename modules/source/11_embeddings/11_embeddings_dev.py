@@ -496,8 +496,13 @@ def test_unit_sinusoidal():
         rot = np.array([[np.cos(k * omega), np.sin(k * omega)], [-np.sin(k * omega), np.cos(k * omega)]])
         close(big[k:, 2 * i:2 * i + 2], big[:-k, 2 * i:2 * i + 2] @ rot.T, atol=1e-5,
               what=f"pair {i}: PE[p + {k}] is PE[p] rotated by {k}ω, for every p")
-    far = sinusoidal_encoding(5001, 2)[5000]
-    close(far, [np.sin(5000.0), np.cos(5000.0)], atol=1e-6, what="position 5000 (angles computed in float64)")
+    far = sinusoidal_encoding(10001, 12)[-10:]  # positions 9991..10000: angles up to 10,000 radians
+    rates = 10000.0 ** (-np.arange(0, 12, 2) / 12)
+    angles = np.arange(9991, 10001)[:, None] * rates
+    close(far[:, 0::2], np.sin(angles), atol=1e-6, rtol=0,
+          what="positions 9991..10000, sines: compute ω and the angles in float64 (float32 is off by ~1e-4 here)")
+    close(far[:, 1::2], np.cos(angles), atol=1e-6, rtol=0,
+          what="positions 9991..10000, cosines: compute ω and the angles in float64")
     print("sinusoidal encoding: OK")
 
 
