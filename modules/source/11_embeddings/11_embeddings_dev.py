@@ -300,8 +300,9 @@ if __name__ == "__main__":
 # 38.6 M float64 slots (309 MB) for GPT-2's table, even for a batch that reads 500 rows.
 # Number the *distinct* ids first (`np.unique(..., return_inverse=True)` maps them to
 # `0 … U−1`), sum into `U·D` slots, and write the `U` summed rows into a zero table. The cost
-# is then `O(M·D)` plus the zero table every dense gradient needs. Any of these tools passes
-# the tests; section 8 times them on your machine.
+# is then `O(M log M)` for the sort inside `np.unique`, `O(M·D)` for the sums, and the `N·D`
+# zero table every dense gradient needs. Any of these tools passes the tests; section 8
+# times them on your machine.
 #
 # Write `_embedding_backward(grad, out, weight, ids)`: `grad` has shape `(*ids.shape, D)`;
 # return a 1-tuple with the `(N, D)` gradient of the table. Make sure it has `N` rows even
