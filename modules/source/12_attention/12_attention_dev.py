@@ -326,9 +326,11 @@ if __name__ == "__main__":
 # `k` (…, T_k, d) and `v` (…, T_k, d_v) and returns `(output, weights)`:
 #
 # 1. scores `= q @ kᵀ / √d`, shape (…, T_q, T_k) (`k.transpose(-2, -1)` swaps its last two
-#    axes; `d` is the last axis of `q`). Scale `q` before the product rather than the scores
-#    after it: the same numbers, but `T_q·d` multiplications instead of `T_q·T_k`, and one
-#    `(…, T_q, T_k)` tensor fewer kept for the backward pass;
+#    axes; `d` is the last axis of `q`). Where the scale goes is your choice, and multiplying
+#    by `1/√d` or dividing by `√d` are both fine: `(q / √d) @ kᵀ` and `(q @ kᵀ) / √d` give the
+#    same numbers up to float32 rounding. Scaling `q` first is slightly cheaper (`T_q·d`
+#    multiplications instead of `T_q·T_k`, and one `(…, T_q, T_k)` tensor fewer kept for the
+#    backward pass), which is what the reference does;
 # 2. where the mask is False, the score becomes `−∞` (your `masked_fill`; the given code turns
 #    the mask into the boolean array `allowed`, or leaves it None);
 # 3. weights `=` softmax over the last axis (module 02's `Softmax(dim=-1)`, whose rule module
@@ -462,7 +464,8 @@ if __name__ == "__main__":
 # So the attention core costs `4·B·T²·D` FLOPs, **quadratic in T**, while the four projections
 # of section 6 cost `4 · 2·B·T·D² = 8·B·T·D²`, linear in `T`. The core dominates once `T > 2D`.
 # Memory is worse: the `(B, H, T, T)` weights must be kept for the backward pass (and this
-# implementation also keeps the scores and the masked scores: three such tensors per layer).
+# implementation also keeps the scores and the masked scores: three such tensors per layer,
+# four if the scale comes after the product).
 # The next cell computes the numbers for a GPT-2-small-sized layer (`H = 12`, `D = 768`) with a
 # batch of 8.
 
