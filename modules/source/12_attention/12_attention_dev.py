@@ -262,7 +262,8 @@ def masked_fill_backward(grad, out, x, mask):
 # %% [markdown]
 # ### Unit test: masked_fill
 # Values by hand (with a mask that broadcasts over rows), the dtype, the gradient (zero exactly
-# where filled) and `gradcheck` against central differences.
+# where filled, with the incoming gradient left untouched, even when it is read-only or shared
+# with another branch of the graph) and `gradcheck` against central differences.
 
 # %% nbgrader={"grade": true, "grade_id": "test-masked-fill", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_masked_fill():
@@ -280,6 +281,17 @@ def test_unit_masked_fill():
     g = np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]], dtype=np.float32)
     out.backward(g)
     close(x.grad, [[0, 20, 0], [0, 50, 0]], what="gradient: zero where filled, the incoming gradient elsewhere")
+    close(g, [[10, 20, 30], [40, 50, 60]], what="the caller's gradient after backward: the rule must not write into grad")
+    b = Tensor(np.ones((2, 3)), requires_grad=True)
+    try:  # sum's backward hands over a read-only (broadcast) array
+        masked_fill(b, [True, False, True], 0.0).sum().backward()
+    except ValueError as err:
+        raise AssertionError(f"backward through .sum() gives masked_fill_backward a read-only gradient and "
+                             f"writing into it failed ({err}): return a new array") from err
+    close(b.grad, [[0, 1, 0], [0, 1, 0]], what="gradient of masked_fill(b, [T, F, T], 0).sum()")
+    c = Tensor(np.ones((2, 3)), requires_grad=True)
+    (masked_fill(c, [True, False, True], 0.0) + c).backward(np.ones((2, 3), np.float32))  # one array to both branches
+    close(c.grad, [[1, 2, 1], [1, 2, 1]], what="gradient of masked_fill(c, [T, F, T], 0) + c: the add's other branch keeps its 1s")
     rng = np.random.default_rng(0)
     a = Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
     m = rng.random((3, 4)) < 0.5
