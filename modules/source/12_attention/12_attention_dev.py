@@ -233,9 +233,12 @@ if __name__ == "__main__":
 # rule must still be right on its own.)
 #
 # The mask goes into the op's context as a boolean array; it broadcasts to `x` (a `(T, T)`
-# causal mask covers `(B, H, T, T)` scores), and the result has `x`'s shape and dtype
-# (float32: a Python `-inf` must not turn it into float64). The conversions and shape checks
-# are given.
+# causal mask covers `(B, H, T, T)` scores), and the result has `x`'s shape. Its dtype is
+# float32 in any case, because `Tensor` stores float32; but under NumPy 2 a fill value that
+# is a NumPy float64 scalar (say `np.float64(-np.inf)`) makes NumPy build a float64 copy of the
+# whole score array first, twice the bytes, only for `Tensor` to cast it back. A plain Python
+# float such as `-np.inf` does not (NumPy lets the array's dtype win over a Python number).
+# The conversions and shape checks are given.
 
 # %% nbgrader={"grade": false, "grade_id": "masked-fill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
