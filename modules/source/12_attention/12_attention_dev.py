@@ -758,9 +758,10 @@ if __name__ == "__main__":
 # Everything above is a few large NumPy calls per forward pass. At small sizes the fixed cost
 # per op (building a Tensor, recording the graph, one NumPy call) matters as much as the
 # arithmetic, so the number of ops is what to count. One `MultiHeadAttention` forward records
-# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head splits (reshape,
-# transpose), the attention core (transpose, matmul, scale, `masked_fill`, softmax, matmul), the
-# merge and `out_proj`. The backward pass visits each once.
+# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head
+# splits (reshape, transpose), the attention core of section 4 (the scale, the transpose of
+# `k`, a matmul, `masked_fill`, softmax, a matmul), the merge (transpose, reshape) and
+# `out_proj` (matmul, add). The backward pass visits each once.
 #
 # **Fuse or not?** A single `"attention"` op with a hand-written backward (scores, mask,
 # softmax and both matmuls in one NumPy function) replaces six ops by one. We measured it on
