@@ -775,26 +775,32 @@ if __name__ == "__main__":
 # **Against PyTorch** (same machine, one thread each, same weights): our layer took about
 # 1.5× the time of a PyTorch layer that calls its fused `F.scaled_dot_product_attention`,
 # and about the same time as PyTorch written with the same six ops. Your numbers will differ;
-# the next cell measures yours. Note that at this size NumPy's multi-threaded BLAS can be
-# *slower* than one thread (the matrices are 32×16: splitting them across threads costs more
-# than it saves), so set `OPENBLAS_NUM_THREADS=1` before starting Python to compare fairly.
+# the next cell measures yours, on one BLAS thread: at this size NumPy's multi-threaded BLAS
+# can be many times *slower* than one thread (the matrices are 32×16, and waking and
+# synchronising threads for each costs more than the product; on a busy machine the threads
+# also wait for cores), so the cell pins one thread with `threadpoolctl.threadpool_limits(1)`.
 # `python benchmarks/run.py` compares frameworks on one thread.
 
 # %% nbgrader={"grade": false, "grade_id": "speed-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     import time
 
+    from threadpoolctl import threadpool_limits
+
+    from tinytorch.testing import ops_in_graph
+
     demo_layer = MultiHeadAttention(64, 4, rng=0)
     demo_x = Tensor(np.random.default_rng(0).normal(size=(8, 32, 64)), requires_grad=True)
     demo_mask = causal_mask(32)
-    from tinytorch.testing import ops_in_graph
     print(f"ops recorded by one forward pass: {len(ops_in_graph(demo_layer(demo_x, mask=demo_mask)))}")
-    for _ in range(3):
-        demo_layer(demo_x, mask=demo_mask).sum().backward()
-    start = time.perf_counter()
-    for _ in range(50):
-        demo_layer(demo_x, mask=demo_mask).sum().backward()
-    step = (time.perf_counter() - start) / 50
+    # One BLAS thread: for matrices this small, more threads cost more than they save (see above).
+    with threadpool_limits(1):
+        for _ in range(3):
+            demo_layer(demo_x, mask=demo_mask).sum().backward()
+        start = time.perf_counter()
+        for _ in range(50):
+            demo_layer(demo_x, mask=demo_mask).sum().backward()
+        step = (time.perf_counter() - start) / 50
     flops = 3 * (4 * 8 * 32**2 * 64 + 8 * 8 * 32 * 64**2)  # forward + backward ≈ 3 forwards
     print(f"MultiHeadAttention(64, 4) on (8, 32, 64), forward + backward: {step * 1e3:.2f} ms "
           f"({flops / 1e6:.0f} MFLOPs, {flops / step / 1e9:.1f} GFLOP/s)")
