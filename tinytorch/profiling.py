@@ -313,9 +313,9 @@ def measure_latency(model, x, warmup: int = 3, iterations: int = 20, threads: in
             start = time.perf_counter()
             model(x)
             times[i] = time.perf_counter() - start
-    times_ms = times * 1e3
-    q25, median, q75, p90 = np.percentile(times_ms, [25, 50, 75, 90])
-    return LatencyReport(times_ms, float(median), float(p90), float((q75 - q25) / median), used)
+        times_ms = times * 1e3
+        q25, median, q75, p90 = np.percentile(times_ms, [25, 50, 75, 90])
+        return LatencyReport(times_ms, float(median), float(p90), float((q75 - q25) / median), used)
 
 
 def amdahl_speedup(fraction: float, factor: float) -> float:
