@@ -636,6 +636,16 @@ def test_unit_measure_memory():
     assert 2 * act <= no_graph.peak_bytes < 4 * act, \
         f"under no_grad at most two or three (B, W) arrays coexist: peak {no_graph.peak_bytes} vs one of {act}"
     assert not tracemalloc.is_tracing(), "measure_memory must stop tracemalloc if it started it"
+    tracemalloc.start()  # someone else is tracing, and 8 MB were allocated before the forward pass
+    try:
+        ballast = np.ones(2_000_000, np.float32)
+        again = measure_memory(model, x, grad=False)
+        assert tracemalloc.is_tracing(), "measure_memory must not stop tracing that it did not start"
+        assert again.peak_bytes < 4 * act and again.retained_bytes < act, \
+            f"memory allocated before the forward pass is not part of its peak or retained bytes: {again}"
+        del ballast
+    finally:
+        tracemalloc.stop()
     print("measure_memory: OK")
 
 
