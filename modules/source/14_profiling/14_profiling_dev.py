@@ -591,7 +591,7 @@ def measure_memory(model, x, grad: bool = True) -> MemoryReport:
     if not was_tracing:
         tracemalloc.start()
     try:
-        tracemalloc.reset_peak()
+        tracemalloc.reset_peak()  # forget every earlier peak
         before, _ = tracemalloc.get_traced_memory()
         if grad:
             out = model(x)
@@ -694,14 +694,14 @@ def measure_latency(model, x, warmup: int = 3, iterations: int = 20, threads: in
     with threadpool_limits(limits=threads, user_api="blas"), no_grad():
         used = blas_threads()
         ### BEGIN SOLUTION
-        for _ in range(warmup):
+        for _warm in range(warmup):
             model(x)
-        times = np.empty(iterations)
-        for i in range(iterations):
-            start = time.perf_counter()
+        seconds = np.empty(iterations)
+        for run in range(iterations):
+            began = time.perf_counter()
             model(x)
-            times[i] = time.perf_counter() - start
-        times_ms = times * 1e3
+            seconds[run] = time.perf_counter() - began
+        times_ms = seconds * 1e3
         q25, median, q75, p90 = np.percentile(times_ms, [25, 50, 75, 90])
         return LatencyReport(times_ms, float(median), float(p90), float((q75 - q25) / median), used)
         ### END SOLUTION
