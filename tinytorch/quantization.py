@@ -10,6 +10,7 @@ from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.tensor import Tensor, register_non_differentiable
 
 QMIN, QMAX = -128, 127  # the int8 range
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _as_float_array(x, what: str) -> np.ndarray:
@@ -63,8 +64,10 @@ def dequantize_int8(q: np.ndarray, scale, zero_point) -> np.ndarray:
     if not isinstance(q, np.ndarray) or q.dtype != np.int8:
         got = q.dtype if isinstance(q, np.ndarray) else type(q).__name__
         raise TypeError(f"dequantize_int8 expects the int8 array that quantize_int8 returns, got {got}")
+    # Set `x_hat`, the dequantized values (float64 is fine: the given line converts).
     centred = q.astype(np.int32) - np.asarray(zero_point, dtype=np.int32)
-    return (centred * np.asarray(scale, dtype=np.float64)).astype(np.float32)
+    x_hat = centred * np.asarray(scale, dtype=np.float64)
+    return np.clip(x_hat, -F32_MAX, F32_MAX).astype(np.float32)  # float32 even at the edge of its range
 
 
 def quantize_int8(x, symmetric: bool = False, axis: int | None = None):
@@ -113,7 +116,8 @@ class Calibrator:
     def range(self) -> tuple[float, float]:
         """(lo, hi) of the observed values: min and max, or the (100 - p)-th and p-th percentiles."""
         if self.batches == 0:
-            raise ValueError("Calibrator.range(): no batch observed yet; call observe(x) on calibration data first")
+            raise ValueError("Calibrator.range(): no batch observed yet; call observe(x) on calibration data "
+                             "first (in quantize_model: a Linear that the calibration batches never reached)")
         if self.method == "minmax":
             return self.lo, self.hi
         values = np.concatenate(self.samples)
@@ -227,14 +231,14 @@ def _swap_modules(root: Module, replace) -> None:
                 setattr(module, attr, swap(value))
 
 
-def _batches(calibration_data) -> list[Tensor]:
-    """One array/Tensor, or a list/tuple of them, as a list of Tensors (given)."""
+def _batches(calibration_data) -> list:
+    """One array/Tensor, or a list/tuple of them, as a list of batches (given)."""
     if isinstance(calibration_data, list | tuple) and calibration_data and \
             all(isinstance(b, Tensor | np.ndarray) for b in calibration_data):
         batches = list(calibration_data)
     else:
         batches = [calibration_data]
-    out = [Tensor._lift(np.asarray(b) if not isinstance(b, Tensor) else b) for b in batches]
+    out = [b if isinstance(b, Tensor) else np.asarray(b) for b in batches]
     if any(b.size == 0 for b in out):
         raise ValueError("quantize_model: calibration_data is empty; give at least one sample batch")
     return out

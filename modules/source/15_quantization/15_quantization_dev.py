@@ -56,6 +56,7 @@ from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.tensor import Tensor, register_non_differentiable
 
 QMIN, QMAX = -128, 127  # the int8 range
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _as_float_array(x, what: str) -> np.ndarray:
@@ -219,7 +220,8 @@ if __name__ == "__main__":
 #
 # **Dequantize: beware int8 overflow.** `x̂ = s · (q − z)`. In int8, `q − z` overflows: with
 # `q = 127` and `z = −128` the difference 255 wraps around to −1. Widen `q` to `int32` *before*
-# subtracting, then multiply by the scale, and return float32 (TinyTorch's dtype).
+# subtracting, then multiply by the scale (the given line returns float32, TinyTorch's dtype,
+# saturating the rare value that rounds just past float32's largest number).
 #
 # `quantize(x, scale, zero_point, symmetric)` takes an already converted float64 array and
 # parameters that broadcast against it; `dequantize_int8(q, scale, zero_point)` checks that it
@@ -242,10 +244,12 @@ def dequantize_int8(q: np.ndarray, scale, zero_point) -> np.ndarray:
     if not isinstance(q, np.ndarray) or q.dtype != np.int8:
         got = q.dtype if isinstance(q, np.ndarray) else type(q).__name__
         raise TypeError(f"dequantize_int8 expects the int8 array that quantize_int8 returns, got {got}")
+    # Set `x_hat`, the dequantized values (float64 is fine: the given line converts).
     ### BEGIN SOLUTION
     centred = q.astype(np.int32) - np.asarray(zero_point, dtype=np.int32)
-    return (centred * np.asarray(scale, dtype=np.float64)).astype(np.float32)
+    x_hat = centred * np.asarray(scale, dtype=np.float64)
     ### END SOLUTION
+    return np.clip(x_hat, -F32_MAX, F32_MAX).astype(np.float32)  # float32 even at the edge of its range
 
 
 # %% [markdown]
@@ -455,7 +459,8 @@ class Calibrator:
     def range(self) -> tuple[float, float]:
         """(lo, hi) of the observed values: min and max, or the (100 - p)-th and p-th percentiles."""
         if self.batches == 0:
-            raise ValueError("Calibrator.range(): no batch observed yet; call observe(x) on calibration data first")
+            raise ValueError("Calibrator.range(): no batch observed yet; call observe(x) on calibration data "
+                             "first (in quantize_model: a Linear that the calibration batches never reached)")
         if self.method == "minmax":
             return self.lo, self.hi
         ### BEGIN SOLUTION
@@ -723,7 +728,7 @@ if __name__ == "__main__":
 # wherever that returns a module. A `Linear` used in two places (tied) is one object and is
 # swapped everywhere. The model itself is held in a one-layer `Sequential` during the swaps,
 # so a bare `Linear` works too. `_batches(calibration_data)` (given) turns one array or
-# Tensor, or a list of them, into a list of Tensors.
+# Tensor, or a list of them, into a list of batches.
 #
 # The result is in evaluation mode and holds no parameters for the quantized layers: int8
 # arrays are not trained.
@@ -764,14 +769,14 @@ def _swap_modules(root: Module, replace) -> None:
                 setattr(module, attr, swap(value))
 
 
-def _batches(calibration_data) -> list[Tensor]:
-    """One array/Tensor, or a list/tuple of them, as a list of Tensors (given)."""
+def _batches(calibration_data) -> list:
+    """One array/Tensor, or a list/tuple of them, as a list of batches (given)."""
     if isinstance(calibration_data, list | tuple) and calibration_data and \
             all(isinstance(b, Tensor | np.ndarray) for b in calibration_data):
         batches = list(calibration_data)
     else:
         batches = [calibration_data]
-    out = [Tensor._lift(np.asarray(b) if not isinstance(b, Tensor) else b) for b in batches]
+    out = [b if isinstance(b, Tensor) else np.asarray(b) for b in batches]
     if any(b.size == 0 for b in out):
         raise ValueError("quantize_model: calibration_data is empty; give at least one sample batch")
     return out
