@@ -65,8 +65,8 @@ def dequantize_int8(q: np.ndarray, scale, zero_point) -> np.ndarray:
         got = q.dtype if isinstance(q, np.ndarray) else type(q).__name__
         raise TypeError(f"dequantize_int8 expects the int8 array that quantize_int8 returns, got {got}")
     # Set `x_hat`, the dequantized values (float64 is fine: the given line converts).
-    centred = q.astype(np.int32) - np.asarray(zero_point, dtype=np.int32)
-    x_hat = centred * np.asarray(scale, dtype=np.float64)
+    centred = q.astype(np.int32) - zero_point
+    x_hat = centred * scale
     return np.clip(x_hat, -F32_MAX, F32_MAX).astype(np.float32)  # float32 even at the edge of its range
 
 
