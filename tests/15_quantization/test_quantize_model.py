@@ -37,8 +37,8 @@ def test_nested_lists_dicts_and_ties():
             self.heads = {"a": Linear(4, 2, rng=5), "b": self.shared}
 
         def forward(self, x):
-            for block in self.blocks:
-                x = block(x)
+            for stage in self.blocks:
+                x = stage(x)
             return self.heads["a"](x) + self.heads["b"](x)[..., :2]
 
     net = Net()

@@ -61,19 +61,18 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 def _as_float_array(x, what: str) -> np.ndarray:
     """`x` (Tensor, array, list or number) as a float64 array of finite values (given)."""
-    data = x.data if isinstance(x, Tensor) else x
-    array = np.asarray(data)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{what} needs real numbers, got an array of dtype {array.dtype}")
-    if np.iscomplexobj(array):
-        raise TypeError(f"{what} needs real numbers, got complex dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if array.size == 0:
-        raise ValueError(f"{what} cannot quantize an empty array (shape {array.shape}): there is no range")
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{what} needs finite values, got {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return array
+    values = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if values.dtype == object or not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise TypeError(f"{what} needs real numbers, got an array of dtype {values.dtype}")
+    if np.iscomplexobj(values):
+        raise TypeError(f"{what} needs real numbers, got complex dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if values.size == 0:
+        raise ValueError(f"{what} cannot quantize an empty array (shape {values.shape}): there is no range")
+    if not np.all(np.isfinite(values)):
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"{what} needs finite values, got {values[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return values
 
 
 # %% [markdown]
