@@ -160,7 +160,7 @@ class MultiHeadAttention(Module):
         x = Tensor._lift(x)
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
             raise ValueError(f"{self!r} expects input of shape (B, T, {self.embed_dim}), got {x.shape}")
-        # Set q, k, v: (B, H, T, head_dim) each.
+        # Part 1 of 2: set q, k, v, each (B, H, T, head_dim).
         q = split_heads(self.q_proj(x), self.num_heads)
         k = split_heads(self.k_proj(x), self.num_heads)
         v = split_heads(self.v_proj(x), self.num_heads)
@@ -171,7 +171,7 @@ class MultiHeadAttention(Module):
                 raise ValueError(f"cache.update(k, v) must return two Tensors of shape (B, H, T_total, "
                                  f"{self.head_dim}) with B, H = {q.shape[:2]}, got "
                                  f"{getattr(k, 'shape', type(k).__name__)} and {getattr(v, 'shape', type(v).__name__)}")
-        # Attention, `self.last_weights`, then the merged heads through out_proj.
+        # Part 2 of 2: attention, `self.last_weights`, then the merged heads through out_proj.
         out, weights = scaled_dot_product_attention(q, k, v, mask)
         self.last_weights = weights.data
         return self.out_proj(merge_heads(out))

@@ -52,9 +52,16 @@ def _array(value: object) -> np.ndarray:
 
 
 def close(actual: object, expected: object, atol: float = 1e-6, rtol: float = 1e-5, what: str = "") -> None:
-    """Assert `actual` ≈ `expected` (Tensors or arrays); a failure shows the worst element."""
-    got, want = _array(actual), _array(expected)
+    """Assert `actual` ≈ `expected` (Tensors or arrays); a failure shows the worst element.
+
+    `actual` None (most often a `.grad` that no gradient reached) fails with a message saying so.
+    """
     label = f"{what}: " if what else ""
+    if actual is None:
+        raise AssertionError(f"{label}the value is None, expected an array of shape {_array(expected).shape}. "
+                             f"If it is a gradient (.grad), no gradient reached it: was the graph cut, e.g. "
+                             f"by computing with .data or NumPy instead of Tensor ops, or is requires_grad False?")
+    got, want = _array(actual), _array(expected)
     if got.shape != want.shape:
         raise AssertionError(f"{label}shape {got.shape}, expected {want.shape}")
     if np.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True):

@@ -107,7 +107,8 @@ def check_metadata(root: Path, module: Module, text: str | None = None) -> Step:
 def counts(report: Report, points: bool = False) -> str:
     text = f"{len(report.passed)} passed, {len(report.failed)} failed"
     if report.skipped:
-        text += f", {len(report.skipped)} skipped"
+        reasons = sorted({o.message for o in report.skipped if o.message})
+        text += f", {len(report.skipped)} skipped" + (f" ({'; '.join(reasons)})" if reasons else "")
     if points:
         earned = sum(o.points for o in report.passed)
         text += f" ({earned:g}/{sum(o.points for o in report.outcomes):g} points)"

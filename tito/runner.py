@@ -180,10 +180,12 @@ def _parse_junit(path: Path, limit: float, unstage: Callable[[str], str] = str) 
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")
-        skipped = case.find("skipped") is not None
+        skip = case.find("skipped")
         line = case.get("line")  # 0-based in JUnit XML: the `def` line
         where = f"line {int(line) + 1}" if line and line.isdigit() else ""
-        outcome = Outcome(_case_name(case), problem is None, where=where, skipped=skipped)
+        outcome = Outcome(_case_name(case), problem is None, where=where, skipped=skip is not None)
+        if skip is not None:  # the reason the test gave, e.g. "PyTorch is not installed"
+            outcome.message = _skip_reason(skip.get("message") or skip.text or "")
         if problem is not None:
             text = unstage(problem.text or "")
             tb = _read_traceback(text, case.get("file"))
@@ -197,6 +199,14 @@ def _parse_junit(path: Path, limit: float, unstage: Callable[[str], str] = str) 
                 outcome.check = tb.function
         outcomes.append(outcome)
     return outcomes
+
+
+def _skip_reason(text: str) -> str:
+    """pytest's "could not import 'torch': No module named 'torch'" or "reason" without location."""
+    text = text.strip()
+    if text.startswith("Skipped: "):
+        text = text[len("Skipped: "):]
+    return text.splitlines()[0] if text else "no reason given"
 
 
 def _unstager(root: Path, staged: Path | None) -> Callable[[str], str]:

@@ -145,6 +145,19 @@ def test_repeated_ids_accumulate_and_unused_rows_get_exact_zeros():
     assert w.grad.dtype == np.float32 and w.grad.shape == (5, 2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_rule_returns_the_dtype_of_the_incoming_gradient(dtype):
+    # backward() casts what reaches a leaf, so only the rule itself shows a float64 result
+    rule = BACKWARD_RULES["embedding"]
+    w = Tensor(np.zeros((5, 2)), requires_grad=True)
+    grads = rule(np.ones((2, 3, 2), dtype), None, w, ids=np.array([[3, 3, 0], [1, 3, 0]]))
+    assert isinstance(grads, tuple) and len(grads) == 1
+    (got,) = grads
+    assert isinstance(got, np.ndarray) and got.dtype == dtype and got.shape == (5, 2), \
+        f"the rule returned {type(got).__name__} {getattr(got, 'dtype', None)}, expected {np.dtype(dtype)}"
+    assert got[:, 0].tolist() == [2, 1, 0, 3, 0]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 4),
        st.lists(st.integers(0, 5), min_size=1, max_size=20), st.integers(0, 2**31 - 1))

@@ -11,7 +11,7 @@ import pytest
 from tinytorch.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from tinytorch.tensor import Tensor
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed, so nothing to compare with")
 F = torch.nn.functional
 
 

@@ -56,5 +56,6 @@ def _reference(torch):
 
 @pytest.fixture(scope="session")
 def torch_ref():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparisons with PyTorch "
+                                "are skipped (the torch-free tests still check the same structure)")
     return _reference(torch)

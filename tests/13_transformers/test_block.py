@@ -107,3 +107,53 @@ def test_block_forward_and_backward_match_torch(torch_ref, use_mask):
     close(x.grad, tx.grad.numpy(), atol=1e-3, rtol=1e-3, what="grad of x vs torch")
     for name, p in block.named_parameters():
         close(p.grad, params[name].grad.numpy(), atol=1e-3, rtol=1e-3, what=f"grad of {name} vs torch")
+
+
+def _randomized_block(seed, dim=8, heads=2):
+    rng = np.random.default_rng(seed)
+    block = TransformerBlock(dim, heads, rng=seed)
+    for p in block.parameters():  # every part matters; ln1 and ln2 get different weights
+        scale_one = p.ndim == 1 and "weight" in _name(block, p)
+        p.data[...] = rng.normal(size=p.shape) * 0.5 + (1.0 if scale_one else 0.0)
+    return block, rng
+
+
+def _name(module, param):
+    return next(n for n, p in module.named_parameters() if p is param)
+
+
+def test_block_equals_its_pieces_composed_by_hand():
+    """Pre-norm, both residuals, ln1 before attention and ln2 before the MLP (no PyTorch needed)."""
+    block, rng = _randomized_block(5)
+    x = rng.normal(size=(2, 6, 8)).astype(np.float32)
+    mask = causal_mask(6)
+    got = block(Tensor(x), mask=mask).data
+    h = x + block.attn(block.ln1(Tensor(x)), mask=mask).data
+    want = h + block.mlp(block.ln2(Tensor(h))).data
+    wrong = {
+        "post-norm, ln1(x + attn(x))": block.ln1(Tensor(x + block.attn(Tensor(x), mask=mask).data)).data,
+        "no residual around the MLP": block.mlp(block.ln2(Tensor(h))).data,
+        "ln1 used before the MLP too": h + block.mlp(block.ln1(Tensor(h))).data,
+        "the MLP reads x instead of h": h + block.mlp(block.ln2(Tensor(x))).data,
+    }
+    for what, value in wrong.items():
+        if np.allclose(got, value, atol=1e-4):
+            pytest.fail(f"the block computes {what}; expected x + attn(ln1(x)), then h + mlp(ln2(h))")
+    close(got, want, atol=1e-4, what="x + attn(ln1(x)), then h + mlp(ln2(h))")
+
+
+def test_every_parameter_of_the_block_gets_a_gradient():
+    block, rng = _randomized_block(6)
+    x = Tensor(rng.normal(size=(2, 5, 8)), requires_grad=True)
+    out = block(x, mask=causal_mask(5))
+    out.backward(rng.normal(size=out.shape).astype(np.float32))
+    for name, p in block.named_parameters():
+        assert p.grad is not None and np.abs(p.grad.data).max() > 0, f"{name} gets no gradient: is it used?"
+    # the residual stream: the input's gradient contains the upstream gradient itself (identity path)
+    block.attn.out_proj.weight.data[:] = 0.0
+    block.mlp.fc2.weight.data[:] = 0.0
+    x2 = Tensor(rng.normal(size=(2, 5, 8)), requires_grad=True)
+    g = rng.normal(size=(2, 5, 8)).astype(np.float32)
+    block(x2, mask=causal_mask(5)).backward(g)
+    close(x2.grad, g, atol=1e-5,
+          what="branches writing zero: the gradient flows through both residuals unchanged")

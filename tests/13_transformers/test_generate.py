@@ -33,14 +33,64 @@ def test_top_k_never_samples_outside_the_k_largest():
     assert all(p in row for p, row in zip(picks, top3))
 
 
-def test_top_k_keeps_ties_and_large_k_keeps_everything():
+class Fixed(np.random.Generator):
+    """A generator whose random() returns the given draws (one per row)."""
+
+    def __init__(self, draws):
+        super().__init__(np.random.PCG64(0))
+        self.draws = np.asarray(draws, dtype=np.float64)
+
+    def random(self, size=None):
+        assert size == len(self.draws), f"one draw per row: asked for {size}, expected {len(self.draws)}"
+        return self.draws
+
+
+def test_top_k_keeps_ties():
     logits = np.tile([3.0, 1.0, 1.0, 0.0], (30000, 1))
     freq = np.bincount(sample_next(logits, top_k=2, rng=2), minlength=4) / 30000
     e = np.exp([3.0, 1.0, 1.0])
     assert np.allclose(freq[:3], e / e.sum(), atol=0.01) and freq[3] == 0, freq
-    all_kept = np.bincount(sample_next(logits, top_k=99, rng=3), minlength=4) / 30000
+
+
+@pytest.mark.parametrize("top_k", [4, 5, 99])
+def test_top_k_at_least_vocab_keeps_everything(top_k):
+    logits = np.tile([3.0, 1.0, 1.0, 0.0], (30000, 1))
+    try:
+        picks = sample_next(logits, top_k=top_k, rng=3)
+    except Exception as err:
+        pytest.fail(f"top_k = {top_k} >= V = 4 must keep every token (as without top-k), but "
+                    f"sample_next raised {type(err).__name__}: {err}")
+    all_kept = np.bincount(picks, minlength=4) / 30000
     e = np.exp([3.0, 1.0, 1.0, 0.0])
-    assert np.allclose(all_kept, e / e.sum(), atol=0.01), all_kept
+    assert np.allclose(all_kept, e / e.sum(), atol=0.01), \
+        f"top_k = {top_k} >= V = 4 keeps every token: frequencies {all_kept}, expected {e / e.sum()}"
+    draws = np.array([0.0, 0.5, 0.9, 0.99])
+    assert sample_next(logits[:4], top_k=top_k, rng=Fixed(draws)).tolist() == \
+        sample_next(logits[:4], rng=Fixed(draws)).tolist(), f"top_k = {top_k} >= V picks as without top-k"
+
+
+def test_inverse_cdf_picks_the_first_index_with_running_sum_above_u():
+    # equal logits: running sum c = [1, 2, 3, 4], u = draw * 4; a draw landing exactly on c_i picks i + 1
+    # (the entries <= u are counted: searchsorted side="right"; side="left" would pick i)
+    picks = sample_next(np.zeros((5, 4)), rng=Fixed([0.0, 0.25, 0.5, 0.75, 0.999]))
+    assert picks.tolist() == [0, 1, 2, 3, 3], \
+        f"draws on the running sum: got {picks.tolist()}, expected [0, 1, 2, 3, 3]"
+    # a zero-probability token (masked by top-k) is never picked, even when u lands on its running sum
+    logits = np.array([[5.0, 0.0, 5.0, 0.0], [0.0, 5.0, 5.0, 0.0], [5.0, 5.0, 0.0, 0.0]])
+    picks = sample_next(logits, top_k=2, rng=Fixed([0.5, 0.0, 0.5]))
+    assert picks.tolist() == [2, 1, 1], \
+        f"masked tokens at the boundary: got {picks.tolist()}, expected [2, 1, 1]"
+
+
+def test_generate_uses_one_generator_for_the_whole_run():
+    flat = GPT(7, 8, 1, 2, 4, rng=0)
+    flat.head.weight.data[:] = 0.0
+    flat.head.bias.data[:] = 0.0  # every logit 0: token = floor(7 * draw)
+    run = flat.generate(np.zeros((3, 2), np.int64), 15, seed=21)[:, 2:]
+    gen = np.random.default_rng(21)
+    want = np.stack([np.floor(gen.random(3) * 7).astype(np.int64) for _ in range(15)], axis=1)
+    assert np.array_equal(run, want), \
+        f"the draws of a run must be one generator's successive draws (made once per run): got {run.tolist()}"
 
 
 def test_high_temperature_flattens_and_extreme_logits_stay_finite(strict_numerics):

@@ -166,3 +166,51 @@ def test_overfits_a_short_string():
         losses.append(loss.item())
     assert abs(losses[0] - np.log(len(chars))) < 0.2
     assert np.mean(losses[-10:]) < 0.3 * losses[0], f"{losses[0]:.2f} -> {np.mean(losses[-10:]):.3f}"
+
+
+def _randomized_gpt(seed):
+    rng = np.random.default_rng(seed)
+    model = GPT(9, 8, 2, 2, 6, rng=seed)
+    for p in model.parameters():
+        p.data[...] += rng.normal(size=p.shape) * 0.4
+    return model, rng
+
+
+def test_gpt_equals_its_pieces_composed_by_hand():
+    """Token embedding plus positions, every block with one causal mask, ln_f, head (no PyTorch needed)."""
+    from tinytorch.attention import causal_mask
+    model, rng = _randomized_gpt(7)
+    ids = rng.integers(0, 9, size=(2, 5))
+    got = model(ids).data
+    tokens = model.token_embedding(ids)
+    x = tokens + model.position_embedding.weight[0:5]
+    for block in model.blocks:
+        x = block(x, mask=causal_mask(5))
+    no_positions = tokens
+    for block in model.blocks:
+        no_positions = block(no_positions, mask=causal_mask(5))
+    assert not np.allclose(got, model.head(model.ln_f(no_positions)).data, atol=1e-4), \
+        "the logits do not depend on the position embedding: are the positions added?"
+    close(got, model.head(model.ln_f(x)).data, atol=1e-4,
+          what="embeddings + positions, blocks with a causal mask, ln_f, head")
+
+
+def test_a_repeated_token_gives_different_logits_at_different_positions():
+    # without positions, a causal model sees the same set of identical vectors at every position
+    model, _ = _randomized_gpt(8)
+    logits = model(np.full((1, 6), 4)).data[0]
+    assert not np.allclose(logits[0], logits[1], atol=1e-4), \
+        "position 0 and 1 agree: are the positions added?"
+    out = model(np.full((1, 4), 4))
+    out.sum().backward()
+    used = np.abs(model.position_embedding.weight.grad.data).sum(axis=1)
+    assert np.all(used[:4] > 0) and np.all(used[4:] == 0), \
+        f"rows 0..3 of the position table get gradients, the rest none: {used}"
+
+
+def test_every_parameter_of_the_gpt_gets_a_gradient():
+    model, rng = _randomized_gpt(9)
+    ids = rng.integers(0, 9, size=(2, 6))
+    CrossEntropyLoss()(model(ids), rng.integers(0, 9, size=(2, 6))).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and np.abs(p.grad.data).max() > 0, f"{name} gets no gradient: is it used?"

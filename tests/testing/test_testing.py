@@ -38,6 +38,15 @@ def test_close_passes_within_tolerance_and_shows_the_worst_element():
         close([1.0, np.nan], [1.0, 2.0])
 
 
+def test_close_says_the_value_is_none_instead_of_a_shape():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(AssertionError) as info:
+        close(x.grad, np.ones(2), what="x gradient")
+    message = str(info.value)
+    assert message.startswith("x gradient: the value is None, expected an array of shape (2,)")
+    assert "graph cut" in message and ".data" in message and "shape ()" not in message
+
+
 def test_recording_ops_records_and_restores_the_registry():
     before, declared = dict(BACKWARD_RULES), set(NON_DIFFERENTIABLE)
     x = Tensor([1.0, -2.0], requires_grad=True)

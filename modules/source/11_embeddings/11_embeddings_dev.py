@@ -300,8 +300,9 @@ if __name__ == "__main__":
 # 38.6 M float64 slots (309 MB) for GPT-2's table, even for a batch that reads 500 rows.
 # Number the *distinct* ids first (`np.unique(..., return_inverse=True)` maps them to
 # `0 … U−1`), sum into `U·D` slots, and write the `U` summed rows into a zero table. The cost
-# is then `O(M·D)` plus the zero table every dense gradient needs. Any of these tools passes
-# the tests; section 8 times them on your machine.
+# is then `O(M log M)` for the sort inside `np.unique`, `O(M·D)` for the sums, and the `N·D`
+# zero table every dense gradient needs. Any of these tools passes the tests; section 8
+# times them on your machine.
 #
 # Write `_embedding_backward(grad, out, weight, ids)`: `grad` has shape `(*ids.shape, D)`;
 # return a 1-tuple with the `(N, D)` gradient of the table. Make sure it has `N` rows even
@@ -337,7 +338,11 @@ def test_unit_embedding_backward():
     backward(embedding([1, 3, 1], w), np.array([[1, 2], [10, 20], [100, 200]], dtype=np.float32))
     close(w.grad, [[0, 0], [101, 202], [0, 0], [10, 20]],
           what="ids [1, 3, 1]: row 1 gets G[0] + G[2] (a last-write-wins assignment gives [100, 200])")
-    assert w.grad.dtype == np.float32, f"gradient dtype {w.grad.dtype}, expected float32"
+    # backward() casts what reaches a leaf to the leaf's dtype, so ask the rule itself.
+    (direct,) = _embedding_backward(np.ones((3, 2), np.float32), None, w, ids=np.array([1, 3, 1]))
+    assert isinstance(direct, np.ndarray) and direct.shape == (4, 2) and direct.dtype == np.float32, \
+        (f"_embedding_backward for a float32 grad returned {type(direct).__name__} of shape "
+         f"{getattr(direct, 'shape', None)}, dtype {getattr(direct, 'dtype', None)}; expected a (4, 2) float32 array")
 
     rng = np.random.default_rng(0)
     ids = np.array([[0, 2, 2, 5], [5, 5, 0, 1], [2, 0, 0, 0]])  # rows 3, 4, 6 unused: 6 is the last
@@ -496,8 +501,13 @@ def test_unit_sinusoidal():
         rot = np.array([[np.cos(k * omega), np.sin(k * omega)], [-np.sin(k * omega), np.cos(k * omega)]])
         close(big[k:, 2 * i:2 * i + 2], big[:-k, 2 * i:2 * i + 2] @ rot.T, atol=1e-5,
               what=f"pair {i}: PE[p + {k}] is PE[p] rotated by {k}ω, for every p")
-    far = sinusoidal_encoding(5001, 2)[5000]
-    close(far, [np.sin(5000.0), np.cos(5000.0)], atol=1e-6, what="position 5000 (angles computed in float64)")
+    far = sinusoidal_encoding(10001, 12)[-10:]  # positions 9991..10000: angles up to 10,000 radians
+    rates = 10000.0 ** (-np.arange(0, 12, 2) / 12)
+    angles = np.arange(9991, 10001)[:, None] * rates
+    close(far[:, 0::2], np.sin(angles), atol=1e-6, rtol=0,
+          what="positions 9991..10000, sines: compute ω and the angles in float64 (float32 is off by ~1e-4 here)")
+    close(far[:, 1::2], np.cos(angles), atol=1e-6, rtol=0,
+          what="positions 9991..10000, cosines: compute ω and the angles in float64")
     print("sinusoidal encoding: OK")
 
 

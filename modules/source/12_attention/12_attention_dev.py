@@ -233,9 +233,12 @@ if __name__ == "__main__":
 # rule must still be right on its own.)
 #
 # The mask goes into the op's context as a boolean array; it broadcasts to `x` (a `(T, T)`
-# causal mask covers `(B, H, T, T)` scores), and the result has `x`'s shape and dtype
-# (float32: a Python `-inf` must not turn it into float64). The conversions and shape checks
-# are given.
+# causal mask covers `(B, H, T, T)` scores), and the result has `x`'s shape. Its dtype is
+# float32 in any case, because `Tensor` stores float32; but under NumPy 2 a fill value that
+# is a NumPy float64 scalar (say `np.float64(-np.inf)`) makes NumPy build a float64 copy of the
+# whole score array first, twice the bytes, only for `Tensor` to cast it back. A plain Python
+# float such as `-np.inf` does not (NumPy lets the array's dtype win over a Python number).
+# The conversions and shape checks are given.
 
 # %% nbgrader={"grade": false, "grade_id": "masked-fill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -262,7 +265,8 @@ def masked_fill_backward(grad, out, x, mask):
 # %% [markdown]
 # ### Unit test: masked_fill
 # Values by hand (with a mask that broadcasts over rows), the dtype, the gradient (zero exactly
-# where filled) and `gradcheck` against central differences.
+# where filled, with the incoming gradient left untouched, even when it is read-only or shared
+# with another branch of the graph) and `gradcheck` against central differences.
 
 # %% nbgrader={"grade": true, "grade_id": "test-masked-fill", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_masked_fill():
@@ -280,6 +284,17 @@ def test_unit_masked_fill():
     g = np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]], dtype=np.float32)
     out.backward(g)
     close(x.grad, [[0, 20, 0], [0, 50, 0]], what="gradient: zero where filled, the incoming gradient elsewhere")
+    close(g, [[10, 20, 30], [40, 50, 60]], what="the caller's gradient after backward: the rule must not write into grad")
+    b = Tensor(np.ones((2, 3)), requires_grad=True)
+    try:  # sum's backward hands over a read-only (broadcast) array
+        masked_fill(b, [True, False, True], 0.0).sum().backward()
+    except ValueError as err:
+        raise AssertionError(f"backward through .sum() gives masked_fill_backward a read-only gradient and "
+                             f"writing into it failed ({err}): return a new array") from err
+    close(b.grad, [[0, 1, 0], [0, 1, 0]], what="gradient of masked_fill(b, [T, F, T], 0).sum()")
+    c = Tensor(np.ones((2, 3)), requires_grad=True)
+    (masked_fill(c, [True, False, True], 0.0) + c).backward(np.ones((2, 3), np.float32))  # one array to both branches
+    close(c.grad, [[1, 2, 1], [1, 2, 1]], what="gradient of masked_fill(c, [T, F, T], 0) + c: the add's other branch keeps its 1s")
     rng = np.random.default_rng(0)
     a = Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
     m = rng.random((3, 4)) < 0.5
@@ -326,9 +341,11 @@ if __name__ == "__main__":
 # `k` (…, T_k, d) and `v` (…, T_k, d_v) and returns `(output, weights)`:
 #
 # 1. scores `= q @ kᵀ / √d`, shape (…, T_q, T_k) (`k.transpose(-2, -1)` swaps its last two
-#    axes; `d` is the last axis of `q`). Scale `q` before the product rather than the scores
-#    after it: the same numbers, but `T_q·d` multiplications instead of `T_q·T_k`, and one
-#    `(…, T_q, T_k)` tensor fewer kept for the backward pass;
+#    axes; `d` is the last axis of `q`). Where the scale goes is your choice, and multiplying
+#    by `1/√d` or dividing by `√d` are both fine: `(q / √d) @ kᵀ` and `(q @ kᵀ) / √d` give the
+#    same numbers up to float32 rounding. Scaling `q` first is slightly cheaper (`T_q·d`
+#    multiplications instead of `T_q·T_k`, and one `(…, T_q, T_k)` tensor fewer kept for the
+#    backward pass), which is what the reference does;
 # 2. where the mask is False, the score becomes `−∞` (your `masked_fill`; the given code turns
 #    the mask into the boolean array `allowed`, or leaves it None);
 # 3. weights `=` softmax over the last axis (module 02's `Softmax(dim=-1)`, whose rule module
@@ -462,7 +479,8 @@ if __name__ == "__main__":
 # So the attention core costs `4·B·T²·D` FLOPs, **quadratic in T**, while the four projections
 # of section 6 cost `4 · 2·B·T·D² = 8·B·T·D²`, linear in `T`. The core dominates once `T > 2D`.
 # Memory is worse: the `(B, H, T, T)` weights must be kept for the backward pass (and this
-# implementation also keeps the scores and the masked scores: three such tensors per layer).
+# implementation also keeps the scores and the masked scores: three such tensors per layer,
+# four if the scale comes after the product).
 # The next cell computes the numbers for a GPT-2-small-sized layer (`H = 12`, `D = 768`) with a
 # batch of 8.
 
@@ -608,7 +626,7 @@ class MultiHeadAttention(Module):
         x = Tensor._lift(x)
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
             raise ValueError(f"{self!r} expects input of shape (B, T, {self.embed_dim}), got {x.shape}")
-        # Set q, k, v: (B, H, T, head_dim) each.
+        # Part 1 of 2: set q, k, v, each (B, H, T, head_dim).
         ### BEGIN SOLUTION
         q = split_heads(self.q_proj(x), self.num_heads)
         k = split_heads(self.k_proj(x), self.num_heads)
@@ -621,7 +639,7 @@ class MultiHeadAttention(Module):
                 raise ValueError(f"cache.update(k, v) must return two Tensors of shape (B, H, T_total, "
                                  f"{self.head_dim}) with B, H = {q.shape[:2]}, got "
                                  f"{getattr(k, 'shape', type(k).__name__)} and {getattr(v, 'shape', type(v).__name__)}")
-        # Attention, `self.last_weights`, then the merged heads through out_proj.
+        # Part 2 of 2: attention, `self.last_weights`, then the merged heads through out_proj.
         ### BEGIN SOLUTION
         out, weights = scaled_dot_product_attention(q, k, v, mask)
         self.last_weights = weights.data
@@ -740,9 +758,10 @@ if __name__ == "__main__":
 # Everything above is a few large NumPy calls per forward pass. At small sizes the fixed cost
 # per op (building a Tensor, recording the graph, one NumPy call) matters as much as the
 # arithmetic, so the number of ops is what to count. One `MultiHeadAttention` forward records
-# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head splits (reshape,
-# transpose), the attention core (transpose, matmul, scale, `masked_fill`, softmax, matmul), the
-# merge and `out_proj`. The backward pass visits each once.
+# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head
+# splits (reshape, transpose), the attention core of section 4 (the scale, the transpose of
+# `k`, a matmul, `masked_fill`, softmax, a matmul), the merge (transpose, reshape) and
+# `out_proj` (matmul, add). The backward pass visits each once.
 #
 # **Fuse or not?** A single `"attention"` op with a hand-written backward (scores, mask,
 # softmax and both matmuls in one NumPy function) replaces six ops by one. We measured it on
@@ -756,26 +775,32 @@ if __name__ == "__main__":
 # **Against PyTorch** (same machine, one thread each, same weights): our layer took about
 # 1.5× the time of a PyTorch layer that calls its fused `F.scaled_dot_product_attention`,
 # and about the same time as PyTorch written with the same six ops. Your numbers will differ;
-# the next cell measures yours. Note that at this size NumPy's multi-threaded BLAS can be
-# *slower* than one thread (the matrices are 32×16: splitting them across threads costs more
-# than it saves), so set `OPENBLAS_NUM_THREADS=1` before starting Python to compare fairly.
+# the next cell measures yours, on one BLAS thread: at this size NumPy's multi-threaded BLAS
+# can be many times *slower* than one thread (the matrices are 32×16, and waking and
+# synchronising threads for each costs more than the product; on a busy machine the threads
+# also wait for cores), so the cell pins one thread with `threadpoolctl.threadpool_limits(1)`.
 # `python benchmarks/run.py` compares frameworks on one thread.
 
 # %% nbgrader={"grade": false, "grade_id": "speed-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     import time
 
+    from threadpoolctl import threadpool_limits
+
+    from tinytorch.testing import ops_in_graph
+
     demo_layer = MultiHeadAttention(64, 4, rng=0)
     demo_x = Tensor(np.random.default_rng(0).normal(size=(8, 32, 64)), requires_grad=True)
     demo_mask = causal_mask(32)
-    from tinytorch.testing import ops_in_graph
     print(f"ops recorded by one forward pass: {len(ops_in_graph(demo_layer(demo_x, mask=demo_mask)))}")
-    for _ in range(3):
-        demo_layer(demo_x, mask=demo_mask).sum().backward()
-    start = time.perf_counter()
-    for _ in range(50):
-        demo_layer(demo_x, mask=demo_mask).sum().backward()
-    step = (time.perf_counter() - start) / 50
+    # One BLAS thread: for matrices this small, more threads cost more than they save (see above).
+    with threadpool_limits(1):
+        for _ in range(3):
+            demo_layer(demo_x, mask=demo_mask).sum().backward()
+        start = time.perf_counter()
+        for _ in range(50):
+            demo_layer(demo_x, mask=demo_mask).sum().backward()
+        step = (time.perf_counter() - start) / 50
     flops = 3 * (4 * 8 * 32**2 * 64 + 8 * 8 * 32 * 64**2)  # forward + backward ≈ 3 forwards
     print(f"MultiHeadAttention(64, 4) on (8, 32, 64), forward + backward: {step * 1e3:.2f} ms "
           f"({flops / 1e6:.0f} MFLOPs, {flops / step / 1e9:.1f} GFLOP/s)")

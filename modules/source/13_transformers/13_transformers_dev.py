@@ -179,6 +179,11 @@ if __name__ == "__main__":
 # ## 3. The fused backward pass
 #
 # The rule gets `g = ∂L/∂y` (the shape of `x`) and returns `(grad_x, grad_weight, grad_bias)`.
+# Mind the types of its arguments (module 05's seam): `grad` and the two arrays the forward saved
+# (`x_hat`, `inv_std`) are **NumPy arrays**; `out`, `x`, `weight` and `bias` are the **Tensors**
+# of the op, so their numbers are `.data` (e.g. `weight.data`, shape `(D,)`) and `x.requires_grad`
+# says whether `x` needs a gradient at all. Return NumPy arrays (or `None`): `grad * weight`
+# would be a Tensor, not the array the engine adds into the other gradients.
 #
 # **γ and β, derived in full.** `y_i = γ_i·x̂_i + β_i` at every position, and `γ`, `β` are shared
 # by all positions, so, as for a bias broadcast over a batch in module 05, their gradients are
@@ -242,15 +247,46 @@ class LayerNorm(Module):
 
 # %% [markdown]
 # ### Unit test: the fused backward pass
-# `gradcheck` (module 05) against central differences, with weight and bias; one op in the
-# graph; the two properties of section 3; and `LayerNorm` as a layer.
+# First the forward is checked (a wrong forward gets its own message here, not a gradcheck
+# failure). Then the rule alone: it is called directly with the arrays a correct forward saves,
+# and compared with central differences of that forward; then `gradcheck` (module 05) through
+# the op, one op in the graph, the two properties of section 3, and `LayerNorm` as a layer.
 
 # %% nbgrader={"grade": true, "grade_id": "test-layer-norm-backward", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_layer_norm_backward():
     from tinytorch.autograd import gradcheck
     from tinytorch.testing import close, ops_in_graph, raises
     rng = np.random.default_rng(1)
-    x, w, b = (Tensor(rng.normal(size=s) * 2 + 1, requires_grad=True) for s in [(2, 3, 6), (6,), (6,)])
+
+    def reference(xa, wa, ba):  # a known-correct forward in float64: (y, x_hat, inv_std)
+        inv = 1.0 / np.sqrt(xa.var(axis=-1, keepdims=True) + 1e-5)
+        x_hat = (xa - xa.mean(axis=-1, keepdims=True)) * inv
+        return x_hat * wa + ba, x_hat, inv
+
+    arrays = [rng.normal(size=(2, 3, 6)) * 2 + 1, rng.normal(size=6), rng.normal(size=6)]
+    y_ref, x_hat, inv_std = reference(*arrays)
+    forward = layer_norm(*(Tensor(a) for a in arrays)).data
+    assert np.allclose(forward, y_ref, atol=1e-4), \
+        "layer_norm's forward is wrong: fix it first (test_unit_layer_norm); this test checks the backward rule"
+    g = rng.normal(size=(2, 3, 6))
+    x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
+    try:
+        got = _layer_norm_backward(g.astype(np.float32), Tensor(y_ref), x, w, b,
+                                   x_hat.astype(np.float32), inv_std.astype(np.float32))
+    except Exception as err:
+        raise AssertionError(f"the rule raised {type(err).__name__}: {err}. grad, x_hat and inv_std are NumPy "
+                             "arrays; out, x, weight and bias are Tensors (their numbers: .data)") from None
+    assert len(got) == 3 and all(isinstance(a, np.ndarray) for a in got), \
+        f"the rule returns three NumPy arrays, got {[type(a).__name__ for a in got]} (use weight.data, not weight)"
+    for k, name in enumerate(["grad_x", "grad_weight", "grad_bias"]):
+        numeric = np.zeros_like(arrays[k])
+        for i in np.ndindex(numeric.shape):  # central differences of the reference forward
+            plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
+            plus[k][i] += 1e-6
+            minus[k][i] -= 1e-6
+            numeric[i] = ((reference(*plus)[0] - reference(*minus)[0]) * g).sum() / 2e-6
+        close(got[k], numeric, atol=1e-3, rtol=1e-3, what=f"{name} of the rule, against central differences")
+    x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
     assert gradcheck(lambda x, w, b: layer_norm(x, w, b), x, w, b), "layer_norm gradient wrong"
     assert gradcheck(lambda x, w, b: layer_norm(x, w, b, eps=0.5), x, w, b), "layer_norm gradient wrong (eps 0.5)"
     xs = Tensor(rng.normal(size=(4, 5)).astype(np.float32), requires_grad=True)
@@ -422,7 +458,7 @@ if __name__ == "__main__":
 # | part | module | shape of its output |
 # |---|---|---|
 # | `token_embedding` | `Embedding(vocab_size, D)` (module 11) | `(B, T, D)` |
-# | `position_embedding` | `LearnedPositionalEmbedding(max_seq_len, D)`, added | `(B, T, D)` |
+# | `position_embedding` | `LearnedPositionalEmbedding(max_seq_len, D)` (its forward returns its input plus the positions) | `(B, T, D)` |
 # | `blocks` | a list of `num_layers` `TransformerBlock(D, num_heads)` | `(B, T, D)` |
 # | `ln_f` | `LayerNorm(D)` | `(B, T, D)` |
 # | `head` | `Linear(D, vocab_size)` | `(B, T, vocab_size)` logits |
@@ -621,7 +657,7 @@ if __name__ == "__main__":
 # `T` tokens, the target the same window shifted left by one:
 #
 # ```
-# text:    T  o     b  e  ,
+# text:    T  o  ␣  b  e  ,
 # x:       T  o  ␣  b  e          (what the model reads)
 # y:       o  ␣  b  e  ,          (what it must predict at each position)
 # ```
@@ -695,16 +731,20 @@ if __name__ == "__main__":
 #   to the `k`-th largest is kept too, so ties are never broken by chance) and give the rest
 #   probability 0. It cuts off the long tail of unlikely tokens that, sampled once in a while,
 #   derail a text. `top_k ≥ V` keeps everything.
-# - **One draw per row**, by inverse CDF: with `p` the row's probabilities and `c` their running
-#   sum, draw `u` uniform in `[0, c_last)` and pick the first index `i` with `c_i > u`. The running
-#   sum of a masked token equals its predecessor's, so it is never picked. Compute the softmax
+# - **One draw per row**, by inverse CDF: with `p` the row's *unnormalised* weights
+#   `exp(z − max z)` (no need to divide by their sum) and `c` their running sum, draw `u` uniform
+#   in `[0, c_last)` (a `[0, 1)` draw times `c_last`) and pick the first index `i` with `c_i > u`.
+#   The running sum of a masked token equals its predecessor's, so it is never picked. Compute
 #   in float64, shifted by the row maximum (module 02), and find every row's index at once:
-#   the index `i` is the number of entries `≤ u` in its row (what `np.searchsorted` on the
-#   running sum returns, for all rows with one comparison and one sum).
+#   the index `i` is the number of entries `≤ u` in its row. For one row that is
+#   `np.searchsorted` with `side="right"`; the default `side="left"` counts the entries `< u`
+#   instead, and when `u` lands exactly on a running-sum value it returns the index of a masked
+#   (or zero-probability) token. One comparison and one sum count the right thing for all rows.
 #
 # Worked example: logits `[2, 1, 0, 1]`, `τ = 1`, `top_k = 2`: the kept logits are the 2 and
-# both 1s (tied with the second largest), so `p ∝ [e², e, 0, e] = [0.576, 0.212, 0, 0.212]` and
-# `c = [0.576, 0.788, 0.788, 1.0]`. A draw `u = 0.8` picks index 3; `u = 0.5` picks index 0.
+# both 1s (tied with the second largest), so `p = [e², e, 0, e]` and `c = [e², e² + e, e² + e,
+# e² + 2e]`; divided by `c_last` (only to read them) that is `[0.576, 0.788, 0.788, 1.0]`. A draw
+# of `0.8` (so `u = 0.8·c_last`) picks index 3; a draw of `0.5` picks index 0.
 # The validation is given.
 
 # %% nbgrader={"grade": false, "grade_id": "sample-next", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -759,10 +799,17 @@ def test_unit_sample_next():
     greedy = sample_next(np.array([[0.0, 3.0, 1.0, 3.0], [5.0, 0.0, 0.0, 0.0]]), temperature=0)
     assert greedy.tolist() == [1, 0] and greedy.dtype == np.int64, f"greedy: got {greedy}, expected [1, 0] (first maximum)"
     picks = [int(sample_next(row, 1.0, 2, rng=Fixed([u]))[0]) for u in (0.5, 0.6, 0.8, 0.99)]
-    assert picks == [0, 1, 3, 3], f"worked example of section 9 (u = 0.5, 0.6, 0.8, 0.99): got {picks}, expected [0, 1, 3, 3]"
+    assert picks == [0, 1, 3, 3], f"worked example of section 9 (draws 0.5, 0.6, 0.8, 0.99): got {picks}, expected [0, 1, 3, 3]"
     full = [int(sample_next(row, 1.0, None, rng=Fixed([u]))[0]) for u in (0.5, 0.7, 0.78, 0.9)]
     assert full == [0, 1, 2, 3], \
         f"no top-k: c = [0.53, 0.73, 0.80, 1] (u = 0.5, 0.7, 0.78, 0.9): got {full}, expected [0, 1, 2, 3]"
+    for k in (4, 5, 99):  # top_k >= V keeps every token
+        try:
+            kept = [int(sample_next(row, 1.0, k, rng=Fixed([u]))[0]) for u in (0.5, 0.7, 0.78, 0.9)]
+        except Exception as err:
+            raise AssertionError(f"top_k = {k} >= V = 4 must keep every token, but sample_next raised "
+                                 f"{type(err).__name__}: {err}") from None
+        assert kept == full, f"top_k = {k} >= V = 4 keeps every token: got {kept}, expected {full} (as without top-k)"
     bounds = [int(sample_next(np.zeros((1, 4)), rng=Fixed([u]))[0]) for u in (0.0, 0.25, 0.5, 0.99)]
     assert bounds == [0, 1, 2, 3], f"equal logits, c = [1, 2, 3, 4]: u = 0, 1, 2, 3.96 pick {bounds}, expected [0, 1, 2, 3]"
     masked = int(sample_next(np.array([[0.0, 5.0, 5.0, 0.0]]), top_k=2, rng=Fixed([0.0]))[0])
@@ -808,8 +855,11 @@ if __name__ == "__main__":
 #
 # Generation needs no gradients and must not depend on training-only behaviour (dropout), so it
 # runs in **evaluation mode** under **`no_grad()`**, and restores the model's previous mode when
-# it is done, even after an error (given). `rng = np.random.default_rng(seed)` makes a run
-# reproducible. The input may be one sequence (1-D) or a batch (2-D); the result has the same
+# it is done, even after an error (given). **One generator for the whole run**:
+# `rng = np.random.default_rng(seed)` is made once, before the loop (given), and every step
+# draws from it, so the seed fixes the whole text. A generator made afresh inside the loop
+# would replay the same first draw at every step (the test checks that the draws of a run are
+# one generator's successive draws). The input may be one sequence (1-D) or a batch (2-D); the result has the same
 # rank, as an int64 array with the new tokens appended.
 
 # %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -843,7 +893,8 @@ def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top
 # %% [markdown]
 # ### Unit test: generation
 # The shape and the rank, the prompt kept, determinism with a seed, greedy decoding against a
-# step-by-step argmax, the context cropped to `max_seq_len`, and the mode restored.
+# step-by-step argmax, the context cropped to `max_seq_len`, the mode restored, and one
+# generator for the whole run (a model whose logits are all zero shows every draw).
 
 # %% nbgrader={"grade": true, "grade_id": "test-generate", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_generate():
@@ -870,6 +921,16 @@ def test_unit_generate():
     model.generate(prompt, 1, seed=0)
     assert model.training, "generate restores training mode afterwards"
     assert model.generate(prompt, 0).tolist() == [1, 2, 3], "max_new_tokens=0 returns the prompt"
+    flat = GPT(7, 8, 1, 2, 4, rng=0)
+    flat.head.weight.data[:] = 0.0
+    flat.head.bias.data[:] = 0.0  # every logit 0: the token is floor(7 · draw), so the draws can be read off
+    run = flat.generate(np.zeros((2, 1), np.int64), 12, seed=11)[:, 1:]
+    one = np.random.default_rng(11)
+    draws = np.stack([(one.random(2) * 7).astype(np.int64) for _ in range(12)], axis=1)
+    assert np.array_equal(run, draws), \
+        (f"one generator for the whole run (step t uses its t-th draw, one per row): got {run.tolist()}, "
+         f"expected {draws.tolist()}" + (" - every step repeats the same draw: is the generator made afresh "
+                                         "inside the loop?" if np.all(run == run[:, :1]) else ""))
     print("generate: OK")
 
 
