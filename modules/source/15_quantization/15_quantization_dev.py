@@ -426,8 +426,8 @@ if __name__ == "__main__":
 # error up to `s/2`. One outlier 50 times larger than the typical activation stretches `s`
 # 50-fold for *all* values; clipping it costs one large error to save many small ones. Too
 # aggressive a percentile clips values that matter. Which wins depends on the distribution and
-# the model: the demo below measures the mean squared error both ways on heavy-tailed data,
-# and section 9 measures the model's accuracy both ways.
+# the model: the demo after the test measures both errors on data with a few huge values,
+# and section 8 measures the model's accuracy both ways.
 #
 # (Keeping every observed value is fine for a few calibration batches; PyTorch's
 # `HistogramObserver` keeps a fixed-size histogram instead.)
