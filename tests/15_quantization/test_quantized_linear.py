@@ -80,3 +80,7 @@ def test_bad_arguments_are_named(rng):
     codes = np.ones((2, 2), np.int8)
     raises(ValueError, lambda: QuantizedLinear(codes, 1.0, input_scale=0.0, input_zero_point=0), "positive")
     raises(ValueError, lambda: layer(np.array([[np.nan, 0, 0, 0]], np.float32)), "finite")
+    cal = Calibrator()
+    cal.observe(np.ones(4))
+    static = QuantizedLinear.from_linear(Linear(4, 2, rng=7), cal)
+    raises(ValueError, lambda: static(np.array([[0, np.inf, 0, 0]], np.float32)), "QuantizedLinear", "finite")

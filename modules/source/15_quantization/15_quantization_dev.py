@@ -624,7 +624,7 @@ class QuantizedLinear(Module):
         x = Tensor._lift(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs with last dimension {self.in_features}, got shape {x.shape}")
-        data = x.data.astype(np.float64)
+        data = _as_float_array(x, "QuantizedLinear")  # float64; NaN or inf is an error, never an int8 code
         if self.input_scale is None:  # dynamic: this batch's own range
             _, scale, zero_point = quantize_int8(data)
         else:
