@@ -93,8 +93,11 @@ def test_pruning_again_goes_further_and_keeps_earlier_zeros():
         assert np.all(w.data[z] == 0)
 
 
-@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.05),
-                                  lambda p: AdamW(p, lr=0.05, weight_decay=0.1)], ids=["sgd", "adam", "adamw"])
+OPTIMIZERS = [lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=0.05),
+              lambda p: AdamW(p, lr=0.05, weight_decay=0.1)]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "adam", "adamw"])
 def test_mask_keeps_pruned_weights_at_zero_with_every_optimizer(make):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(40, 6)), rng.integers(0, 4, size=40)

@@ -29,7 +29,8 @@ def test_dead_units_removed_from_a_deep_mlp_change_nothing():
     model.eval()
     x = Tensor(np.random.default_rng(0).normal(size=(7, 5)))
     small = structured_prune(model, 0.4)
-    assert [layer.weight.shape for layer in small.layers if isinstance(layer, Linear)] == [(5, 6), (6, 6), (6, 4)]
+    shapes = [layer.weight.shape for layer in small.layers if isinstance(layer, Linear)]
+    assert shapes == [(5, 6), (6, 6), (6, 4)], shapes
     close(small(x).data, model(x).data, atol=1e-5, what="dead units removed")
     assert not small.training, "the pruned model keeps the original's mode"
 
