@@ -3,7 +3,6 @@
 
 import copy
 
-import numpy as np
 import pytest
 
 from tinytorch.activations import ReLU
