@@ -203,6 +203,7 @@ if __name__ == "__main__":
     test_unit_keep_largest()
 
 # %% [markdown]
+# ### 2b. Pruning a whole model
 # Now prune a model. Collect the weights with `prunable_weights`, compute one `keep` array per
 # tensor (shaped like the tensor), and the given code wraps them in a `PruneMask` and applies it.
 # For the global scope, flatten and concatenate the magnitudes of all tensors, compute one
