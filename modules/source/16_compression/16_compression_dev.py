@@ -906,6 +906,9 @@ def test_unit_distillation_loss():
     student.grad = None
     loss.backward()
     close(student.grad.data, T * (q - p) / 2, atol=1e-5, what="soft gradient: T^2 * (q - p) / (T * batch)")
+    flat = distillation_loss(student, teacher, targets, T, 0.5).item()
+    batched = distillation_loss(Tensor(student.data[None]), teacher[None], targets[None], T, 0.5).item()
+    close(batched, flat, atol=1e-6, what="(1, N, C) logits: the classes are on the last axis")
     same = distillation_loss(Tensor(teacher), teacher, targets, 3.0, 1.0)
     close(same.item(), 0.0, atol=1e-6, what="a student equal to its teacher has KL 0")
     extreme = distillation_loss(Tensor(np.array([[0.0, 0.0]])), np.array([[1000.0, -1000.0]]), [0], 1.0, 1.0)
