@@ -154,8 +154,7 @@ def _linear_from(weight: np.ndarray, bias: np.ndarray | None) -> Linear:
     """A Linear holding copies of `weight` (in, out) and `bias` (given)."""
     layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None, rng=0)
     layer.weight = Tensor(np.array(weight), requires_grad=True)
-    if bias is not None:
-        layer.bias = Tensor(np.array(bias), requires_grad=True)
+    layer.bias = None if bias is None else Tensor(np.array(bias), requires_grad=True)
     return layer
 
 
@@ -164,8 +163,7 @@ def _conv_from(like: Conv2d, weight: np.ndarray, bias: np.ndarray | None) -> Con
     layer = Conv2d(weight.shape[1], weight.shape[0], like.kernel_size, like.stride, like.padding,
                    bias=bias is not None, rng=0)
     layer.weight = Tensor(np.array(weight), requires_grad=True)
-    if bias is not None:
-        layer.bias = Tensor(np.array(bias), requires_grad=True)
+    layer.bias = None if bias is None else Tensor(np.array(bias), requires_grad=True)
     return layer
 
 
