@@ -103,9 +103,9 @@ def _check_caches(model: GPT, ids, caches) -> np.ndarray:
             or not all(isinstance(c, KVCache) for c in caches):
         raise ValueError(f"forward_cached needs a list of {len(model.blocks)} KVCache (one per block, "
                          f"see make_caches), got {type(caches).__name__} of {len(caches) if hasattr(caches, '__len__') else '?'}")
-    lengths = {c.length for c in caches}
-    if len(lengths) != 1:
-        raise ValueError(f"forward_cached: the caches hold different numbers of positions {sorted(lengths)}")
+    lengths = [c.length for c in caches]
+    if min(lengths) != max(lengths):
+        raise ValueError(f"forward_cached: the caches hold different numbers of positions {lengths}")
     return ids
 
 
