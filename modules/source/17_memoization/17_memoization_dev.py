@@ -603,8 +603,8 @@ if __name__ == "__main__":
 # sides interleaved (cached, uncached, cached, … at each length) so that a burst of load hits
 # both, the best of the repeats for each.
 #
-# On our 2-core reference machine, shared with a dozen other jobs, we measured 2.2×, 3.4× and
-# 5.3× at 50, 100 and 200 tokens in one run, 2.3×, 3.1× and 4.6× in another: the uncached
+# On our 2-core reference machine, shared with a dozen other jobs, three runs gave 2.1–2.3×,
+# 3.1–3.4× and 4.6–7.8× at 50, 100 and 200 tokens (the load moves the numbers): the uncached
 # generator slows from about 70 to about 35 tokens per second as the context grows, the cached
 # one stays near 150–250. The ratio of the work (section 1) is far larger: 32×, 58× and 112×.
 # A decode step does 1/100 of the arithmetic of an uncached step at this length, but it still
