@@ -1,0 +1,95 @@
+"""Module 14: measure_memory and measure_latency. No test asserts a wall time."""
+
+import tracemalloc
+
+import numpy as np
+
+from tinytorch.activations import ReLU
+from tinytorch.layers import Linear, Sequential
+from tinytorch.profiling import (
+    LatencyReport,
+    MemoryReport,
+    Profiler,
+    blas_threads,
+    measure_latency,
+    measure_memory,
+)
+from tinytorch.spatial import Conv2d, Flatten
+from tinytorch.testing import raises
+
+
+def mlp(width=64):
+    return Sequential(Linear(32, width, rng=0), ReLU(), Linear(width, width, rng=0), ReLU(),
+                      Linear(width, 4, rng=0))
+
+
+def test_memory_report_fields():
+    model = mlp()
+    x = np.ones((128, 32), np.float32)
+    report = measure_memory(model, x)
+    assert isinstance(report, MemoryReport) and report.grad
+    assert report.parameter_bytes == 4 * (32 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4)
+    act = 128 * 64 * 4
+    assert report.activation_bytes == 6 * act + 2 * 128 * 4 * 4
+    assert report.retained_bytes >= report.activation_bytes
+    assert report.peak_bytes >= report.retained_bytes
+
+
+def test_no_grad_keeps_only_the_output_and_the_peak_is_smaller():
+    deep = [Linear(32, 256, rng=0), ReLU()]
+    deep += [m for _ in range(4) for m in (Linear(256, 256, rng=0), ReLU())]
+    model = Sequential(*deep)
+    x = np.ones((256, 32), np.float32)
+    on, off = measure_memory(model, x), measure_memory(model, x, grad=False)
+    assert off.retained_bytes < 2 * 256 * 256 * 4, f"only the output (one (256, 256) array) stays: {off}"
+    assert off.peak_bytes < on.peak_bytes / 2, (on, off)
+
+
+def test_conv_keeps_its_im2col_matrix_for_backward():
+    model = Sequential(Conv2d(2, 4, 3, padding=1, rng=0), Flatten())
+    x = np.ones((8, 2, 10, 10), np.float32)
+    report = measure_memory(model, x)
+    cols = 8 * (2 * 3 * 3) * 100 * 4
+    assert report.retained_bytes >= report.activation_bytes + cols, report
+
+
+def test_memory_when_tracemalloc_is_already_running():
+    tracemalloc.start()
+    try:
+        report = measure_memory(mlp(), np.ones((64, 32), np.float32))
+        assert tracemalloc.is_tracing(), "measure_memory must not stop someone else's tracing"
+        assert report.peak_bytes > 0
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_errors():
+    raises(TypeError, lambda: measure_memory(lambda x: x, np.ones(3)), "Module")
+
+
+def test_latency_report():
+    model = mlp()
+    report = measure_latency(model, np.ones((16, 32), np.float32), warmup=1, iterations=9, threads=1)
+    assert isinstance(report, LatencyReport) and report.times_ms.shape == (9,)
+    assert report.times_ms.min() <= report.median_ms <= report.p90_ms <= report.times_ms.max()
+    assert report.blas_threads in (1, None)
+    assert report.spread >= 0
+    assert "median" in str(report) and "BLAS" in str(report)
+
+
+def test_latency_errors():
+    model = mlp()
+    x = np.ones((2, 32), np.float32)
+    raises(ValueError, lambda: measure_latency(model, x, warmup=-1), "warmup")
+    raises(ValueError, lambda: measure_latency(model, x, iterations=0), "iterations")
+    raises(ValueError, lambda: measure_latency(model, x, iterations=2.5), "iterations")
+
+
+def test_profiler_object_pins_threads():
+    raises(ValueError, lambda: Profiler(threads=0), "threads")
+    prof = Profiler(threads=1)
+    before = blas_threads()
+    report = prof.measure_latency(mlp(), np.ones((4, 32), np.float32), 0, 3)
+    assert report.blas_threads in (1, None)
+    assert blas_threads() == before, "the thread limit is lifted afterwards"
+    assert prof.count_parameters(mlp()) == 32 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4

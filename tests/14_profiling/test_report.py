@@ -1,0 +1,121 @@
+"""Module 14: the tracer, the per-layer report, Amdahl's law and layer replacement."""
+
+import math
+import sys
+
+import numpy as np
+
+from tinytorch.activations import GELU, ReLU
+from tinytorch.layers import Linear, Module, Sequential
+from tinytorch.profiling import (
+    OpTracer,
+    Profiler,
+    Replay,
+    amdahl_speedup,
+    count_flops,
+    format_report,
+    interleaved_latency,
+    named_layers,
+    profile_layers,
+    replace_layers,
+    trace,
+)
+from tinytorch.testing import raises
+from tinytorch.transformers import GPT
+
+
+def test_named_layers_finds_activations_and_list_items_once():
+    shared = Linear(3, 3, rng=0)
+    model = Sequential(shared, GELU(), shared)
+    names = [n for n, _ in named_layers(model)]
+    assert names == ["", "layers.0", "layers.1"]
+
+
+def test_the_tracer_restores_the_previous_profiler_and_survives_errors():
+    def outer(frame, event, arg):
+        return None
+
+    sys.setprofile(outer)
+    try:
+        class Boom(Module):
+            def forward(self, x):
+                raise KeyError("boom")
+
+        tracer = OpTracer(Boom())
+        try:
+            with tracer:
+                Boom()(1)
+        except KeyError:
+            pass
+        assert sys.getprofile() is outer
+    finally:
+        sys.setprofile(None)
+
+
+def test_layers_are_attributed_to_the_innermost_layer():
+    model = GPT(11, 8, 1, 2, 6, rng=0)
+    tracer, _ = trace(model, np.zeros((1, 5), np.int64))
+    by_layer = {}
+    for r in tracer.records:
+        by_layer.setdefault(r.layer, []).append(r.op)
+    assert by_layer["token_embedding"] == ["embedding"]
+    assert by_layer["blocks.0.mlp.act"] == ["gelu"]
+    assert by_layer["blocks.0.attn.q_proj"] == ["matmul", "add"]
+    assert "softmax" in by_layer["blocks.0.attn"] and "masked_fill" in by_layer["blocks.0.attn"]
+    assert by_layer["blocks.0"] == ["add", "add"], "the residual additions belong to the block"
+    assert set(tracer.inclusive) >= {"", "blocks.0", "head"}
+    assert tracer.inclusive[""] >= tracer.inclusive["blocks.0"] >= tracer.inclusive["blocks.0.attn"]
+
+
+def test_report_rows_add_up_for_a_gpt():
+    model = GPT(19, 16, 2, 2, 10, rng=0)
+    ids = np.ones((2, 10), np.int64)
+    rows = profile_layers(model, ids, runs=2)
+    assert sum(r.flops for r in rows) == count_flops(model, ids)
+    assert sum(r.params for r in rows) == sum(p.size for p in model.parameters())
+    assert all(r.self_ms >= 0 for r in rows)
+    table = format_report(rows)
+    assert table.count("\n") == len(rows) + 3
+    assert "blocks.1.mlp.fc2" in table and "LearnedPositionalEmbedding" in table
+
+
+def test_unused_layers_keep_their_parameters_in_the_report():
+    class Partial(Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = Linear(2, 2, rng=0), Linear(2, 5, rng=0)
+
+        def forward(self, x):
+            return self.used(x)
+
+    rows = profile_layers(Partial(), np.ones((1, 2), np.float32), runs=1)
+    assert [r.name for r in rows] == ["used", "(layers that ran no op)"]
+    assert rows[1].params == 15
+
+
+def test_profiler_report_is_text():
+    model = Sequential(Linear(4, 4, rng=0), ReLU())
+    text = Profiler(threads=1).report(model, np.ones((2, 4), np.float32), runs=1)
+    assert text.splitlines()[0].startswith("layer") and "total" in text
+
+
+def test_amdahl():
+    assert amdahl_speedup(0.5, math.inf) == 2.0
+    assert abs(amdahl_speedup(0.9, 10) - 1 / 0.19) < 1e-12
+    assert amdahl_speedup(0.3, 1) == 1.0
+    raises(ValueError, lambda: amdahl_speedup(-0.1, 2), "fraction")
+    raises(ValueError, lambda: amdahl_speedup(0.5, -2), "factor")
+
+
+def test_replay_keeps_the_output_and_removes_the_work():
+    model = GPT(11, 16, 2, 2, 8, rng=0)
+    ids = np.arange(8)[None] % 11
+    tracer, out = trace(model, ids)
+    fast = replace_layers(model, {"blocks.0.mlp": Replay(tracer.outputs["blocks.0.mlp"]),
+                                  "blocks.1": Replay(tracer.outputs["blocks.1"])})
+    assert isinstance(fast.blocks[1], Replay) and not isinstance(model.blocks[1], Replay), "a copy is changed"
+    np.testing.assert_array_equal(fast(ids).data, out.data)
+    assert count_flops(fast, ids) < count_flops(model, ids)
+    ms = interleaved_latency(model, fast, ids, iterations=3, warmup=0)
+    assert ms.shape == (3, 2) and np.all(ms > 0)
+    raises(ValueError, lambda: replace_layers(model, {"blocks.0.nothing": Replay(None)}), "nothing")

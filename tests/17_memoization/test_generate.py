@@ -1,0 +1,116 @@
+"""Module 17: forward_cached and generate_cached against the uncached model of module 13."""
+
+import numpy as np
+import pytest
+
+from tinytorch.autograd import no_grad
+from tinytorch.memoization import forward_cached, generate_cached, make_caches
+from tinytorch.testing import close, raises
+from tinytorch.transformers import GPT
+
+
+def _confident(model, seed, scale=0.5):
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        p.data[...] = rng.normal(size=p.shape) * scale
+    return model
+
+
+@pytest.fixture(scope="module")
+def big():
+    """The size the module measures: 4 blocks of D = 128 (GPT-2 initialization)."""
+    return GPT(65, 128, 4, 4, 64, rng=0).eval()
+
+
+def test_cached_logits_within_1e5_of_uncached_at_every_step(big):
+    ids = np.random.default_rng(0).integers(0, 65, size=(2, 40))
+    with no_grad():
+        full = big(ids).data
+    caches = make_caches(big, 2)
+    logits = [forward_cached(big, ids[:, :8], caches).data]
+    logits += [forward_cached(big, ids[:, t:t + 1], caches).data for t in range(8, 40)]
+    close(np.concatenate(logits, axis=1), full, atol=1e-5)
+
+
+def test_cached_logits_within_1e5_with_large_weights():
+    model = _confident(GPT(20, 32, 3, 4, 16, rng=1), 2, scale=0.3).eval()
+    ids = np.random.default_rng(1).integers(0, 20, size=(3, 16))
+    with no_grad():
+        full = model(ids).data
+    caches = make_caches(model, 3)
+    out = [forward_cached(model, ids[:, a:b], caches).data for a, b in ((0, 1), (1, 6), (6, 7), (7, 16))]
+    close(np.concatenate(out, axis=1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": 0}, {"seed": 5, "temperature": 0.8, "top_k": 10},
+                                    {"temperature": 0}, {"seed": 9, "top_k": 1},
+                                    {"seed": 4, "temperature": 2.0}])
+def test_same_tokens_as_generate(big, kwargs):
+    prompt = np.random.default_rng(2).integers(0, 65, size=12)
+    assert generate_cached(big, prompt, 30, **kwargs).tolist() == big.generate(prompt, 30, **kwargs).tolist()
+
+
+def test_same_tokens_past_the_context_limit_with_a_batch():
+    model = _confident(GPT(9, 16, 2, 2, 6, rng=3), 4)
+    prompt = np.array([[1, 2, 3], [4, 5, 6]])
+    for seed in range(4):
+        cached = generate_cached(model, prompt, 15, seed=seed)
+        assert cached.shape == (2, 18)
+        assert cached.tolist() == model.generate(prompt, 15, seed=seed).tolist()
+
+
+def test_prompt_exactly_max_seq_len_and_longer():
+    model = _confident(GPT(9, 16, 2, 2, 6, rng=3), 5)
+    for length in (5, 6, 7, 13):
+        prompt = np.arange(length) % 9
+        cached = generate_cached(model, prompt, 4, seed=1)
+        assert cached.tolist() == model.generate(prompt, 4, seed=1).tolist(), length
+
+
+def test_one_token_and_zero_tokens():
+    model = _confident(GPT(9, 16, 1, 2, 6, rng=3), 6)
+    prompt = np.array([2, 7])
+    assert generate_cached(model, prompt, 1, seed=0).tolist() == model.generate(prompt, 1, seed=0).tolist()
+    out = generate_cached(model, prompt, 0)
+    assert out.tolist() == [2, 7] and out.dtype == np.int64
+
+
+def test_work_done_is_one_position_per_step_before_the_limit():
+    """Counting the positions each block's cache receives: prompt + new - 1 without a crop."""
+    from tinytorch.memoization import KVCache
+
+    written = []
+
+    class Counting(KVCache):
+        def update(self, k, v):
+            written.append(k.shape[2])
+            return super().update(k, v)
+
+    model = GPT(9, 16, 2, 2, 32, rng=0)
+    caches = [Counting(1, 2, 32, 8) for _ in model.blocks]
+    forward_cached(model, np.array([[1, 2, 3, 4]]), caches)
+    for t in range(5):
+        forward_cached(model, np.array([[t]]), caches)
+    assert written == [4, 4] + [1, 1] * 5
+
+
+def test_errors():
+    model = GPT(9, 16, 2, 2, 6, rng=0)
+    raises(ValueError, lambda: generate_cached(model, np.array([]), 2), "non-empty")
+    raises(ValueError, lambda: generate_cached(model, np.array([1, 2]), -1), "max_new_tokens")
+    raises(ValueError, lambda: generate_cached(model, np.array([1, 2]), 1.5), "max_new_tokens")
+    raises(IndexError, lambda: generate_cached(model, np.array([1, 99]), 2), "99")
+    caches = make_caches(model, 1)
+    raises(ValueError, lambda: forward_cached(model, np.array([1, 2]), caches), "(B, T)")
+    raises(ValueError, lambda: forward_cached(model, np.array([[1, 2]]), caches[:1]), "KVCache")
+    caches[0].update(np.zeros((1, 2, 1, 8)), np.zeros((1, 2, 1, 8)))
+    raises(ValueError, lambda: forward_cached(model, np.array([[1]]), caches), "different numbers")
+    full = make_caches(model, 1)
+    forward_cached(model, np.arange(6)[None], full)
+    raises(ValueError, lambda: forward_cached(model, np.array([[1]]), full), "max_seq_len")
+
+
+def test_training_mode_restored_even_after_an_error():
+    model = GPT(9, 16, 1, 2, 6, rng=0).train()
+    raises(IndexError, lambda: generate_cached(model, np.array([1, 50]), 2), "50")
+    assert model.training
