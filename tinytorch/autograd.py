@@ -267,8 +267,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
     `grad` may be omitted for a one-element tensor (it is then 1). Leaves are tensors with
     requires_grad=True that no recorded op produced; interior tensors keep `.grad = None`.
-    A rule returning the wrong number of gradients raises TypeError, a gradient of the wrong shape
-    ValueError, each naming the op.
+    A rule returning the wrong number of gradients, or a gradient that is not a NumPy array, raises
+    TypeError, a gradient of the wrong shape ValueError, each naming the op.
     """
     grads = {id(tensor): _seed(tensor, grad)}
     for node in topological_order(tensor):
@@ -291,6 +291,9 @@ def backward(tensor: Tensor, grad=None) -> None:
         for inp, inp_grad in zip(node._inputs, input_grads):
             if inp_grad is None or not inp.requires_grad:
                 continue
+            if not isinstance(inp_grad, (np.ndarray, np.generic)):
+                raise TypeError(f"the backward rule for {node._op_name!r} returned a {type(inp_grad).__name__} "
+                                "as a gradient; rules return NumPy arrays (use .data of a Tensor)")
             if inp_grad.shape != inp.data.shape:
                 raise ValueError(f"the backward rule for {node._op_name!r} returned a gradient of shape "
                                  f"{inp_grad.shape} for an input of shape {inp.data.shape}")

@@ -1111,7 +1111,8 @@ if __name__ == "__main__":
 #    peak). A node with no entry received no gradient (every rule returned `None` for it): skip it.
 # 3. **Interior node** (it has an `_op_name`): call its rule with its gradient, the node itself,
 #    its inputs and its ctx (section 2), and **check what comes back**: anything but a tuple or list
-#    of one entry per input is a `TypeError` naming the op; a gradient whose shape differs from its
+#    of one entry per input is a `TypeError` naming the op, and so is a gradient that is not a NumPy
+#    array (a rule that returns a `Tensor` or a list); a gradient whose shape differs from its
 #    input's is a `ValueError` naming the op and both shapes. Then add each gradient to its input's
 #    entry (skip `None` and inputs without `requires_grad`). A tensor used twice gets two
 #    contributions, which add up; add into a **new** array, because a rule's result may be a view
@@ -1160,8 +1161,8 @@ def backward(tensor: Tensor, grad=None) -> None:
 
     `grad` may be omitted for a one-element tensor (it is then 1). Leaves are tensors with
     requires_grad=True that no recorded op produced; interior tensors keep `.grad = None`.
-    A rule returning the wrong number of gradients raises TypeError, a gradient of the wrong shape
-    ValueError, each naming the op.
+    A rule returning the wrong number of gradients, or a gradient that is not a NumPy array, raises
+    TypeError, a gradient of the wrong shape ValueError, each naming the op.
     """
     grads = {id(tensor): _seed(tensor, grad)}
     ### BEGIN SOLUTION
@@ -1185,6 +1186,9 @@ def backward(tensor: Tensor, grad=None) -> None:
         for inp, inp_grad in zip(node._inputs, input_grads):
             if inp_grad is None or not inp.requires_grad:
                 continue
+            if not isinstance(inp_grad, (np.ndarray, np.generic)):
+                raise TypeError(f"the backward rule for {node._op_name!r} returned a {type(inp_grad).__name__} "
+                                "as a gradient; rules return NumPy arrays (use .data of a Tensor)")
             if inp_grad.shape != inp.data.shape:
                 raise ValueError(f"the backward rule for {node._op_name!r} returned a gradient of shape "
                                  f"{inp_grad.shape} for an input of shape {inp.data.shape}")
@@ -1241,9 +1245,11 @@ def test_unit_backward():
         register_backward("bad_arity")(lambda grad, out, t: grad)
         register_backward("stop")(lambda grad, out, t: (None,))
         register_backward("upcast")(lambda grad, out, t: (grad.astype(np.float64),))
+        register_backward("tensor_grad")(lambda grad, out, t: (Tensor(grad),))
         t = Tensor([1.0, 2.0], requires_grad=True)
         raises(ValueError, lambda: backward(Tensor._op("bad_shape", t.data, t).sum()), "bad_shape", "(2,)")
         raises(TypeError, lambda: backward(Tensor._op("bad_arity", t.data, t).sum()), "bad_arity")
+        raises(TypeError, lambda: backward(Tensor._op("tensor_grad", t.data, t).sum()), "tensor_grad", "Tensor")
         backward((Tensor._op("stop", t.data * 2, t) + t).sum())
         close(t.grad, [1, 1], what="a rule returning None stops the gradient along that path")
         u = Tensor([1.0, 2.0], requires_grad=True)
