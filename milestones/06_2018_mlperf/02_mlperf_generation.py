@@ -136,8 +136,8 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
     ratios = uncached_s / cached_s
     speedup = float(np.median(ratios))
     print(f"\n4. time ({args.rounds} interleaved pairs of generations of {tokens} tokens, one BLAS thread):")
-    for name, seconds in (("no cache", uncached_s), ("cache:   ", cached_s)):
-        print(f"   {name}: median {np.median(seconds) * 1e3:,.1f} ms "
+    for name, seconds in (("no cache:", uncached_s), ("cache:   ", cached_s)):
+        print(f"   {name} median {np.median(seconds) * 1e3:,.1f} ms "
               f"({tokens / np.median(seconds):,.0f} tokens/s)")
     print(f"   speed-up per pair: {', '.join(f'{x:.2f}' for x in ratios)}; median {speedup:.2f}x")
     print(f"   {flops_u / flops_c:.0f}x less arithmetic gives {speedup:.1f}x less time: both runs execute "
