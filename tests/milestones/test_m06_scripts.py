@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "milestones"))
 sys.path.insert(0, str(ROOT))
+_BLAS = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
 from _common import import_script  # noqa: E402
 
 from tito.milestones import not_exported  # noqa: E402
@@ -36,6 +38,8 @@ def needs_package(test):
 
 compress = import_script(f"{M06.folder}/01_mlperf_compress.py")
 generation = import_script(f"{M06.folder}/02_mlperf_generation.py")
+if _BLAS:  # importing _common pinned NumPy's BLAS to 1 thread, for scripts; give this process its own back
+    threadpool_limits(max(_BLAS), user_api="blas")
 
 # The same clock as test_milestones.py: every call of time.perf_counter is 1000 s after the last.
 SLOW_CLOCK = """import itertools, runpy, sys, time
