@@ -118,7 +118,7 @@ MILESTONES: tuple[Milestone, ...] = (
               tuple(f"{i:02d}" for i in range(1, 14)),
               ("00_vaswani_attention_proof.py", "01_vaswani_generation.py", "02_vaswani_dialogue.py")),
     Milestone("M06", 2018, "MLPerf", "06_2018_mlperf", "18",
-              tuple(f"{i:02d}" for i in range(1, 19)), ()),
+              tuple(f"{i:02d}" for i in range(1, 19)), ("01_mlperf_compress.py", "02_mlperf_generation.py")),
 )
 
 _BY_NUMBER = {m.number: m for m in MODULES}
