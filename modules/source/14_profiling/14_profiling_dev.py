@@ -880,7 +880,7 @@ def _group_records(records: list[OpRecord], layers: dict[str, object]) -> list[L
     """One LayerStats per layer that ran at least one op, in order of its first op."""
     _check_records(records)
     ### BEGIN SOLUTION
-    rows: dict[str, LayerStats] = {}
+    rows = {}  # layer name -> its LayerStats, in order of first op
     for r in records:
         if r.layer not in rows:
             layer = layers[r.layer]
