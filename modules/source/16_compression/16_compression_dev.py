@@ -447,16 +447,17 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": false, "grade_id": "fine-tune-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
+    zeros_per_tensor = {}  # the layer scope is 80 % in every tensor by construction; the global one?
     for scope in ("global", "layer"):
         pruned = copy.deepcopy(dense)
         mask = magnitude_prune(pruned, 0.8, scope=scope)
-        if scope == "global":  # the layer scope is 80 % in every tensor by construction
-            per_tensor = ", ".join(f"{name} {np.mean(w.data == 0):.1%}" for name, w in prunable_weights(pruned))
+        zeros_per_tensor[scope] = ", ".join(f"{name} {np.mean(w.data == 0):.1%}"
+                                            for name, w in prunable_weights(pruned))
         one_shot = evaluate(pruned, x_test, y_test)
         fit(pruned, x_train, y_train, epochs=10, lr=1e-3, seed=1, mask=mask)
         print(f"80% {scope:6s}: dense {dense_acc:.1%}, one-shot {one_shot:.1%}, after 10 epochs with the "
               f"mask {evaluate(pruned, x_test, y_test):.1%} (sparsity {measure_sparsity(pruned):.1%})")
-    print(f"global scope, zeros per tensor: {per_tensor}")
+    print(f"global scope, zeros per tensor: {zeros_per_tensor['global']}")
 
 # %% [markdown]
 # Fine-tuning recovers nearly all of the accuracy at 80 % sparsity: one weight in five is
