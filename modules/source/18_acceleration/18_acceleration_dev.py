@@ -267,9 +267,10 @@ if __name__ == "__main__":
 #
 # The cell measures the ladder. The loops run at `n = 64` only (already 262,144 multiply-adds,
 # a good fraction of a second); the vectorized and BLAS rungs at `n = 64` and `n = 512`. On our
-# reference machine (load 7 on 2 cores) it printed, at `n = 512`: Python loops ~0.02 GFLOP/s (at
-# 64), vectorized ~1–2 GFLOP/s, BLAS ~40–60 GFLOP/s. Each rung is one to two orders of
-# magnitude: three orders of magnitude in all, for the same arithmetic.
+# reference machine (load 9 on 2 cores) it printed: Python loops 0.009 GFLOP/s (at 64),
+# vectorized 0.9 (at 64) and 0.6 GFLOP/s (at 512), BLAS 17 (at 64) and 24 GFLOP/s (at 512; 40 to
+# 140 in quieter moments of the same afternoon). Each rung is one to two orders of magnitude:
+# three orders of magnitude in all, for the same arithmetic.
 
 # %% nbgrader={"grade": false, "grade_id": "ladder", "locked": false, "schema_version": 3, "solution": false, "task": false}
 def ladder(sizes=(64, 512), loops_up_to: int = 64, repeats: int = 3, seed: int = 0) -> list[dict]:
@@ -377,7 +378,9 @@ if __name__ == "__main__":
 # %% [markdown]
 # The measurement: `n = 512`, float32, one BLAS thread, block sizes from 16 to 512 interleaved
 # with one plain `a @ b`. With block 512 the blocked version is one BLAS call plus a zero-filled
-# output and an addition: the cost of the wrapper alone.
+# output and an addition: the cost of the wrapper alone. One of our runs (load 9): `a @ b`
+# 1.9 ms; blocks of 16, 32, 64, 128, 256, 512: 532, 98, 21, 12, 2.7 and 3.9 ms. The 32,768 calls
+# of block 16 cost far more in Python and call overhead than any cache could save.
 
 # %% nbgrader={"grade": false, "grade_id": "blocked-measurement", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
@@ -402,7 +405,9 @@ if __name__ == "__main__":
 # for a core makes the whole multiply wait for it. The cell times `a @ b` at `n = 64` and
 # `n = 1024` with 1 and 2 threads, alternating, and prints the machine's load average (the
 # number of processes wanting a core, averaged over a minute): above the number of cores, expect
-# the second thread to buy little or even to cost time.
+# the second thread to buy little or even to cost time. In our run at load 9 on 2 cores, the
+# 64 × 64 multiply took 4 µs with either count (too small to split), and the 1024 × 1024 one took
+# 57 ms on one thread and 80 ms on two: the second thread had to wait for a busy core.
 #
 # This is why every timing of this course, and module 19's benchmarks, pins one BLAS thread:
 # one-thread numbers are reproducible, and on a shared machine they are often the fastest.
@@ -537,11 +542,12 @@ if __name__ == "__main__":
         print(f"{name:<42} {slow * 1e3:9.3f} ms -> {fast * 1e3:8.3f} ms  ({slow / fast:6.1f}x)")
 
 # %% [markdown]
-# On our reference machine (load 7 on 2 cores) the in-place polynomial was about 3× faster,
-# `x*x*x` about 100× faster than `x**3` (the general `pow` is that slow), float32 `tanh` about
-# 10× faster than float64 and the float32 multiply about 2×, `a + b.T` a few times slower than
-# `a + b`, and im2col about 10× faster than the loop over pixels. Your numbers will differ; the
-# directions should not.
+# On our reference machine (loads 7 to 9 on 2 cores) the in-place polynomial was 2–4× faster,
+# `x*x*x` 100–250× faster than `x**3` (the general `pow` is that slow), float32 `tanh` 4–10×
+# faster than float64 and the float32 multiply 2–6×, `a + b.T` over 10× slower than `a + b`, and
+# im2col a few times faster than the loop over the 26 × 26 output pixels (the loop's cost grows
+# with the number of pixels, im2col's hardly). Your numbers will differ; the directions should
+# not.
 
 # %% [markdown]
 # ## 8. A hot path of our own: GELU in the char-GPT
@@ -556,8 +562,10 @@ if __name__ == "__main__":
 #   position).
 #
 # The cell below runs module 14's `profile_layers` on a forward pass and prints each layer
-# type's share of the time. On our reference machine the two GELU layers took about a quarter of
-# the forward time, more than the attention's softmax, though they do about 2% of its FLOPs. Why?
+# type's share of the time (the attention's matmuls, masking and softmax count as
+# `MultiHeadAttention`'s own time). On our reference machine the two GELU layers took 30% of the
+# forward time for 1.8% of the FLOPs, four times the time of all the `Linear` layers, which do
+# 83% of the FLOPs. Why?
 # Module 02's GELU,
 #
 # `gelu(x) = 0.5·x·(1 + tanh(c·(x + 0.044715·x³)))`, `c = √(2/π)`,
@@ -740,10 +748,12 @@ if __name__ == "__main__":
 # accelerated model (forward, loss, backward, Adam; interleaved step by step on the same
 # batches of Shakespeare), and checks that the two models' losses agree at every step.
 #
-# On our reference machine (load 7 on 2 cores) one training step went from about 90 ms to about
-# 74 ms: 1.2× for the whole model from one op, matching the prediction from the op's own saving.
-# The losses agreed to 1e-6 after 25 steps. The exactness is what makes this an optimization
-# rather than a different model: the tests check it, forward and backward, never the time.
+# On our reference machine (load 9 on 2 cores) the GELU forward + backward went from 14.8 ms to
+# 1.6 ms (9×), and one training step from 130 ms to 113 ms: 1.14× measured, against 1.26×
+# predicted from the op's saving (under load the two measurements see different moments; at
+# load 7, in an earlier run, the step went from 91 to 74 ms, 1.23×). The losses agreed to
+# 2e-7. The exactness is what makes this an optimization rather than a different model: the
+# tests check it, forward and backward, never the time.
 
 # %% nbgrader={"grade": false, "grade_id": "accelerate", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
