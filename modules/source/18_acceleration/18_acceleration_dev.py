@@ -597,7 +597,7 @@ if __name__ == "__main__":
               f"{100 * flops / flops_total:5.1f}% of the FLOPs")
 
 # %% [markdown]
-# ### The fast GELU: one buffer forward, the tanh remembered for backward
+# ### 8.1 The fast GELU: one buffer forward, the tanh remembered for backward
 #
 # We write a new op, `"fast_gelu"`, with its own backward rule, computing exactly the same
 # function. Three changes, all from section 7:
