@@ -189,3 +189,12 @@ def test_deepcopy_of_an_accelerated_model_still_uses_the_fast_op():
     fast = copy.deepcopy(accelerate(_gpt()))
     names = [type(layer).__name__ for _, layer in named_layers(fast) if isinstance(layer, GELU)]
     assert names == ["FastGELU", "FastGELU"]
+
+
+def test_backward_uses_the_saved_tanh():
+    x = np.array([1.0, -2.0, 0.0, 3.0], np.float32)
+    t = np.array([0.5, -0.25, 0.9, 0.0], np.float32)  # deliberately not tanh(u)
+    c, k = np.sqrt(2 / np.pi), 0.044715
+    expected = 0.5 * (1 + t + x * (1 - t * t) * c * (1 + 3 * k * x * x))
+    (g,) = fast_gelu_backward(np.full(4, 2.0, np.float32), None, Tensor(x), t)
+    close(g, 2 * expected, atol=1e-6)

@@ -725,6 +725,9 @@ def test_unit_fast_gelu():
         "the backward rule must not modify grad or the saved t"
     (g0,) = fast_gelu_backward(np.ones(1, np.float32), None, Tensor([0.0]), np.zeros(1, np.float32))
     close(g0, [0.5], what="gelu'(0) = 0.5")
+    fake_t = np.full(3, 0.5, np.float32)  # not tanh(u): the rule must use the saved t, not recompute it
+    (g1,) = fast_gelu_backward(np.ones(3, np.float32), None, Tensor([1.0, -2.0, 0.0]), fake_t)
+    close(g1, [1.0893438, -0.1695101, 0.75], atol=1e-5, what="the derivative from a given t (0.5) at x = 1, -2, 0")
     (y * Tensor(grad)).sum().backward()
     close(x.grad, g_ref, atol=1e-5, rtol=1e-5, what="x.grad through autograd")
     gradcheck(lambda v: fast_gelu(v), Tensor(rng.normal(size=(3, 5)) * 2, requires_grad=True))
