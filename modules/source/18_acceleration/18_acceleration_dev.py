@@ -269,7 +269,7 @@ if __name__ == "__main__":
 # limited by memory bandwidth, not by arithmetic.
 #
 # The cell measures the ladder. The loops run at `n = 64` only (already 262,144 multiply-adds,
-# a good fraction of a second); the vectorized and BLAS rungs at `n = 64` and `n = 512`. On our
+# about 50 ms); the vectorized and BLAS rungs at `n = 64` and `n = 512`. On our
 # reference machine (load 9 on 2 cores) it printed: Python loops 0.009 GFLOP/s (at 64),
 # vectorized 0.9 (at 64) and 0.6 GFLOP/s (at 512), BLAS 17 (at 64) and 24 GFLOP/s (at 512; 40 to
 # 140 in quieter moments of the same afternoon). Each rung is one to two orders of magnitude:
@@ -302,7 +302,7 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 5. Rung 2½: cache blocking (tiling)
 #
-# Memory is a hierarchy. On our reference CPU each core has 32 KB of L1 data cache (a few cycles
+# Memory is a hierarchy. On our reference CPU each core has 48 KB of L1 data cache (a few cycles
 # away), 2 MB of L2 (~15 cycles) and shares a large L3; main memory is ~100 ns, hundreds of
 # cycles, away. A multiply-add needs 3 numbers. If they come from main memory, the core waits;
 # if they sit in L1, it does not.
@@ -313,8 +313,8 @@ if __name__ == "__main__":
 # `C[I, J] = Σ_P A[I, P] · B[P, J]`, with `I, J, P` ranges of `b` indices (the last one shorter
 # when `b` does not divide the size).
 #
-# Three `b × b` float32 tiles take `12·b²` bytes: 48 KB at `b = 64`, about the L1 and well inside
-# L2. Each tile product does `2·b³` FLOPs on `12·b²` bytes, so the *arithmetic intensity*
+# Three `b × b` float32 tiles take `12·b²` bytes: 48 KB at `b = 64`, the size of the L1 and well
+# inside L2. Each tile product does `2·b³` FLOPs on `12·b²` bytes, so the *arithmetic intensity*
 # (FLOPs per byte moved, module 14) grows with `b`: that is why tiling makes a multiply
 # compute-bound instead of memory-bound. This is exactly what BLAS does internally, with two
 # levels of tiles and a register micro-kernel at the bottom.
@@ -546,9 +546,9 @@ if __name__ == "__main__":
 
 # %% [markdown]
 # On our reference machine (loads 7 to 9 on 2 cores) the in-place polynomial was 2–4× faster,
-# `x*x*x` 100–250× faster than `x**3` (the general `pow` is that slow), float32 `tanh` 4–10×
-# faster than float64 and the float32 multiply 2–6×, `a + b.T` over 10× slower than `a + b`, and
-# im2col a few times faster than the loop over the 26 × 26 output pixels (the loop's cost grows
+# `x*x*x` 100–300× faster than `x**3` (the general `pow` is that slow), float32 `tanh` 4–10×
+# faster than float64 and the float32 multiply 6–9×, `a + b.T` over 10× slower than `a + b`, and
+# im2col about 14× faster than the loop over the 26 × 26 output pixels (the loop's cost grows
 # with the number of pixels, im2col's hardly). Your numbers will differ; the directions should
 # not.
 
