@@ -627,7 +627,7 @@ if __name__ == "__main__":
 # language model waits for; it is also where module 17's KV cache pays: `query(..., kv_cache=True)`
 # generates with `generate_cached`, the same tokens, fewer operations.
 #
-# ### Quality first: next-character accuracy
+# ### 6b. Quality first: next-character accuracy
 # The char-GPT's quality is the fraction of positions where the most likely next character (the
 # argmax of the logits) is the true next character. The held-out set is `windows`, an int array
 # `(N, T + 1)`: the model reads columns `0 … T − 1` and its prediction at position `t` is
@@ -692,7 +692,7 @@ if __name__ == "__main__":
     test_unit_next_token_accuracy()
 
 # %% [markdown]
-# ### The tasks (given)
+# ### 6c. The tasks (given)
 #
 # The builders below train each reference once per process (then hand out deep copies), with
 # one BLAS thread so that the arithmetic, and so the weights, are the same on every run: a
