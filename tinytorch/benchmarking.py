@@ -167,7 +167,7 @@ class Benchmark:
     def run(self) -> BenchmarkResult:
         """Run the benchmark; the seconds of each timed call, in order."""
         times = []
-        with threadpool_limits(limits=self.threads, user_api="blas"):
+        with threadpool_limits(limits=self.threads):
             for _ in range(self.warmup):
                 self.fn()
             for _ in range(self.repeats):
@@ -185,7 +185,7 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
     warmup, repeats, threads = _count(warmup, "warmup", minimum=0), _count(repeats, "repeats"), _threads(threads)
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=threads):
         for _ in range(warmup):
             for name in names:
                 fns[name]()
@@ -422,10 +422,10 @@ def run_task(task, model: Module | None = None, *, reference_quality: float | No
     latency_p50 = latency_p90 = throughput = None
     if reason is None:
         one, batch = task.sample(1), task.sample(task.offline_batch)
-        single = Benchmark(lambda: task.query(model, one, kv_cache), name=f"{task.name} single stream",
-                           warmup=warmup, repeats=repeats, threads=threads, timer=timer).run()
-        offline = Benchmark(lambda: task.query(model, batch, kv_cache), name=f"{task.name} offline",
-                            warmup=warmup, repeats=repeats, threads=threads, timer=timer).run()
+        single = Benchmark(lambda: task.query(model, one, kv_cache), warmup=warmup, repeats=repeats,
+                           threads=threads, timer=timer).run()
+        offline = Benchmark(lambda: task.query(model, batch, kv_cache), warmup=warmup, repeats=repeats,
+                            threads=threads, timer=timer).run()
         latency_p50, latency_p90 = single.median, single.p90
         throughput = task.offline_batch / offline.median
     return TaskResult(task.name, quality, float(reference_quality), task.target, reason is None, reason,

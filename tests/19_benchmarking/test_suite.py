@@ -30,6 +30,10 @@ from tinytorch.compression import magnitude_prune
 from tinytorch.quantization import model_nbytes, quantize_model
 from tinytorch.testing import raises
 
+# Training the references takes seconds of CPU (most of it the GPT), many times that in wall time
+# on a busy machine: allow more than tito's default per-test limit.
+pytestmark = pytest.mark.timeout(600)
+
 FAST = {"warmup": 1, "repeats": 3}
 
 DIGEST = textwrap.dedent("""

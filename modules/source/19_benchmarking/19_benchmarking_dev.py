@@ -366,9 +366,9 @@ if __name__ == "__main__":
 # `Benchmark(fn, name=..., warmup=3, repeats=20, threads=1)` times calls of `fn()` (a function
 # of no arguments: wrap a model call in a `lambda`). `run()`:
 #
-# 1. limits NumPy's BLAS to `threads` threads for the whole run, with
-#    `threadpoolctl.threadpool_limits(limits=..., user_api="blas")` as a context manager
-#    (`threads=None` leaves the count alone). One thread is the default: it is the most
+# 1. limits NumPy's BLAS (and any other native thread pool, such as OpenMP's) to `threads`
+#    threads for the whole run, with `threadpoolctl.threadpool_limits(limits=...)` as a context
+#    manager (`threads=None` leaves the counts alone). One thread is the default: it is the most
 #    reproducible setting on a shared machine, and the one every number of this course uses;
 # 2. calls `fn()` `warmup` times without timing;
 # 3. calls it `repeats` more times, reading the clock right before and right after each call,
@@ -401,7 +401,7 @@ class Benchmark:
         """Run the benchmark; the seconds of each timed call, in order."""
         ### BEGIN SOLUTION
         times = []
-        with threadpool_limits(limits=self.threads, user_api="blas"):
+        with threadpool_limits(limits=self.threads):
             for _ in range(self.warmup):
                 self.fn()
             for _ in range(self.repeats):
@@ -510,7 +510,7 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     ### BEGIN SOLUTION
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=threads):
         for _ in range(warmup):
             for name in names:
                 fns[name]()
@@ -997,10 +997,10 @@ def run_task(task, model: Module | None = None, *, reference_quality: float | No
     if reason is None:
         one, batch = task.sample(1), task.sample(task.offline_batch)
         ### BEGIN SOLUTION
-        single = Benchmark(lambda: task.query(model, one, kv_cache), name=f"{task.name} single stream",
-                           warmup=warmup, repeats=repeats, threads=threads, timer=timer).run()
-        offline = Benchmark(lambda: task.query(model, batch, kv_cache), name=f"{task.name} offline",
-                            warmup=warmup, repeats=repeats, threads=threads, timer=timer).run()
+        single = Benchmark(lambda: task.query(model, one, kv_cache), warmup=warmup, repeats=repeats,
+                           threads=threads, timer=timer).run()
+        offline = Benchmark(lambda: task.query(model, batch, kv_cache), warmup=warmup, repeats=repeats,
+                            threads=threads, timer=timer).run()
         latency_p50, latency_p90 = single.median, single.p90
         throughput = task.offline_batch / offline.median
         ### END SOLUTION
@@ -1019,7 +1019,7 @@ def run_task(task, model: Module | None = None, *, reference_quality: float | No
 def _toy_task(clock: FakeClock, calls: list) -> Task:
     """A test task on 20 fixed samples: quality = the model's `score`, queries advance `clock`."""
     def query(model, x, kv_cache=False):
-        calls.append((len(x), kv_cache))
+        calls.append((len(x), kv_cache, _blas_threads()))
         clock.advance(0.001 + 0.0001 * len(x) + (0.0005 if len(calls) % 2 else 0.0))
         return model(Tensor(x))
 
@@ -1036,8 +1036,10 @@ def test_unit_run_task():
     result = run_task(toy, reference_quality=0.8, warmup=1, repeats=6, timer=clock, kv_cache=True)
     assert isinstance(result, TaskResult) and result.valid and result.reason is None, f"valid: got {result!r}"
     assert result.task == "toy" and result.quality == 0.8 and result.target == 0.9 and result.kv_cache
-    assert [n for n, _ in calls] == [1] * 7 + [8] * 7, f"7 single-stream queries of 1, then 7 offline of 8: {calls}"
-    assert all(kv for _, kv in calls), "kv_cache is passed to every query"
+    assert [n for n, _, _ in calls] == [1] * 7 + [8] * 7, f"7 single-stream queries of 1, then 7 offline of 8: {calls}"
+    assert all(kv for _, kv, _ in calls), "kv_cache is passed to every query"
+    if _blas_threads() is not None:
+        assert {t for _, _, t in calls} == {1}, f"threads=1 (the default) for every query: {calls}"
     single = [0.0011 + (0.0005 if i % 2 else 0.0) for i in range(2, 8)]  # call numbers 2..7 are timed
     offline = [0.0018 + (0.0005 if i % 2 else 0.0) for i in range(9, 15)]
     close(result.latency_p50, np.median(single), what="latency_p50: the median of the single-stream times")
