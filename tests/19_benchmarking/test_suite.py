@@ -102,8 +102,9 @@ def test_next_token_accuracy_of_the_gpt_matches_a_direct_count():
     task = TASKS["char-gpt"]
     model = task.build_reference()
     windows = task.calibration(5)
-    logits = model(windows[:, :-1]).data
-    direct = np.mean(logits.argmax(-1) == windows[:, 1:])
+    inputs, targets = windows[:, :-1], windows[:, 1:]
+    logits = model(inputs).data
+    direct = np.mean(logits.argmax(-1) == targets)
     assert next_token_accuracy(model, windows) == pytest.approx(direct, abs=0)
     raises(ValueError, lambda: next_token_accuracy(model, windows[0]), "shape")
 
