@@ -295,8 +295,8 @@ def _gpt_calibration(n: int) -> np.ndarray:
 def _build_gpt() -> GPT:
     tokenizer, ids = _shakespeare_ids()
     model = GPT(tokenizer.vocab_size, **GPT_CONFIG, rng=0)
-    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1e-2), CrossEntropyLoss(), np.random.default_rng(0)
-    for _ in range(600):
+    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1.5e-2), CrossEntropyLoss(), np.random.default_rng(0)
+    for _ in range(400):
         x, y = lm_batch(ids[:GPT_TRAIN_CHARS], 32, GPT_CONFIG["max_seq_len"], rng)
         loss = loss_fn(model(x), y)
         optimizer.zero_grad()
