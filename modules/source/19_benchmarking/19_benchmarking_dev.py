@@ -934,7 +934,8 @@ if __name__ == "__main__":
 #    and the int8 arrays of quantized layers), and the environment.
 #
 # `kv_cache=True` is for tasks whose query has a cached variant (the GPT); elsewhere it is an
-# error. Every number a `TaskResult` holds was measured in this call.
+# error. Every number a `TaskResult` holds was measured in this call, except the reference
+# quality (measured once per process, or passed in).
 
 # %% nbgrader={"grade": false, "grade_id": "run-task", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
