@@ -97,7 +97,7 @@ MODULES: tuple[Module, ...] = (
        "I can speed up generation with a KV-cache"),
     _m("18", "acceleration", "Acceleration", "Optimization", ["14"],
        "I can accelerate kernels with vectorization"),
-    _m("19", "benchmarking", "Benchmarking", "Optimization", ["18"],
+    _m("19", "benchmarking", "Benchmarking", "Optimization", ["18", "15", "16", "17"],
        "I can benchmark models fairly"),
     _m("20", "capstone", "Capstone", "Optimization", ["19"],
        "I can ship an optimized model end to end"),

@@ -1,0 +1,99 @@
+"""Module 18: the matmul ladder — loops, vectorized and blocked agree with BLAS; errors are clear."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytorch.acceleration import gflops, matmul_blocked, matmul_flops, matmul_loops, matmul_vectorized
+from tinytorch.testing import close, raises
+
+KERNELS = [matmul_loops, matmul_vectorized, matmul_blocked]
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 4, 5), (17, 9, 13), (8, 1, 8), (1, 12, 1), (33, 31, 35)])
+def test_agrees_with_numpy_in_float32(kernel, shape):
+    n, k, m = shape
+    rng = np.random.default_rng(sum(shape))
+    a, b = rng.normal(size=(n, k)).astype(np.float32), rng.normal(size=(k, m)).astype(np.float32)
+    c = kernel(a, b)
+    assert c.dtype == np.float32 and c.shape == (n, m)
+    close(c, a.astype(np.float64) @ b.astype(np.float64), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda f: f.__name__)
+def test_float64_is_kept_and_integers_become_float64(kernel):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 5)), rng.normal(size=(5, 4))
+    c = kernel(a, b)
+    assert c.dtype == np.float64
+    close(c, a @ b, atol=1e-12, rtol=1e-12)
+    ints = kernel(np.arange(6).reshape(2, 3), np.arange(6).reshape(3, 2))
+    assert ints.dtype == np.float64
+    close(ints, np.arange(6).reshape(2, 3) @ np.arange(6).reshape(3, 2), atol=0)
+    mixed = kernel(a.astype(np.float32), b)
+    assert mixed.dtype == np.float64
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda f: f.__name__)
+def test_empty_shared_dimension_gives_zeros(kernel):
+    c = kernel(np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32))
+    assert c.shape == (3, 4) and c.dtype == np.float32 and not c.any()
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda f: f.__name__)
+def test_bad_inputs_are_named(kernel):
+    raises(ValueError, lambda: kernel(np.ones((2, 3)), np.ones((4, 2))), "shape mismatch", "(2, 3)", "(4, 2)")
+    raises(ValueError, lambda: kernel(np.ones(3), np.ones((3, 2))), "2-D", "a")
+    raises(ValueError, lambda: kernel(np.ones((2, 3)), np.ones((3, 2, 1))), "2-D", "b")
+    raises(TypeError, lambda: kernel(np.array([["x"]]), np.ones((1, 1))), "numbers")
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 7)).astype(np.float32), rng.normal(size=(7, 3)).astype(np.float32)
+    a0, b0 = a.copy(), b.copy()
+    for kernel in KERNELS:
+        kernel(a, b)
+    assert np.array_equal(a, a0) and np.array_equal(b, b0)
+
+
+@pytest.mark.parametrize("block", [1, 2, 5, 8, 16, 100, np.int64(4)])
+def test_blocked_every_block_size(block):
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(19, 23)).astype(np.float32), rng.normal(size=(23, 11)).astype(np.float32)
+    close(matmul_blocked(a, b, block), a.astype(np.float64) @ b.astype(np.float64), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, "4", True, None])
+def test_blocked_rejects_bad_blocks(bad):
+    raises(ValueError, lambda: matmul_blocked(np.ones((2, 2)), np.ones((2, 2)), bad), "block")
+
+
+def test_vectorized_accepts_non_contiguous_views():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(8, 6)).astype(np.float32)
+    b = rng.normal(size=(10, 8)).astype(np.float32)[::2].T  # (8, 5), strided
+    close(matmul_vectorized(a.T, b), a.T.astype(np.float64) @ b.astype(np.float64), atol=2e-5)
+    close(matmul_blocked(a.T, b, 3), a.T.astype(np.float64) @ b.astype(np.float64), atol=2e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 9), st.integers(1, 9), st.integers(1, 10), st.integers(0, 2**16))
+def test_property_all_rungs_agree(n, k, m, block, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, k)), rng.normal(size=(k, m))
+    expected = a @ b
+    close(matmul_loops(a, b), expected, atol=1e-10)
+    close(matmul_vectorized(a, b), expected, atol=1e-10)
+    close(matmul_blocked(a, b, block), expected, atol=1e-10)
+
+
+def test_flop_count_and_rate():
+    assert matmul_flops(512, 512, 512) == 268_435_456
+    assert matmul_flops(2, 3, 4) == 48
+    assert gflops(2e9, 0.5) == pytest.approx(4.0)
+    assert gflops(0, 1.0) == 0.0
+    raises(ValueError, lambda: gflops(1e9, 0.0), "seconds")
+    raises(ValueError, lambda: gflops(-1, 1.0), "flops")
