@@ -252,6 +252,20 @@ def plan_cells(repo: Path, module: Module, source: Path) -> tuple[list[_Cell], l
     return cells, missing
 
 
+def _check_module(module: Module, source: Path, cells: list[_Cell]) -> None:
+    """Refuse a file that is another module's (its `#| default_exp` names another package file)."""
+    for cell in cells:
+        for line in cell.source.splitlines():
+            if line.strip().startswith(notebook.DEFAULT_EXP):
+                named = line.strip()[len(notebook.DEFAULT_EXP):].strip()
+                if named != module.slug:
+                    raise TitoError(f"{source} is not module {module.number} ({module.title}): its "
+                                    f"`{notebook.DEFAULT_EXP} {named}` names tinytorch/{named}.py, not "
+                                    f"tinytorch/{module.slug}.py.",
+                                    "Pass the module number that matches the file.")
+                return
+
+
 # ------------------------------------------------------------------------------------------------
 # Running
 # ------------------------------------------------------------------------------------------------
@@ -329,6 +343,7 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
         raise TitoError(f"{source} does not exist.",
                         f"Pass the module file, e.g. {module.source.as_posix()}.")
     cells, missing = plan_cells(repo, module, source)
+    _check_module(module, source, cells)
     report = GradeReport(module.number, str(source))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tito-grade-") as tmp:
