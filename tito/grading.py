@@ -138,6 +138,15 @@ def isolated_env(dest: Path) -> dict[str, str]:
     return result
 
 
+def kernel_spec(dest: Path, display_name: str = "TinyTorch grading") -> dict:
+    """A Jupyter kernelspec (the `kernel.json` content) for an IPython kernel in the isolated Python
+    over `dest`'s package: write it as `<jupyter path>/kernels/<name>/kernel.json` and run the
+    notebooks with that kernel name (nbgrader: `ExecutePreprocessor.kernel_name`)."""
+    return {"argv": [*isolated_python_argv(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "env": isolated_env(dest), "display_name": display_name, "language": "python",
+            "metadata": {"debugger": False}}
+
+
 # ------------------------------------------------------------------------------------------------
 # The report
 # ------------------------------------------------------------------------------------------------
