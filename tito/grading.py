@@ -205,8 +205,20 @@ def _meta(raw: object) -> dict:
 
 
 def _cells_py(text: str, filename: str) -> list[_Cell]:
+    lines = text.splitlines()
     return [_Cell("\n" * cell.line + "\n".join(cell.lines) + "\n", filename, cell.line, _meta(cell.nbgrader))
-            for cell in notebook.parse_text(text)[1] if cell.kind == "code"]
+            for cell in notebook.parse_text(text)[1]
+            if cell.kind == "code" and not lines[cell.line - 1][4:].strip().startswith("[raw]")]
+
+
+def _without_magics(source: str) -> str:
+    """IPython-only lines (`%matplotlib inline`, `!pip ...`) become `pass`: jupytext writes them as
+    comments in the percent format, so the .py and the .ipynb of one file run the same code."""
+    out = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        out.append(f"{line[:len(line) - len(body)]}pass  # {body}" if body.startswith(("%", "!")) else line)
+    return "\n".join(out) + "\n"
 
 
 def _cells_ipynb(path: Path) -> list[_Cell]:
@@ -222,7 +234,7 @@ def _cells_ipynb(path: Path) -> list[_Cell]:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         meta = _meta(_meta(cell.get("metadata")).get("nbgrader"))
-        cells.append(_Cell(source, f"{path} (cell {n})", None, meta))
+        cells.append(_Cell(_without_magics(source), f"{path} (cell {n})", None, meta))
     return cells
 
 
