@@ -298,11 +298,11 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], overall: float) -> tup
     try:
         output, _ = proc.communicate(timeout=overall)
         return proc.returncode, output
-    except BaseException:  # a timeout, or Ctrl-C in tito: never leave the student's code running
+    except BaseException as stop:  # a timeout, or Ctrl-C in tito: never leave the student's code running
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        if sys.exc_info()[0] is subprocess.TimeoutExpired:
+        if isinstance(stop, subprocess.TimeoutExpired):
             return None, ""
         raise
 

@@ -261,6 +261,12 @@ def test_an_endless_cell_times_out_and_the_next_cells_run(tmp_path):
     assert any("did not finish within 2 s" in e for e in report.errors), report.errors
 
 
+def test_a_run_over_its_overall_budget_is_stopped(tmp_path):
+    text = _new_cell_before(_reference("01"), "test-matmul", "while True:\n    pass")
+    report = grade_file(REPO, "01", _write(tmp_path, "hang.py", text), timeout=600, overall=5)
+    assert report.total == 15 and report.crash.startswith("stopped after 5 s"), report.to_dict()
+
+
 def test_a_process_that_dies_scores_the_cells_that_ran(tmp_path):
     text = _new_cell_before(_reference("01"), "test-matmul", "import os\nos._exit(3)")
     report = grade_file(REPO, "01", _write(tmp_path, "exit.py", text))
@@ -278,7 +284,7 @@ def test_a_notebook_grades_like_its_percent_file(tmp_path):
     nb.cells.insert(1, nbformat.v4.new_code_cell("%matplotlib inline\n!echo an IPython-only line"))
     jupytext.write(nb, notebook)
     report = grade_file(REPO, "01", notebook)
-    assert report.total == report.max_total == 60, report.to_dict()
+    assert report.total == report.max_total == 60 and report.errors == [], report.to_dict()
 
 
 # -- the command --------------------------------------------------------------------------------
