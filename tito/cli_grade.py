@@ -57,13 +57,19 @@ def grade(
                      esc(cell.message)])
     console.heading(f"Module {found.number} {esc(found.title)}: {esc(str(source))}")
     console.table(["Graded cell", "Result", "Points", "Why it failed"], rows)
-    for problem in report.errors:
+    for problem in report.errors[:5]:
         console.warn(f"a cell raised: {esc(problem)}")
+    if len(report.errors) > 5:
+        console.warn(f"... and {len(report.errors) - 5} more cells raised (`--json` lists them all)")
     if report.crash:
         console.warn(esc(report.crash))
     total = f"Total: {_points(report.total)} / {_points(report.max_total)}"
     (console.ok if report.total == report.max_total else console.say)(total)
-    prerequisite_note = ("your own files of those modules (the student edition holds no reference)"
-                         if is_student_edition(base) else "the reference of those modules")
-    console.say(f"[dim]Graded in an isolated Python: prerequisites ({needs}) from {prerequisite_note}; "
-                f"module {found.number} only from this file. Nothing was recorded.[/]")
+    if needs == "none":
+        where = "no prerequisites"
+    elif is_student_edition(base):
+        where = f"prerequisites {needs} from your own files of those modules (no reference is shipped)"
+    else:
+        where = f"prerequisites {needs} from the reference of those modules"
+    console.say(f"[dim]Graded in an isolated Python: {where}; module {found.number} only from this file. "
+                "Nothing was recorded.[/]")
