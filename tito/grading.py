@@ -194,6 +194,7 @@ class _Cell:
     filename: str
     line: int | None
     meta: dict
+    number: int | None = None  # the cell's position in a notebook (.ipynb), from 1
 
     @property
     def graded(self) -> bool:  # an autograded test cell, as nbgrader counts them
@@ -234,7 +235,7 @@ def _cells_ipynb(path: Path) -> list[_Cell]:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         meta = _meta(_meta(cell.get("metadata")).get("nbgrader"))
-        cells.append(_Cell(_without_magics(source), f"{path} (cell {n})", None, meta))
+        cells.append(_Cell(_without_magics(source), f"{path} (cell {n})", None, meta, n))
     return cells
 
 
@@ -265,9 +266,10 @@ def plan_cells(repo: Path, module: Module, source: Path) -> tuple[list[_Cell], l
             seen.add(gid)
             canon = released[gid]
             pad = "\n" * cell.line if cell.line is not None else ""
-            cell = _Cell(pad + "\n".join(canon.lines) + "\n", cell.filename, cell.line, dict(canon.nbgrader))
-        elif cell.graded or cell.meta.get("locked"):
-            cell = _Cell(cell.source, cell.filename, cell.line, {})  # not a released graded cell: plain code
+            cell = _Cell(pad + "\n".join(canon.lines) + "\n", cell.filename, cell.line, dict(canon.nbgrader),
+                         cell.number)
+        elif cell.graded or cell.meta.get("locked"):  # not a released graded cell: plain code
+            cell = _Cell(cell.source, cell.filename, cell.line, {}, cell.number)
         cells.append(cell)
     missing = [gid for gid in _graded_ids(released) if gid not in seen]
     return cells, missing
@@ -345,9 +347,9 @@ def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_T
 
 def _where(result: dict, cell: _Cell) -> str:
     line = result.get("error_line")
-    if not line or cell.line is None or result.get("error_type") == "SyntaxError":
+    if not line or result.get("error_type") == "SyntaxError":
         return ""  # (a SyntaxError names its line itself)
-    return f" (line {line})"
+    return f" (line {line})" if cell.number is None else f" (cell {cell.number}, line {line})"
 
 
 def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAULT_CELL_TIMEOUT,
@@ -385,7 +387,8 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
                 report.cells.append(CellGrade(gid, 0.0, worth, False, result["error"] + _where(result, cell),
                                               cell.line))
         elif result is not None and not result["ok"]:
-            name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line else cell.filename)
+            name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line
+                                                 else f"cell {cell.number}")
             report.errors.append(f"{name}: {result['error']}{_where(result, cell)}")
     released = _released_locked(repo, module)
     for gid in missing:
