@@ -254,6 +254,13 @@ def test_edited_or_deleted_graded_cells_run_as_released(tmp_path):
     assert cells["test-module"].line is None and "missing" in cells["test-module"].message
 
 
+def test_a_cell_cannot_switch_the_graded_tests_off(tmp_path):
+    """Graded cells call their test under `if __name__ == "__main__":`; renaming the namespace
+    would turn them into definitions that always pass."""
+    text = _new_cell_before(released_text(REPO, get_module("01")), "test-creation", '__name__ = "student"')
+    assert grade_file(REPO, "01", _write(tmp_path, "renamed.py", text)).total == 0
+
+
 def test_an_endless_cell_times_out_and_the_next_cells_run(tmp_path):
     text = _new_cell_before(_reference("01"), "tensor-test-helpers", "while True:\n    pass")
     report = grade_file(REPO, "01", _write(tmp_path, "loop.py", text), timeout=2)
