@@ -11,6 +11,7 @@ import typer
 from tito import __version__, cli_checkpoint, cli_dev, cli_milestone, cli_module, cli_release, cli_system
 from tito.cli_base import new_app
 from tito.cli_export import export
+from tito.cli_grade import grade
 from tito.cli_hint import hint
 from tito.console import PIPE_CLOSED, silence_stdout
 
@@ -23,6 +24,7 @@ app.add_typer(cli_release.app, name="release")
 app.add_typer(cli_dev.app, name="dev")
 app.command("export")(export)
 app.command("hint")(hint)
+app.command("grade")(grade)
 
 
 def _version(value: bool) -> None:
