@@ -81,7 +81,7 @@ MODULES: tuple[Module, ...] = (
        "I can build fast convolutional networks"),
     _m("10", "tokenization", "Tokenization", "Architecture", ["01"],
        "I can turn text into tokens"),
-    _m("11", "embeddings", "Embeddings", "Architecture", ["10", "05"],
+    _m("11", "embeddings", "Embeddings", "Architecture", ["10", "06"],
        "I can embed tokens and positions"),
     _m("12", "attention", "Attention", "Architecture", ["11"],
        "I can compute batched self-attention"),

@@ -100,16 +100,7 @@ def _earlier_modules_imported(number: str) -> set[str]:
     return {n for n in found if n and n < number}  # (a later one is imported lazily, e.g. 01's backward)
 
 
-# The registry misses these (found by grading every reference: they lose the points of the cells
-# that import the missing module): 11 and 12 use tinytorch.optimizers (06), 14-16 tinytorch.spatial
-# (09), 15 tinytorch.dataloader (08). Fix: prerequisites 11 += "06", 14 += "09" (then remove this).
-_REGISTRY_GAPS = {"11", "12", "14", "15", "16"}
-
-
-@pytest.mark.parametrize("number", [
-    pytest.param(m.number, marks=pytest.mark.xfail(strict=True, reason="registry prerequisites incomplete"))
-    if m.number in _REGISTRY_GAPS else m.number
-    for m in MODULES if (REPO / m.source).is_file()])
+@pytest.mark.parametrize("number", [m.number for m in MODULES if (REPO / m.source).is_file()])
 def test_every_earlier_module_a_file_imports_is_a_prerequisite(number):
     """Otherwise the grading package lacks it and the reference itself loses points."""
     missing = _earlier_modules_imported(number) - {m.number for m in prerequisites(number)}
