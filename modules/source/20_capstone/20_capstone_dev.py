@@ -73,7 +73,7 @@ RECIPE_KEYS = ("quantize", "prune", "kv_cache")
 QUANTIZE_METHODS = ("minmax", "percentile")
 PRUNE_SCOPES = ("global", "layer")
 KV_CACHE_TASKS = ("char-gpt",)  # the only task that generates text
-QUALITY_TOLERANCE = 1e-9  # quality is a fraction of a fixed held-out set: re-measured, it is equal
+QUALITY_TOLERANCE = 2.0 ** -30  # about 1e-9: quality is a fraction of a fixed held-out set, re-measured it is equal
 CALIBRATION_SIZE = 128  # samples the quantizer calibrates on
 
 
@@ -137,7 +137,7 @@ def _is_number(value) -> bool:
 # ## 2. Validating a submission
 #
 # `validate_submission(obj) -> list[str]` returns every problem it finds (an empty list means
-# valid), never raises on bad input, and checks:
+# valid), never raises on bad input, and checks, reporting in this order:
 #
 # 1. `obj` is a dict (else one error, and stop); its keys are exactly `TOP_KEYS` (a missing key
 #    and an unknown key are each an error);
@@ -281,6 +281,8 @@ def test_unit_validate_submission():
     only(dict(good, baseline=dict(claims, size_bytes=10.5)), "baseline.size_bytes")
     only(dict(good, baseline=dict(claims, latency_p90=0)), "baseline.latency_p90")
     only(dict(good, claims={k: v for k, v in claims.items() if k != "throughput"}), "claims.throughput", "missing")
+    order = [e.split(":")[0] for e in validate_submission(dict(good, claims=[], baseline=None, schema_version=0))]
+    assert order == ["schema_version", "claims", "baseline"], f"errors in the order of section 2, got {order}"
     assert len(validate_submission({"task": "nope"})) >= 7, \
         f"every missing key and the bad task are reported, got {validate_submission({'task': 'nope'})}"
     gpt = dict(good, task="char-gpt", recipe={"kv_cache": True})
@@ -640,11 +642,12 @@ def check_claims(submission: dict, measured: dict, reference: dict, target: floa
     ### BEGIN SOLUTION
     threshold = target * reference["quality"]
     return [
-        Check("quality", abs(claims["quality"] - measured["quality"]) <= QUALITY_TOLERANCE,
+        Check("quality", math.isclose(claims["quality"], measured["quality"], rel_tol=0, abs_tol=QUALITY_TOLERANCE),
               claims["quality"], measured["quality"]),
         Check("size_bytes", claims["size_bytes"] == measured["size_bytes"], claims["size_bytes"], measured["size_bytes"]),
         Check("target", measured["quality"] >= threshold, threshold, measured["quality"]),
-        Check("baseline quality", abs(baseline["quality"] - reference["quality"]) <= QUALITY_TOLERANCE,
+        Check("baseline quality",
+              math.isclose(baseline["quality"], reference["quality"], rel_tol=0, abs_tol=QUALITY_TOLERANCE),
               baseline["quality"], reference["quality"]),
         Check("baseline size_bytes", baseline["size_bytes"] == reference["size_bytes"],
               baseline["size_bytes"], reference["size_bytes"]),
@@ -689,6 +692,11 @@ def test_unit_check_claims():
     at_edge, half = dict(measured, quality=0.495), dict(reference, quality=0.5)
     assert failing({"claims": at_edge, "baseline": half}, at_edge, half) == [], \
         "quality exactly at the threshold (0.495 = 0.99 x 0.5) meets the target"
+    tol = QUALITY_TOLERANCE  # a power of two: 0.5 + tol is exact
+    for shift, expected in ((tol, []), (2 * tol, ["quality", "baseline quality"])):
+        off = {"claims": dict(at_edge, quality=0.5 + shift), "baseline": dict(half, quality=0.5 - shift)}
+        got = failing(off, dict(at_edge, quality=0.5), half, target=0.5)
+        assert got == expected, f"claims {shift:.3g} away from the measurement: expected failures {expected}, got {got}"
     weak = dict(honest, baseline=dict(reference, quality=300 / 360))
     assert failing(weak) == ["baseline quality"], f"a weaker baseline than the real one: failed {failing(weak)}"
     big = dict(honest, baseline=dict(reference, size_bytes=400000))
@@ -774,7 +782,8 @@ _ENVIRONMENT_KEYS = ("cpu", "cores", "numpy", "load_average", "timestamp")
 @dataclass
 class Verification:
     """The outcome of verify_submission: the checks, the re-measured numbers (optimized and
-    reference, dicts of CLAIM_KEYS; None when the schema failed), and what was claimed."""
+    reference, dicts of CLAIM_KEYS; None when the schema failed), what was claimed, and module 19's
+    TaskResult of the re-measured optimized model (`result`, for tables and files)."""
 
     submission: object
     checks: list = field(default_factory=list)
@@ -782,6 +791,7 @@ class Verification:
     reference: dict | None = None
     environment: dict = field(default_factory=dict)
     generation: dict | None = None
+    result: object = None
 
     @property
     def passed(self) -> bool:
@@ -823,7 +833,8 @@ def verify_submission(submission, **measure) -> Verification:
         generation = generation_check(model, _as_array(task.sample(1)).ravel()[:8])
         checks.append(Check("kv_cache tokens", generation["same"], "same as uncached",
                             "same" if generation["same"] else "different"))
-    return Verification(submission, checks, measured, ref, dict(result.environment or capture_environment()), generation)
+    return Verification(submission, checks, measured, ref, dict(result.environment or capture_environment()), generation,
+                        result)
 
 
 # %% [markdown]
