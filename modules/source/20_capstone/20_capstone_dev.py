@@ -779,6 +779,13 @@ def load_submission(path) -> dict:
 _ENVIRONMENT_KEYS = ("cpu", "cores", "numpy", "load_average", "timestamp")
 
 
+def _short(value) -> str:
+    """An environment value for the report: numbers (and lists of them) to 2 decimals (given)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return f"{value:.2f}" if isinstance(value, float) else repr(value)
+
+
 @dataclass
 class Verification:
     """The outcome of verify_submission: the checks, the re-measured numbers (optimized and
@@ -806,7 +813,8 @@ class Verification:
                              f"{self.measured[key] * scale:,.1f} {unit} (time is shown, not checked)")
             then = self.submission.get("environment", {})
             for key in _ENVIRONMENT_KEYS:
-                lines.append(f"[INFO] environment {key}: claimed {then.get(key)!r}, now {self.environment.get(key)!r}")
+                lines.append(f"[INFO] environment {key}: claimed {_short(then.get(key))}, "
+                             f"now {_short(self.environment.get(key))}")
         if self.generation is not None:
             g = self.generation
             lines.append(f"[INFO] generation: cached {g['cached_s'] * 1e3:.0f} ms, uncached {g['uncached_s'] * 1e3:.0f} ms "
