@@ -1,0 +1,173 @@
+"""Module 19: the harness — confidence ranks, BenchmarkResult, Benchmark, compare, environment.
+
+No test here times anything: the harness is driven by a fake clock, or its real-clock results
+are checked for counts and order only."""
+
+import json
+import math
+from datetime import datetime, timezone
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from tinytorch.benchmarking import Benchmark, BenchmarkResult, capture_environment, compare, median_ci_ranks
+from tinytorch.testing import close, raises
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _blas_threads():
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def _tail(n, c):
+    """P(Binomial(n, 1/2) <= c), exactly."""
+    return Fraction(sum(math.comb(n, i) for i in range(c + 1)), 2**n)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(6, 400), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_ranks_are_the_tightest_interval_with_the_coverage(n, level):
+    if _tail(n, 0) > Fraction(1 - level) / 2:
+        raises(ValueError, lambda: median_ci_ranks(n, level), "samples")
+        return
+    lo, hi = median_ci_ranks(n, level)
+    assert hi == n - 1 - lo and 0 <= lo < hi < n
+    coverage = 1 - 2 * _tail(n, lo)
+    assert coverage >= level - 1e-12, f"n={n}: coverage {float(coverage)} < {level}"
+    assert 1 - 2 * _tail(n, lo + 1) < level, f"n={n}: lo={lo} is not the tightest"
+
+
+def test_too_few_samples_and_bad_levels_are_errors():
+    for n in range(1, 6):
+        raises(ValueError, lambda n=n: median_ci_ranks(n), f"{n} samples")
+    assert median_ci_ranks(6) == (0, 5)
+    for level in (0, 1, -0.5, 2, True, "0.95"):
+        raises(ValueError, lambda level=level: median_ci_ranks(20, level), "level")
+    for n in (0, -3, 2.5, True):
+        raises(ValueError, lambda n=n: median_ci_ranks(n), "n must be")
+
+
+def test_empirical_coverage_on_a_skewed_distribution():
+    """2,000 experiments of 20 exponential 'timings': the interval covers the true median ln 2 in
+    about 95.9 % of them (the exact coverage of ranks (5, 14))."""
+    rng = np.random.default_rng(0)
+    samples = np.sort(rng.exponential(size=(2000, 20)), axis=1)
+    lo, hi = median_ci_ranks(20)
+    covered = np.mean((samples[:, lo] <= math.log(2)) & (math.log(2) <= samples[:, hi]))
+    exact = 1 - 2 * float(_tail(20, lo))
+    assert abs(covered - exact) < 0.015, f"coverage {covered:.3f}, exact {exact:.3f}"
+
+
+def test_benchmark_result_summaries_match_numpy_and_round_trip_through_json():
+    rng = np.random.default_rng(1)
+    times = list(rng.lognormal(-7, 0.5, size=25))
+    r = BenchmarkResult("x", times)
+    close(r.median, np.median(times))
+    close(r.p90, np.percentile(times, 90))
+    close(r.mean, np.mean(times))
+    lo, hi = median_ci_ranks(25)
+    assert r.ci95 == (sorted(times)[lo], sorted(times)[hi])
+    assert r.ci95[0] <= r.median <= r.ci95[1]
+    d = json.loads(json.dumps(r.to_dict()))
+    again = BenchmarkResult.from_dict(d)
+    assert again == r and d["ci95"] == list(r.ci95) and d["median"] == r.median
+    assert "median" in str(r) and "25 runs" in str(r)
+
+
+def test_benchmark_result_rejects_bad_times_and_short_samples_have_no_interval():
+    for bad in ([], [1.0, float("nan")], [-1e-3], [float("inf")]):
+        raises(ValueError, lambda bad=bad: BenchmarkResult("x", bad), "times")
+    raises(ValueError, lambda: BenchmarkResult("", [1.0]), "name")
+    short = BenchmarkResult("short", [3.0, 1.0, 2.0])
+    assert short.median == 2.0 and short.to_dict()["ci95"] is None
+    raises(ValueError, lambda: short.ci95, "3 samples")
+    assert "nan" in str(short)
+    raises(ValueError, lambda: BenchmarkResult.from_dict({"name": "x"}), "times")
+    raises(ValueError, lambda: BenchmarkResult.from_dict({"name": "x", "times": "1 2"}), "list")
+    raises(ValueError, lambda: BenchmarkResult.from_dict([1, 2]), "dict")
+
+
+def test_benchmark_counts_and_attributes_each_call_with_a_fake_clock():
+    clock, calls = Clock(), []
+
+    def fn():
+        calls.append(_blas_threads())
+        clock.now += len(calls)  # call k takes k seconds
+
+    result = Benchmark(fn, name="f", warmup=4, repeats=10, timer=clock).run()
+    assert len(calls) == 14
+    assert result.times == [float(k) for k in range(5, 15)]
+    if _blas_threads() is not None:
+        assert set(calls) == {1}
+
+
+def test_benchmark_restores_the_thread_count_and_leaves_it_alone_with_none():
+    if _blas_threads() is None:
+        pytest.skip("no BLAS library found by threadpoolctl")
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        Benchmark(lambda: seen.append(_blas_threads()), repeats=2, warmup=0).run()
+        assert _blas_threads() == before, "the limit is lifted after run()"
+        Benchmark(lambda: seen.append(_blas_threads()), repeats=2, warmup=0, threads=None).run()
+    assert seen[:2] == [1, 1] and seen[2:] == [before, before]
+
+
+def test_benchmark_with_the_real_clock_records_one_positive_time_per_call():
+    x = np.ones((64, 64), dtype=np.float32)
+    result = Benchmark(lambda: x @ x, name="matmul", repeats=7, warmup=1).run()
+    assert result.name == "matmul" and len(result.times) == 7 and all(t > 0 for t in result.times)
+
+
+def test_benchmark_argument_errors():
+    raises(TypeError, lambda: Benchmark("not callable"), "callable")
+    for kwargs, word in (({"repeats": 0}, "repeats"), ({"warmup": -1}, "warmup"), ({"threads": 0}, "threads"),
+                         ({"repeats": 2.0}, "repeats"), ({"threads": True}, "threads")):
+        raises(ValueError, lambda kwargs=kwargs: Benchmark(lambda: None, **kwargs), word)
+
+
+def test_compare_rotates_two_candidates_and_keeps_each_time_with_its_candidate():
+    clock, log = Clock(), []
+    cost = {"slow": 3.0, "fast": 1.0}
+
+    def make(name):
+        def fn():
+            log.append(name)
+            clock.now += cost[name]
+        return fn
+
+    results = compare({"slow": make("slow"), "fast": make("fast")}, warmup=1, repeats=5, timer=clock)
+    assert log == ["slow", "fast"] + ["slow", "fast", "fast", "slow"] * 2 + ["slow", "fast"]
+    assert results["slow"].times == [3.0] * 5 and results["fast"].times == [1.0] * 5
+
+
+def test_compare_with_the_real_clock_and_one_candidate():
+    results = compare({"only": lambda: sum(range(100))}, repeats=6, warmup=0)
+    assert list(results) == ["only"] and len(results["only"].times) == 6
+    raises(TypeError, lambda: compare([lambda: None]), "dict")
+    raises(TypeError, lambda: compare({"a": 3}), "dict")
+
+
+def test_environment_has_every_key_and_is_json():
+    env = capture_environment()
+    assert set(env) == {"python", "platform", "cpu", "cores", "numpy", "blas", "tinytorch", "load_average",
+                        "timestamp"}
+    assert json.loads(json.dumps(env)) == env
+    assert env["numpy"] == np.__version__ and isinstance(env["cpu"], str) and env["cpu"]
+    stamp = datetime.fromisoformat(env["timestamp"])
+    assert stamp.utcoffset() == timezone.utc.utcoffset(None)
+    assert env["load_average"] is None or len(env["load_average"]) == 3
+    for entry in env["blas"]:
+        assert set(entry) == {"internal_api", "version", "num_threads"}

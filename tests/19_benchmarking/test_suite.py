@@ -1,0 +1,225 @@
+"""Module 19: the suite — tasks, references (deterministic), run_task, run_suite, JSON, table, plot.
+
+The references are trained once per process (the package caches them); the timed parts run with
+few repeats, and no test asserts on a time."""
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tinytorch.benchmarking import (
+    TASKS,
+    TaskResult,
+    check_quality,
+    format_table,
+    get_task,
+    load_results,
+    measure_reference_quality,
+    next_token_accuracy,
+    plot_results,
+    run_suite,
+    run_task,
+    save_results,
+)
+from tinytorch.compression import magnitude_prune
+from tinytorch.quantization import model_nbytes, quantize_model
+from tinytorch.testing import raises
+
+# Training the references takes seconds of CPU (most of it the GPT), many times that in wall time
+# on a busy machine: allow more than tito's default per-test limit.
+pytestmark = pytest.mark.timeout(600)
+
+FAST = {"warmup": 1, "repeats": 3}
+
+DIGEST = textwrap.dedent("""
+    import hashlib, json
+    from tinytorch.benchmarking import TASKS
+    out = {}
+    for name, task in TASKS.items():
+        model = task.build_reference()
+        h = hashlib.sha256()
+        for key, value in sorted(model.state_dict().items()):
+            h.update(key.encode()); h.update(value.tobytes())
+        out[name] = [h.hexdigest(), task.quality(model)]
+    print(json.dumps(out))
+""")
+
+
+def _digest(model):
+    h = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def test_tasks_and_their_inputs():
+    assert list(TASKS) == ["digits-mlp", "digits-cnn", "char-gpt"]
+    shapes = {"digits-mlp": (64,), "digits-cnn": (1, 8, 8), "char-gpt": (16,)}
+    for name, task in TASKS.items():
+        assert task.name == name and task.target == 0.99 and get_task(name) is task
+        one, many = task.sample(1), task.sample(task.offline_batch)
+        assert one.shape == (1, *shapes[name]) and many.shape == (task.offline_batch, *shapes[name])
+        assert np.array_equal(many[:1], one), "the single-stream input is the first offline input"
+        cycled = task.sample(1000)  # more than the held-out set: the inputs repeat, in order
+        assert np.array_equal(cycled[:task.offline_batch], many)
+        period = next(i for i in range(1, 1000) if np.array_equal(cycled[i], cycled[0]))
+        assert np.array_equal(cycled[period:], cycled[:1000 - period])
+        calib = task.calibration(8)
+        assert calib.shape[0] == 8 and not any(np.array_equal(c, s) for c in calib for s in task.sample(8))
+    assert TASKS["char-gpt"].kv_cache and not TASKS["digits-cnn"].kv_cache
+    assert TASKS["char-gpt"].sample(1).dtype.kind == "i"
+    raises(ValueError, lambda: get_task("imagenet"), "imagenet", "digits-mlp")
+    raises(ValueError, lambda: TASKS["digits-mlp"].sample(0), "batch")
+
+
+def test_references_are_trained_once_and_handed_out_as_copies():
+    task = TASKS["digits-mlp"]
+    a, b = task.build_reference(), task.build_reference()
+    assert a is not b and _digest(a) == _digest(b)
+    a.parameters()[0].data[...] = 0
+    assert _digest(task.build_reference()) == _digest(b), "changing a copy leaves the reference alone"
+    assert not b.training
+
+
+def test_references_reach_their_quality_and_are_reproducible_in_a_fresh_process():
+    here = {name: [_digest(t.build_reference()), t.quality(t.build_reference())] for name, t in TASKS.items()}
+    floors = {"digits-mlp": 0.95, "digits-cnn": 0.92, "char-gpt": 0.33}
+    assert all(here[name][1] >= floor for name, floor in floors.items()), here
+    out = subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True, check=True,
+                         timeout=600)
+    assert json.loads(out.stdout) == here, "another process trained different references"
+    for name in TASKS:
+        assert measure_reference_quality(name) == here[name][1]
+
+
+def test_next_token_accuracy_of_the_gpt_matches_a_direct_count():
+    task = TASKS["char-gpt"]
+    model = task.build_reference()
+    windows = task.calibration(5)
+    logits = model(windows[:, :-1]).data
+    direct = np.mean(logits.argmax(-1) == windows[:, 1:])
+    assert next_token_accuracy(model, windows) == pytest.approx(direct, abs=0)
+    raises(ValueError, lambda: next_token_accuracy(model, windows[0]), "shape")
+
+
+def test_run_task_on_each_reference_is_valid_and_complete():
+    for name, task in TASKS.items():
+        r = run_task(name, **FAST)
+        assert isinstance(r, TaskResult) and r.task == name and r.valid and r.reason is None
+        assert r.quality == r.reference_quality == measure_reference_quality(name)
+        assert 0 < r.latency_p50 <= r.latency_p90 and r.throughput > 0
+        assert r.size_bytes == model_nbytes(task.build_reference())
+        assert r.environment["numpy"] == np.__version__ and not r.kv_cache
+
+
+def test_kv_cache_query_gives_the_same_tokens_and_is_refused_where_absent():
+    task = TASKS["char-gpt"]
+    model, prompts = task.build_reference(), task.sample(3)
+    plain, cached = task.query(model, prompts, False), task.query(model, prompts, True)
+    assert plain.shape == (3, 32) and np.array_equal(plain, cached)
+    r = run_task("char-gpt", model, kv_cache=True, **FAST)
+    assert r.valid and r.kv_cache
+    raises(ValueError, lambda: run_task("digits-mlp", kv_cache=True), "KV-cache", "char-gpt")
+
+
+def test_a_model_that_misses_the_target_is_invalid_and_not_timed():
+    model = TASKS["digits-cnn"].build_reference()
+    magnitude_prune(model, 0.97)
+    r = run_task("digits-cnn", model, **FAST)
+    assert not r.valid and r.latency_p50 is None and r.latency_p90 is None and r.throughput is None
+    assert r.reason == check_quality(r.quality, r.reference_quality, 0.99) and f"{r.quality:.4f}" in r.reason
+    assert r.size_bytes == model_nbytes(model)
+    raises(TypeError, lambda: run_task("digits-cnn", "model"), "Module")
+
+
+def test_a_quantized_mlp_is_smaller_and_judged_against_the_float_reference():
+    task = TASKS["digits-mlp"]
+    q = quantize_model(task.build_reference(), [task.calibration(256)])
+    r = run_task("digits-mlp", q, **FAST)
+    assert r.size_bytes < model_nbytes(task.build_reference()) / 2
+    assert r.reference_quality == measure_reference_quality("digits-mlp")
+    assert r.valid == (r.quality >= 0.99 * r.reference_quality)
+
+
+def test_run_suite_selects_tasks_and_fails_fast_on_unknown_names():
+    model = TASKS["digits-mlp"].build_reference()
+    results = run_suite({"digits-mlp": model}, **FAST)
+    assert [r.task for r in results] == ["digits-mlp"]
+    results = run_suite(tasks=["digits-cnn", "digits-mlp"], **FAST)
+    assert [r.task for r in results] == ["digits-cnn", "digits-mlp"] and all(r.valid for r in results)
+    raises(ValueError, lambda: run_suite({"mnist": model}), "mnist")
+    raises(ValueError, lambda: run_suite(tasks=["digits-mlp", "cifar"]), "cifar")
+
+
+def _result(task="digits-mlp", valid=True, p90=0.002, throughput=1000.0, size=4000, quality=0.97):
+    return TaskResult(task, quality, 0.97, 0.99, valid, None if valid else "quality too low",
+                      0.001 if valid else None, p90 if valid else None, throughput if valid else None, size,
+                      {"cpu": "test"})
+
+
+def test_save_and_load_round_trip_atomically(tmp_path):
+    results = [_result(), _result("digits-cnn", valid=False, quality=0.5)]
+    path = tmp_path / "deep" / "results.json"
+    save_results(results, path)
+    assert load_results(path) == results
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["schema_version"] == 1 and set(data["environment"]) >= {"cpu", "blas", "timestamp"}
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"], "no temporary file left behind"
+    save_results(results[:1], path)
+    assert len(load_results(path)) == 1
+    raises(TypeError, lambda: save_results([{"task": "x"}], tmp_path / "x.json"), "TaskResult")
+
+
+def test_load_results_errors_name_the_file_and_the_problem(tmp_path):
+    raises(FileNotFoundError, lambda: load_results(tmp_path / "none.json"), "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1,\n "results": [', encoding="utf-8")
+    raises(ValueError, lambda: load_results(bad), "not JSON", "line 2")
+    bad.write_bytes(b"\xff\xfe{}")
+    raises(ValueError, lambda: load_results(bad), "UTF-8")
+    bad.write_text(json.dumps({"schema_version": 7, "results": []}), encoding="utf-8")
+    raises(ValueError, lambda: load_results(bad), "schema_version 1")
+    entry = _result().to_dict()
+    del entry["throughput"]
+    bad.write_text(json.dumps({"schema_version": 1, "results": [_result().to_dict(), entry]}),
+                   encoding="utf-8")
+    raises(ValueError, lambda: load_results(bad), "result 1", "throughput")
+    entry = _result().to_dict() | {"speedup": 9}
+    bad.write_text(json.dumps({"schema_version": 1, "results": [entry]}), encoding="utf-8")
+    raises(ValueError, lambda: load_results(bad), "result 0", "speedup")
+    entry = _result().to_dict() | {"latency_p90": "fast"}
+    bad.write_text(json.dumps({"schema_version": 1, "results": [entry]}), encoding="utf-8")
+    raises(ValueError, lambda: load_results(bad), "latency_p90")
+
+
+def test_format_table_ratios_and_invalid_rows():
+    base = [_result(p90=0.004, throughput=500.0, size=8000), _result("char-gpt", p90=0.1, throughput=10.0)]
+    results = [_result(p90=0.002, throughput=1000.0, size=2000), _result("digits-cnn"),
+               _result("char-gpt", valid=False, quality=0.1)]
+    table = format_table(results, base)
+    rows = table.splitlines()
+    assert "p90 x" in rows[0] and len(rows) == 5
+    assert rows[2].split()[-3:] == ["2.00x", "2.00x", "4.00x"], rows[2]
+    assert rows[3].split()[-3:] == ["-", "-", "-"], "no baseline for digits-cnn: no ratios"
+    assert "INVALID" in rows[4] and "quality too low" in rows[4] and "x " not in rows[4].split("INVALID")[0]
+    plain = format_table(results)
+    assert "p90 x" not in plain and "VALID" in plain.splitlines()[2]
+
+
+def test_plot_results_needs_matplotlib_or_writes_a_png(tmp_path):
+    results, base = [_result(p90=0.001)], [_result(p90=0.002)]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raises(RuntimeError, lambda: plot_results(results, base, tmp_path / "p.png"), "matplotlib",
+               "pip install")
+        return
+    path = plot_results(results, base, tmp_path / "p.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    raises(ValueError, lambda: plot_results([_result(valid=False)], base, tmp_path / "q.png"), "no valid")
