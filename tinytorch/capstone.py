@@ -12,7 +12,6 @@ import numpy as np
 
 from tinytorch.benchmarking import TASKS, capture_environment, run_task
 from tinytorch.compression import magnitude_prune
-from tinytorch.datasets import load_tinydigits
 from tinytorch.layers import Module
 from tinytorch.memoization import generate_cached
 from tinytorch.quantization import quantize_model
@@ -24,7 +23,7 @@ TOP_KEYS = ("schema_version", "task", "student", "recipe", "claims", "baseline",
 RECIPE_KEYS = ("quantize", "prune", "kv_cache")
 QUANTIZE_METHODS = ("minmax", "percentile")
 PRUNE_SCOPES = ("global", "layer")
-KV_CACHE_TASKS = ("char-gpt",)  # the only task that generates text
+KV_CACHE_TASKS = tuple(name for name, task in TASKS.items() if task.kv_cache)  # tasks that generate text
 QUALITY_TOLERANCE = 2.0 ** -30  # about 1e-9: quality is a fraction of a fixed held-out set, re-measured it is equal
 CALIBRATION_SIZE = 128  # samples the quantizer calibrates on
 
@@ -83,16 +82,17 @@ def recipe_errors(recipe, task_name=None, path: str = "recipe") -> list[str]:
 
 def claims_errors(claims, path: str) -> list[str]:
     """Every problem of a claims (or baseline) object: exactly CLAIM_KEYS, quality in [0, 1],
-    positive finite latency and throughput, a positive integer size (given)."""
+    positive finite latency and throughput (or null: not timed), a positive integer size (given)."""
     if not isinstance(claims, dict):
         return [f"{path}: expected an object with keys {', '.join(CLAIM_KEYS)}, got {_kind(claims)}"]
     errors = [f"{path}.{key}: missing" for key in CLAIM_KEYS if key not in claims]
     errors += [f"{path}.{key}: unknown key (known: {', '.join(CLAIM_KEYS)})" for key in claims if key not in CLAIM_KEYS]
     if "quality" in claims and not (_is_number(claims["quality"]) and 0 <= claims["quality"] <= 1):
         errors.append(f"{path}.quality: expected a number in [0, 1], got {claims['quality']!r} ({_kind(claims['quality'])})")
-    for key in ("latency_p90", "throughput"):
-        if key in claims and not (_is_number(claims[key]) and claims[key] > 0):
-            errors.append(f"{path}.{key}: expected a positive number, got {claims[key]!r} ({_kind(claims[key])})")
+    for key in ("latency_p90", "throughput"):  # null: an invalid result is not timed (module 19)
+        if key in claims and claims[key] is not None and not (_is_number(claims[key]) and claims[key] > 0):
+            errors.append(f"{path}.{key}: expected a positive number or null, got {claims[key]!r} "
+                          f"({_kind(claims[key])})")
     size = claims.get("size_bytes")
     if "size_bytes" in claims and not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
         errors.append(f"{path}.size_bytes: expected a positive integer, got {size!r} ({_kind(size)})")
@@ -143,9 +143,11 @@ def reference_model(task_name: str) -> Module:
 
 
 def claims_of(result) -> dict:
-    """The four claimed numbers of a module-19 TaskResult, as plain Python numbers (given)."""
-    return {"quality": float(result.quality), "latency_p90": float(result.latency_p90),
-            "throughput": float(result.throughput), "size_bytes": int(result.size_bytes)}
+    """The four claimed numbers of a module-19 TaskResult, as plain Python numbers (None: not timed) (given)."""
+    def number(value):
+        return None if value is None else float(value)
+    return {"quality": float(result.quality), "latency_p90": number(result.latency_p90),
+            "throughput": number(result.throughput), "size_bytes": int(result.size_bytes)}
 
 
 if __name__ == "__main__":
@@ -163,14 +165,11 @@ def _as_array(x) -> np.ndarray:
 
 
 def calibration_data(task_name: str) -> np.ndarray:
-    """CALIBRATION_SIZE inputs for the quantizer: TinyDigits training images shaped like the task's
-    inputs for the digits tasks, the task's fixed sample otherwise (given)."""
+    """CALIBRATION_SIZE fixed training inputs of the task, for the quantizer (given)."""
     task = _task(task_name)
-    one = _as_array(task.sample(1))
-    if task_name.startswith("digits"):
-        images = load_tinydigits().x_train[:CALIBRATION_SIZE]
-        return images.reshape((len(images),) + one.shape[1:]).astype(one.dtype)
-    return _as_array(task.sample(CALIBRATION_SIZE))
+    if task.calibration is None:
+        raise ValueError(f"task {task_name!r} has no calibration inputs: it cannot be quantized")
+    return _as_array(task.calibration(CALIBRATION_SIZE))
 
 
 def apply_recipe(task_name: str, model: Module, recipe: dict) -> Module:
@@ -220,12 +219,19 @@ def generation_check(model, prompt, tokens: int | None = None, repeats: int = 2)
 
 if __name__ == "__main__":
     gpt = reference_model("char-gpt")
-    gpt_prompt = _as_array(TASKS["char-gpt"].sample(1))[0, :8]
+    gpt_quality = TASKS["char-gpt"].quality(gpt)
+    gpt_prompt = _as_array(TASKS["char-gpt"].sample(1))[0]
     for label, gpt_recipe in (("float32", {}), ("int8", {"quantize": {"method": "minmax", "per_channel": True}})):
-        g = generation_check(apply_recipe("char-gpt", gpt, gpt_recipe), gpt_prompt)
-        print(f"char-gpt {label}: cached tokens == uncached tokens: {g['same']}; {g['tokens']} tokens in "
-              f"{g['cached_s'] * 1e3:.0f} ms cached vs {g['uncached_s'] * 1e3:.0f} ms uncached "
-              f"(speed-up {g['uncached_s'] / g['cached_s']:.1f}x)")
+        optimized = apply_recipe("char-gpt", gpt, gpt_recipe)
+        g = generation_check(optimized, gpt_prompt)
+        plain, cached = (run_task("char-gpt", optimized, reference_quality=gpt_quality, kv_cache=kv)
+                         for kv in (False, True))
+        print(f"char-gpt {label}: quality {plain.quality:.4f} ({'valid' if plain.valid else 'INVALID'}); "
+              f"cached tokens == uncached tokens: {g['same']}; {g['tokens']} tokens in "
+              f"{g['cached_s'] * 1e3:.0f} ms cached vs {g['uncached_s'] * 1e3:.0f} ms uncached")
+        if plain.valid:
+            print(f"  run_task query p90: {plain.latency_p90 * 1e3:.1f} ms without the cache, "
+                  f"{cached.latency_p90 * 1e3:.1f} ms with it ({plain.latency_p90 / cached.latency_p90:.2f}x)")
 
 
 @dataclass
@@ -268,7 +274,8 @@ def make_submission(task_name: str, recipe: dict, student: str = "", **measure) 
         raise ValueError("make_submission: invalid recipe: " + "; ".join(problems))
     reference = reference_model(task_name)
     base = run_task(task_name, reference, reference_quality=task.quality(reference), **measure)
-    result = run_task(task_name, apply_recipe(task_name, reference, recipe), reference_quality=base.quality, **measure)
+    result = run_task(task_name, apply_recipe(task_name, reference, recipe), reference_quality=base.quality,
+                      kv_cache=bool(recipe.get("kv_cache")), **measure)
     submission = {"schema_version": SCHEMA_VERSION, "task": task_name, "student": str(student),
                   "recipe": copy.deepcopy(recipe), "claims": claims_of(result), "baseline": claims_of(base),
                   "environment": dict(result.environment or capture_environment())}
@@ -348,8 +355,9 @@ class Verification:
         if self.measured is not None:
             claims = self.submission["claims"]
             for key, unit, scale in (("latency_p90", "us", 1e6), ("throughput", "samples/s", 1.0)):
-                lines.append(f"[INFO] {key}: claimed {claims[key] * scale:,.1f} {unit}, re-measured "
-                             f"{self.measured[key] * scale:,.1f} {unit} (time is shown, not checked)")
+                then, now = (f"{v * scale:,.1f} {unit}" if v is not None else "not timed"
+                             for v in (claims[key], self.measured[key]))
+                lines.append(f"[INFO] {key}: claimed {then}, re-measured {now} (time is shown, not checked)")
             then = self.submission.get("environment", {})
             for key in _ENVIRONMENT_KEYS:
                 lines.append(f"[INFO] environment {key}: claimed {_short(then.get(key))}, "
@@ -372,12 +380,13 @@ def verify_submission(submission, **measure) -> Verification:
     reference = reference_model(task_name)
     base = run_task(task_name, reference, reference_quality=task.quality(reference), **measure)
     model = apply_recipe(task_name, reference, recipe)
-    result = run_task(task_name, model, reference_quality=base.quality, **measure)
+    result = run_task(task_name, model, reference_quality=base.quality, kv_cache=bool(recipe.get("kv_cache")),
+                      **measure)
     measured, ref = claims_of(result), claims_of(base)
     checks = check_claims(submission, measured, ref, float(task.target))
     generation = None
     if recipe.get("kv_cache"):
-        generation = generation_check(model, _as_array(task.sample(1)).ravel()[:8])
+        generation = generation_check(model, _as_array(task.sample(1))[0])
         checks.append(Check("kv_cache tokens", generation["same"], "same as uncached",
                             "same" if generation["same"] else "different"))
     return Verification(submission, checks, measured, ref, dict(result.environment or capture_environment()), generation,

@@ -181,24 +181,15 @@ def _import(number: str, names: list[str]) -> list:
 
 
 def _read_results(path: Path, what: str) -> list:
-    """TaskResults of a baseline or run file, or a clear error."""
-    (load_results, task_result) = _import("19", ["load_results", "TaskResult"])
-    if not path.is_file():
-        _fail(f"{what} not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"{what} {path} is corrupt ({exc}); delete it and run the benchmark again")
-    if isinstance(data, dict) and data.get("kind") == RUN_KIND:
-        try:
-            return [task_result.from_dict(item) for item in data["results"]]
-        except Exception as exc:  # a hand-edited or truncated file
-            _fail(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); delete it and run again")
+    """TaskResults of a baseline or run file (module 19's format), or a clear error."""
+    (load_results,) = _import("19", ["load_results"])
     try:
         return list(load_results(path))
-    except Exception as exc:
-        _fail(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); delete it and run "
-              f"`tito benchmark baseline`")
+    except FileNotFoundError:
+        _fail(f"{what} not found: {path}")
+    except Exception as exc:  # a corrupt, truncated or hand-edited file
+        _fail(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); delete it and measure again "
+              f"(`tito benchmark {'baseline' if what == 'baseline' else 'run'}`)")
 
 
 def _child_main(argv: list[str]) -> None:
@@ -240,7 +231,7 @@ def _run(args, format_table) -> None:
     capstone = _import("20", ["apply_recipe", "reference_model", "load_submission", "verify_submission",
                               "recipe_errors"])
     apply_recipe, reference_model, load_submission, verify_submission, recipe_errors = capstone
-    record: dict = {"kind": RUN_KIND, "version": 1}
+    record: dict = {"schema_version": 1, "kind": RUN_KIND}  # module 19's results file, with the run's details
     if args.submission is not None:
         try:
             submission = load_submission(args.submission)
@@ -269,7 +260,8 @@ def _run(args, format_table) -> None:
             print(f"{name}: building the reference, applying {applied} ...", flush=True)
             reference = reference_model(name)
             results.append(run_task(name, apply_recipe(name, reference, recipe),
-                                    reference_quality=tasks_table[name].quality(reference)))
+                                    reference_quality=tasks_table[name].quality(reference),
+                                    kv_cache=bool(recipe.get("kv_cache"))))
         record["recipe"] = recipe
     record.update(environment=capture_environment(), results=[r.to_dict() for r in results])
     write_atomic(args.out, json.dumps(record, indent=1, default=_jsonable) + "\n")
@@ -316,7 +308,7 @@ def _report(args, format_table) -> None:
         (plot_results,) = _import("19", ["plot_results"])
         try:
             plot_results(latest if latest is not None else baseline, baseline, args.plot)
-        except (ImportError, RuntimeError) as exc:
+        except (ImportError, RuntimeError, ValueError) as exc:
             _fail(f"no plot written: {exc}")
         print(f"plot written to {args.plot}")
 

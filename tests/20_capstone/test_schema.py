@@ -36,6 +36,8 @@ def test_each_missing_top_key_is_named(key):
 @pytest.mark.parametrize("key", CLAIM_KEYS)
 @pytest.mark.parametrize("bad", [None, "1", True, -1, float("nan"), float("inf"), [1]])
 def test_each_bad_claim_is_named_with_its_path(part, key, bad):
+    if bad is None and key in ("latency_p90", "throughput"):
+        bad = 0  # null is allowed there (an invalid result is not timed); zero is not
     damaged = copy.deepcopy(GOOD)
     damaged[part][key] = bad
     errors = validate_submission(damaged)
@@ -102,3 +104,11 @@ def test_replacing_a_top_level_value_never_raises_and_is_caught_unless_harmless(
         or (key == "environment" and isinstance(value, dict)) or (key == "recipe" and value == {}) \
         or (key == "schema_version" and type(value) is int and value == 1)
     assert (errors == []) is harmless, (key, value, errors)
+
+
+def test_times_may_be_null_for_a_result_that_was_not_timed():
+    untimed = dict(CLAIMS, latency_p90=None, throughput=None)
+    assert validate_submission(dict(GOOD, claims=untimed)) == []
+    for key in ("quality", "size_bytes"):
+        (error,) = validate_submission(dict(GOOD, claims=dict(CLAIMS, **{key: None})))
+        assert error.startswith(f"claims.{key}:")

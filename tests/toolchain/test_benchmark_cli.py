@@ -46,7 +46,7 @@ class TaskResult:
     def from_dict(cls, d):
         return cls(**d)
 
-def run_task(name, model=None, *, reference_quality=None, warmup=3, repeats=20):
+def run_task(name, model=None, *, reference_quality=None, warmup=3, repeats=20, kv_cache=False):
     model = model or TASKS[name].build_reference()
     ref = reference_quality if reference_quality is not None else 0.5
     valid = model["quality"] >= 0.99 * ref
@@ -60,11 +60,17 @@ def save_results(results, path):
     from pathlib import Path
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     rows = [r.to_dict() for r in results]
-    Path(path).write_text(json.dumps({"environment": capture_environment(), "results": rows}))
+    data = {"schema_version": 1, "environment": capture_environment(), "results": rows}
+    Path(path).write_text(json.dumps(data))
 
 def load_results(path):
     from pathlib import Path
-    return [TaskResult.from_dict(r) for r in json.loads(Path(path).read_text())["results"]]
+    if not Path(path).is_file():
+        raise FileNotFoundError(path)
+    data = json.loads(Path(path).read_text())
+    if data.get("schema_version") != 1:
+        raise ValueError("not a results file")
+    return [TaskResult.from_dict(r) for r in data["results"]]
 
 def format_table(results, baseline=None):
     base = {b.task: b for b in baseline or []}
