@@ -818,8 +818,8 @@ class Verification:
         lines = [str(c) for c in self.checks]
         if self.measured is not None:
             claims = self.submission["claims"]
-            for key, unit, scale in (("latency_p90", "us", 1e6), ("throughput", "samples/s", 1.0)):
-                then, now = (f"{v * scale:,.1f} {unit}" if v is not None else "not timed"
+            for key, unit, scale in (("latency_p90", "ms", 1e3), ("throughput", "samples/s", 1.0)):
+                then, now = (f"{v * scale:,.3f} {unit}" if v is not None else "not timed"
                              for v in (claims[key], self.measured[key]))
                 lines.append(f"[INFO] {key}: claimed {then}, re-measured {now} (time is shown, not checked)")
             then = self.submission.get("environment", {})
