@@ -186,7 +186,7 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     with threadpool_limits(limits=threads):
-        for _ in range(warmup):
+        for _round in range(warmup):
             for name in names:
                 fns[name]()
         for r in range(repeats):
@@ -295,8 +295,8 @@ def _gpt_calibration(n: int) -> np.ndarray:
 def _build_gpt() -> GPT:
     tokenizer, ids = _shakespeare_ids()
     model = GPT(tokenizer.vocab_size, **GPT_CONFIG, rng=0)
-    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1e-2), CrossEntropyLoss(), np.random.default_rng(0)
-    for _ in range(600):
+    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1.5e-2), CrossEntropyLoss(), np.random.default_rng(0)
+    for _ in range(400):
         x, y = lm_batch(ids[:GPT_TRAIN_CHARS], 32, GPT_CONFIG["max_seq_len"], rng)
         loss = loss_fn(model(x), y)
         optimizer.zero_grad()
@@ -453,14 +453,16 @@ def save_results(results: list[TaskResult], path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"schema_version": RESULTS_SCHEMA, "environment": capture_environment(),
                        "results": [r.to_dict() for r in results]}, indent=2)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    moved = False
     try:
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.replace(temporary, path)  # atomic: a reader sees the old file or the new one
+        moved = True
+    finally:
+        if not moved:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def load_results(path) -> list[TaskResult]:

@@ -96,9 +96,10 @@ def _threads(value) -> int | None:
 # ## 1. What a single timing hides
 #
 # The simplest benchmark is two calls to a clock around the code. The cell below does that 30
-# times for the same forward pass: a small CNN (the shape of module 9's digits model) on the
-# 360 test images of TinyDigits, and prints the first call, the fastest, the median, the 90th
-# percentile and the slowest. Nothing changes between the calls, yet the numbers do.
+# times for the same forward pass: a small CNN (the model of section 6's `digits-cnn` task,
+# untrained: the weights do not change the time) on the 360 test images of TinyDigits, and
+# prints the first call, the fastest, the median, the 90th percentile and the slowest. Nothing
+# changes between the calls, yet the numbers do.
 #
 # Where the spread comes from:
 # - **Warm-up.** The first calls allocate memory NumPy then reuses, fill the CPU caches with the
@@ -109,7 +110,8 @@ def _threads(value) -> int | None:
 #   outliers are always *slow*: nothing makes a call faster than the work it has to do.
 # - **Frequency and threads.** CPUs change their clock speed with load and temperature, and
 #   NumPy's BLAS may use one thread or all cores. Two runs with different thread counts measure
-#   different things (module 14 showed that for small matmuls more threads can be slower).
+#   different things (module 18 measures how the thread count changes small and large
+#   matmuls).
 #
 # So one timing is a sample from a distribution, skewed to the right. The **mean** is pulled up
 # by the outliers; the **minimum** is the least disturbed run, a good estimate of the pure cost,
@@ -511,7 +513,7 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
     times: dict[str, list[float]] = {name: [] for name in names}
     ### BEGIN SOLUTION
     with threadpool_limits(limits=threads):
-        for _ in range(warmup):
+        for _round in range(warmup):
             for name in names:
                 fns[name]()
         for r in range(repeats):
@@ -790,8 +792,8 @@ def _gpt_calibration(n: int) -> np.ndarray:
 def _build_gpt() -> GPT:
     tokenizer, ids = _shakespeare_ids()
     model = GPT(tokenizer.vocab_size, **GPT_CONFIG, rng=0)
-    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1e-2), CrossEntropyLoss(), np.random.default_rng(0)
-    for _ in range(600):
+    optimizer, loss_fn, rng = Adam(model.parameters(), lr=1.5e-2), CrossEntropyLoss(), np.random.default_rng(0)
+    for _ in range(400):
         x, y = lm_batch(ids[:GPT_TRAIN_CHARS], 32, GPT_CONFIG["max_seq_len"], rng)
         loss = loss_fn(model(x), y)
         optimizer.zero_grad()
@@ -1100,14 +1102,16 @@ def save_results(results: list[TaskResult], path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"schema_version": RESULTS_SCHEMA, "environment": capture_environment(),
                        "results": [r.to_dict() for r in results]}, indent=2)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    moved = False
     try:
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.replace(temporary, path)  # atomic: a reader sees the old file or the new one
+        moved = True
+    finally:
+        if not moved:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def load_results(path) -> list[TaskResult]:
