@@ -223,7 +223,7 @@ if __name__ == "__main__":
     gpt_prompt = _as_array(TASKS["char-gpt"].sample(1))[0]
     for label, gpt_recipe in (("float32", {}), ("int8", {"quantize": {"method": "minmax", "per_channel": True}})):
         optimized = apply_recipe("char-gpt", gpt, gpt_recipe)
-        g = generation_check(optimized, gpt_prompt)
+        g = generation_check(optimized, gpt_prompt, repeats=5)
         plain, cached = (run_task("char-gpt", optimized, reference_quality=gpt_quality, kv_cache=kv)
                          for kv in (False, True))
         print(f"char-gpt {label}: quality {plain.quality:.4f} ({'valid' if plain.valid else 'INVALID'}); "
@@ -354,8 +354,9 @@ class Verification:
         lines = [str(c) for c in self.checks]
         if self.measured is not None:
             claims = self.submission["claims"]
-            for key, unit, scale in (("latency_p90", "ms", 1e3), ("throughput", "samples/s", 1.0)):
-                then, now = (f"{v * scale:,.3f} {unit}" if v is not None else "not timed"
+            for key, unit, digits in (("latency_p90", "ms", 3), ("throughput", "samples/s", 0)):
+                scale = 1e3 if unit == "ms" else 1.0
+                then, now = (f"{v * scale:,.{digits}f} {unit}" if v is not None else "not timed"
                              for v in (claims[key], self.measured[key]))
                 lines.append(f"[INFO] {key}: claimed {then}, re-measured {now} (time is shown, not checked)")
             then = self.submission.get("environment", {})
