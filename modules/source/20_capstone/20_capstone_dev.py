@@ -22,9 +22,10 @@
 # believe a word of it. The verifier rebuilds the reference model, re-applies your recipe,
 # measures again, and checks every claim that can be checked.
 #
-# That is how MLPerf works. A submitter reports accuracy and speed; the results are published
-# only after the review committee has reproduced them, and a result that misses the quality
-# target is not slower or worse — it is *invalid*. The same discipline protects you from
+# That is the spirit of MLPerf. A submitter reports accuracy and speed with the code and logs
+# that produced them; the results are published only after a review in which the other
+# submitters inspect them and may rerun them, and a result that misses the quality target is
+# not slower or worse — it is *invalid*. The same discipline protects you from
 # yourself: a speed-up measured on a model that silently lost 10 points of accuracy is not a
 # speed-up, and a number typed into a report by hand is not a measurement.
 #
