@@ -442,6 +442,53 @@ def run_suite(models: dict[str, Module] | None = None, tasks=None, **options) ->
     return [run_task(name, models.get(name), **options) for name in names]
 
 
+def run_compared(task, models: dict[str, Module | None], *, kv_cache: dict[str, bool] | None = None,
+                 reference_quality: float | None = None, warmup: int = 3, repeats: int = 20,
+                 threads: int | None = 1, timer: Callable[[], float] = time.perf_counter) -> dict[str, TaskResult]:
+    """run_task for several models of one task (None: the reference), with the timings of all the
+    valid ones interleaved and rotated (section 5), so that their ratios compare like with like.
+    `kv_cache` maps a name to True for a cached query (given)."""
+    task = get_task(task)
+    flags = dict(kv_cache or {})
+    if not isinstance(models, dict) or not models or set(flags) - set(models):
+        raise ValueError(f"run_compared needs a non-empty dict {{name: model or None}} and kv_cache names among "
+                         f"its keys, got models {list(models) if isinstance(models, dict) else models!r}, "
+                         f"kv_cache {list(flags)}")
+    if any(flags.values()) and not task.kv_cache:
+        raise ValueError(f"run_compared: task {task.name!r} has no KV-cache variant")
+    built = {name: task.build_reference() if model is None else model for name, model in models.items()}
+    if reference_quality is None:
+        reference_quality = measure_reference_quality(task)
+    gated = {}
+    for name, model in built.items():
+        if not isinstance(model, Module):
+            raise TypeError(f"run_compared: model {name!r} is not a Module but {type(model).__name__}")
+        model.eval()
+        quality = float(task.quality(model))
+        gated[name] = (quality, check_quality(quality, reference_quality, task.target))
+    valid = [name for name, (_, reason) in gated.items() if reason is None]
+
+    def query(name: str, inputs) -> Callable[[], object]:
+        model, cached = built[name], bool(flags.get(name))
+        return lambda: task.query(model, inputs, cached)
+
+    def queries(inputs) -> dict[str, Callable[[], object]]:
+        return {name: query(name, inputs) for name in valid}
+
+    options = {"warmup": warmup, "repeats": repeats, "threads": threads, "timer": timer}
+    single = compare(queries(task.sample(1)), **options) if valid else {}
+    offline = compare(queries(task.sample(task.offline_batch)), **options) if valid else {}
+    results = {}
+    for name, (quality, reason) in gated.items():
+        timed = name in single
+        results[name] = TaskResult(
+            task.name, quality, float(reference_quality), task.target, reason is None, reason,
+            single[name].median if timed else None, single[name].p90 if timed else None,
+            task.offline_batch / offline[name].median if timed else None, int(model_nbytes(built[name])),
+            capture_environment(), bool(flags.get(name)))
+    return results
+
+
 RESULTS_SCHEMA = 1
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from tinytorch.benchmarking import (
     TASKS,
+    Task,
     TaskResult,
     check_quality,
     format_table,
@@ -22,11 +23,13 @@ from tinytorch.benchmarking import (
     measure_reference_quality,
     next_token_accuracy,
     plot_results,
+    run_compared,
     run_suite,
     run_task,
     save_results,
 )
 from tinytorch.compression import magnitude_prune
+from tinytorch.layers import Linear, Sequential
 from tinytorch.quantization import model_nbytes, quantize_model
 from tinytorch.testing import raises
 
@@ -230,3 +233,63 @@ def test_plot_results_needs_matplotlib_or_writes_a_png(tmp_path):
     path = plot_results(results, base, tmp_path / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     raises(ValueError, lambda: plot_results([_result(valid=False)], base, tmp_path / "q.png"), "no valid")
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _toy(clock, log):
+    """A task on 10 fixed 2-feature samples: quality = the model's `score`; a query by model `m`
+    takes m.cost + 0.01 per sample seconds of the fake clock and is logged."""
+    data = np.arange(20, dtype=np.float32).reshape(10, 2)
+
+    def query(model, x, kv_cache=False):
+        log.append((model.tag, len(x), kv_cache))
+        clock.now += model.cost + 0.01 * len(x)
+
+    return Task("toy", "test", lambda: _tagged("ref", 1.0, 0.8), lambda m: m.score,
+                lambda batch: data[np.arange(batch) % 10], query, offline_batch=4, kv_cache=True)
+
+
+def _tagged(tag, cost, score):
+    model = Sequential(Linear(2, 2, rng=0))
+    model.tag, model.cost, model.score = tag, cost, score
+    return model
+
+
+def test_run_compared_gates_then_interleaves_the_valid_models():
+    clock, log = _Clock(), []
+    toy = _toy(clock, log)
+    models = {"ref": None, "fast": _tagged("fast", 0.5, 0.8), "bad": _tagged("bad", 0.1, 0.5)}
+    runs = run_compared(toy, models,
+                        kv_cache={"fast": True}, reference_quality=0.8, warmup=1, repeats=3, timer=clock)
+    assert list(runs) == ["ref", "fast", "bad"]
+    assert log == [("ref", 1, False), ("fast", 1, True),  # warm-up round
+                   ("ref", 1, False), ("fast", 1, True), ("fast", 1, True), ("ref", 1, False),
+                   ("ref", 1, False), ("fast", 1, True),
+                   ("ref", 4, False), ("fast", 4, True),
+                   ("ref", 4, False), ("fast", 4, True), ("fast", 4, True), ("ref", 4, False),
+                   ("ref", 4, False), ("fast", 4, True)], log
+    ref, fast, bad = runs["ref"], runs["fast"], runs["bad"]
+    assert ref.valid and fast.valid and fast.kv_cache and not ref.kv_cache
+    assert ref.latency_p50 == pytest.approx(1.01) and fast.latency_p90 == pytest.approx(0.51)
+    assert ref.throughput == pytest.approx(4 / 1.04) and fast.throughput == pytest.approx(4 / 0.54)
+    assert not bad.valid and bad.latency_p50 is None and bad.throughput is None and "0.5000" in bad.reason
+    table = format_table([fast], [ref])
+    assert f"{1.01 / 0.51:.2f}x" in table
+
+
+def test_run_compared_errors_and_a_real_task():
+    toy = _toy(_Clock(), [])
+    raises(ValueError, lambda: run_compared(toy, {}), "non-empty")
+    raises(ValueError, lambda: run_compared(toy, {"a": None}, kv_cache={"b": True}), "kv_cache")
+    raises(ValueError, lambda: run_compared("digits-cnn", {"a": None}, kv_cache={"a": True}), "KV-cache")
+    raises(TypeError, lambda: run_compared(toy, {"a": "model"}, reference_quality=0.8), "'a'")
+    runs = run_compared("digits-mlp", {"one": None, "two": None}, **FAST)
+    assert runs["one"].valid and runs["two"].valid and runs["one"].quality == runs["two"].quality
+    assert runs["one"].latency_p50 > 0 and runs["two"].throughput > 0

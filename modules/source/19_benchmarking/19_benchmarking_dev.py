@@ -934,7 +934,8 @@ if __name__ == "__main__":
 #    and the int8 arrays of quantized layers), and the environment.
 #
 # `kv_cache=True` is for tasks whose query has a cached variant (the GPT); elsewhere it is an
-# error. Every number a `TaskResult` holds was measured in this call.
+# error. Every number a `TaskResult` holds was measured in this call, except the reference
+# quality (measured once per process, or passed in).
 
 # %% nbgrader={"grade": false, "grade_id": "run-task", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -1068,6 +1069,11 @@ if __name__ == "__main__":
 # Given, to finish the tool:
 # - `run_suite(models=None, tasks=None, **options)`: `run_task` for each task (all of `TASKS` by
 #   default, or the keys of `models`), each with its model from `models` or the reference.
+# - `run_compared(task, {name: model}, kv_cache={name: True}, ...)`: several models of one task
+#   (`None` stands for the reference), each through the quality gate, then the valid ones timed
+#   **together** with `compare` (interleaved, rotated), one comparison per scenario. Use it
+#   whenever you want a ratio: two `run_task` calls made minutes apart measure the machine's
+#   mood as much as the models.
 # - `save_results(results, path)` writes `{"schema_version": 1, "environment": …, "results":
 #   [...]}` atomically (a temporary file in the same folder, then `os.replace`, so a crash never
 #   leaves half a file); `load_results(path)` reads it back with clear errors for a missing file,
@@ -1089,6 +1095,53 @@ def run_suite(models: dict[str, Module] | None = None, tasks=None, **options) ->
     for name in list(models) + names:
         get_task(name)  # unknown names fail before any work
     return [run_task(name, models.get(name), **options) for name in names]
+
+
+def run_compared(task, models: dict[str, Module | None], *, kv_cache: dict[str, bool] | None = None,
+                 reference_quality: float | None = None, warmup: int = 3, repeats: int = 20,
+                 threads: int | None = 1, timer: Callable[[], float] = time.perf_counter) -> dict[str, TaskResult]:
+    """run_task for several models of one task (None: the reference), with the timings of all the
+    valid ones interleaved and rotated (section 5), so that their ratios compare like with like.
+    `kv_cache` maps a name to True for a cached query (given)."""
+    task = get_task(task)
+    flags = dict(kv_cache or {})
+    if not isinstance(models, dict) or not models or set(flags) - set(models):
+        raise ValueError(f"run_compared needs a non-empty dict {{name: model or None}} and kv_cache names among "
+                         f"its keys, got models {list(models) if isinstance(models, dict) else models!r}, "
+                         f"kv_cache {list(flags)}")
+    if any(flags.values()) and not task.kv_cache:
+        raise ValueError(f"run_compared: task {task.name!r} has no KV-cache variant")
+    built = {name: task.build_reference() if model is None else model for name, model in models.items()}
+    if reference_quality is None:
+        reference_quality = measure_reference_quality(task)
+    gated = {}
+    for name, model in built.items():
+        if not isinstance(model, Module):
+            raise TypeError(f"run_compared: model {name!r} is not a Module but {type(model).__name__}")
+        model.eval()
+        quality = float(task.quality(model))
+        gated[name] = (quality, check_quality(quality, reference_quality, task.target))
+    valid = [name for name, (_, reason) in gated.items() if reason is None]
+
+    def query(name: str, inputs) -> Callable[[], object]:
+        model, cached = built[name], bool(flags.get(name))
+        return lambda: task.query(model, inputs, cached)
+
+    def queries(inputs) -> dict[str, Callable[[], object]]:
+        return {name: query(name, inputs) for name in valid}
+
+    options = {"warmup": warmup, "repeats": repeats, "threads": threads, "timer": timer}
+    single = compare(queries(task.sample(1)), **options) if valid else {}
+    offline = compare(queries(task.sample(task.offline_batch)), **options) if valid else {}
+    results = {}
+    for name, (quality, reason) in gated.items():
+        timed = name in single
+        results[name] = TaskResult(
+            task.name, quality, float(reference_quality), task.target, reason is None, reason,
+            single[name].median if timed else None, single[name].p90 if timed else None,
+            task.offline_batch / offline[name].median if timed else None, int(model_nbytes(built[name])),
+            capture_environment(), bool(flags.get(name)))
+    return results
 
 
 RESULTS_SCHEMA = 1
@@ -1203,8 +1256,9 @@ def plot_results(results: list[TaskResult], baseline: list[TaskResult], path) ->
 # %% [markdown]
 # ## 10. A first submission, judged
 #
-# The cell runs the suite on the three references (the baseline), then on three candidates
-# built with earlier modules' tools:
+# The cell judges three candidates built with earlier modules' tools, each with
+# `run_compared` against its task's reference (the baseline), so that each ratio comes from
+# one interleaved measurement:
 # - `digits-mlp` quantized to int8 (module 15, calibrated on 256 inputs of the task's
 #   `calibration` set): smaller, and valid if the quality holds;
 # - `digits-cnn` with 90 % of its weights pruned by magnitude and no fine-tuning (module 16):
@@ -1224,14 +1278,18 @@ if __name__ == "__main__":
     from tinytorch.compression import magnitude_prune
     from tinytorch.quantization import quantize_model
 
-    baseline = run_suite(repeats=10)
-    print(format_table(baseline))
     quantized = quantize_model(TASKS["digits-mlp"].build_reference(), [TASKS["digits-mlp"].calibration(256)])
     pruned = TASKS["digits-cnn"].build_reference()
     magnitude_prune(pruned, 0.9)
-    candidates = [run_task("digits-mlp", quantized, repeats=10), run_task("digits-cnn", pruned, repeats=10),
-                  run_task("char-gpt", repeats=10, kv_cache=True)]
-    print()
+    judged = [run_compared("digits-mlp", {"reference": None, "int8": quantized}, repeats=10),
+              run_compared("digits-cnn", {"reference": None, "pruned 90%": pruned}, repeats=10),
+              run_compared("char-gpt", {"reference": None, "kv cache": None}, kv_cache={"kv cache": True},
+                           repeats=10)]
+    baseline = [runs["reference"] for runs in judged]
+    candidates = [next(r for name, r in runs.items() if name != "reference") for runs in judged]
+    print("the references:")
+    print(format_table(baseline))
+    print("\nthe candidates, against the references measured in the same comparison:")
     print(format_table(candidates, baseline))
     results_file = Path(tempfile.mkdtemp()) / "results.json"
     save_results(baseline + candidates, results_file)
