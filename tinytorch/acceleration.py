@@ -42,12 +42,12 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5, war
         for _ in range(warmup):
             for fn in fns.values():
                 fn()
-        for r in range(repeats):
+        for i in range(repeats):
             for name, fn in fns.items():
                 start = time.perf_counter()
                 for _ in range(number):
                     fn()
-                times[name][r] = (time.perf_counter() - start) / number
+                times[name][i] = (time.perf_counter() - start) / number
     return times
 
 
