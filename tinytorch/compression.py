@@ -10,7 +10,7 @@ from tinytorch.autograd import no_grad
 from tinytorch.layers import Dropout, Linear, Module, Sequential
 from tinytorch.losses import CrossEntropyLoss, log_softmax
 from tinytorch.optimizers import Adam
-from tinytorch.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d
+from tinytorch.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
 from tinytorch.tensor import Tensor
 
 
@@ -204,25 +204,30 @@ def slice_inputs(layer: Linear | Conv2d, keep: np.ndarray, channels: int) -> Lin
     return _linear_from(layer.weight.data[rows], bias)
 
 
-_PASS_THROUGH = (ReLU, Sigmoid, Tanh, GELU, Dropout, MaxPool2d, Flatten)  # keep units as they are
+_PASS_THROUGH = (ReLU, Sigmoid, Tanh, GELU, Dropout, MaxPool2d, AvgPool2d, Flatten)  # keep units as they are
+_UNDERSTOOD = (Linear, Conv2d, BatchNorm2d) + _PASS_THROUGH
 
 
 def structured_prune(model: Sequential, ratio: float) -> Sequential:
     """A new, smaller Sequential: every hidden Linear/Conv2d of `model` loses the fraction `ratio`
     of its output units (lowest L1 importance; at least one stays), and the layers after it are cut
-    to match. The last weight layer keeps all its outputs. `model` itself is not changed (given)."""
+    to match. The last weight layer keeps all its outputs. `model` itself is not changed (given).
+    Every layer must be a Linear, Conv2d, BatchNorm2d or one of `_PASS_THROUGH`; any other layer
+    (a nested Sequential, a QuantizedLinear, a LayerNorm, ...) is a TypeError naming it."""
     if not isinstance(model, Sequential):
         raise TypeError(f"structured_prune takes a Sequential, got {type(model).__name__}")
     ratio = _fraction(ratio, "ratio")
     if ratio == 1.0:
         raise ValueError("ratio must be below 1: a layer needs at least one unit")
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, _UNDERSTOOD):
+            known = ", ".join(kind.__name__ for kind in _UNDERSTOOD)
+            raise TypeError(f"structured_prune cannot follow layer {i}, a {type(layer).__name__}: it handles a "
+                            f"flat Sequential of {known}. Prune the float model first, then quantize or "
+                            f"factorize it (low_rank_approximate returns a nested Sequential)")
     layers = [copy.deepcopy(layer) for layer in model.layers]
     weighted = [i for i, layer in enumerate(layers) if isinstance(layer, Linear | Conv2d)]
     for a, b in zip(weighted, weighted[1:]):
-        for between in layers[a + 1:b]:
-            if not isinstance(between, _PASS_THROUGH + (BatchNorm2d,)):
-                raise TypeError(f"structured_prune cannot see through {type(between).__name__} "
-                                f"between layers {a} and {b}")
         units = len(unit_importance(layers[a]))
         keep_count = max(1, units - int(round(ratio * units)))
         keep = np.flatnonzero(keep_largest(unit_importance(layers[a]), units - keep_count))

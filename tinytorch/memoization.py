@@ -16,6 +16,19 @@ def _count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _whole_ids(array: np.ndarray, who: str) -> np.ndarray:
+    """Token ids as int64, or a ValueError naming the first one that is not a whole number (given)."""
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
+    if array.dtype.kind != "f":
+        raise ValueError(f"{who} needs integer token ids, got an array of dtype {array.dtype}")
+    bad = ~np.isfinite(array) | (array != np.round(array))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who} needs whole-number token ids, got {array[index]} at index {index}")
+    return array.astype(np.int64)
+
+
 class KVCache:
     """Keys and values of one attention layer: two preallocated (B, H, max_len, hd) float32 arrays
     filled in place; `update(k, v)` appends this call's positions and returns all of them."""
@@ -95,17 +108,31 @@ def make_caches(model: GPT, batch_size: int, max_len: int | None = None) -> list
 
 
 def _check_caches(model: GPT, ids, caches) -> np.ndarray:
-    """ids as (B, T) ints that fit in the caches (given)."""
+    """ids as (B, T) ints that fit in the caches, made for this model (given)."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if ids.ndim != 2 or ids.shape[1] == 0:
         raise ValueError(f"forward_cached needs token ids of shape (B, T) with T >= 1, got shape {ids.shape}")
     if not isinstance(caches, list | tuple) or len(caches) != len(model.blocks) \
             or not all(isinstance(c, KVCache) for c in caches):
+        got = f"{type(caches).__name__} of {len(caches)}" if isinstance(caches, list | tuple) else type(caches).__name__
         raise ValueError(f"forward_cached needs a list of {len(model.blocks)} KVCache (one per block, "
-                         f"see make_caches), got {type(caches).__name__} of {len(caches) if hasattr(caches, '__len__') else '?'}")
+                         f"see make_caches), got {got}")
+    B, H, S, hd = caches[0].keys.shape
+    if any(c.keys.shape != (B, H, S, hd) for c in caches) \
+            or (H, hd) != (model.num_heads, model.embed_dim // model.num_heads):
+        raise ValueError(f"forward_cached: caches of shapes {[c.keys.shape for c in caches]} do not fit this model "
+                         f"({model.num_heads} heads of {model.embed_dim // model.num_heads} in every block); "
+                         "make them with make_caches(model, batch_size)")
     lengths = [c.length for c in caches]
     if min(lengths) != max(lengths):
         raise ValueError(f"forward_cached: the caches hold different numbers of positions {lengths}")
+    if ids.shape[0] != B:
+        raise ValueError(f"forward_cached: ids hold a batch of {ids.shape[0]} sequences, the caches were made "
+                         f"for batch_size = {B}")
+    if lengths[0] + ids.shape[1] > S:
+        raise ValueError(f"forward_cached: {ids.shape[1]} new positions after the {lengths[0]} cached ones do not "
+                         f"fit the caches' max_len = {S} (the model's max_seq_len is {model.max_seq_len}); "
+                         "reset() the caches and prefill the last positions again")
     return ids
 
 
@@ -131,7 +158,7 @@ def generate_cached(model: GPT, ids, max_new_tokens: int, temperature: float = 1
         raise ValueError(f"generate_cached needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
                          f"got shape {array.shape}")
     max_new_tokens = _count(max_new_tokens, "max_new_tokens", minimum=0)
-    out = np.atleast_2d(array).astype(np.int64)
+    out = np.atleast_2d(_whole_ids(array, "generate_cached"))
     rng = np.random.default_rng(seed)
     window = model.max_seq_len
     was_training = model.training

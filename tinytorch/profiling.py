@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from tinytorch.autograd import no_grad
+from tinytorch.autograd import grad_mode, no_grad
 from tinytorch.layers import Module
 from tinytorch.tensor import Tensor
 
@@ -174,6 +174,9 @@ class OpTracer:
     inclusive and self seconds (t.inclusive, t.self_time) and last output (t.outputs)."""
 
     def __init__(self, model):
+        if not _is_layer(model):
+            raise TypeError(f"OpTracer needs a model (a Module or an object with a forward method), "
+                            f"got {type(model).__name__}")
         self.names = {id(layer): name for name, layer in named_layers(model)}
         self.records: list[OpRecord] = []
         self.inclusive: dict[str, float] = {}
@@ -267,11 +270,8 @@ def measure_memory(model, x, grad: bool = True) -> MemoryReport:
     try:
         tracemalloc.reset_peak()  # forget every earlier peak
         before, _ = tracemalloc.get_traced_memory()
-        if grad:
+        with grad_mode(grad):  # also inside a caller's no_grad(): grad=True means a graph
             out = model(x)
-        else:
-            with no_grad():
-                out = model(x)
         after, peak = tracemalloc.get_traced_memory()
     finally:
         if not was_tracing:
@@ -324,6 +324,8 @@ def amdahl_speedup(fraction: float, factor: float) -> float:
         raise ValueError(f"amdahl_speedup: fraction must be in [0, 1], got {fraction!r}")
     if not factor > 0:
         raise ValueError(f"amdahl_speedup: factor must be positive, got {factor!r}")
+    if fraction == 1.0 and factor == math.inf:
+        return math.inf  # the whole program vanishes
     return 1.0 / ((1.0 - fraction) + fraction / factor)
 
 
@@ -356,7 +358,7 @@ def _own_parameters(layer) -> int:
 def _group_records(records: list[OpRecord], layers: dict[str, object]) -> list[LayerStats]:
     """One LayerStats per layer that ran at least one op, in order of its first op."""
     _check_records(records)
-    rows: dict[str, LayerStats] = {}
+    rows = {}  # layer name -> its LayerStats, in order of first op
     for r in records:
         if r.layer not in rows:
             layer = layers[r.layer]

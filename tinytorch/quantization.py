@@ -36,6 +36,8 @@ def quantization_params(lo, hi, symmetric: bool = False) -> tuple[np.ndarray, np
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     if lo.shape != hi.shape or np.any(lo > hi):
         raise ValueError(f"quantization_params needs lo <= hi of the same shape, got {lo} and {hi}")
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise ValueError(f"quantization_params needs a finite range, got lo = {lo} and hi = {hi}")
     # Set `scale` (float64, never 0) and `zero_point` (int32), both of lo's shape.
     lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
     if symmetric:
@@ -148,7 +150,16 @@ class QuantizedLinear(Module):
             raise ValueError(f"input_scale must be positive, got {input_scale!r}")
         self.in_features, self.out_features = weight_q.shape
         self.weight_q = weight_q
-        self.weight_scale = np.broadcast_to(np.asarray(weight_scale, np.float32), (1, self.out_features)).copy()
+        weight_scale = np.asarray(weight_scale, np.float32)
+        if weight_scale.shape not in ((), (1,), (1, 1), (self.out_features,), (1, self.out_features)):
+            raise ValueError(f"QuantizedLinear: weight_scale must be one number or one per output column "
+                             f"({self.out_features}), got shape {weight_scale.shape}")
+        if not np.all(np.isfinite(weight_scale) & (weight_scale > 0)):
+            raise ValueError(f"QuantizedLinear: weight_scale must be positive and finite, got {weight_scale}")
+        self.weight_scale = np.broadcast_to(weight_scale.reshape(1, -1), (1, self.out_features)).copy()
+        if bias is not None and np.size(bias) != self.out_features:
+            raise ValueError(f"QuantizedLinear: bias must have {self.out_features} values (one per output column), "
+                             f"got shape {np.shape(bias)}")
         self.bias = None if bias is None else np.asarray(bias, np.float32).reshape(self.out_features)
         self.input_scale = None if input_scale is None else float(input_scale)
         self.input_zero_point = None if input_zero_point is None else int(input_zero_point)
@@ -231,14 +242,37 @@ def _swap_modules(root: Module, replace) -> None:
 
 
 def _batches(calibration_data) -> list:
-    """One array/Tensor, or a list/tuple of them, as a list of batches (given)."""
-    if isinstance(calibration_data, list | tuple) and calibration_data and \
-            all(isinstance(b, Tensor | np.ndarray) for b in calibration_data):
-        batches = list(calibration_data)
+    """The calibration batches as a list (given): one array or Tensor, a list/tuple of them, or an
+    iterable of batches such as a DataLoader (of a batch tuple `(inputs, labels, ...)` only the
+    inputs are used)."""
+    def inputs_of(batch):
+        return batch[0] if isinstance(batch, tuple) and batch and isinstance(batch[0], Tensor | np.ndarray) else batch
+
+    data = calibration_data
+    if isinstance(data, Tensor | np.ndarray):
+        batches = [data]
+    elif isinstance(data, list | tuple):
+        items = [inputs_of(b) for b in data]
+        batches = items if items and all(isinstance(b, Tensor | np.ndarray) for b in items) else [data]
+    elif hasattr(data, "__iter__") and not isinstance(data, str | bytes | dict | set):
+        batches = [inputs_of(b) for b in data]  # a DataLoader or another iterable of batches
     else:
-        batches = [calibration_data]
-    out = [b if isinstance(b, Tensor) else np.asarray(b) for b in batches]
-    if any(b.size == 0 for b in out):
+        raise TypeError(f"quantize_model: calibration_data must be an array or Tensor of inputs, a list of them "
+                        f"or a DataLoader, got {type(data).__name__}")
+    out = []
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, Tensor):
+            try:
+                batch = np.asarray(batch)
+            except ValueError as exc:
+                raise TypeError(f"quantize_model: calibration batch {i} is not an array of numbers: {exc}") from None
+            if not (np.issubdtype(batch.dtype, np.number) or batch.dtype == bool):
+                raise TypeError(f"quantize_model: calibration batch {i} must hold numbers, got "
+                                f"{type(batches[i]).__name__} (dtype {batch.dtype})")
+        if batch.size == 0:
+            raise ValueError(f"quantize_model: calibration batch {i} is empty; give at least one sample")
+        out.append(batch)
+    if not out:
         raise ValueError("quantize_model: calibration_data is empty; give at least one sample batch")
     return out
 
@@ -261,7 +295,7 @@ def quantize_model(model: Module, calibration_data, method: str = "minmax", perc
             holder(batch)
     _swap_modules(holder, lambda m: QuantizedLinear.from_linear(m.linear, m.calibrator, per_channel)
                   if isinstance(m, _Observed) else None)
-    return holder.layers[0]
+    return holder.layers[0].eval()  # eval() also for a bare Linear's new QuantizedLinear
 
 
 def model_nbytes(model: Module) -> int:

@@ -105,6 +105,21 @@ def test_amdahl():
     assert amdahl_speedup(0.3, 1) == 1.0
     raises(ValueError, lambda: amdahl_speedup(-0.1, 2), "fraction")
     raises(ValueError, lambda: amdahl_speedup(0.5, -2), "factor")
+    assert amdahl_speedup(1.0, math.inf) == math.inf, "nothing left to run: an infinite speed-up"
+    assert amdahl_speedup(1.0, 4) == 4.0
+
+
+def test_rows_come_in_the_order_of_each_layers_first_op():
+    model = GPT(11, 8, 2, 2, 6, rng=0)
+    names = [r.name for r in profile_layers(model, np.zeros((1, 5), np.int64), runs=1)]
+    assert names[:6] == ["token_embedding", "position_embedding", "blocks.0.ln1", "blocks.0.attn.q_proj",
+                         "blocks.0.attn", "blocks.0.attn.k_proj"], names
+    assert names[-2:] == ["ln_f", "head"], names
+
+
+def test_tracing_something_that_is_not_a_model_is_a_clear_error():
+    raises(TypeError, lambda: count_flops([1, 2], np.ones(3)), "forward", "list")
+    raises(TypeError, lambda: OpTracer(42), "forward", "int")
 
 
 def test_replay_keeps_the_output_and_removes_the_work():

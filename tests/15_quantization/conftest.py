@@ -4,14 +4,28 @@ Tests get them through session fixtures (pytest runs with --import-mode=importli
 cannot import a sibling helper module). Training is seeded: the same models every run.
 """
 
+import importlib
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 
+def _needs(name, number, title):
+    """tinytorch.<name>, or a failure that names the module to complete first (08 and 09 are not
+    among module 15's registry prerequisites, though they come first in course order)."""
+    try:
+        return importlib.import_module(f"tinytorch.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"tinytorch.{name}":
+            raise
+        pytest.fail(f"module 15's digits models need tinytorch.{name}: complete module {number} ({title}) "
+                    f"first with `tito module complete {number}`", pytrace=False)
+
+
 def _train(model, x, y, epochs, lr=3e-3, seed=0):
-    from tinytorch.dataloader import DataLoader, TensorDataset
+    dataloader = _needs("dataloader", "08", "DataLoader")
+    DataLoader, TensorDataset = dataloader.DataLoader, dataloader.TensorDataset
     from tinytorch.losses import CrossEntropyLoss
     from tinytorch.optimizers import Adam
 
@@ -48,8 +62,9 @@ def digits_cnn(digits):
     """A small CNN: conv 1->8 (3x3, pad 1), ReLU, max pool 2, flatten, Linear 128->64, ReLU, Linear 64->10."""
     from tinytorch.activations import ReLU
     from tinytorch.layers import Linear, Sequential
-    from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
 
+    spatial = _needs("spatial", "09", "Spatial")
+    Conv2d, Flatten, MaxPool2d = spatial.Conv2d, spatial.Flatten, spatial.MaxPool2d
     model = Sequential(Conv2d(1, 8, 3, padding=1, rng=0), ReLU(), MaxPool2d(2), Flatten(),
                        Linear(8 * 4 * 4, 64, rng=1), ReLU(), Linear(64, 10, rng=2))
     return _train(model, digits.x_train[:, None], digits.y_train, epochs=4)

@@ -126,6 +126,9 @@ def test_bad_inputs_are_named():
     raises(TypeError, lambda: dequantize_int8(np.array([1, 2], np.int32), 1.0, 0), "int8", "int32")
     raises(TypeError, lambda: dequantize_int8([1, 2], 1.0, 0), "int8", "list")
     raises(ValueError, lambda: quantization_params(np.zeros(2), np.zeros(3)), "same shape")
+    raises(ValueError, lambda: quantization_params(np.nan, 1.0), "finite")
+    raises(ValueError, lambda: quantization_params(-np.inf, np.zeros(())), "finite")
+    raises(ValueError, lambda: quantization_params(np.zeros(2), np.array([1.0, np.inf])), "finite")
 
 
 @pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")

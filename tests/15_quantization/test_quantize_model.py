@@ -28,6 +28,38 @@ def test_calibration_data_as_array_tensor_or_list(rng):
     raises(TypeError, lambda: quantize_model(lambda v: v, x), "Module")
 
 
+def test_calibration_data_as_dataloader_or_batch_pairs(rng):
+    """What a student has at hand: a DataLoader, or (inputs, labels) pairs; the labels are ignored."""
+    dataloader = pytest.importorskip("tinytorch.dataloader")
+    model = Sequential(Linear(6, 4, rng=1), ReLU(), Linear(4, 2, rng=2))
+    x = rng.normal(size=(20, 6)).astype(np.float32)
+    y = np.arange(20) % 2
+    as_array = quantize_model(model, x)
+    loader = dataloader.DataLoader(dataloader.TensorDataset(x, y), batch_size=8, shuffle=True, seed=0)
+    for data in (loader, [(x[:8], y[:8]), (Tensor(x[8:]), Tensor(y[8:]))], iter([x[:5], x[5:]])):
+        other = quantize_model(model, data)
+        for a, b in zip(as_array.layers[::2], other.layers[::2]):
+            assert (a.input_scale, a.input_zero_point) == (b.input_scale, b.input_zero_point), \
+                type(data).__name__
+    raises(ValueError, lambda: quantize_model(model, iter([])), "empty")
+
+
+@pytest.mark.parametrize("data, words", [
+    (None, ("calibration_data", "NoneType")), ("abc", ("calibration_data", "str")),
+    ({"x": 1}, ("calibration_data", "dict")),
+    ([np.ones((2, 6)), np.array(["a", "b"])], ("batch 1", "numbers"))])
+def test_bad_calibration_data_is_named(data, words):
+    model = Sequential(Linear(6, 4, rng=1), ReLU(), Linear(4, 2, rng=2))
+    raises(TypeError, lambda: quantize_model(model, data), *words)
+
+
+def test_result_is_in_eval_mode_even_for_a_bare_linear(rng):
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    single = quantize_model(Linear(3, 2, rng=1), x)
+    assert isinstance(single, QuantizedLinear), type(single).__name__
+    assert not single.training, "a bare Linear's copy is in eval mode too"
+
+
 def test_nested_lists_dicts_and_ties():
     class Net(Module):
         def __init__(self):

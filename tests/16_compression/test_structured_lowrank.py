@@ -85,9 +85,33 @@ def test_pruned_layers_are_trainable_and_the_original_is_untouched():
 
 def test_structured_prune_refuses_what_it_cannot_follow():
     raises(TypeError, lambda: structured_prune(Sequential(Linear(4, 4), LayerNorm(4), Linear(4, 2)), 0.5),
-           "LayerNorm")
+           "LayerNorm", "layer 1")
     raises(TypeError, lambda: structured_prune([Linear(2, 2)], 0.5), "Sequential")
     raises(ValueError, lambda: structured_prune(Sequential(Linear(2, 2)), 1.0), "below 1")
+
+
+@pytest.mark.parametrize("where", [1, 2, 4])
+def test_structured_prune_names_a_nested_sequential_wherever_it_is(where):
+    """A factorized layer (low_rank_approximate's nested Sequential) anywhere -- in the middle, or
+    after the last top-level Linear, where nothing would be pruned -- is an error naming it."""
+    layers = [Linear(8, 16, rng=0), ReLU(), Linear(16, 16, rng=1), ReLU(), Linear(16, 3, rng=2)]
+    layers[where] = low_rank_approximate(layers[where], 2) if isinstance(layers[where], Linear) \
+        else Sequential(Linear(16, 16, rng=3))
+    raises(TypeError, lambda: structured_prune(Sequential(*layers), 0.5), f"layer {where}", "Sequential")
+
+
+def test_structured_prune_names_layers_it_does_not_know():
+    quantization = pytest.importorskip("tinytorch.quantization")
+    quantized = Sequential(quantization.QuantizedLinear.from_linear(Linear(8, 16, rng=0)), ReLU(),
+                           quantization.QuantizedLinear.from_linear(Linear(16, 3, rng=1)))
+    raises(TypeError, lambda: structured_prune(quantized, 0.5), "layer 0", "QuantizedLinear", "quantize")
+    embeddings = pytest.importorskip("tinytorch.embeddings")
+    embedded = Sequential(embeddings.Embedding(10, 8, rng=0), Linear(8, 16, rng=0), ReLU(),
+                          Linear(16, 3, rng=1))
+    raises(TypeError, lambda: structured_prune(embedded, 0.5), "layer 0", "Embedding")
+    transformers = pytest.importorskip("tinytorch.transformers")
+    gpt = transformers.GPT(10, 8, 1, 2, 4, rng=0)
+    raises(TypeError, lambda: structured_prune(gpt, 0.5), "Sequential", "GPT")
 
 
 def test_low_rank_matches_numpy_svd_and_improves_with_rank():

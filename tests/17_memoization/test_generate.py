@@ -114,3 +114,22 @@ def test_training_mode_restored_even_after_an_error():
     model = GPT(9, 16, 1, 2, 6, rng=0).train()
     raises(IndexError, lambda: generate_cached(model, np.array([1, 50]), 2), "50")
     assert model.training
+
+
+def test_inputs_that_do_not_belong_together_are_refused_before_any_cache_changes():
+    model = GPT(9, 16, 2, 2, 6, rng=0)
+    raises(ValueError, lambda: generate_cached(model, np.array([1.0, 2.5]), 2), "whole-number", "2.5", "(1,)")
+    raises(ValueError, lambda: generate_cached(model, np.array([[1.0, np.nan]]), 2), "whole-number", "(0, 1)")
+    raises(ValueError, lambda: generate_cached(model, np.array([True, False]), 2), "integer token ids")
+    assert generate_cached(model, np.array([1.0, 2.0]), 2, seed=0).tolist() == \
+        generate_cached(model, np.array([1, 2]), 2, seed=0).tolist(), "whole-number floats are token ids"
+    ids, caches = np.array([[1, 2]]), make_caches(model, 2)
+    raises(ValueError, lambda: forward_cached(model, ids, caches), "batch of 1", "batch_size = 2")
+    other = make_caches(GPT(9, 16, 2, 4, 6, rng=0), 1)
+    raises(ValueError, lambda: forward_cached(model, ids, other), "make_caches", "2 heads of 8")
+    raises(ValueError, lambda: forward_cached(model, ids, None), "2 KVCache", "NoneType")
+    short = make_caches(model, 1, max_len=3)
+    forward_cached(model, ids, short)
+    raises(ValueError, lambda: forward_cached(model, ids, short), "2 new positions", "max_len = 3")
+    assert [c.length for c in short] == [2, 2], "a refused call leaves every cache as it was"
+    raises(ValueError, lambda: forward_cached(model, np.array([[1.5]]), make_caches(model, 1)), "1.5")

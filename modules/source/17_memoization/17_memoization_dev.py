@@ -61,6 +61,19 @@ def _count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _whole_ids(array: np.ndarray, who: str) -> np.ndarray:
+    """Token ids as int64, or a ValueError naming the first one that is not a whole number (given)."""
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
+    if array.dtype.kind != "f":
+        raise ValueError(f"{who} needs integer token ids, got an array of dtype {array.dtype}")
+    bad = ~np.isfinite(array) | (array != np.round(array))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who} needs whole-number token ids, got {array[index]} at index {index}")
+    return array.astype(np.int64)
+
+
 # %% [markdown]
 # ## 1. Why generation without a cache is O(T²)
 #
@@ -370,7 +383,10 @@ if __name__ == "__main__":
 # `forward_cached(model, ids, caches)` takes ids `(B, T)` and one `KVCache` per block (all
 # holding the same number of positions), runs the embeddings, then each block with its own
 # cache (`block(x, mask=..., cache=...)`), then `ln_f` and `head`, and returns the logits
-# `(B, T, vocab)` of the new positions. It runs under `no_grad()` (given). Called on a prompt
+# `(B, T, vocab)` of the new positions. It runs under `no_grad()`, and its checks are given:
+# ids and caches that do not belong together (another batch size, caches made for another
+# model or holding different lengths, no room left for `T` positions) raise a `ValueError`
+# before any cache is touched. Called on a prompt
 # with empty caches it equals `model(ids)`; called again with the next token, its logits equal
 # the last row of `model(all ids so far)`.
 
@@ -384,17 +400,31 @@ def make_caches(model: GPT, batch_size: int, max_len: int | None = None) -> list
 
 
 def _check_caches(model: GPT, ids, caches) -> np.ndarray:
-    """ids as (B, T) ints that fit in the caches (given)."""
+    """ids as (B, T) ints that fit in the caches, made for this model (given)."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if ids.ndim != 2 or ids.shape[1] == 0:
         raise ValueError(f"forward_cached needs token ids of shape (B, T) with T >= 1, got shape {ids.shape}")
     if not isinstance(caches, list | tuple) or len(caches) != len(model.blocks) \
             or not all(isinstance(c, KVCache) for c in caches):
+        got = f"{type(caches).__name__} of {len(caches)}" if isinstance(caches, list | tuple) else type(caches).__name__
         raise ValueError(f"forward_cached needs a list of {len(model.blocks)} KVCache (one per block, "
-                         f"see make_caches), got {type(caches).__name__} of {len(caches) if hasattr(caches, '__len__') else '?'}")
+                         f"see make_caches), got {got}")
+    B, H, S, hd = caches[0].keys.shape
+    if any(c.keys.shape != (B, H, S, hd) for c in caches) \
+            or (H, hd) != (model.num_heads, model.embed_dim // model.num_heads):
+        raise ValueError(f"forward_cached: caches of shapes {[c.keys.shape for c in caches]} do not fit this model "
+                         f"({model.num_heads} heads of {model.embed_dim // model.num_heads} in every block); "
+                         "make them with make_caches(model, batch_size)")
     lengths = [c.length for c in caches]
     if min(lengths) != max(lengths):
         raise ValueError(f"forward_cached: the caches hold different numbers of positions {lengths}")
+    if ids.shape[0] != B:
+        raise ValueError(f"forward_cached: ids hold a batch of {ids.shape[0]} sequences, the caches were made "
+                         f"for batch_size = {B}")
+    if lengths[0] + ids.shape[1] > S:
+        raise ValueError(f"forward_cached: {ids.shape[1]} new positions after the {lengths[0]} cached ones do not "
+                         f"fit the caches' max_len = {S} (the model's max_seq_len is {model.max_seq_len}); "
+                         "reset() the caches and prefill the last positions again")
     return ids
 
 
@@ -515,7 +545,7 @@ def generate_cached(model: GPT, ids, max_new_tokens: int, temperature: float = 1
         raise ValueError(f"generate_cached needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
                          f"got shape {array.shape}")
     max_new_tokens = _count(max_new_tokens, "max_new_tokens", minimum=0)
-    out = np.atleast_2d(array).astype(np.int64)
+    out = np.atleast_2d(_whole_ids(array, "generate_cached"))
     rng = np.random.default_rng(seed)
     window = model.max_seq_len
     was_training = model.training
@@ -547,7 +577,8 @@ def generate_cached(model: GPT, ids, max_new_tokens: int, temperature: float = 1
 # The same tokens as `model.generate` for several seeds, temperatures and top-k, for one
 # sequence and a batch; a prompt longer than `max_seq_len` and a generation running far past it
 # (the re-prefill); the mode restored; `max_new_tokens = 0`; and the work: the attention weights
-# of the last model call (module 12's `last_weights`) show one query over the cached keys.
+# of the last model call (module 12's `last_weights`) show one query over the cached keys, and
+# a long prompt prefilled in one pass over its last `max_seq_len` tokens.
 
 # %% nbgrader={"grade": true, "grade_id": "test-generate-cached", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_generate_cached():
@@ -573,6 +604,10 @@ def test_unit_generate_cached():
     long_prompt = np.arange(11) % 13
     assert generate_cached(model, long_prompt, 6, temperature=0).tolist() == \
         model.generate(long_prompt, 6, temperature=0).tolist(), "a prompt of 11 > max_seq_len 8 is cropped"
+    generate_cached(model, long_prompt, 1, temperature=0)
+    seen = model.blocks[0].attn.last_weights.shape
+    assert seen == (1, 2, 8, 8), f"a prompt of 11, one new token: one prefill of the last 8 tokens, (1, 2, 8, 8) " \
+        f"attention weights, got {seen}"
     assert generate_cached(model, prompt, 0).tolist() == [3, 1, 4], "max_new_tokens = 0 returns the prompt"
     one = GPT(13, 16, 1, 2, 16, rng=8)
     plain = one.generate(prompt, 6, seed=0)
@@ -601,21 +636,36 @@ if __name__ == "__main__":
 #
 # Honest timing on a shared machine: one BLAS thread for both sides (`threadpoolctl`), the two
 # sides interleaved (cached, uncached, cached, … at each length) so that a burst of load hits
-# both, the best of the repeats for each.
+# both, the best of the repeats for each. Besides tokens per second the cell prints the
+# arithmetic rate each side reached: section 1's count of the blocks' operations divided by the
+# measured time.
 #
-# On our 2-core reference machine, shared with a dozen other jobs, three runs gave 2.1–2.3×,
-# 3.1–3.4× and 4.6–7.8× at 50, 100 and 200 tokens (the load moves the numbers): the uncached
-# generator slows from about 70 to about 35 tokens per second as the context grows, the cached
-# one stays near 150–250. The ratio of the work (section 1) is far larger: 32×, 58× and 112×.
-# A decode step does 1/100 of the arithmetic of an uncached step at this length, but it still
-# runs about 25 small ops per block, each costing a fixed few microseconds of Python and NumPy
-# dispatch and checking, whatever its size: at `D = 128` a cached step is almost all fixed cost
-# (about 0.5 GFLOP/s, against about 10 GFLOP/s for the big matrix multiplies of the uncached
-# steps). The speed-up still grows with the length, because the uncached cost per step grows
-# with the context while the cached one barely does; on a larger model the fixed costs matter
-# less and the measured ratio moves towards the ratio of the work (with `D = 256` and a prompt of
-# 8 tokens we measured 8.3× at 200 tokens). The cell prints this run's numbers;
-# `TINYTORCH_REPEATS=3` gives steadier ones.
+# On our 2-core reference machine, idle (load average 1.2) with `TINYTORCH_REPEATS=3`, one run
+# gave:
+#
+# | new tokens | cached | uncached | speed-up | ratio of the work |
+# |---|---|---|---|---|
+# | 50 | 1,009 tokens/s | 414 tokens/s | 2.4× | 31.6× |
+# | 100 | 988 tokens/s | 308 tokens/s | 3.2× | 58.3× |
+# | 200 | 1,057 tokens/s | 187 tokens/s | 5.6× | 111.8× |
+#
+# The cached generator keeps a steady rate, because a decode step costs about the same at every
+# length; the uncached one slows as the context grows. Shared with a dozen other jobs, the same
+# machine runs every side several times slower and the ratios scatter from run to run (at 200
+# tokens we have seen anything from 3.7× to 7.8×): compare the two sides of one run, never the
+# numbers of two runs. Your cell prints its own.
+#
+# The speed-up is far below the ratio of the work. A decode step does about 1/100 of the
+# arithmetic of an uncached step at this length, but it still runs a few dozen small ops per
+# block (two layer norms; a matrix multiply and a bias add for each of six `Linear` layers; the
+# reshapes into heads and back; scores, scaling, softmax and weighted sum; GELU; two residual
+# adds), each costing a fixed few microseconds of Python and NumPy dispatch and checking,
+# whatever its size. At `D = 128` a cached step is almost all fixed cost: in the idle run above
+# the cached side reached about 2 GFLOP/s, the uncached one 28–40 GFLOP/s, its big matrix
+# multiplies keeping BLAS busy. The speed-up still grows with the length, because the uncached
+# cost per step grows with the context while the cached one barely does. On a larger model the
+# fixed costs matter less and the measured ratio moves towards the ratio of the work: change
+# `speed_model` to `GPT(65, 256, 4, 4, 256, rng=0)` and see (it takes longer to run).
 
 # %% nbgrader={"grade": false, "grade_id": "speed", "locked": false, "schema_version": 3, "solution": false, "task": false}
 def time_generation(model: GPT, prompt, lengths=(50, 100, 200), repeats: int = 1, seed: int = 0) -> list[dict]:
@@ -646,14 +696,19 @@ if __name__ == "__main__":
     import os
     speed_model = GPT(65, 128, 4, 4, 256, rng=0)
     speed_prompt = np.random.default_rng(1).integers(0, 65, size=16)
+    shape = (speed_model.embed_dim, speed_model.num_layers, len(speed_prompt))
     # TINYTORCH_REPEATS=3 for steadier numbers (about 3 times as long)
-    for row in time_generation(speed_model, speed_prompt, repeats=int(os.environ.get("TINYTORCH_REPEATS", 1))):
+    rows = time_generation(speed_model, speed_prompt, repeats=int(os.environ.get("TINYTORCH_REPEATS", 1)))
+    print(f"{'new tokens':>10} | {'cached: s':>9} {'tokens/s':>9} {'GFLOP/s':>8} | {'uncached: s':>11} "
+          f"{'tokens/s':>9} {'GFLOP/s':>8} | {'speed-up':>8} {'work ratio':>10}")
+    for row in rows:
         n = row["new_tokens"]
-        work = generation_flops(128, 4, 16, n, False) / generation_flops(128, 4, 16, n, True)
-        print(f"{n:>4} new tokens: cached {row['cached']:.2f} s ({n / row['cached']:.0f} tokens/s), uncached "
-              f"{row['uncached']:.2f} s ({n / row['uncached']:.0f} tokens/s): speed-up {row['speedup']:.1f}x "
-              f"(ratio of the work {work:.1f}x)")
-    print(f"cache memory: {sum(c.nbytes for c in make_caches(speed_model, 1)):,} bytes for 4 blocks x 256 positions")
+        work = {side: generation_flops(*shape, n, side == "cached") for side in ("cached", "uncached")}
+        (cs, ct, cg), (us, ut, ug) = ((row[side], n / row[side], work[side] / row[side] / 1e9) for side in work)
+        print(f"{n:>10} | {cs:>9.2f} {ct:>9.0f} {cg:>8.1f} | {us:>11.2f} {ut:>9.0f} {ug:>8.1f} | "
+              f"{row['speedup']:>7.1f}x {work['uncached'] / work['cached']:>9.1f}x")
+    print(f"cache memory: {sum(c.nbytes for c in make_caches(speed_model, 1)):,} bytes for "
+          f"{speed_model.num_layers} blocks x {speed_model.max_seq_len} positions")
 
 # %% [markdown]
 # ## Module test
