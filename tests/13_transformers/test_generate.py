@@ -187,3 +187,5 @@ def test_generate_errors(model):
     raises(ValueError, lambda: model.generate([1], -1), "max_new_tokens")
     raises(ValueError, lambda: model.generate([1], 2.5), "max_new_tokens")
     raises(ValueError, lambda: model.generate([1], 2, temperature=-1), "temperature")
+    raises(ValueError, lambda: model.generate(np.array([1.5, 2.0]), 2), "whole", "1.5")
+    raises(ValueError, lambda: model.generate(np.array([1.0, np.nan]), 2), "whole")

@@ -49,7 +49,7 @@ import numpy as np
 from tinytorch.activations import GELU
 from tinytorch.attention import MultiHeadAttention, causal_mask
 from tinytorch.autograd import no_grad
-from tinytorch.embeddings import Embedding, LearnedPositionalEmbedding
+from tinytorch.embeddings import Embedding, LearnedPositionalEmbedding, as_token_ids
 from tinytorch.layers import Linear, Module, get_rng
 from tinytorch.tensor import Tensor, register_backward
 from tinytorch.training import load_checkpoint, save_checkpoint
@@ -873,7 +873,7 @@ def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top
                          f"got shape {array.shape}")
     if not isinstance(max_new_tokens, int | np.integer) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-    out = np.atleast_2d(array).astype(np.int64)
+    out = np.atleast_2d(as_token_ids(array, model.vocab_size))  # whole numbers in range, or a clear error
     rng = np.random.default_rng(seed)
     was_training = model.training
     model.eval()
