@@ -87,7 +87,7 @@ MODULES: tuple[Module, ...] = (
        "I can compute batched self-attention"),
     _m("13", "transformers", "Transformers", "Architecture", ["12", "07"],
        "I can build and train a transformer"),
-    _m("14", "profiling", "Profiling", "Optimization", ["13"],
+    _m("14", "profiling", "Profiling", "Optimization", ["13", "09"],
        "I can measure time, memory and FLOPs of a model"),
     _m("15", "quantization", "Quantization", "Optimization", ["14"],
        "I can quantize a model to int8"),
