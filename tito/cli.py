@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from tito import __version__, cli_checkpoint, cli_dev, cli_milestone, cli_module, cli_release, cli_system
+from tito import (
+    __version__,
+    cli_checkpoint,
+    cli_dev,
+    cli_milestone,
+    cli_module,
+    cli_nbgrader,
+    cli_release,
+    cli_system,
+)
 from tito.cli_base import new_app
 from tito.cli_export import export
 from tito.cli_hint import hint
@@ -21,6 +30,7 @@ app.add_typer(cli_checkpoint.app, name="checkpoint")
 app.add_typer(cli_system.app, name="system")
 app.add_typer(cli_release.app, name="release")
 app.add_typer(cli_dev.app, name="dev")
+app.add_typer(cli_nbgrader.app, name="nbgrader")
 app.command("export")(export)
 app.command("hint")(hint)
 
