@@ -187,9 +187,7 @@ def _grade_ipynb(number: str, path: Path) -> grading.GradeReport:
     return grading.grade_file(REPO, number, path)
 
 
-@needs_nbgrader
-@pytest.mark.parametrize("number", ["01", "05"])
-def test_autograde_gives_full_zero_and_exactly_the_passing_cells(course, number):
+def _check_full_zero_and_exactly_the_passing_cells(course, number):
     name = nbc.assignment(get_module(number))
     rows = [r for r in nbc.report_rows(course["dir"]) if r["module"] == name]
     totals = nbc.totals(rows)
@@ -206,8 +204,7 @@ def test_autograde_gives_full_zero_and_exactly_the_passing_cells(course, number)
     assert ("test-matmul" if number == "01" else "test-backward") in failed
 
 
-@needs_nbgrader
-def test_broken_05_is_not_rescued_by_the_reference(course):
+def _check_broken_05_is_not_rescued_by_the_reference(course):
     """The syntax error in 05's backward cell: with the instructor's package the reference backward
     would stand in (90/100 in the issue); graded honestly, every test that calls backward fails,
     and the grading kernel cannot import any reference of module 05 or later."""
@@ -244,8 +241,7 @@ def test_broken_05_is_not_rescued_by_the_reference(course):
     assert not any(Path(p).resolve() == REPO for p in seen["path"] if p), seen["path"]
 
 
-@needs_nbgrader
-def test_feedback_and_report(course):
+def _check_feedback_and_report(course):
     feedback = course["dir"] / "feedback"
     for s in STUDENTS:
         for name in ("01_tensor", "05_autograd"):
@@ -260,8 +256,7 @@ def test_feedback_and_report(course):
     assert len(csv_out.splitlines()) == 1 + len(data["cells"])
 
 
-@needs_nbgrader
-def test_released_notebook_passes_tito_locked_check(course, tmp_path):
+def _check_round_trip_passes_tito_checks(course, tmp_path):
     """Round trip: nbgrader's student notebook, back to the percent format, still matches the
     released locked-cell checksums (the keys nbgrader added are ignored)."""
     import jupytext
@@ -269,17 +264,24 @@ def test_released_notebook_passes_tito_locked_check(course, tmp_path):
     for number in ("01", "05"):
         module = get_module(number)
         name = nbc.assignment(module)
-        nb = jupytext.read(course["dir"] / "release" / name / f"{name}.ipynb")
-        back = tmp_path / f"{name}_dev.py"
-        jupytext.write(nb, back, fmt="py:percent")
-        cells = notebook.parse(back)
-        assert any("checksum" in (c.nbgrader or {}) for c in cells)  # nbgrader's keys are there
         released = locks.load(REPO)[module.name]
-        assert validate.locked_cells(cells, released) == []
+        # the student version as released, and the reference submission as nbgrader autograded it
+        for nb_path in (course["dir"] / "release" / name / f"{name}.ipynb",
+                        course["dir"] / "autograded" / "ref" / name / f"{name}.ipynb"):
+            back = tmp_path / f"{nb_path.parent.parent.name}_{name}_dev.py"
+            jupytext.write(jupytext.read(nb_path), back, fmt="py:percent")
+            text = back.read_text(encoding="utf-8")
+            cells = notebook.parse_text(text)[1]
+            assert any("checksum" in (c.nbgrader or {}) for c in cells)  # nbgrader's keys are there
+            assert validate.check(cells, module.slug, released=released, source=text, require_markers=False,
+                                  student_edition=True) == []
+            # and a changed test in such a notebook is still caught
+            locked = next(c for c in cells if c.is_locked)
+            locked.lines.append("assert True")
+            assert validate.locked_cells(cells, released) != []
 
 
-@needs_nbgrader
-def test_zip_collect_refuses_an_unnamed_file(course, tmp_path):
+def _check_zip_collect_refuses_an_unnamed_file(course, tmp_path):
     where = tmp_path / "c2"
     shutil.copytree(course["dir"], where, ignore=shutil.ignore_patterns("gradebook.db", "submitted",
                                                                        "autograded", "feedback", ".tito"))
@@ -291,3 +293,17 @@ def test_zip_collect_refuses_an_unnamed_file(course, tmp_path):
     shutil.rmtree(where / "downloaded", ignore_errors=True)
     with pytest.raises(TitoError):
         nbc.zip_collect(where, get_module("01"), [stray])
+
+
+@needs_nbgrader
+@pytest.mark.slow
+def test_nbgrader_end_to_end(course, tmp_path):
+    """One test (so that parallel workers build the course once): modules 01 and 05, three
+    submissions each: full points, zero, exactly the cells still passing; no reference code of the
+    graded module reachable; feedback, report; round trip into tito's checks; zip_collect naming."""
+    for number in ("01", "05"):
+        _check_full_zero_and_exactly_the_passing_cells(course, number)
+    _check_broken_05_is_not_rescued_by_the_reference(course)
+    _check_feedback_and_report(course)
+    _check_round_trip_passes_tito_checks(course, tmp_path)
+    _check_zip_collect_refuses_an_unnamed_file(course, tmp_path)
