@@ -86,7 +86,7 @@ def generate(
     if all_ == bool(numbers):
         raise TitoError("Give module numbers or --all.", "Example: `tito nbgrader generate 01 05`.")
     modules = available(base) if all_ else [written_module(base, n) for n in numbers]
-    where = _course(course)
+    where = course_.require_course(_course(course))
     with console.working(f"Generating {len(modules)} assignment(s) with nbgrader"):
         steps = course_.generate(base, where, modules)
     for step in steps:
@@ -128,7 +128,7 @@ def autograde(
 ) -> None:
     """Autograde module NN in an isolated kernel that holds only the reference of its prerequisites."""
     module = _module(number)
-    where = _course(course)
+    where = course_.require_course(_course(course))
     with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
         step = course_.autograde(root(), where, module, student)
     _done(step, f"Autograded {course_.assignment(module)}")

@@ -117,12 +117,17 @@ _EXPLAIN = [
 ]
 
 
-def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
-    """Run `nbgrader ARGS` in the course folder; a TitoError naming `what` failed and why otherwise."""
+def require_course(course: Path) -> Path:
     course = Path(course).resolve()
     if not (course / "nbgrader_config.py").is_file():
         raise TitoError(f"{course} is not a TinyTorch nbgrader course (no nbgrader_config.py).",
                         f"Create it with `tito nbgrader init {course}`, or pass --course.")
+    return course
+
+
+def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
+    """Run `nbgrader ARGS` in the course folder; a TitoError naming `what` failed and why otherwise."""
+    course = require_course(course)
     argv = [str(nbgrader_bin()), *args]
     start = time.perf_counter()
     try:
@@ -267,7 +272,7 @@ def generate(repo: Path, course: Path, modules: list[Module], *, all_: bool = Fa
     one process for all modules when they are every assignment of the course, else one per module."""
     import nbformat
 
-    course = Path(course).resolve()
+    course = require_course(course)
     for module in modules:
         folder = course / "source" / assignment(module)
         folder.mkdir(parents=True, exist_ok=True)
@@ -287,6 +292,7 @@ def generate(repo: Path, course: Path, modules: list[Module], *, all_: bool = Fa
 # ------------------------------------------------------------------------------------------------
 
 def _require_generated(course: Path, module: Module) -> None:
+    course = require_course(course)
     if not (Path(course) / "release" / assignment(module)).is_dir():
         raise TitoError(f"assignment {assignment(module)} is not generated yet.",
                         f"Run `tito nbgrader generate {module.number}` first.")
@@ -306,7 +312,7 @@ def collect(course: Path, module: Module) -> Step:
 def zip_collect(course: Path, module: Module, files: list[Path] = ()) -> Step:
     """Copy `files` (notebooks or zips downloaded from an LMS) to downloaded/NN_slug/archive/, then
     run nbgrader zip_collect, which files each under submitted/STUDENT/NN_slug/."""
-    course = Path(course).resolve()
+    course = require_course(course)
     archive = course / "downloaded" / assignment(module) / "archive"
     archive.mkdir(parents=True, exist_ok=True)
     for f in files:
@@ -391,7 +397,7 @@ def report_rows(course: Path) -> list[dict]:
     order; a cell without a score yet (not autograded) has points None."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    course = Path(course).resolve()
+    course = require_course(course)
     db = course / "gradebook.db"
     if not db.is_file():
         raise TitoError(f"{db} does not exist: nothing has been graded in this course yet.",
