@@ -20,6 +20,7 @@ from tito import (
 )
 from tito.cli_base import new_app
 from tito.cli_export import export
+from tito.cli_grade import grade
 from tito.cli_hint import hint
 from tito.console import PIPE_CLOSED, silence_stdout
 
@@ -33,6 +34,7 @@ app.add_typer(cli_dev.app, name="dev")
 app.add_typer(cli_nbgrader.app, name="nbgrader")
 app.command("export")(export)
 app.command("hint")(hint)
+app.command("grade")(grade)
 
 
 def _version(value: bool) -> None:

@@ -138,6 +138,15 @@ def isolated_env(dest: Path) -> dict[str, str]:
     return result
 
 
+def kernel_spec(dest: Path, display_name: str = "TinyTorch grading") -> dict:
+    """A Jupyter kernelspec (the `kernel.json` content) for an IPython kernel in the isolated Python
+    over `dest`'s package: write it as `<jupyter path>/kernels/<name>/kernel.json` and run the
+    notebooks with that kernel name (nbgrader: `ExecutePreprocessor.kernel_name`)."""
+    return {"argv": [*isolated_python_argv(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "env": isolated_env(dest), "display_name": display_name, "language": "python",
+            "metadata": {"debugger": False}}
+
+
 # ------------------------------------------------------------------------------------------------
 # The report
 # ------------------------------------------------------------------------------------------------
@@ -185,6 +194,7 @@ class _Cell:
     filename: str
     line: int | None
     meta: dict
+    number: int | None = None  # the cell's position in a notebook (.ipynb), from 1
 
     @property
     def graded(self) -> bool:  # an autograded test cell, as nbgrader counts them
@@ -196,8 +206,20 @@ def _meta(raw: object) -> dict:
 
 
 def _cells_py(text: str, filename: str) -> list[_Cell]:
+    lines = text.splitlines()
     return [_Cell("\n" * cell.line + "\n".join(cell.lines) + "\n", filename, cell.line, _meta(cell.nbgrader))
-            for cell in notebook.parse_text(text)[1] if cell.kind == "code"]
+            for cell in notebook.parse_text(text)[1]
+            if cell.kind == "code" and not lines[cell.line - 1][4:].strip().startswith("[raw]")]
+
+
+def _without_magics(source: str) -> str:
+    """IPython-only lines (`%matplotlib inline`, `!pip ...`) become `pass`: jupytext writes them as
+    comments in the percent format, so the .py and the .ipynb of one file run the same code."""
+    out = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        out.append(f"{line[:len(line) - len(body)]}pass  # {body}" if body.startswith(("%", "!")) else line)
+    return "\n".join(out) + "\n"
 
 
 def _cells_ipynb(path: Path) -> list[_Cell]:
@@ -213,7 +235,7 @@ def _cells_ipynb(path: Path) -> list[_Cell]:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         meta = _meta(_meta(cell.get("metadata")).get("nbgrader"))
-        cells.append(_Cell(source, f"{path} (cell {n})", None, meta))
+        cells.append(_Cell(_without_magics(source), f"{path} (cell {n})", None, meta, n))
     return cells
 
 
@@ -244,12 +266,27 @@ def plan_cells(repo: Path, module: Module, source: Path) -> tuple[list[_Cell], l
             seen.add(gid)
             canon = released[gid]
             pad = "\n" * cell.line if cell.line is not None else ""
-            cell = _Cell(pad + "\n".join(canon.lines) + "\n", cell.filename, cell.line, dict(canon.nbgrader))
-        elif cell.graded or cell.meta.get("locked"):
-            cell = _Cell(cell.source, cell.filename, cell.line, {})  # not a released graded cell: plain code
+            cell = _Cell(pad + "\n".join(canon.lines) + "\n", cell.filename, cell.line, dict(canon.nbgrader),
+                         cell.number)
+        elif cell.graded or cell.meta.get("locked"):  # not a released graded cell: plain code
+            cell = _Cell(cell.source, cell.filename, cell.line, {}, cell.number)
         cells.append(cell)
     missing = [gid for gid in _graded_ids(released) if gid not in seen]
     return cells, missing
+
+
+def _check_module(module: Module, source: Path, cells: list[_Cell]) -> None:
+    """Refuse a file that is another module's (its `#| default_exp` names another package file)."""
+    for cell in cells:
+        for line in cell.source.splitlines():
+            if line.strip().startswith(notebook.DEFAULT_EXP):
+                named = line.strip()[len(notebook.DEFAULT_EXP):].strip()
+                if named != module.slug:
+                    raise TitoError(f"{source} is not module {module.number} ({module.title}): its "
+                                    f"`{notebook.DEFAULT_EXP} {named}` names tinytorch/{named}.py, not "
+                                    f"tinytorch/{module.slug}.py.",
+                                    "Pass the module number that matches the file.")
+                return
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,11 +300,11 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], overall: float) -> tup
     try:
         output, _ = proc.communicate(timeout=overall)
         return proc.returncode, output
-    except BaseException:  # a timeout, or Ctrl-C in tito: never leave the student's code running
+    except BaseException as stop:  # a timeout, or Ctrl-C in tito: never leave the student's code running
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        if sys.exc_info()[0] is subprocess.TimeoutExpired:
+        if isinstance(stop, subprocess.TimeoutExpired):
             return None, ""
         raise
 
@@ -310,9 +347,9 @@ def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_T
 
 def _where(result: dict, cell: _Cell) -> str:
     line = result.get("error_line")
-    if not line or cell.line is None or result.get("error_type") == "SyntaxError":
+    if not line or result.get("error_type") == "SyntaxError":
         return ""  # (a SyntaxError names its line itself)
-    return f" (line {line})"
+    return f" (line {line})" if cell.number is None else f" (cell {cell.number}, line {line})"
 
 
 def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAULT_CELL_TIMEOUT,
@@ -329,6 +366,7 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
         raise TitoError(f"{source} does not exist.",
                         f"Pass the module file, e.g. {module.source.as_posix()}.")
     cells, missing = plan_cells(repo, module, source)
+    _check_module(module, source, cells)
     report = GradeReport(module.number, str(source))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tito-grade-") as tmp:
@@ -349,7 +387,8 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
                 report.cells.append(CellGrade(gid, 0.0, worth, False, result["error"] + _where(result, cell),
                                               cell.line))
         elif result is not None and not result["ok"]:
-            name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line else cell.filename)
+            name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line
+                                                 else f"cell {cell.number}")
             report.errors.append(f"{name}: {result['error']}{_where(result, cell)}")
     released = _released_locked(repo, module)
     for gid in missing:
