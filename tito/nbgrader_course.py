@@ -353,11 +353,11 @@ def write_kernel(repo: Path, course: Path, module: Module) -> tuple[str, Path]:
     name = kernel_name(module)
     spec_dir = course / ".tito" / "jupyter" / "kernels" / name
     spec_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in grading.isolated_env(dest).items()
-           if k.startswith("PYTHON") or k == "MPLBACKEND"}
-    spec = {"argv": [*grading.isolated_python_argv(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"TinyTorch grading {assignment(module)}", "language": "python",
-            "env": env, "metadata": {"tito": {"module": module.number, "package": str(dest)}}}
+    spec = grading.kernel_spec(dest, f"TinyTorch grading {assignment(module)}")
+    # only what isolates: the kernel inherits nbgrader's environment, and kernel.json must not hold a
+    # copy of the instructor's whole environment (tokens, passwords) in the course folder
+    spec["env"] = {k: v for k, v in spec["env"].items() if k.startswith("PYTHON") or k == "MPLBACKEND"}
+    spec["metadata"] = {**spec.get("metadata", {}), "tito": {"module": module.number, "package": str(dest)}}
     write_atomic(spec_dir / "kernel.json", json.dumps(spec, indent=2) + "\n")
     return name, dest
 
