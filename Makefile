@@ -23,6 +23,13 @@ $(VENV)/.oracle: | $(VENV)/.dev
 	else echo "oracle: no local torch 2.13.0 wheel; PyTorch comparisons will be skipped"; fi
 	@touch $@
 
+# nbgrader (instructors' extra) for the end-to-end grading test. Installed from the configured
+# package index; where it cannot be installed the nbgrader tests skip and say why.
+$(VENV)/.instructor: pyproject.toml | $(VENV)/.dev
+	@if $(PIP) install -e '.[dev,instructor]'; then echo "instructor: nbgrader installed"; \
+	else echo "instructor: nbgrader could not be installed; the nbgrader tests will be skipped"; fi
+	@touch $@
+
 # Completing a module runs its pytest suite, so the demo needs the test tools (dev extras) too.
 # Reference repository: complete every written module and run every milestone on the result.
 # Student edition (tito.edition.is_student_edition: modules/.released exists): the modules are yours
@@ -42,7 +49,7 @@ demo: $(VENV)/.dev
 # Tests run in parallel workers (pytest-xdist: one per core, at most 4). tests/conftest.py keeps
 # the student journey's file in one worker, in order, and starts the slow tests first.
 PYTEST_WORKERS ?= auto
-test: $(VENV)/.dev $(VENV)/.oracle
+test: $(VENV)/.dev $(VENV)/.oracle $(VENV)/.instructor
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4

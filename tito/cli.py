@@ -15,6 +15,7 @@ from tito import (
     cli_dev,
     cli_milestone,
     cli_module,
+    cli_nbgrader,
     cli_release,
     cli_system,
 )
@@ -32,6 +33,7 @@ app.add_typer(cli_system.app, name="system")
 app.add_typer(cli_release.app, name="release")
 app.add_typer(cli_benchmark.app, name="benchmark")
 app.add_typer(cli_dev.app, name="dev")
+app.add_typer(cli_nbgrader.app, name="nbgrader")
 app.command("export")(export)
 app.command("hint")(hint)
 app.command("grade")(grade)

@@ -1,0 +1,321 @@
+"""`tito nbgrader`: the real NBGrader end to end, with honest grades; the locked-cell checksum that
+tolerates what nbgrader adds. The end-to-end test needs the instructor extra (nbgrader 0.9) and skips,
+saying so, without it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tito import checksums, cli, grading, locks, notebook, validate
+from tito import nbgrader_course as nbc
+from tito.errors import TitoError
+from tito.registry import get_module
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _has_nbgrader() -> bool:
+    try:
+        nbc.nbgrader_bin()
+    except TitoError:
+        return False
+    return True
+
+
+needs_nbgrader = pytest.mark.skipif(not _has_nbgrader(),
+                                    reason="nbgrader is not installed (pip install -e '.[instructor]')")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fast checks (no nbgrader process)
+# ------------------------------------------------------------------------------------------------
+
+def _locked_cell(module: str) -> notebook.Cell:
+    cells = notebook.parse(REPO / get_module(module).source)
+    return next(c for c in cells if c.is_locked)
+
+
+def test_checksum_ignores_the_keys_nbgrader_adds():
+    cell = _locked_cell("01")
+    added = copy.deepcopy(cell)
+    added.metadata["nbgrader"] = {**cell.nbgrader, "checksum": "66130132d7053f230a65f7ae5f249c8a",
+                                  "cell_type": "code"}
+    added.metadata.update(deletable=False, editable=False)
+    assert checksums.checksum(added) == checksums.checksum(cell)
+
+
+@pytest.mark.parametrize("key, value", [("points", 1000), ("grade", False), ("locked", False),
+                                        ("grade_id", "other"), ("task", True)])
+def test_checksum_still_covers_every_key_tito_writes(key, value):
+    cell = _locked_cell("01")
+    changed = copy.deepcopy(cell)
+    changed.metadata["nbgrader"] = {**cell.nbgrader, key: value}
+    assert checksums.checksum(changed) != checksums.checksum(cell)
+
+
+def test_checksum_of_malformed_metadata_does_not_crash():
+    cell = copy.deepcopy(_locked_cell("01"))
+    cell.metadata["nbgrader"] = ["not", "a", "dict"]
+    assert len(checksums.checksum(cell)) == 64
+
+
+def test_source_notebook_drops_only_all_false_metadata():
+    pytest.importorskip("jupytext")
+    module = get_module("01")
+    nb = nbc.source_notebook(REPO, module)
+    source_cells = [c for c in notebook.parse(REPO / module.source)]
+    flagged = {c.grade_id for c in source_cells if c.nbgrader and any(c.nbgrader.get(f) for f in nbc.FLAGS)}
+    plain = {c.grade_id for c in source_cells if c.nbgrader and not any(c.nbgrader.get(f) for f in nbc.FLAGS)}
+    assert "tensor-setup" in plain and "test-matmul" in flagged
+    kept = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata}
+    assert kept == flagged
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_roster_is_checked(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,email\nAda,a@x\n", encoding="utf-8")
+    with pytest.raises(TitoError, match="no `id` column"):
+        nbc.read_roster(bad)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("id,first_name\nada,Ada\nada,Ada\n", encoding="utf-8")
+    with pytest.raises(TitoError, match="line 3.*twice"):
+        nbc.read_roster(twice)
+    slash = tmp_path / "slash.csv"
+    slash.write_text("id\n../etc\n", encoding="utf-8")
+    with pytest.raises(TitoError, match="line 2"):
+        nbc.read_roster(slash)
+    good = tmp_path / "good.csv"
+    good.write_text("\ufeffid,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n",
+                    encoding="utf-8")
+    assert nbc.read_roster(good) == [{"id": "ada", "first_name": "Ada", "last_name": "Lovelace",
+                                      "email": "ada@example.org"}]
+
+
+def test_init_writes_a_config_nbgrader_reads(tmp_path):
+    config = nbc.init(tmp_path / "course", course_id="ml-101", timeout=900)
+    text = config.read_text(encoding="utf-8")
+    assert "c.CourseDirectory.course_id = 'ml-101'" in text and "c.Execute.timeout = 900" in text
+    assert (tmp_path / "course" / "exchange").is_dir()
+    with pytest.raises(TitoError, match="exists already"):
+        nbc.init(tmp_path / "course")
+    compile(text, str(config), "exec")
+
+
+def test_commands_outside_a_course_say_so(tmp_path):
+    with pytest.raises(TitoError, match="not a TinyTorch nbgrader course"):
+        nbc.run_nbgrader(tmp_path, ["--version"], what="check")
+    for args in (["autograde", "05"], ["report"], ["zip_collect", "01"], ["generate", "01"]):
+        result = CliRunner().invoke(cli.app, ["nbgrader", *args, "--course", str(tmp_path)])
+        assert result.exit_code == 1 and "not a TinyTorch nbgrader course" in result.output, result.output
+
+
+def test_missing_nbgrader_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "nbgrader", None)  # import nbgrader -> ImportError
+    with pytest.raises(TitoError, match="not installed") as info:
+        nbc.nbgrader_bin()
+    assert "[instructor]" in info.value.hint
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end with the real nbgrader: modules 01 and 05, three students each
+# ------------------------------------------------------------------------------------------------
+
+STUDENTS = ("ref", "untouched", "broken")
+
+
+def _break(module: str, nb: dict) -> dict:
+    """The reference with one cell broken: 01's matmul raises; 05's arithmetic-rules cell has a syntax
+    error (the case where the instructor's package would stand in: 105/115 with nbgrader's default
+    kernel on the instructor's machine, measured; 60/115 graded honestly)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if module == "01" and "    def matmul(self, other)" in text:
+            head = text.index("    def matmul(self, other)")
+            end = text.index("\n", head) + 1
+            cell["source"] = text[:end] + "        raise RuntimeError('broken on purpose')\n" + text[end:]
+            return nb
+        if module == "05" and cell["metadata"].get("nbgrader", {}).get("grade_id") == "arithmetic-rules":
+            cell["source"] = text + "\ndef broken(:\n    pass\n"
+            return nb
+    raise AssertionError(f"nothing to break in module {module}")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """One course, modules 01 and 05 generated, three submissions each, collected, autograded,
+    feedback written: one nbgrader process per step (students batched)."""
+    if not _has_nbgrader():
+        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
+    import nbformat
+
+    base = tmp_path_factory.mktemp("nbgrader")
+    where = base / "course"
+    roster = base / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s.title()},Student,{s}@example.org\n"
+                                                                  for s in STUDENTS), encoding="utf-8")
+    runner = CliRunner()
+
+    def tito(*args: str) -> str:
+        result = runner.invoke(cli.app, ["nbgrader", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        timed = [ln.strip() for ln in result.output.splitlines() if " s)" in ln]
+        print(" ".join(args[:2]), "|", " ".join(timed))
+        return result.output
+
+    tito("init", str(where), "--roster", str(roster))
+    tito("generate", "01", "05", "--course", str(where))
+    downloads = base / "downloads"
+    downloads.mkdir()
+    for number in ("01", "05"):
+        name = nbc.assignment(get_module(number))
+        source = json.loads((where / "source" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
+        released = (where / "release" / name / f"{name}.ipynb").read_text(encoding="utf-8")
+        (downloads / f"ref_{name}.ipynb").write_text(json.dumps(source), encoding="utf-8")
+        (downloads / f"untouched_{name}.ipynb").write_text(released, encoding="utf-8")
+        broken = _break(number, source)
+        (downloads / f"broken_{name}.ipynb").write_text(json.dumps(broken), encoding="utf-8")
+        nbformat.validate(nbformat.reads(json.dumps(broken), as_version=4))
+        tito("zip_collect", number, *(str(downloads / f"{s}_{name}.ipynb") for s in STUDENTS),
+             "--course", str(where))
+    tito("release", "01", "--course", str(where))
+    for number in ("01", "05"):
+        out = tito("autograde", number, "--course", str(where))
+        assert "does not exist in the database" not in out and "WARNING" not in out, out
+        tito("feedback", number, "--course", str(where))
+    print({k: v for k, v in nbc.totals(nbc.report_rows(where)).items()})
+    return {"dir": where, "downloads": downloads}
+
+
+def _grade_ipynb(number: str, path: Path) -> grading.GradeReport:
+    """The same submission graded without nbgrader (tito.grading, n2's runner): the cross-check."""
+    return grading.grade_file(REPO, number, path)
+
+
+def _check_full_zero_and_exactly_the_passing_cells(course, number):
+    name = nbc.assignment(get_module(number))
+    rows = [r for r in nbc.report_rows(course["dir"]) if r["module"] == name]
+    totals = nbc.totals(rows)
+    ref, most = totals[("ref", name)]
+    assert most > 0 and ref == most
+    assert totals[("untouched", name)] == (0.0, most)
+    broken, _ = totals[("broken", name)]
+    assert 0 < broken < most
+    # exactly the cells that still pass: the same cells tito's own runner passes on the same file
+    independent = _grade_ipynb(number, course["downloads"] / f"broken_{name}.ipynb")
+    by_cell = {r["cell"]: r["points"] for r in rows if r["student"] == "broken"}
+    assert by_cell == {c.grade_id: c.points for c in independent.cells}
+    failed = {cell for cell, points in by_cell.items() if points == 0}
+    assert ("test-matmul" if number == "01" else "test-arithmetic-rules") in failed
+
+
+def _check_broken_05_is_not_rescued_by_the_reference(course):
+    """The syntax error in 05's arithmetic-rules cell: with the instructor's package its reference
+    rules stand in (105/115); graded honestly, every test that needs add/mul gradients fails, and
+    the grading kernel cannot import any reference of module 05 or later."""
+    rows = [r for r in nbc.report_rows(course["dir"])
+            if r["module"] == "05_autograd" and r["student"] == "broken"]
+    failed = {r["cell"] for r in rows if r["points"] == 0}
+    assert {"test-arithmetic-rules", "test-backward", "test-gradcheck", "test-module"} <= failed, rows
+    kernel = json.loads((course["dir"] / ".tito" / "jupyter" / "kernels" / nbc.kernel_name(get_module("05"))
+                         / "kernel.json").read_text(encoding="utf-8"))
+    package = Path(kernel["metadata"]["tito"]["package"]) / "tinytorch"
+    assert not (package / "autograd.py").exists() and (package / "tensor.py").exists()
+    assert kernel["argv"][1] == "-S" and str(REPO) not in kernel["env"]["PYTHONPATH"].split(":")
+    # ask the grading kernel itself (started as nbgrader starts it)
+    import nbformat
+    from nbclient import NotebookClient
+
+    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import importlib, json, sys, tinytorch\n"
+        "found = {}\n"
+        "for name in ('tensor', 'autograd', 'optimizers', 'transformers'):\n"
+        "    try:\n"
+        "        found[name] = importlib.import_module('tinytorch.' + name).__file__\n"
+        "    except ImportError as exc:\n"
+        "        found[name] = 'ImportError'\n"
+        "print(json.dumps({'init': tinytorch.__file__, 'found': found, 'path': sys.path}))")])
+    env = nbc.course_env(course["dir"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", env["JUPYTER_PATH"])
+        NotebookClient(probe, kernel_name=nbc.kernel_name(get_module("05")), timeout=120).execute()
+    seen = json.loads(probe.cells[0].outputs[0]["text"])
+    assert Path(seen["init"]).is_relative_to(package.parent), seen
+    assert Path(seen["found"]["tensor"]).is_relative_to(package.parent), seen
+    assert [seen["found"][n] for n in ("autograd", "optimizers", "transformers")] == ["ImportError"] * 3
+    assert not any(Path(p).resolve() == REPO for p in seen["path"] if p), seen["path"]
+
+
+def _check_feedback_and_report(course):
+    feedback = course["dir"] / "feedback"
+    for s in STUDENTS:
+        for name in ("01_tensor", "05_autograd"):
+            assert (feedback / s / name / f"{name}.html").is_file()
+    result = CliRunner().invoke(cli.app, ["nbgrader", "report", "--json", "--course", str(course["dir"])])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {(t["student"], t["module"]) for t in data["totals"]} == {(s, m) for s in STUDENTS
+                                                                    for m in ("01_tensor", "05_autograd")}
+    csv_out = CliRunner().invoke(cli.app, ["nbgrader", "report", "--course", str(course["dir"])]).output
+    assert csv_out.splitlines()[0] == "student,module,cell,points,max_points"
+    assert len(csv_out.splitlines()) == 1 + len(data["cells"])
+
+
+def _check_round_trip_passes_tito_checks(course, tmp_path):
+    """Round trip: nbgrader's student notebook, back to the percent format, still matches the
+    released locked-cell checksums (the keys nbgrader added are ignored)."""
+    import jupytext
+
+    for number in ("01", "05"):
+        module = get_module(number)
+        name = nbc.assignment(module)
+        released = locks.load(REPO)[module.name]
+        # the student version as released, and the reference submission as nbgrader autograded it
+        for nb_path in (course["dir"] / "release" / name / f"{name}.ipynb",
+                        course["dir"] / "autograded" / "ref" / name / f"{name}.ipynb"):
+            back = tmp_path / f"{nb_path.parent.parent.name}_{name}_dev.py"
+            jupytext.write(jupytext.read(nb_path), back, fmt="py:percent")
+            text = back.read_text(encoding="utf-8")
+            cells = notebook.parse_text(text)[1]
+            assert any("checksum" in (c.nbgrader or {}) for c in cells)  # nbgrader's keys are there
+            assert validate.check(cells, module.slug, released=released, source=text, require_markers=False,
+                                  student_edition=True) == []
+            # and a changed test in such a notebook is still caught
+            locked = next(c for c in cells if c.is_locked)
+            locked.lines.append("assert True")
+            assert validate.locked_cells(cells, released) != []
+
+
+def _check_zip_collect_refuses_an_unnamed_file(course, tmp_path):
+    where = tmp_path / "c2"
+    shutil.copytree(course["dir"], where, ignore=shutil.ignore_patterns("gradebook.db", "submitted",
+                                                                       "autograded", "feedback", ".tito"))
+    config = where / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8").replace(str(course["dir"]), str(where)),
+                      encoding="utf-8")
+    stray = tmp_path / "notebook.ipynb"
+    shutil.copy(course["downloads"] / "ref_01_tensor.ipynb", stray)
+    shutil.rmtree(where / "downloaded", ignore_errors=True)
+    with pytest.raises(TitoError, match=r"do not say whose they are.*notebook\.ipynb"):
+        nbc.zip_collect(where, get_module("01"), [stray])
+
+
+@needs_nbgrader
+@pytest.mark.slow
+def test_nbgrader_end_to_end(course, tmp_path):
+    """One test (so that parallel workers build the course once): modules 01 and 05, three
+    submissions each: full points, zero, exactly the cells still passing; no reference code of the
+    graded module reachable; feedback, report; round trip into tito's checks; zip_collect naming."""
+    for number in ("01", "05"):
+        _check_full_zero_and_exactly_the_passing_cells(course, number)
+    _check_broken_05_is_not_rescued_by_the_reference(course)
+    _check_feedback_and_report(course)
+    _check_round_trip_passes_tito_checks(course, tmp_path)
+    _check_zip_collect_refuses_an_unnamed_file(course, tmp_path)
