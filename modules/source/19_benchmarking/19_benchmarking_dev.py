@@ -439,6 +439,14 @@ def _blas_threads() -> int | None:
     return max(counts) if counts else None
 
 
+def _two_threads() -> int | None:
+    """The BLAS thread count under `threadpool_limits(2)`, when that differs from 1 (else None):
+    what fn must see when the harness is asked for `threads=2`."""
+    with threadpool_limits(limits=2):
+        count = _blas_threads()
+    return count if count not in (None, 1) else None
+
+
 def test_unit_benchmark():
     from tinytorch.testing import close, raises
     clock, calls, threads_seen = FakeClock(), [], []
@@ -462,6 +470,13 @@ def test_unit_benchmark():
     single = Benchmark(work, warmup=3, repeats=1, threads=None, timer=clock).run()
     close(single.times, [7.0], what="warmup=3, repeats=1")
     assert single.name == "work", f"the default name is fn.__name__, got {single.name!r}"
+    if _two_threads() is not None:
+        calls.clear()
+        threads_seen.clear()
+        costs[:] = [1.0, 1.0]
+        Benchmark(work, warmup=1, repeats=1, threads=2, timer=clock).run()
+        assert set(threads_seen) == {_two_threads()}, \
+            f"threads=2: fn must run with the limit self.threads, not a fixed 1; saw {set(threads_seen)}"
     raises(ValueError, lambda: Benchmark(work, repeats=0), "repeats")
     raises(ValueError, lambda: Benchmark(work, threads=0), "threads")
     raises(TypeError, lambda: Benchmark(42), "callable")
@@ -555,6 +570,11 @@ def test_unit_compare():
         assert results[name].name == name, f"result name {results[name].name!r}, expected {name!r}"
     if _blas_threads() is not None:
         assert set(threads_seen) == {1}, f"threads=1 for every call, saw {set(threads_seen)}"
+    if _two_threads() is not None:
+        threads_seen.clear()
+        compare({"a": fns["a"]}, warmup=1, repeats=1, threads=2, timer=clock)
+        assert set(threads_seen) == {_two_threads()}, \
+            f"threads=2: every call runs under the `threads` limit, not a fixed 1; saw {set(threads_seen)}"
     raises(TypeError, lambda: compare({}), "non-empty")
     raises(ValueError, lambda: compare({"a": fns["a"]}, repeats=0), "repeats")
     print("compare: OK")
@@ -659,16 +679,22 @@ def next_token_accuracy(model: Module, windows) -> float:
 
 # %% nbgrader={"grade": true, "grade_id": "test-next-token-accuracy", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 class PredictNext(Module):
-    """A test double: at every position, predicts `(token + step) % vocab` with logit 1."""
+    """A test double: at every position, predicts `(token + step) % vocab` with logit 1. Like the
+    GPT it takes ids as an int array or a Tensor; it records the ids and whether a graph could be
+    recorded (`grad_seen`)."""
 
     def __init__(self, vocab: int, step: int = 1):
         super().__init__()
         self.vocab, self.step = vocab, step
-        self.seen = None
+        self.seen = self.grad_seen = None
 
     def forward(self, ids):
+        from tinytorch.tensor import Config
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
-        self.seen = ids
+        if not np.array_equal(ids, np.round(ids)):
+            raise ValueError(f"PredictNext: token ids must be whole numbers, got {ids.tolist()}")
+        ids = ids.astype(np.int64)
+        self.seen, self.grad_seen = ids, Config.grad_enabled
         logits = np.zeros((*ids.shape, self.vocab), dtype=np.float32)
         np.put_along_axis(logits, ((ids + self.step) % self.vocab)[..., None], 1.0, axis=-1)
         return Tensor(logits)
@@ -684,6 +710,7 @@ def test_unit_next_token_accuracy():
     assert model.seen.shape == (3, 4) and (model.seen == windows[:, :-1]).all(), \
         f"the model reads columns 0 .. T-1, got {model.seen.tolist()}"
     assert not model.training, "next_token_accuracy evaluates in eval mode"
+    assert model.grad_seen is False, "next_token_accuracy runs the model under no_grad(): no graph for an evaluation"
     assert next_token_accuracy(PredictNext(10, step=0), windows) == 1 / 12, "one repeated token (6, 6) in 12"
     raises(ValueError, lambda: next_token_accuracy(model, windows[:, :1]), "shape")
     raises(ValueError, lambda: next_token_accuracy(model, windows.astype(float)), "dtype")
@@ -1043,6 +1070,11 @@ def test_unit_run_task():
     assert all(kv for _, kv, _ in calls), "kv_cache is passed to every query"
     if _blas_threads() is not None:
         assert {t for _, _, t in calls} == {1}, f"threads=1 (the default) for every query: {calls}"
+    if _two_threads() is not None:
+        calls.clear()
+        run_task(toy, reference_quality=0.8, warmup=0, repeats=1, threads=2, timer=clock)
+        assert {t for _, _, t in calls} == {_two_threads()}, \
+            f"threads=2 is passed to both benchmarks (single stream and offline): {calls}"
     single = [0.0011 + (0.0005 if i % 2 else 0.0) for i in range(2, 8)]  # call numbers 2..7 are timed
     offline = [0.0018 + (0.0005 if i % 2 else 0.0) for i in range(9, 15)]
     close(result.latency_p50, np.median(single), what="latency_p50: the median of the single-stream times")
