@@ -1041,8 +1041,9 @@ def run_task(task, model: Module | None = None, *, reference_quality: float | No
 
 # %% [markdown]
 # ### Unit test: a task with a fake clock
-# A tiny task whose query moves the fake clock by `1 ms + 0.1 ms per sample`, so the latency is
-# 1.1 ms and the throughput `offline_batch / (1 + 0.1·offline_batch) ms` exactly; a model that
+# A tiny task whose query moves the fake clock by `1 ms + 0.1 ms per sample`, plus 0 to 0.6 ms
+# that changes from call to call (so the median, mean, minimum and p90 of the times all differ),
+# so every latency and the throughput are known exactly; a model that
 # misses the target is invalid and never timed.
 
 # %% nbgrader={"grade": true, "grade_id": "test-run-task", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
@@ -1050,7 +1051,7 @@ def _toy_task(clock: FakeClock, calls: list) -> Task:
     """A test task on 20 fixed samples: quality = the model's `score`, queries advance `clock`."""
     def query(model, x, kv_cache=False):
         calls.append((len(x), kv_cache, _blas_threads()))
-        clock.advance(0.001 + 0.0001 * len(x) + (0.0005 if len(calls) % 2 else 0.0))
+        clock.advance(0.001 + 0.0001 * len(x) + 0.0001 * (5 * len(calls) % 7))
         return model(Tensor(x))
 
     data = np.arange(40, dtype=np.float32).reshape(20, 2)
@@ -1075,8 +1076,8 @@ def test_unit_run_task():
         run_task(toy, reference_quality=0.8, warmup=0, repeats=1, threads=2, timer=clock)
         assert {t for _, _, t in calls} == {_two_threads()}, \
             f"threads=2 is passed to both benchmarks (single stream and offline): {calls}"
-    single = [0.0011 + (0.0005 if i % 2 else 0.0) for i in range(2, 8)]  # call numbers 2..7 are timed
-    offline = [0.0018 + (0.0005 if i % 2 else 0.0) for i in range(9, 15)]
+    single = [0.0011 + 0.0001 * (5 * i % 7) for i in range(2, 8)]  # call numbers 2..7 are timed
+    offline = [0.0018 + 0.0001 * (5 * i % 7) for i in range(9, 15)]
     close(result.latency_p50, np.median(single), what="latency_p50: the median of the single-stream times")
     close(result.latency_p90, np.percentile(single, 90), what="latency_p90: the p90 of the single-stream times")
     close(result.throughput, 8 / np.median(offline), rtol=1e-9, what="throughput: offline_batch / median seconds")
