@@ -318,7 +318,8 @@ def load_submission(path) -> dict:
         raise SubmissionError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     problems = validate_submission(obj)
     if problems:
-        raise SubmissionError(f"{path} is not a valid submission ({len(problems)} problems):\n  " + "\n  ".join(problems))
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise SubmissionError(f"{path} is not a valid submission ({count}):\n  " + "\n  ".join(problems))
     return obj
 
 

@@ -142,6 +142,21 @@ def test_the_target_is_judged_on_the_measured_quality_not_the_claim(target):
     assert not checks[0].passed
 
 
+@pytest.mark.parametrize("claimed_baseline", [0.5, 0.9, 0.905, 1.0])
+def test_the_threshold_comes_from_the_re_measured_reference_not_the_claimed_baseline(claimed_baseline):
+    checks = check_claims({"claims": M, "baseline": dict(R, quality=claimed_baseline)}, M, R, 0.9945)
+    assert checks[2].passed is False and checks[2].claimed == pytest.approx(0.9945 * R["quality"]), checks[2]
+    assert checks[3].passed is (claimed_baseline == R["quality"])
+
+
+def test_a_quality_one_float_below_the_threshold_misses_the_target():
+    reference = dict(R, quality=0.5)
+    below = dict(M, quality=float(np.nextafter(0.495, 0)))
+    assert check_claims(_sub(below, reference), below, reference, 0.99)[2].passed is False
+    at = dict(M, quality=0.495)
+    assert check_claims(_sub(at, reference), at, reference, 0.99)[2].passed is True
+
+
 def test_time_is_never_a_check():
     rng = np.random.default_rng(0)
     for _ in range(20):
