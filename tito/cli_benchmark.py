@@ -10,7 +10,6 @@ each written atomically.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from tito import runner, watch
+from tito import milestones
 from tito.atomic import write_atomic
 from tito.cli_base import new_app, root
 from tito.errors import TitoError
@@ -50,19 +49,7 @@ def _require(base: Path, numbers: tuple[str, ...]) -> None:
 
 def _child(base: Path, args: list[str]) -> int:
     """Run this file as a script in a child process with this checkout's package; stream its output."""
-    sys.stdout.flush()
-    command = [sys.executable, "-u", "-m", "tito.isolate", str(Path(__file__).resolve()), *args]
-    with subprocess.Popen(command, cwd=base, env=runner.env(base), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                          errors="replace", **watch.own_group()) as proc:
-        try:
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        finally:  # Ctrl-C, a closed pipe: the child ends with tito
-            if proc.poll() is None:
-                watch.kill_group(proc)
-    return proc.returncode
+    return milestones.stream(base, Path(__file__).resolve(), args)
 
 
 def _finish(code: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,10 @@ class Outcome:
     exit_code: int = 0
 
 
-def stream(base: Path, script: Path) -> int:
-    """Run one script from the repository root with this checkout's package, echoing its output."""
+def stream(base: Path, script: Path, args: Sequence[str] = ()) -> int:
+    """Run one script with `args` from the repository root with this checkout's package; echo its output."""
     sys.stdout.flush()
-    command = [sys.executable, "-u", "-m", "tito.isolate", str(script)]
+    command = [sys.executable, "-u", "-m", "tito.isolate", str(script), *args]
     with subprocess.Popen(command, cwd=base, env=runner.env(base), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                           errors="replace", **watch.own_group()) as proc:
