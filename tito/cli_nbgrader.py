@@ -121,21 +121,33 @@ def zip_collect(
 
 @app.command()
 def autograde(
-    number: One,
+    numbers: Annotated[list[str] | None, typer.Argument(metavar="[NN]...", show_default=False,
+                                                        help="Module numbers (e.g. 01 05).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every generated module with collected "
+                                                     "submissions.")] = False,
     student: Annotated[str | None, typer.Option("--student", metavar="ID", show_default=False,
                                                 help="Only this student's submission.")] = None,
     course: Course = None,
 ) -> None:
-    """Autograde module NN in an isolated kernel that holds only the reference of its prerequisites."""
-    module = _module(number)
+    """Autograde modules in an isolated kernel each, holding only the reference of their prerequisites."""
     where = course_.require_course(_course(course))
-    with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
-        step = course_.autograde(root(), where, module, student)
-    _done(step, f"Autograded {course_.assignment(module)}")
-    rows = [r for r in course_.report_rows(where) if r["module"] == course_.assignment(module)
+    if all_ == bool(numbers):
+        raise TitoError("Give module numbers or --all.", "Example: `tito nbgrader autograde 01 05`.")
+    modules = course_.collected_modules(root(), where) if all_ else [_module(n) for n in numbers]
+    if not modules:
+        raise TitoError(f"no module has collected submissions in {where}.",
+                        "Run `tito nbgrader collect NN` (or zip_collect) first.")
+    for module in modules:
+        with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
+            step = course_.autograde(root(), where, module, student)
+        _done(step, f"Autograded {course_.assignment(module)}")
+    names = {course_.assignment(m) for m in modules}
+    rows = [r for r in course_.report_rows(where) if r["module"] in names
             and (student is None or r["student"] == student)]
-    console.table(["student", "points", "max"],
-                  [[esc(s), f"{p:g}", f"{mx:g}"] for (s, _), (p, mx) in course_.totals(rows).items()])
+    statuses = {(r["student"], r["module"]): r["status"] for r in rows if r["status"] != course_.GRADED}
+    console.table(["student", "module", "points", "max", ""],
+                  [[esc(s), esc(m), f"{p:g}", f"{mx:g}", statuses.get((s, m), "")]
+                   for (s, m), (p, mx) in course_.totals(rows).items()])
 
 
 @app.command()
@@ -158,7 +170,8 @@ def report(
                                                 help="Write to FILE instead of the screen.")] = None,
     course: Course = None,
 ) -> None:
-    """Points per student, module and graded cell, from the gradebook (CSV, or --json)."""
+    """Points per student, module and graded cell, from the gradebook (CSV, or --json); a student
+    on the roster without a submission of a collected module gets 0 with status "missing"."""
     course_.nbgrader_bin()
     rows = course_.report_rows(_course(course))
     text = course_.render_json(rows) if json_ else course_.render_csv(rows)

@@ -45,6 +45,8 @@ from tito.sources import read_source
 
 RUNNER = Path(__file__).with_name("grade_child.py")
 RUNNER_NAME = "run_cells.py"
+KERNEL_EXTENSION = Path(__file__).with_name("grading_kernel.py")
+KERNEL_EXTENSION_NAME = "_tito_grading_kernel"  # importable beside tinytorch/ in the grading folder
 DEFAULT_CELL_TIMEOUT = 600.0  # seconds per cell: training tests are slow on a busy machine
 _DATA_SUFFIXES = (".npz", ".npy", ".txt", ".json", ".csv")
 
@@ -92,6 +94,7 @@ def grading_package(repo: Path, number: str, dest: Path) -> Path:
                             f"{m.source.as_posix()} is missing, so it cannot be graded.",
                             f"Restore {m.source.as_posix()}.")
         (dest / m.export_target).write_text(exporter.generate(repo, m), encoding="utf-8")
+    shutil.copy2(KERNEL_EXTENSION, dest / f"{KERNEL_EXTENSION_NAME}.py")
     data = repo / "datasets"
     if data.is_dir():
         for f in sorted(data.iterdir()):
@@ -116,14 +119,26 @@ def _site_packages() -> list[str]:
 
 
 def isolated_python_argv() -> list[str]:
-    """The command that starts the grading Python (append `-m ipykernel_launcher -f {connection_file}`
-    for a kernel, or a script): `-S` so that no `.pth` file of site-packages runs (an editable
-    install's import hook lives in one), `-P` (3.11+) so that neither the current folder nor the
-    script's folder joins the import path. Use it with `isolated_env(dest)`."""
+    """The command that starts the grading Python on a script (append the script and its arguments):
+    `-S` so that no `.pth` file of site-packages runs (an editable install's import hook lives in
+    one), `-P` (3.11+) so that the script's folder does not join the import path (on 3.10 it does:
+    tito's runner sits in the grading folder, which is on the path anyway). Use it with
+    `isolated_env(dest)`."""
     argv = [sys.executable, "-S"]
     if sys.version_info >= (3, 11):
         argv.append("-P")
     return argv
+
+
+def isolated_module_argv(module: str, *, safe_path_flag: bool = sys.version_info >= (3, 11)) -> list[str]:
+    """`python -m MODULE` in the grading Python, without the current folder on the import path (a
+    submission's folder could hold a `tinytorch/` of its own): `-P` on 3.11+; on 3.10 a bootstrap
+    that drops the folder from the path before it imports MODULE."""
+    if safe_path_flag:
+        return [*isolated_python_argv(), "-m", module]
+    return [sys.executable, "-S", "-c",
+            "import runpy, sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
 
 
 def isolated_env(dest: Path) -> dict[str, str]:
@@ -140,10 +155,14 @@ def isolated_env(dest: Path) -> dict[str, str]:
 
 def kernel_spec(dest: Path, display_name: str = "TinyTorch grading") -> dict:
     """A Jupyter kernelspec (the `kernel.json` content) for an IPython kernel in the isolated Python
-    over `dest`'s package: write it as `<jupyter path>/kernels/<name>/kernel.json` and run the
-    notebooks with that kernel name (nbgrader: `ExecutePreprocessor.kernel_name`)."""
-    return {"argv": [*isolated_python_argv(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "env": isolated_env(dest), "display_name": display_name, "language": "python",
+    over `dest`'s package (written by `grading_package`): write it as
+    `<jupyter path>/kernels/<name>/kernel.json` and run the notebooks with that kernel name
+    (nbgrader: `ExecutePreprocessor.kernel_name`). The kernel loads tito's grading extension, which
+    sets `__name__` back to "__main__" before every cell (tito/grading_kernel.py)."""
+    argv = [*isolated_module_argv("ipykernel_launcher"), f"--IPKernelApp.extensions={KERNEL_EXTENSION_NAME}",
+            "--IPKernelApp.ignore_cwd=True",  # IPython adds the current folder to the path otherwise
+            "-f", "{connection_file}"]
+    return {"argv": argv, "env": isolated_env(dest), "display_name": display_name, "language": "python",
             "metadata": {"debugger": False}}
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from tito import grading, notebook, validate
 from tito.atomic import write_atomic
 from tito.errors import TitoError
-from tito.registry import Module
+from tito.registry import Module, available
 
 NBGRADER_VERSION = "0.9"  # the series this wrapper is written and tested against (0.9.6)
 INSTALL_HINT = "Install the instructor extra: `pip install -e '.[instructor]'` (nbgrader 0.9)."
@@ -376,6 +376,13 @@ def autograde(repo: Path, course: Path, module: Module, student: str | None = No
     return run_nbgrader(course, args, what=f"autograde {assignment(module)}")
 
 
+def collected_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules whose assignment is generated and has collected submissions, in order."""
+    course = require_course(course)
+    return [m for m in available(repo) if (course / "release" / assignment(m)).is_dir()
+            and any((course / "submitted").glob(f"*/{assignment(m)}"))]
+
+
 def feedback(course: Path, module: Module, *, release_: bool = False) -> list[Step]:
     steps = [run_nbgrader(course, ["generate_feedback", assignment(module), "--force"],
                           what=f"write the feedback of {assignment(module)}")]
@@ -389,12 +396,15 @@ def feedback(course: Path, module: Module, *, release_: bool = False) -> list[St
 # report
 # ------------------------------------------------------------------------------------------------
 
-REPORT_FIELDS = ("student", "module", "cell", "points", "max_points")
+REPORT_FIELDS = ("student", "module", "cell", "points", "max_points", "status")
+GRADED, NOT_GRADED, MISSING = "graded", "not graded", "missing"
 
 
 def report_rows(course: Path) -> list[dict]:
     """One row per student, assignment and graded cell from the gradebook (`cell` = grade_id), in
-    order; a cell without a score yet (not autograded) has points None."""
+    order, for every assignment with at least one collected submission and every student in the
+    gradebook (the roster, and anyone who submitted). `status`: "graded"; "not graded" (collected,
+    not autograded yet: points None); "missing" (no submission: points 0)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     course = require_course(course)
@@ -408,17 +418,23 @@ def report_rows(course: Path) -> list[dict]:
     try:
         with Gradebook(f"sqlite:///{db}") as gb:
             for a in sorted(gb.assignments, key=lambda a: a.name):
+                if not a.submissions:
+                    continue  # generated or released, nothing collected yet
+                cells = [(nb.name, c.name, float(c.max_score))
+                         for nb in sorted(a.notebooks, key=lambda n: n.name) for c in nb.grade_cells]
                 for s in sorted(gb.students, key=lambda s: s.id):
                     try:
                         sub = gb.find_submission(a.name, s.id)
                     except MissingEntry:
+                        rows += [{"student": s.id, "module": a.name, "cell": cell, "points": 0.0,
+                                  "max_points": most, "status": MISSING} for _, cell, most in cells]
                         continue
-                    for nb in sorted(sub.notebooks, key=lambda n: n.name):
-                        order = {c.name: i for i, c in enumerate(nb.notebook.grade_cells)}
-                        for g in sorted(nb.grades, key=lambda g: order.get(g.name, 0)):
-                            rows.append({"student": s.id, "module": a.name, "cell": g.name,
-                                         "points": None if g.score is None else float(g.score),
-                                         "max_points": float(g.max_score)})
+                    grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
+                    for nb_name, cell, most in cells:
+                        g = grades.get((nb_name, cell))
+                        score = None if g is None or g.score is None else float(g.score)
+                        rows.append({"student": s.id, "module": a.name, "cell": cell, "points": score,
+                                     "max_points": most, "status": NOT_GRADED if score is None else GRADED})
     finally:
         os.environ["PATH"] = old_path
     return rows
@@ -442,6 +458,11 @@ def render_csv(rows: list[dict]) -> str:
 
 
 def render_json(rows: list[dict]) -> str:
-    summary = [{"student": s, "module": m, "points": p, "max_points": mx}
+    status: dict[tuple[str, str], str] = {}
+    for r in rows:  # a module's status: missing, else not graded if any cell is, else graded
+        key = (r["student"], r["module"])
+        if status.get(key) not in (MISSING, NOT_GRADED):
+            status[key] = r["status"]
+    summary = [{"student": s, "module": m, "points": p, "max_points": mx, "status": status[(s, m)]}
                for (s, m), (p, mx) in totals(rows).items()]
     return json.dumps({"cells": rows, "totals": summary}, indent=2) + "\n"

@@ -3,11 +3,15 @@ a student edition grades only the locked cells' tests, and the marker words appe
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 
+from tinytorch import testing
 from tito import notebook, solutions, validate
+from tito.registry import MODULES
 
 
 def meta(grade_id: str, *, grade=False, solution=False, locked=False, **extra) -> str:
@@ -162,3 +166,33 @@ def test_a_graded_test_rebound_at_run_time_scores_nothing(tmp_path, rebind):
         assert not t["passed"] and t["points"] > 0 and "replaced or removed" in t["error"]
     assert sum(t["points"] for t in tests.values()) == 7, "the graded points still count in the total"
     assert sum(t["points"] for t in tests.values() if t["passed"]) < 7
+
+
+# -- graded tests take the test helpers from tinytorch.testing themselves ---------------------------
+
+def _helpers_used_but_not_imported(cell: notebook.Cell) -> dict[str, set[str]]:
+    """function name -> helpers of tinytorch.testing it uses without importing them in the cell."""
+    tree = ast.parse("\n".join(cell.lines))
+    in_cell = {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+               for a in node.names}
+    found = {}
+    for func in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
+        used = {n.id for n in ast.walk(func) if isinstance(n, ast.Name) and n.id in testing.__all__}
+        local = {a.asname or a.name for n in ast.walk(func) if isinstance(n, ast.ImportFrom) for a in n.names}
+        if used - local - in_cell:
+            found[func.name] = used - local - in_cell
+    return found
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.number)
+def test_graded_tests_import_the_helpers_they_use(module):
+    """A helper name bound in an unlocked cell (`close`, `raises`, ...) could be rebound by a
+    student's cell after it (`def close(*a, **k): pass`) and pass every graded test that uses it;
+    a graded cell that imports its helpers itself cannot be fooled that way."""
+    path = Path(__file__).resolve().parents[2] / module.source
+    if not path.is_file():
+        pytest.skip(f"{module.source} is not written yet")
+    bad = {c.grade_id: found for c in notebook.parse(path)
+           if c.kind == "code" and c.nbgrader and c.nbgrader.get("grade") and not c.nbgrader.get("solution")
+           for found in [_helpers_used_but_not_imported(c)] if found}
+    assert not bad, f"graded cells use test helpers they do not import: {bad}"

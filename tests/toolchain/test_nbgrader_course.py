@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,17 @@ def test_commands_outside_a_course_say_so(tmp_path):
         assert result.exit_code == 1 and "not a TinyTorch nbgrader course" in result.output, result.output
 
 
+def test_autograde_takes_modules_or_all(tmp_path):
+    nbc.init(tmp_path / "course")
+    course = ["--course", str(tmp_path / "course")]
+    for args, said in ((["autograde"], "Give module numbers or --all"),
+                       (["autograde", "01", "--all"], "Give module numbers or --all"),
+                       (["autograde", "--all"], "no module has collected submissions"),
+                       (["autograde", "01"], "not generated yet")):
+        result = CliRunner().invoke(cli.app, ["nbgrader", *args, *course])
+        assert result.exit_code == 1 and said in result.output, result.output
+
+
 def test_missing_nbgrader_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "nbgrader", None)  # import nbgrader -> ImportError
     with pytest.raises(TitoError, match="not installed") as info:
@@ -127,7 +139,10 @@ def test_missing_nbgrader_says_how_to_install(monkeypatch):
 # End to end with the real nbgrader: modules 01 and 05, three students each
 # ------------------------------------------------------------------------------------------------
 
-STUDENTS = ("ref", "untouched", "broken")
+STUDENTS = ("ref", "untouched", "broken")  # submit both modules
+CHEATER = "cheater"  # submits module 01 only: the release with tricks instead of code
+ABSENT = "absent"  # on the roster, submits nothing
+ROSTER = (*STUDENTS, CHEATER, ABSENT)
 
 
 def _break(module: str, nb: dict) -> dict:
@@ -148,10 +163,42 @@ def _break(module: str, nb: dict) -> dict:
     raise AssertionError(f"nothing to break in module {module}")
 
 
+# Written into the first solution cell of the untouched release: graded cells call their tests under
+# `if __name__ == "__main__":`, and module 01 once took `close`/`raises` from an unlocked cell.
+TRICKS = ("__name__ = 'not_main'  # so that the graded cells skip their tests?\n"
+          "def close(*args, **kwargs): pass\n"
+          "def raises(*args, **kwargs): pass\n")
+
+
+def _cheat(nb: dict) -> dict:
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+    text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    cell["source"] = text + "\n" + TRICKS
+    return nb
+
+
+def _nbgrader_as_student(args: list[str], home: Path, exchange: Path) -> subprocess.Popen:
+    """A student's own nbgrader command (fetch_assignment, submit), run in the student's folder with
+    the course's exchange, as the assignment list of Jupyter runs it."""
+    env = {k: v for k, v in nbc.course_env(home).items() if k != "JUPYTER_PATH"}
+    argv = [str(nbc.nbgrader_bin()), *args, "--course=tinytorch", f"--Exchange.root={exchange}",
+            f"--Exchange.cache={home / '.cache'}"]
+    return subprocess.Popen(argv, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _all_succeed(procs: dict[str, subprocess.Popen]) -> None:
+    for who, proc in procs.items():
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "ERROR" not in out, f"{who}: {out}"
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """One course, modules 01 and 05 generated, three submissions each, collected, autograded,
-    feedback written: one nbgrader process per step (students batched)."""
+    """One course, modules 01 and 05 generated. Module 01 goes through nbgrader's exchange (release,
+    each student fetches and submits at the same time, collect); module 05's files come from an LMS
+    (zip_collect). Autograde --all, feedback: one nbgrader process per step (students batched)."""
     if not _has_nbgrader():
         pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     import nbformat
@@ -160,7 +207,7 @@ def course(tmp_path_factory):
     where = base / "course"
     roster = base / "roster.csv"
     roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s.title()},Student,{s}@example.org\n"
-                                                                  for s in STUDENTS), encoding="utf-8")
+                                                                  for s in ROSTER), encoding="utf-8")
     runner = CliRunner()
 
     def tito(*args: str) -> str:
@@ -183,12 +230,32 @@ def course(tmp_path_factory):
         broken = _break(number, source)
         (downloads / f"broken_{name}.ipynb").write_text(json.dumps(broken), encoding="utf-8")
         nbformat.validate(nbformat.reads(json.dumps(broken), as_version=4))
-        tito("zip_collect", number, *(str(downloads / f"{s}_{name}.ipynb") for s in STUDENTS),
-             "--course", str(where))
+    release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
+    cheat = _cheat(json.loads(release_01.read_text(encoding="utf-8")))
+    (downloads / f"{CHEATER}_01_tensor.ipynb").write_text(json.dumps(cheat), encoding="utf-8")
+
+    # module 01 through the exchange: every student fetches, then submits, all at the same time
     tito("release", "01", "--course", str(where))
+    exchange = where / "exchange"
+    homes = {s: base / "home" / s for s in (*STUDENTS, CHEATER)}
+    for home in homes.values():
+        home.mkdir(parents=True)
+    _all_succeed({s: _nbgrader_as_student(["fetch_assignment", "01_tensor"], home, exchange)
+                  for s, home in homes.items()})
+    for s, home in homes.items():
+        fetched = home / "01_tensor" / "01_tensor.ipynb"
+        assert fetched.read_text(encoding="utf-8") == release_01.read_text(encoding="utf-8")
+        shutil.copy(downloads / f"{s}_01_tensor.ipynb", fetched)
+    _all_succeed({s: _nbgrader_as_student(["submit", "01_tensor", f"--CourseDirectory.student_id={s}"], home,
+                                          exchange) for s, home in homes.items()})
+    tito("collect", "01", "--course", str(where))
+    # module 05 from an LMS
+    tito("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
+         "--course", str(where))
+
+    out = tito("autograde", "--all", "--course", str(where))
+    assert "does not exist in the database" not in out and "WARNING" not in out, out
     for number in ("01", "05"):
-        out = tito("autograde", number, "--course", str(where))
-        assert "does not exist in the database" not in out and "WARNING" not in out, out
         tito("feedback", number, "--course", str(where))
     print({k: v for k, v in nbc.totals(nbc.report_rows(where)).items()})
     return {"dir": where, "downloads": downloads}
@@ -214,6 +281,20 @@ def _check_full_zero_and_exactly_the_passing_cells(course, number):
     assert by_cell == {c.grade_id: c.points for c in independent.cells}
     failed = {cell for cell, points in by_cell.items() if points == 0}
     assert ("test-matmul" if number == "01" else "test-arithmetic-rules") in failed
+    # a student on the roster who submitted nothing: 0 points, "missing"
+    assert totals[(ABSENT, name)] == (0.0, most)
+    assert {r["status"] for r in rows if r["student"] == ABSENT} == {nbc.MISSING}
+    assert {r["status"] for r in rows if r["student"] in STUDENTS} == {nbc.GRADED}
+
+
+def _check_tricks_score_nothing(course):
+    """`__name__` rebound and the test helpers shadowed in a solution cell: still 0, with nbgrader
+    (the grading kernel resets `__name__` before each cell; graded tests import their helpers) and
+    with tito's own runner."""
+    rows = [r for r in nbc.report_rows(course["dir"]) if r["module"] == "01_tensor"]
+    got, most = nbc.totals(rows)[(CHEATER, "01_tensor")]
+    assert most == 60 and got == 0, [r for r in rows if r["student"] == CHEATER]
+    assert _grade_ipynb("01", course["downloads"] / f"{CHEATER}_01_tensor.ipynb").total == 0
 
 
 def _check_broken_05_is_not_rescued_by_the_reference(course):
@@ -258,13 +339,17 @@ def _check_feedback_and_report(course):
     for s in STUDENTS:
         for name in ("01_tensor", "05_autograd"):
             assert (feedback / s / name / f"{name}.html").is_file()
+    assert not (feedback / ABSENT).exists()
     result = CliRunner().invoke(cli.app, ["nbgrader", "report", "--json", "--course", str(course["dir"])])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert {(t["student"], t["module"]) for t in data["totals"]} == {(s, m) for s in STUDENTS
+    assert {(t["student"], t["module"]) for t in data["totals"]} == {(s, m) for s in ROSTER
                                                                     for m in ("01_tensor", "05_autograd")}
+    status = {(t["student"], t["module"]): t["status"] for t in data["totals"]}
+    assert status[(ABSENT, "01_tensor")] == status[(CHEATER, "05_autograd")] == nbc.MISSING
+    assert status[("ref", "05_autograd")] == status[(CHEATER, "01_tensor")] == nbc.GRADED
     csv_out = CliRunner().invoke(cli.app, ["nbgrader", "report", "--course", str(course["dir"])]).output
-    assert csv_out.splitlines()[0] == "student,module,cell,points,max_points"
+    assert csv_out.splitlines()[0] == "student,module,cell,points,max_points,status"
     assert len(csv_out.splitlines()) == 1 + len(data["cells"])
 
 
@@ -311,10 +396,12 @@ def _check_zip_collect_refuses_an_unnamed_file(course, tmp_path):
 @pytest.mark.slow
 def test_nbgrader_end_to_end(course, tmp_path):
     """One test (so that parallel workers build the course once): modules 01 and 05, three
-    submissions each: full points, zero, exactly the cells still passing; no reference code of the
-    graded module reachable; feedback, report; round trip into tito's checks; zip_collect naming."""
+    submissions each: full points, zero, exactly the cells still passing; tricks score nothing; a
+    student without a submission is reported missing; no reference code of the graded module
+    reachable; feedback, report; round trip into tito's checks; zip_collect naming."""
     for number in ("01", "05"):
         _check_full_zero_and_exactly_the_passing_cells(course, number)
+    _check_tricks_score_nothing(course)
     _check_broken_05_is_not_rescued_by_the_reference(course)
     _check_feedback_and_report(course)
     _check_round_trip_passes_tito_checks(course, tmp_path)

@@ -44,10 +44,11 @@ from collections.abc import Callable
 import numpy as np
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-test-helpers", "locked": false, "schema_version": 3, "solution": false, "task": false}
-# Helpers for the test cells below (not exported): `raises` checks an error's type and words,
-# `close` compares numbers and shows the worst element, `recording_ops` registers throw-away
-# backward rules so that you can see the graph your ops record.
-from tinytorch.testing import close, raises, recording_ops
+# Test helpers (not exported), here for your own experiments: `raises` checks an error's type
+# and words, `close` compares numbers and shows the worst element, `recording_ops` registers
+# throw-away backward rules so that you can see the graph your ops record. Each graded test
+# imports the ones it uses itself, so a name of yours can never stand in for them.
+from tinytorch.testing import close, raises, recording_ops  # noqa: F401 - for your experiments
 
 # %% [markdown]
 # ## 1. Why float32, and what a tensor costs
@@ -565,6 +566,7 @@ class Tensor:
 
 # %% nbgrader={"grade": true, "grade_id": "test-creation", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_creation():
+    from tinytorch.testing import close, raises
     t = Tensor([[1, 2, 3], [4, 5, 6]])
     assert t.shape == (2, 3), f"shape should be (2, 3), got {t.shape}"
     assert t.dtype == np.float32, f"data must be float32, got {t.dtype}"
@@ -598,6 +600,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-arithmetic", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_arithmetic():
+    from tinytorch.testing import close
     a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
     b = np.array([10.0, 20.0, 40.0], dtype=np.float32)
     binary = {"+": (lambda x, y: x + y, a + b), "-": (lambda x, y: x - y, a - b),
@@ -634,6 +637,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-matmul", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_matmul():
+    from tinytorch.testing import close, raises
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3))
     close(Tensor(a) @ Tensor(b), a @ b, atol=1e-5, what="(4, 5) @ (5, 3)")
@@ -660,6 +664,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-reductions", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_reductions():
+    from tinytorch.testing import close
     a = np.array([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]], dtype=np.float32)
     x = Tensor(a)
     for name in ("sum", "mean", "max"):
@@ -679,6 +684,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-shapes", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_shapes():
+    from tinytorch.testing import close, raises
     a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     x = Tensor(a)
     close(x.reshape(6, -1), a.reshape(6, 4), what="reshape(6, -1)")
@@ -705,6 +711,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-op-path", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_op_path():
+    from tinytorch.testing import recording_ops
     names = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "matmul",
              "sum", "mean", "max", "reshape", "transpose", "getitem"]
     with recording_ops(*names, rules=BACKWARD_RULES):
@@ -744,6 +751,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_module():
+    from tinytorch.testing import close
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(32, 10)), rng.normal(size=(10, 4)), rng.normal(size=(4,))
     y = Tensor(x) @ Tensor(w) + Tensor(b)

@@ -49,10 +49,10 @@ import numpy as np
 from tinytorch.tensor import Tensor
 
 # %% nbgrader={"grade": false, "grade_id": "activations-test-helpers", "locked": false, "schema_version": 3, "solution": false, "task": false}
-# Helpers for the test cells below (not exported): `close` compares numbers and shows the worst
-# element, `recording_ops` registers throw-away backward rules so that you can see the graph
-# your activations record.
-from tinytorch.testing import close, recording_ops
+# Test helpers (not exported), here for your own experiments: `close` compares numbers and shows
+# the worst element, `recording_ops` registers throw-away backward rules so that you can see the
+# graph your activations record. Each graded test imports the ones it uses itself.
+from tinytorch.testing import close, recording_ops  # noqa: F401 - for your experiments
 
 # %% [markdown]
 # ## 1. The shape of an activation
@@ -129,6 +129,7 @@ class ReLU:
 
 # %% nbgrader={"grade": true, "grade_id": "test-relu", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_relu():
+    from tinytorch.testing import close
     a = np.array([[-3.0, -0.5, 0.0], [0.5, 2.0, 7.0]], dtype=np.float32)
     x = Tensor(a.copy())
     y = ReLU()(x)
@@ -199,6 +200,7 @@ class Sigmoid:
 
 # %% nbgrader={"grade": true, "grade_id": "test-sigmoid", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_sigmoid():
+    from tinytorch.testing import close
     import warnings
 
     a = np.array([-6.0, -1.0, -0.25, 0.0, 0.25, 1.0, 6.0])
@@ -250,6 +252,7 @@ class Tanh:
 
 # %% nbgrader={"grade": true, "grade_id": "test-tanh", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_tanh():
+    from tinytorch.testing import close
     a = np.array([[-1e4, -2.0, -0.5], [0.0, 0.5, 1e4]])
     y = Tanh()(Tensor(a))
     assert isinstance(y, Tensor), f"Tanh must return a Tensor, got {type(y).__name__}"
@@ -320,6 +323,7 @@ class GELU:
 
 # %% nbgrader={"grade": true, "grade_id": "test-gelu", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_gelu():
+    from tinytorch.testing import close
     import math
 
     a = np.linspace(-5, 5, 41)
@@ -406,6 +410,7 @@ class Softmax:
 
 # %% nbgrader={"grade": true, "grade_id": "test-softmax", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_softmax():
+    from tinytorch.testing import close
     import warnings
 
     a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -1.0]])
@@ -439,6 +444,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-activations-op-path", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_op_path():
+    from tinytorch.testing import recording_ops
     with recording_ops("relu", "sigmoid", "tanh", "gelu", "softmax"):
         for act, name in [(ReLU(), "relu"), (Sigmoid(), "sigmoid"), (Tanh(), "tanh"),
                           (GELU(), "gelu"), (Softmax(dim=0), "softmax")]:
@@ -469,6 +475,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_module():
+    from tinytorch.testing import close
     rng = np.random.default_rng(2)
     x, w1, w2 = rng.normal(size=(16, 4)), rng.normal(size=(4, 8)), rng.normal(size=(8, 3))
     h = x @ w1
