@@ -86,7 +86,7 @@ def run(
     method: Annotated[str, typer.Option("--method", help="Calibration: minmax or percentile.")] = "minmax",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One weight scale per tensor "
                                                                   "(default: per channel).")] = False,
-    prune: Annotated[float | None, typer.Option("--prune", metavar="SPARSITY", min=0.0, max=1.0,
+    prune: Annotated[float | None, typer.Option("--prune", metavar="SPARSITY",
                                                 help="Magnitude pruning to this sparsity, in [0, 1) "
                                                      "(module 16).", show_default=False)] = None,
     scope: Annotated[str, typer.Option("--scope", help="Pruning rank: global or layer.")] = "global",
@@ -99,6 +99,9 @@ def run(
     if submission is not None and (recipe_given or task):
         raise TitoError("Give --submission FILE or a recipe (--quantize, --prune, --kv-cache) with --task, "
                         "not both: a submission names its task and recipe.")
+    if prune is not None and not 0.0 <= prune < 1.0:
+        raise TitoError(f"--prune {prune:g}: the sparsity is the fraction of weights set to zero, in [0, 1).",
+                        "Example: --prune 0.8 keeps the largest 20% of the weights.")
     if submission is not None and not submission.is_file():
         raise TitoError(f"submission file not found: {submission}")
     _require(base, ("19", "20"))
@@ -219,6 +222,8 @@ def _run(args, format_table) -> None:
                               "recipe_errors"])
     apply_recipe, reference_model, load_submission, verify_submission, recipe_errors = capstone
     record: dict = {"schema_version": 1, "kind": RUN_KIND}  # module 19's results file, with the run's details
+    # a corrupt baseline is refused before minutes of measuring, not after
+    baseline = _read_results(args.baseline, "baseline") if args.baseline.is_file() else None
     if args.submission is not None:
         try:
             submission = load_submission(args.submission)
@@ -252,7 +257,6 @@ def _run(args, format_table) -> None:
         record["recipe"] = recipe
     record.update(environment=capture_environment(), results=[r.to_dict() for r in results])
     write_atomic(args.out, json.dumps(record, indent=1, default=_jsonable) + "\n")
-    baseline = _read_results(args.baseline, "baseline") if args.baseline.is_file() else None
     print(format_table(results, baseline))
     if baseline is None:
         print("no baseline yet: `tito benchmark baseline` measures the references to compare against")

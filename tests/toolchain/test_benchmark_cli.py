@@ -197,8 +197,10 @@ def test_run_applies_the_recipe_and_compares_with_the_baseline(bench_repo, tito)
 def test_a_result_that_misses_the_quality_target_fails_the_command(bench_repo, tito):
     result = tito(bench_repo, "benchmark", "run", "--task", "toy", "--prune", "0.5")
     assert result.exit_code == 1 and "INVALID" in result.output, result.output
-    result = tito(bench_repo, "benchmark", "run", "--task", "toy", "--prune", "1")
-    assert result.exit_code == 1 and "recipe.prune.sparsity" in result.output, result.output
+    for bad in ("1", "-0.1"):
+        result = tito(bench_repo, "benchmark", "run", "--task", "toy", "--prune", bad)
+        assert result.exit_code == 1 and "in [0, 1)" in result.output, result.output
+    assert "<=" not in tito(bench_repo, "benchmark", "run", "--help").output  # no range that admits 1
 
 
 def test_run_verifies_a_submission(bench_repo, tito, tmp_path):
@@ -257,6 +259,9 @@ def test_a_corrupt_baseline_is_named_with_a_way_out(bench_repo, tito, text):
     result = tito(bench_repo, "benchmark", "report")
     assert result.exit_code == 1, result.output
     assert "baseline.json is corrupt" in result.output and "delete it" in result.output
+    result = tito(bench_repo, "benchmark", "run", "--task", "toy", "--quantize")  # refused before measuring
+    assert result.exit_code == 1 and "baseline.json is corrupt" in result.output, result.output
+    assert "building the reference" not in result.output and not list(folder.glob("run-*.json"))
 
 
 def test_unknown_task_lists_the_tasks(bench_repo, tito):
