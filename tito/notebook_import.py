@@ -160,10 +160,13 @@ def convert(nb, template: str | None = None) -> tuple[str, int]:
     nb = copy.deepcopy(nb)
     _strip_nbgrader(nb)
     restored = 0
-    if template is None:
+    try:
+        model = None if template is None else jupytext.reads(template, fmt="py:percent")
+    except Exception:  # a header jupytext cannot read (hand-edited): jupytext's own header then
+        model = None
+    if model is None:
         nb.metadata = {}
         return jupytext.writes(nb, fmt="py:percent"), 0
-    model = jupytext.reads(template, fmt="py:percent")
     restored = _restore_plain_metadata(nb, model)
     nb.metadata = copy.deepcopy(model.metadata)  # the module's jupytext settings render its cells
     text = jupytext.writes(nb, fmt="py:percent")

@@ -161,6 +161,19 @@ def test_import_backs_up_the_old_file_first(student, monkeypatch, tmp_path):
     assert seen == [[old]] and (student / SOURCE).read_bytes() == old
 
 
+def test_a_broken_module_file_is_replaced_and_kept_in_the_backup(student, tito, tmp_path):
+    """A student's file that is no longer UTF-8 (or valid at all) can be replaced by their notebook;
+    its bytes stay in the backup."""
+    released = (student / SOURCE).read_text(encoding="utf-8")
+    broken = b"# caf\xe9: saved as Latin-1 by mistake\n"
+    (student / SOURCE).write_bytes(broken)
+    nb_path = write_nb(tmp_path / "01_tensor.ipynb", through_nbgrader(generated(released)))
+    result = tito(student, "module", "import", "01", str(nb_path))
+    assert result.exit_code == 0, result.output
+    assert (student / SOURCE).read_text(encoding="utf-8") == released
+    assert [p.read_bytes() for p in backups.listing(student, get_module("01"))] == [broken]
+
+
 @pytest.mark.slow
 def test_reference_notebook_into_a_student_edition_then_complete(fake_repo, student, tito, tmp_path):
     """The instructor's source notebook (the solutions), as nbgrader and Jupyter leave it, imported
