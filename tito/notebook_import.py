@@ -159,7 +159,6 @@ def convert(nb, template: str | None = None) -> tuple[str, int]:
 
     nb = copy.deepcopy(nb)
     _strip_nbgrader(nb)
-    restored = 0
     try:
         model = None if template is None else jupytext.reads(template, fmt="py:percent")
     except Exception:  # a header jupytext cannot read (hand-edited): jupytext's own header then
