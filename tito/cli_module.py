@@ -1,4 +1,4 @@
-"""`tito module ...`: list, status, start, complete, test, reset."""
+"""`tito module ...`: list, status, start, complete, test, reset, import."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tito import backups, cli_render, console, pipeline
+from tito import backups, cli_render, console, notebook_import, pipeline
 from tito.atomic import write_atomic
 from tito.cli_base import (
     DEFAULT_TIMEOUT,
@@ -29,7 +29,7 @@ from tito.edition import is_student_edition, released_text
 from tito.registry import MODULES, TIERS, available
 from tito.state import Progress
 
-app = new_app("Work on course modules: start, complete, test, reset.")
+app = new_app("Work on course modules: start, complete, test, reset, import.")
 
 
 def _tier_tables(base: Path, progress: Progress, with_dates: bool) -> None:
@@ -161,3 +161,41 @@ def reset(
         console.warn("this is the reference repository: the file now holds stubs instead of the "
                      f"solutions; `tito module reset {found.number} --restore {saved.name}` undoes it.")
     console.say("Your progress record and the package are unchanged.")
+
+
+@app.command("import")
+def import_(
+    number: ModuleArg,
+    notebook: Annotated[Path, typer.Argument(metavar="NOTEBOOK", show_default=False,
+                                             help="The module's .ipynb (e.g. from nbgrader or Jupyter).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="Only check and show what would change.")] = False,
+) -> None:
+    """Make a notebook (e.g. the nbgrader one you worked in) the module file again, checked first.
+
+    The notebook is converted to the percent format (what nbgrader added is removed), checked as
+    `tito module test` checks (metadata, the graded test cells as released), and only then written;
+    your current file is backed up first (`tito module reset NN --list-backups` lists the backups).
+    """
+    base = root()
+    found = written_module(base, number)
+    plan = notebook_import.plan(base, found, notebook)
+    source = found.source.as_posix()
+    shown = esc(str(notebook))
+    for warning in plan.warnings:
+        console.warn(esc(warning))
+    if plan.unchanged:
+        console.ok(f"{shown} holds exactly {source}: nothing to import, nothing written.")
+        return
+    cells = f" in {len(plan.changed_cells)} cell(s): {esc(', '.join(plan.changed_cells))}"
+    change = f"+{plan.added} -{plan.removed} line(s){cells}"
+    console.say(f"Read {shown}: {plan.cells} cells, checked (metadata and graded test cells): valid.")
+    if dry_run:
+        console.say(f"Would change {source}: {change}.")
+        console.say("Nothing written (--dry-run).")
+        return
+    saved = notebook_import.apply(base, plan)
+    console.say(f"Backed up your file to {esc(saved.relative_to(base).as_posix())}")
+    console.ok(f"Imported into {source}: {change}.")
+    console.say(f"Undo: `tito module reset {found.number} --restore {esc(saved.name)}`")
+    console.say(f"Next: `tito module complete {found.number}`")
