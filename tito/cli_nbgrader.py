@@ -11,6 +11,7 @@ from tito import console
 from tito import nbgrader_course as course_
 from tito.cli_base import new_app, root, written_module
 from tito.console import esc
+from tito.edition import is_student_edition
 from tito.errors import TitoError
 from tito.registry import Module, available
 
@@ -32,8 +33,20 @@ def _course(given: Path | None) -> Path:
     return root() / "course"
 
 
+def _reference() -> Path:
+    """The repository, if it is the reference one: assignments come from its module files and the
+    grading package from its prerequisites' solutions, which a student edition does not hold."""
+    base = root()
+    if is_student_edition(base):
+        raise TitoError(f"{base} is a student edition: its module files hold stubs, so generated "
+                        "assignments would have no solutions and grading would take the stubs for the "
+                        "prerequisites' code.",
+                        "Run `tito nbgrader` from the instructor's clone of the TinyTorch repository.")
+    return base
+
+
 def _module(key: str) -> Module:
-    return written_module(root(), key)
+    return written_module(_reference(), key)
 
 
 def _done(step: course_.Step, message: str) -> None:
@@ -61,8 +74,9 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing nbgrader_config.py.")] = False,
 ) -> None:
     """Create a course folder with a working nbgrader_config.py (and import a roster)."""
+    base = _reference()
     course_.nbgrader_bin()
-    course = directory.resolve() if directory else root() / "course"
+    course = directory.resolve() if directory else base / "course"
     if roster is not None:
         course_.read_roster(roster)  # refuse a bad roster before writing anything
     config = course_.init(course, course_id=course_id, exchange=exchange, timeout=timeout, force=force)
@@ -82,7 +96,7 @@ def generate(
     course: Course = None,
 ) -> None:
     """Module file -> notebook (jupytext) -> `nbgrader generate_assignment` (student version in release/)."""
-    base = root()
+    base = _reference()
     if all_ == bool(numbers):
         raise TitoError("Give module numbers or --all.", "Example: `tito nbgrader generate 01 05`.")
     modules = available(base) if all_ else [written_module(base, n) for n in numbers]
@@ -133,13 +147,13 @@ def autograde(
     where = course_.require_course(_course(course))
     if all_ == bool(numbers):
         raise TitoError("Give module numbers or --all.", "Example: `tito nbgrader autograde 01 05`.")
-    modules = course_.collected_modules(root(), where) if all_ else [_module(n) for n in numbers]
+    modules = course_.collected_modules(_reference(), where) if all_ else [_module(n) for n in numbers]
     if not modules:
         raise TitoError(f"no module has collected submissions in {where}.",
                         "Run `tito nbgrader collect NN` (or zip_collect) first.")
     for module in modules:
         with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
-            step = course_.autograde(root(), where, module, student)
+            step = course_.autograde(_reference(), where, module, student)
         _done(step, f"Autograded {course_.assignment(module)}")
     names = {course_.assignment(m) for m in modules}
     rows = [r for r in course_.report_rows(where) if r["module"] in names

@@ -128,6 +128,18 @@ def test_autograde_takes_modules_or_all(tmp_path):
         assert result.exit_code == 1 and said in result.output, result.output
 
 
+def test_a_student_edition_cannot_run_a_course(fake_repo, tito, tmp_path):
+    """Its module files hold stubs: no solutions to generate from, stubs as prerequisites' code."""
+    (fake_repo / "modules" / ".released").mkdir(parents=True)
+    nbc.init(tmp_path / "course")
+    course = ["--course", str(tmp_path / "course")]
+    for args in (["init", str(tmp_path / "c2")], ["generate", "01", *course], ["autograde", "01", *course],
+                 ["autograde", "--all", *course]):
+        result = tito(fake_repo, "nbgrader", *args)
+        assert result.exit_code == 1 and "is a student edition" in result.output, (args, result.output)
+    assert not (tmp_path / "c2").exists()
+
+
 def test_missing_nbgrader_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "nbgrader", None)  # import nbgrader -> ImportError
     with pytest.raises(TitoError, match="not installed") as info:
