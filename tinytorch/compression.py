@@ -138,9 +138,14 @@ def fit(model: Module, x, y, *, epochs: int, lr: float = 3e-3, batch_size: int =
 def evaluate(model: Module, x, y) -> float:
     """Accuracy of `model` on (x, y), in evaluation mode, without a graph (given)."""
     model.eval()
+    labels = np.asarray(y)
     with no_grad():
-        predictions = model(Tensor(np.asarray(x, dtype=np.float32))).data.argmax(axis=-1)
-    return float(np.mean(predictions == np.asarray(y)))
+        scores = model(Tensor(np.asarray(x, dtype=np.float32))).data
+    if scores.ndim != 2 or scores.shape[0] != len(labels) or scores.shape[1] <= labels.max(initial=0):
+        raise ValueError(f"evaluate needs one row of class scores per example: {len(labels)} examples with "
+                         f"labels up to {labels.max(initial=0)} need shape ({len(labels)}, "
+                         f"{labels.max(initial=0) + 1} or more), but the model gave {scores.shape}")
+    return float(np.mean(scores.argmax(axis=-1) == labels))
 
 
 def digits_mlp(hidden: int = 256, dropout: float = 0.3, seed: int = 0) -> Sequential:

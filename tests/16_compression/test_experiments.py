@@ -2,7 +2,9 @@
 (run with -s to see it). Accuracies are on the 360 test images: one image is 0.28 points."""
 
 import copy
+import re
 
+import numpy as np
 import pytest
 
 from tinytorch.activations import ReLU
@@ -105,3 +107,13 @@ def test_distillation_on_the_full_set_is_reported_not_claimed(trained, digits):
     a, d = evaluate(alone, digits.x_test, digits.y_test), evaluate(distilled, digits.x_test, digits.y_test)
     print(f"full set: teacher {teacher_acc:.1%}, alone {a:.1%}, distilled {d:.1%}")
     assert min(a, d) >= 0.9 and abs(a - d) < 0.05
+
+
+def test_evaluate_refuses_scores_that_do_not_fit_the_labels():
+    """A model with too few outputs (or one score per example) would get a meaningless accuracy."""
+    x, y = np.zeros((6, 4), dtype=np.float32), np.array([0, 1, 2, 3, 4, 9])
+    for model, shape in ((Linear(4, 5, rng=0), "(6, 5)"), (Linear(4, 1, rng=0), "(6, 1)")):
+        said = rf"labels up to 9 need shape \(6, 10 or more\).*{re.escape(shape)}"
+        with pytest.raises(ValueError, match=said):
+            evaluate(model, x, y)
+    assert 0.0 <= evaluate(Linear(4, 10, rng=0), x, y) <= 1.0
