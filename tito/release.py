@@ -52,7 +52,16 @@ def source_files(root: Path) -> list[Path]:
             listed = [Path(p) for p in proc.stdout.split("\0") if p]
     if listed is None:
         listed = [p.relative_to(root) for p in root.rglob("*")]
-    return sorted(p for p in set(listed) if not _excluded(p) and (root / p).is_file())
+    courses = _course_folders(root, listed)
+    return sorted(p for p in set(listed) if not _excluded(p) and (root / p).is_file()
+                  and not any(p.is_relative_to(c) for c in courses))
+
+
+def _course_folders(root: Path, listed: list[Path]) -> list[Path]:
+    """Folders holding an nbgrader course (`tito nbgrader init`): its gradebook, submissions and
+    feedback are the class's data, never part of a student edition."""
+    return [rel.parent for rel in listed if rel.name == "nbgrader_config.py" and rel.parent != Path(".")
+            and (root / rel).is_file()]
 
 
 def plan(root: Path, modules: list[Module]) -> dict[Path, Path | str]:

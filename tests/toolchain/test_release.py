@@ -43,6 +43,20 @@ def test_student_edition(fake_repo, tito, tmp_path):
     assert status.stdout == ""
 
 
+def test_an_nbgrader_course_in_the_repository_stays_out_of_the_edition(fake_repo, tito, tmp_path):
+    """The class's gradebook, submissions and feedback (and the course's config) are not course
+    material; fake_repo is no git repository, so every file on disk is a candidate."""
+    course = fake_repo / "course"
+    for rel, text in (("nbgrader_config.py", "c = get_config()\n"), ("gradebook.db", "grades"),
+                      ("feedback/alice/01_tensor/01_tensor.html", "alice: 35/60"), ("notes.txt", "private")):
+        (course / rel).parent.mkdir(parents=True, exist_ok=True)
+        (course / rel).write_text(text)
+    dest = tmp_path / "student"
+    result = tito(fake_repo, "release", "student", str(dest))
+    assert result.exit_code == 0, result.output
+    assert not (dest / "course").exists() and (dest / "modules/source/01_tensor/01_tensor_dev.py").is_file()
+
+
 def test_refuses_a_non_empty_folder_unless_forced(fake_repo, tito, tmp_path):
     dest = tmp_path / "student"
     dest.mkdir()
