@@ -403,8 +403,8 @@ GRADED, NOT_GRADED, MISSING = "graded", "not graded", "missing"
 def report_rows(course: Path) -> list[dict]:
     """One row per student, assignment and graded cell from the gradebook (`cell` = grade_id), in
     order, for every assignment with at least one collected submission and every student in the
-    gradebook (the roster, and anyone who submitted). `status`: "graded"; "not graded" (collected,
-    not autograded yet: points None); "missing" (no submission: points 0)."""
+    gradebook (the roster, and anyone autograded) or in submitted/. `status`: "graded"; "not graded"
+    (collected, not autograded yet: points None); "missing" (no submission: points 0)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     course = require_course(course)
@@ -418,22 +418,24 @@ def report_rows(course: Path) -> list[dict]:
     try:
         with Gradebook(f"sqlite:///{db}") as gb:
             for a in sorted(gb.assignments, key=lambda a: a.name):
-                if not a.submissions:
+                collected = {p.parent.name for p in (course / "submitted").glob(f"*/{a.name}") if p.is_dir()}
+                if not a.submissions and not collected:
                     continue  # generated or released, nothing collected yet
                 cells = [(nb.name, c.name, float(c.max_score))
                          for nb in sorted(a.notebooks, key=lambda n: n.name) for c in nb.grade_cells]
-                for s in sorted(gb.students, key=lambda s: s.id):
+                for student in sorted({s.id for s in gb.students} | collected):
                     try:
-                        sub = gb.find_submission(a.name, s.id)
+                        sub = gb.find_submission(a.name, student)
                     except MissingEntry:
-                        rows += [{"student": s.id, "module": a.name, "cell": cell, "points": 0.0,
-                                  "max_points": most, "status": MISSING} for _, cell, most in cells]
+                        status, points = (NOT_GRADED, None) if student in collected else (MISSING, 0.0)
+                        rows += [{"student": student, "module": a.name, "cell": cell, "points": points,
+                                  "max_points": most, "status": status} for _, cell, most in cells]
                         continue
                     grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
                     for nb_name, cell, most in cells:
                         g = grades.get((nb_name, cell))
                         score = None if g is None or g.score is None else float(g.score)
-                        rows.append({"student": s.id, "module": a.name, "cell": cell, "points": score,
+                        rows.append({"student": student, "module": a.name, "cell": cell, "points": score,
                                      "max_points": most, "status": NOT_GRADED if score is None else GRADED})
     finally:
         os.environ["PATH"] = old_path

@@ -265,6 +265,10 @@ def course(tmp_path_factory):
     tito("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
          "--course", str(where))
 
+    # collected, not autograded yet: "not graded" (no points yet), never "missing"
+    waiting = {(r["student"], r["module"]): r["status"] for r in nbc.report_rows(where)}
+    assert waiting[("ref", "01_tensor")] == waiting[("broken", "05_autograd")] == nbc.NOT_GRADED, waiting
+    assert waiting[(ABSENT, "01_tensor")] == waiting[(CHEATER, "05_autograd")] == nbc.MISSING, waiting
     out = tito("autograde", "--all", "--course", str(where))
     assert "does not exist in the database" not in out and "WARNING" not in out, out
     for number in ("01", "05"):
