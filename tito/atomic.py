@@ -15,6 +15,7 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     renamed = False
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600: keep the file's mode, or the usual one
         binary = isinstance(text, bytes)
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -25,3 +26,14 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     finally:
         if not renamed:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits the file has now, or for a new file what `open()` would give (0666 less the
+    umask): a replaced file must not become private (0600) as a side effect."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask

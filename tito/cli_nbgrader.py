@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,18 +20,28 @@ app = new_app("Instructor tools: run a course with NBGrader (needs `pip install 
 
 Course = Annotated[Path | None, typer.Option(
     "--course", metavar="DIR", show_default=False,
-    help="The course folder (default: the current folder if it holds nbgrader_config.py, "
-         "else course/ in the repository).")]
+    help="The course folder (default: the nearest folder holding nbgrader_config.py, from the current "
+         "one up, else course/ in the repository).")]
 One = Annotated[str, typer.Argument(metavar="NN", help="Module number (e.g. 05) or slug.",
                                     show_default=False)]
+Numbers = Annotated[list[str] | None, typer.Argument(metavar="[NN]...", show_default=False,
+                                                     help="Module numbers (e.g. 01 05) or slugs.")]
 
 
 def _course(given: Path | None) -> Path:
+    """--course, else the nearest folder up from here holding nbgrader_config.py (as git finds its
+    repository), else course/ in the repository; a TitoError when none is a course."""
     if given is not None:
-        return given.resolve()
-    if (Path.cwd() / "nbgrader_config.py").is_file():
-        return Path.cwd().resolve()
-    return root() / "course"
+        return course_.require_course(given.resolve())
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder.resolve()
+    default = root() / "course"
+    if (default / "nbgrader_config.py").is_file():
+        return default
+    raise TitoError(f"no course here: no nbgrader_config.py in {Path.cwd()} or the folders above it, nor "
+                    f"in {default}.", "cd into your course folder or pass --course DIR; to create one: "
+                                      "`tito nbgrader init DIR`.")
 
 
 def _reference() -> Path:
@@ -47,6 +58,26 @@ def _reference() -> Path:
 
 def _module(key: str) -> Module:
     return written_module(_reference(), key)
+
+
+_NONE = {course_.generated_modules: ("is generated", "tito nbgrader generate NN"),
+         course_.collected_modules: ("has collected submissions", "tito nbgrader collect NN"),
+         course_.autograded_modules: ("is autograded", "tito nbgrader autograde NN")}
+
+
+def _modules(numbers: list[str] | None, all_: bool, every: Callable[[Path, Path], list[Module]],
+             course: Path | None, example: str) -> tuple[list[Module], Path]:
+    """The modules named (checked before the course is looked for) or, with --all, `every(repo, course)`."""
+    if all_ == bool(numbers):
+        raise TitoError("Give module numbers or --all.", f"Example: `tito nbgrader {example} 01 05`.")
+    modules = [] if all_ else [_module(n) for n in numbers]
+    where = _course(course)
+    if all_:
+        modules = every(_reference(), where)
+        if not modules:
+            state, step = _NONE[every]
+            raise TitoError(f"no module {state} in {where}.", f"Run `{step}` first.")
+    return modules, where
 
 
 def _done(step: course_.Step, message: str) -> None:
@@ -110,15 +141,24 @@ def generate(
 
 
 @app.command()
-def release(number: One, course: Course = None) -> None:
-    """Release module NN's assignment to the exchange (students fetch it with `nbgrader fetch_assignment`)."""
-    _done(course_.release(_course(course), _module(number)), f"Released {number}")
+def release(numbers: Numbers = None,
+            all_: Annotated[bool, typer.Option("--all", help="Every generated module.")] = False,
+            course: Course = None) -> None:
+    """Release assignments to the exchange (students fetch them with `nbgrader fetch_assignment`)."""
+    modules, where = _modules(numbers, all_, course_.generated_modules, course, "release")
+    for module in modules:
+        _done(course_.release(where, module), f"Released {course_.assignment(module)}")
 
 
 @app.command()
-def collect(number: One, course: Course = None) -> None:
-    """Collect the submissions of module NN from the exchange into submitted/."""
-    _done(course_.collect(_course(course), _module(number)), f"Collected {number}")
+def collect(numbers: Numbers = None,
+            all_: Annotated[bool, typer.Option("--all", help="Every generated module.")] = False,
+            course: Course = None) -> None:
+    """Collect the submissions from the exchange into submitted/ (the latest of each student)."""
+    modules, where = _modules(numbers, all_, course_.generated_modules, course, "collect")
+    for module in modules:
+        step = course_.collect(where, module)
+        _done(step, f"Collected {course_.assignment(module)}")
 
 
 @app.command("zip_collect")
@@ -129,14 +169,16 @@ def zip_collect(
                                                             "`<student>_NN_slug.ipynb`.")] = None,
     course: Course = None,
 ) -> None:
-    """Collect files downloaded from an LMS (in downloaded/NN_slug/archive/, or given) into submitted/."""
-    _done(course_.zip_collect(_course(course), _module(number), files or []), f"Collected {number}")
+    """Collect files downloaded from an LMS (in downloaded/NN_slug/archive/, or given) into submitted/;
+    every file is checked first (whose, which module, on the roster)."""
+    module = _module(number)
+    step = course_.zip_collect(_course(course), module, files or [])
+    _done(step, f"Collected {course_.assignment(module)}")
 
 
 @app.command()
 def autograde(
-    numbers: Annotated[list[str] | None, typer.Argument(metavar="[NN]...", show_default=False,
-                                                        help="Module numbers (e.g. 01 05).")] = None,
+    numbers: Numbers = None,
     all_: Annotated[bool, typer.Option("--all", help="Every generated module with collected "
                                                      "submissions.")] = False,
     student: Annotated[str | None, typer.Option("--student", metavar="ID", show_default=False,
@@ -144,13 +186,9 @@ def autograde(
     course: Course = None,
 ) -> None:
     """Autograde modules in an isolated kernel each, holding only the reference of their prerequisites."""
-    where = course_.require_course(_course(course))
-    if all_ == bool(numbers):
-        raise TitoError("Give module numbers or --all.", "Example: `tito nbgrader autograde 01 05`.")
-    modules = course_.collected_modules(_reference(), where) if all_ else [_module(n) for n in numbers]
-    if not modules:
-        raise TitoError(f"no module has collected submissions in {where}.",
-                        "Run `tito nbgrader collect NN` (or zip_collect) first.")
+    modules, where = _modules(numbers, all_, course_.collected_modules, course, "autograde")
+    for module in modules:
+        course_.check_autograde(where, module, student)  # every refusal before the first nbgrader run
     for module in modules:
         with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
             step = course_.autograde(_reference(), where, module, student)
@@ -159,22 +197,38 @@ def autograde(
     rows = [r for r in course_.report_rows(where) if r["module"] in names
             and (student is None or r["student"] == student)]
     statuses = {(r["student"], r["module"]): r["status"] for r in rows if r["status"] != course_.GRADED}
-    console.table(["student", "module", "points", "max", ""],
-                  [[esc(s), esc(m), f"{p:g}", f"{mx:g}", statuses.get((s, m), "")]
+    console.table(["student", "module", "points", "max", "status"],
+                  [[esc(s), esc(m), f"{p:g}", f"{mx:g}", statuses.get((s, m), course_.GRADED)]
                    for (s, m), (p, mx) in course_.totals(rows).items()])
 
 
 @app.command()
 def feedback(
-    number: One,
+    numbers: Numbers = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every autograded module.")] = False,
     release_: Annotated[bool, typer.Option("--release", help="Also release it to the exchange.")] = False,
     course: Course = None,
 ) -> None:
-    """Write each student's feedback (HTML in feedback/) for module NN."""
-    where = _course(course)
-    for step in course_.feedback(where, _module(number), release_=release_):
-        _done(step, "Feedback written" if "generate" in step.command else "Feedback released")
+    """Write each student's feedback (HTML in feedback/) for the modules."""
+    modules, where = _modules(numbers, all_, course_.autograded_modules, course, "feedback")
+    for module in modules:
+        for step in course_.feedback(where, module, release_=release_):
+            _done(step, "Feedback written" if "generate" in step.command else "Feedback released")
     console.say(f"Feedback in {esc(str(where / 'feedback'))}")
+
+
+@app.command()
+def roster(
+    csv_file: Annotated[Path, typer.Argument(metavar="CSV", show_default=False,
+                                             help="Students: a CSV with an `id` column (and first_name, "
+                                                  "last_name, email).")],
+    course: Course = None,
+) -> None:
+    """Add students to the course's gradebook (new ids are added, known ones updated)."""
+    where = _course(course)
+    course_.read_roster(csv_file)  # refuse a bad roster before nbgrader runs
+    count, step = course_.import_roster(where, csv_file)
+    _done(step, f"Imported {count} student(s) from {esc(str(csv_file))}")
 
 
 @app.command()

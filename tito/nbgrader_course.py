@@ -22,7 +22,9 @@ own cells define module NN's code, and no reference code of NN (or of a later mo
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import difflib
 import io
 import json
 import os
@@ -31,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +150,20 @@ def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
 
 
 def warnings(step: Step) -> list[str]:
-    """nbgrader's WARNING lines of a step (shown to the instructor; a clean run has none)."""
-    return [ln.strip() for ln in step.log.splitlines() if "| WARNING]" in ln]
+    """nbgrader's warnings of a step, each in one line with the indented lines that continue it
+    (e.g. collect's "... claims to be submitted by X but is owned by Y; cheating attempt?")."""
+    found: list[str] = []
+    lines = step.log.splitlines()
+    for n, line in enumerate(lines):
+        if "| WARNING]" not in line:
+            continue
+        text = [line.strip()]
+        for more in lines[n + 1:]:
+            if not more[:1].isspace():
+                break
+            text += [more.strip()] if more.strip() else []
+        found.append(" ".join(text))
+    return found
 
 
 # ------------------------------------------------------------------------------------------------
@@ -184,8 +199,10 @@ def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = 
     course = Path(course).resolve()
     config = course / "nbgrader_config.py"
     if config.exists() and not force:
-        raise TitoError(f"{config} exists already.", "Pass --force to overwrite it (the gradebook and "
-                                                     "the submissions stay).")
+        raise TitoError(f"{config} exists already.",
+                        "To add students: `tito nbgrader roster CSV`. To rewrite the configuration: --force "
+                        "(with every setting you want: those not given go back to their defaults; the "
+                        "gradebook and the submissions stay).")
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", course_id):
         raise TitoError(f"course id {course_id!r} must be letters, digits, '.', '_' or '-'.")
     exchange = Path(exchange).resolve() if exchange else course / "exchange"
@@ -309,16 +326,76 @@ def collect(course: Path, module: Module) -> Step:
                         what=f"collect the submissions of {assignment(module)} from the exchange")
 
 
+def course_setting(course: Path, section: str, key: str, default: object) -> object:
+    """A setting of the course's nbgrader_config.py (as nbgrader reads it), else `default`."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    except Exception:  # noqa: BLE001 - a config nbgrader itself will complain about
+        return default
+    return config[section][key] if section in config and key in config[section] else default
+
+
+def suggest(name: str, known: set[str] | list[str]) -> str:
+    """' (did you mean X?)' for the known name closest to `name` (case first), else ''."""
+    same_case = [k for k in known if k.casefold() == name.casefold()]
+    close = same_case or difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _downloaded_notebooks(path: Path) -> list[str]:
+    """The notebook names a downloaded file holds: itself, or the .ipynb entries of a zip."""
+    if path.suffix.lower() != ".zip":
+        return [path.name]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [n for n in archive.namelist() if n.endswith(".ipynb") and not n.startswith("__MACOSX")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TitoError(f"{path} is not a zip file that can be read ({exc}).",
+                        "Download it again, or pass the notebooks themselves.") from exc
+
+
+def check_downloads(course: Path, module: Module, paths: list[Path]) -> None:
+    """Refuse, before anything is copied, downloaded files that nbgrader's zip_collect would file
+    wrongly: a name that says no student, a notebook of another module, a student not on the
+    roster (when the course has one)."""
+    regexp = re.compile(str(course_setting(course, "FileNameCollectorPlugin", "named_regexp", NAMED_REGEXP)))
+    roster = student_ids(course)
+    want = f"{assignment(module)}.ipynb"
+    problems = []
+    for path in paths:
+        for name in _downloaded_notebooks(path):
+            where = name if name == path.name else f"{path.name}: {name}"
+            match = regexp.match(name)
+            if not match:
+                problems.append(f"{where}: says no student (name it `<student id>_{want}`)")
+            elif match["file_id"] != want:
+                problems.append(f"{where}: is {match['file_id']}, not {want} (a notebook of another module)")
+            elif roster and match["student_id"] not in roster:
+                problems.append(f"{where}: {match['student_id']!r} is not a student of this course"
+                                + suggest(match["student_id"], roster))
+    if problems:
+        raise TitoError(f"{len(problems)} downloaded file(s) would be filed wrongly, so nothing was "
+                        "collected:\n  " + "\n  ".join(problems),
+                        f"Rename or remove them (files already in downloaded/{assignment(module)}/archive/ "
+                        "count too); add a missing student with `tito nbgrader roster CSV`.")
+
+
 def zip_collect(course: Path, module: Module, files: list[Path] = ()) -> Step:
     """Copy `files` (notebooks or zips downloaded from an LMS) to downloaded/NN_slug/archive/, then
-    run nbgrader zip_collect, which files each under submitted/STUDENT/NN_slug/."""
+    run nbgrader zip_collect, which files each under submitted/STUDENT/NN_slug/. Every file is
+    checked first (`check_downloads`)."""
     course = require_course(course)
     archive = course / "downloaded" / assignment(module) / "archive"
-    archive.mkdir(parents=True, exist_ok=True)
+    files = [Path(f) for f in files]
     for f in files:
-        f = Path(f)
         if not f.is_file():
             raise TitoError(f"{f} does not exist.", "Pass the downloaded .ipynb or .zip files.")
+    present = sorted(p for p in archive.iterdir() if p.is_file()) if archive.is_dir() else []
+    check_downloads(course, module, [*files, *(p for p in present if p.name not in {f.name for f in files})])
+    archive.mkdir(parents=True, exist_ok=True)
+    for f in files:
         shutil.copy2(f, archive / f.name)
     if not any(archive.iterdir()):
         raise TitoError(f"{archive} is empty: nothing to collect.",
@@ -362,18 +439,54 @@ def write_kernel(repo: Path, course: Path, module: Module) -> tuple[str, Path]:
     return name, dest
 
 
-def autograde(repo: Path, course: Path, module: Module, student: str | None = None) -> Step:
+def check_autograde(course: Path, module: Module, student: str | None = None) -> None:
+    """Refuse what would make nbgrader's autograde fail or grade nothing, naming it: an assignment not
+    generated, nothing collected, an unknown student, a submission folder without the notebook."""
     course = Path(course).resolve()
     _require_generated(course, module)
-    if not any((course / "submitted").glob(f"*/{assignment(module)}")):
-        raise TitoError(f"no submission of {assignment(module)} has been collected.",
+    name = assignment(module)
+    folders = sorted(p for p in (course / "submitted").glob(f"*/{name}") if p.is_dir())
+    if not folders:
+        raise TitoError(f"no submission of {name} has been collected.",
                         f"Run `tito nbgrader collect {module.number}` or `tito nbgrader zip_collect "
                         f"{module.number} FILES...` first.")
+    if student is not None:
+        known = {f.parent.name for f in folders}
+        if student not in known:
+            roster = student_ids(course)
+            what = ("has no collected submission of" if student in roster
+                    else "is not a student with a submission of")
+            raise TitoError(f"{student!r} {what} {name}" + suggest(student, known | roster) + ".",
+                            f"Students with a submission: {', '.join(sorted(known))}.")
+        folders = [f for f in folders if f.parent.name == student]
+    wrong = [f for f in folders if not (f / f"{name}.ipynb").is_file()]
+    if wrong:
+        found = "; ".join(f"submitted/{f.parent.name}/{name}/ holds "
+                          + (", ".join(sorted(p.name for p in f.iterdir())) or "nothing") for f in wrong)
+        raise TitoError(f"{len(wrong)} submission(s) of {name} lack {name}.ipynb, so nbgrader cannot grade "
+                        f"them: {found}.", f"Put the student's {name}.ipynb there or delete the folder, then "
+                                           "autograde again.")
+
+
+def autograde(repo: Path, course: Path, module: Module, student: str | None = None) -> Step:
+    course = Path(course).resolve()
+    check_autograde(course, module, student)
     name, _ = write_kernel(repo, course, module)
     args = ["autograde", assignment(module), "--force", f"--Execute.kernel_name={name}"]
     if student:
         args.append(f"--student={student}")
     return run_nbgrader(course, args, what=f"autograde {assignment(module)}")
+
+
+def generated_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules whose assignment is generated (release/NN_slug/ exists), in order."""
+    return [m for m in available(repo) if (require_course(course) / "release" / assignment(m)).is_dir()]
+
+
+def autograded_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules with autograded submissions (autograded/*/NN_slug/), in order."""
+    course = require_course(course)
+    return [m for m in available(repo) if any((course / "autograded").glob(f"*/{assignment(m)}"))]
 
 
 def collected_modules(repo: Path, course: Path) -> list[Module]:
@@ -405,7 +518,7 @@ def report_rows(course: Path) -> list[dict]:
     order, for every assignment with at least one collected submission and every student in the
     gradebook (the roster, and anyone autograded) or in submitted/. `status`: "graded"; "not graded"
     (collected, not autograded yet: points None); "missing" (no submission: points 0)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     course = require_course(course)
     db = course / "gradebook.db"
@@ -413,33 +526,55 @@ def report_rows(course: Path) -> list[dict]:
         raise TitoError(f"{db} does not exist: nothing has been graded in this course yet.",
                         "Run `tito nbgrader autograde NN` first.")
     rows = []
+    with _gradebook(course) as gb:
+        for a in sorted(gb.assignments, key=lambda a: a.name):
+            collected = {p.parent.name for p in (course / "submitted").glob(f"*/{a.name}") if p.is_dir()}
+            if not a.submissions and not collected:
+                continue  # generated or released, nothing collected yet
+            cells = [(nb.name, c.name, float(c.max_score))
+                     for nb in sorted(a.notebooks, key=lambda n: n.name) for c in nb.grade_cells]
+            for student in sorted({s.id for s in gb.students} | collected):
+                try:
+                    sub = gb.find_submission(a.name, student)
+                except MissingEntry:
+                    status, points = (NOT_GRADED, None) if student in collected else (MISSING, 0.0)
+                    rows += [{"student": student, "module": a.name, "cell": cell, "points": points,
+                              "max_points": most, "status": status} for _, cell, most in cells]
+                    continue
+                grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
+                for nb_name, cell, most in cells:
+                    g = grades.get((nb_name, cell))
+                    unscored = g is None or (g.auto_score is None and g.manual_score is None)
+                    score = None if unscored else float(g.score)
+                    rows.append({"student": student, "module": a.name, "cell": cell, "points": score,
+                                 "max_points": most, "status": NOT_GRADED if score is None else GRADED})
+    return rows
+
+
+@contextlib.contextmanager
+def _gradebook(course: Path):  # -> Iterator[nbgrader.api.Gradebook]
+    """The course's gradebook (nbgrader may run `alembic` from this environment's bin/ to open it)."""
+    from nbgrader.api import Gradebook
+
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old_path])
     try:
-        with Gradebook(f"sqlite:///{db}") as gb:
-            for a in sorted(gb.assignments, key=lambda a: a.name):
-                collected = {p.parent.name for p in (course / "submitted").glob(f"*/{a.name}") if p.is_dir()}
-                if not a.submissions and not collected:
-                    continue  # generated or released, nothing collected yet
-                cells = [(nb.name, c.name, float(c.max_score))
-                         for nb in sorted(a.notebooks, key=lambda n: n.name) for c in nb.grade_cells]
-                for student in sorted({s.id for s in gb.students} | collected):
-                    try:
-                        sub = gb.find_submission(a.name, student)
-                    except MissingEntry:
-                        status, points = (NOT_GRADED, None) if student in collected else (MISSING, 0.0)
-                        rows += [{"student": student, "module": a.name, "cell": cell, "points": points,
-                                  "max_points": most, "status": status} for _, cell, most in cells]
-                        continue
-                    grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
-                    for nb_name, cell, most in cells:
-                        g = grades.get((nb_name, cell))
-                        score = None if g is None or g.score is None else float(g.score)
-                        rows.append({"student": student, "module": a.name, "cell": cell, "points": score,
-                                     "max_points": most, "status": NOT_GRADED if score is None else GRADED})
+        with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+            yield gb
     finally:
         os.environ["PATH"] = old_path
-    return rows
+
+
+def student_ids(course: Path) -> set[str]:
+    """The students of the course's gradebook (the roster, and anyone autograded); empty without one."""
+    if not (Path(course) / "gradebook.db").is_file():
+        return set()
+    try:
+        import nbgrader.api  # noqa: F401 - only: can the gradebook be read here?
+    except ImportError:
+        return set()
+    with _gradebook(course) as gb:
+        return {s.id for s in gb.students}
 
 
 def totals(rows: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:

@@ -117,15 +117,84 @@ def test_commands_outside_a_course_say_so(tmp_path):
         assert result.exit_code == 1 and "not a TinyTorch nbgrader course" in result.output, result.output
 
 
-def test_autograde_takes_modules_or_all(tmp_path):
+@pytest.mark.parametrize("args, said", [
+    (["autograde"], "Give module numbers or --all"),
+    (["autograde", "01", "--all"], "Give module numbers or --all"),
+    (["release", "01", "--all"], "Give module numbers or --all"),
+    (["autograde", "--all"], "no module has collected submissions"),
+    (["release", "--all"], "no module is generated"),
+    (["collect", "--all"], "no module is generated"),
+    (["feedback", "--all"], "no module is autograded"),
+    (["autograde", "01"], "not generated yet"),
+    (["autograde", "0"], "No module '0'"),
+])
+def test_modules_or_all_and_what_is_missing(tmp_path, args, said):
     nbc.init(tmp_path / "course")
-    course = ["--course", str(tmp_path / "course")]
-    for args, said in ((["autograde"], "Give module numbers or --all"),
-                       (["autograde", "01", "--all"], "Give module numbers or --all"),
-                       (["autograde", "--all"], "no module has collected submissions"),
-                       (["autograde", "01"], "not generated yet")):
-        result = CliRunner().invoke(cli.app, ["nbgrader", *args, *course])
+    result = CliRunner().invoke(cli.app, ["nbgrader", *args, "--course", str(tmp_path / "course")])
+    assert result.exit_code == 1 and said in result.output, result.output
+
+
+def _generated(tmp_path: Path) -> Path:
+    """A course with module 01 generated (as far as tito's checks look: release/01_tensor/)."""
+    course = tmp_path / "course"
+    nbc.init(course)
+    (course / "release" / "01_tensor").mkdir(parents=True)
+    return course
+
+
+def test_autograde_refuses_a_submission_without_the_notebook_before_nbgrader_runs(tmp_path):
+    course = _generated(tmp_path)
+    for student, name in (("ann", "01_tensor.ipynb"), ("ghost", "02_activations.ipynb")):
+        (course / "submitted" / student / "01_tensor").mkdir(parents=True)
+        (course / "submitted" / student / "01_tensor" / name).write_text("{}")
+    result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01", "--course", str(course)])
+    assert result.exit_code == 1, result.output
+    assert "submitted/ghost/01_tensor/ holds 02_activations.ipynb" in result.output
+    assert "Autograding" not in result.output  # refused before anything started
+    for who, said in (("Ann", "did you mean 'ann'?"), ("bob", "is not a student with a submission")):
+        result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01", "--student", who,
+                                              "--course", str(course)])
         assert result.exit_code == 1 and said in result.output, result.output
+
+
+def test_the_course_is_found_from_a_folder_inside_it(tmp_path, monkeypatch):
+    course = _generated(tmp_path)
+    (course / "submitted" / "ann" / "01_tensor").mkdir(parents=True)
+    monkeypatch.chdir(course / "submitted" / "ann")
+    result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01"])
+    assert "lack 01_tensor.ipynb" in result.output, result.output  # it found the course
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01"])
+    assert result.exit_code == 1 and "no course here" in result.output and "--course DIR" in result.output
+
+
+def test_zip_collect_checks_every_file_before_copying(tmp_path):
+    course = _generated(tmp_path)
+    good, other, unnamed = (tmp_path / n for n in ("ann_01_tensor.ipynb", "ghost_02_activations.ipynb",
+                                                    "01_tensor (1).ipynb"))
+    for f in (good, other, unnamed):
+        f.write_text("{}")
+    bundle = tmp_path / "lms.zip"
+    with __import__("zipfile").ZipFile(bundle, "w") as z:
+        z.writestr("export/bob_03_layers.ipynb", "{}")
+    with pytest.raises(TitoError) as info:
+        nbc.zip_collect(course, get_module("01"), [good, other, unnamed, bundle])
+    text = str(info.value)
+    assert "ghost_02_activations.ipynb: is 02_activations.ipynb, not 01_tensor.ipynb" in text
+    assert "01_tensor (1).ipynb: says no student" in text
+    assert "lms.zip: export/bob_03_layers.ipynb: is 03_layers.ipynb" in text
+    assert not (course / "downloaded" / "01_tensor" / "archive").exists()  # nothing copied
+
+
+def test_warnings_keep_the_lines_that_continue_them():
+    log = ("[CollectApp | INFO] Processing 1 submissions\n[CollectApp | WARNING] \n"
+           "    /x/inbound/ann+01_tensor+t claims to be submitted by ann but is owned by root; "
+           "cheating attempt?\n"
+           "    you may disable this warning by unsetting the option CollectApp.check_owner\n    \n"
+           "[CollectApp | INFO] Collecting submission: ann 01_tensor\n")
+    found = nbc.warnings(nbc.Step("nbgrader collect", 1.0, log))
+    assert len(found) == 1 and "claims to be submitted by ann but is owned by root" in found[0]
+    assert found[0].endswith("CollectApp.check_owner")
 
 
 def test_a_student_edition_cannot_run_a_course(fake_repo, tito, tmp_path):
@@ -394,18 +463,22 @@ def _check_round_trip_passes_tito_checks(course, tmp_path):
             assert validate.locked_cells(cells, released) != []
 
 
-def _check_zip_collect_refuses_an_unnamed_file(course, tmp_path):
-    where = tmp_path / "c2"
-    shutil.copytree(course["dir"], where, ignore=shutil.ignore_patterns("gradebook.db", "submitted",
-                                                                       "autograded", "feedback", ".tito"))
-    config = where / "nbgrader_config.py"
-    config.write_text(config.read_text(encoding="utf-8").replace(str(course["dir"]), str(where)),
-                      encoding="utf-8")
-    stray = tmp_path / "notebook.ipynb"
-    shutil.copy(course["downloads"] / "ref_01_tensor.ipynb", stray)
-    shutil.rmtree(where / "downloaded", ignore_errors=True)
-    with pytest.raises(TitoError, match=r"do not say whose they are.*notebook\.ipynb"):
-        nbc.zip_collect(where, get_module("01"), [stray])
+def _check_zip_collect_knows_the_roster(course, tmp_path):
+    """Downloaded files of students the gradebook does not know are refused before anything is
+    copied (nbgrader would file them under a new student: `Ref` beside `ref`, who stays missing)."""
+    files = []
+    for name in ("Ref_01_tensor.ipynb", "newbie_01_tensor.ipynb", "notebook.ipynb"):
+        files.append(tmp_path / name)
+        shutil.copy(course["downloads"] / "ref_01_tensor.ipynb", files[-1])
+    archive = course["dir"] / "downloaded" / "01_tensor" / "archive"
+    before = sorted(archive.iterdir()) if archive.is_dir() else []
+    with pytest.raises(TitoError) as info:
+        nbc.zip_collect(course["dir"], get_module("01"), files)
+    text = str(info.value)
+    assert "'Ref' is not a student of this course (did you mean 'ref'?)" in text, text
+    assert "'newbie' is not a student of this course" in text and "notebook.ipynb: says no student" in text
+    assert (sorted(archive.iterdir()) if archive.is_dir() else []) == before
+    assert not (course["dir"] / "submitted" / "Ref").exists()
 
 
 @needs_nbgrader
@@ -414,11 +487,11 @@ def test_nbgrader_end_to_end(course, tmp_path):
     """One test (so that parallel workers build the course once): modules 01 and 05, three
     submissions each: full points, zero, exactly the cells still passing; tricks score nothing; a
     student without a submission is reported missing; no reference code of the graded module
-    reachable; feedback, report; round trip into tito's checks; zip_collect naming."""
+    reachable; feedback, report; round trip into tito's checks; zip_collect checks names and roster."""
     for number in ("01", "05"):
         _check_full_zero_and_exactly_the_passing_cells(course, number)
     _check_tricks_score_nothing(course)
     _check_broken_05_is_not_rescued_by_the_reference(course)
     _check_feedback_and_report(course)
     _check_round_trip_passes_tito_checks(course, tmp_path)
-    _check_zip_collect_refuses_an_unnamed_file(course, tmp_path)
+    _check_zip_collect_knows_the_roster(course, tmp_path)
