@@ -102,7 +102,9 @@ def init(
     roster: Annotated[Path | None, typer.Option("--roster", metavar="CSV", show_default=False,
                                                 help="Students to add: a CSV with an `id` column (and "
                                                      "first_name, last_name, email).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing nbgrader_config.py.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Rewrite an existing nbgrader_config.py from the options given (the others back "
+                        "to their defaults); to add students use `tito nbgrader roster`.")] = False,
 ) -> None:
     """Create a course folder with a working nbgrader_config.py (and import a roster)."""
     base = _reference()
