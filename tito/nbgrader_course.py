@@ -358,8 +358,8 @@ def _downloaded_notebooks(path: Path) -> list[str]:
 
 def check_downloads(course: Path, module: Module, paths: list[Path]) -> None:
     """Refuse, before anything is copied, downloaded files that nbgrader's zip_collect would file
-    wrongly: a name that says no student, a notebook of another module, a student not on the
-    roster (when the course has one)."""
+    wrongly: a name that says no student, a notebook of another module, a student the gradebook does
+    not know (when it knows any: a roster, or students already autograded)."""
     regexp = re.compile(str(course_setting(course, "FileNameCollectorPlugin", "named_regexp", NAMED_REGEXP)))
     roster = student_ids(course)
     want = f"{assignment(module)}.ipynb"
@@ -368,13 +368,15 @@ def check_downloads(course: Path, module: Module, paths: list[Path]) -> None:
         for name in _downloaded_notebooks(path):
             where = name if name == path.name else f"{path.name}: {name}"
             match = regexp.match(name)
-            if not match:
+            found = match.groupdict() if match else {}
+            student, file_id = found.get("student_id"), found.get("file_id", want)
+            if not student:
                 problems.append(f"{where}: says no student (name it `<student id>_{want}`)")
-            elif match["file_id"] != want:
-                problems.append(f"{where}: is {match['file_id']}, not {want} (a notebook of another module)")
-            elif roster and match["student_id"] not in roster:
-                problems.append(f"{where}: {match['student_id']!r} is not a student of this course"
-                                + suggest(match["student_id"], roster))
+            elif Path(file_id).name != want:
+                problems.append(f"{where}: is {file_id}, not {want} (a notebook of another module)")
+            elif roster and student not in roster:
+                problems.append(f"{where}: {student!r} is not a student of this course"
+                                + suggest(student, roster))
     if problems:
         raise TitoError(f"{len(problems)} downloaded file(s) would be filed wrongly, so nothing was "
                         "collected:\n  " + "\n  ".join(problems),
