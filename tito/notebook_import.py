@@ -57,17 +57,10 @@ def read_notebook(path: Path):  # -> nbformat.NotebookNode
 
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TitoError(f"{path} cannot be read ({exc.strerror or exc}).",
-                        "Pass the .ipynb file you downloaded or saved from Jupyter.") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise TitoError(f"{path} line {line}: byte 0x{data[exc.start]:02x} is not UTF-8, so it is not a "
-                        "notebook Jupyter saved (notebooks are UTF-8 JSON).",
-                        "Download the notebook again from Jupyter (File > Download).") from exc
+        text = read_source(path)  # names the line and byte that is not UTF-8
+    except TitoError as exc:
+        raise TitoError(exc.message, "Pass the .ipynb file you downloaded or saved from Jupyter (notebooks "
+                                     "are UTF-8 JSON; File > Download gets a clean copy).") from exc
     try:
         raw = json.loads(text)
     except ValueError as exc:

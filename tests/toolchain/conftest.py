@@ -17,10 +17,26 @@ import pytest
 from typer.testing import CliRunner
 
 from tito import cli
+from tito.errors import TitoError
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 CI_ENV = {**os.environ, "CI": "1", "PYTHONPATH": ""}
+
+
+def has_nbgrader() -> bool:
+    """Is the instructor extra (nbgrader and its command) installed in this environment?"""
+    from tito import nbgrader_course
+
+    try:
+        nbgrader_course.nbgrader_bin()
+    except TitoError:
+        return False
+    return True
+
+
+needs_nbgrader = pytest.mark.skipif(not has_nbgrader(), reason="nbgrader is not installed "
+                                                              "(pip install -e '.[instructor]')")
 
 
 @functools.cache

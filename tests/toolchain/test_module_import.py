@@ -22,7 +22,7 @@ from tito.errors import TitoError
 from tito.registry import MODULES, get_module
 from tito.state import BACKUPS
 
-from .conftest import REPO, add_module
+from .conftest import REPO, add_module, needs_nbgrader
 
 jupytext = pytest.importorskip("jupytext")
 nbformat = pytest.importorskip("nbformat")
@@ -274,15 +274,7 @@ def test_a_student_notebook_in_the_reference_repository_is_refused_with_a_hint(f
 # The real nbgrader (instructor extra)
 # ------------------------------------------------------------------------------------------------
 
-def _has_nbgrader() -> bool:
-    try:
-        nbc.nbgrader_bin()
-    except TitoError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_nbgrader(), reason="nbgrader is not installed (pip install -e '.[instructor]')")
+@needs_nbgrader
 @pytest.mark.slow
 def test_the_real_nbgrader_release_notebook(fake_repo, student, tito, tmp_path, monkeypatch):
     """nbgrader's own student notebook: every cell as the student edition has it except the solution

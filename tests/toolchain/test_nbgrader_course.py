@@ -18,19 +18,11 @@ from tito import nbgrader_course as nbc
 from tito.errors import TitoError
 from tito.registry import get_module
 
+from .conftest import has_nbgrader, needs_nbgrader
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _has_nbgrader() -> bool:
-    try:
-        nbc.nbgrader_bin()
-    except TitoError:
-        return False
-    return True
-
-
-needs_nbgrader = pytest.mark.skipif(not _has_nbgrader(),
-                                    reason="nbgrader is not installed (pip install -e '.[instructor]')")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,7 +272,7 @@ def course(tmp_path_factory):
     """One course, modules 01 and 05 generated. Module 01 goes through nbgrader's exchange (release,
     each student fetches and submits at the same time, collect); module 05's files come from an LMS
     (zip_collect). Autograde --all, feedback: one nbgrader process per step (students batched)."""
-    if not _has_nbgrader():
+    if not has_nbgrader():
         pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     import nbformat
 
