@@ -32,10 +32,10 @@ $(VENV)/.instructor: pyproject.toml | $(VENV)/.dev
 
 # Completing a module runs its pytest suite, so the demo needs the test tools (dev extras) too.
 # Reference repository: complete every written module and run every milestone on the result.
-# Student edition (tito.edition.is_student_edition: modules/.released exists): the modules are yours
+# Student edition (tito.course.edition.is_student_edition: modules/.released exists): the modules are yours
 # to write, so show where you are and the next step instead.
 STUDENT_EDITION = $(BIN)/python -c "import sys; from pathlib import Path; \
-	from tito.edition import is_student_edition; sys.exit(not is_student_edition(Path.cwd()))"
+	from tito.course.edition import is_student_edition; sys.exit(not is_student_edition(Path.cwd()))"
 
 demo: $(VENV)/.dev
 	@if $(STUDENT_EDITION); then \

@@ -1,6 +1,6 @@
 """Plumbing shared by the milestone scripts: arguments, seeds, data, the training loop, plots and
 an honest summary with an exit code. Not part of `tinytorch`; besides tinytorch, NumPy and the
-standard library it uses `tito.milestones` (which modules a milestone needs) and threadpoolctl.
+standard library it uses `tito.run.milestones` (which modules a milestone needs) and threadpoolctl.
 
 Exit codes of every milestone script:
     0  the model reached the stated result (or, for scripts that need downloaded data, the data is
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python milestones/.../x.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from tito import isolate, milestones  # noqa: E402
 from tito.errors import TitoError  # noqa: E402
+from tito.run import isolate, milestones  # noqa: E402
 
 EXIT_OK, EXIT_MISSED, EXIT_NOT_RUN = 0, 1, 2
 EXIT_NO_DATA = EXIT_NOT_RUN

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tito.milestones import needs_modules
 from tito.registry import get_milestone
-from tito.state import Progress
+from tito.run.milestones import needs_modules
+from tito.state.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 M04 = get_milestone("M04")

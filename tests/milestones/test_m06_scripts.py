@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 _BLAS = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
 from _common import import_script  # noqa: E402
 
-from tito.milestones import not_exported  # noqa: E402
 from tito.registry import get_milestone  # noqa: E402
+from tito.run.milestones import not_exported  # noqa: E402
 
 M06 = get_milestone("M06")
 FOLDER = ROOT / "milestones" / M06.folder

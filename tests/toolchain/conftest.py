@@ -26,7 +26,7 @@ CI_ENV = {**os.environ, "CI": "1", "PYTHONPATH": ""}
 
 def has_nbgrader() -> bool:
     """Is the instructor extra (nbgrader and its command) installed in this environment?"""
-    from tito import nbgrader_course
+    from tito.grading import nbgrader_course
 
     try:
         nbgrader_course.nbgrader_bin()
@@ -45,7 +45,7 @@ def clean_python() -> str:
 
     A student's venv holds their own checkout only; this one's editable finder would map any
     `tinytorch.<name>` missing in a fake repository to this checkout, and tito refuses to grade
-    there (tito.isolate.foreign_tinytorch). So tito runs in the fake repositories use this.
+    there (tito.run.isolate.foreign_tinytorch). So tito runs in the fake repositories use this.
     """
     folder = Path(tempfile.mkdtemp(prefix="tito-clean-venv-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""tito.atomic.write_atomic: the old content or the new one, and the file's permissions kept."""
+"""tito.state.atomic.write_atomic: the old content or the new one, and the file's permissions kept."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from tito.atomic import write_atomic
+from tito.state.atomic import write_atomic
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")

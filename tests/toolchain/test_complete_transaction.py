@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tito.staging import STAGING
-from tito.state import STATE_FILE, Progress
+from tito.run.staging import STAGING
+from tito.state.progress import STATE_FILE, Progress
 
 from .conftest import CI_ENV, run_tito
 

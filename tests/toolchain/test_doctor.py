@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tito import health
+from tito.run import health
 
 from .conftest import clean_python
 from .test_isolation import editable_install

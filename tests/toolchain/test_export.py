@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tito import exporter
+from tito.course import exporter
 from tito.registry import get_module
 
 from .conftest import add_module

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.cli_render import MAX_LINES, bounded
+from tito.cli.render import MAX_LINES, bounded
 
 SOURCE = "modules/source/01_tensor/01_tensor_dev.py"
 SUITE = "tests/01_tensor/test_tensor.py"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tinytorch import testing
-from tito import notebook, solutions, validate
+from tito.course import notebook, solutions, validate
 from tito.registry import MODULES
 
 
@@ -157,7 +157,7 @@ def test_a_graded_test_rebound_at_run_time_scores_nothing(tmp_path, rebind):
     source = tmp_path / "01_tensor_dev.py"
     source.write_text(HEAD + GRADED + LATER + rebind + "\n")
     out = tmp_path / "report.json"
-    subprocess.run([sys.executable, "-m", "tito.inline_runner", str(source), "--out", str(out),
+    subprocess.run([sys.executable, "-m", "tito.run.inline_runner", str(source), "--out", str(out),
                     "--root", str(root)], cwd=root, check=False, capture_output=True)
     tests = {t["name"]: t for t in json.loads(out.read_text())["tests"]}
     replaced = [t for t in tests.values() if t.get("error_type") == "GradingError"]

@@ -1,4 +1,4 @@
-"""Honest grading (tito.grading, `tito grade NN`): the points come from the student's own code.
+"""Honest grading (tito.grading.grader, `tito grade NN`): the points come from the student's own code.
 
 The graded module runs in an isolated Python whose `tinytorch` holds only the reference of its
 prerequisites: nothing of this checkout's package, of the editable install, or of the module
@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tito import cli, exporter, notebook
-from tito.edition import released_text
-from tito.grading import (
+from tito import cli
+from tito.course import exporter, notebook
+from tito.course.edition import released_text
+from tito.grading.grader import (
     grade_file,
     grading_package,
     isolated_env,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tito import hints
+from tito.course import hints
 from tito.registry import available, get_module
 
 from .conftest import REPO
@@ -174,7 +174,7 @@ def test_the_listing_names_each_stubs_section_and_warns_about_format(hinted_repo
 
 
 def test_a_class_name_means_its_only_stub_never_a_same_named_function():
-    from tito.cli_hint import _resolve
+    from tito.cli.hint import _resolve
     from tito.errors import TitoError
     from tito.registry import get_module
 

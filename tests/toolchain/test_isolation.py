@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.isolate import foreign_tinytorch
+from tito.run.isolate import foreign_tinytorch
 
 from .conftest import CI_ENV, clean_python
 
@@ -124,7 +124,7 @@ def test_doctor_reports_it_with_the_fix(fake_repo, foreign_env, other_checkout, 
 def test_a_probe_that_cannot_answer_refuses_instead_of_letting_grading_through(monkeypatch, tmp_path):
     import subprocess
 
-    from tito import isolate
+    from tito.run import isolate
 
     def broken(*args, **kwargs):
         return subprocess.CompletedProcess(args, 1, stdout="noise from a .pth file\n", stderr="boom\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tito.registry import get_milestone
-from tito.state import STATE_FILE, Progress
+from tito.state.progress import STATE_FILE, Progress
 
 
 def add_milestone(repo, first="print('forward pass ok')", second="print('trained ok')"):

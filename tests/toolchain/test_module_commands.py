@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tito.state import STATE_FILE
+from tito.state.progress import STATE_FILE
 
 from .conftest import add_module
 

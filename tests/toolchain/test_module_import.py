@@ -1,9 +1,9 @@
 """`tito module import NN NOTEBOOK.ipynb`: a notebook that went through nbgrader back into the module
 file, byte for byte where nothing changed; checked before anything is written; the old file backed up.
 
-Fast tests build the notebooks as `tito nbgrader generate` does (tito.nbgrader_course.source_notebook's
-steps, with jupytext) and add what nbgrader 0.9.6 adds; one test uses the real nbgrader when the
-instructor extra is installed."""
+Fast tests build the notebooks as `tito nbgrader generate` does (the steps of
+tito.grading.nbgrader_course.source_notebook, with jupytext) and add what nbgrader 0.9.6 adds;
+one test uses the real nbgrader when the instructor extra is installed."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tito import backups, locks, notebook, notebook_import, validate
-from tito import nbgrader_course as nbc
-from tito.edition import released_copy, student_text
+from tito.course import locks, notebook, validate
+from tito.course.edition import released_copy, student_text
 from tito.errors import TitoError
+from tito.grading import nbgrader_course as nbc
+from tito.grading import notebook_import
 from tito.registry import MODULES, get_module
-from tito.state import BACKUPS
+from tito.state import backups
+from tito.state.progress import BACKUPS
 
 from .conftest import REPO, add_module, needs_nbgrader
 

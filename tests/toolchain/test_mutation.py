@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tito import mutation
 from tito.registry import available
+from tito.run import mutation
 
 from .conftest import REPO
 

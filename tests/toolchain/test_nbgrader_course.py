@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tito import checksums, cli, grading, locks, notebook, validate
-from tito import nbgrader_course as nbc
+from tito import cli
+from tito.course import checksums, locks, notebook, validate
 from tito.errors import TitoError
+from tito.grading import grader
+from tito.grading import nbgrader_course as nbc
 from tito.registry import get_module
 
 from .conftest import has_nbgrader, needs_nbgrader
@@ -338,9 +340,9 @@ def course(tmp_path_factory):
     return {"dir": where, "downloads": downloads}
 
 
-def _grade_ipynb(number: str, path: Path) -> grading.GradeReport:
-    """The same submission graded without nbgrader (tito.grading, n2's runner): the cross-check."""
-    return grading.grade_file(REPO, number, path)
+def _grade_ipynb(number: str, path: Path) -> grader.GradeReport:
+    """The same submission graded without nbgrader (tito.grading.grader, n2's runner): the cross-check."""
+    return grader.grade_file(REPO, number, path)
 
 
 def _check_full_zero_and_exactly_the_passing_cells(course, number):

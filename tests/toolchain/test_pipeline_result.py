@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tito import pipeline
-from tito.cli_base import modules_or_all
+from tito.cli.base import modules_or_all
 from tito.errors import TitoError
 from tito.registry import get_module
-from tito.staging import STAGING, clean_stale
+from tito.run import pipeline
+from tito.run.staging import STAGING, clean_stale
 
 from .conftest import add_module, clean_python
 
@@ -65,7 +65,7 @@ def test_module_number_or_all(fake_repo):
 
 
 def test_stale_staging_folders_are_removed_but_not_live_ones(fake_repo):
-    from tito import staging
+    from tito.run import staging
 
     with staging.staged(fake_repo, get_module("01").export_target, "x = 1\n") as live:
         dead = fake_repo / STAGING / "123-dead"

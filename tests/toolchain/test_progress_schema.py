@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tito import state
-from tito.state import STATE_FILE, Progress, StateError
+from tito.state import progress as state
+from tito.state.progress import STATE_FILE, Progress, StateError
 
 GOOD = {"version": 1,
         "modules": {"01": {"started": "2025-01-31T10:00:00", "completed": "2025-01-31T11:00:00"},
@@ -118,14 +118,14 @@ def test_hint_levels_round_trip(fake_repo):
 
 @pytest.mark.parametrize("version", [True, 1.0, "1"])
 def test_a_version_that_only_looks_like_1_is_refused(version):
-    from tito.state import examine
+    from tito.state.progress import examine
 
     assert examine({"version": version})[1], f"version {version!r} was accepted"
 
 
 @pytest.mark.parametrize("date", ["20250131", "2025-01-31T10:00:00Z", "2025-W05"])
 def test_dates_are_checked_the_same_on_every_python(date):
-    from tito.state import examine
+    from tito.state.progress import examine
 
     problems = examine({"version": 1, "modules": {"01": {"completed": date}}, "milestones": {}})[1]
     assert problems and "modules.01.completed" in problems[0]

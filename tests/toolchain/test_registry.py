@@ -7,7 +7,7 @@ import re
 import jupytext
 import pytest
 
-from tito import checksums, locks, notebook
+from tito.course import checksums, locks, notebook
 from tito.registry import MILESTONES, MODULES, TIERS, available, get_module
 
 from .conftest import REPO

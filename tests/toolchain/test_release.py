@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tito import checksums, locks, notebook
+from tito.course import checksums, locks, notebook
 from tito.registry import get_module
 
 from .conftest import add_module

@@ -1,7 +1,7 @@
 """A skipped package test shows why in tito's counts (e.g. PyTorch comparisons without torch)."""
 
-from tito.pipeline import counts
-from tito.runner import Outcome, Report, _parse_junit
+from tito.run.pipeline import counts
+from tito.run.runner import Outcome, Report, _parse_junit
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="3">

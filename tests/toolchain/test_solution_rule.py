@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tito import exporter, notebook, release, solutions, stubs
-from tito.leaks import Scanner
+from tito.course import exporter, notebook, release, solutions, stubs
+from tito.course.leaks import Scanner
 from tito.registry import available
 
 from .conftest import REPO

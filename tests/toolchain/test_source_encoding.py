@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tito.course.sources import read_source
 from tito.errors import TitoError
-from tito.sources import read_source
 
 SOURCE = "modules/source/01_tensor/01_tensor_dev.py"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tito.state import STATE_FILE, Progress, StateError
+from tito.state.progress import STATE_FILE, Progress, StateError
 
 from .conftest import run_tito
 

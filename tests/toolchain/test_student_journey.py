@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tito import leaks
-from tito.edition import is_student_edition
+from tito.course import leaks
+from tito.course.edition import is_student_edition
 from tito.registry import available, get_module
-from tito.state import STATE_FILE
+from tito.state.progress import STATE_FILE
 
 from .conftest import CI_ENV, REPO, run_tito
 

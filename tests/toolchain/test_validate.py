@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tito import checksums, notebook, validate
-from tito.edition import is_student_edition
+from tito.course import checksums, notebook, validate
+from tito.course.edition import is_student_edition
 from tito.registry import available
 
 from .conftest import FIXTURES, REPO

@@ -1,0 +1,40 @@
+"""`tito dev ...`: checks for course developers (not needed by students)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tito import console
+from tito.cli.base import MaybeModule, new_app, root, written_module
+from tito.registry import available
+from tito.run import mutation
+
+app = new_app("Checks for course developers: mutation testing of the reference solutions.")
+
+
+@app.command()
+def mutate(
+    number: MaybeModule = None,
+    all_modules: Annotated[bool, typer.Option("--all", help="Check every written module.")] = False,
+    minimum: Annotated[float, typer.Option("--min", help="Fail below this share of mutants caught.")] = 0.8,
+    jobs: Annotated[int, typer.Option(help="Mutants tested in parallel.")] = 2,
+) -> None:
+    """Mutate a module's reference solution and report how many mutants its graded tests catch."""
+    base = root()
+    if all_modules == (number is not None):
+        raise typer.BadParameter("give a module number or --all (not both)")
+    targets = available(base) if all_modules else [written_module(base, number)]
+    weak = []
+    for found in targets:
+        report = mutation.check(base / found.source, base, jobs=jobs)
+        caught = report.total - len(report.survivors)
+        console.say(f"{found.name}: {caught}/{report.total} mutants caught ({report.score:.0%})")
+        for m in report.survivors:
+            console.say(f"  survived: {found.source.as_posix()}:{m.line}: {console.esc(m.description)}")
+        if report.score < minimum:
+            weak.append(found.name)
+    if weak:
+        console.error(f"Below {minimum:.0%}: {', '.join(weak)}: strengthen their graded tests.")
+        raise typer.Exit(1)

@@ -1,0 +1,417 @@
+"""Honest grading: a module file's graded cells, run against the reference of its prerequisites only.
+
+A grade must measure the student's code. Three things could put someone else's code in its place,
+and this module closes each:
+
+- the instructor's `tinytorch/` holds the reference of the graded module itself (and
+  `tinytorch/__init__.py` imports `autograd.py` when it exists, so reference backward rules would
+  stand in for a student's broken cell): `grading_package` writes a package holding only the
+  provided files and the **reference exports of the module's prerequisites** (transitively, per the
+  registry), rebuilt from the module sources by tito.course.exporter, never module NN itself or a later one;
+- the editable install's import hook maps any `tinytorch.<name>` missing from a package to the
+  checkout's file, and the current folder or PYTHONPATH could hold a checkout: `isolated_env` and
+  `isolated_python_argv` start a Python without `site` (no `.pth` hook runs) whose import path is
+  the grading package and the environment's site-packages, nothing else;
+- a student could edit a graded (locked) cell: as nbgrader's autograde does, each locked cell is
+  run as released (matched by grade_id), with its released points; a graded cell missing from the
+  file scores 0.
+
+`grade_file` then runs the file's code cells in order in one namespace, as a notebook kernel would
+(a cell that raises is recorded and the next one runs), and gives each graded test cell its points
+when it runs without an error: the points nbgrader's autograde would give.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tito.course import exporter, notebook
+from tito.course.edition import released_text
+from tito.course.sources import read_source
+from tito.errors import TitoError
+from tito.registry import MODULES, Module, get_module
+
+RUNNER = Path(__file__).with_name("child.py")
+RUNNER_NAME = "run_cells.py"
+KERNEL_EXTENSION = Path(__file__).with_name("kernel.py")
+KERNEL_EXTENSION_NAME = "_tito_grading_kernel"  # importable beside tinytorch/ in the grading folder
+DEFAULT_CELL_TIMEOUT = 600.0  # seconds per cell: training tests are slow on a busy machine
+_DATA_SUFFIXES = (".npz", ".npy", ".txt", ".json", ".csv")
+
+
+# ------------------------------------------------------------------------------------------------
+# The package: provided files + reference exports of the prerequisites
+# ------------------------------------------------------------------------------------------------
+
+def prerequisites(number: str) -> list[Module]:
+    """Every module `number` builds on (transitively, per the registry), in course order."""
+    target = get_module(number)
+    seen: set[str] = set()
+    todo = list(target.prerequisites)
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(get_module(n).prerequisites)
+    return [m for m in MODULES if m.number in seen]
+
+
+def grading_package(repo: Path, number: str, dest: Path) -> Path:
+    """Write `dest/tinytorch/`: the package files no module exports, plus the reference export of
+    each prerequisite of module `number` (built from the module sources in `repo`, not copied from
+    `repo/tinytorch/`); never module `number` nor any module it does not build on. The shipped data
+    files (`repo/datasets/*.npz`, `*.txt`) go to `dest/datasets/`, where `tinytorch.datasets`
+    looks for them. Returns `dest`."""
+    repo, dest = Path(repo).resolve(), Path(dest).resolve()
+    module = get_module(number)
+    package = dest / "tinytorch"
+    if package.exists():
+        shutil.rmtree(package)
+    package.mkdir(parents=True)
+    provided = exporter.provided_files(repo)
+    if Path("tinytorch/__init__.py") not in provided:
+        raise TitoError(f"{repo / 'tinytorch' / '__init__.py'} is missing: it is the package's provided "
+                        "start file.", "Restore it from the repository (git checkout tinytorch/__init__.py).")
+    for rel in provided:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / rel, target)
+    for m in prerequisites(module.number):
+        if not (repo / m.source).is_file():
+            raise TitoError(f"Module {module.number} builds on module {m.number} ({m.title}), whose file "
+                            f"{m.source.as_posix()} is missing, so it cannot be graded.",
+                            f"Restore {m.source.as_posix()}.")
+        (dest / m.export_target).write_text(exporter.generate(repo, m), encoding="utf-8")
+    shutil.copy2(KERNEL_EXTENSION, dest / f"{KERNEL_EXTENSION_NAME}.py")
+    data = repo / "datasets"
+    if data.is_dir():
+        for f in sorted(data.iterdir()):
+            if f.is_file() and f.suffix in _DATA_SUFFIXES:
+                (dest / "datasets").mkdir(exist_ok=True)
+                shutil.copy2(f, dest / "datasets" / f.name)
+    return dest
+
+
+# ------------------------------------------------------------------------------------------------
+# The isolated Python
+# ------------------------------------------------------------------------------------------------
+
+def _site_packages() -> list[str]:
+    """This environment's site-packages folders (the venv's, else the system's), without the user's."""
+    found = []
+    for path in [*getattr(site, "getsitepackages", lambda: [])(), sysconfig.get_paths()["purelib"],
+                 sysconfig.get_paths()["platlib"]]:
+        if path and os.path.isdir(path) and path not in found:
+            found.append(path)
+    return found
+
+
+def isolated_python_argv() -> list[str]:
+    """The command that starts the grading Python on a script (append the script and its arguments):
+    `-S` so that no `.pth` file of site-packages runs (an editable install's import hook lives in
+    one), `-P` (3.11+) so that the script's folder does not join the import path (on 3.10 it does:
+    tito's runner sits in the grading folder, which is on the path anyway). Use it with
+    `isolated_env(dest)`."""
+    argv = [sys.executable, "-S"]
+    if sys.version_info >= (3, 11):
+        argv.append("-P")
+    return argv
+
+
+def isolated_module_argv(module: str, *, safe_path_flag: bool = sys.version_info >= (3, 11)) -> list[str]:
+    """`python -m MODULE` in the grading Python, without the current folder on the import path (a
+    submission's folder could hold a `tinytorch/` of its own): `-P` on 3.11+; on 3.10 a bootstrap
+    that drops the folder from the path before it imports MODULE."""
+    if safe_path_flag:
+        return [*isolated_python_argv(), "-m", module]
+    return [sys.executable, "-S", "-c",
+            "import runpy, sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
+
+
+def isolated_env(dest: Path) -> dict[str, str]:
+    """The environment for `isolated_python_argv()`: import path = `dest` (holding `tinytorch/`) then
+    this environment's site-packages (numpy, ipykernel, ...), nothing else: no user site-packages,
+    no inherited PYTHONPATH, no PYTHONSTARTUP. Matplotlib draws without a display."""
+    result = {k: v for k, v in os.environ.items()
+              if not k.startswith("PYTHON") and k not in ("TINYTORCH_STAGED", "TITO_STATUS")}
+    result.update(PYTHONPATH=os.pathsep.join([str(Path(dest).resolve()), *_site_packages()]),
+                  PYTHONNOUSERSITE="1", PYTHONSAFEPATH="1", PYTHONDONTWRITEBYTECODE="1",
+                  PYTHONIOENCODING="utf-8", MPLBACKEND="Agg")
+    return result
+
+
+def kernel_spec(dest: Path, display_name: str = "TinyTorch grading") -> dict:
+    """A Jupyter kernelspec (the `kernel.json` content) for an IPython kernel in the isolated Python
+    over `dest`'s package (written by `grading_package`): write it as
+    `<jupyter path>/kernels/<name>/kernel.json` and run the notebooks with that kernel name
+    (nbgrader: `ExecutePreprocessor.kernel_name`). The kernel loads tito's grading extension, which
+    sets `__name__` back to "__main__" before every cell (tito/grading/kernel.py)."""
+    argv = [*isolated_module_argv("ipykernel_launcher"), f"--IPKernelApp.extensions={KERNEL_EXTENSION_NAME}",
+            "--IPKernelApp.ignore_cwd=True",  # IPython adds the current folder to the path otherwise
+            "-f", "{connection_file}"]
+    return {"argv": argv, "env": isolated_env(dest), "display_name": display_name, "language": "python",
+            "metadata": {"debugger": False}}
+
+
+# ------------------------------------------------------------------------------------------------
+# The report
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str = ""  # "AssertionError: ... (line 570)" for a failed cell
+    line: int | None = None  # where the cell starts in the file (None: not in the file)
+
+
+@dataclass
+class GradeReport:
+    module: str  # "05"
+    source: str  # the graded file
+    cells: list[CellGrade] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # ungraded cells that raised (e.g. a broken export cell)
+    crash: str | None = None  # the run itself stopped early (remaining cells scored 0)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(c.points for c in self.cells)
+
+    @property
+    def max_total(self) -> float:
+        return sum(c.max_points for c in self.cells)
+
+    def to_dict(self) -> dict:
+        return {"module": self.module, "source": self.source, "total": self.total,
+                "max_total": self.max_total, "cells": [asdict(c) for c in self.cells],
+                "errors": list(self.errors), "crash": self.crash, "seconds": round(self.seconds, 2)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the student's file
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Cell:
+    source: str  # padded with blank lines so that line numbers are the file's
+    filename: str
+    line: int | None
+    meta: dict
+    number: int | None = None  # the cell's position in a notebook (.ipynb), from 1
+
+    @property
+    def graded(self) -> bool:  # an autograded test cell, as nbgrader counts them
+        return bool(self.meta.get("grade")) and not self.meta.get("solution")
+
+
+def _meta(raw: object) -> dict:
+    return raw if isinstance(raw, dict) else {}
+
+
+def _cells_py(text: str, filename: str) -> list[_Cell]:
+    lines = text.splitlines()
+    return [_Cell("\n" * cell.line + "\n".join(cell.lines) + "\n", filename, cell.line, _meta(cell.nbgrader))
+            for cell in notebook.parse_text(text)[1]
+            if cell.kind == "code" and not lines[cell.line - 1][4:].strip().startswith("[raw]")]
+
+
+def _without_magics(source: str) -> str:
+    """IPython-only lines (`%matplotlib inline`, `!pip ...`) become `pass`: jupytext writes them as
+    comments in the percent format, so the .py and the .ipynb of one file run the same code."""
+    out = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        out.append(f"{line[:len(line) - len(body)]}pass  # {body}" if body.startswith(("%", "!")) else line)
+    return "\n".join(out) + "\n"
+
+
+def _cells_ipynb(path: Path) -> list[_Cell]:
+    try:
+        nb = json.loads(read_source(path))
+        raw_cells = nb["cells"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TitoError(f"{path} is not a notebook (.ipynb JSON with a 'cells' list): {exc}.") from exc
+    cells = []
+    for n, cell in enumerate(raw_cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        meta = _meta(_meta(cell.get("metadata")).get("nbgrader"))
+        cells.append(_Cell(_without_magics(source), f"{path} (cell {n})", None, meta, n))
+    return cells
+
+
+def _read_cells(path: Path) -> list[_Cell]:
+    if path.suffix == ".ipynb":
+        return _cells_ipynb(path)
+    return _cells_py(read_source(path), str(path))
+
+
+def _released_locked(repo: Path, module: Module) -> dict[str, notebook.Cell]:
+    """grade_id -> the locked cell as released (the graded tests, which the student cannot change)."""
+    cells = notebook.parse_text(released_text(repo, module))[1]
+    return {c.grade_id: c for c in cells if c.is_locked and c.nbgrader}
+
+
+def _graded_ids(cells: dict[str, notebook.Cell]) -> list[str]:
+    return [gid for gid, c in cells.items() if c.nbgrader.get("grade") and not c.nbgrader.get("solution")]
+
+
+def plan_cells(repo: Path, module: Module, source: Path) -> tuple[list[_Cell], list[str]]:
+    """The cells to run (locked cells replaced by their released text, as nbgrader's autograde does)
+    and the released graded ids that the file lacks."""
+    released = _released_locked(repo, module)
+    cells, seen = [], set()
+    for cell in _read_cells(source):
+        gid = cell.meta.get("grade_id")
+        if gid in released and gid not in seen and (cell.meta.get("locked") or cell.graded):
+            seen.add(gid)
+            canon = released[gid]
+            pad = "\n" * cell.line if cell.line is not None else ""
+            cell = _Cell(pad + "\n".join(canon.lines) + "\n", cell.filename, cell.line, dict(canon.nbgrader),
+                         cell.number)
+        elif cell.graded or cell.meta.get("locked"):  # not a released graded cell: plain code
+            cell = _Cell(cell.source, cell.filename, cell.line, {}, cell.number)
+        cells.append(cell)
+    missing = [gid for gid in _graded_ids(released) if gid not in seen]
+    return cells, missing
+
+
+def _check_module(module: Module, source: Path, cells: list[_Cell]) -> None:
+    """Refuse a file that is another module's (its `#| default_exp` names another package file)."""
+    for cell in cells:
+        for line in cell.source.splitlines():
+            if line.strip().startswith(notebook.DEFAULT_EXP):
+                named = line.strip()[len(notebook.DEFAULT_EXP):].strip()
+                if named != module.slug:
+                    raise TitoError(f"{source} is not module {module.number} ({module.title}): its "
+                                    f"`{notebook.DEFAULT_EXP} {named}` names tinytorch/{named}.py, not "
+                                    f"tinytorch/{module.slug}.py.",
+                                    "Pass the module number that matches the file.")
+                return
+
+
+# ------------------------------------------------------------------------------------------------
+# Running
+# ------------------------------------------------------------------------------------------------
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], overall: float) -> tuple[int | None, str]:
+    """Run the child in its own process group; stop the whole group after `overall` seconds."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=overall)
+        return proc.returncode, output
+    except BaseException as stop:  # a timeout, or Ctrl-C in tito: never leave the student's code running
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if isinstance(stop, subprocess.TimeoutExpired):
+            return None, ""
+        raise
+
+
+
+def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_TIMEOUT,
+              overall: float | None = None) -> tuple[dict[int, dict], str | None]:
+    """Run `cells` in order in the isolated Python against `dest/tinytorch/` (its current folder:
+    `dest/work`, empty). Returns each cell's outcome by index and, when the run stopped before the
+    last cell, why."""
+    dest = Path(dest).resolve()
+    work = dest / "work"
+    work.mkdir(exist_ok=True)
+    shutil.copy2(RUNNER, dest / RUNNER_NAME)
+    job = dest / "cells.json"
+    job.write_text(json.dumps({"cells": [{"source": c.source, "filename": c.filename} for c in cells]}),
+                   encoding="utf-8")
+    out = dest / "results.jsonl"
+    out.unlink(missing_ok=True)
+    argv = [*isolated_python_argv(), str(dest / RUNNER_NAME), str(job), str(out), "--timeout", f"{timeout:g}"]
+    budget = overall if overall is not None else timeout * max(len(cells), 1) + 60
+    code, output = _run(argv, work, isolated_env(dest), budget)
+    results: dict[int, dict] = {}
+    if out.exists():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                results[entry["index"]] = entry
+    crash = None
+    if len(results) < len(cells):
+        ran = len(results)
+        if code is None:
+            crash = f"stopped after {budget:g} s; {len(cells) - ran} cell(s) did not run"
+        else:
+            tail = "\n".join(output.strip().splitlines()[-5:])
+            crash = (f"the grading process ended (exit code {code}) after {ran} of {len(cells)} cells"
+                     + (f":\n{tail}" if tail else ""))
+    return results, crash
+
+
+def _where(result: dict, cell: _Cell) -> str:
+    line = result.get("error_line")
+    if not line or result.get("error_type") == "SyntaxError":
+        return ""  # (a SyntaxError names its line itself)
+    return f" (line {line})" if cell.number is None else f" (cell {cell.number}, line {line})"
+
+
+def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAULT_CELL_TIMEOUT,
+               overall: float | None = None, keep: Path | None = None) -> GradeReport:
+    """Run the student's module file (percent-format .py or .ipynb) in the isolated Python, against
+    `grading_package(repo, number, ...)`; return the points of each graded cell.
+
+    `timeout`: seconds per cell (a cell that overruns fails, the next one runs, as in nbgrader);
+    `overall`: seconds for the whole run (default: generous); `keep`: a folder to build the package
+    in and leave behind (default: a temporary one)."""
+    repo, source = Path(repo).resolve(), Path(source).resolve()
+    module = get_module(number)
+    if not source.is_file():
+        raise TitoError(f"{source} does not exist.",
+                        f"Pass the module file, e.g. {module.source.as_posix()}.")
+    cells, missing = plan_cells(repo, module, source)
+    _check_module(module, source, cells)
+    report = GradeReport(module.number, str(source))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tito-grade-") as tmp:
+        dest = Path(keep).resolve() if keep else Path(tmp) / "grading"
+        grading_package(repo, module.number, dest)
+        results, report.crash = run_cells(dest, cells, timeout=timeout, overall=overall)
+    report.seconds = time.perf_counter() - start
+    for index, cell in enumerate(cells):
+        result = results.get(index)
+        if cell.graded:
+            gid = cell.meta.get("grade_id", f"<cell at line {cell.line}>")
+            worth = float(cell.meta.get("points", 0))
+            if result is None:
+                report.cells.append(CellGrade(gid, 0.0, worth, False, "did not run", cell.line))
+            elif result["ok"]:
+                report.cells.append(CellGrade(gid, worth, worth, True, "", cell.line))
+            else:
+                report.cells.append(CellGrade(gid, 0.0, worth, False, result["error"] + _where(result, cell),
+                                              cell.line))
+        elif result is not None and not result["ok"]:
+            name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line
+                                                 else f"cell {cell.number}")
+            report.errors.append(f"{name}: {result['error']}{_where(result, cell)}")
+    released = _released_locked(repo, module)
+    for gid in missing:
+        worth = float(released[gid].nbgrader.get("points", 0))
+        report.cells.append(CellGrade(gid, 0.0, worth, False, "missing from the file (a graded cell was "
+                                                             "deleted, or its metadata changed)", None))
+    return report

@@ -1,0 +1,608 @@
+"""An NBGrader course for TinyTorch: the real nbgrader (0.9.x), driven step by step, graded honestly.
+
+Layout of a course folder (nbgrader's standard one, see docs/INSTRUCTORS.md):
+
+    nbgrader_config.py                  written by `init`: course id, exchange, timeouts, zip_collect names
+    source/NN_slug/NN_slug.ipynb        written by `generate` from modules/source (jupytext)
+    release/NN_slug/NN_slug.ipynb       nbgrader's student version (solution regions replaced by stubs)
+    submitted/STUDENT/NN_slug/...       from `collect` (exchange) or `zip_collect` (LMS downloads)
+    autograded/, feedback/, gradebook.db
+    .tito/grading/NN_slug/tinytorch/    the package module NN is graded against (prerequisites only)
+    .tito/jupyter/kernels/tinytorch-NN/ the isolated kernel autograde runs module NN in
+
+Each step runs one nbgrader process (its CLI from this environment's bin/, which is put first on PATH:
+nbgrader shells out to `alembic` for the gradebook). Every nbgrader failure is reported in tito's words
+with the log's last lines.
+
+Honest grades: `autograde NN` writes the package of module NN's prerequisites (tito.grading.grader) and a
+kernelspec starting the isolated Python (no editable install, no repository on the path) with that
+package, and tells nbgrader to execute every submission of NN in that kernel. So only the student's
+own cells define module NN's code, and no reference code of NN (or of a later module) is importable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import difflib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.course import notebook, validate
+from tito.errors import TitoError
+from tito.grading import grader
+from tito.registry import Module, available
+from tito.state.atomic import write_atomic
+
+NBGRADER_VERSION = "0.9"  # the series this wrapper is written and tested against (0.9.6)
+INSTALL_HINT = "Install the instructor extra: `pip install -e '.[instructor]'` (nbgrader 0.9)."
+DEFAULT_TIMEOUT = 600  # seconds per cell: training tests are slow on a busy machine
+FLAGS = ("grade", "solution", "locked", "task")
+# zip_collect: `<student id>_<NN_slug>.ipynb`, e.g. `alice_01_tensor.ipynb` (an LMS prefix path is allowed)
+NAMED_REGEXP = r".*?(?P<student_id>[^/\\]+?)_(?P<file_id>\d\d_[a-z0-9_]+\.ipynb)$"
+ROSTER_COLUMNS = ("id", "first_name", "last_name", "email")
+
+
+def assignment(module: Module) -> str:
+    """The nbgrader assignment (and notebook) name of a module: its folder name, e.g. `01_tensor`."""
+    return module.name
+
+
+# ------------------------------------------------------------------------------------------------
+# Running nbgrader
+# ------------------------------------------------------------------------------------------------
+
+def nbgrader_bin() -> Path:
+    """nbgrader's command in this environment; a TitoError saying how to install it otherwise."""
+    try:
+        import nbgrader  # noqa: F401 - only: is it installed here?
+    except ImportError as exc:
+        raise TitoError(f"nbgrader is not installed in this environment ({sys.prefix}).",
+                        INSTALL_HINT) from exc
+    found = Path(sys.executable).parent / ("nbgrader.exe" if os.name == "nt" else "nbgrader")
+    if not found.is_file():
+        raise TitoError(f"nbgrader is importable but its command {found} is missing.", INSTALL_HINT)
+    return found
+
+
+def nbgrader_version() -> str:
+    import nbgrader
+    return str(getattr(nbgrader, "__version__", "?"))
+
+
+def course_env(course: Path) -> dict[str, str]:
+    """Environment for nbgrader: this environment's bin/ first on PATH (alembic), the course's kernels
+    on JUPYTER_PATH, no PYTHON* variable (nothing of the caller's import path reaches a kernel)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(course / ".tito" / "jupyter"),
+                                                        env.get("JUPYTER_PATH", "")]))
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+@dataclass
+class Step:
+    command: str
+    seconds: float
+    log: str
+
+
+# nbgrader's messages that have a clearer explanation in tito's words
+_EXPLAIN = [
+    (re.compile(r"No end solution statement found|BEGIN SOLUTION"),
+     "a solution region is not closed, or a cell mentions the marker words outside a marker line: "
+     "`tito dev validate` (or `tito release lock`) names the line."),
+    (re.compile(r"does not exist in the database"),
+     "a notebook holds a graded or locked cell the gradebook does not know: regenerate the assignment "
+     "(`tito nbgrader generate NN`) and collect again."),
+    (re.compile(r"[Dd]uplicate grade_id|grade id .* is duplicated|Duplicate cell"),
+     "two cells share a grade_id in the module source."),
+    (re.compile(r"No such kernel|NoSuchKernel"),
+     "the grading kernel is missing: run `tito nbgrader autograde NN` (it writes the kernel) rather than "
+     "nbgrader directly."),
+    (re.compile(r"alembic: (command )?not found|No such file or directory: 'alembic'"),
+     "nbgrader could not find `alembic`: run nbgrader through tito (it puts the environment's bin/ "
+     "on PATH)."),
+    (re.compile(r"exchange directory .* does not exist|Unwritable directory"),
+     "the exchange folder is missing or not writable: see `c.Exchange.root` in nbgrader_config.py."),
+    (re.compile(r"Regular expression .* did not match"),
+     "a downloaded file's name does not say whose it is: name it `<student>_NN_slug.ipynb`, or set "
+     "`c.FileNameCollectorPlugin.named_regexp` in nbgrader_config.py."),
+]
+
+
+def require_course(course: Path) -> Path:
+    course = Path(course).resolve()
+    if not (course / "nbgrader_config.py").is_file():
+        raise TitoError(f"{course} is not a TinyTorch nbgrader course (no nbgrader_config.py).",
+                        f"Create it with `tito nbgrader init {course}`, or pass --course.")
+    return course
+
+
+def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
+    """Run `nbgrader ARGS` in the course folder; a TitoError naming `what` failed and why otherwise."""
+    course = require_course(course)
+    argv = [str(nbgrader_bin()), *args]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(argv, cwd=course, env=course_env(course), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise TitoError(f"could not start nbgrader for {what}: {exc}", INSTALL_HINT) from exc
+    seconds = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0 or re.search(r"\[\w+ \| (ERROR|CRITICAL)\]", log):
+        tail = "\n  ".join(log.strip().splitlines()[-12:])
+        why = next((text for pattern, text in _EXPLAIN if pattern.search(log)), None)
+        raise TitoError(f"nbgrader could not {what} (exit code {proc.returncode})"
+                        + (f": {why}" if why else ".") + f"\nnbgrader said:\n  {tail}",
+                        f"Full command (run in {course}): {' '.join(args)}")
+    return Step(" ".join(["nbgrader", *args[:2]]), seconds, log)
+
+
+def warnings(step: Step) -> list[str]:
+    """nbgrader's warnings of a step, each in one line with the indented lines that continue it
+    (e.g. collect's "... claims to be submitted by X but is owned by Y; cheating attempt?")."""
+    found: list[str] = []
+    lines = step.log.splitlines()
+    for n, line in enumerate(lines):
+        if "| WARNING]" not in line:
+            continue
+        text = [line.strip()]
+        for more in lines[n + 1:]:
+            if not more[:1].isspace():
+                break
+            text += [more.strip()] if more.strip() else []
+        found.append(" ".join(text))
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# init
+# ------------------------------------------------------------------------------------------------
+
+CONFIG = '''\
+# nbgrader configuration of a TinyTorch course, written by `tito nbgrader init`.
+# Edit freely; `tito nbgrader ...` runs nbgrader in this folder. Reference: docs/INSTRUCTORS.md.
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.root = {root!r}
+
+# The exchange: where `release` puts assignments and students' `nbgrader submit` leaves work.
+# One machine: a folder in the course. JupyterHub: a folder every user can write, e.g. /srv/nbgrader/exchange.
+c.Exchange.root = {exchange!r}
+
+# Execution of submissions by `autograde`: seconds per cell (training tests are slow on a busy
+# machine); a cell that overruns fails, the next one runs.
+c.Execute.timeout = {timeout}
+c.Execute.interrupt_on_timeout = True
+
+# `zip_collect` (files downloaded from an LMS into downloaded/NN_slug/archive/):
+# a file `<student id>_<NN_slug>.ipynb` (possibly inside a zip) belongs to that student.
+c.FileNameCollectorPlugin.named_regexp = {regexp!r}
+'''
+
+
+def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = None,
+         timeout: int = DEFAULT_TIMEOUT, force: bool = False) -> Path:
+    """Write the course folder and its nbgrader_config.py; returns the config file."""
+    course = Path(course).resolve()
+    config = course / "nbgrader_config.py"
+    if config.exists() and not force:
+        raise TitoError(f"{config} exists already.",
+                        "To add students: `tito nbgrader roster CSV`. To rewrite the configuration: --force "
+                        "(with every setting you want: those not given go back to their defaults; the "
+                        "gradebook and the submissions stay).")
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", course_id):
+        raise TitoError(f"course id {course_id!r} must be letters, digits, '.', '_' or '-'.")
+    exchange = Path(exchange).resolve() if exchange else course / "exchange"
+    course.mkdir(parents=True, exist_ok=True)
+    for sub in ("source", "downloaded"):
+        (course / sub).mkdir(exist_ok=True)
+    if not exchange.exists():
+        exchange.mkdir(parents=True)
+        exchange.chmod(0o777)  # nbgrader's exchange must be writable by every student
+    write_atomic(config, CONFIG.format(course_id=course_id, root=str(course), exchange=str(exchange),
+                                       timeout=int(timeout), regexp=NAMED_REGEXP))
+    write_atomic(course / ".gitignore", "gradebook.db\nsubmitted/\nautograded/\nfeedback/\ndownloaded/\n"
+                                        "exchange/\n.tito/\n")
+    return config
+
+
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """The students of a roster CSV (header `id` and optionally first_name, last_name, email)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TitoError(f"the roster {path} cannot be read ({exc}).", "Pass a UTF-8 CSV file.") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "id" not in reader.fieldnames:
+        found = ", ".join(reader.fieldnames or [])
+        raise TitoError(f"the roster {path} has no `id` column (found: {found}).",
+                        "First line: id,first_name,last_name,email")
+    rows, seen = [], set()
+    for number, row in enumerate(reader, start=2):
+        sid = (row.get("id") or "").strip()
+        if not re.fullmatch(r"[A-Za-z0-9][\w.@-]*", sid):
+            raise TitoError(f"{path} line {number}: student id {sid!r} must be letters, digits, '.', '_', "
+                            "'@' or '-' (it names folders).")
+        if sid in seen:
+            raise TitoError(f"{path} line {number}: student id {sid!r} appears twice.")
+        seen.add(sid)
+        rows.append({k: (row.get(k) or "").strip() for k in ROSTER_COLUMNS if k in row} | {"id": sid})
+    return rows
+
+
+def import_roster(course: Path, path: Path) -> tuple[int, Step]:
+    rows = read_roster(path)
+    clean = Path(course).resolve() / ".tito" / "roster.csv"
+    clean.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(ROSTER_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(clean, buf.getvalue())
+    return len(rows), run_nbgrader(course, ["db", "student", "import", str(clean)], what="import the roster")
+
+
+# ------------------------------------------------------------------------------------------------
+# generate
+# ------------------------------------------------------------------------------------------------
+
+def source_notebook(repo: Path, module: Module):  # -> nbformat.NotebookNode
+    """Module file -> notebook (jupytext), ready for `nbgrader generate_assignment`.
+
+    Cells whose nbgrader flags are all false (setup cells, helpers) lose their nbgrader metadata:
+    nbgrader records no such cell in the gradebook, so autograde would warn that it "does not exist in
+    the database". tito's validator does not need it either (a cell without metadata is a plain cell).
+    """
+    import jupytext
+
+    path = Path(repo) / module.source
+    problems = validate.check(notebook.parse(path), module.slug)
+    if problems:
+        raise TitoError(f"{module.source.as_posix()} has problems nbgrader would trip over:\n  "
+                        + "\n  ".join(str(p) for p in problems), "Fix them, then generate again.")
+    nb = jupytext.read(path, fmt="py:percent")
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if isinstance(meta, dict) and not any(meta.get(flag) for flag in FLAGS):
+            del cell.metadata["nbgrader"]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                 "name": "python3"}
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def generate(repo: Path, course: Path, modules: list[Module], *, all_: bool = False) -> list[Step]:
+    """Write source/NN_slug/NN_slug.ipynb for each module and run nbgrader generate_assignment:
+    one process for all modules when they are every assignment of the course, else one per module."""
+    import nbformat
+
+    course = require_course(course)
+    for module in modules:
+        folder = course / "source" / assignment(module)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / f"{assignment(module)}.ipynb",
+                     nbformat.writes(source_notebook(repo, module)) + "\n")
+    present = {p.name for p in (course / "source").iterdir() if p.is_dir()}
+    names = [assignment(m) for m in modules]
+    if len(names) > 1 and set(names) == present:
+        return [run_nbgrader(course, ["generate_assignment", "--CourseDirectory.assignment_id=*", "--force",
+                                      "--create"], what=f"generate assignments {', '.join(names)}")]
+    return [run_nbgrader(course, ["generate_assignment", name, "--force", "--create"],
+                         what=f"generate assignment {name}") for name in names]
+
+
+# ------------------------------------------------------------------------------------------------
+# release, collect, zip_collect
+# ------------------------------------------------------------------------------------------------
+
+def _require_generated(course: Path, module: Module) -> None:
+    course = require_course(course)
+    if not (Path(course) / "release" / assignment(module)).is_dir():
+        raise TitoError(f"assignment {assignment(module)} is not generated yet.",
+                        f"Run `tito nbgrader generate {module.number}` first.")
+
+
+def release(course: Path, module: Module) -> Step:
+    _require_generated(course, module)
+    return run_nbgrader(course, ["release_assignment", assignment(module), "--force"],
+                        what=f"release {assignment(module)} to the exchange")
+
+
+def collect(course: Path, module: Module) -> Step:
+    return run_nbgrader(course, ["collect", assignment(module), "--update"],
+                        what=f"collect the submissions of {assignment(module)} from the exchange")
+
+
+def course_setting(course: Path, section: str, key: str, default: object) -> object:
+    """A setting of the course's nbgrader_config.py (as nbgrader reads it), else `default`."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    except Exception:  # noqa: BLE001 - a config nbgrader itself will complain about
+        return default
+    return config[section][key] if section in config and key in config[section] else default
+
+
+def suggest(name: str, known: set[str] | list[str]) -> str:
+    """' (did you mean X?)' for the known name closest to `name` (case first), else ''."""
+    same_case = [k for k in known if k.casefold() == name.casefold()]
+    close = same_case or difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _downloaded_notebooks(path: Path) -> list[str]:
+    """The notebook names a downloaded file holds: itself, or the .ipynb entries of a zip."""
+    if path.suffix.lower() != ".zip":
+        return [path.name]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [n for n in archive.namelist() if n.endswith(".ipynb") and not n.startswith("__MACOSX")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TitoError(f"{path} is not a zip file that can be read ({exc}).",
+                        "Download it again, or pass the notebooks themselves.") from exc
+
+
+def check_downloads(course: Path, module: Module, paths: list[Path]) -> None:
+    """Refuse, before anything is copied, downloaded files that nbgrader's zip_collect would file
+    wrongly: a name that says no student, a notebook of another module, a student the gradebook does
+    not know (when it knows any: a roster, or students already autograded)."""
+    regexp = re.compile(str(course_setting(course, "FileNameCollectorPlugin", "named_regexp", NAMED_REGEXP)))
+    roster = student_ids(course)
+    want = f"{assignment(module)}.ipynb"
+    problems = []
+    for path in paths:
+        for name in _downloaded_notebooks(path):
+            where = name if name == path.name else f"{path.name}: {name}"
+            match = regexp.match(name)
+            found = match.groupdict() if match else {}
+            student, file_id = found.get("student_id"), found.get("file_id", want)
+            if not student:
+                problems.append(f"{where}: says no student (name it `<student id>_{want}`)")
+            elif Path(file_id).name != want:
+                problems.append(f"{where}: is {file_id}, not {want} (a notebook of another module)")
+            elif roster and student not in roster:
+                problems.append(f"{where}: {student!r} is not a student of this course"
+                                + suggest(student, roster))
+    if problems:
+        raise TitoError(f"{len(problems)} downloaded file(s) would be filed wrongly, so nothing was "
+                        "collected:\n  " + "\n  ".join(problems),
+                        f"Rename or remove them (files already in downloaded/{assignment(module)}/archive/ "
+                        "count too); add a missing student with `tito nbgrader roster CSV`.")
+
+
+def zip_collect(course: Path, module: Module, files: list[Path] = ()) -> Step:
+    """Copy `files` (notebooks or zips downloaded from an LMS) to downloaded/NN_slug/archive/, then
+    run nbgrader zip_collect, which files each under submitted/STUDENT/NN_slug/. Every file is
+    checked first (`check_downloads`)."""
+    course = require_course(course)
+    archive = course / "downloaded" / assignment(module) / "archive"
+    files = [Path(f) for f in files]
+    for f in files:
+        if not f.is_file():
+            raise TitoError(f"{f} does not exist.", "Pass the downloaded .ipynb or .zip files.")
+    present = sorted(p for p in archive.iterdir() if p.is_file()) if archive.is_dir() else []
+    check_downloads(course, module, [*files, *(p for p in present if p.name not in {f.name for f in files})])
+    archive.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy2(f, archive / f.name)
+    if not any(archive.iterdir()):
+        raise TitoError(f"{archive} is empty: nothing to collect.",
+                        "Put the downloaded files there (or pass them on the command line).")
+    step = run_nbgrader(course, ["zip_collect", assignment(module), "--force"],
+                        what=f"collect the downloaded submissions of {assignment(module)}")
+    unmatched = [ln for ln in warnings(step) if "did not match" in ln]
+    if unmatched:
+        names = ", ".join(sorted({Path(ln.rsplit(" in: ", 1)[-1]).name for ln in unmatched}))
+        raise TitoError(f"{len(unmatched)} downloaded file(s) do not say whose they are and were not "
+                        f"collected: {names} (the others were).",
+                        "Rename each to `<student id>_" + assignment(module) + ".ipynb` (or set "
+                        "c.FileNameCollectorPlugin.named_regexp in nbgrader_config.py) and run "
+                        "zip_collect again.")
+    return step
+
+
+# ------------------------------------------------------------------------------------------------
+# autograde: the isolated kernel
+# ------------------------------------------------------------------------------------------------
+
+def kernel_name(module: Module) -> str:
+    return f"tinytorch-grade-{assignment(module)}".replace("_", "-")
+
+
+def write_kernel(repo: Path, course: Path, module: Module) -> tuple[str, Path]:
+    """Write the grading package of `module` (its prerequisites' reference exports only) and a
+    kernelspec starting the isolated Python on it; returns (kernel name, package folder)."""
+    course = Path(course).resolve()
+    dest = course / ".tito" / "grading" / assignment(module)
+    grader.grading_package(repo, module.number, dest)
+    name = kernel_name(module)
+    spec_dir = course / ".tito" / "jupyter" / "kernels" / name
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = grader.kernel_spec(dest, f"TinyTorch grading {assignment(module)}")
+    # only what isolates: the kernel inherits nbgrader's environment, and kernel.json must not hold a
+    # copy of the instructor's whole environment (tokens, passwords) in the course folder
+    spec["env"] = {k: v for k, v in spec["env"].items() if k.startswith("PYTHON") or k == "MPLBACKEND"}
+    spec["metadata"] = {**spec.get("metadata", {}), "tito": {"module": module.number, "package": str(dest)}}
+    write_atomic(spec_dir / "kernel.json", json.dumps(spec, indent=2) + "\n")
+    return name, dest
+
+
+def check_autograde(course: Path, module: Module, student: str | None = None) -> None:
+    """Refuse what would make nbgrader's autograde fail or grade nothing, naming it: an assignment not
+    generated, nothing collected, an unknown student, a submission folder without the notebook."""
+    course = Path(course).resolve()
+    _require_generated(course, module)
+    name = assignment(module)
+    folders = sorted(p for p in (course / "submitted").glob(f"*/{name}") if p.is_dir())
+    if not folders:
+        raise TitoError(f"no submission of {name} has been collected.",
+                        f"Run `tito nbgrader collect {module.number}` or `tito nbgrader zip_collect "
+                        f"{module.number} FILES...` first.")
+    if student is not None:
+        known = {f.parent.name for f in folders}
+        if student not in known:
+            roster = student_ids(course)
+            what = ("has no collected submission of" if student in roster
+                    else "is not a student with a submission of")
+            raise TitoError(f"{student!r} {what} {name}" + suggest(student, known | roster) + ".",
+                            f"Students with a submission: {', '.join(sorted(known))}.")
+        folders = [f for f in folders if f.parent.name == student]
+    wrong = [f for f in folders if not (f / f"{name}.ipynb").is_file()]
+    if wrong:
+        found = "; ".join(f"submitted/{f.parent.name}/{name}/ holds "
+                          + (", ".join(sorted(p.name for p in f.iterdir())) or "nothing") for f in wrong)
+        raise TitoError(f"{len(wrong)} submission(s) of {name} lack {name}.ipynb, so nbgrader cannot grade "
+                        f"them: {found}.", f"Put the student's {name}.ipynb there or delete the folder, then "
+                                           "autograde again.")
+
+
+def autograde(repo: Path, course: Path, module: Module, student: str | None = None) -> Step:
+    course = Path(course).resolve()
+    check_autograde(course, module, student)
+    name, _ = write_kernel(repo, course, module)
+    args = ["autograde", assignment(module), "--force", f"--Execute.kernel_name={name}"]
+    if student:
+        args.append(f"--student={student}")
+    return run_nbgrader(course, args, what=f"autograde {assignment(module)}")
+
+
+def generated_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules whose assignment is generated (release/NN_slug/ exists), in order."""
+    return [m for m in available(repo) if (require_course(course) / "release" / assignment(m)).is_dir()]
+
+
+def autograded_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules with autograded submissions (autograded/*/NN_slug/), in order."""
+    course = require_course(course)
+    return [m for m in available(repo) if any((course / "autograded").glob(f"*/{assignment(m)}"))]
+
+
+def collected_modules(repo: Path, course: Path) -> list[Module]:
+    """The written modules whose assignment is generated and has collected submissions, in order."""
+    course = require_course(course)
+    return [m for m in available(repo) if (course / "release" / assignment(m)).is_dir()
+            and any((course / "submitted").glob(f"*/{assignment(m)}"))]
+
+
+def feedback(course: Path, module: Module, *, release_: bool = False) -> list[Step]:
+    steps = [run_nbgrader(course, ["generate_feedback", assignment(module), "--force"],
+                          what=f"write the feedback of {assignment(module)}")]
+    if release_:
+        steps.append(run_nbgrader(course, ["release_feedback", assignment(module)],
+                                  what=f"release the feedback of {assignment(module)} to the exchange"))
+    return steps
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+# ------------------------------------------------------------------------------------------------
+
+REPORT_FIELDS = ("student", "module", "cell", "points", "max_points", "status")
+GRADED, NOT_GRADED, MISSING = "graded", "not graded", "missing"
+
+
+def report_rows(course: Path) -> list[dict]:
+    """One row per student, assignment and graded cell from the gradebook (`cell` = grade_id), in
+    order, for every assignment with at least one collected submission and every student in the
+    gradebook (the roster, and anyone autograded) or in submitted/. `status`: "graded"; "not graded"
+    (collected, not autograded yet: points None); "missing" (no submission: points 0)."""
+    from nbgrader.api import MissingEntry
+
+    course = require_course(course)
+    db = course / "gradebook.db"
+    if not db.is_file():
+        raise TitoError(f"{db} does not exist: nothing has been graded in this course yet.",
+                        "Run `tito nbgrader autograde NN` first.")
+    rows = []
+    with _gradebook(course) as gb:
+        for a in sorted(gb.assignments, key=lambda a: a.name):
+            collected = {p.parent.name for p in (course / "submitted").glob(f"*/{a.name}") if p.is_dir()}
+            if not a.submissions and not collected:
+                continue  # generated or released, nothing collected yet
+            cells = [(nb.name, c.name, float(c.max_score))
+                     for nb in sorted(a.notebooks, key=lambda n: n.name) for c in nb.grade_cells]
+            for student in sorted({s.id for s in gb.students} | collected):
+                try:
+                    sub = gb.find_submission(a.name, student)
+                except MissingEntry:
+                    status, points = (NOT_GRADED, None) if student in collected else (MISSING, 0.0)
+                    rows += [{"student": student, "module": a.name, "cell": cell, "points": points,
+                              "max_points": most, "status": status} for _, cell, most in cells]
+                    continue
+                grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
+                for nb_name, cell, most in cells:
+                    g = grades.get((nb_name, cell))
+                    unscored = g is None or (g.auto_score is None and g.manual_score is None)
+                    score = None if unscored else float(g.score)
+                    rows.append({"student": student, "module": a.name, "cell": cell, "points": score,
+                                 "max_points": most, "status": NOT_GRADED if score is None else GRADED})
+    return rows
+
+
+@contextlib.contextmanager
+def _gradebook(course: Path):  # -> Iterator[nbgrader.api.Gradebook]
+    """The course's gradebook (nbgrader may run `alembic` from this environment's bin/ to open it)."""
+    from nbgrader.api import Gradebook
+
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old_path])
+    try:
+        with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+            yield gb
+    finally:
+        os.environ["PATH"] = old_path
+
+
+def student_ids(course: Path) -> set[str]:
+    """The students of the course's gradebook (the roster, and anyone autograded); empty without one."""
+    if not (Path(course) / "gradebook.db").is_file():
+        return set()
+    try:
+        import nbgrader.api  # noqa: F401 - only: can the gradebook be read here?
+    except ImportError:
+        return set()
+    with _gradebook(course) as gb:
+        return {s.id for s in gb.students}
+
+
+def totals(rows: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(student, module) -> (points, max points)."""
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in rows:
+        got, most = out.get((r["student"], r["module"]), (0.0, 0.0))
+        out[(r["student"], r["module"])] = (got + (r["points"] or 0.0), most + r["max_points"])
+    return out
+
+
+def render_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(REPORT_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{**r, "points": "" if r["points"] is None else r["points"]} for r in rows])
+    return buf.getvalue()
+
+
+def render_json(rows: list[dict]) -> str:
+    status: dict[tuple[str, str], str] = {}
+    for r in rows:  # a module's status: missing, else not graded if any cell is, else graded
+        key = (r["student"], r["module"])
+        if status.get(key) not in (MISSING, NOT_GRADED):
+            status[key] = r["status"]
+    summary = [{"student": s, "module": m, "points": p, "max_points": mx, "status": status[(s, m)]}
+               for (s, m), (p, mx) in totals(rows).items()]
+    return json.dumps({"cells": rows, "totals": summary}, indent=2) + "\n"

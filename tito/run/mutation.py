@@ -1,0 +1,173 @@
+"""Mutation check: do a module's graded tests catch small bugs in its reference solution?
+
+Each mutant changes one thing inside one `### BEGIN/END SOLUTION` region (an operator flipped, a
+constant or axis changed, a transpose dropped, max/min swapped), then the module's own inline
+tests run against the mutated file in a subprocess. A mutant that no test notices "survives":
+it points at a test that should be stronger.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.course.solutions import solution_lines
+from tito.course.sources import read_source
+from tito.run.runner import run_inline
+
+_SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
+             ast.Pow: ("**", "*"), ast.MatMult: ("@", "*")}
+_SWAP_CMP = {ast.Lt: ("<", ">"), ast.Gt: (">", "<"), ast.LtE: ("<=", "<"), ast.GtE: (">=", ">"),
+             ast.Eq: ("==", "!="), ast.NotEq: ("!=", "==")}
+_SWAP_NAMES = {"max": "min", "min": "max", "maximum": "minimum", "minimum": "maximum",
+               "sum": "mean", "mean": "sum", "exp": "log", "log": "exp", "argmax": "argmin",
+               "zeros": "ones", "ones": "zeros", "sqrt": "abs"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    line: int  # 1-based line of the change
+    description: str
+    text: str  # the whole mutated file
+
+
+def _offsets(text: str) -> list[int]:
+    starts, total = [0], 0
+    for line in text.splitlines(keepends=True):
+        total += len(line)
+        starts.append(total)
+    return starts
+
+
+def _edits(tree: ast.AST, text: str, lines: set[int]) -> Iterator[tuple[int, int, int, str, str]]:
+    """Yield (line, start, end, replacement, description) character edits of the source."""
+    starts = _offsets(text)
+
+    def pos(line: int, col: int) -> int:
+        return starts[line - 1] + col
+
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", None)
+        if line not in lines:
+            continue
+        if isinstance(node, ast.BinOp) and type(node.op) in _SWAP_OPS:
+            old, new = _SWAP_OPS[type(node.op)]
+            lo, hi = pos(node.left.end_lineno, node.left.end_col_offset), pos(node.right.lineno,
+                                                                               node.right.col_offset)
+            gap = text[lo:hi]
+            at = gap.find(old)
+            if at >= 0 and (old != "*" or gap[at:at + 2] != "**"):
+                yield line, lo + at, lo + at + len(old), new, f"'{old}' -> '{new}'"
+            left, right = ast.get_source_segment(text, node.left), ast.get_source_segment(text, node.right)
+            if type(node.op) in (ast.Sub, ast.Div, ast.MatMult) and left and right and left != right:
+                a, b = pos(node.left.lineno, node.left.col_offset), pos(node.right.end_lineno,
+                                                                        node.right.end_col_offset)
+                yield line, a, b, f"{right}{gap}{left}", "operands swapped"
+        elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _SWAP_CMP:
+            old, new = _SWAP_CMP[type(node.ops[0])]
+            lo = pos(node.left.end_lineno, node.left.end_col_offset)
+            hi = pos(node.comparators[0].lineno, node.comparators[0].col_offset)
+            at = text[lo:hi].find(old)
+            if at >= 0:
+                yield line, lo + at, lo + at + len(old), new, f"'{old}' -> '{new}'"
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            start = pos(node.lineno, node.col_offset)
+            yield line, start, start + 1, "", "unary '-' dropped"
+        elif isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.end_lineno == line:
+            value = node.value
+            new = {0: 1, 1: 0}.get(value, value + 1) if isinstance(value, int) else value * 2 or 1.0
+            yield (line, pos(line, node.col_offset), pos(line, node.end_col_offset), repr(new),
+                   f"constant {value!r} -> {new!r}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            yield (line, pos(line, node.col_offset), pos(line, node.end_col_offset), str(not node.value),
+                   f"{node.value} -> {not node.value}")
+        elif isinstance(node, ast.Attribute):
+            end = pos(node.end_lineno, node.end_col_offset)
+            if node.attr == "T":
+                yield line, end - 2, end, "", "'.T' dropped"
+            elif node.attr in _SWAP_NAMES:
+                new = _SWAP_NAMES[node.attr]
+                yield line, end - len(node.attr), end, new, f"'{node.attr}' -> '{new}'"
+        elif isinstance(node, ast.keyword) and node.arg and node.end_lineno == line:
+            start, end = pos(node.value.lineno, node.value.col_offset), pos(line, node.end_col_offset)
+            if text[start:end] != "None":
+                yield line, start, end, "None", f"keyword '{node.arg}' set to None"
+        elif isinstance(node, ast.Tuple) and len(node.elts) == 2 and node.end_lineno == line:
+            a, b = (ast.get_source_segment(text, e) for e in node.elts)
+            if a and b and a != b:
+                first, second = node.elts
+                yield (line, pos(line, first.col_offset), pos(line, second.end_col_offset),
+                       f"{b}, {a}", "tuple elements swapped")
+        elif isinstance(node, ast.Return) and node.value is not None and isinstance(node.value, ast.BinOp):
+            inner = node.value.left  # return the left operand alone: a whole term forgotten
+            seg = ast.get_source_segment(text, inner)
+            if seg:
+                yield (line, pos(node.value.lineno, node.value.col_offset),
+                       pos(node.value.end_lineno, node.value.end_col_offset), seg, "right-hand term dropped")
+
+
+def mutants(text: str) -> list[Mutant]:
+    """Every single-edit mutant of the solution regions that still compiles."""
+    tree = ast.parse(text)
+    found, seen = [], set()
+    for line, start, end, new, description in sorted(_edits(tree, text, solution_lines(text))):
+        mutated = text[:start] + new + text[end:]
+        if mutated == text or mutated in seen:
+            continue
+        try:
+            compile(mutated, "<mutant>", "exec")
+        except SyntaxError:
+            continue
+        seen.add(mutated)
+        found.append(Mutant(line, description, mutated))
+    return found
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def caught(text: str, root: Path, timeout: float = 120, per_test: float = 20) -> bool:
+    """Run the inline tests of a (mutated) module file; True when any test fails or it crashes.
+
+    A mutant that loops forever is stopped after `per_test` seconds in one test (caught)."""
+    with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
+        path = Path(tmp) / "mutant_dev.py"
+        path.write_text(text, encoding="utf-8")
+        return not run_inline(root, path, per_test, overall=timeout).ok
+
+
+@dataclass
+class Report:
+    total: int
+    survivors: list[Mutant]
+
+    @property
+    def score(self) -> float:
+        return 1.0 if self.total == 0 else 1 - len(self.survivors) / self.total
+
+
+def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> Report:
+    """Mutate `source` and run its inline tests against every mutant."""
+    text = read_source(Path(source))
+    todo = mutants(text)[:limit]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(lambda m: caught(m.text, root), todo))
+    return Report(total=len(todo), survivors=[m for m, hit in zip(todo, results) if not hit])
+
+
+if __name__ == "__main__":
+    from tito.registry import find_root, get_module
+
+    repo = find_root()
+    for key in sys.argv[1:]:
+        mod = get_module(key)
+        report = check(repo / mod.source, repo)
+        print(f"{mod.name}: {report.total - len(report.survivors)}/{report.total} mutants caught "
+              f"({report.score:.0%})")
+        for m in report.survivors:
+            print(f"  survived: line {m.line}: {m.description}")
