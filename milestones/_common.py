@@ -13,10 +13,19 @@ Exit codes of every milestone script:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; two runs with the same fingerprint may both train
+    fcntl = None
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -145,6 +154,62 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs: int, batch_size: int, seed: 
         for key, value in trainer.train_epoch(loader, desc=f"{label} epoch {epoch:>2}/{epochs}").items():
             history.setdefault(key, []).append(value)
     return history
+
+
+# --- the training cache (for test suites) -------------------------------------------------------
+# With TINYTORCH_TRAINING_CACHE=DIR set, a model trained by `train_or_reuse` is saved in DIR under a
+# fingerprint of everything that decides its weights: the settings (configuration, seed, data), the
+# source of every tinytorch and milestone file the script loaded, and the Python, NumPy and BLAS it
+# ran on. A later run with the same fingerprint loads those weights instead of training again:
+# training is deterministic, so it would get the same ones. `make test` uses this so that M05's GPT
+# is trained once per run, not once by the milestone tests and again by the student journey (whose
+# package is byte for byte the reference's). Unset, as for students, every run trains.
+TRAINING_CACHE = "TINYTORCH_TRAINING_CACHE"
+
+
+def fingerprint(settings: dict) -> str:
+    """sha256 over `settings` and the code and platform that train with them (see TRAINING_CACHE)."""
+    from threadpoolctl import threadpool_info
+
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    blas = sorted(str(i.get("num_threads")) for i in threadpool_info())
+    platform_facts = [sys.version, np.__version__, blas]
+    digest.update(json.dumps(platform_facts).encode())
+    loaded = {Path(f).resolve() for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
+    ours = sorted(f for f in loaded if f.suffix == ".py" and f.is_relative_to(ROOT)
+                  and f.relative_to(ROOT).parts[0] in ("tinytorch", "milestones"))
+    for f in ours:
+        digest.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def train_or_reuse(model, settings: dict, rng: np.random.Generator,
+                   train: Callable[[], dict]) -> tuple[dict, str | None]:
+    """`train()` trains `model` in place and returns its history. Returns (history, None), or, when
+    the training cache holds this fingerprint, (its history, the fingerprint) with the cached
+    weights and generator state put in place instead of training."""
+    folder = os.environ.get(TRAINING_CACHE)
+    if not folder:
+        return train(), None
+    key = fingerprint(settings)
+    entry = Path(folder) / f"{key}.npz"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(folder) / f"{key}.lock", "w") as lock:
+        if fcntl is not None:  # another process training the same model: wait for it, then reuse
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        params = model.parameters()
+        if entry.is_file():
+            with np.load(entry, allow_pickle=False) as saved:
+                for i, p in enumerate(params):
+                    p.data[...] = saved[f"param_{i}"]
+                rng.bit_generator.state = json.loads(str(saved["rng"]))
+                return json.loads(str(saved["history"])), key
+        history = train()
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, history=json.dumps(history), rng=json.dumps(rng.bit_generator.state),
+                 **{f"param_{i}": p.data for i, p in enumerate(params)})
+        os.replace(tmp, entry)
+        return history, None
 
 
 class Clock:

@@ -1,10 +1,19 @@
 """Fixtures shared by the module suites (pytest loads this for every folder under tests/)."""
 
 import contextlib
+import os
+import shutil
+import tempfile
 import warnings
 
-import numpy as np
-import pytest
+# One BLAS thread in every test process and the processes they start: the suite runs in parallel
+# workers on every core already, and idle BLAS threads spinning beside them cost CPU for nothing.
+# Set before NumPy is imported; tests that measure threading set their own limits (threadpoolctl).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -29,12 +38,27 @@ def strict_numerics():
 IN_ORDER = ("tests/toolchain/test_student_journey.py",)
 
 
+# Milestone scripts that train through milestones/_common.py's train_or_reuse save the model here
+# under a fingerprint of code, data and settings; a later run with the same fingerprint (the student
+# journey's byte-identical package) reuses it. One folder per `pytest` run, shared by its workers.
+TRAINING_CACHE = "TINYTORCH_TRAINING_CACHE"
+
+
 def pytest_configure(config):
+    if not hasattr(config, "workerinput") and TRAINING_CACHE not in os.environ:  # the controller
+        config._training_cache = tempfile.mkdtemp(prefix="tinytorch-training-cache-")
+        os.environ[TRAINING_CACHE] = config._training_cache  # workers and their children inherit it
     if getattr(config.option, "numprocesses", None) and config.getoption("dist") not in ("load",
                                                                                          "loadscope",
                                                                                          "loadfile"):
         raise pytest.UsageError(f"with -n, use the default --dist load (as `make test` does): the tests "
                                 f"of {', '.join(IN_ORDER)} must run in order in one worker.")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_training_cache", None):
+        shutil.rmtree(config._training_cache, ignore_errors=True)
+        os.environ.pop(TRAINING_CACHE, None)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: pytest without xdist ignores it

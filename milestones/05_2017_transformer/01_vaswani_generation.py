@@ -22,7 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
-from _common import EXIT_NOT_RUN, ROOT, Clock, finish, import_script, parser, save_plot, seed_all  # noqa: E402
+from _common import (  # noqa: E402
+    EXIT_NOT_RUN,
+    ROOT,
+    TRAINING_CACHE,
+    Clock,
+    finish,
+    import_script,
+    parser,
+    save_plot,
+    seed_all,
+    train_or_reuse,
+)
 
 from tinytorch.autograd import no_grad  # noqa: E402
 from tinytorch.datasets import DatasetFormatError, load_shakespeare, read_text  # noqa: E402
@@ -288,9 +299,15 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
 
     print(f"training: {cfg.iters} iterations of {cfg.batch} windows, Adam lr {cfg.lr:g} "
           f"(warm-up {cfg.warmup}, cosine to {cfg.lr / 10:g}), betas {BETAS}, gradient clip {GRAD_CLIP}")
+    settings = {"script": "M05 generation", "config": asdict(cfg), "seed": args.seed,
+                "data": text_sha256(text)}
     with Clock() as clock:
-        history = train(model, ids[:n_train], cfg, rng,
-                        probe=lambda: heldout_loss(model, ids, probe_starts, cfg.context))
+        probe = lambda: heldout_loss(model, ids, probe_starts, cfg.context)  # noqa: E731
+        history, reused = train_or_reuse(model, settings, rng,
+                                         lambda: train(model, ids[:n_train], cfg, rng, probe=probe))
+    if reused:
+        print(f"  not trained again: {TRAINING_CACHE} holds this model, trained earlier by the same code "
+              f"on the same data, configuration and seed (fingerprint {reused[:12]})")
     with Clock() as eval_clock:
         final = heldout_loss(model, ids, starts, cfg.context)
     after = sample(model, tokenizer, prompt, args.sample_chars, temperature=temperature, top_k=top_k,
@@ -319,8 +336,10 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
         "model": f"{n_params:,} parameters; preset {args.preset}: {cfg.layers} layers, {cfg.heads} "
                  f"heads, dim {cfg.dim}, context {cfg.context}, batch {cfg.batch}, {cfg.iters} iterations, "
                  f"lr {cfg.lr:g}",
-        "wall time (not judged)": f"training {clock.seconds:.1f} s ({tokens / max(clock.seconds, 1e-9):,.0f} "
-                                  f"tokens/s), final held-out pass {eval_clock.seconds:.1f} s, "
+        "wall time (not judged)": (f"training {clock.seconds:.1f} s "
+                                   f"({tokens / max(clock.seconds, 1e-9):,.0f} tokens/s)"
+                                   if not reused else f"training reused from {TRAINING_CACHE}")
+                                  + f", final held-out pass {eval_clock.seconds:.1f} s, "
                                   f"baselines {base_clock.seconds:.1f} s",
     }
     checks = [("GPT held-out loss is below the trigram's (same characters)", final < trigram),

@@ -14,12 +14,21 @@ speed-up = median of those ratios, which must be above 1.
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
-from _common import EXIT_NOT_RUN, Clock, finish, import_script, parser, seed_all  # noqa: E402
+from _common import (  # noqa: E402
+    EXIT_NOT_RUN,
+    TRAINING_CACHE,
+    Clock,
+    finish,
+    import_script,
+    parser,
+    seed_all,
+    train_or_reuse,
+)
 
 from tinytorch.autograd import no_grad  # noqa: E402
 from tinytorch.datasets import DatasetFormatError  # noqa: E402
@@ -97,10 +106,15 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
     n_params = sum(p.size for p in model.parameters())
     print(f"\n1. GPT: {cfg.layers} layers, {cfg.heads} heads, dim {cfg.dim}, context {cfg.context}: "
           f"{n_params:,} parameters; training {cfg.iters} iterations of {cfg.batch} windows of {cfg.context}")
+    settings = {"script": "M06 generation", "config": asdict(cfg), "seed": args.seed,
+                "data": m05.text_sha256(text)}
     cpu = time.process_time()
     with Clock() as train_clock:
-        m05.train(model, ids[:n_train], cfg, rng)
+        _, reused = train_or_reuse(model, settings, rng, lambda: m05.train(model, ids[:n_train], cfg, rng))
     train_cpu = time.process_time() - cpu
+    if reused:
+        print(f"   not trained again: {TRAINING_CACHE} holds this model, trained earlier by the same code "
+              f"on the same data, configuration and seed (fingerprint {reused[:12]})")
     probe = m05.eval_windows(n_train, len(ids), cfg.context, 64)
     loss = m05.heldout_loss(model, ids, probe, cfg.context)
     print(f"   held-out estimate (64 windows): {loss:.3f} nats/char (uniform: ln {tokenizer.vocab_size} = "
@@ -156,8 +170,9 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
                          f"{np.median(cached_s) * 1e3:,.1f} ms with (median of {args.rounds} "
                          f"interleaved pairs)",
         "speed-up": f"{speedup:.2f}x (per pair: min {ratios.min():.2f}, max {ratios.max():.2f})",
-        "time of the run (not judged)": f"training {train_clock.seconds:.1f} s wall, {train_cpu:.1f} s CPU; "
-                                        f"whole script so far {time.process_time():.1f} s CPU",
+        "time of the run (not judged)": (f"training {train_clock.seconds:.1f} s wall, {train_cpu:.1f} s CPU"
+                                         if not reused else f"training reused from {TRAINING_CACHE}")
+                                        + f"; whole script so far {time.process_time():.1f} s CPU",
     }
     checks = [
         ("greedy generation gives the same tokens with and without the cache", same_greedy),

@@ -52,11 +52,17 @@ def completed_repo(fake_repo: Path, tito) -> Path:
     return fake_repo
 
 
+def _as_foreground_job() -> None:
+    """Ctrl-C reaches a terminal's foreground job even when this suite runs where SIGINT is ignored
+    (a background job of a non-interactive shell, which a child would inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(repo: Path, *args: str) -> subprocess.Popen:
     """`tito module complete 01` in its own session, as a terminal's foreground job."""
     return subprocess.Popen([sys.executable, "-m", "tito", "module", "complete", "01", *args], cwd=repo,
                             env=CI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_as_foreground_job)
 
 
 def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:

@@ -8,8 +8,10 @@ removed (so `tinytorch` is this checkout's; see tito.run.isolate).
 Then calls every top-level `test_unit_*` function in definition order and `test_module` last,
 each with its printed output captured. Points come from the graded cell defining the function.
 
-Each test (and the import) gets `--limit` seconds (SIGALRM where available); after a test that
-overran, the rest are reported as not run. The step that runs is reported to tito (tito.run.child),
+Each test (and the import) gets `--limit` seconds (SIGALRM where available), and `--cpu-limit`
+seconds of CPU time when given (SIGPROF: a machine's load barely changes it); after a test that
+overran, the rest are reported as not run. `--first-failure` stops at the first failing test (the
+mutation check needs no more). The step that runs is reported to tito (tito.run.child),
 so tito can name it if it has to stop the whole process.
 """
 
@@ -40,26 +42,32 @@ MODULE_NAME = "tito_student_module"
 class TestTimeout(BaseException):
     """Raised inside a test that overran its limit (a BaseException: `except Exception` cannot eat it)."""
 
+    def __init__(self, what: str) -> None:  # what: "did not finish within 60 s"
+        super().__init__(f"{what} (an endless loop?); `--timeout SECONDS` allows longer")
+        self.what = what
+
 
 @contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Interrupt the block after `seconds` where the OS allows (SIGALRM); else tito's watchdog stops it."""
+def time_limit(seconds: float, cpu_seconds: float = 0) -> Iterator[None]:
+    """Interrupt the block after `seconds` (SIGALRM), or after `cpu_seconds` of this process's CPU
+    time (SIGPROF), where the OS allows; else tito's watchdog stops it."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable or seconds <= 0:
-        yield
-        return
+    timers = [(signal.ITIMER_REAL, signal.SIGALRM, seconds, "s"),
+              (signal.ITIMER_PROF, signal.SIGPROF, cpu_seconds, "s of CPU time")] if usable else []
+    timers = [t for t in timers if t[2] > 0]
+    previous = []
+    for which, signum, limit, unit in timers:
+        def expire(signum, frame, limit=limit, unit=unit):  # noqa: ANN001 - signal handler
+            raise TestTimeout(f"did not finish within {limit:g} {unit}")
 
-    def expire(signum, frame):  # noqa: ANN001 - signal handler
-        raise TestTimeout(f"did not finish within {seconds:g} s (an endless loop?); "
-                          "`--timeout SECONDS` allows longer")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        previous.append((which, signum, signal.signal(signum, expire)))
+        signal.setitimer(which, limit)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for which, signum, handler in previous:
+            signal.setitimer(which, 0)
+            signal.signal(signum, handler)
 
 
 def _student_frames(exc: BaseException, path: Path) -> tuple[traceback.FrameSummary | None, ...]:
@@ -156,7 +164,7 @@ def _cell_meta(cells: list[tuple[int, dict]], line: int) -> dict:
     return meta
 
 
-def run(path: Path, root: Path, limit: float = 0) -> dict:
+def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_failure: bool = False) -> dict:
     path = path.resolve()
     sys.path.insert(0, str(root))
     child.import_staged_first()
@@ -167,17 +175,20 @@ def run(path: Path, root: Path, limit: float = 0) -> dict:
     sys.modules[MODULE_NAME] = module
     buffer = io.StringIO()
     child.report_step(f"importing {path.name}")
+    cpu_start = time.process_time()
     try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), time_limit(limit):
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), \
+                time_limit(limit, cpu_limit):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: B036 - a student's SystemExit must be reported too
         report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()[-4000:]}
         return report
+    report["import_cpu_seconds"] = round(time.process_time() - cpu_start, 3)
     cells = _grading(path)
     graded = _graded_defs(path, cells)
     report["tests"] = _impostors(module, path, graded)
     replaced = {t["name"] for t in report["tests"]}
-    endless = False  # after a test that never ends, the rest would most likely hang the same way
+    stop = False  # after a test that never ends (or any failure, with first_failure), the rest do not run
     for func in _tests(module):
         if func.__name__ in replaced:
             continue  # an impostor, reported above
@@ -185,25 +196,28 @@ def run(path: Path, root: Path, limit: float = 0) -> dict:
         points = meta.get("points", 0) if meta.get("grade") else 0
         result = {"name": func.__name__, "line": func.__code__.co_firstlineno,
                   "grade_id": meta.get("grade_id"), "points": points}
-        if endless:
-            report["tests"].append({**result, "passed": True, "skipped": True, "output": "", "seconds": 0})
+        if stop:
+            report["tests"].append({**result, "passed": True, "skipped": True, "output": "", "seconds": 0,
+                                    "cpu_seconds": 0})
             continue
         buffer = io.StringIO()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         child.report_step(func.__name__)
         try:
-            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), time_limit(limit):
+            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), \
+                    time_limit(limit, cpu_limit):
                 func()
             result.update(passed=True)
         except BaseException as exc:  # noqa: B036 - report any failure, including SystemExit
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result.update(passed=False, **_error(exc, path))
+            stop = first_failure or isinstance(exc, TestTimeout)
             if isinstance(exc, TestTimeout):
-                endless = True
-                result["error"] = (f"did not finish within {limit:g} s (an endless loop?), so the tests "
-                                   "after it were not run; `--timeout SECONDS` allows longer")
-        result.update(seconds=round(time.perf_counter() - start, 3), output=buffer.getvalue()[-4000:])
+                result["error"] = (f"{exc.what} (an endless loop?), so the tests after it were not run; "
+                                   "`--timeout SECONDS` allows longer")
+        result.update(seconds=round(time.perf_counter() - start, 3),
+                      cpu_seconds=round(time.process_time() - cpu_start, 3), output=buffer.getvalue()[-4000:])
         report["tests"].append(result)
     return report
 
@@ -215,9 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON report")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: cwd)")
     parser.add_argument("--limit", type=float, default=0, help="seconds per test (0: no limit)")
+    parser.add_argument("--cpu-limit", type=float, default=0,
+                        help="seconds of CPU time per test (0: no limit)")
+    parser.add_argument("--first-failure", action="store_true", help="stop at the first failing test")
     args = parser.parse_args(argv)
     child.die_with_parent()
-    report = run(args.file, args.root.resolve(), args.limit)
+    report = run(args.file, args.root.resolve(), args.limit, args.cpu_limit, args.first_failure)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     failed = report["import_error"] or not all(t["passed"] for t in report["tests"])  # skipped: passed
     return 1 if failed else 0

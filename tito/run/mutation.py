@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tito.course.solutions import solution_lines
 from tito.course.sources import read_source
+from tito.errors import TitoError
+from tito.run.runner import Report as RunReport
 from tito.run.runner import run_inline
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
@@ -131,14 +133,32 @@ def mutants(text: str) -> list[Mutant]:
 # --- running ------------------------------------------------------------------------------------
 
 
-def caught(text: str, root: Path, timeout: float = 120, per_test: float = 20) -> bool:
-    """Run the inline tests of a (mutated) module file; True when any test fails or it crashes.
+# A mutant's import and each of its tests get this much CPU time: CPU_FACTOR times the most the
+# reference took for any of them, at least CPU_FLOOR. A mutant that loops forever is stopped there
+# (caught) after seconds, not after the wall-clock backstop. CPU time, unlike wall time, barely
+# depends on what else the machine runs.
+CPU_FACTOR, CPU_FLOOR = 10, 2.0
+PER_TEST, OVERALL = 20.0, 120.0  # wall-clock backstops (a mutant that sleeps or blocks)
 
-    A mutant that loops forever is stopped after `per_test` seconds in one test (caught)."""
+
+def run(text: str, root: Path, *, cpu_limit: float = 0, first_failure: bool = True) -> RunReport:
+    """Run the inline tests of a (mutated) module file in a fresh interpreter."""
     with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
         path = Path(tmp) / "mutant_dev.py"
         path.write_text(text, encoding="utf-8")
-        return not run_inline(root, path, per_test, overall=timeout).ok
+        return run_inline(root, path, PER_TEST, overall=OVERALL, cpu_limit=cpu_limit,
+                          first_failure=first_failure)
+
+
+def caught(text: str, root: Path, cpu_limit: float = 0) -> bool:
+    """True when a test of the (mutated) file fails, or the file crashes or overruns its limits."""
+    return not run(text, root, cpu_limit=cpu_limit).ok
+
+
+def cpu_budget(reference: RunReport) -> float:
+    """CPU seconds for a mutant's import and for each of its tests (see CPU_FACTOR)."""
+    most = max([reference.import_cpu_seconds, *(o.cpu_seconds for o in reference.outcomes)])
+    return max(CPU_FLOOR, CPU_FACTOR * most)
 
 
 @dataclass
@@ -152,11 +172,20 @@ class Report:
 
 
 def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> Report:
-    """Mutate `source` and run its inline tests against every mutant."""
+    """Mutate `source` and run its inline tests against every mutant.
+
+    The unmutated file runs first: it must pass (else every mutant would count as caught), and its
+    CPU times set the mutants' budget."""
     text = read_source(Path(source))
+    reference = run(text, root, first_failure=False)
+    if not reference.ok:
+        failed = ", ".join(o.name for o in reference.failed) or reference.crash
+        raise TitoError(f"{Path(source).name} fails its own tests ({failed}): a mutation check needs a "
+                        "passing file")
+    budget = cpu_budget(reference)
     todo = mutants(text)[:limit]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda m: caught(m.text, root), todo))
+        results = list(pool.map(lambda m: caught(m.text, root, budget), todo))
     return Report(total=len(todo), survivors=[m for m, hit in zip(todo, results) if not hit])
 
 

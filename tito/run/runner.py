@@ -30,6 +30,7 @@ class Outcome:
     statement: str = ""  # the failing statement's source, from the deepest frame in the test's file
     check: str = ""  # the function holding that statement, when not the test itself (test_module's checks)
     raised_in: str = ""  # "line 395, in __sub__: return ..." when the code the check called raised
+    cpu_seconds: float = 0  # CPU time the test took (inline tests only)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Report:
 
     outcomes: list[Outcome] = field(default_factory=list)
     crash: str | None = None
+    import_cpu_seconds: float = 0  # CPU time importing the module file took (inline tests only)
 
     @property
     def passed(self) -> list[Outcome]:
@@ -96,7 +98,8 @@ def _missing_module_hint(message: str) -> str:
 
 def _inline_outcome(t: dict) -> Outcome:
     outcome = Outcome(name=t["name"], passed=t["passed"], points=t["points"] or 0, output=t["output"],
-                      where=f"line {t.get('where') or t['line']}", skipped=t.get("skipped", False))
+                      where=f"line {t.get('where') or t['line']}", skipped=t.get("skipped", False),
+                      cpu_seconds=t.get("cpu_seconds", 0))
     if not t["passed"]:
         outcome.message = (t["error"] if t["error_type"] == "TestTimeout"
                            else f"{t['error_type']}: {t['error']}".rstrip(": "))
@@ -107,15 +110,19 @@ def _inline_outcome(t: dict) -> Outcome:
     return outcome
 
 
-def run_inline(root: Path, module_file: Path, limit: float, overall: float | None = None) -> Report:
+def run_inline(root: Path, module_file: Path, limit: float, overall: float | None = None, *,
+               cpu_limit: float = 0, first_failure: bool = False) -> Report:
     """Import the student's module file in a fresh interpreter and run its test functions.
 
-    `limit`: seconds for the import and for each test; `overall`: for everything (default: generous).
+    `limit`: seconds for the import and for each test; `overall`: for everything (default: generous);
+    `cpu_limit`: seconds of CPU time for the import and for each test (0: none); `first_failure`:
+    stop at the first failing test.
     """
     with tempfile.TemporaryDirectory(prefix="tito-") as tmp:
         out, status = Path(tmp) / "inline.json", Path(tmp) / "status"
         command = [sys.executable, "-m", "tito.run.inline_runner", str(module_file), "--out", str(out),
-                   "--root", str(root), "--limit", str(limit)]
+                   "--root", str(root), "--limit", str(limit), "--cpu-limit", str(cpu_limit),
+                   *(["--first-failure"] if first_failure else [])]
         run = run_watched(command, root, env(root, status=status), status, limit, overall)
         if run.stopped:
             return Report(crash=f"{run.stopped} (an endless loop?); the test process was stopped. "
@@ -131,7 +138,8 @@ def run_inline(root: Path, module_file: Path, limit: float, overall: float | Non
         at = f" (line {err['where']})" if err["where"] else ""
         return Report(crash=f"importing {module_file.name} failed{at}: {err['error_type']}: {err['error']}"
                             f"{_missing_module_hint(err['error'])}\n{err['output']}{err['traceback']}".rstrip())
-    return Report(outcomes=[_inline_outcome(t) for t in data["tests"]])
+    return Report(outcomes=[_inline_outcome(t) for t in data["tests"]],
+                  import_cpu_seconds=data.get("import_cpu_seconds", 0))
 
 
 def _case_name(case: ET.Element) -> str:
