@@ -54,6 +54,23 @@ test: $(VENV)/.dev $(VENV)/.oracle $(VENV)/.instructor
 	$(BIN)/tito export --check
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4
 
+# The developers' inner loop (docs/DEVELOPING.md). `make check NN=13`: lint, the package is current,
+# module 13's own tests and tests/13_transformers against its staged export (`tito module test`),
+# its mutation check, and the fast toolchain tests about module 13. Plain `make check`: lint, the
+# package is current, and every test not marked slow.
+NN ?=
+check: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/tito export --check
+	@if [ -n "$(NN)" ]; then \
+		slug=$$($(BIN)/python -c "from tito.registry import get_module; print(get_module('$(NN)').name)") && \
+		$(BIN)/tito module test $(NN) && $(BIN)/tito dev mutate $(NN) && \
+		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 -m "not slow" tests/toolchain \
+			-k "$(NN) or $$slug"; \
+	else \
+		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 -m "not slow"; \
+	fi
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tito.errors import TitoError
 from tito.registry import available
 from tito.run import mutation
 
@@ -42,3 +43,62 @@ def test_graded_tests_catch_at_least_80_percent_of_mutants(module):
     survivors = "\n".join(f"line {m.line}: {m.description}" for m in report.survivors)
     assert report.total > 0
     assert report.score >= 0.8, f"{module.name}: {report.score:.0%} caught; survivors:\n{survivors}"
+
+
+# -- running mutants -----------------------------------------------------------------------------
+
+PASSING = '''def add(a, b):
+    ### BEGIN SOLUTION
+    return a + b
+    ### END SOLUTION
+
+
+def test_unit_add():
+    assert add(2, 3) == 5
+
+
+def test_unit_add_again():
+    assert add(1, 1) == 2
+'''
+
+
+def test_a_mutant_that_loops_forever_is_stopped_by_its_cpu_budget(tmp_path):
+    """An endless loop that also blocks SIGALRM (so the wall-clock limit cannot interrupt it) ends
+    after the CPU budget, and counts as caught."""
+    looping = PASSING.replace("return a + b", "import signal\n    signal.pthread_sigmask(signal.SIG_BLOCK, "
+                                              "[signal.SIGALRM])\n    while True:\n        pass")
+    runner = mutation.Runner(REPO)
+    try:
+        report = runner.run(looping, cpu_limit=1)
+    finally:
+        runner.close()
+    assert not report.ok
+    first = report.failed[0]
+    assert first.name == "test_unit_add" and "did not finish within 1 s of CPU time" in first.message
+
+
+def test_a_mutant_stops_at_its_first_failing_test_and_output_cannot_confuse_the_runner(tmp_path):
+    broken = PASSING.replace("return a + b", "import os\n    os.write(1, b'noise\\\\n')\n    return a - b")
+    runner = mutation.Runner(REPO)
+    try:
+        report = runner.run(broken)
+        full = runner.run(broken, first_failure=False)
+    finally:
+        runner.close()
+    assert [o.name for o in report.failed] == ["test_unit_add"]
+    assert [o.name for o in report.skipped] == ["test_unit_add_again"]
+    assert [o.name for o in full.failed] == ["test_unit_add", "test_unit_add_again"]
+
+
+def test_the_reference_must_pass_before_its_mutants_mean_anything(tmp_path):
+    source = tmp_path / "broken_dev.py"
+    source.write_text(PASSING.replace("== 5", "== 6"), encoding="utf-8")
+    with pytest.raises(TitoError, match=r"fails its own tests \(test_unit_add\)"):
+        mutation.check(source, REPO)
+
+
+def test_every_mutant_of_a_file_is_judged(tmp_path):
+    source = tmp_path / "ok_dev.py"
+    source.write_text(PASSING, encoding="utf-8")
+    report = mutation.check(source, REPO)
+    assert report.total == len(mutation.mutants(PASSING)) > 0 and report.score == 1.0

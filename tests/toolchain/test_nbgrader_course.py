@@ -25,8 +25,6 @@ from .conftest import has_nbgrader, needs_nbgrader
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
 # ------------------------------------------------------------------------------------------------
 # Fast checks (no nbgrader process)
 # ------------------------------------------------------------------------------------------------
@@ -269,31 +267,25 @@ def _all_succeed(procs: dict[str, subprocess.Popen]) -> None:
         assert proc.returncode == 0 and "ERROR" not in out, f"{who}: {out}"
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """One course, modules 01 and 05 generated. Module 01 goes through nbgrader's exchange (release,
-    each student fetches and submits at the same time, collect); module 05's files come from an LMS
-    (zip_collect). Autograde --all, feedback: one nbgrader process per step (students batched)."""
-    if not has_nbgrader():
-        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
+def _tito_nbgrader(*args: str) -> str:
+    result = CliRunner().invoke(cli.app, ["nbgrader", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    timed = [ln.strip() for ln in result.output.splitlines() if " s)" in ln]
+    print(" ".join(args[:2]), "|", " ".join(timed))
+    return result.output
+
+
+def _new_course(base: Path) -> tuple[Path, Path]:
+    """A course with the whole roster, modules 01 and 05 generated; the folder of the files students
+    hand in (the reference, the untouched release, the reference with one cell broken, a cheat)."""
     import nbformat
 
-    base = tmp_path_factory.mktemp("nbgrader")
     where = base / "course"
     roster = base / "roster.csv"
     roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s.title()},Student,{s}@example.org\n"
                                                                   for s in ROSTER), encoding="utf-8")
-    runner = CliRunner()
-
-    def tito(*args: str) -> str:
-        result = runner.invoke(cli.app, ["nbgrader", *args], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        timed = [ln.strip() for ln in result.output.splitlines() if " s)" in ln]
-        print(" ".join(args[:2]), "|", " ".join(timed))
-        return result.output
-
-    tito("init", str(where), "--roster", str(roster))
-    tito("generate", "01", "05", "--course", str(where))
+    _tito_nbgrader("init", str(where), "--roster", str(roster))
+    _tito_nbgrader("generate", "01", "05", "--course", str(where))
     downloads = base / "downloads"
     downloads.mkdir()
     for number in ("01", "05"):
@@ -308,9 +300,34 @@ def course(tmp_path_factory):
     release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
     cheat = _cheat(json.loads(release_01.read_text(encoding="utf-8")))
     (downloads / f"{CHEATER}_01_tensor.ipynb").write_text(json.dumps(cheat), encoding="utf-8")
+    return where, downloads
 
-    # module 01 through the exchange: every student fetches, then submits, all at the same time
-    tito("release", "01", "--course", str(where))
+
+def _autograde_and_feedback(where: Path, number: str) -> None:
+    """Collected, not autograded yet: "not graded" (no points yet), never "missing"; then autograde
+    --all (every module with submissions) and feedback."""
+    name = nbc.assignment(get_module(number))
+    waiting = {(r["student"], r["module"]): r["status"] for r in nbc.report_rows(where)}
+    assert waiting[("ref", name)] == waiting[("broken", name)] == nbc.NOT_GRADED, waiting
+    assert waiting[(ABSENT, name)] == nbc.MISSING, waiting
+    out = _tito_nbgrader("autograde", "--all", "--course", str(where))
+    assert "does not exist in the database" not in out and "WARNING" not in out, out
+    _tito_nbgrader("feedback", number, "--course", str(where))
+    print({k: v for k, v in nbc.totals(nbc.report_rows(where)).items()})
+
+
+# Two courses, each its own nbgrader run, so that parallel workers grade them at the same time. Both
+# generate modules 01 and 05; each collects one of them, the way a class would hand it in.
+@pytest.fixture(scope="module")
+def exchange_course(tmp_path_factory):
+    """Module 01 through nbgrader's exchange: released, every student fetches and then submits at
+    the same time, collected; autograded, feedback. One nbgrader process per step (students batched)."""
+    if not has_nbgrader():
+        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
+    base = tmp_path_factory.mktemp("nbgrader-exchange")
+    where, downloads = _new_course(base)
+    release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
+    _tito_nbgrader("release", "01", "--course", str(where))
     exchange = where / "exchange"
     homes = {s: base / "home" / s for s in (*STUDENTS, CHEATER)}
     for home in homes.values():
@@ -323,20 +340,20 @@ def course(tmp_path_factory):
         shutil.copy(downloads / f"{s}_01_tensor.ipynb", fetched)
     _all_succeed({s: _nbgrader_as_student(["submit", "01_tensor", f"--CourseDirectory.student_id={s}"], home,
                                           exchange) for s, home in homes.items()})
-    tito("collect", "01", "--course", str(where))
-    # module 05 from an LMS
-    tito("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
-         "--course", str(where))
+    _tito_nbgrader("collect", "01", "--course", str(where))
+    _autograde_and_feedback(where, "01")
+    return {"dir": where, "downloads": downloads}
 
-    # collected, not autograded yet: "not graded" (no points yet), never "missing"
-    waiting = {(r["student"], r["module"]): r["status"] for r in nbc.report_rows(where)}
-    assert waiting[("ref", "01_tensor")] == waiting[("broken", "05_autograd")] == nbc.NOT_GRADED, waiting
-    assert waiting[(ABSENT, "01_tensor")] == waiting[(CHEATER, "05_autograd")] == nbc.MISSING, waiting
-    out = tito("autograde", "--all", "--course", str(where))
-    assert "does not exist in the database" not in out and "WARNING" not in out, out
-    for number in ("01", "05"):
-        tito("feedback", number, "--course", str(where))
-    print({k: v for k, v in nbc.totals(nbc.report_rows(where)).items()})
+
+@pytest.fixture(scope="module")
+def lms_course(tmp_path_factory):
+    """Module 05's files downloaded from an LMS (zip_collect); autograded, feedback."""
+    if not has_nbgrader():
+        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
+    where, downloads = _new_course(tmp_path_factory.mktemp("nbgrader-lms"))
+    _tito_nbgrader("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
+                   "--course", str(where))
+    _autograde_and_feedback(where, "05")
     return {"dir": where, "downloads": downloads}
 
 
@@ -413,48 +430,46 @@ def _check_broken_05_is_not_rescued_by_the_reference(course):
     assert not any(Path(p).resolve() == REPO for p in seen["path"] if p), seen["path"]
 
 
-def _check_feedback_and_report(course):
+def _check_feedback_and_report(course, number: str, missing: set[str]):
+    """Feedback for every submission; the report: a row for everyone on the roster, those who handed
+    nothing in "missing", everyone else "graded"."""
+    name = nbc.assignment(get_module(number))
     feedback = course["dir"] / "feedback"
     for s in STUDENTS:
-        for name in ("01_tensor", "05_autograd"):
-            assert (feedback / s / name / f"{name}.html").is_file()
+        assert (feedback / s / name / f"{name}.html").is_file()
     assert not (feedback / ABSENT).exists()
     result = CliRunner().invoke(cli.app, ["nbgrader", "report", "--json", "--course", str(course["dir"])])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert {(t["student"], t["module"]) for t in data["totals"]} == {(s, m) for s in ROSTER
-                                                                    for m in ("01_tensor", "05_autograd")}
     status = {(t["student"], t["module"]): t["status"] for t in data["totals"]}
-    assert status[(ABSENT, "01_tensor")] == status[(CHEATER, "05_autograd")] == nbc.MISSING
-    assert status[("ref", "05_autograd")] == status[(CHEATER, "01_tensor")] == nbc.GRADED
+    assert status == {(s, name): nbc.MISSING if s in missing else nbc.GRADED for s in ROSTER}
     csv_out = CliRunner().invoke(cli.app, ["nbgrader", "report", "--course", str(course["dir"])]).output
     assert csv_out.splitlines()[0] == "student,module,cell,points,max_points,status"
     assert len(csv_out.splitlines()) == 1 + len(data["cells"])
 
 
-def _check_round_trip_passes_tito_checks(course, tmp_path):
+def _check_round_trip_passes_tito_checks(course, tmp_path, number: str):
     """Round trip: nbgrader's student notebook, back to the percent format, still matches the
     released locked-cell checksums (the keys nbgrader added are ignored)."""
     import jupytext
 
-    for number in ("01", "05"):
-        module = get_module(number)
-        name = nbc.assignment(module)
-        released = locks.load(REPO)[module.name]
-        # the student version as released, and the reference submission as nbgrader autograded it
-        for nb_path in (course["dir"] / "release" / name / f"{name}.ipynb",
-                        course["dir"] / "autograded" / "ref" / name / f"{name}.ipynb"):
-            back = tmp_path / f"{nb_path.parent.parent.name}_{name}_dev.py"
-            jupytext.write(jupytext.read(nb_path), back, fmt="py:percent")
-            text = back.read_text(encoding="utf-8")
-            cells = notebook.parse_text(text)[1]
-            assert any("checksum" in (c.nbgrader or {}) for c in cells)  # nbgrader's keys are there
-            assert validate.check(cells, module.slug, released=released, source=text, require_markers=False,
-                                  student_edition=True) == []
-            # and a changed test in such a notebook is still caught
-            locked = next(c for c in cells if c.is_locked)
-            locked.lines.append("assert True")
-            assert validate.locked_cells(cells, released) != []
+    module = get_module(number)
+    name = nbc.assignment(module)
+    released = locks.load(REPO)[module.name]
+    # the student version as released, and the reference submission as nbgrader autograded it
+    for nb_path in (course["dir"] / "release" / name / f"{name}.ipynb",
+                    course["dir"] / "autograded" / "ref" / name / f"{name}.ipynb"):
+        back = tmp_path / f"{nb_path.parent.parent.name}_{name}_dev.py"
+        jupytext.write(jupytext.read(nb_path), back, fmt="py:percent")
+        text = back.read_text(encoding="utf-8")
+        cells = notebook.parse_text(text)[1]
+        assert any("checksum" in (c.nbgrader or {}) for c in cells)  # nbgrader's keys are there
+        assert validate.check(cells, module.slug, released=released, source=text, require_markers=False,
+                              student_edition=True) == []
+        # and a changed test in such a notebook is still caught
+        locked = next(c for c in cells if c.is_locked)
+        locked.lines.append("assert True")
+        assert validate.locked_cells(cells, released) != []
 
 
 def _check_zip_collect_knows_the_roster(course, tmp_path):
@@ -477,15 +492,24 @@ def _check_zip_collect_knows_the_roster(course, tmp_path):
 
 @needs_nbgrader
 @pytest.mark.slow
-def test_nbgrader_end_to_end(course, tmp_path):
-    """One test (so that parallel workers build the course once): modules 01 and 05, three
-    submissions each: full points, zero, exactly the cells still passing; tricks score nothing; a
-    student without a submission is reported missing; no reference code of the graded module
-    reachable; feedback, report; round trip into tito's checks; zip_collect checks names and roster."""
-    for number in ("01", "05"):
-        _check_full_zero_and_exactly_the_passing_cells(course, number)
-    _check_tricks_score_nothing(course)
-    _check_broken_05_is_not_rescued_by_the_reference(course)
-    _check_feedback_and_report(course)
-    _check_round_trip_passes_tito_checks(course, tmp_path)
-    _check_zip_collect_knows_the_roster(course, tmp_path)
+def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path):
+    """Module 01 (one test per course, so that a worker builds it once): three submissions: full
+    points, zero, exactly the cells still passing; tricks score nothing; a student without a
+    submission is reported missing; feedback, report; round trip into tito's checks; zip_collect
+    checks names and the roster."""
+    _check_full_zero_and_exactly_the_passing_cells(exchange_course, "01")
+    _check_tricks_score_nothing(exchange_course)
+    _check_feedback_and_report(exchange_course, "01", missing={ABSENT})
+    _check_round_trip_passes_tito_checks(exchange_course, tmp_path, "01")
+    _check_zip_collect_knows_the_roster(exchange_course, tmp_path)
+
+
+@needs_nbgrader
+@pytest.mark.slow
+def test_nbgrader_end_to_end_from_an_lms(lms_course, tmp_path):
+    """Module 05: full points, zero, exactly the cells still passing; no reference code of the graded
+    module reachable from the grading kernel; feedback, report; round trip into tito's checks."""
+    _check_full_zero_and_exactly_the_passing_cells(lms_course, "05")
+    _check_broken_05_is_not_rescued_by_the_reference(lms_course)
+    _check_feedback_and_report(lms_course, "05", missing={ABSENT, CHEATER})
+    _check_round_trip_passes_tito_checks(lms_course, tmp_path, "05")

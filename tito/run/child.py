@@ -21,9 +21,10 @@ PARENT_ENV, STAGED_ENV, STATUS_ENV = "TITO_PARENT", "TITO_STAGED", "TITO_STATUS"
 _counter = itertools.count(1)
 
 
-def die_with_parent() -> None:
-    """On Linux, ask the kernel to kill this process when tito dies; exit now if it already did."""
-    parent = os.environ.get(PARENT_ENV)
+def die_with_parent(parent: int | None = None) -> None:
+    """On Linux, ask the kernel to kill this process when tito (or `parent`) dies; exit now if it
+    already did."""
+    parent = parent or os.environ.get(PARENT_ENV)
     if not parent or not sys.platform.startswith("linux"):
         return
     try:

@@ -9,6 +9,10 @@ it points at a test that should be stronger.
 from __future__ import annotations
 
 import ast
+import json
+import os
+import queue
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,8 +23,8 @@ from pathlib import Path
 from tito.course.solutions import solution_lines
 from tito.course.sources import read_source
 from tito.errors import TitoError
+from tito.run import runner, watch
 from tito.run.runner import Report as RunReport
-from tito.run.runner import run_inline
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
              ast.Pow: ("**", "*"), ast.MatMult: ("@", "*")}
@@ -132,27 +136,52 @@ def mutants(text: str) -> list[Mutant]:
 
 # --- running ------------------------------------------------------------------------------------
 
-
 # A mutant's import and each of its tests get this much CPU time: CPU_FACTOR times the most the
 # reference took for any of them, at least CPU_FLOOR. A mutant that loops forever is stopped there
 # (caught) after seconds, not after the wall-clock backstop. CPU time, unlike wall time, barely
 # depends on what else the machine runs.
 CPU_FACTOR, CPU_FLOOR = 10, 2.0
 PER_TEST, OVERALL = 20.0, 120.0  # wall-clock backstops (a mutant that sleeps or blocks)
+# Mutants run with one BLAS thread: the results do not depend on it, and the jobs fill the cores.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run(text: str, root: Path, *, cpu_limit: float = 0, first_failure: bool = True) -> RunReport:
-    """Run the inline tests of a (mutated) module file in a fresh interpreter."""
-    with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
-        path = Path(tmp) / "mutant_dev.py"
-        path.write_text(text, encoding="utf-8")
-        return run_inline(root, path, PER_TEST, overall=OVERALL, cpu_limit=cpu_limit,
-                          first_failure=first_failure)
+class Runner:
+    """Runs a module file's inline tests, mutated or not: in children forked from one prepared
+    process (tito.run.mutant_server) where the OS can fork, else in a fresh interpreter each."""
 
+    def __init__(self, root: Path) -> None:
+        self.root, self.server = root, None
+        if hasattr(os, "fork"):
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "tito.run.mutant_server", str(root)], cwd=root,
+                env={**runner.env(root), **ONE_THREAD}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True, **watch.own_group())
 
-def caught(text: str, root: Path, cpu_limit: float = 0) -> bool:
-    """True when a test of the (mutated) file fails, or the file crashes or overruns its limits."""
-    return not run(text, root, cpu_limit=cpu_limit).ok
+    def run(self, text: str, *, cpu_limit: float = 0, first_failure: bool = True) -> RunReport:
+        with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
+            path, out = Path(tmp) / "mutant_dev.py", Path(tmp) / "inline.json"
+            path.write_text(text, encoding="utf-8")
+            if self.server is None:
+                return runner.run_inline(self.root, path, PER_TEST, overall=OVERALL, cpu_limit=cpu_limit,
+                                         first_failure=first_failure)
+            job = {"file": str(path), "out": str(out), "limit": PER_TEST, "cpu_limit": cpu_limit,
+                   "first_failure": first_failure, "overall": OVERALL}
+            self.server.stdin.write(json.dumps(job) + "\n")
+            self.server.stdin.flush()
+            reply = self.server.stdout.readline()
+            if not reply:
+                raise TitoError("the mutant server stopped unexpectedly (tito.run.mutant_server)")
+            stopped = json.loads(reply).get("stopped")
+            if stopped or not out.exists():
+                return RunReport(crash=stopped or "the test process stopped unexpectedly")
+            return runner.inline_report(json.loads(out.read_text(encoding="utf-8")), path)
+
+    def close(self) -> None:
+        if self.server is not None:
+            watch.kill_group(self.server)
+            for stream in (self.server.stdin, self.server.stdout):
+                stream.close()
 
 
 def cpu_budget(reference: RunReport) -> float:
@@ -172,21 +201,37 @@ class Report:
 
 
 def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> Report:
-    """Mutate `source` and run its inline tests against every mutant.
+    """Mutate `source` and run its inline tests against every mutant, `jobs` at a time.
 
     The unmutated file runs first: it must pass (else every mutant would count as caught), and its
     CPU times set the mutants' budget."""
     text = read_source(Path(source))
-    reference = run(text, root, first_failure=False)
-    if not reference.ok:
-        failed = ", ".join(o.name for o in reference.failed) or reference.crash
-        raise TitoError(f"{Path(source).name} fails its own tests ({failed}): a mutation check needs a "
-                        "passing file")
-    budget = cpu_budget(reference)
-    todo = mutants(text)[:limit]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda m: caught(m.text, root, budget), todo))
-    return Report(total=len(todo), survivors=[m for m, hit in zip(todo, results) if not hit])
+    runners = queue.SimpleQueue()
+    started = [Runner(root) for _ in range(max(1, jobs))]
+    for r in started:
+        runners.put(r)
+
+    def run(mutated: str, **kwargs) -> RunReport:
+        r = runners.get()
+        try:
+            return r.run(mutated, **kwargs)
+        finally:
+            runners.put(r)
+
+    try:
+        reference = run(text, first_failure=False)
+        if not reference.ok:
+            failed = ", ".join(o.name for o in reference.failed) or reference.crash
+            raise TitoError(f"{Path(source).name} fails its own tests ({failed}): a mutation check needs "
+                            "a passing file")
+        budget = cpu_budget(reference)
+        todo = mutants(text)[:limit]
+        with ThreadPoolExecutor(max_workers=len(started)) as pool:
+            caught = list(pool.map(lambda m: not run(m.text, cpu_limit=budget).ok, todo))
+    finally:
+        for r in started:
+            r.close()
+    return Report(total=len(todo), survivors=[m for m, hit in zip(todo, caught) if not hit])
 
 
 if __name__ == "__main__":

@@ -130,6 +130,11 @@ def run_inline(root: Path, module_file: Path, limit: float, overall: float | Non
         if not out.exists():
             return Report(crash=f"the test runner stopped unexpectedly:\n{_tail(run.output)}")
         data = json.loads(out.read_text(encoding="utf-8"))
+    return inline_report(data, module_file)
+
+
+def inline_report(data: dict, module_file: Path) -> Report:
+    """The Report of tito.run.inline_runner's JSON for `module_file`."""
     if data["import_error"]:
         err = data["import_error"]
         if err["error_type"] == "TestTimeout":
