@@ -10,7 +10,6 @@ tito.run.runner passes three environment variables:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import itertools
 import os
 import signal
@@ -28,7 +27,7 @@ def die_with_parent(parent: int | None = None) -> None:
     if not parent or not sys.platform.startswith("linux"):
         return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library this Python runs on (no ldconfig)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # no usable libc: tito still kills its children on exit
         return
