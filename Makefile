@@ -60,6 +60,8 @@ test: $(VENV)/.dev $(VENV)/.oracle $(VENV)/.instructor
 # package is current, and every test not marked slow.
 NN ?=
 check: $(VENV)/.dev
+	@if $(STUDENT_EDITION); then \
+		echo "make check is for the course's developers. Yours: tito module test NN"; exit 2; fi
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
 	@if [ -n "$(NN)" ]; then \
