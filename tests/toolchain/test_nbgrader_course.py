@@ -275,9 +275,9 @@ def _tito_nbgrader(*args: str) -> str:
     return result.output
 
 
-def _new_course(base: Path) -> tuple[Path, Path]:
-    """A course with the whole roster, modules 01 and 05 generated; the folder of the files students
-    hand in (the reference, the untouched release, the reference with one cell broken, a cheat)."""
+def _new_course(base: Path, number: str) -> tuple[Path, Path]:
+    """A course with the whole roster, module `number` generated; the folder of the files students
+    hand in (the reference, the untouched release, the reference with one cell broken; for 01 a cheat)."""
     import nbformat
 
     where = base / "course"
@@ -285,21 +285,20 @@ def _new_course(base: Path) -> tuple[Path, Path]:
     roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s.title()},Student,{s}@example.org\n"
                                                                   for s in ROSTER), encoding="utf-8")
     _tito_nbgrader("init", str(where), "--roster", str(roster))
-    _tito_nbgrader("generate", "01", "05", "--course", str(where))
+    _tito_nbgrader("generate", number, "--course", str(where))
     downloads = base / "downloads"
     downloads.mkdir()
-    for number in ("01", "05"):
-        name = nbc.assignment(get_module(number))
-        source = json.loads((where / "source" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
-        released = (where / "release" / name / f"{name}.ipynb").read_text(encoding="utf-8")
-        (downloads / f"ref_{name}.ipynb").write_text(json.dumps(source), encoding="utf-8")
-        (downloads / f"untouched_{name}.ipynb").write_text(released, encoding="utf-8")
-        broken = _break(number, source)
-        (downloads / f"broken_{name}.ipynb").write_text(json.dumps(broken), encoding="utf-8")
-        nbformat.validate(nbformat.reads(json.dumps(broken), as_version=4))
-    release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
-    cheat = _cheat(json.loads(release_01.read_text(encoding="utf-8")))
-    (downloads / f"{CHEATER}_01_tensor.ipynb").write_text(json.dumps(cheat), encoding="utf-8")
+    name = nbc.assignment(get_module(number))
+    source = json.loads((where / "source" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
+    released = (where / "release" / name / f"{name}.ipynb").read_text(encoding="utf-8")
+    (downloads / f"ref_{name}.ipynb").write_text(json.dumps(source), encoding="utf-8")
+    (downloads / f"untouched_{name}.ipynb").write_text(released, encoding="utf-8")
+    broken = _break(number, source)
+    (downloads / f"broken_{name}.ipynb").write_text(json.dumps(broken), encoding="utf-8")
+    nbformat.validate(nbformat.reads(json.dumps(broken), as_version=4))
+    if number == "01":
+        cheat = _cheat(json.loads(released))
+        (downloads / f"{CHEATER}_{name}.ipynb").write_text(json.dumps(cheat), encoding="utf-8")
     return where, downloads
 
 
@@ -316,8 +315,8 @@ def _autograde_and_feedback(where: Path, number: str) -> None:
     print({k: v for k, v in nbc.totals(nbc.report_rows(where)).items()})
 
 
-# Two courses, each its own nbgrader run, so that parallel workers grade them at the same time. Both
-# generate modules 01 and 05; each collects one of them, the way a class would hand it in.
+# Two courses, each its own nbgrader run, so that parallel workers grade them at the same time; each
+# generates one module and collects it the way a class would hand it in.
 @pytest.fixture(scope="module")
 def exchange_course(tmp_path_factory):
     """Module 01 through nbgrader's exchange: released, every student fetches and then submits at
@@ -325,7 +324,7 @@ def exchange_course(tmp_path_factory):
     if not has_nbgrader():
         pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     base = tmp_path_factory.mktemp("nbgrader-exchange")
-    where, downloads = _new_course(base)
+    where, downloads = _new_course(base, "01")
     release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
     _tito_nbgrader("release", "01", "--course", str(where))
     exchange = where / "exchange"
@@ -350,7 +349,7 @@ def lms_course(tmp_path_factory):
     """Module 05's files downloaded from an LMS (zip_collect); autograded, feedback."""
     if not has_nbgrader():
         pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
-    where, downloads = _new_course(tmp_path_factory.mktemp("nbgrader-lms"))
+    where, downloads = _new_course(tmp_path_factory.mktemp("nbgrader-lms"), "05")
     _tito_nbgrader("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
                    "--course", str(where))
     _autograde_and_feedback(where, "05")

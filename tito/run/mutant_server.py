@@ -9,7 +9,8 @@ Nothing of `tinytorch` is imported before the fork: each mutant imports the pack
 an interpreter of its own.
 
     job    {"file": MUTANT.py, "out": RESULT.json, "limit": s, "cpu_limit": s, "first_failure": bool,
-            "overall": s}
+            "overall": s, "layout_of": REFERENCE.py (optional: a file with the same lines outside
+            the mutated one, whose cells and graded tests the server reads once)}
     reply  {"exit": code}, or {"stopped": "why"} when the child overran `overall` and was killed
 """
 
@@ -26,25 +27,33 @@ import numpy  # noqa: F401 - imported once here; every child inherits it
 
 from tito.run import child, inline_runner
 
+_layouts: dict[str, tuple] = {}  # file -> tito.run.inline_runner.grading_layout, read once
 
-def _run_child(job: dict, root: Path, server: int) -> int:
+
+def _run_child(job: dict, root: Path, server: int, layout: tuple | None) -> int:
     os.setpgid(0, 0)  # its own group: the server can stop it and anything it started
     child.die_with_parent(server)
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)  # what escapes the runner's capture must not reach the reply channel
     os.dup2(quiet, 2)
-    report = inline_runner.run(Path(job["file"]), root, job["limit"], job["cpu_limit"], job["first_failure"])
+    report = inline_runner.run(Path(job["file"]), root, job["limit"], job["cpu_limit"], job["first_failure"],
+                               layout)
     Path(job["out"]).write_text(json.dumps(report), encoding="utf-8")
     return 0
 
 
 def serve_one(job: dict, root: Path) -> dict:
     server = os.getpid()
+    layout = None
+    if job.get("layout_of"):
+        if job["layout_of"] not in _layouts:
+            _layouts[job["layout_of"]] = inline_runner.grading_layout(Path(job["layout_of"]))
+        layout = _layouts[job["layout_of"]]
     pid = os.fork()
     if pid == 0:  # the child: never returns into the server's loop
         code = 1
         try:
-            code = _run_child(job, root, server)
+            code = _run_child(job, root, server, layout)
         finally:
             os._exit(code)
     deadline, pause = time.monotonic() + job["overall"], 0.001

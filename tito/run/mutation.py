@@ -150,8 +150,14 @@ class Runner:
     """Runs a module file's inline tests, mutated or not: in children forked from one prepared
     process (tito.run.mutant_server) where the OS can fork, else in a fresh interpreter each."""
 
-    def __init__(self, root: Path) -> None:
-        self.root, self.server = root, None
+    def __init__(self, root: Path, reference: str | None = None) -> None:
+        """`reference`: the unmutated file; a mutant with as many lines shares its cell layout."""
+        self.root, self.server, self.reference = root, None, None
+        self._folder = tempfile.TemporaryDirectory(prefix="tito-mutants-")
+        if reference is not None:
+            self.reference = Path(self._folder.name) / "reference_dev.py"
+            self.reference.write_text(reference, encoding="utf-8")
+            self._lines = reference.count("\n")
         if hasattr(os, "fork"):
             self.server = subprocess.Popen(
                 [sys.executable, "-m", "tito.run.mutant_server", str(root)], cwd=root,
@@ -167,6 +173,8 @@ class Runner:
                                          first_failure=first_failure)
             job = {"file": str(path), "out": str(out), "limit": PER_TEST, "cpu_limit": cpu_limit,
                    "first_failure": first_failure, "overall": OVERALL}
+            if self.reference is not None and text.count("\n") == self._lines:
+                job["layout_of"] = str(self.reference)
             self.server.stdin.write(json.dumps(job) + "\n")
             self.server.stdin.flush()
             reply = self.server.stdout.readline()
@@ -182,6 +190,7 @@ class Runner:
             watch.kill_group(self.server)
             for stream in (self.server.stdin, self.server.stdout):
                 stream.close()
+        self._folder.cleanup()
 
 
 def cpu_budget(reference: RunReport) -> float:
@@ -207,7 +216,7 @@ def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> 
     CPU times set the mutants' budget."""
     text = read_source(Path(source))
     runners = queue.SimpleQueue()
-    started = [Runner(root) for _ in range(max(1, jobs))]
+    started = [Runner(root, reference=text) for _ in range(max(1, jobs))]
     for r in started:
         runners.put(r)
 
