@@ -278,6 +278,8 @@ def _tito_nbgrader(*args: str) -> str:
 def _new_course(base: Path, number: str) -> tuple[Path, Path]:
     """A course with the whole roster, module `number` generated; the folder of the files students
     hand in (the reference, the untouched release, the reference with one cell broken; for 01 a cheat)."""
+    if not has_nbgrader():
+        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     import nbformat
 
     where = base / "course"
@@ -321,8 +323,6 @@ def _autograde_and_feedback(where: Path, number: str) -> None:
 def exchange_course(tmp_path_factory):
     """Module 01 through nbgrader's exchange: released, every student fetches and then submits at
     the same time, collected; autograded, feedback. One nbgrader process per step (students batched)."""
-    if not has_nbgrader():
-        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     base = tmp_path_factory.mktemp("nbgrader-exchange")
     where, downloads = _new_course(base, "01")
     release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
@@ -347,8 +347,6 @@ def exchange_course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lms_course(tmp_path_factory):
     """Module 05's files downloaded from an LMS (zip_collect); autograded, feedback."""
-    if not has_nbgrader():
-        pytest.skip("nbgrader is not installed (pip install -e '.[instructor]')")
     where, downloads = _new_course(tmp_path_factory.mktemp("nbgrader-lms"), "05")
     _tito_nbgrader("zip_collect", "05", *(str(downloads / f"{s}_05_autograd.ipynb") for s in STUDENTS),
                    "--course", str(where))
