@@ -196,3 +196,15 @@ def test_graded_tests_import_the_helpers_they_use(module):
            if c.kind == "code" and c.nbgrader and c.nbgrader.get("grade") and not c.nbgrader.get("solution")
            for found in [_helpers_used_but_not_imported(c)] if found}
     assert not bad, f"graded cells use test helpers they do not import: {bad}"
+
+
+def test_property_tests_are_deterministic_and_store_no_examples():
+    """A student's run replays neither a random nor a stored example: a failing example found once
+    would otherwise fail every later run, correct code included (tests/conftest.py)."""
+    import os
+
+    from hypothesis import settings
+
+    if os.environ.get("TINYTORCH_HYPOTHESIS", "tinytorch") != "tinytorch":
+        pytest.skip("`make stress` runs with fresh random examples on purpose")
+    assert settings().derandomize is True and settings().database is None

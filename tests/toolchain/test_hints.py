@@ -16,6 +16,7 @@ HINTS = """# Hints for module 01 (toolchain fixture)
 Read the prose first.
 
 ## Tensor.add
+Asks: TRANSLATE
 
 ### 1. The idea
 Add element by element.
@@ -32,6 +33,7 @@ out[i] = a[i] + b[i]
 One NumPy operation on the two arrays, wrapped in a new Tensor.
 
 ## Tensor.scale
+Asks: DESIGN - how to scale
 
 ### 1. The idea
 Every element times one number.
@@ -65,6 +67,8 @@ def test_parse_levels_and_fenced_code():
     ("## f\n\n### 1. a\nx\n", "'f' has 1 level(s); give 2 to 4"),
     ("## f\n### 1. a\nx\n### 2. b\n\n", "'f' level 2 is empty"),
     ("## f\nsome text\n### 1. a\nx\n### 2. b\ny\n", "text under '## f' before its '### 1.' level"),
+    ("## f\nAsks: EASY\n### 1. a\nx\n### 2. b\ny\n", "needs one 'Asks: COPY'"),
+    ("## f\nAsks: COPY\nAsks: DESIGN\n### 1. a\nx\n### 2. b\ny\n", "needs one 'Asks: COPY'"),
     ("## f\n### 1. a\nx\n#### deeper\n### 2. b\ny\n", "must read '### N. title'"),
     ("## f\n### 1. a\nx\n### 2. b\ny\n## f\n### 1. a\nx\n### 2. b\ny\n", "a second section '## f'"),
     ("## f\n### 1. a\n```\nx\n### 2. b\ny\n", "unclosed"),
@@ -90,8 +94,17 @@ def test_list_shows_stubs_and_counts(hinted_repo, tito):
     result = tito(hinted_repo, "hint", "01")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert any(ln.split()[:3] == ["Tensor.add", "3", "0"] for ln in lines), result.output
-    assert any(ln.split()[:3] == ["Tensor.scale", "2", "0"] for ln in lines), result.output
+    assert any(ln.split()[:4] == ["Tensor.add", "TRANSLATE", "3", "0"] for ln in lines), result.output
+    assert any(ln.split()[:4] == ["Tensor.scale", "DESIGN", "2", "0"] for ln in lines), result.output
+    assert "Tensor.scale: how to scale" in result.output  # what a DESIGN stub leaves to the student
+
+
+def test_parse_reads_what_each_stub_asks():
+    parsed = hints.parse(HINTS)
+    assert parsed.sections["Tensor.add"].asks == "TRANSLATE"
+    assert (parsed.sections["Tensor.scale"].asks, parsed.sections["Tensor.scale"].decision) == (
+        "DESIGN", "how to scale")
+    assert hints.parse("## f\nasks: copy\n### 1. a\nx\n### 2. b\ny\n").sections["f"].asks == "COPY"
 
 
 def test_levels_come_one_at_a_time_and_are_remembered(hinted_repo, tito):
@@ -150,13 +163,59 @@ def test_a_stub_without_hints_is_flagged(hinted_repo, tito):
     path.write_text(HINTS[:HINTS.index("## Tensor.scale")])
     result = tito(hinted_repo, "hint", "01")
     rows = result.output.splitlines()
-    assert any(ln.split()[:2] == ["Tensor.scale", "0"] and "no hints" in ln for ln in rows)
+    assert any(ln.split()[:3] == ["Tensor.scale", "?", "0"] and "no hints" in ln for ln in rows)
 
 
 @pytest.mark.parametrize("module", available(REPO), ids=lambda m: m.name)
 def test_every_stub_of_every_module_has_hints(module):
     problems = hints.check(REPO, module)
     assert problems == [], "\n".join(problems)
+
+
+# Modules whose stubs are not yet rebalanced (issue 18); a module leaves this set when it passes.
+NOT_YET_BALANCED = {
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "10",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18",
+    "19",
+    "20",
+}
+
+
+@pytest.mark.parametrize("module", [
+    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="issue 18: not yet rebalanced"))
+    if m.number in NOT_YET_BALANCED else m for m in available(REPO)], ids=lambda m: m.name)
+def test_every_module_asks_students_to_decide(module):
+    """Each stub says what it asks (COPY, TRANSLATE, DESIGN); at most a third COPY, at least one DESIGN."""
+    problems = hints.balance(REPO, module)
+    assert problems == [], "\n".join(problems)
+
+
+def test_balance_names_what_is_missing(hinted_repo):
+    module = get_module("01")
+    assert hints.balance(hinted_repo, module) == []
+    path = hinted_repo / "modules/source/01_tensor/hints.md"
+    path.write_text(HINTS.replace("Asks: DESIGN - how to scale", "Asks: COPY"))
+    problems = hints.balance(hinted_repo, module)
+    assert any("1 of 2 stubs are COPY (Tensor.scale); at most a third" in p for p in problems), problems
+    assert any("no stub asks for a DESIGN decision" in p for p in problems), problems
+    path.write_text(HINTS.replace("Asks: TRANSLATE\n", ""))
+    assert any("'Tensor.add' has no 'Asks:' line" in p for p in hints.balance(hinted_repo, module))
 
 
 def test_a_hints_file_that_is_not_utf8_is_named(hinted_repo, tito):

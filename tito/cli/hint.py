@@ -69,7 +69,7 @@ def hint(
     if level is None and not all_ and before >= total:
         console.say(f"(You have seen all {total} hints for {esc(name)}; here is the last one again.)")
     for item in shown:
-        _show(module, name, item, total)
+        _show(module, name, item, total, section.asks)
     reached = max(before, shown[-1].number)
     progress.set_hint_level(module.number, name, reached)
     progress.save()
@@ -118,14 +118,24 @@ def _list(base: Path, module: Module, stubs: dict[str, str | None], found: hints
         part = found.sections.get(name) if found else None
         total = len(part.levels) if part else 0
         state = f"{min(seen.get(name, 0), total)} of {total} seen" if total else "[yellow]no hints[/]"
-        rows.append([esc(name), str(total), state, esc(section or "")])
-    console.table(["Stub", "Hints", "Seen", "Explained in section"], rows)
+        asks = (part.asks if part else None) or "?"
+        rows.append([esc(name), asks, str(total), state, esc(section or "")])
+    console.table(["Stub", "Asks", "Hints", "Seen", "Explained in section"], rows)
+    decisions = [(name, part.decision) for name in stubs
+                 if found and (part := found.sections.get(name)) and part.asks == "DESIGN" and part.decision]
+    if decisions:
+        console.say("\nYours to decide (DESIGN: any approach that passes the tests is right):")
+        for name, decision in decisions:
+            console.say(f"  {esc(name)}: {esc(decision)}")
     if stubs and found is not None:
-        console.say(f"\n`tito hint {module.number} NAME` shows NAME's next hint (the idea, then the math, "
+        console.say("\nAsks: COPY = the text shows the code; TRANSLATE = you turn the given math or "
+                    "contract into code; DESIGN = you choose the approach.")
+        console.say(f"`tito hint {module.number} NAME` shows NAME's next hint (the idea, then the math, "
                     "then the shape of the code); `--all` shows every level, `--reset` starts over.")
 
 
-def _show(module: Module, name: str, level: hints.Level, total: int) -> None:
-    console.heading(f"Hint {level.number} of {total} for {esc(name)} (module {module.number}): "
+def _show(module: Module, name: str, level: hints.Level, total: int, asks: str | None) -> None:
+    kind = f", asks: {asks}" if asks else ""
+    console.heading(f"Hint {level.number} of {total} for {esc(name)} (module {module.number}{kind}): "
                     f"{esc(level.title)}")
     console.say(esc(level.text))

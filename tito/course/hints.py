@@ -3,6 +3,7 @@
     # Hints for module 01 (Tensor)
 
     ## Tensor.__init__
+    Asks: TRANSLATE
 
     ### 1. The idea
     ...
@@ -10,7 +11,9 @@
     ...
 
 A section is named after a stub (what the stub message says: `Tensor.__init__`, `relu`); its
-levels are numbered 1..n in order (2 to 4 of them). Headings inside fenced code are text.
+levels are numbered 1..n in order (2 to 4 of them). Headings inside fenced code are text. The
+`Asks:` line says what the stub asks of the student (COPY, TRANSLATE or DESIGN: the rubric of
+docs/MODULE_FORMAT.md); text after a dash says what a DESIGN stub leaves to the student.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from tito.registry import Module
 
 FILE_NAME = "hints.md"
 MIN_LEVELS, MAX_LEVELS = 2, 4
+ASKS = ("COPY", "TRANSLATE", "DESIGN")
+_ASKS = re.compile(r"^Asks:\s*(?P<asks>\S+?)\s*(?:[-—–]+\s*(?P<decision>.*?))?\s*$", re.IGNORECASE)
 _SECTION = re.compile(r"^##\s+(?P<name>\S.*?)\s*$")
 _LEVEL = re.compile(r"^###\s+(?P<number>\d+)\.\s*(?P<title>.*?)\s*$")
 _OTHER_HEADING = re.compile(r"^#{3,6}\s")
@@ -48,6 +53,8 @@ class Section:
     name: str
     line: int
     levels: list[Level] = field(default_factory=list)
+    asks: str | None = None  # COPY, TRANSLATE or DESIGN
+    decision: str = ""  # what a DESIGN stub leaves to the student
 
 
 @dataclass
@@ -71,7 +78,15 @@ def parse(text: str) -> Hints:
             fenced = not fenced
         level = None if fenced else _LEVEL.match(line)
         section = None if fenced else _SECTION.match(line)
-        if section:
+        asks = None if fenced or current is None or current.levels else _ASKS.match(line)
+        if asks:
+            kind = asks.group("asks").upper()
+            if kind not in ASKS or current.asks is not None:
+                problems.append(f"line {number}: '{current.name}' needs one 'Asks: COPY', 'Asks: TRANSLATE' "
+                                f"or 'Asks: DESIGN' line (got '{line.strip()}')")
+            else:
+                current.asks, current.decision = kind, asks.group("decision") or ""
+        elif section:
             name = section.group("name").strip("`")
             if name in sections:
                 problems.append(f"line {number}: a second section '## {name}' (the first is at line "
@@ -137,4 +152,24 @@ def check(root: Path, module: Module) -> list[str]:
                  if name not in hints.sections]
     problems += [f"{where}:{s.line}: section '{s.name}' names no stub of {module.source.name} "
                  f"(stubs: {', '.join(stubs)})" for s in hints.sections.values() if s.name not in stubs]
+    return problems
+
+
+def balance(root: Path, module: Module) -> list[str]:
+    """What keeps a module from asking students to decide: a stub without an `Asks:` line, more
+    than a third of the stubs at COPY, or no stub at DESIGN (docs/MODULE_FORMAT.md)."""
+    where = path(root, module).relative_to(root).as_posix()
+    found = load(root, module)
+    stubs = stub_names(read_source(root / module.source, root))
+    if found is None or not stubs:
+        return [f"{where}: missing"] if stubs else []
+    asks = {name: found.sections[name].asks for name in stubs if name in found.sections}
+    problems = [f"{where}: '{name}' has no 'Asks:' line (COPY, TRANSLATE or DESIGN)"
+                for name in stubs if asks.get(name) is None]
+    copies = [name for name, kind in asks.items() if kind == "COPY"]
+    if 3 * len(copies) > len(stubs):
+        problems.append(f"{where}: {len(copies)} of {len(stubs)} stubs are COPY ({', '.join(copies)}); "
+                        f"at most a third may be")
+    if "DESIGN" not in asks.values():
+        problems.append(f"{where}: no stub asks for a DESIGN decision")
     return problems
