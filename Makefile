@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 export PIP_NO_INPUT := 1
 
-.PHONY: demo test lint check oracle bench clean
+.PHONY: demo test lint check stress oracle bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,16 @@ check: $(VENV)/.dev
 	else \
 		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 -m "not slow"; \
 	fi
+
+# Property tests with fresh random examples, RUNS times each (tests/conftest.py's "stress" profile):
+# finds the rare input on which a correct reference fails, which a student's fixed-seed run would
+# otherwise meet one day. `make stress NN=06 RUNS=200`; without NN, every module's suite.
+RUNS ?= 50
+stress: $(VENV)/.dev
+	@suites=$$($(BIN)/python -c "from tito.registry import MODULES, get_module; \
+		print(' '.join('tests/' + m.name for m in ([get_module('$(NN)')] if '$(NN)' else MODULES)))") && \
+	TINYTORCH_HYPOTHESIS=stress TINYTORCH_STRESS_RUNS=$(RUNS) \
+		$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 $$suites
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

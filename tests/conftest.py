@@ -20,14 +20,16 @@ import pytest  # noqa: E402
 # `make stress` picks the "stress" profile: fresh random examples, many more of them, to find the
 # rare inputs on which a correct reference fails (a tolerance too tight for float32, say).
 try:
+    from hypothesis import HealthCheck
     from hypothesis import settings as _hypothesis_settings
 except ImportError:  # the module suites that use it say so when collected
     pass
 else:
     _hypothesis_settings.register_profile("tinytorch", derandomize=True, database=None, deadline=None,
                                           print_blob=False)
-    _hypothesis_settings.register_profile("stress", derandomize=False, database=None, deadline=None,
-                                          max_examples=2000)
+    _hypothesis_settings.register_profile(  # each run of a method is a new instance: allow that
+        "stress", derandomize=False, database=None, deadline=None, max_examples=2000,
+        suppress_health_check=[HealthCheck.differing_executors])
     _hypothesis_settings.load_profile(os.environ.get("TINYTORCH_HYPOTHESIS", "tinytorch"))
 
 
@@ -70,6 +72,22 @@ def pytest_configure(config):
                                 f"of {', '.join(IN_ORDER)} must run in order in one worker.")
 
 
+# `make stress`: every property test runs this many times (fresh random examples each time, the
+# "stress" profile above) and nothing else runs.
+STRESS_RUNS = "TINYTORCH_STRESS_RUNS"
+
+
+def _is_property_test(function) -> bool:
+    return bool(getattr(function, "is_hypothesis_test", False))
+
+
+def pytest_generate_tests(metafunc):
+    runs = int(os.environ.get(STRESS_RUNS) or 0)
+    if runs > 0 and _is_property_test(metafunc.function):
+        metafunc.fixturenames.append("stress_run")
+        metafunc.parametrize("stress_run", range(runs), ids=lambda run: f"run{run}")
+
+
 def pytest_unconfigure(config):
     if getattr(config, "_training_cache", None):
         shutil.rmtree(config._training_cache, ignore_errors=True)
@@ -96,5 +114,9 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(config, items):
     """Slow tests (journeys, mutation, milestones) first, in their own order, so that in parallel
     runs they start at once while the fast suites fill the gaps. Run serially, the order of the
-    checks is all it changes."""
+    checks is all it changes. Under `make stress`, only the property tests run."""
+    if int(os.environ.get(STRESS_RUNS) or 0) > 0:
+        kept = [item for item in items if _is_property_test(getattr(item, "obj", None))]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

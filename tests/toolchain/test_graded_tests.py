@@ -208,3 +208,18 @@ def test_property_tests_are_deterministic_and_store_no_examples():
     if os.environ.get("TINYTORCH_HYPOTHESIS", "tinytorch") != "tinytorch":
         pytest.skip("`make stress` runs with fresh random examples on purpose")
     assert settings().derandomize is True and settings().database is None
+
+
+def test_make_stress_runs_only_the_property_tests_each_many_times():
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    env = {**os.environ, "TINYTORCH_HYPOTHESIS": "stress", "TINYTORCH_STRESS_RUNS": "3"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+                          "tests/06_optimizers"], cwd=REPO, env=env, capture_output=True, text=True).stdout
+    ids = [line for line in out.splitlines() if "::" in line]
+    assert ids and all(line.endswith(("[run0]", "[run1]", "[run2]")) for line in ids), out
+    assert sum(line.endswith("[run0]") for line in ids) * 3 == len(ids)
