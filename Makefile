@@ -86,6 +86,8 @@ stress: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
+oracle: $(VENV)/.oracle
+
 bench: $(VENV)/.oracle
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bpe.py
