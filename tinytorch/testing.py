@@ -1,7 +1,7 @@
 """Helpers the module tests share (provided: no module exports this file).
 
     raises(TypeError, lambda: f(x), "bad_arity")   # the error type and words in its message
-    close(out, expected, what="relu of a row")      # allclose with a message that shows the worst element
+    close(out, expected, what="relu of a row")      # allclose; a failure shows the worst elements
     with recording_ops("relu", rules=BACKWARD_RULES):
         y = relu(x)
     assert ops_in_graph(y) == ["relu"]
@@ -52,7 +52,8 @@ def _array(value: object) -> np.ndarray:
 
 
 def close(actual: object, expected: object, atol: float = 1e-6, rtol: float = 1e-5, what: str = "") -> None:
-    """Assert `actual` ≈ `expected` (Tensors or arrays); a failure shows the worst element.
+    """Assert `actual` ≈ `expected` (Tensors or arrays); a failure shows the three worst elements (and
+    both arrays when they hold at most 16 values), in plain numbers.
 
     `actual` None (most often a `.grad` that no gradient reached) fails with a message saying so.
     """
@@ -67,13 +68,33 @@ def close(actual: object, expected: object, atol: float = 1e-6, rtol: float = 1e
     if np.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True):
         return
     excess = np.abs(got.astype(np.float64) - want) - (atol + rtol * np.abs(want))
-    excess = np.where(np.isnan(excess), np.inf, excess)
-    worst = np.unravel_index(int(np.argmax(excess)), got.shape) if got.ndim else ()
+    excess = np.where(np.isnan(excess), np.inf, excess).reshape(got.shape)
     bad = int(np.count_nonzero(excess > 0))
-    raise AssertionError(f"{label}{bad} of {got.size} values differ; worst at index {tuple(map(int, worst))}: "
-                         f"got {got[worst].item()!r}, expected {want[worst].item()!r}\n"
-                         f"got:\n{np.array2string(got, threshold=60)}\n"
-                         f"expected:\n{np.array2string(want, threshold=60)}")
+    order = np.argsort(-excess, axis=None, kind="stable")[:min(bad, 3)]
+    worst = [np.unravel_index(int(i), got.shape) if got.ndim else () for i in order]
+    entries = "; ".join(f"at {_index(at)}: got {_number(got[at])}, expected {_number(want[at])}" for at in worst)
+    text = f"{label}{bad} of {got.size} values differ; worst {entries}"
+    nans = int(np.count_nonzero(np.isnan(got) & ~np.isnan(want)))
+    if nans:
+        text += (f"\n{nans} value(s) are NaN where numbers were expected: look for 0/0, inf - inf, the log or "
+                 f"square root of a negative number, or exp overflowing before a division")
+    if got.size <= 16:  # small enough to read whole
+        text += f"\ngot:      {_row(got)}\nexpected: {_row(want)}"
+    raise AssertionError(text)
+
+
+def _index(at: tuple) -> str:
+    return str(tuple(int(i) for i in at)) if at else "()"
+
+
+def _number(value: object) -> str:
+    """A plain number: 0.5, 3, nan, True (never np.float32(0.5))."""
+    item = np.asarray(value).item()
+    return f"{item:.6g}" if isinstance(item, float) else repr(item)
+
+
+def _row(array: np.ndarray) -> str:
+    return np.array2string(array, precision=6, separator=", ", threshold=16).replace("\n", "")
 
 
 def _placeholder(grad, out, *inputs, **ctx):  # noqa: ANN001, ANN202 - a backward rule's signature
