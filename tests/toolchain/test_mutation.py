@@ -102,3 +102,26 @@ def test_every_mutant_of_a_file_is_judged(tmp_path):
     source.write_text(PASSING, encoding="utf-8")
     report = mutation.check(source, REPO)
     assert report.total == len(mutation.mutants(PASSING)) > 0 and report.score == 1.0
+
+
+@pytest.mark.slow
+def test_the_package_check_lists_bugs_the_file_catches_and_its_package_suite_passes(fake_repo):
+    """`tito dev mutate NN --package`: each mutant the inline tests catch runs against tests/NN_slug
+    (exported to a staged package); the ones that pass it are listed. A suite that tests nothing
+    misses them all; the fixture's real suite checks only the dtype of `scale`, so it misses a wrong
+    `scale` and catches a wrong `add`."""
+    from tito.registry import get_module
+
+    module = get_module("01")
+    source, suite = fake_repo / module.source, fake_repo / module.tests / "test_tensor.py"
+    real = suite.read_text()
+    suite.write_text("import tinytorch.tensor\n\n\ndef test_imports():\n    assert tinytorch.tensor.Tensor\n")
+    weak = mutation.check(source, fake_repo, package=module)
+    caught = weak.total - len(weak.survivors)
+    assert caught > 0 and len(weak.package_misses) == caught
+    suite.write_text(real)
+    strong = mutation.check(source, fake_repo, package=module)
+    scale = source.read_text().splitlines().index("        return Tensor(self.data * float(factor))") + 1
+    assert strong.package_misses and {m.line for m in strong.package_misses} == {scale}
+    assert len(strong.package_misses) < caught
+    assert not list((fake_repo / ".tito" / "staging").glob("*"))  # every staged package removed

@@ -4,6 +4,10 @@ Each mutant changes one thing inside one `### BEGIN/END SOLUTION` region (an ope
 constant or axis changed, a transpose dropped, max/min swapped), then the module's own inline
 tests run against the mutated file in a subprocess. A mutant that no test notices "survives":
 it points at a test that should be stronger.
+
+With `package=True`, every mutant the inline tests catch is also exported (staged, the package
+untouched) and run against the module's pytest suite, tests/NN_slug: a bug the file's own tests
+catch must fail the package suite too, which grades the exported package.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tito.course import exporter
 from tito.course.solutions import solution_lines
 from tito.course.sources import read_source
 from tito.errors import TitoError
-from tito.run import runner, watch
+from tito.registry import Module
+from tito.run import runner, staging, watch
 from tito.run.runner import Report as RunReport
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
@@ -203,14 +209,17 @@ def cpu_budget(reference: RunReport) -> float:
 class Report:
     total: int
     survivors: list[Mutant]
+    package_misses: list[Mutant] | None = None  # caught inline, passed tests/NN_slug (package=True)
 
     @property
     def score(self) -> float:
         return 1.0 if self.total == 0 else 1 - len(self.survivors) / self.total
 
 
-def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> Report:
-    """Mutate `source` and run its inline tests against every mutant, `jobs` at a time.
+def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None,
+          package: Module | None = None) -> Report:
+    """Mutate `source` and run its inline tests against every mutant, `jobs` at a time; with
+    `package` (the module `source` belongs to), run its package suite against each caught mutant.
 
     The unmutated file runs first: it must pass (else every mutant would count as caught), and its
     CPU times set the mutants' budget."""
@@ -240,7 +249,26 @@ def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None) -> 
     finally:
         for r in started:
             r.close()
-    return Report(total=len(todo), survivors=[m for m, hit in zip(todo, caught) if not hit])
+    report = Report(total=len(todo), survivors=[m for m, hit in zip(todo, caught) if not hit])
+    if package is not None:
+        if not suite_passes(root, package, text):
+            raise TitoError(f"{package.tests.as_posix()} fails on the reference: a package check needs a "
+                            "passing suite")
+        inline_caught = [m for m, hit in zip(todo, caught) if hit]
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            passed = list(pool.map(lambda m: suite_passes(root, package, m.text), inline_caught))
+        report.package_misses = [m for m, ok in zip(inline_caught, passed) if ok]
+    return report
+
+
+def suite_passes(root: Path, module: Module, text: str) -> bool:
+    """Does tests/NN_slug pass against `text` exported to a staged package (tinytorch/ untouched)?"""
+    try:
+        generated = exporter.generate(root, module, text)
+    except TitoError:
+        return False  # a mutant the exporter refuses never reaches the package
+    with staging.staged(root, module.export_target, generated) as stage:
+        return runner.run_pytest(root, module.tests, PER_TEST, stage.folder, first_failure=True).ok
 
 
 if __name__ == "__main__":

@@ -240,10 +240,12 @@ def _has_pytest_timeout() -> bool:
     return importlib.util.find_spec("pytest_timeout") is not None
 
 
-def run_pytest(root: Path, target: Path, limit: float, staged: Path | None = None) -> Report:
+def run_pytest(root: Path, target: Path, limit: float, staged: Path | None = None,
+               first_failure: bool = False) -> Report:
     """Run one pytest suite (a folder under tests/) in a subprocess; counts come from JUnit XML.
 
-    `limit`: seconds per test; `staged`: a folder with a staged `tinytorch/` to test instead.
+    `limit`: seconds per test; `staged`: a folder with a staged `tinytorch/` to test instead;
+    `first_failure`: stop at the first failing test (`-x`).
     """
     if importlib.util.find_spec("pytest") is None:
         return Report(crash="pytest is not installed, so the package tests cannot run: "
@@ -255,6 +257,8 @@ def run_pytest(root: Path, target: Path, limit: float, staged: Path | None = Non
                    f"--junitxml={xml}", "-o", "junit_family=xunit1"]
         if _has_pytest_timeout() and limit > 0:
             command.append(f"--timeout={limit:g}")
+        if first_failure:
+            command.append("-x")
         run = run_watched(command, root, env(root, staged=staged, status=status), status, limit)
         outcomes = _parse_junit(xml, limit, _unstager(root, staged)) if xml.exists() else []
     if run.stopped:
