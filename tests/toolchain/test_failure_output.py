@@ -175,3 +175,53 @@ def test_long_messages_are_bounded_and_say_so():
     shown = bounded("x" * 5000)
     assert shown[0] == "x" * 3000 and re.fullmatch(r"\.\.\. \(2000 more characters not shown\)", shown[-1])
     assert bounded("short\nmessage") == ["short", "message"]
+
+
+# --- bounded output ------------------------------------------------------------------------------
+
+
+def test_captured_output_keeps_its_start_and_end_and_counts_the_cut():
+    from tito.run.child import BoundedText
+
+    text = BoundedText(head=10, tail=20)
+    for n in range(100_000):
+        assert text.write(f"line {n}\n") == len(f"line {n}\n")
+    value = text.getvalue()
+    assert value.startswith("line 0\nlin") and value.endswith("line 99999\n") and len(value) < 100
+    assert f"[... {text.total - 30:,} characters of output cut ...]" in value
+    short = BoundedText()
+    print("hello", file=short)
+    assert short.getvalue() == "hello\n"
+
+
+def test_a_log_is_read_as_its_start_and_end(tmp_path):
+    from tito.run.watch import head_and_tail
+
+    with open(tmp_path / "log", "w+b") as log:
+        log.write(b"start " + b"x" * 10_000 + b" end")
+        log.flush()
+        assert head_and_tail(log, keep=6) == "start \n[... 9,998 bytes of output cut ...]\nxx end"
+        assert head_and_tail(log, keep=10_000).startswith("start xx")
+
+
+@POSIX
+def test_an_endless_print_in_an_inline_test_costs_no_memory(exported, tito):
+    """print() into the captured output: only its start and end are kept; the time limit stops it."""
+    edit(exported / SOURCE, '    print("checking add")', '    while True:\n        print("spam " * 100)')
+    result = tito(exported, "module", "test", "01", "--timeout", "2")
+    assert result.exit_code == 1
+    assert "test_unit_add" in result.output and "did not finish within 2 s" in result.output
+
+
+@POSIX
+def test_a_package_test_that_floods_its_output_is_stopped_and_says_so(exported, tito):
+    """Writing straight to the output (past pytest's capture, into its file): at the file size limit
+    the write fails (Python ignores SIGXFSZ), and the failure says why, in bounded output."""
+    append(exported / SUITE, "def test_flood():\n    import os\n    while True:\n"
+                             "        os.write(1, b'flood ' * 10_000)")
+    result = tito(exported, "module", "test", "01", "--timeout", "60")
+    assert result.exit_code == 1
+    assert "FAILED tests/01_tensor/test_tensor.py::test_flood" in result.output
+    assert "File too large (a test process may write at most 128 MB to one file: an endless print?)" \
+        in result.output, result.output[-2000:]
+    assert len(result.output) < 20_000

@@ -10,6 +10,7 @@ tito.run.runner passes three environment variables:
 from __future__ import annotations
 
 import ctypes
+import io
 import itertools
 import os
 import signal
@@ -33,6 +34,53 @@ def die_with_parent(parent: int | None = None) -> None:
         return
     if os.getppid() != int(parent):  # tito died before the line above took effect
         os._exit(1)
+
+
+# A test process may write at most this much to any one file (its output, pytest's capture files, a
+# file a test saves); past it the kernel stops the process with SIGXFSZ. An endless print fills
+# gigabytes of disk in seconds otherwise.
+FILE_SIZE_LIMIT = 128 * 2**20
+
+
+def bound_file_sizes(limit: int = FILE_SIZE_LIMIT) -> None:
+    """RLIMIT_FSIZE for this process and what it starts (where the OS has it)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows: the watchdog's size check (tito.run.watch) still holds
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+
+
+class BoundedText(io.TextIOBase):
+    """Captured output that keeps its first `head` and last `tail` characters and counts the rest,
+    so an endless print costs no memory."""
+
+    def __init__(self, head: int = 2000, tail: int = 4000) -> None:
+        self.head_size, self.tail_size = head, tail
+        self._head, self._tail, self.total = "", "", 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        written = len(text)
+        self.total += written
+        if len(self._head) < self.head_size:
+            room = self.head_size - len(self._head)
+            self._head, text = self._head + text[:room], text[room:]
+        if text:
+            self._tail = (self._tail[-self.tail_size:] + text[-self.tail_size:])[-self.tail_size:]
+        return written
+
+    def getvalue(self) -> str:
+        cut = self.total - len(self._head) - len(self._tail)
+        if cut <= 0:
+            return self._head + self._tail
+        return f"{self._head}\n[... {cut:,} characters of output cut ...]\n{self._tail}"
 
 
 def import_staged_first() -> None:
@@ -77,6 +125,7 @@ def step_name(status: str | None) -> str:
 def pytest_load_initial_conftests(early_config, parser, args) -> None:  # noqa: ANN001 - pytest hook
     """Before any conftest or test imports tinytorch."""
     die_with_parent()
+    bound_file_sizes()
     import_staged_first()
     report_step("collecting the tests")
 

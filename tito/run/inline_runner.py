@@ -21,7 +21,6 @@ import argparse
 import ast
 import contextlib
 import importlib.util
-import io
 import json
 import signal
 import sys
@@ -181,7 +180,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module
-    buffer = io.StringIO()
+    buffer = child.BoundedText()
     child.report_step(f"importing {path.name}")
     cpu_start = time.process_time()
     try:
@@ -189,7 +188,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
                 time_limit(limit, cpu_limit):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: B036 - a student's SystemExit must be reported too
-        report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()[-4000:]}
+        report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()}
         return report
     report["import_cpu_seconds"] = round(time.process_time() - cpu_start, 3)
     cells, graded = layout or grading_layout(path)
@@ -207,7 +206,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
             report["tests"].append({**result, "passed": True, "skipped": True, "output": "", "seconds": 0,
                                     "cpu_seconds": 0})
             continue
-        buffer = io.StringIO()
+        buffer = child.BoundedText()
         start, cpu_start = time.perf_counter(), time.process_time()
         child.report_step(func.__name__)
         try:
@@ -224,7 +223,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
                 result["error"] = (f"{exc.what} (an endless loop?), so the tests after it were not run; "
                                    "`--timeout SECONDS` allows longer")
         result.update(seconds=round(time.perf_counter() - start, 3),
-                      cpu_seconds=round(time.process_time() - cpu_start, 3), output=buffer.getvalue()[-4000:])
+                      cpu_seconds=round(time.process_time() - cpu_start, 3), output=buffer.getvalue())
         report["tests"].append(result)
     return report
 
@@ -241,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-failure", action="store_true", help="stop at the first failing test")
     args = parser.parse_args(argv)
     child.die_with_parent()
+    child.bound_file_sizes()
     report = run(args.file, args.root.resolve(), args.limit, args.cpu_limit, args.first_failure)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     failed = report["import_error"] or not all(t["passed"] for t in report["tests"])  # skipped: passed

@@ -75,6 +75,7 @@ def serve_one(job: dict, root: Path) -> dict:
 def main() -> int:
     root = Path(sys.argv[1]).resolve()
     child.die_with_parent()
+    child.bound_file_sizes()
     for line in sys.stdin:
         print(json.dumps(serve_one(json.loads(line), root)), flush=True)
     return 0

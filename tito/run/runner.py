@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tito.registry import get_module
 from tito.run import child
-from tito.run.watch import run_watched
+from tito.run.watch import TOO_MUCH_OUTPUT, Finished, run_watched
 
 
 @dataclass
@@ -79,8 +79,10 @@ def env(root: Path, staged: Path | None = None, status: Path | None = None) -> d
     return result
 
 
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _tail(text: str, lines: int = 25, width: int = 400) -> str:
+    """The last `lines` lines, each cut to `width` characters."""
+    return "\n".join(line if len(line) <= width else f"{line[:width]}... ({len(line) - width:,} more "
+                     "characters)" for line in text.strip().splitlines()[-lines:])
 
 
 def _missing_module_hint(message: str) -> str:
@@ -102,7 +104,7 @@ def _inline_outcome(t: dict) -> Outcome:
                       cpu_seconds=t.get("cpu_seconds", 0))
     if not t["passed"]:
         outcome.message = (t["error"] if t["error_type"] == "TestTimeout"
-                           else f"{t['error_type']}: {t['error']}".rstrip(": "))
+                           else _explain(f"{t['error_type']}: {t['error']}".rstrip(": "), 0))
         outcome.statement = t.get("statement") or ""
         outcome.raised_in = t.get("raised_in") or ""
         if t.get("function") not in (None, t["name"]):
@@ -125,8 +127,7 @@ def run_inline(root: Path, module_file: Path, limit: float, overall: float | Non
                    *(["--first-failure"] if first_failure else [])]
         run = run_watched(command, root, env(root, status=status), status, limit, overall)
         if run.stopped:
-            return Report(crash=f"{run.stopped} (an endless loop?); the test process was stopped. "
-                                "`--timeout SECONDS` allows longer")
+            return Report(crash=_stopped(run, "the test process was stopped"))
         if not out.exists():
             return Report(crash=f"the test runner stopped unexpectedly:\n{_tail(run.output)}")
         data = json.loads(out.read_text(encoding="utf-8"))
@@ -180,7 +181,11 @@ def _read_traceback(text: str, test_file: str | None) -> _Traceback:
     return found
 
 
-def _timeout_message(message: str, limit: float) -> str:
+def _explain(message: str, limit: float) -> str:
+    """A failure message, with what tito knows about its cause (a time or file size limit)."""
+    if "File too large" in message:  # EFBIG past tito.run.child.bound_file_sizes
+        return (f"{message} (a test process may write at most {child.FILE_SIZE_LIMIT // 2**20} MB to one "
+                "file: an endless print?)")
     if "Timeout" in message and "pytest-timeout" in message:
         return (f"did not finish within {limit:g} s (an endless loop?), so the tests after it were not run; "
                 "`--timeout SECONDS` allows longer")
@@ -202,7 +207,7 @@ def _parse_junit(path: Path, limit: float, unstage: Callable[[str], str] = str) 
         if problem is not None:
             text = unstage(problem.text or "")
             tb = _read_traceback(text, case.get("file"))
-            outcome.message = _timeout_message(tb.message or unstage(problem.get("message") or "").strip(),
+            outcome.message = _explain(tb.message or unstage(problem.get("message") or "").strip(),
                                                limit)
             outcome.output = tb.below if tb.line else text
             outcome.statement = tb.statement
@@ -236,6 +241,13 @@ def _unstager(root: Path, staged: Path | None) -> Callable[[str], str]:
     return unstage
 
 
+def _stopped(run: Finished, what: str) -> str:
+    """Why tito stopped a test process: too much output (with the end of it), or a limit of time."""
+    if run.stopped == TOO_MUCH_OUTPUT:
+        return f"{TOO_MUCH_OUTPUT}. The end of the output:\n{_tail(run.output)}"
+    return f"{run.stopped} (an endless loop?); {what}. `--timeout SECONDS` allows longer"
+
+
 def _has_pytest_timeout() -> bool:
     return importlib.util.find_spec("pytest_timeout") is not None
 
@@ -262,8 +274,7 @@ def run_pytest(root: Path, target: Path, limit: float, staged: Path | None = Non
         run = run_watched(command, root, env(root, staged=staged, status=status), status, limit)
         outcomes = _parse_junit(xml, limit, _unstager(root, staged)) if xml.exists() else []
     if run.stopped:
-        return Report(outcomes, crash=f"{run.stopped} (an endless loop?); pytest was stopped. "
-                                      "`--timeout SECONDS` allows longer")
+        return Report(outcomes, crash=_stopped(run, "pytest was stopped"))
     if run.returncode == 5:  # no tests collected
         return Report(crash=f"pytest found no tests in {target}")
     if run.returncode not in (0, 1) or (run.returncode == 1 and not any(not o.passed for o in outcomes)):

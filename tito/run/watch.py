@@ -8,6 +8,10 @@ The child reports each test it starts (tito.run.child.report_step). A test gets 
 the child itself (SIGALRM, pytest-timeout); this watchdog is the backstop when the child cannot
 interrupt itself (a long NumPy call, no SIGALRM): it stops the child `limit + grace` seconds
 after the current test started, and after `total` seconds whatever runs.
+
+Output is bounded too: the child may write at most FILE_SIZE_LIMIT bytes to a file (the kernel
+stops it past that, tito.run.child.bound_file_sizes; the watchdog checks the log's size as well),
+and tito reads only the first and last OUTPUT_KEEP bytes of the log, saying how much it cut.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from tito.run.child import read_step, step_name
+from tito.run.child import FILE_SIZE_LIMIT, read_step, step_name
 
 POLL = 0.1
+OUTPUT_KEEP = 32 * 1024  # bytes kept from each end of a test process's output
+TOO_MUCH_OUTPUT = (f"printed more than {FILE_SIZE_LIMIT // 2**20} MB of output (an endless print?), so the "
+                   "test process was stopped")
 
 
 def grace(limit: float) -> float:
@@ -64,7 +72,7 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _watch(proc: subprocess.Popen, status: Path, limit: float, overall: float) -> str | None:
+def _watch(proc: subprocess.Popen, status: Path, limit: float, overall: float, log: IO[bytes]) -> str | None:
     """Wait for the child; the reason for stopping it, or None when it ended by itself."""
     began = since = time.monotonic()
     step = read_step(status)
@@ -74,6 +82,8 @@ def _watch(proc: subprocess.Popen, status: Path, limit: float, overall: float) -
             return None
         except subprocess.TimeoutExpired:
             pass
+        if os.fstat(log.fileno()).st_size > FILE_SIZE_LIMIT:
+            return TOO_MUCH_OUTPUT
         now, current = time.monotonic(), read_step(status)
         if current != step:
             step, since = current, now
@@ -95,10 +105,23 @@ def run_watched(command: list[str], cwd: Path, env: dict[str, str], status: Path
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, **own_group())
         try:
-            stopped = _watch(proc, status, limit, overall)
+            stopped = _watch(proc, status, limit, overall, log)
         finally:
             kill_group(proc)
-        log.seek(0)
-        output = log.read().decode("utf-8", errors="replace")
+        if stopped is None and proc.returncode == -getattr(signal, "SIGXFSZ", 0):
+            stopped = TOO_MUCH_OUTPUT  # the kernel stopped it at the file size limit
+        output = head_and_tail(log)
     return Finished(None if stopped else proc.returncode, output, stopped)
+
+
+def head_and_tail(log: IO[bytes], keep: int = OUTPUT_KEEP) -> str:
+    """The start and the end of a log file, with how much was cut between them."""
+    size = os.fstat(log.fileno()).st_size
+    log.seek(0)
+    if size <= 2 * keep:
+        return log.read().decode("utf-8", errors="replace")
+    head = log.read(keep).decode("utf-8", errors="replace")
+    log.seek(size - keep)
+    tail = log.read(keep).decode("utf-8", errors="replace")
+    return f"{head}\n[... {size - 2 * keep:,} bytes of output cut ...]\n{tail}"
 
