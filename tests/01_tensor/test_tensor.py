@@ -217,6 +217,82 @@ class TestShapes:
         a = np.arange(5, dtype=np.float32)
         np.testing.assert_array_equal(Tensor(a)[Tensor([4, 1])].data, [4.0, 1.0])
 
+    @pytest.mark.parametrize("make", [
+        lambda T: (T([2, 0]), T([1, 3])), lambda T: (T([2, 0]), slice(1, None)), lambda T: (1, T([3, 0])),
+        lambda T: (Ellipsis, T([0, 0, 2])), lambda T: (T([[0], [2]]), T([1, 2])),
+    ], ids=["tensor-tensor", "tensor-slice", "int-tensor", "ellipsis-tensor", "broadcast-tensors"])
+    def test_tensors_inside_a_tuple_index(self, make):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        want = a[make(lambda v: np.asarray(v, dtype=np.int64))]
+        got = Tensor(a)[make(Tensor)]
+        assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
+        np.testing.assert_array_equal(got.data, want)
+
+    def test_tensor_index_is_recorded_as_integers(self):
+        with recording_ops("getitem"):
+            x = Tensor(np.ones((3, 4)), requires_grad=True)
+            alone = x[Tensor([2, 0])]._ctx["index"]
+            inside = x[Tensor([2, 0]), 1]._ctx["index"]
+        assert isinstance(alone, np.ndarray) and alone.dtype.kind == "i", repr(alone)
+        assert list(alone) == [2, 0], repr(alone)
+        assert isinstance(inside, tuple) and inside[1] == 1, repr(inside)
+        assert isinstance(inside[0], np.ndarray) and inside[0].dtype.kind == "i", repr(inside)
+
+
+class TestVar:
+    """Your design (section 6): any formulation passes that meets these."""
+
+    def test_population_variance(self):
+        two = Tensor([1.0, 3.0]).var()
+        assert two.shape == (), f"var() of a vector must be 0-d, got shape {two.shape}"
+        assert two.item() == pytest.approx(1.0), f"var([1, 3]) = {two.item()}, expected 1 (divide by n)"
+
+    @settings(max_examples=40, deadline=None)
+    @given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=5).flatmap(arrays), st.data())
+    def test_matches_numpy_over_any_axis(self, a, data):
+        axis = data.draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
+                                   st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True).map(tuple)))
+        keepdims = data.draw(st.booleans())
+        want = a.astype(np.float64).var(axis=axis, keepdims=keepdims)
+        got = Tensor(a).var(axis=axis, keepdims=keepdims)
+        assert got.shape == np.shape(want)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got.data, want, rtol=1e-4, atol=1e-3)
+
+    def test_built_from_recorded_ops(self):
+        names = ("add", "sub", "mul", "div", "neg", "pow", "sum", "mean", "max", "sqrt", "exp", "log",
+                 "reshape", "transpose", "getitem", "matmul")
+        with recording_ops(*names):
+            x = Tensor([[1.0, 3.0, 5.0], [2.0, 2.0, 8.0]], requires_grad=True)
+            v = x.var(axis=1)
+        assert v.requires_grad and v._op_name in names, f"var recorded {v._op_name!r}, not a graph of ops"
+        stack, seen = [v], []
+        while stack:
+            node = stack.pop()
+            seen.append(node)
+            stack.extend(node._inputs)
+        assert any(node is x for node in seen), "the graph of var does not lead back to its input"
+
+    def test_never_negative_on_constants(self):
+        for value in (10_000.5, 3.0e6, -7.25):
+            out = Tensor(np.full((3, 1000), value, dtype=np.float32)).var(axis=1).data
+            assert out.min() >= 0 and out.max() <= 1e-6 * max(1.0, value * value) ** 0.5, (value, out)
+
+    @pytest.mark.parametrize("offset", [1e4, -1e4, 1e5])
+    def test_accurate_when_the_mean_is_large(self, offset):
+        readings = (offset + np.random.default_rng(0).normal(size=(4, 1000))).astype(np.float32)
+        want = readings.astype(np.float64).var(axis=1)
+        got = Tensor(readings).var(axis=1).data
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+        whole = Tensor(readings).var().item()
+        assert whole == pytest.approx(readings.astype(np.float64).var(), rel=1e-3)
+
+    def test_does_not_change_its_input(self):
+        a = np.array([[1.0, 2.0], [5.0, -3.0]], dtype=np.float32)
+        x = Tensor(a.copy())
+        x.var(axis=0)
+        np.testing.assert_array_equal(x.data, a)
+
 
 class TestOpPath:
     """Module 05 depends on this contract; see docs/MODULE_FORMAT.md."""
