@@ -658,16 +658,25 @@ if __name__ == "__main__":
 def test_unit_matmul():
     from tinytorch.testing import close, raises
     rng = np.random.default_rng(0)
+
+    def product(left, right):
+        what = f"{left.shape} @ {right.shape}"
+        try:
+            got = Tensor(left) @ Tensor(right)
+        except ValueError as exc:
+            raise AssertionError(f"{what} is a valid product (NumPy computes it, shape "
+                                 f"{np.matmul(left, right).shape}), but raised ValueError: {exc}") from None
+        close(got, left @ right, atol=1e-5, what=what)
+
     a, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3))
-    close(Tensor(a) @ Tensor(b), a @ b, atol=1e-5, what="(4, 5) @ (5, 3)")
-    batch = rng.normal(size=(8, 4, 5))
-    close(Tensor(batch).matmul(Tensor(b)), batch @ b, atol=1e-5, what="(8, 4, 5) @ (5, 3)")
+    product(a, b)
+    product(rng.normal(size=(8, 4, 5)), b)
     stacked = rng.normal(size=(2, 5, 3))
-    close(Tensor(a) @ Tensor(stacked), a @ stacked, atol=1e-5, what="(4, 5) @ (2, 5, 3)")
-    ones = rng.normal(size=(1, 4, 5))
-    close(Tensor(ones) @ Tensor(stacked), ones @ stacked, atol=1e-5, what="(1, 4, 5) @ (2, 5, 3)")
-    v = rng.normal(size=5)
-    close(Tensor(a) @ Tensor(v), a @ v, atol=1e-5, what="(4, 5) @ (5,)")
+    product(a, stacked)
+    product(rng.normal(size=(1, 4, 5)), stacked)
+    product(a, rng.normal(size=5))
+    batch = rng.normal(size=(8, 4, 5))
+    close(Tensor(batch).matmul(Tensor(b)), batch @ b, atol=1e-5, what="Tensor.matmul, (8, 4, 5) by (5, 3)")
     raises(ValueError, lambda: Tensor(np.ones((4, 5))) @ Tensor(np.ones((4, 5))), "(4, 5)")
     raises(ValueError, lambda: Tensor(np.ones((3, 4))) @ Tensor(np.ones(3)), "(3, 4)", "(3,)")
     # inner dimensions 4 and 4 match, but the batch dimensions 2 and 3 do not broadcast:
@@ -720,6 +729,10 @@ def test_unit_var():
             v = x.var(axis=1)
         except RuntimeError as exc:
             raise AssertionError(f"var must be built from your Tensor ops, with no op of its own: {exc}") from None
+        except ValueError as exc:
+            raise AssertionError(f"x.var(axis=1) of a (2, 3) tensor raised ValueError: {exc}. A mean over "
+                                 "axis 1 has shape (2,), which does not broadcast against the (2, 3) rows; "
+                                 "with the reduced axis kept, (2, 1), it does (section 6)") from None
         assert v._op_name in names, \
             f"x.var(axis=1) of an x that requires grad recorded no graph (op {v._op_name}): build var " \
             "from Tensor operations, not on .data or with NumPy, so that module 05 can differentiate it"
@@ -737,7 +750,9 @@ def test_unit_var():
             close(Tensor(a).var(axis=axis, keepdims=keepdims), want, atol=1e-5,
                   what=f"x.var(axis={axis}, keepdims={keepdims}) of a (3, 4) tensor, against NumPy")
     flat = Tensor(np.full((3, 1000), 10_000.5, dtype=np.float32)).var(axis=1).data
-    assert flat.min() >= 0, f"var of a constant row (10,000.5 repeated) came out negative: {flat.min():.4g}"
+    assert flat.min() >= 0, f"var of a constant row (10,000.5 repeated) came out negative: {flat.min():.4g}. " \
+        "A mean of squares is never negative: a formula gets there only by subtracting two large, " \
+        "nearly equal numbers, each rounded in float32"
     assert flat.max() <= 1e-6, f"var of a constant row (10,000.5 repeated) must be 0, got up to {flat.max():.4g}"
     readings = (10_000 + np.random.default_rng(0).normal(size=(4, 1000))).astype(np.float32)
     want = readings.astype(np.float64).var(axis=1)
@@ -771,9 +786,14 @@ def test_unit_shapes():
     close(x[:, 1:], a[:, 1:], what="x[:, 1:]")
     close(x[[1, 0, 1]], a[[1, 0, 1]], what="x[[1, 0, 1]]")
     close(x[Tensor([1, 0, 1])], a[[1, 0, 1]], what="x[Tensor([1, 0, 1])] (a Tensor holds positions)")
-    close(x[Tensor([1, 0]), Tensor([2, 0])], a[[1, 0], [2, 0]],
-          what="x[Tensor([1, 0]), Tensor([2, 0])] (Tensors inside a tuple index)")
-    close(x[Tensor([1, 0]), 1:, 3], a[[1, 0], 1:, 3], what="x[Tensor([1, 0]), 1:, 3] (a Tensor beside a slice and an int)")
+    for index, want, what in [((Tensor([1, 0]), Tensor([2, 0])), a[[1, 0], [2, 0]], "x[Tensor([1, 0]), Tensor([2, 0])]"),
+                              ((Tensor([1, 0]), slice(1, None), 3), a[[1, 0], 1:, 3], "x[Tensor([1, 0]), 1:, 3]")]:
+        try:
+            got = x[index]
+        except (IndexError, TypeError) as exc:
+            raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}. A Tensor inside a tuple index "
+                                 "stands for integer positions too (section 7)") from None
+        close(got, want, what=f"{what} (Tensors inside a tuple index)")
     raises(ValueError, lambda: x.reshape(5, 5), "(2, 3, 4)", "24", "(5, 5)")
     print("shapes: OK")
 
