@@ -27,8 +27,8 @@ class Sigmoid:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return sigmoid(x) via the sign-split form, as `Tensor._op("sigmoid", result, x)`
-        (section 3)."""
+        """Return sigmoid(x), computed so that no input overflows (your design), as
+        `Tensor._op("sigmoid", result, x)` (section 3)."""
         z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
         data = np.where(x.data < 0, z / (1 + z), 1 / (1 + z))
         return Tensor._op("sigmoid", data, x)

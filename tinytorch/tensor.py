@@ -172,12 +172,14 @@ class Tensor:
         return Tensor._op("sub", self.data - other.data, self, other)
 
     def __mul__(self, other) -> "Tensor":
-        """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`."""
+        """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`
+        (given: section 4 works it through)."""
         other = Tensor._lift(other)
         return Tensor._op("mul", self.data * other.data, self, other)
 
     def __truediv__(self, other) -> "Tensor":
-        """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`."""
+        """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`
+        (given)."""
         other = Tensor._lift(other)
         return Tensor._op("div", self.data / other.data, self, other)
 
@@ -194,7 +196,7 @@ class Tensor:
         return Tensor._lift(other) / self
 
     def __neg__(self) -> "Tensor":
-        """`-self`; op `"neg"`, input `self` (section 4)."""
+        """`-self`; op `"neg"`, input `self` (given)."""
         return Tensor._op("neg", -self.data, self)
 
     def __pow__(self, exponent: float) -> "Tensor":
@@ -205,15 +207,15 @@ class Tensor:
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
 
     def exp(self) -> "Tensor":
-        """Element-wise `e^x`; op `"exp"`, input `self` (section 4)."""
+        """Element-wise `e^x`; op `"exp"`, input `self` (given)."""
         return Tensor._op("exp", np.exp(self.data), self)
 
     def log(self) -> "Tensor":
-        """Element-wise natural logarithm; op `"log"`, input `self` (section 4)."""
+        """Element-wise natural logarithm; op `"log"`, input `self` (given)."""
         return Tensor._op("log", np.log(self.data), self)
 
     def sqrt(self) -> "Tensor":
-        """Element-wise square root; op `"sqrt"`, input `self` (section 4)."""
+        """Element-wise square root; op `"sqrt"`, input `self` (given)."""
         return Tensor._op("sqrt", np.sqrt(self.data), self)
 
     # --- matrix multiplication (section 5) --------------------------------------------------------
@@ -260,6 +262,13 @@ class Tensor:
         data = self.data.max(axis=axis, keepdims=keepdims)
         return Tensor._op("max", data, self, axis=axis, keepdims=keepdims)
 
+    def var(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Population variance over `axis` (dividing by the number of elements reduced), like
+        `sum` in its arguments; built from your ops (no op of its own), and accurate in float32
+        even when the mean is large next to the spread (section 6, your design)."""
+        centered = self - self.mean(axis=axis, keepdims=True)
+        return (centered * centered).mean(axis=axis, keepdims=keepdims)
+
     # --- shape operations (section 7) -----------------------------------------------------------
     def reshape(self, *shape) -> "Tensor":
         """The same elements in a new shape (`reshape(2, -1)` or `reshape((2, -1))`); op
@@ -295,8 +304,11 @@ class Tensor:
 
     # --- indexing (section 7) -------------------------------------------------------------------
     def __getitem__(self, index) -> "Tensor":
-        """`self[index]` for any index NumPy accepts; op `"getitem"`, input `self`, ctx `index`
-        (section 7)."""
+        """`self[index]` for any index NumPy accepts, where a Tensor (alone, or an entry of a tuple)
+        stands for the integer positions it holds; op `"getitem"`, input `self`, ctx `index`: the
+        index NumPy used (section 7)."""
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
+        elif isinstance(index, tuple):
+            index = tuple(part.data.astype(np.int64) if isinstance(part, Tensor) else part for part in index)
         return Tensor._op("getitem", self.data[index], self, index=index)

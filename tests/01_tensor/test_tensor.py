@@ -133,7 +133,11 @@ class TestMatmul:
         rng = np.random.default_rng(0)
         a = rng.normal(size=a_shape).astype(np.float32)
         b = rng.normal(size=b_shape).astype(np.float32)
-        got = Tensor(a) @ Tensor(b)
+        try:
+            got = Tensor(a) @ Tensor(b)
+        except ValueError as exc:
+            pytest.fail(f"{a_shape} @ {b_shape} is a valid product (NumPy gives {np.matmul(a, b).shape}), "
+                        f"but raised ValueError: {exc}")
         assert got.shape == np.matmul(a, b).shape
         np.testing.assert_allclose(got.data, a @ b, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(Tensor(a).matmul(b).data, a @ b, rtol=1e-5, atol=1e-5)
@@ -217,6 +221,97 @@ class TestShapes:
         a = np.arange(5, dtype=np.float32)
         np.testing.assert_array_equal(Tensor(a)[Tensor([4, 1])].data, [4.0, 1.0])
 
+    @pytest.mark.parametrize("make", [
+        lambda T: (T([2, 0]), T([1, 3])), lambda T: (T([2, 0]), slice(1, None)), lambda T: (1, T([3, 0])),
+        lambda T: (Ellipsis, T([0, 0, 2])), lambda T: (T([[0], [2]]), T([1, 2])),
+    ], ids=["tensor-tensor", "tensor-slice", "int-tensor", "ellipsis-tensor", "broadcast-tensors"])
+    def test_tensors_inside_a_tuple_index(self, make):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        want = a[make(lambda v: np.asarray(v, dtype=np.int64))]
+        try:
+            got = Tensor(a)[make(Tensor)]
+        except (IndexError, TypeError) as exc:
+            pytest.fail(f"a Tensor inside a tuple index must stand for integer positions; got {exc!r}")
+        assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
+        np.testing.assert_array_equal(got.data, want)
+
+    def test_tensor_index_is_recorded_as_integers(self):
+        with recording_ops("getitem"):
+            x = Tensor(np.ones((3, 4)), requires_grad=True)
+            alone = x[Tensor([2, 0])]._ctx["index"]
+            inside = x[Tensor([2, 0]), 1]._ctx["index"]
+        assert isinstance(alone, np.ndarray) and alone.dtype.kind == "i", repr(alone)
+        assert list(alone) == [2, 0], repr(alone)
+        assert isinstance(inside, tuple) and inside[1] == 1, repr(inside)
+        assert isinstance(inside[0], np.ndarray) and inside[0].dtype.kind == "i", repr(inside)
+
+
+class TestVar:
+    """Your design (section 6): any formulation passes that meets these."""
+
+    def test_population_variance(self):
+        two = Tensor([1.0, 3.0]).var()
+        assert two.shape == (), f"var() of a vector must be 0-d, got shape {two.shape}"
+        assert two.item() == pytest.approx(1.0), f"var([1, 3]) = {two.item()}, expected 1 (divide by n)"
+
+    def test_rows_of_a_matrix(self):
+        a = np.array([[1.0, 3.0, 5.0], [2.0, 2.0, 8.0]], dtype=np.float32)
+        try:
+            got = Tensor(a).var(axis=1)
+        except ValueError as exc:
+            pytest.fail(f"var(axis=1) of a (2, 3) tensor raised ValueError: {exc} (does the per-row mean "
+                        "keep its axis, (2, 1), to broadcast back against the rows?)")
+        assert got.shape == (2,), f"var(axis=1) of a (2, 3) tensor has shape {got.shape}, expected (2,)"
+        np.testing.assert_allclose(got.data, a.astype(np.float64).var(axis=1), rtol=1e-6)
+
+    @settings(max_examples=40, deadline=None)
+    @given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=5).flatmap(arrays), st.data())
+    def test_matches_numpy_over_any_axis(self, a, data):
+        axis = data.draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
+                                   st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True).map(tuple)))
+        keepdims = data.draw(st.booleans())
+        want = a.astype(np.float64).var(axis=axis, keepdims=keepdims)
+        got = Tensor(a).var(axis=axis, keepdims=keepdims)
+        assert got.shape == np.shape(want)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got.data, want, rtol=1e-4, atol=1e-3)
+
+    def test_built_from_recorded_ops(self):
+        names = ("add", "sub", "mul", "div", "neg", "pow", "sum", "mean", "max", "sqrt", "exp", "log",
+                 "reshape", "transpose", "getitem", "matmul")
+        with recording_ops(*names):
+            x = Tensor([[1.0, 3.0, 5.0], [2.0, 2.0, 8.0]], requires_grad=True)
+            v = x.var(axis=1)
+        assert v.requires_grad and v._op_name in names, f"var recorded {v._op_name!r}, not a graph of ops"
+        stack, seen = [v], []
+        while stack:
+            node = stack.pop()
+            seen.append(node)
+            stack.extend(node._inputs)
+        assert any(node is x for node in seen), "the graph of var does not lead back to its input"
+
+    def test_never_negative_on_constants(self):
+        for value in (10_000.5, 3.0e6, -7.25):
+            out = Tensor(np.full((3, 1000), value, dtype=np.float32)).var(axis=1).data
+            low = float(out.min())
+            assert low >= 0, f"var of a constant row ({value} repeated) is negative: {low:.4g}"
+            assert out.max() <= 1e-6 * max(1, abs(value)), f"var of constant rows ({value}): {out.max():.3g}"
+
+    @pytest.mark.parametrize("offset", [1e4, -1e4, 1e5])
+    def test_accurate_when_the_mean_is_large(self, offset):
+        readings = (offset + np.random.default_rng(0).normal(size=(4, 1000))).astype(np.float32)
+        want = readings.astype(np.float64).var(axis=1)
+        got = Tensor(readings).var(axis=1).data
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+        whole = Tensor(readings).var().item()
+        assert whole == pytest.approx(readings.astype(np.float64).var(), rel=1e-3)
+
+    def test_does_not_change_its_input(self):
+        a = np.array([[1.0, 2.0], [5.0, -3.0]], dtype=np.float32)
+        x = Tensor(a.copy())
+        x.var(axis=0)
+        np.testing.assert_array_equal(x.data, a)
+
 
 class TestOpPath:
     """Module 05 depends on this contract; see docs/MODULE_FORMAT.md."""
@@ -229,6 +324,17 @@ class TestOpPath:
         yield BACKWARD_RULES
         BACKWARD_RULES.clear()
         BACKWARD_RULES.update(saved)
+
+    def test_every_op_records_its_name(self):
+        names = ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "matmul", "sum", "mean",
+                 "max", "reshape", "transpose", "getitem")
+        with recording_ops(*names):
+            x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+            outs = (x + 1, x - 1, x * 2, x / 2, -x, x ** 2, x.exp(), x.log(), x.sqrt(), x @ x, x.sum(),
+                    x.mean(), x.max(), x.reshape(4), x.T, x[0])
+            for name, out in zip(names, outs):
+                assert out._op_name == name, \
+                    f"the {name} op recorded {out._op_name!r}: does it return Tensor._op({name!r}, ...)?"
 
     def test_nothing_recorded_before_autograd_exists(self, empty_registry):
         out = Tensor([1.0], requires_grad=True) + 1
@@ -254,12 +360,23 @@ class TestOpPath:
             assert x.transpose(-1, 0)._ctx == {"axes": (2, 1, 0)}
             assert x[1]._ctx == {"index": 1}
 
+    @pytest.mark.parametrize("name", ["sum", "mean", "max"])
+    def test_reductions_record_axis_and_keepdims(self, name):
+        with recording_ops(name):
+            x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
+            for axis, keepdims in [(1, True), (None, False), ((0, 2), False)]:
+                ctx = getattr(x, name)(axis=axis, keepdims=keepdims)._ctx
+                assert ctx == {"axis": axis, "keepdims": keepdims}, \
+                    f"x.{name}(axis={axis}, keepdims={keepdims}) recorded ctx {ctx}"
+
     def test_binary_ops_record_left_then_right(self):
         names = ("add", "sub", "mul", "div", "matmul")
         with recording_ops(*names):
             a, b = Tensor(np.ones((2, 2)), requires_grad=True), Tensor(np.ones((2, 2)), requires_grad=True)
             for name, out in zip(names, (a + b, a - b, a * b, a / b, a @ b)):
-                assert out._op_name == name and out._inputs[0] is a and out._inputs[1] is b, name
+                assert out._op_name == name, f"a {name} b recorded op {out._op_name!r}"
+                order = ["a" if t is a else "b" if t is b else "?" for t in out._inputs]
+                assert order == ["a", "b"], f"{name}: inputs recorded as {order}, not [a, b] (left first)"
 
     def test_grad_disabled_records_nothing(self):
         with recording_ops("mul"):

@@ -1,5 +1,6 @@
 """Module 02 (activations) against the exported package: values, stability, the op contract."""
 
+import math
 
 import numpy as np
 import pytest
@@ -18,13 +19,18 @@ def relu_ref(a):
     return np.where(a > 0, a, 0.0)
 
 
+def _sigmoid_one(v):
+    # the textbook formula in plain Python floats: e^-v raises OverflowError past v = -709, where
+    # the true value (below 1e-308) is 0 for every float32 purpose
+    return 0.0 if v < -700 else 1 / (1 + math.exp(-v))
+
+
 def sigmoid_ref(a):
-    # 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2: an identity with no exponential to overflow
-    return 0.5 * (1 + np.tanh(np.asarray(a, np.float64) / 2))
+    return np.vectorize(_sigmoid_one, otypes=[np.float64])(np.asarray(a, np.float64))
 
 
 def tanh_ref(a):
-    return np.tanh(np.asarray(a, np.float64))
+    return np.vectorize(math.tanh, otypes=[np.float64])(np.asarray(a, np.float64))
 
 
 def gelu_ref(a):
@@ -143,6 +149,33 @@ def test_saturation_is_exact(strict_numerics):
     assert np.array_equal(t, [-1.0, 1.0])
     assert np.array_equal(g, [0.0, 1e4])
     assert np.array_equal(p, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
+
+
+def test_sigmoid_tails_keep_relative_accuracy(strict_numerics):
+    """Your design (section 3): tiny but not zero; a loss takes the log of it."""
+    tails = np.array([-15.0, -20.0, -40.0, -60.0, -80.0], dtype=np.float32)
+    with strict_numerics():
+        got = Sigmoid()(Tensor(tails)).data
+    want = sigmoid_ref(tails)
+    worst = int(np.argmax(np.abs(got - want) / want))
+    assert abs(got[worst] - want[worst]) <= 1e-5 * want[worst], \
+        f"sigmoid({tails[worst]:g}) = {got[worst]:.6g}, expected {want[worst]:.6g} (relative error > 1e-5)"
+
+
+@pytest.mark.parametrize("v", [-3.4e38, -1e4, -1000.0, -89.0, 89.0, 1e4, 3.4e38])
+def test_sigmoid_one_extreme_input_at_a_time(v, strict_numerics):
+    try:
+        with strict_numerics():
+            out = Sigmoid()(Tensor([v])).data
+    except (FloatingPointError, RuntimeWarning) as exc:
+        pytest.fail(f"sigmoid({v:g}) raised {type(exc).__name__}: {exc} (a step overflows at this input)")
+    assert 0.0 <= float(out[0]) <= 1.0, f"sigmoid({v:g}) = {float(out[0]):.6g}, outside [0, 1]"
+
+
+def test_tanh_near_zero_keeps_relative_accuracy():
+    small = np.array([1e-3, -2e-4, 3e-6, 1e-8], dtype=np.float32)
+    got = Tanh()(Tensor(small)).data
+    np.testing.assert_allclose(got, tanh_ref(small), rtol=1e-5, atol=0)
 
 
 def test_naive_sigmoid_would_have_overflowed(strict_numerics):

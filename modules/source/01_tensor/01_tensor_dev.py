@@ -153,10 +153,10 @@ class Config:
 # `float32`, except inside module 05's `gradcheck`, which switches it to `float64` for precise
 # finite differences; so use `Config.dtype`, never a hard-coded `np.float32`.
 #
-# **Refuse what is not numbers.** `np.asarray(data, dtype=...)` converts almost anything to
-# floats, and not always in a way you would want:
+# **Refuse what is not numbers.** Converting straight to floats accepts almost anything, and not
+# always in a way you would want:
 #
-# | `data` | `np.asarray(data).dtype` | converted straight to float32 |
+# | `data` | what NumPy reads it as (its dtype) | converted straight to float32 |
 # |---|---|---|
 # | `[[1, 2], [3, 4]]` | `int64` | `[[1., 2.], [3., 4.]]`: right |
 # | `None` | `object` (an array holding a Python object) | `nan`, silently |
@@ -175,9 +175,9 @@ class Config:
 # For `["1", "2"]`, for example: `Tensor() takes numbers (a number, a nested list of numbers, a
 # NumPy array or a Tensor); got list, which NumPy reads as dtype <U1`.
 #
-# **Copy nothing you do not have to.** A `float32` array passed in should be stored as is (the
-# same object, no copy: a batch of images can be hundreds of megabytes). `np.asarray` copies
-# only when it must, that is when the dtype has to change; `np.array` always copies.
+# **Copy nothing you do not have to.** A `float32` array passed in must be stored as is (the
+# same object, no copy: a batch of images can be hundreds of megabytes). Some NumPy conversions
+# always copy; others copy only when the dtype has to change. You need one of the second kind.
 #
 # The properties `shape`, `ndim`, `size` and `dtype` are given: they read the same attributes of
 # `self.data`.
@@ -188,20 +188,19 @@ class Config:
 # then hand it to `Tensor._op` with the op's name, its input tensors in order (left, then right)
 # and any settings the derivative will need. The op names and settings are fixed: the backward
 # rules of module 05 look them up (the table in `docs/MODULE_FORMAT.md`; each docstring below
-# repeats its line). Here is one op worked in full: an absolute value (not part of TinyTorch).
+# repeats its line). Here is one op worked in full, `a * b`, which the class below gives you:
 #
-# 1. The math: `|x|`, element by element. NumPy: `np.abs(self.data)`, same shape as `self`.
-# 2. The inputs: one, `self`. Settings: none (the derivative, `sign(x)`, needs only `x`).
-# 3. Together:
+# 1. The math: the product element by element, broadcasting the two shapes (below). NumPy's
+#    `*` on the two arrays does exactly that; the result is an array, not a Tensor.
+# 2. The inputs: both tensors, left then right. Module 05 will need both values: the derivative
+#    of `a * b` with respect to `a` is `b`, and with respect to `b` it is `a`.
+# 3. The settings: none. Everything the derivative needs is in the two recorded inputs.
 #
-# ```python
-# def abs(self) -> "Tensor":
-#     return Tensor._op("abs", np.abs(self.data), self)
-# ```
-#
-# Work out the others the same way: `-x` (`"neg"`), `e^x` (`"exp"`), `ln x` (`"log"`), `√x`
-# (`"sqrt"`), and `x ** p` (`"pow"`), whose derivative `p·x^(p-1)` needs `p`: pass it as the
-# setting `exponent=p` (settings are keyword arguments of `_op`, and land in the output's `_ctx`).
+# Read `__mul__` in the class with those three answers in mind; `/`, `-x`, `exp`, `log` and
+# `sqrt` are given too, written the same way. You write `+` and `-` (`"add"`, `"sub"`), and
+# `x ** p` (`"pow"`), whose derivative `p·x^(p-1)` needs `p`. The exponent is a plain number,
+# not a tensor that could receive a gradient, so it is not an input: it travels as a setting
+# (the `**ctx` of `_op`, which lands in the output's `_ctx`) under the name its docstring gives.
 #
 # **Broadcasting.** The binary ops `+ - * /` take two tensors whose shapes NumPy aligns from
 # the right; a dimension of size 1 (or a missing one) is stretched: `(256, 128) + (128,)` →
@@ -241,7 +240,21 @@ class Config:
 # int, or a tuple of ints. `keepdims=True` keeps each reduced axis with size 1, which is what
 # makes broadcasting back work: `x - x.max(axis=1, keepdims=True)` subtracts each row's maximum
 # from that row, `(N, C) - (N, 1)`. Module 05 must undo the reduction to send the gradient back,
-# so record both settings: `axis=...` and `keepdims=...`.
+# so record both settings, under the names `axis` and `keepdims`.
+#
+# **Your design: `var`, a reduction built from reductions.** The variance over `axis` is the mean
+# squared distance from the mean, `Var(x) = mean((x - mean(x))²)`, the same as
+# `mean(x²) - mean(x)²` on paper. Yours takes the same `axis` and `keepdims` as `sum`, divides by
+# the number of elements reduced (the population variance, as NumPy's `var` does by default:
+# `var([1, 3])` is 1, not 2), and is **built from your Tensor ops**, recording no op of its own:
+# module 05 then differentiates it with the rules it already has, and LayerNorm-style code can use
+# it. How you compute it is up to you; the tests judge the result on data like a sensor's
+# readings, around 10,000 with a spread of 1. In `float32` (7 significant digits) 10,000² is
+# 100,000,000 give or take 8, so a formula can be exact on paper and useless here: the variance
+# must stay within 0.1% of the true one there, never be negative (a constant row has variance
+# exactly 0 or nearly), and agree with NumPy on ordinary data. Think about which intermediate
+# values your formula forms, and how large they are, before you write it. Cost: every pass over
+# the data is one read of it; count how many passes and temporaries your choice makes.
 #
 # ## 7. Shapes and indexing
 #
@@ -257,9 +270,12 @@ class Config:
 # permutation, so record the **full permutation** of axes as `axes=` (a tuple): for a 3-D
 # tensor, `transpose(0, 2)` is `(2, 1, 0)`, and `transpose(-1, 0)` is `(2, 1, 0)` too.
 #
-# **Indexing** `x[1, :, 2]`, `x[:, 1:]`, `x[[0, 0, 2]]`: whatever NumPy accepts (a Tensor used
-# as an index is turned into integers for you). Record the index as `index=`: module 05 needs
-# it to send the gradient back to the picked elements.
+# **Indexing** `x[1, :, 2]`, `x[:, 1:]`, `x[[0, 0, 2]]`: whatever NumPy accepts, with the
+# result NumPy gives. Indices often arrive as Tensors (class labels, token ids): a Tensor stores
+# `float32`, and NumPy refuses floats as positions. So a Tensor in the index, on its own
+# (`x[labels]`) or as one entry of a tuple (`x[rows, labels]`, `x[labels, 1:]`), stands for the
+# integer positions it holds. Record the index NumPy actually used as the setting `index`:
+# module 05 needs it to send the gradient back to the picked elements, with NumPy's own indexing.
 #
 # ## 8. The Tensor class: which section explains each stub
 #
@@ -269,9 +285,10 @@ class Config:
 # | you write | explained in | test |
 # |---|---|---|
 # | `__init__` | section 3 | creation and properties |
-# | `__add__` `__sub__` `__mul__` `__truediv__` `__neg__` `__pow__` `exp` `log` `sqrt` | section 4 | arithmetic and broadcasting |
+# | `__add__` `__sub__` `__pow__` (`*`, `/`, `-x`, `exp`, `log`, `sqrt` are given) | section 4 | arithmetic and broadcasting |
 # | `matmul` | section 5 | matrix multiplication |
 # | `sum` `mean` `max` | section 6 | reductions |
+# | `var` (your design) | section 6 | variance |
 # | `reshape` `transpose` `__getitem__` | section 7 | shapes and indexing |
 #
 # The last two tests check everything together: that every op goes through `_op` with its
@@ -401,18 +418,16 @@ class Tensor:
         ### END SOLUTION
 
     def __mul__(self, other) -> "Tensor":
-        """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`."""
+        """Element-wise `self * other` with broadcasting; op `"mul"`, inputs `(self, other)`
+        (given: section 4 works it through)."""
         other = Tensor._lift(other)
-        ### BEGIN SOLUTION
         return Tensor._op("mul", self.data * other.data, self, other)
-        ### END SOLUTION
 
     def __truediv__(self, other) -> "Tensor":
-        """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`."""
+        """Element-wise `self / other` with broadcasting; op `"div"`, inputs `(self, other)`
+        (given)."""
         other = Tensor._lift(other)
-        ### BEGIN SOLUTION
         return Tensor._op("div", self.data / other.data, self, other)
-        ### END SOLUTION
 
     def __radd__(self, other) -> "Tensor":
         return Tensor._lift(other) + self
@@ -427,10 +442,8 @@ class Tensor:
         return Tensor._lift(other) / self
 
     def __neg__(self) -> "Tensor":
-        """`-self`; op `"neg"`, input `self` (section 4)."""
-        ### BEGIN SOLUTION
+        """`-self`; op `"neg"`, input `self` (given)."""
         return Tensor._op("neg", -self.data, self)
-        ### END SOLUTION
 
     def __pow__(self, exponent: float) -> "Tensor":
         """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`
@@ -442,22 +455,16 @@ class Tensor:
         ### END SOLUTION
 
     def exp(self) -> "Tensor":
-        """Element-wise `e^x`; op `"exp"`, input `self` (section 4)."""
-        ### BEGIN SOLUTION
+        """Element-wise `e^x`; op `"exp"`, input `self` (given)."""
         return Tensor._op("exp", np.exp(self.data), self)
-        ### END SOLUTION
 
     def log(self) -> "Tensor":
-        """Element-wise natural logarithm; op `"log"`, input `self` (section 4)."""
-        ### BEGIN SOLUTION
+        """Element-wise natural logarithm; op `"log"`, input `self` (given)."""
         return Tensor._op("log", np.log(self.data), self)
-        ### END SOLUTION
 
     def sqrt(self) -> "Tensor":
-        """Element-wise square root; op `"sqrt"`, input `self` (section 4)."""
-        ### BEGIN SOLUTION
+        """Element-wise square root; op `"sqrt"`, input `self` (given)."""
         return Tensor._op("sqrt", np.sqrt(self.data), self)
-        ### END SOLUTION
 
     # --- matrix multiplication (section 5) --------------------------------------------------------
     def matmul(self, other) -> "Tensor":
@@ -511,6 +518,15 @@ class Tensor:
         return Tensor._op("max", data, self, axis=axis, keepdims=keepdims)
         ### END SOLUTION
 
+    def var(self, axis=None, keepdims: bool = False) -> "Tensor":
+        """Population variance over `axis` (dividing by the number of elements reduced), like
+        `sum` in its arguments; built from your ops (no op of its own), and accurate in float32
+        even when the mean is large next to the spread (section 6, your design)."""
+        ### BEGIN SOLUTION
+        centered = self - self.mean(axis=axis, keepdims=True)
+        return (centered * centered).mean(axis=axis, keepdims=keepdims)
+        ### END SOLUTION
+
     # --- shape operations (section 7) -----------------------------------------------------------
     def reshape(self, *shape) -> "Tensor":
         """The same elements in a new shape (`reshape(2, -1)` or `reshape((2, -1))`); op
@@ -550,11 +566,14 @@ class Tensor:
 
     # --- indexing (section 7) -------------------------------------------------------------------
     def __getitem__(self, index) -> "Tensor":
-        """`self[index]` for any index NumPy accepts; op `"getitem"`, input `self`, ctx `index`
-        (section 7)."""
+        """`self[index]` for any index NumPy accepts, where a Tensor (alone, or an entry of a tuple)
+        stands for the integer positions it holds; op `"getitem"`, input `self`, ctx `index`: the
+        index NumPy used (section 7)."""
+        ### BEGIN SOLUTION
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
-        ### BEGIN SOLUTION
+        elif isinstance(index, tuple):
+            index = tuple(part.data.astype(np.int64) if isinstance(part, Tensor) else part for part in index)
         return Tensor._op("getitem", self.data[index], self, index=index)
         ### END SOLUTION
 
@@ -639,16 +658,25 @@ if __name__ == "__main__":
 def test_unit_matmul():
     from tinytorch.testing import close, raises
     rng = np.random.default_rng(0)
+
+    def product(left, right):
+        what = f"{left.shape} @ {right.shape}"
+        try:
+            got = Tensor(left) @ Tensor(right)
+        except ValueError as exc:
+            raise AssertionError(f"{what} is a valid product (NumPy computes it, shape "
+                                 f"{np.matmul(left, right).shape}), but raised ValueError: {exc}") from None
+        close(got, left @ right, atol=1e-5, what=what)
+
     a, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3))
-    close(Tensor(a) @ Tensor(b), a @ b, atol=1e-5, what="(4, 5) @ (5, 3)")
-    batch = rng.normal(size=(8, 4, 5))
-    close(Tensor(batch).matmul(Tensor(b)), batch @ b, atol=1e-5, what="(8, 4, 5) @ (5, 3)")
+    product(a, b)
+    product(rng.normal(size=(8, 4, 5)), b)
     stacked = rng.normal(size=(2, 5, 3))
-    close(Tensor(a) @ Tensor(stacked), a @ stacked, atol=1e-5, what="(4, 5) @ (2, 5, 3)")
-    ones = rng.normal(size=(1, 4, 5))
-    close(Tensor(ones) @ Tensor(stacked), ones @ stacked, atol=1e-5, what="(1, 4, 5) @ (2, 5, 3)")
-    v = rng.normal(size=5)
-    close(Tensor(a) @ Tensor(v), a @ v, atol=1e-5, what="(4, 5) @ (5,)")
+    product(a, stacked)
+    product(rng.normal(size=(1, 4, 5)), stacked)
+    product(a, rng.normal(size=5))
+    batch = rng.normal(size=(8, 4, 5))
+    close(Tensor(batch).matmul(Tensor(b)), batch @ b, atol=1e-5, what="Tensor.matmul, (8, 4, 5) by (5, 3)")
     raises(ValueError, lambda: Tensor(np.ones((4, 5))) @ Tensor(np.ones((4, 5))), "(4, 5)")
     raises(ValueError, lambda: Tensor(np.ones((3, 4))) @ Tensor(np.ones(3)), "(3, 4)", "(3,)")
     # inner dimensions 4 and 4 match, but the batch dimensions 2 and 3 do not broadcast:
@@ -680,6 +708,67 @@ if __name__ == "__main__":
     test_unit_reductions()
 
 # %% [markdown]
+# ### Unit test: variance (your design)
+# In order: the population variance (divide by the count), a graph built from your ops, NumPy's
+# values on ordinary data, never negative, and then float32 readings around 10,000 with a
+# spread of 1, where the formula you chose is put to the test.
+
+# %% nbgrader={"grade": true, "grade_id": "test-var", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_var():
+    from tinytorch.testing import close, ops_in_graph, recording_ops
+    two = Tensor([1.0, 3.0]).var()
+    assert isinstance(two, Tensor), f"var must return a Tensor, got {type(two).__name__}"
+    assert two.shape == (), f"Tensor([1., 3.]).var() must be 0-d like a sum, got shape {two.shape}"
+    sample = " (that is n - 1 = 1: the sample variance; divide by the count n = 2)" if abs(two.item() - 2) < 1e-6 else ""
+    assert abs(two.item() - 1.0) < 1e-6, f"Tensor([1., 3.]).var() must be 1.0, got {two.item():.6g}{sample}"
+    names = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "matmul",
+             "sum", "mean", "max", "reshape", "transpose", "getitem"]
+    with recording_ops(*names, rules=BACKWARD_RULES):
+        x = Tensor([[1.0, 3.0, 5.0], [2.0, 2.0, 8.0]], requires_grad=True)
+        try:
+            v = x.var(axis=1)
+        except RuntimeError as exc:
+            raise AssertionError(f"var must be built from your Tensor ops, with no op of its own: {exc}") from None
+        except ValueError as exc:
+            raise AssertionError(f"x.var(axis=1) of a (2, 3) tensor raised ValueError: {exc}. A mean over "
+                                 "axis 1 has shape (2,), which does not broadcast against the (2, 3) rows; "
+                                 "with the reduced axis kept, (2, 1), it does (section 6)") from None
+        assert v._op_name in names, \
+            f"x.var(axis=1) of an x that requires grad recorded no graph (op {v._op_name}): build var " \
+            "from Tensor operations, not on .data or with NumPy, so that module 05 can differentiate it"
+        stack, reached = [v], False
+        while stack:
+            node = stack.pop()
+            reached = reached or node is x
+            stack.extend(node._inputs)
+        assert reached, f"the graph of x.var(axis=1) ({ops_in_graph(v)}) does not lead back to x: " \
+            "build var from x with Tensor ops"
+    a = np.array([[1.0, 5.0, 3.0, 0.5], [4.0, 2.0, 6.0, 9.0], [7.0, 7.0, 1.0, 2.0]], dtype=np.float32)
+    for axis in (None, 0, 1, -1, (0, 1)):
+        for keepdims in (False, True):
+            want = a.astype(np.float64).var(axis=axis, keepdims=keepdims)
+            close(Tensor(a).var(axis=axis, keepdims=keepdims), want, atol=1e-5,
+                  what=f"x.var(axis={axis}, keepdims={keepdims}) of a (3, 4) tensor, against NumPy")
+    flat = Tensor(np.full((3, 1000), 10_000.5, dtype=np.float32)).var(axis=1).data
+    assert flat.min() >= 0, f"var of a constant row (10,000.5 repeated) came out negative: {flat.min():.4g}. " \
+        "A mean of squares is never negative: a formula gets there only by subtracting two large, " \
+        "nearly equal numbers, each rounded in float32"
+    assert flat.max() <= 1e-6, f"var of a constant row (10,000.5 repeated) must be 0, got up to {flat.max():.4g}"
+    readings = (10_000 + np.random.default_rng(0).normal(size=(4, 1000))).astype(np.float32)
+    want = readings.astype(np.float64).var(axis=1)
+    got = Tensor(readings).var(axis=1).data
+    worst = int(np.argmax(np.abs(got - want) / want))
+    assert abs(got[worst] - want[worst]) <= 1e-3 * want[worst], \
+        f"var of float32 readings around 10,000 with spread 1, row {worst}: got {got[worst]:.6g}, " \
+        f"expected {want[worst]:.6g} (within 0.1%). Values near 10,000² = 1e8 carry a float32 rounding " \
+        "error of about 8, more than the whole variance: does your formula square the raw readings?"
+    print("var: OK")
+
+
+if __name__ == "__main__":
+    test_unit_var()
+
+# %% [markdown]
 # ### Unit test: shapes and indexing
 
 # %% nbgrader={"grade": true, "grade_id": "test-shapes", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
@@ -696,6 +785,15 @@ def test_unit_shapes():
     close(x[1, :, 2], a[1, :, 2], what="x[1, :, 2]")
     close(x[:, 1:], a[:, 1:], what="x[:, 1:]")
     close(x[[1, 0, 1]], a[[1, 0, 1]], what="x[[1, 0, 1]]")
+    close(x[Tensor([1, 0, 1])], a[[1, 0, 1]], what="x[Tensor([1, 0, 1])] (a Tensor holds positions)")
+    for index, want, what in [((Tensor([1, 0]), Tensor([2, 0])), a[[1, 0], [2, 0]], "x[Tensor([1, 0]), Tensor([2, 0])]"),
+                              ((Tensor([1, 0]), slice(1, None), 3), a[[1, 0], 1:, 3], "x[Tensor([1, 0]), 1:, 3]")]:
+        try:
+            got = x[index]
+        except (IndexError, TypeError) as exc:
+            raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}. A Tensor inside a tuple index "
+                                 "stands for integer positions too (section 7)") from None
+        close(got, want, what=f"{what} (Tensors inside a tuple index)")
     raises(ValueError, lambda: x.reshape(5, 5), "(2, 3, 4)", "24", "(5, 5)")
     print("shapes: OK")
 
@@ -739,6 +837,10 @@ def test_unit_op_path():
         assert axes == {"axes": (2, 1, 0)}, f"transpose(0, 2) must save the permutation (2, 1, 0), got {axes}"
         index = y[1]._ctx
         assert index == {"index": 1}, f"y[1] must save the index, got {index}"
+        index = y[Tensor([1, 0]), 2]._ctx.get("index")
+        assert isinstance(index, tuple) and len(index) == 2 and index[1] == 2 and \
+            isinstance(index[0], np.ndarray) and index[0].dtype.kind == "i" and list(index[0]) == [1, 0], \
+            f"y[Tensor([1, 0]), 2] must save the index NumPy used, (integer array [1, 0], 2), got {index!r}"
     print("op path: OK")
 
 
