@@ -15,6 +15,18 @@ def _kv(rng, b, h, t, d):
     return (Tensor(rng.normal(size=(b, h, t, d)).astype(np.float32)) for _ in range(2))
 
 
+def test_cache_stays_float32_and_returns_views():
+    cache = KVCache(2, 1, 4, 2)
+    k = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
+    k_all, v_all = cache.update(Tensor(k), Tensor(-k))
+    dtypes = {"cache.keys": cache.keys.dtype, "cache.values": cache.values.dtype,
+              "returned keys": k_all.dtype, "returned values": v_all.dtype}
+    assert all(d == np.float32 for d in dtypes.values()), \
+        f"the cache stays float32: got {', '.join(f'{n} {d}' for n, d in dtypes.items())}"
+    assert np.shares_memory(k_all.data, cache.keys) and np.shares_memory(v_all.data, cache.values), \
+        "update returns views of the preallocated arrays (basic slices), not copies"
+
+
 def test_many_single_updates_equal_one_concatenation_and_never_reallocate():
     rng = np.random.default_rng(0)
     cache = KVCache(1, 2, 50, 3)

@@ -15,6 +15,23 @@ def _t(rng, *shape, scale=1.0, shift=0.0):
     return Tensor(rng.normal(size=shape) * scale + shift, requires_grad=True)
 
 
+def test_each_vector_is_normalized_on_its_own():
+    """The axis first (before any worked example): rows of a (3, 4) input, with eps = 0."""
+    rows = np.array([[1, 2, 3, 6], [10, 10, 12, 8], [0, -4, 4, 0]], np.float32)
+    y = layer_norm(Tensor(rows), Tensor(np.ones(4)), Tensor(np.zeros(4)), eps=0.0).data
+    means, variances = y.mean(axis=-1), y.var(axis=-1)
+    if not (np.allclose(means, 0, atol=1e-5) and np.allclose(variances, 1, atol=1e-4)):
+        columns = np.allclose(y.mean(axis=0), 0, atol=1e-5) and np.allclose(y.var(axis=0), 1, atol=1e-4)
+        pytest.fail(f"each row of {rows.tolist()} must be normalized on its own: row means "
+                    f"{np.round(means, 3).tolist()} (expected 0), variances "
+                    f"{np.round(variances, 3).tolist()} (expected 1)"
+                    + ("; the columns are normalized instead: wrong axis" if columns else "")
+                    + ("; 0.75 = 3/4: use the biased variance (divide by D)"
+                       if np.allclose(variances, 0.75) else ""))
+    close(y[0], [-2 / 3.5 ** 0.5, -1 / 3.5 ** 0.5, 0.0, 3 / 3.5 ** 0.5], atol=1e-6,
+          what="the worked example [1, 2, 3, 6]")
+
+
 def test_rule_is_registered_by_the_package():
     assert "layer_norm" in BACKWARD_RULES
 
