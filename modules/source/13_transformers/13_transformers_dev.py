@@ -190,10 +190,11 @@ def test_unit_layer_norm():
     assert y.shape == x.shape and y.dtype == np.float32, f"shape {y.shape}, dtype {y.dtype}: expected {x.shape}, float32"
     x64 = x.astype(np.float64)
     mu, var = x64.mean(axis=-1, keepdims=True), x64.var(axis=-1, keepdims=True)
+    wide = run(x[1], np.ones(5), np.zeros(5), 4.0)
+    close(wide, (x64[1] - mu[1]) / np.sqrt(var[1] + 4.0), atol=1e-5,
+          what="eps = 4 is added to the variance, under the square root: (x - mean) / sqrt(var + eps)")
     close(y, (x64 - mu) / np.sqrt(var + 1e-5) * gamma + beta, atol=2e-4,
           what="statistics over the last axis of (2, 3, 5), then weight and bias")
-    wide = run(x[1], np.ones(5), np.zeros(5), 4.0)
-    close(wide, (x64[1] - mu[1]) / np.sqrt(var[1] + 4.0), atol=1e-5, what="eps = 4 is added to the variance")
     print("layer_norm forward: OK")
 
 
@@ -305,6 +306,10 @@ def test_unit_layer_norm_backward():
                              "arrays; out, x, weight and bias are Tensors (their numbers: .data)") from None
     assert len(got) == 3 and all(isinstance(a, np.ndarray) for a in got), \
         f"the rule returns three NumPy arrays, got {[type(a).__name__ for a in got]} (use weight.data, not weight)"
+    close(got[0].sum(axis=-1), np.zeros((2, 3)), atol=1e-3,
+          what="grad_x sums to zero over each vector (the term with the mean of w * g)")
+    close((got[0] * x_hat).sum(axis=-1), np.zeros((2, 3)), atol=1e-3,
+          what="grad_x is orthogonal to x_hat (the term with the mean of w * g * x_hat)")
     for k, name in enumerate(["grad_x", "grad_weight", "grad_bias"]):
         numeric = np.zeros_like(arrays[k])
         for i in np.ndindex(numeric.shape):  # central differences of the reference forward
@@ -312,6 +317,9 @@ def test_unit_layer_norm_backward():
             plus[k][i] += 1e-6
             minus[k][i] -= 1e-6
             numeric[i] = ((reference(*plus)[0] - reference(*minus)[0]) * g).sum() / 2e-6
+        if k == 0 and not np.allclose(got[0], numeric, atol=1e-3, rtol=1e-3):
+            assert not np.allclose(got[0] * inv_std, numeric, atol=1e-3, rtol=1e-3), \
+                "grad_x is right up to the common factor inv_std: every term is multiplied by it"
         close(got[k], numeric, atol=1e-3, rtol=1e-3, what=f"{name} of the rule, against central differences")
     x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
     assert gradcheck(lambda x, w, b: layer_norm(x, w, b), x, w, b), "layer_norm gradient wrong"
@@ -616,16 +624,20 @@ def test_unit_gpt():
     assert abs(first - np.log(11)) < 0.1, f"a fresh GPT predicts nearly uniformly: loss {first:.3f}, ln 11 = {np.log(11):.3f}"
     for p in (model.position_embedding.weight, model.ln_f.bias, model.blocks[1].ln2.weight):
         p.data[...] = rng.normal(size=p.shape)  # make every part matter
+    bold = GPT(11, 16, 2, 2, 8, rng=1)
+    for p in bold.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.5  # large weights: every token matters to what may see it
+    changed = ids.copy()
+    changed[:, 4] = (changed[:, 4] + 1) % 11
+    before, after = bold(ids).data, bold(changed).data
+    close(after[:, :4], before[:, :4], atol=1e-5,
+          what="causal: logits at positions 0..3 ignore token 4 (does every block get the causal mask?)")
+    assert not np.allclose(after[:, 4:], before[:, 4:]), "changing token 4 must change the logits from position 4 on"
     x = model.token_embedding(ids) + model.position_embedding.weight[0:6]
     for block in model.blocks:
         x = block(x, mask=causal_mask(6))
     close(model(Tensor(ids.astype(np.float32))), model.head(model.ln_f(x)), atol=1e-4,
           what="embeddings + positions, every block with a causal mask, ln_f, head")
-    changed = ids.copy()
-    changed[:, 4] = (changed[:, 4] + 1) % 11
-    before, after = model(ids).data, model(changed).data
-    close(after[:, :4], before[:, :4], atol=1e-5, what="causal: logits at positions 0..3 ignore token 4")
-    assert not np.allclose(after[:, 4:], before[:, 4:]), "changing token 4 must change the logits from position 4 on"
     raises(ValueError, lambda: model(rng.integers(0, 11, size=(2, 9))), "max_seq_len")
     raises(ValueError, lambda: model(ids[0]), "(B, T)")
     raises(IndexError, lambda: model([[1, 11]]), "11")
@@ -684,7 +696,11 @@ def test_unit_param_count():
         actual = sum(p.size for p in model.parameters())
         vocab, dim, layers, _, seq = config
         got = gpt_parameter_count(vocab, dim, layers, seq)
-        assert got == actual, f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, but GPT{config} has {actual}"
+        off = got - actual
+        parts = [f"{off // n} x {what}" for n, what in ((dim, f"D = {dim}"), (vocab, f"V = {vocab}"),
+                                                         (seq, f"S = {seq}")) if off and off % n == 0]
+        assert got == actual, f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, but GPT{config} has {actual}: " \
+            f"off by {off}" + (f" (= {' or '.join(parts)}: which part is that?)" if parts else "")
     assert gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2) == 555_073, \
         f"mlp_ratio=2 at (65, 128, 4, 64): got {gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2)}, expected 555,073"
     print("parameter count: OK")
@@ -869,7 +885,7 @@ def test_unit_sample_next():
     greedy = run("greedy", [[0.0, 3.0, 1.0, 3.0], [5.0, 0.0, 0.0, 0.0]], temperature=0)
     assert isinstance(greedy, np.ndarray) and greedy.dtype == np.int64 and greedy.tolist() == [1, 0], \
         f"greedy: got {greedy!r}, expected int64 [1, 0] (the first maximum)"
-    sweep = np.linspace(0.0, 0.999, 400)  # draws across [0, 1): every kept token is picked by some draw
+    sweep = np.linspace(0.001, 0.999, 400)  # draws across (0, 1), none on a boundary: every kept token is picked
     distinct = [3.0, 1.0, 2.0, 0.0, 4.0]  # no ties: the top k are tokens 4, 0, 2 in that order
     for k, top in ((1, [4]), (2, [0, 4]), (3, [0, 2, 4])):
         picks = run(f"top_k = {k} on {distinct}", np.tile(distinct, (400, 1)), 1.0, k, rng=Fixed(sweep))
@@ -893,7 +909,8 @@ def test_unit_sample_next():
                                  f"{type(err).__name__}: {err}") from None
         assert kept == full, f"top_k = {k} >= V = 4 keeps every token: got {kept}, expected {full} (as without top-k)"
     bounds = [int(sample_next(np.zeros((1, 4)), rng=Fixed([u]))[0]) for u in (0.0, 0.25, 0.5, 0.99)]
-    assert bounds == [0, 1, 2, 3], f"equal logits, c = [1, 2, 3, 4]: u = 0, 1, 2, 3.96 pick {bounds}, expected [0, 1, 2, 3]"
+    assert bounds == [0, 1, 2, 3], f"equal logits, c = [1, 2, 3, 4]: u = 0, 1, 2, 3.96 pick {bounds}, expected " \
+        "[0, 1, 2, 3] (a u equal to c_i picks i + 1: the first index with c_i > u, so count the entries <= u)"
     masked = int(sample_next(np.array([[0.0, 5.0, 5.0, 0.0]]), top_k=2, rng=Fixed([0.0]))[0])
     assert masked == 1, f"a draw of exactly 0 must not pick a masked token (c = [0, 1, 2, 2]): got {masked}, expected 1"
     huge = sample_next(np.tile([[1000.0, 999.0, 0.0], [0.0, 1.0, -1.0]], (5000, 1)), rng=3).reshape(5000, 2)
