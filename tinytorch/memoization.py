@@ -70,7 +70,7 @@ class KVCache:
         self.keys[:, :, start:stop] = k
         self.values[:, :, start:stop] = v
         self._length = stop
-        return Tensor(self.keys[:, :, :stop]), Tensor(self.keys[:, :, :stop])
+        return Tensor(self.keys[:, :, :stop]), Tensor(self.values[:, :, :stop])
 
     def __repr__(self) -> str:
         B, H, S, hd = self.keys.shape

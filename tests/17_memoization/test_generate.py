@@ -29,10 +29,28 @@ def test_each_block_appends_to_its_own_cache():
                                     if max(lengths) > 4 or min(lengths) == 0 else ""))
     assert [c.length for c in caches] == [4, 4], \
         f"after a prompt of 4 the caches hold {[c.length for c in caches]}: each block appends to its own"
-    for t in (4, 5):
-        forward_cached(model, ids[:, t:t + 1], caches)
+    with no_grad():
+        full = model(ids).data
+    step = forward_cached(model, ids[:, 4:5], caches).data
+    close(step, full[:, 4:5], atol=1e-5, what="token 4 after a prompt of 4 sits at position 4: the "
+          "positional embedding's offset is the number of positions the caches held before the call")
+    forward_cached(model, ids[:, 5:6], caches)
     lengths = [c.length for c in caches]
     assert lengths == [6, 6], f"two more tokens: the caches hold {lengths}"
+
+
+def test_chunks_after_cached_positions():
+    model = _confident(GPT(11, 16, 2, 4, 12, rng=3), 5, scale=0.3).eval()
+    ids = np.random.default_rng(5).integers(0, 11, size=(2, 7))
+    with no_grad():
+        full = model(ids).data
+    caches = make_caches(model, 2)
+    try:
+        parts = [forward_cached(model, ids[:, a:b], caches).data for a, b in ((0, 2), (2, 5), (5, 7))]
+    except Exception as err:
+        pytest.fail(f"chunks of 2, 3, 2 tokens: forward_cached raised {type(err).__name__}: {err}. A chunk "
+                    "of T new tokens after L cached ones: T queries, L + T keys, a mask of (T, L + T)")
+    close(np.concatenate(parts, axis=1), full, atol=1e-5, what="chunks of 2, 3, 2 tokens")
 
 
 def _count_positions(model):

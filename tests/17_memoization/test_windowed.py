@@ -62,9 +62,30 @@ def _check(model, prompt, n, min_context, **kwargs):
                                   f"{token} comes from no allowed window ({allowed}, read from position 0)")
     budget = min(prompt2d.shape[1], S) + S + 2 * n
     assert sum(counted) <= budget, (f"{n} tokens, prompt {prompt2d.shape[1]}, max_seq_len {S}: "
-                                    f"{sum(counted)} positions of work (calls {counted}), budget {budget}")
+                                    f"{sum(counted)} positions of work (calls {counted}), budget {budget}: a "
+                                    "reset that keeps m tokens costs m, so keep fewer than the whole window")
     assert len(counted) <= n, f"{len(counted)} model calls for {n} new tokens"
     return got
+
+
+def _ruler(window=8):
+    """A GPT whose greedy token is w - 1 when it reads a window of w tokens (positions 0..w-1)."""
+    model = GPT(13, 16, 1, 2, window, rng=0)
+    for name, p in model.named_parameters():
+        p.data[...] = 1.0 if name.endswith("ln_f.weight") else 0.0
+    model.position_embedding.weight.data[:, :window] = 10 * np.eye(window)
+    model.head.weight.data[:window, :window] = np.eye(window)
+    return model.eval()
+
+
+@pytest.mark.parametrize("min_context, window", [(1, 8), (2, 8), (4, 8), (3, 12), (6, 12)])
+def test_every_window_read_is_allowed(min_context, window):
+    widths = generate_windowed(_ruler(window), np.array([0, 1, 2]), 40, min_context, temperature=0)[3:] + 1
+    for i, w in enumerate(widths.tolist()):
+        length = 3 + i
+        allowed = [length] if length <= window else list(range(min_context, window + 1))
+        assert w in allowed, (f"min_context {min_context}, max_seq_len {window}: new token {i} (sequence "
+                              f"length {length}) was read from a window of {w} tokens, allowed {allowed}")
 
 
 @pytest.mark.parametrize("min_context", [1, 2, 3, 4])
