@@ -62,8 +62,8 @@ def _gpt(seed=0, seq=8):
 class Unmasked(GPT):
     def forward(self, ids):
         x = self.position_embedding(self.token_embedding(self._check_ids(ids)))
-        for block in self.blocks:
-            x = block(x)
+        for layer in self.blocks:
+            x = layer(x)
         logits = self.head(self.ln_f(x))
         return logits
 
@@ -72,10 +72,10 @@ class OffByOneMask(GPT):  # each position also sees the next one
     def forward(self, ids):
         ids = self._check_ids(ids)
         T = ids.shape[1]
-        x = self.position_embedding(self.token_embedding(ids))
+        x = self.position_embedding(self.token_embedding(ids=ids))
         mask = np.tril(np.ones((T, T), bool), k=1)
-        for block in self.blocks:
-            x = block(x, mask)
+        for layer in self.blocks:
+            x = layer(x, mask)
         logits = self.head(self.ln_f(x))
         return logits
 

@@ -1244,8 +1244,8 @@ def test_unit_find_causal_leak():
     class Unmasked(GPT):  # a student's GPT.forward that forgets the mask
         def forward(self, ids):
             x = self.position_embedding(self.token_embedding(self._check_ids(ids)))
-            for block in self.blocks:
-                x = block(x)
+            for layer in self.blocks:
+                x = layer(x)
             logits = self.head(self.ln_f(x))
             return logits
 
