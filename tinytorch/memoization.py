@@ -6,7 +6,7 @@ import numpy as np
 from tinytorch.attention import causal_mask
 from tinytorch.autograd import no_grad
 from tinytorch.tensor import Config, Tensor
-from tinytorch.transformers import GPT, sample_next
+from tinytorch.transformers import GPT, _generation_context, sample_next
 
 
 def _count(value, name: str, minimum: int = 1) -> int:
@@ -14,19 +14,6 @@ def _count(value, name: str, minimum: int = 1) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _whole_ids(array: np.ndarray, who: str) -> np.ndarray:
-    """Token ids as int64, or a ValueError naming the first one that is not a whole number (given)."""
-    if array.dtype.kind in "iu":
-        return array.astype(np.int64)
-    if array.dtype.kind != "f":
-        raise ValueError(f"{who} needs integer token ids, got an array of dtype {array.dtype}")
-    bad = ~np.isfinite(array) | (array != np.round(array))
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{who} needs whole-number token ids, got {array[index]} at index {index}")
-    return array.astype(np.int64)
 
 
 class KVCache:
@@ -153,12 +140,7 @@ def generate_cached(model: GPT, ids, max_new_tokens: int, temperature: float = 1
                     seed: int | None = None) -> np.ndarray:
     """`model.generate` with a KV cache: the same tokens for the same arguments, one position of
     work per new token (until the context exceeds max_seq_len, then the window is re-prefilled)."""
-    array = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
-    if array.ndim not in (1, 2) or array.shape[-1] == 0:
-        raise ValueError(f"generate_cached needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
-                         f"got shape {array.shape}")
-    max_new_tokens = _count(max_new_tokens, "max_new_tokens", minimum=0)
-    out = np.atleast_2d(_whole_ids(array, "generate_cached"))
+    out, rank = _generation_context(model, ids, max_new_tokens, "generate_cached")  # module 13's checks
     rng = np.random.default_rng(seed)
     window = model.max_seq_len
     was_training = model.training
@@ -180,4 +162,37 @@ def generate_cached(model: GPT, ids, max_new_tokens: int, temperature: float = 1
                 logits = forward_cached(model, out[:, -window:], caches).data[:, -1]
     finally:
         model.train(was_training)
-    return out if array.ndim == 2 else out[0]
+    return out if rank == 2 else out[0]
+
+
+def generate_windowed(model: GPT, ids, max_new_tokens: int, min_context: int, temperature: float = 1.0,
+                      top_k: int | None = None, seed: int | None = None) -> np.ndarray:
+    """Cached generation that, when the caches are full, starts a new window of at least
+    `min_context` recent tokens: at most two positions of work per new token (section 9)."""
+    out, rank = _generation_context(model, ids, max_new_tokens, "generate_windowed")
+    window = model.max_seq_len
+    min_context = _count(min_context, "min_context")
+    if min_context > window // 2:
+        raise ValueError(f"min_context must be at most max_seq_len // 2 = {window // 2}, got {min_context}")
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        keep = max(window // 2, min_context)  # a new window of S/2: S positions buy S/2 + 1 tokens
+        caches = make_caches(model, out.shape[0])
+        if max_new_tokens:
+            logits = forward_cached(model, out[:, -window:], caches).data[:, -1]
+        for step in range(max_new_tokens):
+            token = sample_next(logits, temperature, top_k, rng)
+            out = np.concatenate([out, token[:, None]], axis=1)
+            if step == max_new_tokens - 1:
+                break
+            if caches[0].length < window:
+                logits = forward_cached(model, token[:, None], caches).data[:, -1]
+            else:
+                for cache in caches:
+                    cache.reset()
+                logits = forward_cached(model, out[:, -keep:], caches).data[:, -1]
+    finally:
+        model.train(was_training)
+    return out if rank == 2 else out[0]

@@ -182,7 +182,6 @@ def lm_batch(data, batch_size: int, context: int, rng=None) -> tuple[np.ndarray,
     if len(data) < context + 1:
         raise ValueError(f"lm_batch: {len(data)} tokens are too few for windows of context + 1 = {context + 1}")
     rng = get_rng(rng)
-    # Draw the starts with one call to rng.integers, then gather (section 8).
     starts = rng.integers(0, len(data) - context, size=batch_size)
     windows = data[starts[:, None] + np.arange(context + 1)].astype(np.int64)
     return windows[:, :-1], windows[:, 1:]
@@ -214,16 +213,22 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, rng=
     return (cdf <= u).sum(axis=1).astype(np.int64)
 
 
-def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             seed: int | None = None) -> np.ndarray:
-    """Autoregressive sampling from `model`: returns ids with `max_new_tokens` tokens appended."""
+def _generation_context(model: GPT, ids, max_new_tokens, who: str = "generate") -> tuple[np.ndarray, int]:
+    """The context as int64 (B, T), every id in range, and the rank of `ids` (1 or 2), or a clear
+    error naming the index in `ids` as given (given; module 17's generators use it too)."""
     array = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if array.ndim not in (1, 2) or array.shape[-1] == 0:
-        raise ValueError(f"generate needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
+        raise ValueError(f"{who} needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
                          f"got shape {array.shape}")
     if not isinstance(max_new_tokens, int | np.integer) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-    out = np.atleast_2d(as_token_ids(array, model.vocab_size))  # whole numbers in range, or a clear error
+    return np.atleast_2d(as_token_ids(array, model.vocab_size)), array.ndim  # whole numbers in range
+
+
+def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             seed: int | None = None) -> np.ndarray:
+    """Autoregressive sampling from `model`: returns ids with `max_new_tokens` tokens appended."""
+    out, rank = _generation_context(model, ids, max_new_tokens)
     rng = np.random.default_rng(seed)
     was_training = model.training
     model.eval()
@@ -235,7 +240,7 @@ def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top
                 out = np.concatenate([out, token[:, None]], axis=1)
     finally:
         model.train(was_training)
-    return out if array.ndim == 2 else out[0]
+    return out if rank == 2 else out[0]
 
 
 def save_model(model: Module, path, **extra) -> None:
@@ -254,3 +259,32 @@ def load_model(model: Module, path) -> dict:
         return load_checkpoint(path, model)
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise ValueError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+
+
+def find_causal_leak(model, seq_len: int | None = None, seed: int = 0) -> tuple[int, int] | None:
+    """`None` when no probe finds the logits at a position t changing with a later token s > t,
+    else such a pair `(t, s)` (see section 13)."""
+    seq_len = model.max_seq_len if seq_len is None else seq_len
+    if not isinstance(seq_len, int | np.integer) or isinstance(seq_len, bool) \
+            or not 2 <= seq_len <= model.max_seq_len:
+        raise ValueError(f"find_causal_leak needs 2 <= seq_len <= max_seq_len = {model.max_seq_len}, "
+                         f"got {seq_len!r}")
+    vocab = model.vocab_size
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            base = rng.integers(0, vocab, size=(2, seq_len))  # two sequences; token s takes every other value
+            reference = model(base).data
+            for s in range(1, seq_len):
+                changed = np.repeat(base, vocab - 1, axis=0)
+                changed[:, s] = (changed[:, s] + np.tile(np.arange(1, vocab), 2)) % vocab
+                logits = model(changed).data.reshape(2, vocab - 1, seq_len, -1)
+                change = np.abs(logits[:, :, :s] - reference[:, None, :s]).max(axis=(0, 1, 3))
+                leaks = np.flatnonzero(change > 1e-5 * (1 + np.abs(reference).max()))
+                if leaks.size:
+                    return int(leaks[0]), s
+            return None
+    finally:
+        model.train(was_training)

@@ -15,6 +15,20 @@ def _kv(rng, b, h, t, d):
     return (Tensor(rng.normal(size=(b, h, t, d)).astype(np.float32)) for _ in range(2))
 
 
+def test_cache_stays_float32_and_returns_views():
+    cache = KVCache(2, 1, 4, 2)
+    k = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
+    k_all, v_all = cache.update(Tensor(k), Tensor(-k))
+    close(k_all, k, what="the keys")
+    close(v_all, -k, what="the values (not the keys)")
+    dtypes = {"cache.keys": cache.keys.dtype, "cache.values": cache.values.dtype,
+              "returned keys": k_all.dtype, "returned values": v_all.dtype}
+    assert all(d == np.float32 for d in dtypes.values()), \
+        f"the cache stays float32: got {', '.join(f'{n} {d}' for n, d in dtypes.items())}"
+    assert np.shares_memory(k_all.data, cache.keys) and np.shares_memory(v_all.data, cache.values), \
+        "update returns views of the preallocated arrays (basic slices), not copies"
+
+
 def test_many_single_updates_equal_one_concatenation_and_never_reallocate():
     rng = np.random.default_rng(0)
     cache = KVCache(1, 2, 50, 3)
@@ -80,7 +94,9 @@ def test_reset_reuses_the_buffers():
                          [(1, 8, 1, 1, 4), (4, 128, 256, 1, 4), (12, 768, 1024, 8, 2)])
 def test_kv_cache_bytes_matches_allocated_caches(layers, dim, seq, batch, size):
     expected = 2 * layers * dim * seq * batch * size
-    assert kv_cache_bytes(layers, dim, seq, batch, size) == expected
+    got = kv_cache_bytes(layers, dim, seq, batch, size)
+    assert got == expected, (f"kv_cache_bytes{(layers, dim, seq, batch, size)} = {got}, expected {expected}"
+                             + (" (half: a key and a value per position)" if 2 * got == expected else ""))
     if size == 4 and layers * dim * seq * batch < 10**6:
         model = GPT(5, dim, layers, 2 if dim % 2 == 0 else 1, seq, rng=0)
         assert sum(c.nbytes for c in make_caches(model, batch)) == expected

@@ -16,6 +16,94 @@ def _confident(model, seed, scale=0.5):
     return model
 
 
+def test_each_block_appends_to_its_own_cache():
+    model = _confident(GPT(11, 16, 2, 4, 12, rng=3), 4, scale=0.3).eval()
+    ids = np.random.default_rng(4).integers(0, 11, size=(2, 6))
+    caches = make_caches(model, 2)
+    try:
+        forward_cached(model, ids[:, :4], caches)
+    except Exception as err:
+        lengths = [c.length for c in caches]
+        pytest.fail(f"a prompt of 4 through empty caches raised {type(err).__name__}: {err}; the caches hold "
+                    f"{lengths}" + (" - one cache received every block's keys: each block needs its own"
+                                    if max(lengths) > 4 or min(lengths) == 0 else ""))
+    assert [c.length for c in caches] == [4, 4], \
+        f"after a prompt of 4 the caches hold {[c.length for c in caches]}: each block appends to its own"
+    with no_grad():
+        full = model(ids).data
+    step = forward_cached(model, ids[:, 4:5], caches).data
+    close(step, full[:, 4:5], atol=1e-5, what="token 4 after a prompt of 4 sits at position 4: the "
+          "positional embedding's offset is the number of positions the caches held before the call")
+    forward_cached(model, ids[:, 5:6], caches)
+    lengths = [c.length for c in caches]
+    assert lengths == [6, 6], f"two more tokens: the caches hold {lengths}"
+
+
+def test_chunks_after_cached_positions():
+    model = _confident(GPT(11, 16, 2, 4, 12, rng=3), 5, scale=0.3).eval()
+    ids = np.random.default_rng(5).integers(0, 11, size=(2, 7))
+    with no_grad():
+        full = model(ids).data
+    caches = make_caches(model, 2)
+    try:
+        parts = [forward_cached(model, ids[:, a:b], caches).data for a, b in ((0, 2), (2, 5), (5, 7))]
+    except Exception as err:
+        pytest.fail(f"chunks of 2, 3, 2 tokens: forward_cached raised {type(err).__name__}: {err}. A chunk "
+                    "of T new tokens after L cached ones: T queries, L + T keys, a mask of (T, L + T)")
+    close(np.concatenate(parts, axis=1), full, atol=1e-5, what="chunks of 2, 3, 2 tokens")
+
+
+def _count_positions(model):
+    """Wrap the first block's attention: returns the list of query counts of every model call."""
+    attn, counted = model.blocks[0].attn, []
+
+    def counting(x, mask=None, cache=None):
+        counted.append(x.shape[1])
+        return type(attn).forward(attn, x, mask=mask, cache=cache)
+
+    attn.forward = counting
+    return counted
+
+
+@pytest.mark.parametrize("prompt_len, new, window", [(3, 5, 16), (4, 12, 16), (2, 9, 6), (9, 4, 6)])
+def test_generate_cached_does_one_position_of_work_per_token(prompt_len, new, window):
+    """The work of section 1: one prefill, one position per step; past max_seq_len a re-prefill."""
+    model = _confident(GPT(9, 16, 2, 2, window, rng=3), 7)
+    counted = _count_positions(model)
+    prompt = np.arange(prompt_len) % 9
+    out = generate_cached(model, prompt, new, seed=0)
+    counted = list(counted)  # what generate_cached did (model.generate below runs the model too)
+    assert out.tolist() == model.generate(prompt, new, seed=0).tolist()
+    want, length = [min(prompt_len, window)], min(prompt_len, window)
+    for _ in range(new - 1):
+        want.append(1 if length < window else window)
+        length = length + 1 if length < window else window
+    why = ""
+    if len(counted) > len(want):
+        why = " - the model runs once per new token, not after the last one"
+    elif sum(counted) > sum(want):
+        why = " - the whole window is re-prefilled at steps where the caches still have room"
+    assert counted == want, (f"prompt {prompt_len}, {new} new tokens, max_seq_len {window}: the model "
+                             f"processed {counted} positions per call, expected {want}{why}")
+
+
+@pytest.mark.parametrize("ids, new", [([1, 99], 0), ([1, 99], 2), ([[1, 2], [3, -1]], 0), ([1.5, 2.0], 1),
+                                      ([True, False], 1), (np.zeros((1, 1, 2), int), 1), ([], 1), ([1], -1),
+                                      ([1], 2.5)])
+def test_given_checks_are_those_of_generate(ids, new):
+    """The same error (type and message, but the function's name) as module 13's generate."""
+    model = GPT(9, 16, 1, 2, 6, rng=0)
+    errors = []
+    for fn in (model.generate, lambda i, n: generate_cached(model, i, n)):
+        try:
+            fn(np.asarray(ids) if not isinstance(ids, list) or ids else np.array([], int), new)
+            errors.append(None)
+        except Exception as err:
+            errors.append((type(err).__name__, str(err).replace("generate_cached", "generate")))
+    assert errors[1] == errors[0], f"ids {ids}, {new} new tokens: generate_cached gives {errors[1]}, " \
+        f"module 13's generate gives {errors[0]}"
+
+
 @pytest.fixture(scope="module")
 def big():
     """The size the module measures: 4 blocks of D = 128 (GPT-2 initialization)."""
@@ -118,9 +206,9 @@ def test_training_mode_restored_even_after_an_error():
 
 def test_inputs_that_do_not_belong_together_are_refused_before_any_cache_changes():
     model = GPT(9, 16, 2, 2, 6, rng=0)
-    raises(ValueError, lambda: generate_cached(model, np.array([1.0, 2.5]), 2), "whole-number", "2.5", "(1,)")
-    raises(ValueError, lambda: generate_cached(model, np.array([[1.0, np.nan]]), 2), "whole-number", "(0, 1)")
-    raises(ValueError, lambda: generate_cached(model, np.array([True, False]), 2), "integer token ids")
+    raises(ValueError, lambda: generate_cached(model, np.array([1.0, 2.5]), 2), "whole", "2.5", "(1,)")
+    raises(ValueError, lambda: generate_cached(model, np.array([[1.0, np.nan]]), 2), "whole", "(0, 1)")
+    raises(TypeError, lambda: generate_cached(model, np.array([True, False]), 2), "integers")
     assert generate_cached(model, np.array([1.0, 2.0]), 2, seed=0).tolist() == \
         generate_cached(model, np.array([1, 2]), 2, seed=0).tolist(), "whole-number floats are token ids"
     ids, caches = np.array([[1, 2]]), make_caches(model, 2)

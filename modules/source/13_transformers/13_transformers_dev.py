@@ -109,8 +109,8 @@ def _positive(value, name: str) -> int:
 # `x̂_i = (x_i − μ) / sqrt(σ² + eps)`,  `y_i = γ_i · x̂_i + β_i`
 #
 # with learnable `γ` (`weight`, ones) and `β` (`bias`, zeros) of shape `(D,)`, shared by all
-# positions. On an input `(B, T, D)` every statistic is taken over the last axis only: shape
-# `(B, T, 1)`, broadcast back over `D`.
+# positions. On an input `(B, T, D)` there are `B·T` means and `B·T` variances, one per position:
+# no statistic mixes two positions or two sequences.
 #
 # Worked example, `D = 4`, `x = [1, 2, 3, 6]`: `μ = 3`, deviations `[−2, −1, 0, 3]`,
 # `σ² = (4 + 1 + 0 + 9)/4 = 3.5`, so with `eps = 0` `x̂ = [−1.069, −0.535, 0, 1.604]`: mean 0,
@@ -122,7 +122,8 @@ def _positive(value, name: str) -> int:
 # `layer_norm` computes the result with NumPy and returns one op, `"layer_norm"`, whose rule you
 # derive in section 3. Keep `x_hat` (the size of the input) and `inv_std = 1/sqrt(σ² + eps)`
 # (one number per position, shape `(…, 1)`) for the backward pass: that is all it needs. The
-# result stays float32 for float32 inputs.
+# result stays float32 for float32 inputs. Which NumPy calls, and how to avoid temporaries you
+# do not need, is up to you (`tito hint 13 layer_norm` when stuck).
 
 # %% nbgrader={"grade": false, "grade_id": "layer-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -153,22 +154,47 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
 # %% nbgrader={"grade": true, "grade_id": "test-layer-norm", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_layer_norm():
     from tinytorch.testing import close
-    one = layer_norm(Tensor([[1.0, 2.0, 3.0, 6.0]]), Tensor(np.ones(4)), Tensor(np.zeros(4)), eps=0.0)
-    assert isinstance(one, Tensor), f"layer_norm returns a Tensor, got {type(one).__name__}"
+
+    def run(x, w, b, eps):
+        try:
+            return layer_norm(Tensor(x), Tensor(w), Tensor(b), eps=eps)
+        except NotImplementedError:
+            raise
+        except Exception as err:
+            raise AssertionError(f"layer_norm on x of shape {np.shape(x)} raised {type(err).__name__}: {err}. "
+                                 "Each statistic is one number per vector, shape (..., 1), so that it "
+                                 "broadcasts against (..., D)") from None
+
+    rows = np.array([[1, 2, 3, 6], [10, 10, 12, 8], [0, -4, 4, 0]], np.float32)
+    y = run(rows, np.ones(4), np.zeros(4), 0.0)
+    assert isinstance(y, Tensor), f"layer_norm returns a Tensor, got {type(y).__name__}"
+    assert y.shape == rows.shape, f"layer_norm keeps the shape: x {rows.shape}, got {y.shape}"
+    means, variances = y.data.mean(axis=-1), y.data.var(axis=-1)
+    if not (np.allclose(means, 0, atol=1e-5) and np.allclose(variances, 1, atol=1e-4)):
+        columns = np.allclose(y.data.mean(axis=0), 0, atol=1e-5) and np.allclose(y.data.var(axis=0), 1, atol=1e-4)
+        raise AssertionError(
+            f"each vector of the last axis is normalized on its own: on x = {rows.tolist()} (eps = 0) the rows of "
+            f"the result have means {np.round(means, 3).tolist()} (expected 0) and variances "
+            f"{np.round(variances, 3).tolist()} (expected 1)"
+            + ("; the columns are normalized instead: the statistics are over the wrong axis" if columns else "")
+            + ("; variance 0.75 = 3/4: the variance is the biased one, divide by D (not D - 1)"
+               if np.allclose(variances, 0.75, atol=1e-3) else ""))
+    one = run(rows[:1], np.ones(4), np.zeros(4), 0.0)
     close(one, [[-2 / 3.5 ** 0.5, -1 / 3.5 ** 0.5, 0.0, 3 / 3.5 ** 0.5]], atol=1e-6,
-          what="the worked example of section 2: x = [1, 2, 3, 6], eps = 0")
+          what="the worked example of section 2: x = [1, 2, 3, 6], eps = 0 (biased variance: divide by D)")
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(2, 3, 5)) * np.array([[[0.5]], [[10.0]]]) + np.array([[[10.0]], [[-3.0]]]))
     x = x.astype(np.float32)
     gamma, beta = np.array([1, 2, -1, 0.5, 3], np.float32), np.array([0, 1, 2, -1, 0.5], np.float32)
-    y = layer_norm(Tensor(x), Tensor(gamma), Tensor(beta), eps=1e-5)
+    y = run(x, gamma, beta, 1e-5)
     assert y.shape == x.shape and y.dtype == np.float32, f"shape {y.shape}, dtype {y.dtype}: expected {x.shape}, float32"
     x64 = x.astype(np.float64)
     mu, var = x64.mean(axis=-1, keepdims=True), x64.var(axis=-1, keepdims=True)
+    wide = run(x[1], np.ones(5), np.zeros(5), 4.0)
+    close(wide, (x64[1] - mu[1]) / np.sqrt(var[1] + 4.0), atol=1e-5,
+          what="eps = 4 is added to the variance, under the square root: (x - mean) / sqrt(var + eps)")
     close(y, (x64 - mu) / np.sqrt(var + 1e-5) * gamma + beta, atol=2e-4,
           what="statistics over the last axis of (2, 3, 5), then weight and bias")
-    wide = layer_norm(Tensor(x[1]), Tensor(np.ones(5)), Tensor(np.zeros(5)), eps=4.0)
-    close(wide, (x64[1] - mu[1]) / np.sqrt(var[1] + 4.0), atol=1e-5, what="eps = 4 is added to the variance")
     print("layer_norm forward: OK")
 
 
@@ -273,11 +299,17 @@ def test_unit_layer_norm_backward():
     try:
         got = _layer_norm_backward(g.astype(np.float32), Tensor(y_ref), x, w, b,
                                    x_hat.astype(np.float32), inv_std.astype(np.float32))
+    except NotImplementedError:
+        raise
     except Exception as err:
         raise AssertionError(f"the rule raised {type(err).__name__}: {err}. grad, x_hat and inv_std are NumPy "
                              "arrays; out, x, weight and bias are Tensors (their numbers: .data)") from None
     assert len(got) == 3 and all(isinstance(a, np.ndarray) for a in got), \
         f"the rule returns three NumPy arrays, got {[type(a).__name__ for a in got]} (use weight.data, not weight)"
+    close(got[0].sum(axis=-1), np.zeros((2, 3)), atol=1e-3,
+          what="grad_x sums to zero over each vector (the term with the mean of w * g)")
+    close((got[0] * x_hat).sum(axis=-1), np.zeros((2, 3)), atol=1e-3,
+          what="grad_x is orthogonal to x_hat (the term with the mean of w * g * x_hat)")
     for k, name in enumerate(["grad_x", "grad_weight", "grad_bias"]):
         numeric = np.zeros_like(arrays[k])
         for i in np.ndindex(numeric.shape):  # central differences of the reference forward
@@ -285,6 +317,9 @@ def test_unit_layer_norm_backward():
             plus[k][i] += 1e-6
             minus[k][i] -= 1e-6
             numeric[i] = ((reference(*plus)[0] - reference(*minus)[0]) * g).sum() / 2e-6
+        if k == 0 and not np.allclose(got[0], numeric, atol=1e-3, rtol=1e-3):
+            assert not np.allclose(got[0] * inv_std, numeric, atol=1e-3, rtol=1e-3), \
+                "grad_x is right up to the common factor inv_std: every term is multiplied by it"
         close(got[k], numeric, atol=1e-3, rtol=1e-3, what=f"{name} of the rule, against central differences")
     x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
     assert gradcheck(lambda x, w, b: layer_norm(x, w, b), x, w, b), "layer_norm gradient wrong"
@@ -422,14 +457,47 @@ def test_unit_block():
     mask = causal_mask(5)
     got = block(Tensor(x), mask=mask)
     assert got.shape == (2, 5, 8), f"block output shape {got.shape}, expected (2, 5, 8)"
-    a = block.attn(block.ln1(Tensor(x)), mask=mask).data
-    h = x + a
-    want = h + block.mlp(block.ln2(Tensor(h))).data
+    got = got.data
+
+    def normalized(a):  # every vector with mean 0 and variance 1: a LayerNorm was applied last
+        return np.allclose(a.mean(axis=-1), 0, atol=1e-4) and np.allclose(a.var(axis=-1), 1, atol=1e-2)
+
+    assert not any(normalized((got - ln.bias.data) / ln.weight.data) for ln in (block.ln1, block.ln2)), \
+        "the block's output is normalized: in pre-norm the stream is never normalized, " \
+        "only the input of each branch (x + attn(ln1(x)), not ln1(x + attn(x)): that is post-norm)"
+
+    def attn(v):
+        return block.attn(Tensor(v), mask=mask).data
+
+    def mlp(v):
+        return block.mlp(Tensor(v)).data
+
+    def ln1(v):
+        return block.ln1(Tensor(v)).data
+
+    def ln2(v):
+        return block.ln2(Tensor(v)).data
+
+    h = x + attn(ln1(x))
+    want = h + mlp(ln2(h))
+    wrong = {  # mistakes a block can make, each named
+        "no residual around attention (x = attn(ln1(x)))": attn(ln1(x)) + mlp(ln2(attn(ln1(x)))),
+        "no residual around the MLP (the result is mlp(ln2(h)) without h)": mlp(ln2(h)),
+        "ln1 used before the MLP too (ln2 is never used)": h + mlp(ln1(h)),
+        "ln2 used before attention": x + attn(ln2(x)) + mlp(ln2(x + attn(ln2(x)))),
+        "ln1 and ln2 swapped": (x + attn(ln2(x))) + mlp(ln1(x + attn(ln2(x)))),
+        "the MLP reads x instead of h (both branches from the block's input)": h + mlp(ln2(x)),
+        "no normalization before the branches": (x + attn(x)) + mlp(x + attn(x)),
+    }
+    for what, value in wrong.items():
+        assert not np.allclose(got, value, atol=1e-4), \
+            f"the block computes {what}; expected h = x + attn(ln1(x)), then h + mlp(ln2(h))"
     close(got, want, atol=1e-5, what="x + attn(ln1(x)), then + mlp(ln2(.))")
     changed = x.copy()
     changed[:, 3:] = rng.normal(size=(2, 2, 8))  # new tokens (a constant shift would vanish in ln1)
     later = block(Tensor(changed), mask=mask)
-    close(later.data[:, :3], got.data[:, :3], atol=1e-5, what="with a causal mask, positions 0..2 ignore later tokens")
+    close(later.data[:, :3], got[:, :3], atol=1e-5, what="with a causal mask, positions 0..2 ignore later tokens")
+
     class Recorder:  # a stand-in for module 17's cache: records the call, returns k and v unchanged
         calls = 0
 
@@ -474,7 +542,8 @@ if __name__ == "__main__":
 # (`attn.out_proj` and `mlp.fc2`) scaled down by `1/sqrt(2·num_layers)`: with `2L` branches
 # adding to the stream, the stream's variance then stays about the same however deep the model.
 # At this initialization every logit is near zero, so the first loss is close to
-# `ln(vocab_size)`, the loss of a uniform guess: 4.17 for 65 characters.
+# `ln(vocab_size)`, the loss of a uniform guess: `ln 76 = 4.33` for the 76 distinct characters of
+# milestone M05's Shakespeare (nanoGPT's Shakespeare has 65: `ln 65 = 4.17`).
 
 # %% nbgrader={"grade": false, "grade_id": "gpt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -555,16 +624,20 @@ def test_unit_gpt():
     assert abs(first - np.log(11)) < 0.1, f"a fresh GPT predicts nearly uniformly: loss {first:.3f}, ln 11 = {np.log(11):.3f}"
     for p in (model.position_embedding.weight, model.ln_f.bias, model.blocks[1].ln2.weight):
         p.data[...] = rng.normal(size=p.shape)  # make every part matter
+    bold = GPT(11, 16, 2, 2, 8, rng=1)
+    for p in bold.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.5  # large weights: every token matters to what may see it
+    changed = ids.copy()
+    changed[:, 4] = (changed[:, 4] + 1) % 11
+    before, after = bold(ids).data, bold(changed).data
+    close(after[:, :4], before[:, :4], atol=1e-5,
+          what="causal: logits at positions 0..3 ignore token 4 (does every block get the causal mask?)")
+    assert not np.allclose(after[:, 4:], before[:, 4:]), "changing token 4 must change the logits from position 4 on"
     x = model.token_embedding(ids) + model.position_embedding.weight[0:6]
     for block in model.blocks:
         x = block(x, mask=causal_mask(6))
     close(model(Tensor(ids.astype(np.float32))), model.head(model.ln_f(x)), atol=1e-4,
           what="embeddings + positions, every block with a causal mask, ln_f, head")
-    changed = ids.copy()
-    changed[:, 4] = (changed[:, 4] + 1) % 11
-    before, after = model(ids).data, model(changed).data
-    close(after[:, :4], before[:, :4], atol=1e-5, what="causal: logits at positions 0..3 ignore token 4")
-    assert not np.allclose(after[:, 4:], before[:, 4:]), "changing token 4 must change the logits from position 4 on"
     raises(ValueError, lambda: model(rng.integers(0, 11, size=(2, 9))), "max_seq_len")
     raises(ValueError, lambda: model(ids[0]), "(B, T)")
     raises(IndexError, lambda: model([[1, 11]]), "11")
@@ -623,7 +696,11 @@ def test_unit_param_count():
         actual = sum(p.size for p in model.parameters())
         vocab, dim, layers, _, seq = config
         got = gpt_parameter_count(vocab, dim, layers, seq)
-        assert got == actual, f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, but GPT{config} has {actual}"
+        off = got - actual
+        parts = [f"{off // n} x {what}" for n, what in ((dim, f"D = {dim}"), (vocab, f"V = {vocab}"),
+                                                         (seq, f"S = {seq}")) if off and off % n == 0]
+        assert got == actual, f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, but GPT{config} has {actual}: " \
+            f"off by {off}" + (f" (= {' or '.join(parts)}: which part is that?)" if parts else "")
     assert gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2) == 555_073, \
         f"mlp_ratio=2 at (65, 128, 4, 64): got {gpt_parameter_count(65, 128, 4, 64, mlp_ratio=2)}, expected 555,073"
     print("parameter count: OK")
@@ -667,10 +744,11 @@ if __name__ == "__main__":
 # mean over all `B·T` predictions. A model that guesses uniformly scores `ln V` nats per token.
 #
 # `lm_batch(data, batch_size, context, rng)` draws `batch_size` random windows of a 1-D token
-# array: start positions uniform over every start that leaves room for `context + 1` tokens,
-# then `x` and `y` of shape `(batch_size, context)`. Gather all windows with one fancy index
-# (a `(B, 1)` column of starts plus a `(context + 1,)` row of offsets broadcast to
-# `(B, context + 1)`), not with a loop over the batch. The validation is given.
+# array: start positions uniform over every start that leaves room for `context + 1` tokens
+# (draw them with one call to the generator, so a seed fixes the batch), then `x` and `y`, each
+# int64 of shape `(batch_size, context)`. The batch is gathered without a Python loop over its
+# rows: at batch 12 that loop would not matter, but a data loader runs once per step, and at
+# batch 512 it would. The validation is given.
 
 # %% nbgrader={"grade": false, "grade_id": "lm-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -683,7 +761,6 @@ def lm_batch(data, batch_size: int, context: int, rng=None) -> tuple[np.ndarray,
     if len(data) < context + 1:
         raise ValueError(f"lm_batch: {len(data)} tokens are too few for windows of context + 1 = {context + 1}")
     rng = get_rng(rng)
-    # Draw the starts with one call to rng.integers, then gather (section 8).
     ### BEGIN SOLUTION
     starts = rng.integers(0, len(data) - context, size=batch_size)
     windows = data[starts[:, None] + np.arange(context + 1)].astype(np.int64)
@@ -731,15 +808,16 @@ if __name__ == "__main__":
 #   to the `k`-th largest is kept too, so ties are never broken by chance) and give the rest
 #   probability 0. It cuts off the long tail of unlikely tokens that, sampled once in a while,
 #   derail a text. `top_k ≥ V` keeps everything.
-# - **One draw per row**, by inverse CDF: with `p` the row's *unnormalised* weights
-#   `exp(z − max z)` (no need to divide by their sum) and `c` their running sum, draw `u` uniform
-#   in `[0, c_last)` (a `[0, 1)` draw times `c_last`) and pick the first index `i` with `c_i > u`.
-#   The running sum of a masked token equals its predecessor's, so it is never picked. Compute
-#   in float64, shifted by the row maximum (module 02), and find every row's index at once:
-#   the index `i` is the number of entries `≤ u` in its row. For one row that is
-#   `np.searchsorted` with `side="right"`; the default `side="left"` counts the entries `< u`
-#   instead, and when `u` lands exactly on a running-sum value it returns the index of a masked
-#   (or zero-probability) token. One comparison and one sum count the right thing for all rows.
+# - **One draw per row**, by inverse CDF: with `p` the row's *unnormalised* weights (no need to
+#   divide by their sum) and `c` their running sum, draw `u` uniform in `[0, c_last)` (one
+#   `rng.random(B)` call: row `b`'s `[0, 1)` draw times its `c_last`) and pick the first index
+#   `i` with `c_i > u`. The running sum of a masked token equals its predecessor's, so with that
+#   rule it is never picked, even when `u` lands exactly on a running-sum value.
+#
+# The contract beyond the math: logits of any size work (a row like `[1000, 999, 0]` must give
+# the probabilities of `[1, 0, −999]`: `exp(1000)` overflows float64, so module 02's lesson
+# applies), the result is int64 of shape `(B,)`, and all rows are handled at once, without a
+# Python loop over the batch.
 #
 # Worked example: logits `[2, 1, 0, 1]`, `τ = 1`, `top_k = 2`: the kept logits are the 2 and
 # both 1s (tied with the second largest), so `p = [e², e, 0, e]` and `c = [e², e² + e, e² + e,
@@ -795,10 +873,30 @@ def test_unit_sample_next():
             assert size == len(self.draws), f"one draw per row: asked for {size}, expected {len(self.draws)}"
             return self.draws
 
+    def run(what, logits, *args, **kwargs):
+        try:
+            return sample_next(np.asarray(logits, np.float64), *args, **kwargs)
+        except NotImplementedError:
+            raise
+        except Exception as err:
+            raise AssertionError(f"{what}: sample_next raised {type(err).__name__}: {err}") from None
+
     row = np.array([[2.0, 1.0, 0.0, 1.0]])
-    greedy = sample_next(np.array([[0.0, 3.0, 1.0, 3.0], [5.0, 0.0, 0.0, 0.0]]), temperature=0)
-    assert greedy.tolist() == [1, 0] and greedy.dtype == np.int64, f"greedy: got {greedy}, expected [1, 0] (first maximum)"
-    picks = [int(sample_next(row, 1.0, 2, rng=Fixed([u]))[0]) for u in (0.5, 0.6, 0.8, 0.99)]
+    greedy = run("greedy", [[0.0, 3.0, 1.0, 3.0], [5.0, 0.0, 0.0, 0.0]], temperature=0)
+    assert isinstance(greedy, np.ndarray) and greedy.dtype == np.int64 and greedy.tolist() == [1, 0], \
+        f"greedy: got {greedy!r}, expected int64 [1, 0] (the first maximum)"
+    sweep = np.linspace(0.001, 0.999, 400)  # draws across (0, 1), none on a boundary: every kept token is picked
+    distinct = [3.0, 1.0, 2.0, 0.0, 4.0]  # no ties: the top k are tokens 4, 0, 2 in that order
+    for k, top in ((1, [4]), (2, [0, 4]), (3, [0, 2, 4])):
+        picks = run(f"top_k = {k} on {distinct}", np.tile(distinct, (400, 1)), 1.0, k, rng=Fixed(sweep))
+        kept = sorted(set(int(i) for i in picks))
+        assert kept == top, f"top_k = {k} on logits {distinct} (no ties): draws across [0, 1) picked tokens {kept}, " \
+            f"expected exactly {top}, the {k} largest" + (f" (that is {len(kept)} tokens: is the k-th largest taken " \
+            "at the wrong rank?)" if len(kept) != k else "")
+    huge = run("logits [1000, 999, 0]", [[1000.0, 999.0, 0.0]] * 2, rng=Fixed([0.5, 0.8]))
+    assert huge.tolist() == [0, 1], f"logits [1000, 999, 0], draws 0.5 and 0.8: got {huge.tolist()}, expected [0, 1] " \
+        "(the probabilities of [1, 0, -999]; exp(1000) overflows: shift each row by its own maximum)"
+    picks = run("the worked example", np.tile(row, (4, 1)), 1.0, 2, rng=Fixed([0.5, 0.6, 0.8, 0.99])).tolist()
     assert picks == [0, 1, 3, 3], f"worked example of section 9 (draws 0.5, 0.6, 0.8, 0.99): got {picks}, expected [0, 1, 3, 3]"
     full = [int(sample_next(row, 1.0, None, rng=Fixed([u]))[0]) for u in (0.5, 0.7, 0.78, 0.9)]
     assert full == [0, 1, 2, 3], \
@@ -811,7 +909,8 @@ def test_unit_sample_next():
                                  f"{type(err).__name__}: {err}") from None
         assert kept == full, f"top_k = {k} >= V = 4 keeps every token: got {kept}, expected {full} (as without top-k)"
     bounds = [int(sample_next(np.zeros((1, 4)), rng=Fixed([u]))[0]) for u in (0.0, 0.25, 0.5, 0.99)]
-    assert bounds == [0, 1, 2, 3], f"equal logits, c = [1, 2, 3, 4]: u = 0, 1, 2, 3.96 pick {bounds}, expected [0, 1, 2, 3]"
+    assert bounds == [0, 1, 2, 3], f"equal logits, c = [1, 2, 3, 4]: u = 0, 1, 2, 3.96 pick {bounds}, expected " \
+        "[0, 1, 2, 3] (a u equal to c_i picks i + 1: the first index with c_i > u, so count the entries <= u)"
     masked = int(sample_next(np.array([[0.0, 5.0, 5.0, 0.0]]), top_k=2, rng=Fixed([0.0]))[0])
     assert masked == 1, f"a draw of exactly 0 must not pick a masked token (c = [0, 1, 2, 2]): got {masked}, expected 1"
     huge = sample_next(np.tile([[1000.0, 999.0, 0.0], [0.0, 1.0, -1.0]], (5000, 1)), rng=3).reshape(5000, 2)
@@ -842,16 +941,16 @@ if __name__ == "__main__":
 # ## 10. Generation
 #
 # `generate(model, ids, max_new_tokens, temperature, top_k, seed)` (and `GPT.generate`, which
-# calls it) runs the loop:
-#
-# 1. crop the context to its last `max_seq_len` tokens (the model has no positions beyond);
-# 2. run the model, keep the logits of the **last** position only, `(B, V)`;
-# 3. `sample_next` picks one token per row; append it and repeat.
+# calls it) appends `max_new_tokens` tokens to every row of `ids`. Each new token is drawn by
+# `sample_next` (with the given `temperature` and `top_k`) from the model's prediction for the
+# position right after the current sequence, the model reading **at most its last
+# `max_seq_len` tokens** (it has no position vectors beyond; older tokens are simply dropped
+# from what it reads, never from the result). The model runs `max_new_tokens` times, no more.
 #
 # The loop over new tokens cannot be vectorized: token `t + 1` depends on token `t`. Each step
-# recomputes the whole context, `T` positions, to use one of them: generating `n` tokens costs
-# `O(n·T)` positions of work where `O(n)` would do. Module 17's KV cache removes that waste,
-# through the `cache` seam of the block.
+# recomputes the whole context, `T` positions, to use the prediction of one of them: generating
+# `n` tokens costs `O(n·T)` positions of work where `O(n)` would do. Module 17's KV cache removes
+# that waste, through the `cache` seam of the block.
 #
 # Generation needs no gradients and must not depend on training-only behaviour (dropout), so it
 # runs in **evaluation mode** under **`no_grad()`**, and restores the model's previous mode when
@@ -864,16 +963,22 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             seed: int | None = None) -> np.ndarray:
-    """Autoregressive sampling from `model`: returns ids with `max_new_tokens` tokens appended."""
+def _generation_context(model: GPT, ids, max_new_tokens, who: str = "generate") -> tuple[np.ndarray, int]:
+    """The context as int64 (B, T), every id in range, and the rank of `ids` (1 or 2), or a clear
+    error naming the index in `ids` as given (given; module 17's generators use it too)."""
     array = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
     if array.ndim not in (1, 2) or array.shape[-1] == 0:
-        raise ValueError(f"generate needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
+        raise ValueError(f"{who} needs a non-empty context of token ids, 1-D (T,) or 2-D (B, T), "
                          f"got shape {array.shape}")
     if not isinstance(max_new_tokens, int | np.integer) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-    out = np.atleast_2d(as_token_ids(array, model.vocab_size))  # whole numbers in range, or a clear error
+    return np.atleast_2d(as_token_ids(array, model.vocab_size)), array.ndim  # whole numbers in range
+
+
+def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             seed: int | None = None) -> np.ndarray:
+    """Autoregressive sampling from `model`: returns ids with `max_new_tokens` tokens appended."""
+    out, rank = _generation_context(model, ids, max_new_tokens)
     rng = np.random.default_rng(seed)
     was_training = model.training
     model.eval()
@@ -887,7 +992,7 @@ def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top
             ### END SOLUTION
     finally:
         model.train(was_training)
-    return out if array.ndim == 2 else out[0]
+    return out if rank == 2 else out[0]
 
 
 # %% [markdown]
@@ -978,9 +1083,18 @@ def load_model(model: Module, path) -> dict:
 # training step (forward, cross-entropy, backward, AdamW) at nanoGPT's CPU configuration,
 # reported in tokens per second.
 #
-# On our 2-core reference machine (shared with other jobs, so only the ratios mean much) the
-# block took about 1.4–1.7× PyTorch's time and the GPT step 1.7–2.2× (800–1,700 against
-# 1,600–2,800 tokens per second, depending on the load). Where TinyTorch's time goes (`cProfile`, one thread):
+# Wall-clock time on a shared machine says more about the other jobs than about your code, so
+# here are numbers that hold still. **Ratios, with their load**: on our 2-core reference machine
+# at a load average of 5–10 (both frameworks see the same load, interleaved), the block took
+# 1.4–1.7× PyTorch's time and the GPT step 1.7–2.2×. **CPU time** (`time.process_time()`, one
+# BLAS thread, median of 15 steps): a `gpt_train` step of 12 × 64 = 768 tokens took 220 ms of
+# CPU, about 3,500 tokens per CPU-second, measured at a load average of 14 on the same 2 cores
+# (wall time of that run: 0.9–1.2 s per step, which is why we do not quote it). On an idle core
+# the CPU time is lower (about 100 ms has been measured there, 7,800 tokens per CPU-second):
+# even CPU time grows when other jobs share the caches and memory bus. With M05's 76 characters
+# instead of nanoGPT's 65 the head is a little wider; the step takes about the same. Measure
+# your own with `python benchmarks/run.py --only gpt_train`, or time a step with
+# `time.process_time()` around it. Where TinyTorch's time goes (`cProfile`, one thread):
 # at nanoGPT's configuration about 40 % is in matrix multiplies (the four projections, the MLP,
 # the head, each three times), as it should be; about a quarter in GELU, forward and backward,
 # which NumPy computes in a dozen separate passes over the `(12, 64, 512)` hidden activations
@@ -988,6 +1102,204 @@ def load_model(model: Module, path) -> dict:
 # The fixed cost of Python per recorded op matters only for tiny models. Fusing LayerNorm into
 # one op kept about twenty small ops per block out of the graph. `benchmarks/README.md` records
 # the measured ratios.
+
+# %% [markdown]
+# ## 13. A check you design: is a model causal?
+#
+# Sections 6 and 8 rest on one property: the logits at position `t` depend on tokens `0 … t`
+# only. A model that breaks it (a block called without the mask, a mask off by one, a position
+# embedding that mixes positions, a cache that returns someone else's keys) trains beautifully:
+# position `t` simply reads the token it must predict, the training loss falls towards zero, and
+# generation, which has no future to read, produces nonsense. The loss curve will not tell you;
+# a check will. The tests of this module check causality for the GPT you wrote, by changing one
+# chosen token; here you write the check for **any** model, one you have not seen.
+#
+# `find_causal_leak(model, seq_len=None, seed=0)` probes a model and returns either `None` (no
+# leak found) or a pair `(t, s)` of Python ints with `t < s`: changing the token at position `s`
+# changed the logits at the earlier position `t`. The contract:
+#
+# - `model(ids)` takes int64 token ids `(B, T)` (any `B ≥ 1`, `1 ≤ T ≤ model.max_seq_len`) and
+#   returns logits `(B, T, V)` (a Tensor; `.data` is the array), `V = model.vocab_size`. Probe
+#   sequences of `seq_len` tokens (default `model.max_seq_len`; at least 2, checked for you).
+# - Changes within float32 rounding are not leaks: two logits count as equal when they differ by
+#   at most `1e-5 · (1 + the largest |logit| of the probe)`. A model may compute a causal
+#   function in an order whose rounding depends on later tokens.
+# - A pair you return must be a real leak: changing token `s` (to some value) really changes the
+#   logits at `t`. `None` must mean that your probes found nothing, and they must find the leaks
+#   a student's model could have: from any later position (not only the next one), into any
+#   earlier position (the first one included), small ones (a change of `1e-3` in logits of size
+#   1), and ones that show only for some values of the later token.
+# - It is deterministic (`seed` fixes every random choice) and cheap: a few batched forward
+#   passes per position, not one pass per (position, value) pair; it runs under `no_grad()` and
+#   leaves the model's mode as it found it.
+#
+# **What you decide**: which sequences to probe, which token to change and to what, how many
+# probes, how to batch them, and how to compare. Any approach that meets the contract passes;
+# the test runs it on causal models (which must give `None`) and on models with planted leaks,
+# each of which must give one of its leaking pairs. Think about what a probe that changes one
+# token to one other value can miss.
+
+# %% nbgrader={"grade": false, "grade_id": "causal-leak", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def find_causal_leak(model, seq_len: int | None = None, seed: int = 0) -> tuple[int, int] | None:
+    """`None` when no probe finds the logits at a position t changing with a later token s > t,
+    else such a pair `(t, s)` (see section 13)."""
+    seq_len = model.max_seq_len if seq_len is None else seq_len
+    if not isinstance(seq_len, int | np.integer) or isinstance(seq_len, bool) \
+            or not 2 <= seq_len <= model.max_seq_len:
+        raise ValueError(f"find_causal_leak needs 2 <= seq_len <= max_seq_len = {model.max_seq_len}, "
+                         f"got {seq_len!r}")
+    vocab = model.vocab_size
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            ### BEGIN SOLUTION
+            base = rng.integers(0, vocab, size=(2, seq_len))  # two sequences; token s takes every other value
+            reference = model(base).data
+            for s in range(1, seq_len):
+                changed = np.repeat(base, vocab - 1, axis=0)
+                changed[:, s] = (changed[:, s] + np.tile(np.arange(1, vocab), 2)) % vocab
+                logits = model(changed).data.reshape(2, vocab - 1, seq_len, -1)
+                change = np.abs(logits[:, :, :s] - reference[:, None, :s]).max(axis=(0, 1, 3))
+                leaks = np.flatnonzero(change > 1e-5 * (1 + np.abs(reference).max()))
+                if leaks.size:
+                    return int(leaks[0]), s
+            return None
+            ### END SOLUTION
+    finally:
+        model.train(was_training)
+
+
+# %% [markdown]
+# ### Unit test: the causality check
+# Causal models first (a GPT, and a causal model whose rounding depends on later tokens): they
+# must give `None`. Then models with planted leaks, one kind at a time, each named in the
+# message: a GPT whose blocks get no mask, position 0 reading the last token, every position
+# reading the next one, a leak of `1e-3`, and leaks that show only for some values of the later
+# token.
+
+# %% nbgrader={"grade": true, "grade_id": "test-causal-leak", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_find_causal_leak():
+    from tinytorch.testing import raises
+
+    class Probe(Module):  # a tiny model whose logits are a function of the token ids, chosen per test
+        def __init__(self, fn, vocab=7, max_seq_len=8):
+            super().__init__()
+            self.fn, self.vocab_size, self.max_seq_len = fn, vocab, max_seq_len
+            self.calls = 0
+
+        def forward(self, ids):
+            ids = np.asarray(ids)
+            assert ids.ndim == 2 and 1 <= ids.shape[1] <= self.max_seq_len and ids.dtype.kind in "iu", \
+                f"the model takes int token ids (B, T <= {self.max_seq_len}), got {ids.shape} {ids.dtype}"
+            self.calls += 1
+            table = np.linspace(-1.0, 1.0, self.vocab_size * 3).reshape(self.vocab_size, 3)
+            return Tensor(self.fn(ids, table[ids]).astype(np.float32))
+
+    def prefix_mean(ids, e):  # causal: the logits at t are the mean of the embeddings of 0..t
+        return np.cumsum(e, axis=1) / np.arange(1, e.shape[1] + 1)[:, None]
+
+    def rounding(ids, e):  # causal, computed as (total - suffix): float32 rounding depends on later tokens
+        e = (e * 1234.567 + 0.1234).astype(np.float32)
+        suffix = np.cumsum(e[:, ::-1], axis=1)[:, ::-1]
+        later = np.concatenate([suffix[:, 1:], np.zeros_like(suffix[:, :1])], axis=1)
+        return (e.sum(axis=1, keepdims=True) - later) / np.float32(1234.567)
+
+    def verify(name, model, allowed):
+        calls_before = getattr(model, "calls", 0)
+        try:
+            found = find_causal_leak(model, seed=3)
+        except NotImplementedError:
+            raise
+        except Exception as err:
+            raise AssertionError(f"{name}: find_causal_leak raised {type(err).__name__}: {err}") from None
+        if allowed is None:
+            assert found is None, f"{name} is causal, but find_causal_leak reported a leak {found}" + (
+                " (is your tolerance below float32 rounding? see the contract)" if "rounding" in name else
+                " (did you compare positions t >= s too? only t < s counts)")
+        else:
+            assert found is not None, f"{name}: find_causal_leak found no leak (expected one of {sorted(allowed)[:4]})"
+            assert isinstance(found, tuple) and len(found) == 2 and all(type(i) is int for i in found), \
+                f"{name}: return a pair of Python ints (t, s), got {found!r}"
+            assert found in allowed, f"{name}: reported {found}, which is not a leak of this model " \
+                f"(its leaking pairs (t, s) include {sorted(allowed)[:4]}; t is the earlier position)"
+        assert getattr(model, "calls", 0) - calls_before <= 4 * model.max_seq_len, \
+            f"{name}: {getattr(model, 'calls', 0) - calls_before} model calls for max_seq_len {model.max_seq_len}: " \
+            "batch your probes (a few calls per position at most)"
+        return found
+
+    T = 8
+    gpt = GPT(9, 16, 2, 2, T, rng=0)
+    rng = np.random.default_rng(0)
+    for p in gpt.parameters():
+        p.data[...] = rng.normal(size=p.shape) * 0.5
+    gpt.train()
+    verify("a GPT with its causal mask", gpt, None)
+    assert gpt.training, "find_causal_leak restores the model's training mode"
+    verify("a causal prefix mean", Probe(prefix_mean), None)
+    verify("a causal model with rounding that depends on later tokens", Probe(rounding), None)
+
+    class Unmasked(GPT):  # a student's GPT.forward that forgets the mask
+        def forward(self, ids):
+            x = self.position_embedding(self.token_embedding(self._check_ids(ids)))
+            for layer in self.blocks:
+                x = layer(x)
+            logits = self.head(self.ln_f(x))
+            return logits
+
+    leaky = Unmasked(9, 16, 2, 2, T, rng=0)
+    leaky.load_state_dict(gpt.state_dict())
+    verify("a GPT whose blocks get no mask", leaky, {(t, s) for s in range(T) for t in range(s)})
+
+    def last_into_first(ids, e):
+        out = prefix_mean(ids, e)
+        out[:, 0] += e[:, -1]
+        return out
+
+    verify("position 0 reading the last token", Probe(last_into_first), {(0, T - 1)})
+
+    def next_token(ids, e):
+        return prefix_mean(ids, e) + np.concatenate([e[:, 1:], np.zeros_like(e[:, :1])], axis=1)
+
+    verify("every position reading the next token (targets in the input)", Probe(next_token),
+           {(t, t + 1) for t in range(T - 1)})
+
+    def small(ids, e):
+        out = prefix_mean(ids, e)
+        out[:, 2] += 1e-3 * e[:, 5]
+        return out
+
+    verify("a leak of 1e-3 from position 5 into position 2", Probe(small), {(2, 5)})
+
+    def first_pair(ids, e):
+        out = prefix_mean(ids, e)
+        out[:, 0] += 2.5e-5 * np.sign(e[:, 1])  # logits of size 1: just above 1e-5 * (1 + 1)
+        return out
+
+    verify("a leak of 2.5e-5 from position 1 into position 0", Probe(first_pair), {(0, 1)})
+
+    def odd_only(ids, e):
+        out = prefix_mean(ids, e)
+        out[:, 3, 0] += (ids[:, 6] % 2 == 1)
+        return out
+
+    verify("a leak from position 6 into position 3 that shows only for odd tokens", Probe(odd_only), {(3, 6)})
+    verify("the same leak with a vocabulary of 2", Probe(odd_only, vocab=2), {(3, 6)})
+
+    def zero_only(ids, e):
+        out = prefix_mean(ids, e)
+        out[:, 1] += (ids[:, 4] == 0)[:, None] * 0.5
+        return out
+
+    verify("a leak from position 4 into position 1 that shows only when token 4 is 0", Probe(zero_only), {(1, 4)})
+    raises(ValueError, lambda: find_causal_leak(gpt, seq_len=1), "seq_len")
+    print("find_causal_leak: OK")
+
+
+if __name__ == "__main__":
+    test_unit_find_causal_leak()
 
 # %% [markdown]
 # ## Module test
@@ -1038,7 +1350,7 @@ if __name__ == "__main__":
 #   two LayerNorms of each of 4 blocks at batch 12 × 64, `D = 128`? What could you keep instead?
 # - Generation recomputes the whole context for every new token. For a context of 64 and 200
 #   new tokens, how many positions does the model process, and how many would a cache need?
-# - The head `D × V` is small for 65 characters. For GPT-2's 50,257-token vocabulary and
+# - The head `D × V` is small for 76 characters. For GPT-2's 50,257-token vocabulary and
 #   `D = 768`, what fraction of the 124 M parameters is it (GPT-2 ties it to the token
 #   embedding: what does that save)?
 # - Why does pre-norm need the final `ln_f`, while post-norm does not?

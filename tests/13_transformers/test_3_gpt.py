@@ -50,7 +50,12 @@ def test_seeds():
 def test_parameter_count_matches_the_model(config):
     vocab, dim, layers, _, seq = config
     actual = sum(p.size for p in GPT(*config, rng=0).parameters())
-    assert gpt_parameter_count(vocab, dim, layers, seq) == actual
+    got = gpt_parameter_count(vocab, dim, layers, seq)
+    off = got - actual
+    sizes = ((dim, f"D = {dim}"), (vocab, f"V = {vocab}"), (seq, f"S = {seq}"))
+    parts = [f"{off // n} x {what}" for n, what in sizes if off and off % n == 0]
+    assert got == actual, (f"gpt_parameter_count{(vocab, dim, layers, seq)} = {got}, the model has {actual}: "
+                           f"off by {off}" + (f" (= {' or '.join(parts)}: which part?)" if parts else ""))
 
 
 def test_parameter_count_of_the_nanogpt_cpu_configuration():
@@ -90,7 +95,8 @@ def test_causal_for_every_position():
         changed = ids.copy()
         changed[:, t] = (changed[:, t] + 3) % 10
         out = model(changed).data
-        close(out[:, :t], base[:, :t], atol=1e-5, what=f"logits before position {t}")
+        close(out[:, :t], base[:, :t], atol=1e-5,
+              what=f"causal: logits before position {t} ignore token {t} (every block gets the causal mask?)")
         assert not np.allclose(out[:, t], base[:, t]), f"position {t}'s logits must depend on token {t}"
 
 
@@ -98,7 +104,8 @@ def test_lm_batch_uniform_starts_and_errors():
     data = np.arange(50)
     x, y = lm_batch(data, 20000, 9, rng=0)
     counts = np.bincount(x[:, 0], minlength=41)
-    assert counts.shape == (41,) and counts.min() > 350, "every start 0..40 is drawn, about uniformly"
+    assert counts.shape == (41,) and counts.min() > 350, \
+        f"every start 0..40 is drawn, about uniformly: got starts {x[:, 0].min()}..{x[:, 0].max()}"
     assert np.array_equal(y[:, :-1], x[:, 1:]) and np.array_equal(y[:, -1], x[:, -1] + 1)
     raises(ValueError, lambda: lm_batch(np.arange(9), 2, 9), "too few")
     raises(ValueError, lambda: lm_batch(np.zeros((3, 4), int), 2, 2), "1-D")

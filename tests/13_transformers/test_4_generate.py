@@ -18,6 +18,47 @@ def model():
     return m
 
 
+class Fixed(np.random.Generator):
+    """A generator whose random() returns the given draws (one per row)."""
+
+    def __init__(self, draws):
+        super().__init__(np.random.PCG64(0))
+        self.draws = np.asarray(draws, dtype=np.float64)
+
+    def random(self, size=None):
+        assert size == len(self.draws), f"one draw per row: asked for {size}, expected {len(self.draws)}"
+        return self.draws
+
+
+class _Sweep(np.random.Generator):
+    """A generator whose random(n) returns n draws spread evenly over (0, 1), none on a boundary."""
+
+    def __init__(self):
+        super().__init__(np.random.PCG64(0))
+
+    def random(self, size=None):
+        return np.linspace(0.001, 0.999, size)
+
+
+@pytest.mark.parametrize("k, top", [(1, [4]), (2, [0, 4]), (3, [0, 2, 4]), (4, [0, 1, 2, 4])])
+def test_top_k_keeps_exactly_the_k_largest_without_ties(k, top):
+    distinct = [3.0, 1.0, 2.0, 0.0, 4.0]
+    try:
+        picks = sample_next(np.tile(distinct, (400, 1)), 1.0, k, rng=_Sweep())
+    except Exception as err:
+        pytest.fail(f"top_k = {k} on {distinct}: sample_next raised {type(err).__name__}: {err}")
+    kept = sorted(set(int(i) for i in picks))
+    wrong_count = f" ({len(kept)} tokens kept instead of {k}: the k-th largest taken at the wrong rank?)"
+    assert kept == top, (f"top_k = {k} on {distinct} (no ties): draws across [0, 1) picked tokens {kept}, "
+                         f"expected exactly {top}" + (wrong_count if len(kept) != k else ""))
+
+
+def test_large_logits_are_shifted_before_exp():
+    picks = sample_next(np.array([[1000.0, 999.0, 0.0]] * 2), rng=Fixed([0.5, 0.8]))
+    assert picks.tolist() == [0, 1], (f"logits [1000, 999, 0], draws 0.5 and 0.8: got {picks.tolist()}, "
+                                      "expected [0, 1] (exp(1000) overflows: shift each row by its maximum)")
+
+
 def test_greedy_is_the_first_argmax_and_ignores_the_rng():
     logits = np.array([[1.0, 4.0, 4.0], [0.0, -1.0, 2.0]])
     for seed in range(3):
@@ -31,18 +72,6 @@ def test_top_k_never_samples_outside_the_k_largest():
     picks = sample_next(logits, 2.0, top_k=3, rng=1)
     top3 = np.argsort(-logits, axis=1)[:, :3]
     assert all(p in row for p, row in zip(picks, top3))
-
-
-class Fixed(np.random.Generator):
-    """A generator whose random() returns the given draws (one per row)."""
-
-    def __init__(self, draws):
-        super().__init__(np.random.PCG64(0))
-        self.draws = np.asarray(draws, dtype=np.float64)
-
-    def random(self, size=None):
-        assert size == len(self.draws), f"one draw per row: asked for {size}, expected {len(self.draws)}"
-        return self.draws
 
 
 def test_top_k_keeps_ties():

@@ -31,6 +31,64 @@ def test_block_structure():
     raises(ValueError, lambda: TransformerBlock(10, 3), "divisible")
 
 
+def _randomized_block(seed, dim=8, heads=2):
+    rng = np.random.default_rng(seed)
+    block = TransformerBlock(dim, heads, rng=seed)
+    for p in block.parameters():  # every part matters; ln1 and ln2 get different weights
+        scale_one = p.ndim == 1 and "weight" in _name(block, p)
+        p.data[...] = rng.normal(size=p.shape) * 0.5 + (1.0 if scale_one else 0.0)
+    return block, rng
+
+
+def _name(module, param):
+    return next(n for n, p in module.named_parameters() if p is param)
+
+
+def test_block_equals_its_pieces_composed_by_hand():
+    """Pre-norm, both residuals, ln1 before attention and ln2 before the MLP (no PyTorch needed)."""
+    block, rng = _randomized_block(5)
+    x = rng.normal(size=(2, 6, 8)).astype(np.float32)
+    mask = causal_mask(6)
+    got = block(Tensor(x), mask=mask).data
+
+    def normalized(a):
+        return np.allclose(a.mean(axis=-1), 0, atol=1e-4) and np.allclose(a.var(axis=-1), 1, atol=1e-2)
+
+    if any(normalized((got - ln.bias.data) / ln.weight.data) for ln in (block.ln1, block.ln2)):
+        pytest.fail("the block's output is normalized: post-norm (norm(x + branch)); in pre-norm only the "
+                    "input "
+                    "of each branch is normalized: x + attn(ln1(x)), then h + mlp(ln2(h))")
+
+    def attn(v):
+        return block.attn(Tensor(v), mask=mask).data
+
+    def mlp(v):
+        return block.mlp(Tensor(v)).data
+
+    def ln1(v):
+        return block.ln1(Tensor(v)).data
+
+    def ln2(v):
+        return block.ln2(Tensor(v)).data
+
+    h = x + attn(ln1(x))
+    want = h + mlp(ln2(h))
+    a = attn(ln1(x))
+    wrong = {
+        "no residual around attention (x = attn(ln1(x)))": a + mlp(ln2(a)),
+        "no residual around the MLP": mlp(ln2(h)),
+        "ln1 used before the MLP too": h + mlp(ln1(h)),
+        "ln2 used before attention": x + attn(ln2(x)) + mlp(ln2(x + attn(ln2(x)))),
+        "ln1 and ln2 swapped": x + attn(ln2(x)) + mlp(ln1(x + attn(ln2(x)))),
+        "the MLP reads x instead of h": h + mlp(ln2(x)),
+        "no normalization before the branches": x + attn(x) + mlp(x + attn(x)),
+    }
+    for what, value in wrong.items():
+        if np.allclose(got, value, atol=1e-4):
+            pytest.fail(f"the block computes {what}; expected h = x + attn(ln1(x)), then h + mlp(ln2(h))")
+    close(got, want, atol=1e-4, what="x + attn(ln1(x)), then h + mlp(ln2(h))")
+
+
 def test_same_rng_same_block_different_seeds_differ():
     a, b, c = TransformerBlock(8, 2, rng=3), TransformerBlock(8, 2, rng=3), TransformerBlock(8, 2, rng=4)
     assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
@@ -107,39 +165,6 @@ def test_block_forward_and_backward_match_torch(torch_ref, use_mask):
     close(x.grad, tx.grad.numpy(), atol=1e-3, rtol=1e-3, what="grad of x vs torch")
     for name, p in block.named_parameters():
         close(p.grad, params[name].grad.numpy(), atol=1e-3, rtol=1e-3, what=f"grad of {name} vs torch")
-
-
-def _randomized_block(seed, dim=8, heads=2):
-    rng = np.random.default_rng(seed)
-    block = TransformerBlock(dim, heads, rng=seed)
-    for p in block.parameters():  # every part matters; ln1 and ln2 get different weights
-        scale_one = p.ndim == 1 and "weight" in _name(block, p)
-        p.data[...] = rng.normal(size=p.shape) * 0.5 + (1.0 if scale_one else 0.0)
-    return block, rng
-
-
-def _name(module, param):
-    return next(n for n, p in module.named_parameters() if p is param)
-
-
-def test_block_equals_its_pieces_composed_by_hand():
-    """Pre-norm, both residuals, ln1 before attention and ln2 before the MLP (no PyTorch needed)."""
-    block, rng = _randomized_block(5)
-    x = rng.normal(size=(2, 6, 8)).astype(np.float32)
-    mask = causal_mask(6)
-    got = block(Tensor(x), mask=mask).data
-    h = x + block.attn(block.ln1(Tensor(x)), mask=mask).data
-    want = h + block.mlp(block.ln2(Tensor(h))).data
-    wrong = {
-        "post-norm, ln1(x + attn(x))": block.ln1(Tensor(x + block.attn(Tensor(x), mask=mask).data)).data,
-        "no residual around the MLP": block.mlp(block.ln2(Tensor(h))).data,
-        "ln1 used before the MLP too": h + block.mlp(block.ln1(Tensor(h))).data,
-        "the MLP reads x instead of h": h + block.mlp(block.ln2(Tensor(x))).data,
-    }
-    for what, value in wrong.items():
-        if np.allclose(got, value, atol=1e-4):
-            pytest.fail(f"the block computes {what}; expected x + attn(ln1(x)), then h + mlp(ln2(h))")
-    close(got, want, atol=1e-4, what="x + attn(ln1(x)), then h + mlp(ln2(h))")
 
 
 def test_every_parameter_of_the_block_gets_a_gradient():

@@ -15,6 +15,58 @@ def _t(rng, *shape, scale=1.0, shift=0.0):
     return Tensor(rng.normal(size=shape) * scale + shift, requires_grad=True)
 
 
+def test_each_vector_is_normalized_on_its_own():
+    """The axis first (before any worked example): rows of a (3, 4) input, with eps = 0."""
+    rows = np.array([[1, 2, 3, 6], [10, 10, 12, 8], [0, -4, 4, 0]], np.float32)
+    y = layer_norm(Tensor(rows), Tensor(np.ones(4)), Tensor(np.zeros(4)), eps=0.0).data
+    means, variances = y.mean(axis=-1), y.var(axis=-1)
+    if not (np.allclose(means, 0, atol=1e-5) and np.allclose(variances, 1, atol=1e-4)):
+        columns = np.allclose(y.mean(axis=0), 0, atol=1e-5) and np.allclose(y.var(axis=0), 1, atol=1e-4)
+        pytest.fail(f"each row of {rows.tolist()} must be normalized on its own: row means "
+                    f"{np.round(means, 3).tolist()} (expected 0), variances "
+                    f"{np.round(variances, 3).tolist()} (expected 1)"
+                    + ("; the columns are normalized instead: wrong axis" if columns else "")
+                    + ("; 0.75 = 3/4: use the biased variance (divide by D)"
+                       if np.allclose(variances, 0.75) else ""))
+    close(y[0], [-2 / 3.5 ** 0.5, -1 / 3.5 ** 0.5, 0.0, 3 / 3.5 ** 0.5], atol=1e-6,
+          what="the worked example [1, 2, 3, 6]")
+
+
+def test_eps_goes_under_the_square_root():
+    x = np.array([[1.0, 2.0, 3.0, 6.0]])
+    got = layer_norm(Tensor(x), Tensor(np.ones(4)), Tensor(np.zeros(4)), eps=4.0)
+    close(got, (x - 3.0) / np.sqrt(3.5 + 4.0), atol=1e-6, what="eps = 4: (x - mean) / sqrt(var + eps)")
+
+
+def test_rule_names_each_gradient():
+    """The rule alone, on what a correct forward saves: each gradient checked by name."""
+    rng = np.random.default_rng(11)
+    xa, wa, g = rng.normal(size=(3, 5)) * 2 + 1, rng.normal(size=5), rng.normal(size=(3, 5))
+    inv = 1.0 / np.sqrt(xa.var(axis=-1, keepdims=True) + 1e-5)
+    x_hat = (xa - xa.mean(axis=-1, keepdims=True)) * inv
+    x, w, b = (Tensor(a, requires_grad=True) for a in (xa, wa, np.zeros(5)))
+    got = BACKWARD_RULES["layer_norm"](g, Tensor(x_hat * wa), x, w, b, x_hat=x_hat, inv_std=inv)
+    close(got[2], g.sum(axis=0), atol=1e-6, what="grad_bias = sum of g over the positions")
+    close(got[1], (g * x_hat).sum(axis=0), atol=1e-6, what="grad_weight = sum of g * x_hat over positions")
+    close(got[0].sum(axis=-1), np.zeros(3), atol=1e-5, what="grad_x sums to 0 over each vector (mean of w g)")
+    close((got[0] * x_hat).sum(axis=-1), np.zeros(3), atol=1e-4,
+          what="grad_x is orthogonal to x_hat (mean of w*g*x_hat)")
+
+    def loss(a):  # <g, layer_norm(a)> in float64
+        y = (a - a.mean(-1, keepdims=True)) / np.sqrt(a.var(-1, keepdims=True) + 1e-5) * wa
+        return float((y * g).sum())
+
+    numeric = np.zeros_like(xa)
+    for i in np.ndindex(xa.shape):
+        step = np.zeros_like(xa)
+        step[i] = 1e-6
+        numeric[i] = (loss(xa + step) - loss(xa - step)) / 2e-6
+    right = np.allclose(got[0], numeric, atol=1e-4, rtol=1e-4)
+    if not right and np.allclose(got[0] * inv, numeric, atol=1e-4):
+        pytest.fail("grad_x is right up to the common factor inv_std: every term is multiplied by it")
+    close(got[0], numeric, atol=1e-4, rtol=1e-4, what="grad_x of the rule against central differences")
+
+
 def test_rule_is_registered_by_the_package():
     assert "layer_norm" in BACKWARD_RULES
 
