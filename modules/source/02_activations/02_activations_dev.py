@@ -168,8 +168,8 @@ if __name__ == "__main__":
 # | keeps the input's dtype (float64 inside module 05's gradcheck, to 12 digits) | no silent rounding through float32 |
 #
 # Some facts to reason with: `e^t` overflows only for large positive `t`; an exponential of a
-# number `≤ 0` lies in `(0, 1]`; the same value can be written in more than one way (multiply
-# the top and bottom of a fraction by the same thing); and `1 - (something very close to 1)`
+# number `≤ 0` lies in `(0, 1]`; the same value can be written in more than one way, and no
+# rule says one formula must serve every element; and `1 - (something very close to 1)`
 # has no correct digits left. Underflow is fine: for `x = -10,000`, rounding `e^{-10,000}` to
 # `0` is the correctly rounded answer, not an error. Count the exponentials your formulation
 # computes per element: that is its cost.
@@ -213,6 +213,16 @@ def test_unit_sigmoid():
     assert isinstance(y, Tensor), f"Sigmoid must return a Tensor, got {type(y).__name__}"
     assert y.shape == (2, 2) and y.dtype == np.float32, f"Sigmoid of a (2, 2) float32 tensor gave {y.shape} {y.dtype}"
     assert y.data[0, 0] == 0.5, f"sigmoid(0) must be exactly 0.5, got {y.data[0, 0]:.9g}"
+    from tinytorch.tensor import Config
+    Config.dtype = np.float64  # as inside module 05's gradcheck
+    try:
+        precise = Sigmoid()(Tensor([0.3, -2.0]))
+    finally:
+        Config.dtype = np.float32
+    want64 = 1 / (1 + np.exp(-np.array([0.3, -2.0])))
+    assert precise.dtype == np.float64 and np.abs(precise.data - want64).max() < 1e-12, \
+        f"with float64 input (Config.dtype float64) sigmoid must stay float64 to 12 digits, got dtype " \
+        f"{precise.dtype}, error {np.abs(precise.data - want64).max():.2g}: does a step force float32?"
     big = float(np.finfo(np.float32).max)
     for v in [-big, -1e4, -1000.0, -100.0, -89.0, 89.0, 100.0, 1000.0, 1e4, big]:
         with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
