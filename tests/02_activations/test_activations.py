@@ -73,9 +73,14 @@ def test_known_values():
     g = GELU()(Tensor([1.0, -1.0, 0.0])).data.tolist()
     assert g == pytest.approx([0.8411920, -0.1588080, 0.0], abs=1e-6), \
         f"GELU(1, -1, 0) = {[round(v, 7) for v in g]}, expected [0.841192, -0.158808, 0] (tanh approximation)"
-    p = Softmax()(Tensor([[0.0, np.log(3.0)], [np.log(3.0), 0.0]])).data.tolist()
-    assert p == [pytest.approx([0.25, 0.75], rel=1e-6), pytest.approx([0.75, 0.25], rel=1e-6)], \
-        f"Softmax() of [[0, ln 3], [ln 3, 0]] = {p}, expected each row [0.25, 0.75] / [0.75, 0.25]"
+    logits = Tensor([[0.0, np.log(3.0), 0.0], [np.log(3.0), 0.0, np.log(6.0)]])
+    try:
+        p = Softmax()(logits).data
+    except ValueError as exc:
+        pytest.fail(f"Softmax() of a (2, 3) tensor raised ValueError: {exc} (do the row maximum and sum keep "
+                    "their axis, (2, 1)?)")
+    want = [[0.2, 0.6, 0.2], [0.3, 0.1, 0.6]]
+    close(p, want, rtol=1e-6, atol=1e-7, what="Softmax() of [[0, ln 3, 0], [ln 3, 0, ln 6]], row by row")
 
 
 def test_gelu_is_close_to_exact_gelu():
@@ -92,7 +97,7 @@ def test_input_is_not_modified(cls, ref, name):
     a = np.array([[-2.0, 0.5, 3.0], [1.0, -1.0, 0.0]], dtype=np.float32)
     x = Tensor(a.copy())
     cls()(x)
-    assert np.array_equal(x.data, a)
+    close(x, a, atol=0, rtol=0, what=f"the input of {name} afterwards (it must not change)")
 
 
 @pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
@@ -102,7 +107,7 @@ def test_float64_mode_keeps_precision(cls, ref, name, monkeypatch):
     a = np.random.default_rng(3).normal(size=(3, 5)) * 2
     out = cls()(Tensor(a))
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref(a), rtol=1e-12, atol=1e-14)
+    close(out, ref(a), rtol=1e-12, atol=1e-14, what=f"{name} in float64 mode (rounded through float32?)")
 
 
 # --- stability ------------------------------------------------------------------------------
@@ -128,10 +133,21 @@ def test_sigmoid_one_extreme_input_at_a_time(v, strict_numerics):
     assert 0.0 <= float(out[0]) <= 1.0, f"sigmoid({v:g}) = {float(out[0]):.6g}, outside [0, 1]"
 
 
+def test_softmax_shifts_each_row_by_its_own_maximum(strict_numerics):
+    try:
+        with strict_numerics():
+            p = Softmax()(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
+    except (FloatingPointError, RuntimeWarning) as exc:
+        pytest.fail(f"softmax of [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {exc!r}: shifted by anything "
+                    "but its own maximum, the second row underflows to 0 / 0")
+    close(p, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-6, what="softmax of rows with different maxima")
+
+
 def test_tanh_near_zero_keeps_relative_accuracy():
     small = np.array([1e-3, -2e-4, 3e-6, 1e-8], dtype=np.float32)
     got = Tanh()(Tensor(small)).data
-    np.testing.assert_allclose(got, tanh_ref(small), rtol=1e-5, atol=0)
+    close(got, tanh_ref(small), rtol=1e-5, atol=0,
+          what="tanh near 0, to a relative 1e-5 (does a step subtract numbers close to 1, or overflow?)")
 
 
 EXTREMES = np.array([-1e4, -1000.0, -100.0, -88.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 88.0, 100.0, 1000.0, 1e4],
@@ -161,10 +177,10 @@ def test_saturation_is_exact(strict_numerics):
         t = Tanh()(Tensor([-1e4, 1e4])).data
         g = GELU()(Tensor([-1e4, 1e4])).data
         p = Softmax()(Tensor([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4], [-1e4, -1e4]])).data
-    assert np.array_equal(s, [0.0, 1.0])
-    assert np.array_equal(t, [-1.0, 1.0])
-    assert np.array_equal(g, [0.0, 1e4])
-    assert np.array_equal(p, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
+    assert s.tolist() == [0.0, 1.0], f"sigmoid(-1e4), sigmoid(1e4) = {s.tolist()}, expected exactly [0, 1]"
+    assert t.tolist() == [-1.0, 1.0], f"tanh(-1e4), tanh(1e4) = {t.tolist()}, expected exactly [-1, 1]"
+    assert g.tolist() == [0.0, 1e4], f"GELU(-1e4), GELU(1e4) = {g.tolist()}, expected exactly [0, 1e4]"
+    assert p.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]], f"softmax, ±1e4 rows: {p.tolist()}"
 
 
 def test_naive_sigmoid_would_have_overflowed(strict_numerics):
