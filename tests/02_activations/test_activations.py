@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinytorch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.tensor import Config, Tensor
-from tinytorch.testing import ops_in_graph, raises, recording_ops
+from tinytorch.testing import close, ops_in_graph, raises, recording_ops
 
 # --- float64 references, written independently of the implementations under test -------------
 
@@ -60,33 +60,27 @@ def dummy_rules():
 # --- values ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
-@pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4), (1, 1, 2, 6)])
-def test_values_match_reference(cls, ref, name, shape):
-    a = (np.random.default_rng(sum(shape)).normal(size=shape) * 3).astype(np.float32)
-    out = cls()(Tensor(a))
-    assert isinstance(out, Tensor)
-    assert out.shape == shape and out.dtype == np.float32
-    np.testing.assert_allclose(out.data, ref(a), rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("cls, ref, name", ELEMENTWISE, ids=IDS[:4])
-def test_elementwise_on_scalars(cls, ref, name):
-    for v in [-2.5, 0.0, 0.75]:
-        out = cls()(Tensor(v))
-        assert out.shape == ()
-        assert out.item() == pytest.approx(float(ref(np.float32(v))), rel=1e-6, abs=1e-7)
-
-
 def test_known_values():
-    assert np.array_equal(ReLU()(Tensor([-1.0, 0.0, 2.0])).data, [0.0, 0.0, 2.0])
-    assert Sigmoid()(Tensor(0.0)).item() == 0.5
-    assert Sigmoid()(Tensor(np.log(3.0))).item() == pytest.approx(0.75, rel=1e-6)
-    assert Tanh()(Tensor(0.0)).item() == 0.0
-    assert GELU()(Tensor(1.0)).item() == pytest.approx(0.8411920, abs=1e-6)
-    assert GELU()(Tensor(-1.0)).item() == pytest.approx(-0.1588080, abs=1e-6)
-    assert GELU()(Tensor(0.0)).item() == 0.0
-    np.testing.assert_allclose(Softmax()(Tensor([0.0, np.log(3.0)])).data, [0.25, 0.75], rtol=1e-6)
+    """One small case per activation, before any comparison over many values."""
+    relu = ReLU()(Tensor([-1.0, 0.0, 2.0])).data
+    assert np.array_equal(relu, [0.0, 0.0, 2.0]), f"ReLU([-1, 0, 2]) = {relu.tolist()}, expected [0, 0, 2]"
+    s = Sigmoid()(Tensor([0.0, np.log(3.0), -np.log(3.0)])).data.tolist()
+    assert s[0] == 0.5, f"sigmoid(0) = {s[0]:.9g}, expected exactly 0.5"
+    assert s[1:] == pytest.approx([0.75, 0.25], rel=1e-6), \
+        f"sigmoid(ln 3), sigmoid(-ln 3) = {s[1]:.6g}, {s[2]:.6g}; expected 0.75, 0.25"
+    t = Tanh()(Tensor([0.0, np.log(2.0), -np.log(2.0)])).data.tolist()
+    assert t == pytest.approx([0.0, 0.6, -0.6], rel=1e-6, abs=1e-7), f"tanh(0, ±ln 2) = {t}, not [0, ±0.6]"
+    g = GELU()(Tensor([1.0, -1.0, 0.0])).data.tolist()
+    assert g == pytest.approx([0.8411920, -0.1588080, 0.0], abs=1e-6), \
+        f"GELU(1, -1, 0) = {[round(v, 7) for v in g]}, expected [0.841192, -0.158808, 0] (tanh approximation)"
+    logits = Tensor([[0.0, np.log(3.0), 0.0], [np.log(3.0), 0.0, np.log(6.0)]])
+    try:
+        p = Softmax()(logits).data
+    except ValueError as exc:
+        pytest.fail(f"Softmax() of a (2, 3) tensor raised ValueError: {exc} (do the row maximum and sum keep "
+                    "their axis, (2, 1)?)")
+    want = [[0.2, 0.6, 0.2], [0.3, 0.1, 0.6]]
+    close(p, want, rtol=1e-6, atol=1e-7, what="Softmax() of [[0, ln 3, 0], [ln 3, 0, ln 6]], row by row")
 
 
 def test_gelu_is_close_to_exact_gelu():
@@ -103,7 +97,7 @@ def test_input_is_not_modified(cls, ref, name):
     a = np.array([[-2.0, 0.5, 3.0], [1.0, -1.0, 0.0]], dtype=np.float32)
     x = Tensor(a.copy())
     cls()(x)
-    assert np.array_equal(x.data, a)
+    close(x, a, atol=0, rtol=0, what=f"the input of {name} afterwards (it must not change)")
 
 
 @pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
@@ -113,10 +107,50 @@ def test_float64_mode_keeps_precision(cls, ref, name, monkeypatch):
     a = np.random.default_rng(3).normal(size=(3, 5)) * 2
     out = cls()(Tensor(a))
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref(a), rtol=1e-12, atol=1e-14)
+    close(out, ref(a), rtol=1e-12, atol=1e-14, what=f"{name} in float64 mode (rounded through float32?)")
 
 
 # --- stability ------------------------------------------------------------------------------
+
+def test_sigmoid_tails_keep_relative_accuracy(strict_numerics):
+    """Your design (section 3): tiny but not zero; a loss takes the log of it."""
+    tails = np.array([-15.0, -20.0, -40.0, -60.0, -80.0], dtype=np.float32)
+    with strict_numerics():
+        got = Sigmoid()(Tensor(tails)).data
+    want = sigmoid_ref(tails)
+    worst = int(np.argmax(np.abs(got - want) / want))
+    assert abs(got[worst] - want[worst]) <= 1e-5 * want[worst], \
+        f"sigmoid({tails[worst]:g}) = {got[worst]:.6g}, expected {want[worst]:.6g} (relative error > 1e-5)"
+
+
+@pytest.mark.parametrize("v", [-3.4e38, -1e4, -1000.0, -89.0, 89.0, 1e4, 3.4e38])
+def test_sigmoid_one_extreme_input_at_a_time(v, strict_numerics):
+    try:
+        with strict_numerics():
+            out = Sigmoid()(Tensor([v])).data
+    except (FloatingPointError, RuntimeWarning) as exc:
+        pytest.fail(f"sigmoid({v:g}) raised {type(exc).__name__}: {exc} (a step overflows at this input)")
+    assert 0.0 <= float(out[0]) <= 1.0, f"sigmoid({v:g}) = {float(out[0]):.6g}, outside [0, 1]"
+
+
+def test_softmax_shifts_each_row_by_its_own_maximum(strict_numerics):
+    try:
+        with strict_numerics():
+            p = Softmax()(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
+    except (FloatingPointError, RuntimeWarning) as exc:
+        overflow = "overflow" in str(exc)
+        why = ("e^1e4 overflows unless each row is shifted by its maximum first" if overflow else
+               "shifted by anything but its own maximum, the second row underflows to 0 / 0")
+        pytest.fail(f"softmax of [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {exc!r}: {why}")
+    close(p, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-6, what="softmax of rows with different maxima")
+
+
+def test_tanh_near_zero_keeps_relative_accuracy():
+    small = np.array([1e-3, -2e-4, 3e-6, 1e-8], dtype=np.float32)
+    got = Tanh()(Tensor(small)).data
+    close(got, tanh_ref(small), rtol=1e-5, atol=0,
+          what="tanh near 0, to a relative 1e-5 (does a step subtract numbers close to 1, or overflow?)")
+
 
 EXTREMES = np.array([-1e4, -1000.0, -100.0, -88.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 88.0, 100.0, 1000.0, 1e4],
                     dtype=np.float32)
@@ -145,37 +179,10 @@ def test_saturation_is_exact(strict_numerics):
         t = Tanh()(Tensor([-1e4, 1e4])).data
         g = GELU()(Tensor([-1e4, 1e4])).data
         p = Softmax()(Tensor([[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4], [-1e4, -1e4]])).data
-    assert np.array_equal(s, [0.0, 1.0])
-    assert np.array_equal(t, [-1.0, 1.0])
-    assert np.array_equal(g, [0.0, 1e4])
-    assert np.array_equal(p, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
-
-
-def test_sigmoid_tails_keep_relative_accuracy(strict_numerics):
-    """Your design (section 3): tiny but not zero; a loss takes the log of it."""
-    tails = np.array([-15.0, -20.0, -40.0, -60.0, -80.0], dtype=np.float32)
-    with strict_numerics():
-        got = Sigmoid()(Tensor(tails)).data
-    want = sigmoid_ref(tails)
-    worst = int(np.argmax(np.abs(got - want) / want))
-    assert abs(got[worst] - want[worst]) <= 1e-5 * want[worst], \
-        f"sigmoid({tails[worst]:g}) = {got[worst]:.6g}, expected {want[worst]:.6g} (relative error > 1e-5)"
-
-
-@pytest.mark.parametrize("v", [-3.4e38, -1e4, -1000.0, -89.0, 89.0, 1e4, 3.4e38])
-def test_sigmoid_one_extreme_input_at_a_time(v, strict_numerics):
-    try:
-        with strict_numerics():
-            out = Sigmoid()(Tensor([v])).data
-    except (FloatingPointError, RuntimeWarning) as exc:
-        pytest.fail(f"sigmoid({v:g}) raised {type(exc).__name__}: {exc} (a step overflows at this input)")
-    assert 0.0 <= float(out[0]) <= 1.0, f"sigmoid({v:g}) = {float(out[0]):.6g}, outside [0, 1]"
-
-
-def test_tanh_near_zero_keeps_relative_accuracy():
-    small = np.array([1e-3, -2e-4, 3e-6, 1e-8], dtype=np.float32)
-    got = Tanh()(Tensor(small)).data
-    np.testing.assert_allclose(got, tanh_ref(small), rtol=1e-5, atol=0)
+    assert s.tolist() == [0.0, 1.0], f"sigmoid(-1e4), sigmoid(1e4) = {s.tolist()}, expected exactly [0, 1]"
+    assert t.tolist() == [-1.0, 1.0], f"tanh(-1e4), tanh(1e4) = {t.tolist()}, expected exactly [-1, 1]"
+    assert g.tolist() == [0.0, 1e4], f"GELU(-1e4), GELU(1e4) = {g.tolist()}, expected exactly [0, 1e4]"
+    assert p.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]], f"softmax, ±1e4 rows: {p.tolist()}"
 
 
 def test_naive_sigmoid_would_have_overflowed(strict_numerics):
@@ -188,6 +195,27 @@ def test_softmax_large_equal_logits_are_uniform(strict_numerics):
     with strict_numerics():
         p = Softmax()(Tensor(np.full((2, 8), 1e4))).data
     np.testing.assert_allclose(p, 1 / 8, rtol=1e-6)
+
+
+# --- values over many inputs (after the specific checks above) ------------------------------
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+@pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4), (1, 1, 2, 6)])
+def test_values_match_reference(cls, ref, name, shape):
+    a = (np.random.default_rng(sum(shape)).normal(size=shape) * 3).astype(np.float32)
+    out = cls()(Tensor(a))
+    assert isinstance(out, Tensor)
+    assert out.shape == shape and out.dtype == np.float32
+    close(out, ref(a), rtol=1e-5, atol=1e-6, what=f"{name} of a {shape} tensor, against a float64 reference")
+
+
+@pytest.mark.parametrize("cls, ref, name", ELEMENTWISE, ids=IDS[:4])
+def test_elementwise_on_scalars(cls, ref, name):
+    for v in [-2.5, 0.0, 0.75]:
+        out = cls()(Tensor(v))
+        assert out.shape == ()
+        assert out.item() == pytest.approx(float(ref(np.float32(v))), rel=1e-6, abs=1e-7)
 
 
 # --- softmax along any axis -------------------------------------------------------------------
@@ -294,7 +322,7 @@ def test_elementwise_ops_have_no_ctx(cls, ref, name, dummy_rules):
 @pytest.mark.parametrize("dim", [0, 1, -1, -2])
 def test_softmax_ctx_axis(dim, dummy_rules):
     out = Softmax(dim=dim)(Tensor(np.ones((2, 3)), requires_grad=True))
-    assert out._ctx == {"axis": dim}
+    assert out._ctx == {"axis": dim}, f"Softmax(dim={dim}) recorded ctx {out._ctx}, not {{'axis': {dim}}}"
 
 
 def test_activations_compose_into_one_graph(dummy_rules):

@@ -168,8 +168,8 @@ if __name__ == "__main__":
 # | keeps the input's dtype (float64 inside module 05's gradcheck, to 12 digits) | no silent rounding through float32 |
 #
 # Some facts to reason with: `e^t` overflows only for large positive `t`; an exponential of a
-# number `≤ 0` lies in `(0, 1]`; the same value can be written in more than one way (multiply
-# the top and bottom of a fraction by the same thing); and `1 - (something very close to 1)`
+# number `≤ 0` lies in `(0, 1]`; the same value can be written in more than one way, and no
+# rule says one formula must serve every element; and `1 - (something very close to 1)`
 # has no correct digits left. Underflow is fine: for `x = -10,000`, rounding `e^{-10,000}` to
 # `0` is the correctly rounded answer, not an error. Count the exponentials your formulation
 # computes per element: that is its cost.
@@ -239,6 +239,16 @@ def test_unit_sigmoid():
     y = Sigmoid()(Tensor(a))
     close(y, 1 / (1 + np.exp(-a)), atol=1e-6, what="sigmoid of moderate inputs")
     close(Sigmoid()(Tensor(-a)), 1 - y.data, atol=1e-6, what="sigmoid(-x), which must equal 1 - sigmoid(x)")
+    from tinytorch.tensor import Config
+    Config.dtype = np.float64  # as inside module 05's gradcheck
+    try:
+        precise = Sigmoid()(Tensor([0.3, -2.0]))
+    finally:
+        Config.dtype = np.float32
+    want64 = 1 / (1 + np.exp(-np.array([0.3, -2.0])))
+    error64 = float(np.abs(precise.data - want64).max())
+    assert error64 < 1e-12, f"in float64 mode (Config.dtype float64, as in gradcheck) sigmoid(0.3), sigmoid(-2) " \
+        f"must be right to 12 digits; the error is {error64:.2g}: does a step round through float32?"
     print("Sigmoid: OK")
 
 
@@ -376,12 +386,13 @@ def test_unit_gelu():
     a = np.linspace(-5, 5, 41)
     y = GELU()(Tensor(a))
     assert isinstance(y, Tensor), f"GELU must return a Tensor, got {type(y).__name__}"
+    one = GELU()(Tensor(1.0)).item()
+    assert abs(one - 0.841192) < 1e-5, f"GELU(1) should be 0.841192 (tanh approximation), got {one:.7g}"
+    minus_half = GELU()(Tensor(-0.5)).item()
+    assert abs(minus_half - -0.154286) < 1e-5, \
+        f"GELU(-0.5) should be -0.154286, got {minus_half:.7g} (GELU(1) is right: check the odd powers of x)"
     exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in a])
     close(y, exact, atol=1e-3, rtol=0, what="GELU against the exact x·Φ(x), within 1e-3")
-    one = GELU()(Tensor(1.0)).item()
-    assert abs(one - 0.841192) < 1e-5, f"GELU(1) should be 0.841192 (tanh approximation), got {one}"
-    minus_half = GELU()(Tensor(-0.5)).item()
-    assert abs(minus_half - -0.154286) < 1e-5, f"GELU(-0.5) should be -0.154286, got {minus_half}"
     close(y.data - GELU()(Tensor(-a)).data, a, atol=1e-5, what="GELU(x) - GELU(-x), which must equal x")
     close(GELU()(Tensor([-1e4, 1e4])), [0.0, 1e4], atol=0, rtol=0, what="GELU(±1e4)")
     print("GELU: OK")
@@ -461,7 +472,11 @@ def test_unit_softmax():
     import warnings
 
     a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -1.0]])
-    p = Softmax()(Tensor(a))
+    try:
+        p = Softmax()(Tensor(a))
+    except ValueError as exc:
+        raise AssertionError(f"Softmax() of a (2, 3) tensor raised ValueError: {exc}. Each row's maximum and "
+                             "sum must broadcast back against the (2, 3) rows: keep the reduced axis, (2, 1)") from None
     assert isinstance(p, Tensor), f"Softmax must return a Tensor, got {type(p).__name__}"
     close(p, np.exp(a) / np.exp(a).sum(axis=1, keepdims=True), atol=1e-6, what="Softmax() of (2, 3) rows")
     q = Softmax(dim=0)(Tensor(a))
@@ -470,11 +485,20 @@ def test_unit_softmax():
     cube = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 5
     r = Softmax(dim=1)(Tensor(cube)).data
     close(r.sum(axis=1), np.ones((2, 4)), atol=1e-6, what="sums along axis 1 of Softmax(dim=1) on (2, 3, 4)")
-    row = Softmax()(Tensor([1000.0, 999.0, 0.0]))
-    close(row, [0.731059, 0.268941, 0.0], atol=1e-6, what="softmax([1000, 999, 0]) (the worked example)")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
-        s = Softmax()(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
+        try:
+            row = Softmax()(Tensor([1000.0, 999.0, 0.0]))
+        except (FloatingPointError, RuntimeWarning) as exc:
+            raise AssertionError(f"softmax([1000, 999, 0]) raised {type(exc).__name__}: {exc}. e^1000 overflows: "
+                                 "the max trick of section 6 keeps every exponent at or below 0") from None
+        try:
+            s = Softmax()(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])).data
+        except (FloatingPointError, RuntimeWarning) as exc:
+            raise AssertionError(f"softmax of [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {type(exc).__name__}: "
+                                 f"{exc}. Shifted by anything but its own maximum (-1e4), the second row's "
+                                 "exponentials all underflow to 0, and 0 / 0 is nan: each row needs its own shift") from None
+    close(row, [0.731059, 0.268941, 0.0], atol=1e-6, what="softmax([1000, 999, 0]) (the worked example)")
     close(s, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-6,
           what="softmax of ±1e4 logits (subtract each row's own maximum)")
     print("Softmax: OK")
