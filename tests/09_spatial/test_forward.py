@@ -141,7 +141,8 @@ def test_conv2d_is_cross_correlation_not_flipped():
     x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
     close(conv2d(Tensor(x), Tensor(w)), [[[[37, 47], [67, 77]]]],
-          what="3x3 image 1..9, kernel [[1, 2], [3, 4]] (a flipped kernel gives 23 at [0, 0])")
+          what="3x3 image 1..9, kernel [[1, 2], [3, 4]] (23 at [0, 0]: the kernel flipped; 35: its rows "
+               "and columns swapped when flattened)")
 
 
 def test_conv2d_accepts_arrays_and_validates_shapes():

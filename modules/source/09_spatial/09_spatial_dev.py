@@ -386,7 +386,9 @@ def test_unit_conv2d():
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
     out = conv2d(Tensor(x), Tensor(w))
     assert isinstance(out, Tensor), f"conv2d returns a Tensor, got {type(out).__name__}"
-    close(out, [[[[37, 47], [67, 77]]]], what="3x3 image, 2x2 kernel")
+    close(out, [[[[37, 47], [67, 77]]]],
+          what="3x3 image, 2x2 kernel [[1, 2], [3, 4]] (35 at [0, 0]: the kernel's rows and columns swapped when "
+               "flattened to (O, K); 23: the kernel flipped)")
     rng = np.random.default_rng(0)
     for shape, wshape, s, p, use_bias in [((2, 3, 7, 6), (4, 3, 3, 2), 1, 0, True),
                                           ((2, 3, 7, 6), (4, 3, 3, 3), 2, 1, True),
