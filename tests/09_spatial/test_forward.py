@@ -21,6 +21,7 @@ from tinytorch.spatial import (
     max_pool2d,
 )
 from tinytorch.tensor import Tensor
+from tinytorch.testing import close
 
 RNG = np.random.default_rng(2024)
 
@@ -36,7 +37,10 @@ def _arr(*shape):
     (28, 3, 1, 0, 26), (28, 3, 1, 1, 28), (32, 3, 2, 1, 16), (7, 2, 2, 0, 3), (5, 5, 1, 0, 1),
     (1, 3, 1, 1, 1), (10, 4, 3, 0, 3), (11, 4, 3, 2, 4)])
 def test_conv_output_size(size, kernel, stride, padding, want):
-    assert conv_output_size(size, kernel, stride, padding) == want
+    got = conv_output_size(size, kernel, stride, padding)
+    assert got == want, \
+        f"conv_output_size(size={size}, kernel={kernel}, stride={stride}, padding={padding}) = {got}, " \
+        f"expected {want}"
 
 
 def test_conv_output_size_rejects_kernels_that_do_not_fit():
@@ -58,7 +62,9 @@ def test_im2col_layout_and_col2im_adjoint(n, c, h, w, kh, kw, sh, sw, seed):
     x = rng.normal(size=(n, c, h, w))
     cols = im2col(x, (kh, kw), (sh, sw))
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    assert cols.shape == (n, c * kh * kw, oh * ow)
+    assert cols.shape == (n, c * kh * kw, oh * ow), \
+        f"im2col of {x.shape}, kernel {(kh, kw)}, stride {(sh, sw)}: shape {cols.shape}, " \
+        f"expected {(n, c * kh * kw, oh * ow)}"
     expect = np.empty_like(cols)
     for ci in range(c):
         for r in range(kh):
@@ -66,11 +72,14 @@ def test_im2col_layout_and_col2im_adjoint(n, c, h, w, kh, kw, sh, sw, seed):
                 for i in range(oh):
                     for j in range(ow):
                         expect[:, (ci * kh + r) * kw + q, i * ow + j] = x[:, ci, i * sh + r, j * sw + q]
-    assert np.array_equal(cols, expect)
+    close(cols, expect, atol=0, rtol=0, what=f"im2col layout cols[n, (c*kh + di)*kw + dj, i*OW + j] = "
+          f"x[n, c, i*sh + di, j*sw + dj], kernel {(kh, kw)}, stride {(sh, sw)}")
     g = rng.normal(size=cols.shape)
     back = col2im(g, x.shape, (kh, kw), (sh, sw))
-    assert back.shape == x.shape
-    assert np.isclose(np.sum(cols * g), np.sum(x * back))
+    assert back.shape == x.shape, f"col2im returned shape {back.shape}, expected {x.shape}"
+    assert np.isclose(np.sum(cols * g), np.sum(x * back)), \
+        f"col2im is not the adjoint of im2col (kernel {(kh, kw)}, stride {(sh, sw)}): <im2col(x), c> = " \
+        f"{np.sum(cols * g):.6f} but <x, col2im(c)> = {np.sum(x * back):.6f}"
 
 
 def test_im2col_layout_on_a_non_square_image_with_distinct_values():
@@ -78,14 +87,16 @@ def test_im2col_layout_on_a_non_square_image_with_distinct_values():
     cols = im2col(np.concatenate([x, 100 + x], axis=1), (2, 3), (1, 1))
     one = np.array([[1, 2, 5, 6], [2, 3, 6, 7], [3, 4, 7, 8],
                     [5, 6, 9, 10], [6, 7, 10, 11], [7, 8, 11, 12]], dtype=np.float32)
-    assert np.array_equal(cols[0], np.concatenate([one, 100 + one])), cols[0]
+    close(cols[0], np.concatenate([one, 100 + one]), atol=0, rtol=0,
+          what="two channels of 3x4, kernel 2x3: rows (c, di, dj), columns (i, j)")
 
 
 def test_im2col_does_not_modify_its_input_and_keeps_float32():
     x = _arr(2, 3, 5, 5)
     before = x.copy()
     cols = im2col(x, (3, 3), (1, 1))
-    assert cols.dtype == np.float32 and np.array_equal(x, before)
+    assert np.array_equal(x, before), "im2col changed its input"
+    assert cols.dtype == np.float32, f"im2col keeps the dtype: float32 in, got {cols.dtype}"
 
 
 # --- conv2d ------------------------------------------------------------------------------------
@@ -108,8 +119,9 @@ def test_conv2d_matches_loops(ref, xs, ws, stride, padding, bias):
     b = _arr(ws[0]) if bias else None
     out = conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
     want = ref.conv2d(x, w, b, stride, padding)
-    assert out.shape == want.shape and out.dtype == np.float32
-    assert np.allclose(out.data, want, atol=1e-4)
+    assert out.dtype == np.float32, f"float32 in, float32 out: got {out.dtype}"
+    close(out, want, atol=1e-4,
+          what=f"conv2d of x {xs}, w {ws}, stride {stride}, padding {padding}, bias {bias}")
 
 
 @settings(max_examples=40, deadline=None)
@@ -121,14 +133,16 @@ def test_conv2d_matches_loops_property(ref, c, o, h, w, k, s, p, seed):
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(2, c, h, w)), rng.normal(size=(o, c, k, k)), rng.normal(size=o)
     out = conv2d(Tensor(x), Tensor(wt), Tensor(b), stride=s, padding=p)
-    assert np.allclose(out.data, ref.conv2d(x.astype(np.float32), wt.astype(np.float32), b, (s, s), (p, p)),
-                       atol=1e-4)
+    close(out, ref.conv2d(x.astype(np.float32), wt.astype(np.float32), b, (s, s), (p, p)), atol=1e-4,
+          what=f"conv2d of x {x.shape}, w {wt.shape}, stride {s}, padding {p}")
 
 
 def test_conv2d_is_cross_correlation_not_flipped():
     x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
-    assert np.array_equal(conv2d(Tensor(x), Tensor(w)).data[0, 0], [[37, 47], [67, 77]])
+    close(conv2d(Tensor(x), Tensor(w)), [[[[37, 47], [67, 77]]]],
+          what="3x3 image 1..9, kernel [[1, 2], [3, 4]] (23 at [0, 0]: the kernel flipped; 35: its rows "
+               "and columns swapped when flattened)")
 
 
 def test_conv2d_accepts_arrays_and_validates_shapes():
@@ -163,13 +177,23 @@ def test_conv2d_layer_parameters_init_and_forward(ref):
     assert conv.weight.shape == (6, 3, 3, 2) and conv.bias.shape == (6,)
     assert [p.shape for p in conv.parameters()] == [(6, 3, 3, 2), (6,)]
     assert conv.weight.dtype == np.float32 and conv.weight.requires_grad and conv.bias.requires_grad
-    bound = np.sqrt(6 / (3 * 3 * 2))
-    assert np.abs(conv.weight.data).max() <= bound and np.all(conv.bias.data == 0)
+    bound = float(np.sqrt(6 / (3 * 3 * 2)))
+    largest = float(np.abs(conv.weight.data).max())
+    in_range = 0.9 * bound < largest <= bound
+    assert in_range, \
+        f"Conv2d(3, 6, (3, 2)): Kaiming uniform with fan_in = in_channels * kh * kw = 18 has bound " \
+        f"{bound:.3f}, " \
+        f"got max |w| = {largest:.3f}"
+    assert np.all(conv.bias.data == 0), f"the bias starts at zero, got {conv.bias.data}"
     assert np.array_equal(Conv2d(3, 6, (3, 2), rng=0).weight.data, conv.weight.data), "rng seeds the init"
     x = _arr(2, 3, 7, 6)
-    assert np.allclose(conv(Tensor(x)).data, ref.conv2d(x, conv.weight.data, conv.bias.data, (2, 2), (1, 1)),
-                       atol=1e-4)
-    assert len(Conv2d(1, 1, 1, bias=False).parameters()) == 1
+    close(conv(Tensor(x)), ref.conv2d(x, conv.weight.data, conv.bias.data, (2, 2), (1, 1)), atol=1e-4,
+          what="Conv2d(3, 6, (3, 2), stride=2, padding=1) against loops")
+    no_bias = Conv2d(1, 1, 1, bias=False)
+    one_parameter = no_bias.bias is None and len(no_bias.parameters()) == 1
+    assert one_parameter, \
+        f"bias=False: no bias and one parameter, got bias {no_bias.bias} and " \
+        f"{len(no_bias.parameters())} parameters"
     assert "kernel_size=(3, 2)" in repr(conv)
 
 
@@ -204,11 +228,15 @@ def test_pooling_matches_loops(ref, shape, k, s):
     x = _arr(*shape)
     kk = (k, k) if isinstance(k, int) else k
     ss = kk if s is None else ((s, s) if isinstance(s, int) else s)
+    before = x.copy()
     mx, avg, _ = ref.pool(x, kk, ss)
-    assert np.array_equal(max_pool2d(Tensor(x), k, s).data, mx)
-    assert np.allclose(avg_pool2d(Tensor(x), k, s).data, avg, atol=1e-6)
-    assert np.array_equal(MaxPool2d(k, s)(Tensor(x)).data, mx)
-    assert np.allclose(AvgPool2d(k, s)(Tensor(x)).data, avg, atol=1e-6)
+    close(max_pool2d(Tensor(x), k, s), mx, atol=0, rtol=0,
+          what=f"max_pool2d of {shape}, kernel {k}, stride {s}")
+    assert np.array_equal(x, before), f"max_pool2d changed its input (kernel {k}, stride {s})"
+    close(avg_pool2d(Tensor(x), k, s), avg, atol=1e-6, what=f"avg_pool2d of {shape}, kernel {k}, stride {s}")
+    assert np.array_equal(x, before), f"avg_pool2d changed its input (kernel {k}, stride {s})"
+    close(MaxPool2d(k, s)(Tensor(x)), mx, atol=0, rtol=0, what=f"MaxPool2d({k}, {s})")
+    close(AvgPool2d(k, s)(Tensor(x)), avg, atol=1e-6, what=f"AvgPool2d({k}, {s})")
 
 
 def test_pooling_validates_input():
@@ -239,10 +267,13 @@ def test_batchnorm_training_normalizes_each_channel():
     x = (_arr(8, 3, 4, 5) * np.array([1, 5, 0.1], np.float32)[None, :, None, None] + 3).astype(np.float32)
     bn = BatchNorm2d(3)
     y = bn(Tensor(x)).data
-    assert np.allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    close(y.mean(axis=(0, 2, 3)), np.zeros(3), atol=1e-5,
+          what="per-channel mean over (N, H, W) after batch norm")
     var = x.var(axis=(0, 2, 3))
-    assert np.allclose(y.var(axis=(0, 2, 3)), var / (var + 1e-5), atol=1e-4)
-    assert bn.running_mean.dtype == np.float32 and bn.running_var.dtype == np.float32
+    close(y.var(axis=(0, 2, 3)), var / (var + 1e-5), atol=1e-4,
+          what="per-channel variance after batch norm (normalized with the biased variance)")
+    assert bn.running_mean.dtype == np.float32 and bn.running_var.dtype == np.float32, \
+        f"the running arrays stay float32, got {bn.running_mean.dtype} and {bn.running_var.dtype}"
 
 
 def test_batchnorm_running_statistics_over_several_steps():
@@ -251,9 +282,18 @@ def test_batchnorm_running_statistics_over_several_steps():
     for step in range(4):
         x = _arr(3, 2, 2, 3) * (step + 1) + step
         bn(Tensor(x))
+        for name, start in (("running_mean", 0.0), ("running_var", 1.0)):
+            unchanged = bool(np.all(getattr(bn, name) == start)) and step == 0
+            assert not unchanged, \
+                f"{name} still holds its initial value {start} after a training step: update the layer's " \
+                f"array in place (`{name} = ...` only rebinds a local name)"
         rm = 0.7 * rm + 0.3 * x.mean(axis=(0, 2, 3))
         rv = 0.7 * rv + 0.3 * x.var(axis=(0, 2, 3), ddof=1)
-        assert np.allclose(bn.running_mean, rm, atol=1e-5) and np.allclose(bn.running_var, rv, atol=1e-4)
+        close(bn.running_mean, rm, atol=1e-5,
+              what=f"running_mean after step {step + 1}: (1 - momentum) * running + momentum * batch mean")
+        close(bn.running_var, rv, atol=1e-4,
+              what=f"running_var after step {step + 1}: (1 - momentum) * running + momentum * unbiased "
+                   f"batch variance")
 
 
 def test_batchnorm_eval_uses_running_statistics_and_affine():
@@ -267,9 +307,11 @@ def test_batchnorm_eval_uses_running_statistics_and_affine():
     shape = (1, 3, 1, 1)
     want = ((x - bn.running_mean.reshape(shape)) / np.sqrt(bn.running_var.reshape(shape) + 1e-3)
             * bn.weight.data.reshape(shape) + bn.bias.data.reshape(shape))
-    assert np.allclose(bn(Tensor(x)).data, want, atol=1e-5)
-    assert np.allclose(bn(Tensor(x[:1])).data, want[:1], atol=1e-5), "eval does not depend on the batch"
-    assert np.array_equal(bn.running_mean, [1.0, -2.0, 0.5])
+    close(bn(Tensor(x)), want, atol=1e-5,
+          what="eval(): normalize with the running statistics, then weight and bias")
+    close(bn(Tensor(x[:1])), want[:1], atol=1e-5, what="eval(): one image alone gives the same output")
+    assert np.array_equal(bn.running_mean, [1.0, -2.0, 0.5]), \
+        f"eval() must not update the running statistics, running_mean became {bn.running_mean}"
 
 
 def test_batchnorm_parameters_and_errors():

@@ -49,9 +49,41 @@ def apply_merges(merges, word: bytes):
     return ids
 
 
+def explain_merges(word_counts, got, want):
+    """Where two lists of merges part, with the pair counts at that point, and the likely reason."""
+    i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    words = [(list(w), n) for w, n in word_counts.items()]
+    for k, pair in enumerate(want[:i]):
+        words = [(replace_pair(w, pair, 256 + k), n) for w, n in words]
+    now = {}
+    for w, n in words:
+        for a, b in zip(w, w[1:]):
+            now[(a, b)] = now.get((a, b), 0) + n
+    if i >= len(want):
+        return f"merges 0..{i - 1} agree, then you made more ({got[i:i + 3]}...), but no pair is left"
+    if i >= len(got):
+        return f"merges 0..{i - 1} agree, then you stopped; {want[i]} still occurs {now.get(want[i], 0)} " \
+               f"times"
+    w, g = want[i], got[i]
+    if max(g) >= 256 + i:
+        why = f"your pair uses id {max(g)}, which no merge has made yet: merge k makes id 256 + k"
+    elif g not in now:
+        why = ("this pair no longer occurs at that point: your count for it did not come down to 0 (a "
+               "visited word changes each pair's count by the word's count)")
+    elif now[g] == now[w]:
+        why = ("equal counts at that point, and the tie goes to the smallest pair (if your code breaks ties "
+               "that way, the count it used for your pair was out of date)")
+    else:
+        why = ("your pair has the lower count at that point: a count not updated after a merge, or an old "
+               "(stale) count taken")
+    return (f"merge {i} (the first {i} agree): expected {w} (count {now[w]}), got {g} "
+            f"(count {now.get(g, 0)} at that point): {why}")
+
+
 @pytest.fixture(scope="session")
 def ref():
-    return SimpleNamespace(replace_pair=replace_pair, naive_merges=naive_merges, apply_merges=apply_merges)
+    return SimpleNamespace(replace_pair=replace_pair, naive_merges=naive_merges, apply_merges=apply_merges,
+                           explain_merges=explain_merges)
 
 
 @pytest.fixture(scope="session")

@@ -207,6 +207,8 @@ def test_unit_conv_naive():
     close(strided, [[[[4.5, 18.5], [36.5, 77.5]]]], what="stride 2, padding 1, bias 0.5")
     two = conv2d_naive(np.concatenate([x, 2 * x], axis=1), np.concatenate([w, -w], axis=1))
     close(two, -out, what="two input channels (x, 2x) with kernels (w, -w): the channels must be summed")
+    biased = conv2d_naive(np.concatenate([x, 2 * x], axis=1), np.concatenate([w, -w], axis=1), np.array([0.5], np.float32))
+    close(biased, 0.5 - out, what="two input channels and bias 0.5: the bias is added once per output, not once per channel")
     print("naive convolution: OK")
 
 
@@ -251,12 +253,11 @@ if __name__ == "__main__":
 # row; column 2 is the window at `(1, 0)`. With a second channel, its six rows would follow
 # these six.
 #
-# **Windows without copying.** `sliding_window_view(a, (kh, kw), axis=(2, 3))` on an
-# `(N, C, Hp, Wp)` array returns every stride-1 window: an array of shape
-# `(N, C, Hp − kh + 1, Wp − kw + 1, kh, kw)` whose element `[n, c, i, j, di, dj]` is
-# `a[n, c, i + di, j + dj]`. It is a *view*: NumPy reuses the row and column strides twice, so
-# it costs no memory however many windows overlap. Basic slicing of a view (with a step, say)
-# is again a view.
+# **Windows without copying.** NumPy can present every stride-1 window of an array as a
+# *view*, with two extra axes for the position inside the window: it reuses the row and column
+# strides twice, so it costs no memory however many windows overlap (`sliding_window_view`,
+# imported at the top; its documentation says which axes it adds and where). Basic slicing of
+# a view (with a step, say) is again a view.
 #
 # **One copy.** Going from the windows to `(N, K, L)` must copy once: this is the im2col buffer,
 # `kh·kw` times the size of the input for stride 1 (9× for 3×3 kernels). For a batch of 64
@@ -319,11 +320,12 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 4. The convolution, vectorized
 #
-# `conv2d(x, weight, bias, stride, padding)` puts the pieces together: pad H and W (never N or
-# C; skip the copy when there is no padding), im2col, **one matmul** with the `(O, K)` weight
-# matrix, the bias added per output channel, and a reshape to `(N, O, OH, OW)`. Which single
-# product gives `(N, O, L)` directly from `(O, K)` and `(N, K, L)`? Recall from module 01 how
-# `@` treats leading axes. Keep the result float32 for float32 inputs.
+# `conv2d(x, weight, bias, stride, padding)` is section 3 made real: the padding of section 1
+# (on H and W only: images and channels are never padded), im2col, and **one matmul** with the
+# `(O, K)` weight matrix, plus the bias of each output channel; the result has shape
+# `(N, O, OH, OW)`. Which single product gives `(N, O, L)` directly from `(O, K)` and
+# `(N, K, L)`? Recall from module 01 how `@` treats leading axes. Keep the result float32 for
+# float32 inputs.
 #
 # The op is returned through `Tensor._op("conv2d", …)` (given) with the stride, the padding and
 # `cols` in the context: the backward pass needs `cols` to compute the weight gradient (memory
@@ -384,7 +386,9 @@ def test_unit_conv2d():
     w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
     out = conv2d(Tensor(x), Tensor(w))
     assert isinstance(out, Tensor), f"conv2d returns a Tensor, got {type(out).__name__}"
-    close(out, [[[[37, 47], [67, 77]]]], what="3x3 image, 2x2 kernel")
+    close(out, [[[[37, 47], [67, 77]]]],
+          what="3x3 image, 2x2 kernel [[1, 2], [3, 4]] (35 at [0, 0]: the kernel's rows and columns swapped when "
+               "flattened to (O, K); 23: the kernel flipped)")
     rng = np.random.default_rng(0)
     for shape, wshape, s, p, use_bias in [((2, 3, 7, 6), (4, 3, 3, 2), 1, 0, True),
                                           ((2, 3, 7, 6), (4, 3, 3, 3), 2, 1, True),
@@ -574,6 +578,11 @@ def test_unit_conv2d_backward():
     frozen = Tensor(np.ones((1, 1, 3, 3)))
     conv2d(frozen, wt).sum().backward()
     assert frozen.grad is None, "an input that does not require grad gets no gradient"
+    rule_out = _conv2d_backward(np.ones((1, 1, 2, 2)), None, frozen, wt, stride=(1, 1), padding=(0, 0),
+                                cols=im2col(frozen.data, (2, 2), (1, 1)))
+    assert rule_out[0] is None, \
+        f"x does not require grad (the images of a first layer): the rule returns None for it and skips " \
+        f"the col2im branch, got {type(rule_out[0]).__name__}"
     print("conv2d backward: OK")
 
 
@@ -703,11 +712,13 @@ if __name__ == "__main__":
 # The input must not change: `x.data` may be a view of a dataset or of another layer's output.
 # Build the result in a new array.
 #
-# **Max-pool backward: derive it from the forward's structure.** Each output is the maximum of
-# its window's `kh·kw` elements, and the derivative of a maximum is 1 for the element that is
-# the maximum and 0 for the others: each window's gradient goes, whole, to the element that
-# won it. The rule receives `x` and `out` (the graph keeps both), so it can find the winners
-# again with no extra storage in the forward pass. Settle two questions before coding:
+# **Max-pool backward: your design.** Each output is the maximum of its window's `kh·kw`
+# elements, and the derivative of a maximum is 1 for the element that is the maximum and 0 for
+# the others: each window's gradient goes, whole, to the element that won it. The forward pass
+# stores nothing about the winners; the rule receives `x`, `out` (the graph keeps both),
+# `kernel` and `stride`, and must find them again. *How* is yours to decide: the tests judge
+# only the gradient (against a loop reference, by hand on the cases below, with `gradcheck`
+# and, when installed, against PyTorch), so any correct approach passes. The contract:
 #
 # - **Ties.** After a ReLU, windows full of zeros are common, and then every element is a
 #   maximum. PyTorch gives the gradient to the **first** maximum in row-major order within
@@ -718,9 +729,13 @@ if __name__ == "__main__":
 #   the sum of both. Example: `x = [[1, 5, 2]]`, kernel `(1, 2)`, stride 1: both windows
 #   `[1, 5]` and `[5, 2]` are won by the 5, so with output gradients `(g0, g1)` the input
 #   gradient is `[[0, g0 + g1, 0]]`.
+# - **Result.** A one-element tuple `(grad_x,)`, with `x`'s shape and dtype; elements that win
+#   no window get 0.
 #
-# Working offset by offset, as in the forward pass, how do you know, for one offset, which
-# windows it wins, and which of those an earlier offset already took?
+# Weigh the options before you pick one: what does each keep in memory, how many passes over
+# `x` does it make, is it vectorized or a Python loop per window, and how does it handle the
+# two questions above? The offset slices of the forward pass are one way in; a view of every
+# window (section 3) is another.
 
 # %% nbgrader={"grade": false, "grade_id": "max-pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -1069,6 +1084,10 @@ def test_unit_batchnorm():
     close(y.data.mean(axis=(0, 2, 3)), np.zeros(3), atol=1e-5, what="per-channel mean over (N, H, W) after training-mode batch norm")
     close(y.data.var(axis=(0, 2, 3)), np.ones(3), atol=1e-3, what="per-channel (biased) variance after batch norm")
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    for name, start in (("running_mean", 0.0), ("running_var", 1.0)):
+        assert not np.all(getattr(bn, name) == start), \
+            f"{name} still holds its initial value {start} after a training step: update the layer's array in " \
+            f"place (`{name} = ...` only rebinds a local name)"
     close(bn.running_mean, 0.1 * mean, atol=1e-5, what="running_mean after one step: 0.9 * 0 + 0.1 * batch mean")
     close(bn.running_var, 0.9 + 0.1 * var, atol=1e-5, what="running_var after one step: 0.9 * 1 + 0.1 * unbiased variance")
     x2 = 2 * x[::-1] + 1
@@ -1094,6 +1113,22 @@ def test_unit_batchnorm():
 
     xs, w, b = (Tensor(rng.normal(size=shape), requires_grad=True) for shape in [(3, 2, 3, 2), (2,), (2,)])
     rm, rv = np.array([0.5, -0.5]), np.array([2.0, 0.5])
+    g = rng.normal(size=xs.shape)
+    (batch_norm2d(xs, w, b, training=True) * Tensor(g)).sum().backward()
+    x_hat = (xs.data - xs.data.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(xs.data.var(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    close(b.grad, g.sum(axis=(0, 2, 3)), atol=1e-6, what="bias gradient: the upstream gradient summed over (N, H, W)")
+    close(w.grad, (g * x_hat).sum(axis=(0, 2, 3)), atol=1e-6,
+          what="weight gradient: the upstream gradient times x_hat, summed over (N, H, W)")
+    sums = [float(v) for v in xs.grad.data.sum(axis=(0, 2, 3))]
+    assert max(map(abs, sums)) < 1e-6, \
+        f"training mode: the gradient of x must sum to zero over each channel (adding a constant to a channel " \
+        f"changes nothing after normalization), got sums {[round(v, 4) for v in sums]}: the path through the mean " \
+        f"is missing"
+    along = [float(v) for v in (xs.grad.data * x_hat).sum(axis=(0, 2, 3))]
+    assert max(map(abs, along)) < 1e-4, \
+        f"training mode: the gradient of x must be orthogonal to x_hat in each channel (scaling a channel changes " \
+        f"nothing after normalization), got sum(grad_x * x_hat) = {[round(v, 4) for v in along]}: the path through " \
+        f"the variance is missing"
     assert gradcheck(lambda x, w, b: batch_norm2d(x, w, b, training=True), xs, w, b), \
         "batch_norm2d gradient wrong in training mode"
     assert gradcheck(lambda x, w, b: batch_norm2d(x, w, b, rm, rv, training=False), xs, w, b), \

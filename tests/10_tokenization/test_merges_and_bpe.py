@@ -14,6 +14,7 @@ from tinytorch.tensor import Tensor
 from tinytorch.testing import raises
 from tinytorch.tokenization import (
     BPETokenizer,
+    CharTokenizer,
     count_pairs,
     learn_merges,
     learn_merges_naive,
@@ -55,8 +56,11 @@ def test_pretokenize_pieces_concatenate_to_the_text(text):
 @given(st.lists(st.integers(0, 3), max_size=12), st.tuples(st.integers(0, 3), st.integers(0, 3)))
 def test_merge_pair_matches_the_reference(ref, word, pair):
     before = list(word)
-    assert merge_pair(word, pair, 9) == ref.replace_pair(word, pair, 9)
-    assert word == before
+    got = merge_pair(word, pair, 9)
+    assert word == before, f"merge_pair changed its input: {before} became {word}"
+    assert got == ref.replace_pair(word, pair, 9), \
+        f"merge_pair({word}, {pair}, 9) = {got}, expected {ref.replace_pair(word, pair, 9)} " \
+        f"(left to right; a merged pair is skipped whole, so [7, 7, 7] gives [9, 7])"
 
 
 @settings(max_examples=100, deadline=None)
@@ -67,15 +71,25 @@ def test_count_pairs_matches_a_direct_count(items):
     for w, n in items:
         for i in range(len(w) - 1):
             expected[(w[i], w[i + 1])] += n
-    assert count_pairs(words, counts) == dict(expected)
+    got = count_pairs(words, counts)
+    wrong = {p: (got.get(p), expected.get(p)) for p in set(got) | set(expected)
+             if got.get(p) != expected.get(p)}
+    assert not wrong, f"count_pairs({words}, {counts}): pair: (got, expected) {wrong}; every occurrence " \
+                      f"in a word counts, weighted by the word's count"
 
 
 # --- training --------------------------------------------------------------------------------------
 
 def test_worked_example_and_tie_rule(ref):
     example = {b" hug": 5, b" pug": 2, b" hugs": 1}
-    assert learn_merges(example, 2) == [(117, 103), (32, 104)]
-    assert learn_merges(example, 100) == ref.naive_merges(example, 100) == learn_merges_naive(example, 100)
+    got = learn_merges(example, 2)
+    assert got == [(117, 103), (32, 104)], \
+        f"worked example: 'ug' first, then the tie at count 6 goes to the smaller pair (32, 104); got {got}"
+    everything = learn_merges(example, 100)
+    assert everything == ref.naive_merges(example, 100), \
+        f"the worked example to the end: " \
+        f"{ref.explain_merges(example, everything, ref.naive_merges(example, 100))}"
+    assert learn_merges_naive(example, 100) == ref.naive_merges(example, 100)
 
 
 @settings(max_examples=150, deadline=None)
@@ -83,7 +97,8 @@ def test_worked_example_and_tie_rule(ref):
 def test_incremental_merges_equal_the_naive_reference(ref, text, num_merges):
     counts = word_counts(text)
     expected = ref.naive_merges(counts, num_merges)
-    assert learn_merges(counts, num_merges) == expected
+    got = learn_merges(counts, num_merges)
+    assert got == expected, f"{num_merges} merges on {text!r}: {ref.explain_merges(counts, got, expected)}"
     assert learn_merges_naive(counts, num_merges) == expected
 
 
@@ -91,12 +106,15 @@ def test_incremental_merges_equal_the_naive_reference(ref, text, num_merges):
 @given(SHORT_TEXT, st.integers(0, 30))
 def test_incremental_merges_equal_the_naive_reference_on_any_text(ref, text, num_merges):
     counts = word_counts(text)
-    assert learn_merges(counts, num_merges) == ref.naive_merges(counts, num_merges)
+    got, expected = learn_merges(counts, num_merges), ref.naive_merges(counts, num_merges)
+    assert got == expected, f"{num_merges} merges on {text!r}: {ref.explain_merges(counts, got, expected)}"
 
 
 def test_merges_on_real_text_equal_the_naive_reference(shakespeare, ref):
     counts = word_counts(shakespeare[:6_000])
-    assert learn_merges(counts, 120) == ref.naive_merges(counts, 120)
+    got, expected = learn_merges(counts, 120), ref.naive_merges(counts, 120)
+    assert got == expected, \
+        f"120 merges on 6,000 characters of Shakespeare: {ref.explain_merges(counts, got, expected)}"
 
 
 def test_word_order_does_not_matter(shakespeare):
@@ -118,7 +136,10 @@ def test_training_counts_pairs_once(monkeypatch, shakespeare):
     counts = word_counts(shakespeare[:5_000])
     merges = learn_merges(counts, 100)
     recounts = sum(size > len(counts) // 2 for size in sizes)
-    assert len(merges) == 100 and recounts <= 1, f"{recounts} recounts of all {len(counts)} words"
+    assert recounts <= 1, (f"learn_merges passed (at least half of) all {len(counts)} words to count_pairs "
+                           f"{recounts} times for 100 merges: count once at the start, then only the "
+                           f"visited words")
+    assert len(merges) == 100, f"100 merges asked, got {len(merges)}"
 
 
 def test_runs_out_of_pairs():
@@ -146,7 +167,8 @@ def test_ids_layout(trained):
 def test_round_trip_on_any_string(trained, text):
     ids = trained.encode(text)
     assert all(isinstance(i, int) and 0 <= i < trained.vocab_size for i in ids)
-    assert trained.decode(ids) == text
+    back = trained.decode(ids)
+    assert back == text, f"decode(encode({text!r})) gave {back!r} (ids {ids[:12]})"
 
 
 @settings(max_examples=100, deadline=None)
@@ -164,7 +186,9 @@ def test_round_trip_with_special_tokens(trained, parts):
 def test_encoding_equals_training_order(trained, ref, text):
     for word in pretokenize(text):
         raw = word.encode("utf-8")
-        assert trained._encode_word(raw) == ref.apply_merges(trained.merges, raw)
+        got, want = trained._encode_word(raw), ref.apply_merges(trained.merges, raw)
+        assert got == want, \
+            f"_encode_word({raw!r}) = {got}, but the merges applied in training order give {want}"
 
 
 def test_encode_is_cached_and_stable(trained, shakespeare):
@@ -222,3 +246,23 @@ def test_compression_grows_with_the_vocabulary(shakespeare):
     assert lengths == sorted(lengths, reverse=True) and lengths[-1] < 0.6 * lengths[0], lengths
     seen = [len(BPETokenizer(v).train(train).encode(train)) for v in (300, 301, 400)]
     assert seen[0] > seen[1] > seen[2], "on the training text every merge saves at least one token"
+
+
+def test_the_numbers_quoted_in_the_prose(shakespeare):
+    """Sections 1, 4 and 7 quote these counts of the shipped corpus: a run must give the same."""
+    words = Counter(pretokenize(shakespeare))
+    sizes = (len(shakespeare), sum(words.values()), len(words), sum(len(w.encode("utf-8")) for w in words))
+    assert sizes == (1_035_997, 280_287, 15_644, 112_050), \
+        f"corpus characters, words, distinct words, their bytes: the prose says " \
+        f"(1035997, 280287, 15644, 112050), got {sizes}"
+    vocab = CharTokenizer().train(shakespeare).vocab_size
+    assert vocab == 76, f"the prose says the corpus has 76 distinct characters, got {vocab}"
+    train, held_out = shakespeare[:100_000], shakespeare[100_000:200_000]
+    tok = BPETokenizer(512).train(train)
+    tokens = len(tok.encode(held_out))
+    assert tokens == 50_622, \
+        f"section 7: BPE 512 gives 50,622 tokens for the 100,000 unseen characters, got {tokens}"
+    first = [tok.token_text(256 + k) for k in range(11)]
+    assert first[:5] == [" t", "he", " a", "ou", " s"] and first[10] == " the", \
+        f"section 7: the first merges are ' t', 'he', ' a', 'ou', ' s', ... and ' the' is the eleventh, " \
+        f"got {first}"
