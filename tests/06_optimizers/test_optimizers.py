@@ -109,7 +109,21 @@ def close_within(got, want, slack):
 # --- against the references -------------------------------------------------------------------------
 
 
+def stored_after_one_step(make, grad):
+    opt = make([Tensor(np.zeros(len(grad)), requires_grad=True)])
+    opt.params[0].grad = Tensor(np.array(grad))
+    opt.step()
+    return opt
+
+
 class TestSGDReference:
+    def test_velocity_after_one_step_is_the_gradient(self):
+        opt = stored_after_one_step(lambda ps: SGD(ps, lr=0.1, momentum=0.9), [0.5, -2.0])
+        velocity = opt.momentum_buffers[0]
+        assert np.any(velocity != 0), "momentum_buffers[0] is still zero after a step: update it in place"
+        np.testing.assert_allclose(velocity, [0.5, -2.0], rtol=1e-6,
+                                   err_msg="the velocity after one step from 0 is the gradient (b = μ·b + g)")
+
     @settings(max_examples=60, deadline=None)
     @given(traj=trajectories(), lr=st.sampled_from([0.01, 0.1, 0.5]),
            momentum=st.sampled_from([0.0, 0.5, 0.9]), weight_decay=st.sampled_from([0.0, 0.01, 0.3]),
@@ -133,6 +147,13 @@ class TestSGDReference:
 
 
 class TestAdamReference:
+    def test_moments_after_one_step(self):
+        opt = stored_after_one_step(lambda ps: Adam(ps, lr=0.1), [0.5, -2.0])
+        for name, moment, want in [("m", opt.m[0], [0.05, -0.2]), ("v", opt.v[0], [2.5e-4, 4e-3])]:
+            assert np.any(moment != 0), f"{name}[0] is still zero after a step: update it in place"
+            np.testing.assert_allclose(moment, want, rtol=1e-6,
+                                       err_msg=f"{name} after one step (m = 0.1·g, v = 0.001·g²)")
+
     @settings(max_examples=60, deadline=None)
     @given(traj=trajectories(), lr=st.sampled_from([1e-3, 0.01, 0.3]),
            betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.99)]),

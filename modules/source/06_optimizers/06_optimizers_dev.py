@@ -311,6 +311,14 @@ if __name__ == "__main__":
 def test_unit_momentum():
     from tinytorch.testing import close, raises
 
+    # the stored velocity first: after one step from b = 0 it is the gradient itself
+    _, _, opt = _run(SGD, GRADS[:1], lr=0.1, momentum=0.9)
+    velocity = opt.momentum_buffers[0]
+    assert np.any(velocity != 0), \
+        ("the stored velocity momentum_buffers[0] is still zero after a step: update it in place "
+         "(assigning a new array to a local name leaves the stored buffer as it was)")
+    close(velocity, [0.1, -3.0], atol=1e-6,
+          what="the velocity after one step from b = 0 is the gradient itself (b ← μ·b + g, no (1 - μ) factor)")
     got, _, opt = _run(SGD, GRADS, lr=0.1, momentum=0.9)
     close(got, [[0.99, -1.7], [1.001, -1.53], [0.9809, -1.427]], atol=1e-6, what="momentum 0.9, p after each step")
     close(opt.momentum_buffers[0], [0.201, -1.03], atol=1e-6, what="the velocity after 3 steps")
@@ -469,6 +477,13 @@ class AdamW(Adam):
 def test_unit_adam():
     from tinytorch.testing import close
 
+    # the stored moments first: after one step from zero, m = (1 - β1)·g and v = (1 - β2)·g²
+    _, _, opt = _run(Adam, GRADS[:1], lr=0.1)
+    for name, moment, want in [("m", opt.m[0], [0.01, -0.3]), ("v", opt.v[0], [1e-5, 0.009])]:
+        assert np.any(moment != 0), \
+            (f"the stored moment {name}[0] is still zero after a step: update it in place (assigning a "
+             "new array to a local name leaves the stored one as it was)")
+        close(moment, want, atol=1e-9, what=f"{name} after one step with g = [0.1, -3] (m: 0.1·g, v: 0.001·g²)")
     got, p, opt = _run(Adam, GRADS, lr=0.1)
     close(got[0], [0.9, -1.9], atol=1e-6, what="the first Adam step moves by exactly lr (bias correction)")
     close(got, [[0.9, -1.9], [0.9366103, -1.8599781], [0.9022862, -1.8394072]], atol=1e-6,
