@@ -123,6 +123,7 @@ def test_unit_mse():
     pred = Tensor([[1.0, 2.0], [3.0, 4.0]])
     loss = MSELoss()(pred, np.array([[1.5, 2.0], [1.0, 7.0]]))
     assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
+    assert abs(loss.item() - 13.25) > 1e-6, "got 13.25, the sum of the squared errors: the loss is their mean"
     close(loss, 13.25 / 4, what="MSE of the worked example, (0.25 + 0 + 4 + 9) / 4")
     perfect = MSELoss()(Tensor([[0.5, -2.0, 3.0]]), Tensor([[0.5, -2.0, 3.0]])).item()
     assert perfect == 0.0, f"MSE of a perfect prediction is 0, got {perfect}"
@@ -207,7 +208,13 @@ def test_unit_log_softmax():
           what="log_softmax(dim=-2) is dim=0 for a 2-D input")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
-        big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]))
+        try:
+            big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]))
+        except (FloatingPointError, RuntimeWarning) as error:
+            raise AssertionError(
+                f"logits [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {type(error).__name__} ({error}): without "
+                "a shift e^1e4 overflows; with one maximum for the whole tensor the second row's exponentials "
+                "all underflow to 0 and log 0 follows: shift each row by its own maximum") from None
     close(big, [[0.0, -2e4, -1e4], [-np.log(3)] * 3], what="logits of ±1e4: shift each row by its own maximum")
     print("log_softmax: OK")
 
@@ -351,8 +358,19 @@ def test_unit_cross_entropy():
 
     from tinytorch.testing import close
 
-    worked = CrossEntropyLoss()(Tensor([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0]]), np.array([0, 1]))
+    pair = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0]], dtype=np.float32)
+    given = pair.copy()
+    worked = CrossEntropyLoss()(Tensor(pair), np.array([0, 1]))
     assert isinstance(worked, Tensor) and worked.shape == (), f"a loss is a scalar Tensor, got {worked!r}"
+    assert np.array_equal(pair, given), f"the caller's logits changed to {np.round(pair, 4).tolist()}: never write into logits.data"
+    # invariants before the worked example: shift-invariance of each row, and a mean over rows
+    moved = CrossEntropyLoss()(Tensor(pair + np.float32(50)), np.array([0, 1])).item()
+    assert abs(moved - worked.item()) < 1e-4, \
+        (f"adding 50 to every logit changed the loss from {worked.item():.6g} to {moved:.6g}: softmax ignores "
+         "a common shift, so the log of the sum and the picked logit must come from the same shifted row")
+    twice = CrossEntropyLoss()(Tensor(np.repeat(pair[:1], 2, axis=0)), np.array([0, 0])).item()
+    once = CrossEntropyLoss()(Tensor(pair[:1]), np.array([0])).item()
+    assert abs(twice - once) < 1e-6, f"two copies of a row give {twice:.6g}, one gives {once:.6g}: the loss is a mean over rows"
     close(worked, 0.2851041, atol=1e-5, what="the worked example of section 4")
     z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.0, 3.0], [1.0, -1.0, 0.0]])
     y = np.array([0, 2, 2, 1])
@@ -364,9 +382,13 @@ def test_unit_cross_entropy():
     close(CrossEntropyLoss()(Tensor(np.zeros((3, 10))), [1, 2, 3]), np.log(10), what="uniform logits over 10 classes")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
-        right = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([0])).item()
-        wrong = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([1])).item()
-        rows = CrossEntropyLoss()(Tensor([[1e4, -1e4], [-1e4, -1e4]]), np.array([0, 1])).item()
+        try:
+            right = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([0])).item()
+            wrong = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([1])).item()
+            rows = CrossEntropyLoss()(Tensor([[1e4, -1e4], [-1e4, -1e4]]), np.array([0, 1])).item()
+        except (FloatingPointError, RuntimeWarning) as error:
+            raise AssertionError(f"logits of ±1e4 raised {type(error).__name__} ({error}): exponentiate the rows "
+                                 "shifted by their own maximum, never the raw logits") from None
     assert right == 0.0 and wrong == 2e4, f"CE at ±1e4 gave {right} (want 0) and {wrong} (want 20000)"
     close(rows, np.log(2) / 2, what="rows [1e4, -1e4] and [-1e4, -1e4]: each shifted by its own maximum")
     print("CrossEntropyLoss: OK")
@@ -594,12 +616,15 @@ def test_unit_bce_with_logits():
                 except (FloatingPointError, RuntimeWarning) as error:
                     raise AssertionError(f"logit {x:g}, target {t:g}: {type(error).__name__} ({error}): an "
                                          "intermediate value overflows or takes log 0; see section 6") from None
-            want = float(reference(x, t))
+            want, swapped = float(reference(x, t)), float(reference(x, 1 - t))
             assert np.isfinite(got), f"logit {x:g}, target {t:g}: the loss is {got}, want {want:.6g}"
-            assert abs(got - want) <= 1e-6 * abs(want) + 2e-6, \
-                (f"logit {x:g}, target {t:g}: got {got:.7g}, want {want:.7g}"
-                 + (": going through sigmoid(x) loses the logit once p rounds to 0 or 1"
-                    if abs(x) >= 17 else ""))
+            if abs(got - want) > 1e-6 * abs(want) + 2e-6:
+                why = ""
+                if abs(got - swapped) <= 1e-6 * abs(swapped) + 2e-6:
+                    why = ": the weights are swapped (target 1 means 'yes', the logit's own class)"
+                elif 15 < got < 16.2 < want:
+                    why = ": capped near -log(1e-7) ≈ 16, going through sigmoid(x) loses the logit once p rounds to 0 or 1"
+                raise AssertionError(f"logit {x:g}, target {t:g}: got {got:.7g}, want {want:.7g}{why}")
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32) * 4
     t = (np.random.default_rng(1).random((4, 3)) > 0.5).astype(np.float32)
     got = BCEWithLogitsLoss()(Tensor(x), t).item()
