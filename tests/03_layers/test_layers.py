@@ -90,6 +90,24 @@ class TestModuleParameters:
         assert [n for n, _ in tied.named_parameters()] == ["encoder.w"]
         assert tied.modules() == [tied, shared]
 
+    def test_names_carry_the_whole_path(self):
+        inner = Sequential(Leaf(2), Sequential(Leaf(3), Leaf(4)))
+        model = Sequential(Leaf(1), inner)
+        names = [name for name, _ in model.named_parameters()]
+        assert names == ["layers.0.w", "layers.1.layers.0.w", "layers.1.layers.1.layers.0.w",
+                         "layers.1.layers.1.layers.1.w"], f"names must join every level's path: {names}"
+        modules = [name for name, _ in model.named_modules()]
+        assert modules[-1] == "layers.1.layers.1.layers.1", f"module paths: {modules}"
+
+    def test_equal_but_distinct_tensors_are_two_parameters(self):
+        class Twins(Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = param(2), param(2)
+
+        twins = Twins()
+        assert twins.parameters() == [twins.a, twins.b], "compare parameters by identity, not equality"
+
     def test_cycles_terminate(self):
         a, b = Leaf(), Leaf()
         a.peer, b.peer = b, a

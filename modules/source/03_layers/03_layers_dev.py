@@ -322,6 +322,25 @@ def test_unit_module():
     pair = Pair()
     assert pair.parameters() == [pair.a.w], "a tensor shared by two modules must be listed once"
 
+    class Twins(Module):  # two different tensors with equal values: two parameters
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(2), requires_grad=True)
+
+    twins = Twins()
+    assert len(twins.parameters()) == 2, \
+        (f"two distinct zero tensors gave {len(twins.parameters())} parameter(s), expected 2: tell parameters "
+         "apart by identity (id), not by equal values")
+
+    first, second = Leaf(2), Leaf(3)  # a cycle: each points at the other
+    first.peer, second.peer = second, first
+    try:
+        walked = [name for name, _ in first.named_modules()]
+    except RecursionError:
+        raise AssertionError("named_modules() never ends on a cycle (a.peer = b, b.peer = a): mark a module as "
+                             "seen before visiting its children") from None
+    assert walked == ["", "peer"], f"a cycle of two modules: {walked}, expected ['', 'peer']"
+
     for p in params:
         p.grad = Tensor(np.ones(p.shape))
     tree.zero_grad()
