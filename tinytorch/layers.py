@@ -166,6 +166,17 @@ def xavier_uniform(fan_in: int, fan_out: int, shape, rng=None) -> np.ndarray:
     return get_rng(rng).uniform(-bound, bound, size=shape)
 
 
+def init_for(activation, fan_in: int, shape, rng=None) -> np.ndarray:
+    """Zero-mean weights of `shape` for a layer followed by `activation`, scaled so that a deep
+    stack of such layers keeps the scale of its signal (section 3b)."""
+    if not isinstance(fan_in, (int, np.integer)) or isinstance(fan_in, bool) or fan_in < 1:
+        raise ValueError(f"fan_in must be a positive integer, got {fan_in!r}")
+    probe = np.random.default_rng(0).standard_normal(200_000)  # its own generator: rng stays untouched
+    kept = np.mean(np.square(np.asarray(Tensor._lift(activation(Tensor(probe))).data, dtype=np.float64)))
+    bound = np.sqrt(3.0 / (fan_in * kept))  # Var(U(-a, a)) = a²/3 = 1 / (fan_in · E[f(z)²])
+    return get_rng(rng).uniform(-bound, bound, size=shape)
+
+
 class Linear(Module):
     """Fully connected layer: `y = x @ weight + bias`, weight of shape (in_features, out_features)."""
 
@@ -218,8 +229,8 @@ class Dropout(Module):
         """Training: `x * mask / (1 - p)` with a fresh Bernoulli(1 - p) mask. Evaluation, or
         `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
-        rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
-        # The edge cases first, then one mask and one Tensor multiplication (section 5).
+        rng = get_rng(self.rng)  # the generator to draw the mask from
+        # The edge cases first, then the mask, applied with a Tensor operation (section 5).
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:

@@ -11,6 +11,7 @@ from tinytorch.layers import (
     Module,
     Sequential,
     get_rng,
+    init_for,
     kaiming_uniform,
     manual_seed,
     xavier_uniform,
@@ -88,6 +89,24 @@ class TestModuleParameters:
         del tied.also
         assert [n for n, _ in tied.named_parameters()] == ["encoder.w"]
         assert tied.modules() == [tied, shared]
+
+    def test_names_carry_the_whole_path(self):
+        inner = Sequential(Leaf(2), Sequential(Leaf(3), Leaf(4)))
+        model = Sequential(Leaf(1), inner)
+        names = [name for name, _ in model.named_parameters()]
+        assert names == ["layers.0.w", "layers.1.layers.0.w", "layers.1.layers.1.layers.0.w",
+                         "layers.1.layers.1.layers.1.w"], f"names must join every level's path: {names}"
+        modules = [name for name, _ in model.named_modules()]
+        assert modules[-1] == "layers.1.layers.1.layers.1", f"module paths: {modules}"
+
+    def test_equal_but_distinct_tensors_are_two_parameters(self):
+        class Twins(Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = param(2), param(2)
+
+        twins = Twins()
+        assert twins.parameters() == [twins.a, twins.b], "compare parameters by identity, not equality"
 
     def test_cycles_terminate(self):
         a, b = Leaf(), Leaf()
@@ -268,6 +287,70 @@ class TestInit:
 
 
 # --- Linear -----------------------------------------------------------------------------------------
+
+
+def second_moment(f, n=400_000, seed=2025):
+    z = np.random.default_rng(seed).standard_normal(n)
+    return float(np.mean(np.square(np.asarray(f(Tensor(z)).data, dtype=np.float64))))
+
+
+def _activations():
+    from tinytorch.activations import GELU, ReLU, Tanh
+
+    relu, tanh = ReLU(), Tanh()
+    return {"relu": relu, "tanh": tanh, "gelu": GELU(),
+            "leaky_0.2": lambda t: relu(t) - relu(-t) * 0.2,
+            "3tanh": lambda t: tanh(t) * 3.0,
+            "half_relu": lambda t: relu(t) * 0.5,
+            "cos_shifted": lambda t: Tensor(np.cos(t.data) - np.exp(-0.5))}
+
+
+class TestInitFor:
+    """The DESIGN task of section 3b: judged by the gain of the weights only."""
+
+    @pytest.mark.parametrize("name", ["relu", "tanh", "gelu", "leaky_0.2", "3tanh", "half_relu",
+                                      "cos_shifted"])
+    @pytest.mark.parametrize("fan_in, shape", [(200, (200, 300)), (1000, (1000, 50)), (75, (3, 5, 5, 80))])
+    def test_gain_is_one(self, name, fan_in, shape):
+        f = _activations()[name]
+        w = init_for(f, fan_in, shape, rng=3)
+        assert isinstance(w, np.ndarray) and w.shape == shape, f"{type(w).__name__} of shape {np.shape(w)}"
+        assert abs(w.mean()) < 5 * w.std() / np.sqrt(w.size), f"{name}: not centred, mean {w.mean():.2e}"
+        gain = fan_in * float(w.var()) * second_moment(f)
+        assert 0.88 < gain < 1.12, f"{name}: fan_in·Var(W)·E[f(z)²] = {gain:.3f}, want 1 (±12%)"
+
+    def test_relu_gives_kaiming_variance(self):
+        from tinytorch.activations import ReLU
+
+        w = init_for(ReLU(), 400, (400, 300), rng=0)
+        assert abs(w.var() - 2 / 400) < 0.12 * (2 / 400), f"variance {w.var():.3e}, Kaiming's 2/fan_in = 5e-3"
+
+    def test_seeds_work(self):
+        from tinytorch.activations import Tanh
+
+        assert np.array_equal(init_for(Tanh(), 10, (10, 4), rng=7), init_for(Tanh(), 10, (10, 4), rng=7))
+        manual_seed(11)
+        a = init_for(Tanh(), 10, (10, 4))
+        manual_seed(11)
+        assert np.array_equal(a, init_for(Tanh(), 10, (10, 4))), "manual_seed must make unseeded draws repeat"
+        assert not np.array_equal(init_for(Tanh(), 10, (10, 4), rng=1), init_for(Tanh(), 10, (10, 4), rng=2))
+
+    @pytest.mark.parametrize("name", ["tanh", "3tanh", "leaky_0.2"])
+    def test_deep_stack_keeps_its_scale(self, name):
+        f = _activations()[name]
+        h = np.random.default_rng(9).standard_normal((256, 256))
+        for layer in range(25):
+            h = np.asarray(f(Tensor(h @ init_for(f, 256, (256, 256), rng=layer))).data, dtype=np.float64)
+        rms, one_layer = float(np.sqrt(np.mean(h ** 2))), np.sqrt(second_moment(f))
+        assert 0.5 * one_layer < rms < 2 * one_layer, \
+            f"{name}: rms {rms:.3g} after 25 layers, {one_layer:.3g} after one"
+
+    @pytest.mark.parametrize("fan_in", [0, -3, 2.5, True])
+    def test_bad_fan_in(self, fan_in):
+        from tinytorch.activations import ReLU
+
+        with pytest.raises(ValueError, match="fan_in"):
+            init_for(ReLU(), fan_in, (3, 3))
 
 
 class TestLinear:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinytorch.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
+from tinytorch.losses import BCEWithLogitsLoss, BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
 
 MODULE_01_OPS = {"add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "matmul", "sum", "mean",
@@ -401,9 +401,95 @@ def test_property_bce(strict_numerics, p, data):
     assert loss == pytest.approx(bce_ref(p, t), rel=1e-4, abs=1e-6)
 
 
+# --- BCEWithLogitsLoss (the DESIGN task of section 6): judged by behaviour only ------------------
+
+MODULE_05_OPS = MODULE_01_OPS | {"relu", "sigmoid", "tanh", "gelu", "softmax"}
+
+
+def bce_logits_ref(x, t):
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    return float(np.mean(np.logaddexp(0.0, x) - x * t))
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.25])
+@pytest.mark.parametrize("x", [-1e4, -700.0, -100.0, -30.0, -17.0, -3.0, -1e-3, 0.0, 1e-3, 3.0, 17.0, 30.0,
+                               100.0, 700.0, 1e4])
+def test_bce_with_logits_exact_and_finite_everywhere(strict_numerics, x, t):
+    with strict_numerics():
+        got = BCEWithLogitsLoss()(Tensor([x]), [t]).item()
+    want = bce_logits_ref([x], [t])
+    capped = " (capped near -log(eps): sigmoid(x) rounds to 0 or 1)" if 15 < got < 16.2 else ""
+    assert got == pytest.approx(want, rel=1e-6, abs=2e-6), \
+        f"logit {x:g}, target {t:g}: got {got}, want {want}{capped}"
+
+
+@settings(max_examples=50, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
+                  elements=st.floats(-200, 200, width=32)), st.data())
+def test_property_bce_with_logits(strict_numerics, x, data):
+    t = data.draw(hnp.arrays(np.float32, x.shape, elements=st.floats(0, 1, width=32)), label="target")
+    with strict_numerics():
+        loss = BCEWithLogitsLoss()(Tensor(x), t)
+    assert loss.shape == () and loss.dtype == np.float32, f"{loss!r}: a float32 scalar"
+    want = bce_logits_ref(x, t)
+    assert loss.item() == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
+def test_bce_with_logits_agrees_with_bce_of_sigmoid_where_both_are_exact():
+    rng = np.random.default_rng(30)
+    x = rng.uniform(-6, 6, size=(5, 4)).astype(np.float32)
+    t = rng.uniform(size=(5, 4)).astype(np.float32)
+    p = 1 / (1 + np.exp(-x.astype(np.float64)))
+    assert BCEWithLogitsLoss()(Tensor(x), t).item() == pytest.approx(bce_ref(p, t), rel=1e-4)
+
+
+def test_bce_with_logits_builds_a_graph_module_05_can_differentiate(dummy_rules, monkeypatch):
+    for name in MODULE_05_OPS:
+        monkeypatch.setitem(BACKWARD_RULES, name, lambda grad, out, *inputs, **ctx: None)
+    x = Tensor(np.array([[-2.0, 0.0, 30.0]]), requires_grad=True)
+    out = BCEWithLogitsLoss()(x, np.array([[1.0, 0.0, 0.5]]))
+    names, ids = graph_ops(out)
+    assert names, "the loss records no graph: it was computed on .data and cannot train"
+    assert names <= MODULE_05_OPS, f"ops with no backward rule in module 05: {sorted(names - MODULE_05_OPS)}"
+    assert id(x) in ids, f"the graph (ops {sorted(names)}) does not reach the logits"
+
+
+def test_bce_with_logits_gradient_is_sigmoid_minus_target():
+    """With module 05 in place: d loss / d x = (sigmoid(x) - t) / n, at x = 0 too."""
+    pytest.importorskip("tinytorch.autograd")
+    x = np.array([-1e4, -30.0, -2.0, 0.0, 0.0, 1.5, 30.0, 1e4], dtype=np.float32)
+    t = np.array([0.0, 1.0, 0.3, 1.0, 0.0, 0.5, 0.0, 1.0], dtype=np.float32)
+    logits = Tensor(x, requires_grad=True)
+    BCEWithLogitsLoss()(logits, t).backward()
+    want = (np.exp(-np.logaddexp(0.0, -x.astype(np.float64))) - t) / len(x)  # a sigmoid that cannot overflow
+    got = np.asarray(logits.grad.data if isinstance(logits.grad, Tensor) else logits.grad)
+    worst = int(np.argmax(np.abs(got - want)))
+    assert np.allclose(got, want, atol=1e-6), (
+        f"gradient at logit {x[worst]:g}, target {t[worst]:g}: got {got[worst]:.6g}, "
+        f"want (sigmoid(x) - t)/n = {want[worst]:.6g}")
+
+
+def test_bce_with_logits_checks_shapes_and_targets():
+    with pytest.raises(ValueError, match=r"\(3,\).*\(3, 1\)"):
+        BCEWithLogitsLoss()(Tensor(np.zeros(3)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        BCEWithLogitsLoss()(Tensor(np.zeros(2)), [0.0, 2.0])
+
+
+def test_bce_with_logits_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(24)
+    x = (rng.normal(size=(10, 2)) * 20).astype(np.float32)
+    t = rng.uniform(size=(10, 2)).astype(np.float32)
+    bce_with_logits = torch.nn.functional.binary_cross_entropy_with_logits
+    want = bce_with_logits(torch.from_numpy(x), torch.from_numpy(t)).item()
+    assert BCEWithLogitsLoss()(Tensor(x), t).item() == pytest.approx(want, rel=1e-5)
+
+
 def test_reprs():
     assert repr(MSELoss()) == "MSELoss()" and repr(CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(BinaryCrossEntropyLoss(eps=1e-4)) == "BinaryCrossEntropyLoss(eps=0.0001)"
+    assert repr(BCEWithLogitsLoss()) == "BCEWithLogitsLoss()"
 
 
 # --- PyTorch as an oracle (skipped when torch is not installed) ----------------------------------

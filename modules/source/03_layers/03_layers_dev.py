@@ -322,6 +322,25 @@ def test_unit_module():
     pair = Pair()
     assert pair.parameters() == [pair.a.w], "a tensor shared by two modules must be listed once"
 
+    class Twins(Module):  # two different tensors with equal values: two parameters
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(2), requires_grad=True)
+
+    twins = Twins()
+    assert len(twins.parameters()) == 2, \
+        (f"two distinct zero tensors gave {len(twins.parameters())} parameter(s), expected 2: tell parameters "
+         "apart by identity (id), not by equal values")
+
+    first, second = Leaf(2), Leaf(3)  # a cycle: each points at the other
+    first.peer, second.peer = second, first
+    try:
+        walked = [name for name, _ in first.named_modules()]
+    except RecursionError:
+        raise AssertionError("named_modules() never ends on a cycle (a.peer = b, b.peer = a): mark a module as "
+                             "seen before visiting its children") from None
+    assert walked == ["", "peer"], f"a cycle of two modules: {walked}, expected ['', 'peer']"
+
     for p in params:
         p.grad = Tensor(np.ones(p.shape))
     tree.zero_grad()
@@ -448,6 +467,87 @@ if __name__ == "__main__":
             if depth in (1, 5, 10, 20):
                 stds.append(f"{h.std():9.3g}")
         print(f"{label:>9}: std after layers 1, 5, 10, 20 = {' '.join(stds)}")
+
+# %% [markdown]
+# ## 3b. Initialization for any activation: your design
+#
+# Kaiming's `2 / fan_in` is right for ReLU and only for ReLU: the 2 is there because ReLU keeps
+# half of a symmetric signal's second moment. Section 3's argument works for any activation `f`
+# once you replace "half" by what `f` really keeps. Follow one layer: if its pre-activations `z`
+# are standard normal, the next layer's pre-activations are sums of `fan_in` terms `W_ij·f(z_i)`,
+# and their second moment is `fan_in · Var(W) · E[f(z)²]`. Keep that at 1 and a deep stack of
+# such layers neither vanishes nor explodes. For ReLU, `E[relu(z)²] = 1/2`, which gives Kaiming.
+# For `tanh`, for a leaky ReLU, for `2·tanh`, for `sin` (all used in practice, or close to it),
+# the number differs, and for an activation you have never seen there may be no closed form.
+#
+# **Your decision.** `init_for(activation, fan_in, shape, rng=None)` returns zero-mean weights
+# of `shape` for a layer whose outputs go through `activation` (any callable on Tensors: the
+# classes of module 02, or a function you write), drawn from `get_rng(rng)` so seeds work, and
+# scaled so that the next layer keeps the scale. How you find the scale for an arbitrary
+# activation is yours: a closed form where one exists, a measurement, or both; which
+# distribution you draw from; how accurate is accurate enough. The test measures, for five
+# activations, the gain `fan_in · Var(W) · E[f(z)²]` of the weights you return (it must lie
+# within 12% of 1) and runs a 20-layer stack through each. Costs: whatever you compute once per
+# call on top of the draw itself, which is `fan_in·fan_out` random numbers.
+
+# %% nbgrader={"grade": false, "grade_id": "init-for", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def init_for(activation, fan_in: int, shape, rng=None) -> np.ndarray:
+    """Zero-mean weights of `shape` for a layer followed by `activation`, scaled so that a deep
+    stack of such layers keeps the scale of its signal (section 3b)."""
+    if not isinstance(fan_in, (int, np.integer)) or isinstance(fan_in, bool) or fan_in < 1:
+        raise ValueError(f"fan_in must be a positive integer, got {fan_in!r}")
+    ### BEGIN SOLUTION
+    probe = np.random.default_rng(0).standard_normal(200_000)  # its own generator: rng stays untouched
+    kept = np.mean(np.square(np.asarray(Tensor._lift(activation(Tensor(probe))).data, dtype=np.float64)))
+    bound = np.sqrt(3.0 / (fan_in * kept))  # Var(U(-a, a)) = a²/3 = 1 / (fan_in · E[f(z)²])
+    return get_rng(rng).uniform(-bound, bound, size=shape)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: initialization for any activation
+# Five activations, two of which have no textbook gain. For each: the gain of your weights, then
+# a 20-layer stack of width 256 from standard-normal inputs.
+
+# %% nbgrader={"grade": true, "grade_id": "test-init-for", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_init_for():
+    from tinytorch.activations import ReLU, Tanh
+
+    relu, tanh = ReLU(), Tanh()
+    activations = {
+        "ReLU": relu,
+        "Tanh": tanh,
+        "leaky ReLU (slope 0.1)": lambda t: relu(t) - relu(-t) * 0.1,
+        "2·tanh": lambda t: tanh(t) * 2.0,
+        "sin": lambda t: Tensor(np.sin(t.data)),
+    }
+    z = np.random.default_rng(2024).standard_normal(400_000)
+    for k, (name, f) in enumerate(activations.items()):
+        w = init_for(f, 300, (300, 400), rng=k)
+        assert isinstance(w, np.ndarray) and w.shape == (300, 400), \
+            f"{name}: init_for returns an array of the requested shape (300, 400), got {type(w).__name__} {np.shape(w)}"
+        assert abs(w.mean()) < 4 * w.std() / np.sqrt(w.size), f"{name}: weights must be centred on 0, mean {w.mean():.2e}"
+        kept = float(np.mean(np.square(np.asarray(f(Tensor(z)).data, dtype=np.float64))))
+        gain = 300 * float(w.var()) * kept
+        assert 0.88 < gain < 1.12, \
+            (f"{name}: fan_in·Var(W)·E[f(z)²] = 300 · {w.var():.3e} · {kept:.3f} = {gain:.3f}, want 1 (±12%): "
+             f"E[f(z)²] for this activation is {kept:.3f}, not ReLU's 0.5 that Kaiming assumes")
+    assert np.array_equal(init_for(relu, 10, (10, 3), rng=7), init_for(relu, 10, (10, 3), rng=7)), \
+        "the same seed must give the same weights"
+    for name in ("Tanh", "sin"):
+        f = activations[name]
+        h = np.random.default_rng(5).standard_normal((256, 256))
+        for layer in range(20):
+            h = np.asarray(f(Tensor(h @ init_for(f, 256, (256, 256), rng=100 + layer))).data, dtype=np.float64)
+        rms, start = float(np.sqrt(np.mean(h ** 2))), float(np.sqrt(np.mean(np.square(f(Tensor(z)).data))))
+        assert 0.5 * start < rms < 2 * start, \
+            f"{name}: after 20 layers the activations have rms {rms:.3g}, one layer gives {start:.3g}: the scale drifts"
+    print("init_for: OK")
+
+
+if __name__ == "__main__":
+    test_unit_init_for()
 
 # %% [markdown]
 # ## 4. `Linear`: `y = x @ W + b`
@@ -599,10 +699,10 @@ if __name__ == "__main__":
 # output keeps the input's dtype, and the input is never modified. Each call draws a fresh
 # mask from the layer's generator, so two calls differ while two layers seeded alike repeat.
 #
-# The mask is one array of uniform draws (`rng.random` with the input's shape) and one
-# comparison: no Python loop. Applying it must be a Tensor multiplication (the mask wrapped in
-# a Tensor of its own), an ordinary `mul`, so autograd will send the gradient through the kept
-# elements only, scaled by `1/(1-p)`.
+# The mask is drawn from the layer's generator (`get_rng(self.rng)`, given as `rng`), vectorized
+# over the whole input: no Python loop. The mask itself is a constant, but applying it must be a
+# Tensor operation on `x`, so that autograd sends the gradient through the kept elements only,
+# scaled by `1/(1-p)`, and nowhere else.
 #
 # Cost: one random number and one multiply per element, plus a mask the size of the input that
 # the backward pass keeps.
@@ -625,8 +725,8 @@ class Dropout(Module):
         """Training: `x * mask / (1 - p)` with a fresh Bernoulli(1 - p) mask. Evaluation, or
         `p = 0`: `x` itself. `p = 1`: zeros of x's shape."""
         x = Tensor._lift(x)
-        rng = get_rng(self.rng)  # draw the mask with rng.random(x.shape)
-        # The edge cases first, then one mask and one Tensor multiplication (section 5).
+        rng = get_rng(self.rng)  # the generator to draw the mask from
+        # The edge cases first, then the mask, applied with a Tensor operation (section 5).
         ### BEGIN SOLUTION
         if not self.training or self.p == 0.0:
             return x

@@ -28,6 +28,8 @@
 #   (`AdamW`).
 # - Write updates as **vectorized, in-place** NumPy on preallocated state: the optimizer runs
 #   after every batch, on every parameter.
+# - Choose an optimizer and its settings for an ill-conditioned problem, from what each one does
+#   to a direction of high or low curvature.
 # - Account for optimizer **memory**: SGD with momentum keeps one extra copy of the parameters,
 #   Adam two; for large models that is the largest part of training memory.
 #
@@ -167,38 +169,27 @@ class Optimizer:
 # points mostly across the valley, so SGD zig-zags and crawls along it.
 #
 # **Momentum** keeps a running sum of past gradients, a "velocity" `b` (PyTorch calls it the
-# `momentum_buffer`), and steps along it:
+# `momentum_buffer`). Each step the old velocity is damped by the momentum factor `μ` and the
+# new gradient is added to it; the parameter then moves along the velocity instead of along the
+# raw gradient. The velocity starts at zero, so the first step is a plain SGD step. Components
+# that keep their sign add up (a geometric series: up to `1/(1-μ)` = 10× for μ = 0.9);
+# components that flip sign cancel. So the zig-zag dies out and the steady direction speeds up.
 #
-# ```
-# b ← μ·b + g          (b starts at 0, so after the first step b = g)
-# p ← p - lr·b
-# ```
+# **Nesterov momentum** looks one step ahead: instead of moving along the velocity it has just
+# updated, it moves along the current gradient plus the momentum it is about to apply (the new
+# velocity, damped once more by `μ`). This is exactly PyTorch's form.
 #
-# Components that keep their sign add up (up to `1/(1-μ)` = 10× for μ = 0.9); components that
-# flip sign cancel. So the zig-zag dies out and the steady direction speeds up.
+# **Weight decay** `λ` is the gradient of an L2 penalty `λ/2·‖p‖²` added to the loss, so it
+# enters as `λ·p` added to the gradient, before anything else sees the gradient: with momentum,
+# the decay goes into the velocity too. It pulls every weight towards zero.
 #
-# **Nesterov momentum** looks one step ahead: it steps along `g + μ·b` (the gradient plus the
-# momentum it is about to apply) rather than along `b`. This is exactly PyTorch's form.
-#
-# **Weight decay** `λ` adds `λ·p` to the gradient before anything else, i.e. the gradient of an
-# L2 penalty `λ/2·‖p‖²` added to the loss: it pulls every weight towards zero.
-#
-# The full PyTorch SGD step, per parameter with a gradient:
-#
-# ```
-# g ← g + λ·p                       (if weight_decay)
-# b ← μ·b + g                       (if momentum)
-# g ← g + μ·b  if nesterov, else g ← b
-# p ← p - lr·g
-# ```
-#
-# Write it with NumPy on whole arrays: no Python loop over elements. Two kinds of arrays, two
-# rules. The **state** (`b`) and the **parameter** (`p.data`) are changed *in place*, with
-# augmented assignments, so that the same array objects carry on. The **gradient** `g` must
-# never be changed: it may be the very array stored in `p.grad`. An expression such as
-# `g + λ·p` builds a new array, and rebinding the name `g` to it is harmless; an augmented
-# assignment on `g` would write into `p.grad` and silently corrupt it. Likewise
-# "`g ← b`" means: use `b` from here on, not copy `b` into `g`.
+# **The contract of `step()`.** Vectorized over whole arrays (no Python loop over elements).
+# Three kinds of arrays, three rules: the **velocity** must carry over to the next step and the
+# **parameter** is held by the model, so both change *in place* (after the step,
+# `self.momentum_buffers[i]` and `p.data` are the very same array objects, and everything is
+# still `float32`); the **gradient** is only read: it may be the very array stored in `p.grad`,
+# and it must hold the same values after `step()`. State belongs to a parameter by its position
+# `i` in `self.params`, whether or not the parameters before it had a gradient this step.
 #
 # **Worked example (momentum, μ = 0.9, lr = 0.1).** `p = [1, -2]`, gradients `[0.1, -3]`,
 # then `[-0.2, 1]`:
@@ -210,7 +201,8 @@ class Optimizer:
 #
 # In step 2 the first component's gradient flipped sign and the velocity nearly cancelled it,
 # while the second kept its direction and the velocity kept most of its size. Work out the
-# Nesterov version of step 1 yourself before you run the test: it steps along `g + 0.9·b`.
+# Nesterov version of step 1 yourself before you run the test (the momentum test's first
+# expected value is `[0.981, -1.43]`), and the same step with weight decay.
 #
 # Cost: about 2 FLOPs per parameter per step (plain) to 8 (Nesterov with weight decay),
 # negligible next to the forward and backward passes (module 07 counts those).
@@ -236,7 +228,7 @@ class SGD(Optimizer):
         self.state_names = ("momentum_buffers",) if momentum else ()
 
     def step(self) -> None:
-        """Update, in place, every parameter that has a gradient (the four-line step above)."""
+        """Update, in place, every parameter that has a gradient (decay, velocity, step: section 2)."""
         for i, p in enumerate(self.params):
             grad = _grad(p)
             if grad is None:
@@ -319,6 +311,14 @@ if __name__ == "__main__":
 def test_unit_momentum():
     from tinytorch.testing import close, raises
 
+    # the stored velocity first: after one step from b = 0 it is the gradient itself
+    _, _, opt = _run(SGD, GRADS[:1], lr=0.1, momentum=0.9)
+    velocity = opt.momentum_buffers[0]
+    assert np.any(velocity != 0), \
+        ("the stored velocity momentum_buffers[0] is still zero after a step: update it in place "
+         "(assigning a new array to a local name leaves the stored buffer as it was)")
+    close(velocity, [0.1, -3.0], atol=1e-6,
+          what="the velocity after one step from b = 0 is the gradient itself (b ← μ·b + g, no (1 - μ) factor)")
     got, _, opt = _run(SGD, GRADS, lr=0.1, momentum=0.9)
     close(got, [[0.99, -1.7], [1.001, -1.53], [0.9809, -1.427]], atol=1e-6, what="momentum 0.9, p after each step")
     close(opt.momentum_buffers[0], [0.201, -1.03], atol=1e-6, what="the velocity after 3 steps")
@@ -335,6 +335,16 @@ def test_unit_momentum():
     assert np.array_equal(grad.data, [1.0, -1.0]), \
         f"Nesterov changed p.grad to {grad.data}: build a new array, never update the gradient in place"
     raises(ValueError, lambda: SGD([Tensor([1.0], requires_grad=True)], lr=0.1, nesterov=True), "momentum")
+    # state belongs to a parameter by its position in self.params, gradient or not
+    a, b, c = (Tensor(np.ones(2), requires_grad=True) for _ in range(3))
+    opt = SGD([a, b, c], lr=0.1, momentum=0.9)
+    b.grad, c.grad = Tensor(np.full(2, 1.0)), Tensor(np.full(2, 2.0))
+    opt.step()
+    buffers = [buf.tolist() for buf in opt.momentum_buffers]
+    assert buffers == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], \
+        (f"params [a (no grad), b (grad 1), c (grad 2)]: velocities after one step {buffers}, expected "
+         "[[0, 0], [1, 1], [2, 2]]: parameter i's state is momentum_buffers[i], by its position in "
+         "self.params, not by its position among the parameters that have a gradient")
     print("momentum: OK")
 
 
@@ -346,16 +356,17 @@ if __name__ == "__main__":
 #
 # Different parameters see gradients of wildly different sizes (an embedding row used once per
 # epoch, a bias used by every example). One learning rate cannot suit all of them. **Adam**
-# (Kingma & Ba, 2015) keeps two running averages per parameter, element by element:
+# (Kingma & Ba, 2015) keeps two exponential moving averages per parameter, element by element,
+# both starting at zero and updated at every step `t` of that parameter:
 #
-# ```
-# t ← t + 1
-# m ← β1·m + (1 - β1)·g          first moment: a smoothed gradient (momentum)
-# v ← β2·v + (1 - β2)·g²         second moment: the typical squared size of g
-# m̂ = m / (1 - β1^t)             bias correction
-# v̂ = v / (1 - β2^t)
-# p ← p - lr · m̂ / (√v̂ + ε)
-# ```
+# - the **first moment** `m`, a smoothed gradient (momentum): it keeps a fraction `β1` of its old
+#   value and takes `1 - β1` of the new gradient `g`;
+# - the **second moment** `v`, the typical squared size of the gradient: the same with `β2` and
+#   the elementwise square `g²`.
+#
+# Both are biased towards their zero start (next paragraph). Their corrected versions are
+# `m̂ = m / (1 - β1^t)` and `v̂ = v / (1 - β2^t)`, and the parameter moves by `lr · m̂ / (√v̂ + ε)`
+# against the gradient, element by element.
 #
 # `m̂ / √v̂` is about ±1 when the gradient is consistent, whatever its scale, so every parameter
 # moves by about `lr` per step: the learning rate becomes a step *size* in parameter units.
@@ -368,23 +379,27 @@ if __name__ == "__main__":
 #
 # Where `ε` goes matters: **after** the square root of the *corrected* `v̂`, not inside the
 # root, and not before the correction. With the default `ε = 1e-8` the choices differ in the
-# last digits only; with `ε = 0.1` (one of the tests) they give visibly different numbers. Since
-# `√v̂ = √v / √(1 - β2^t)`, you can apply the corrections to scalars (cheap) instead of building
-# the arrays `m̂` and `v̂` (two extra arrays per parameter per step): PyTorch does exactly that.
+# last digits only; with `ε = 0.1` (one of the tests) they give visibly different numbers. You
+# need not build the arrays `m̂` and `v̂` at all (two extra arrays per parameter per step): the
+# corrections are scalars, and PyTorch applies them to scalars. How is left to you.
 #
 # **Worked example, first step.** `g = [0.1, -3]`, `β1 = 0.9`, `β2 = 0.999`, `lr = 0.1`:
 # `m = 0.1·g = [0.01, -0.3]`, `v = 0.001·g² = [1e-5, 0.009]`; `m̂ = m / 0.1 = g`,
 # `v̂ = v / 0.001 = g²`, so `m̂ / √v̂ = g / |g| = [1, -1]` and `p = [1, -2] - 0.1·[1, -1] =
 # [0.9, -1.9]`: each element moves by exactly `lr`, whatever the gradient's size.
 #
-# **Weight decay in Adam** (`weight_decay=λ`) is L2 regularization: `g ← g + λ·p` before the
-# moments, exactly as in SGD. The decay then gets divided by `√v̂`: weights with large gradients
-# are hardly decayed at all.
+# **Weight decay in Adam** (`weight_decay=λ`) is L2 regularization: `λ·p` added to the gradient
+# before the moments see it, exactly as in SGD. The decay then gets divided by `√v̂`: weights
+# with large gradients are hardly decayed at all.
 #
-# **AdamW** (Loshchilov & Hutter, 2019) *decouples* the decay: shrink the weight directly,
-# `p ← p · (1 - lr·λ)`, before the Adam update, and leave `g` alone. Every weight then decays at
-# the same rate. AdamW (default `λ = 0.01`) is how transformers are trained. In the code,
+# **AdamW** (Loshchilov & Hutter, 2019) *decouples* the decay: before the Adam update, it shrinks
+# the weight itself by the factor `1 - lr·λ`, and leaves the gradient alone. Every weight then
+# decays at the same rate. AdamW (default `λ = 0.01`) is how transformers are trained. In the code,
 # `AdamW` is `Adam` with the flag `decoupled_weight_decay = True`; your `step` handles both.
+#
+# The contract of section 2 holds here too: `m`, `v` and `p.data` change in place (the same
+# array objects after the step, still `float32`), `p.grad` is only read, and `t` is the
+# parameter's own step count (given as `t`).
 #
 # Memory: `m` and `v` are two arrays the size of the parameters. Cost: about 12 FLOPs and one
 # square root per parameter per step.
@@ -462,6 +477,13 @@ class AdamW(Adam):
 def test_unit_adam():
     from tinytorch.testing import close
 
+    # the stored moments first: after one step from zero, m = (1 - β1)·g and v = (1 - β2)·g²
+    _, _, opt = _run(Adam, GRADS[:1], lr=0.1)
+    for name, moment, want in [("m", opt.m[0], [0.01, -0.3]), ("v", opt.v[0], [1e-5, 0.009])]:
+        assert np.any(moment != 0), \
+            (f"the stored moment {name}[0] is still zero after a step: update it in place (assigning a "
+             "new array to a local name leaves the stored one as it was)")
+        close(moment, want, atol=1e-9, what=f"{name} after one step with g = [0.1, -3] (m: 0.1·g, v: 0.001·g²)")
     got, p, opt = _run(Adam, GRADS, lr=0.1)
     close(got[0], [0.9, -1.9], atol=1e-6, what="the first Adam step moves by exactly lr (bias correction)")
     close(got, [[0.9, -1.9], [0.9366103, -1.8599781], [0.9022862, -1.8394072]], atol=1e-6,
@@ -494,6 +516,16 @@ def test_unit_adam():
     opt.step()
     close(b.data, [-0.1], atol=1e-6, what="b's first update is -lr (its own step count is 1)")
     assert list(opt.steps) == [3, 1], f"step counts per parameter: {list(opt.steps)}, expected [3, 1]"
+    # state belongs to a parameter by its position in self.params, gradient or not
+    a, b, c = (Tensor(np.zeros(2), requires_grad=True) for _ in range(3))
+    opt = Adam([a, b, c], lr=0.1)
+    b.grad, c.grad = Tensor(np.full(2, 1.0)), Tensor(np.full(2, 2.0))
+    opt.step()
+    firsts = [[round(float(x), 6) for x in m] for m in opt.m]
+    assert firsts == [[0.0, 0.0], [0.1, 0.1], [0.2, 0.2]], \
+        (f"params [a (no grad), b (grad 1), c (grad 2)]: first moments after one step {firsts}, expected "
+         "[[0, 0], [0.1, 0.1], [0.2, 0.2]]: parameter i's state is m[i] and v[i], by its position in "
+         "self.params, not by its position among the parameters that have a gradient")
     print("Adam: OK")
 
 
@@ -529,7 +561,114 @@ if __name__ == "__main__":
     test_unit_adamw()
 
 # %% [markdown]
-# ## 4. Optimizer memory
+# ## 4. Choosing an optimizer: the narrow valley
+#
+# You now have three optimizers and their settings; which one, with which numbers? Take the
+# simplest loss that still has the difficulty of real ones, a quadratic bowl
+# `L(p) = ½·pᵀHp` with its minimum at `p = 0` and gradient `Hp`. Along each eigenvector of `H`
+# the loss is a parabola whose **curvature** is the eigenvalue `h`; here the curvatures lie
+# between `lowest` and `highest`, and their ratio `κ = highest / lowest` (the *condition
+# number*) says how narrow the valley is. The axes of the valley need not be the coordinate
+# axes (`H` may be rotated).
+#
+# Plain SGD multiplies the distance to the minimum along a direction of curvature `h` by
+# `1 - lr·h` at every step. The steepest direction caps the learning rate (beyond
+# `lr = 2 / highest` that factor exceeds 1 in size and the steps grow: divergence), and with
+# such a small `lr` the flattest direction shrinks by only `1 - lr·lowest` per step. With
+# `κ = 100` and the best possible `lr`, that is 0.98 per step: after 150 steps 5% of the way is
+# still left. This is the zig-zag of section 2, in numbers.
+#
+# **Your decision.** `choose_optimizer(params, lowest, highest)` returns an optimizer over
+# `params` (one of this module's, with settings of your choosing, or one of your own
+# `Optimizer` subclasses) that, on any such quadratic with `κ ≤ 100`, brings the parameters
+# from their start to within **1/1000** of the start's distance to the minimum in **150
+# steps**, without diverging. The test runs your optimizer on six valleys (curvatures from
+# 0.002 to 1000, some rotated, 8 dimensions, random starts) and judges only that. Any approach
+# that meets it passes. Think about what each optimizer does per step to one direction of
+# curvature `h`, what caps its learning rate, and what limits its progress along the flattest
+# direction (Adam's steps have a size of about `lr` in parameter units: what happens near the
+# minimum?). Try a few choices: the test cell reports how far each valley got.
+#
+# Cost: whatever you pick costs O(P) per step; the choice changes how many steps you pay for.
+
+# %% nbgrader={"grade": false, "grade_id": "choose-optimizer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def choose_optimizer(params, lowest: float, highest: float) -> Optimizer:
+    """An optimizer over `params` that brings a quadratic loss whose curvatures lie in
+    [lowest, highest] (highest / lowest <= 100) to 1/1000 of its starting distance from the
+    minimum within 150 steps (section 4)."""
+    if not 0.0 < lowest <= highest:
+        raise ValueError(f"curvatures must satisfy 0 < lowest <= highest, got {lowest} and {highest}")
+    ### BEGIN SOLUTION
+    root_low, root_high = math.sqrt(lowest), math.sqrt(highest)
+    rate = (root_high - root_low) / (root_high + root_low)
+    return SGD(params, lr=4.0 / (root_high + root_low) ** 2, momentum=rate * rate)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the narrow valley
+# Six quadratic valleys, 150 steps each, from a random start; every one must end within 1/1000
+# of its starting distance to the minimum. The message says which valley fell short and by
+# how much.
+
+# %% nbgrader={"grade": true, "grade_id": "test-choose-optimizer", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+VALLEYS = [(1.0, 100.0, False), (0.01, 1.0, True), (10.0, 1000.0, True), (0.5, 20.0, True),
+           (3.0, 3.0, False), (0.002, 0.2, False)]  # (lowest, highest, rotated)
+
+
+def _valley(lowest, highest, rotated, seed, n=8):
+    """The Hessian of a quadratic valley with curvatures from lowest to highest, and a start."""
+    rng = np.random.default_rng(seed)
+    rotation = np.linalg.qr(rng.normal(size=(n, n)))[0] if rotated else np.eye(n)
+    hessian = rotation @ np.diag(np.geomspace(lowest, highest, n)) @ rotation.T
+    return hessian, rng.normal(size=n)
+
+
+def _descend(optimizer_for, lowest, highest, rotated, seed, steps=150):
+    """Run the chosen optimizer on one valley; return (final / start distance, the optimizer)."""
+    hessian, start = _valley(lowest, highest, rotated, seed)
+    p = Tensor(start, requires_grad=True)
+    opt = optimizer_for([p], lowest, highest)
+    for _ in range(steps):
+        p.grad = Tensor((hessian @ p.data.astype(np.float64)).astype(np.float32))
+        opt.step()
+    return float(np.linalg.norm(p.data) / np.linalg.norm(start)), opt, p
+
+
+def _valley_advice(opt) -> str:
+    """What the kind of optimizer chosen suggests about a shortfall."""
+    if isinstance(opt, Adam):
+        return ("Adam's steps have a size of about lr whatever the gradient, so near the minimum it "
+                "hovers instead of converging")
+    if isinstance(opt, SGD) and not opt.momentum:
+        return ("plain SGD: lr is capped by the steepest curvature, so the flattest direction "
+                "shrinks by only 1 - lr·lowest per step")
+    return "the flattest direction is too slow, or the steepest one oscillates: see section 4"
+
+
+def test_unit_choose_optimizer():
+    p = Tensor(np.ones(3), requires_grad=True)
+    opt = choose_optimizer([p], 1.0, 100.0)
+    assert isinstance(opt, Optimizer), f"choose_optimizer must return an Optimizer, got {type(opt).__name__}"
+    assert opt.params == [p], "the optimizer must be built over the params it is given"
+    for k, (lowest, highest, rotated) in enumerate(VALLEYS):
+        ratio, opt, p = _descend(choose_optimizer, lowest, highest, rotated, seed=k)
+        where = f"valley {k} (curvatures {lowest:g} to {highest:g}{', rotated' if rotated else ''})"
+        assert np.isfinite(p.data).all() and ratio < 1.0, \
+            (f"{where}: the distance to the minimum grew to {ratio:.3g}× the start with {opt!r}: "
+             f"diverged, the learning rate is too large for the steepest curvature {highest:g}")
+        assert ratio <= 1e-3, \
+            (f"{where}: after 150 steps {ratio:.2e} of the starting distance is left, needed 1e-3 "
+             f"or less, with {opt!r}: {_valley_advice(opt)}")
+    print("choose_optimizer: OK")
+
+
+if __name__ == "__main__":
+    test_unit_choose_optimizer()
+
+# %% [markdown]
+# ## 5. Optimizer memory
 #
 # Training keeps, for every parameter, the parameter itself, its gradient, and the optimizer's
 # state. For the 784 → 128 → 10 MLP of module 03 (101,770 parameters, 4 bytes each):
