@@ -2,6 +2,7 @@
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,6 +190,12 @@ class TestAccuracy:
         assert accuracy(np.array([0.9, 0.1, 0.7]), np.array([1, 0, 0])) == pytest.approx(2 / 3)
         assert accuracy(np.array([[0.9], [0.1]]), np.array([[1.0], [1.0]])) == 0.5
         assert accuracy(np.array([0.3, 0.6]), np.array([1, 1]), threshold=0.25) == 1.0
+
+    @pytest.mark.parametrize("threshold", [0.5, 0.25, 0.8])
+    def test_exactly_the_threshold_predicts_zero(self, threshold):
+        got = accuracy(np.array([threshold, threshold, 0.9]), np.array([0, 0, 1]), threshold=threshold)
+        assert got == 1.0, (f"a probability of exactly the threshold {threshold} is not above it and predicts 0: "
+                            f"1.0, got {got:.4f} (the comparison must be strictly greater: >, not >=)")
         scores = np.zeros((2, 3, 5))
         scores[..., 4] = 1
         assert accuracy(scores, np.full((2, 3), 4)) == 1.0
@@ -313,18 +320,73 @@ class TestCheckpoints:
         assert path.read_bytes() == old
         assert os.listdir(tmp_path) == ["c.npz"]
 
-    def test_write_goes_through_a_temporary_file_in_the_same_folder(self, tmp_path, monkeypatch):
-        calls = []
-        real_replace = os.replace
+    def test_path_holds_the_old_checkpoint_until_the_new_one_is_synced(self, tmp_path, monkeypatch):
+        """Behaviour, not a recipe: while the arrays are written and when the bytes are synced,
+        `path` still holds the old checkpoint; afterwards the new one, and nothing else is left."""
+        model, opt = trained_pair()
+        path = tmp_path / "c.npz"
+        save_checkpoint(path, model, epoch=1)
+        old = path.read_bytes()
+        events = []
+        real_savez, real_fsync = np.savez, os.fsync
 
-        def spy(src, dst):
-            calls.append((os.path.dirname(src), os.path.basename(src), dst))
-            return real_replace(src, dst)
+        def spy_savez(file, **arrays):
+            events.append(("write", path.read_bytes() == old))
+            real_savez(file, **arrays)
 
-        monkeypatch.setattr(os, "replace", spy)
-        save_checkpoint(tmp_path / "c.npz", Linear(2, 2))
-        [(folder, name, dst)] = calls
-        assert folder == str(tmp_path) and name != "c.npz" and str(dst) == str(tmp_path / "c.npz")
+        def spy_sync(fd):
+            events.append(("sync", path.read_bytes() == old))
+            real_fsync(fd)
+
+        monkeypatch.setattr(np, "savez", spy_savez)
+        monkeypatch.setattr(os, "fsync", spy_sync)
+        if hasattr(os, "fdatasync"):
+            monkeypatch.setattr(os, "fdatasync", spy_sync)
+        save_checkpoint(path, model, opt, epoch=2)
+        monkeypatch.undo()
+        writes = [still_old for what, still_old in events if what == "write"]
+        syncs = [still_old for what, still_old in events if what == "sync"]
+        assert writes and all(writes), "while np.savez writes, `path` must still hold the old checkpoint"
+        assert syncs, "the new bytes must be synced to the disk (os.fsync) before they appear at `path`"
+        assert any(syncs), "synced only after the new checkpoint had appeared at `path`: sync first"
+        assert os.listdir(tmp_path) == ["c.npz"], f"left in the folder: {os.listdir(tmp_path)}"
+        assert load_checkpoint(path, Sequential(Linear(3, 4), ReLU(), Linear(4, 2)))["epoch"] == 2
+
+    @pytest.mark.parametrize("stage", ["savez", "interrupt", "fsync"])
+    def test_every_failure_keeps_the_old_file_and_leaves_nothing(self, tmp_path, monkeypatch, stage):
+        model, opt = trained_pair()
+        path = tmp_path / "c.npz"
+        save_checkpoint(path, model, epoch=1)
+        old = path.read_bytes()
+
+        def half_then_full(file, **arrays):
+            if hasattr(file, "write"):
+                file.write(b"PK\x03\x04 partial")
+            else:  # a name: np.savez would write name + ".npz"
+                Path(str(file) if str(file).endswith(".npz") else f"{file}.npz").write_bytes(b"partial")
+            raise OSError("No space left on device")
+
+        def interrupted(file, **arrays):
+            raise KeyboardInterrupt("Ctrl-C during the write")
+
+        def failing_sync(fd):
+            raise OSError("Input/output error")
+
+        error, fragment = {"savez": (OSError, "No space"), "interrupt": (KeyboardInterrupt, "Ctrl-C"),
+                           "fsync": (OSError, "Input/output")}[stage]
+        if stage == "savez":
+            monkeypatch.setattr(np, "savez", half_then_full)
+        elif stage == "interrupt":
+            monkeypatch.setattr(np, "savez", interrupted)
+        else:
+            monkeypatch.setattr(os, "fsync", failing_sync)
+            if hasattr(os, "fdatasync"):
+                monkeypatch.setattr(os, "fdatasync", failing_sync)
+        with pytest.raises(error, match=fragment):
+            save_checkpoint(path, model, opt, epoch=2)
+        monkeypatch.undo()
+        assert os.listdir(tmp_path) == ["c.npz"], f"{stage}: the failed save left {os.listdir(tmp_path)}"
+        assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact"
 
 
 # --- progress bar ------------------------------------------------------------------------------------------

@@ -67,10 +67,10 @@ from tinytorch.tensor import Tensor
 # |---|---|---|
 # | forward | the model's output for `x` | ~2·P FLOPs per example |
 # | loss | one number: how wrong the output is for `y` (module 04) | small |
-# | clear gradients | the optimizer's `zero_grad()`: gradients accumulate (module 05) | free |
-# | backward | the loss's `backward()` fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
-# | clip (optional) | `clip_grad_norm` of section 2 on the optimizer's parameters | ~2·P FLOPs per batch |
-# | update | the optimizer's `step()` (module 06) | 2–12·P FLOPs per batch |
+# | clear gradients | the last batch's gradients must go: gradients accumulate (module 05) | free |
+# | backward | backpropagation from the loss fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
+# | clip (optional) | section 2's clipping, over the parameters the optimizer updates | ~2·P FLOPs per batch |
+# | update | the optimizer's rule of module 06 moves every parameter | 2–12·P FLOPs per batch |
 #
 # So one training step costs about **6·P·N FLOPs** for a batch of N, three times an evaluation
 # pass (2·P·N, no backward). For the 784 → 128 → 10 MLP (P ≈ 102 K) one epoch over 60,000 MNIST
@@ -308,9 +308,11 @@ if __name__ == "__main__":
 # handles the two classification layouts of module 04:
 #
 # - class scores of shape `(..., C)` with integer targets of shape `(...)` (cross-entropy):
-#   the prediction is `argmax` over the last axis;
+#   the prediction is the class with the highest score (the last axis holds the classes);
 # - one probability per example, shape `(N,)` or `(N, 1)`, with 0/1 targets (binary
-#   cross-entropy): the prediction is `probability > 0.5`.
+#   cross-entropy): the prediction is 1 when the probability is **strictly above** `threshold`
+#   (0.5 by default), else 0. A probability of exactly 0.5 says "no idea"; by convention it
+#   predicts 0, as the logit 0 does.
 #
 # Anything else (a regression target, non-integer labels) is a `ValueError`: accuracy means
 # nothing there; train regression models with `Trainer(..., metrics={})`.
@@ -391,6 +393,12 @@ def test_unit_accuracy():
     probs = np.array([[0.9], [0.2], [0.6], [0.4]])
     got = accuracy(probs, np.array([1, 0, 0, 0]))
     assert got == 0.75 and isinstance(got, float), f"binary: probability > 0.5 gives 0.75 (a float), got {got!r}"
+    got = accuracy(np.array([0.5, 0.5, 0.7]), np.array([0, 0, 1]))
+    assert got == 1.0, f"a probability of exactly 0.5 is not above the threshold, so it predicts 0: 1.0, got " \
+        f"{got:.4f} (the comparison must be strictly greater: > threshold, not >=)"
+    got = accuracy(np.array([0.25, 0.3]), np.array([0, 1]), threshold=0.25)
+    assert got == 1.0, f"threshold 0.25: 0.25 is not above it (0), 0.3 is (1): 1.0, got {got:.4f} " \
+        "(strictly greater than the threshold)"
     got = accuracy(probs[:, 0], np.array([1.0, 1.0, 1.0, 0.0]))
     assert got == 0.75, f"probabilities (N,) against float 0/1 targets: 0.75, got {got}"
     got = accuracy(probs, np.array([1, 0, 0, 0]), threshold=0.1)
@@ -419,21 +427,30 @@ if __name__ == "__main__":
 # `optimizer/m.0`. We load with `allow_pickle=False`: a checkpoint is data, and must not be
 # able to run code.
 #
-# **Atomic writes.** A run killed (or a disk filled) in the middle of `np.savez` leaves half a
-# file: the only copy of yesterday's checkpoint is gone, replaced by garbage. So write to a
-# temporary file *in the same folder*, flush it to disk (`os.fsync`), and then `os.replace` it
-# onto the target: a rename is atomic, so readers see either the old file or the new one, never
-# a mix. On any error, delete the temporary file and leave the old checkpoint alone.
+# **Atomic writes: your design.** A run killed (or a disk filled) in the middle of `np.savez`
+# leaves half a file. If that half file sits at `path`, the only copy of yesterday's checkpoint
+# is gone, replaced by garbage. How `save_checkpoint` avoids that is yours to decide. The
+# contract, which the tests check by behaviour (they break the disk at different moments and
+# look at the folder), is:
 #
-# The given code collects the arrays and creates the temporary file with `tempfile.mkstemp`,
-# which returns an open OS-level descriptor `fd` and the file's name `tmp`. Your part:
-# - turn the descriptor into a binary file object (`os.fdopen`), let `np.savez` write into it,
-#   flush Python's buffer and then the operating system's (`os.fsync` of the file's number);
-# - rename the temporary file onto `path` only after all of that succeeded;
-# - if anything fails on the way (a full disk, an `OSError`, even Ctrl-C), remove the temporary
-#   file and let the **same** error reach the caller: a save that failed must never look like
-#   one that worked. The tests simulate a disk that fills up halfway and check that the error
-#   comes through, the old checkpoint is intact and no temporary file is left.
+# - **Never half a file at `path`.** At every moment of a save, `path` holds either the old
+#   complete checkpoint (or nothing, if there was none) or the new complete one. A reader who
+#   opens `path` while the arrays are being written gets the old checkpoint.
+# - **Durable before visible.** When the new checkpoint appears at `path`, its bytes are already
+#   on the disk, not only in the operating system's write cache (a power cut right after the
+#   save must not lose it).
+# - **Failures are loud and clean.** If anything fails on the way (a full disk, an `OSError` from
+#   any step, even Ctrl-C), the **same** exception reaches the caller (a save that failed must
+#   never look like one that worked), `path` still holds the old checkpoint, and no stray file
+#   is left in the folder.
+#
+# What the operating system offers you: a file's bytes go first into Python's buffer, then into
+# the OS's cache, and reach the disk when the cache is flushed or when you force them out
+# (`os.fsync`); and renaming a file onto an existing name *within one file system* replaces it
+# in a single atomic step, so nobody ever sees a mix of the two. The given code has already
+# created an empty temporary file beside `path` with `tempfile.mkstemp`, which returns an open
+# OS-level descriptor `fd` and the file's name `tmp`. Decide the order of events, and what
+# happens to `tmp` on each way out. `tito hint 07 save_checkpoint` helps, one level at a time.
 #
 # **Loading** checks before it changes anything: a file from a different architecture must fail
 # with an error naming the parameter and both shapes, and leave the model untouched.
@@ -452,7 +469,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new, empty temporary file in the target's folder: `fd` is its open descriptor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # The atomic write of section 5: the old checkpoint survives any failure.
+    # Your design (section 5): the old checkpoint survives any failure, no stray file is left.
     ### BEGIN SOLUTION
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -495,8 +512,11 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 
 # %% [markdown]
 # ### Unit test: checkpoints
-# A round trip restores parameters and Adam's state exactly; a file from another architecture is
-# refused with an error naming the parameter and its shapes; no temporary file is left behind.
+# A round trip restores parameters and Adam's state exactly. Then the contract of section 5: spies
+# look at `path` while the arrays are written and when the bytes are synced, and the disk breaks
+# during the write, at Ctrl-C and during the sync: each time the same error must come through,
+# with the old checkpoint intact and no stray file. Last, a file from another architecture is
+# refused with an error naming the parameter and its shapes.
 
 # %% nbgrader={"grade": true, "grade_id": "test-checkpoint", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_checkpoint():
@@ -528,21 +548,74 @@ def test_unit_checkpoint():
         f"Adam's state restored: m[0] {twin_opt.m[0]} vs {opt.m[0]}, steps {list(twin_opt.steps)}"
     assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, "optimizer and scheduler restored"
 
-    save_checkpoint(path, model, epoch=8)  # overwrite: the rename replaces the old file
+    save_checkpoint(path, model, epoch=8)  # overwrite an existing checkpoint
     extra = load_checkpoint(path, twin)
     assert extra == {"epoch": 8}, f"after overwriting, the file holds the new save: extra {extra}"
 
-    real_savez = np.savez
-    def broken_savez(handle, **arrays):  # the disk fills up halfway through the write
-        handle.write(b"half a checkpoint")
+    # The contract of section 5, checked by behaviour: spies watch `path` while the arrays are
+    # written and when the bytes are forced to the disk; then the disk breaks at each stage.
+    old = path.read_bytes()
+    real_savez, real_fsync, real_fdatasync = np.savez, os.fsync, getattr(os, "fdatasync", None)
+    events = []  # (what happened, did `path` still hold the old checkpoint then?)
+
+    def leftovers():
+        return sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+
+    def spy_savez(file, **arrays):
+        events.append(("write", path.read_bytes() == old))
+        real_savez(file, **arrays)
+
+    def spy_sync(fd):
+        events.append(("sync", path.read_bytes() == old))
+        real_fsync(fd)
+
+    def half_savez(file, **arrays):  # the disk fills up halfway through the write
+        if hasattr(file, "write"):
+            file.write(b"half a checkpoint")
+        else:  # a file name: np.savez would add .npz
+            name = str(file) if str(file).endswith(".npz") else f"{file}.npz"
+            Path(name).write_bytes(b"half a checkpoint")
         raise OSError("No space left on device")
-    np.savez = broken_savez
-    try:
-        raises(OSError, lambda: save_checkpoint(path, model, epoch=9), "No space left")
-    finally:
-        np.savez = real_savez
-    assert sorted(os.listdir(path.parent)) == ["ckpt.npz"], f"temporary file left: {os.listdir(path.parent)}"
-    assert load_checkpoint(path, twin) == {"epoch": 8}, "a failed save must leave the old checkpoint intact"
+
+    def interrupted_savez(file, **arrays):
+        raise KeyboardInterrupt("Ctrl-C during the write")
+
+    def failing_sync(fd):
+        raise OSError("Input/output error while syncing")
+
+    def under(savez, sync, action):
+        np.savez, os.fsync = savez, sync
+        if real_fdatasync is not None:
+            os.fdatasync = sync
+        try:
+            return action()
+        finally:
+            np.savez, os.fsync = real_savez, real_fsync
+            if real_fdatasync is not None:
+                os.fdatasync = real_fdatasync
+
+    under(spy_savez, spy_sync, lambda: save_checkpoint(path, model, epoch=9))
+    writes = [still_old for what, still_old in events if what == "write"]
+    syncs = [still_old for what, still_old in events if what == "sync"]
+    assert writes and all(writes), \
+        "while np.savez writes the arrays, `path` must still hold the old checkpoint (a reader would " \
+        "see half a file): write the new checkpoint somewhere else first"
+    assert syncs, "the new bytes must be forced to the disk (os.fsync) before the checkpoint appears " \
+        "at `path`; no sync was called"
+    assert any(syncs), "the bytes were synced only after the new checkpoint had appeared at `path`: " \
+        "durable before visible, so sync first"
+    assert leftovers() == [], f"a successful save left {leftovers()} in the folder"
+    assert load_checkpoint(path, twin) == {"epoch": 9}, "after the save, `path` holds the new checkpoint"
+    old = path.read_bytes()
+
+    for stage, savez, sync, error, fragment in [
+            ("a disk full halfway through np.savez", half_savez, real_fsync, OSError, "No space left"),
+            ("Ctrl-C during np.savez", interrupted_savez, real_fsync, KeyboardInterrupt, "Ctrl-C"),
+            ("an I/O error in os.fsync", real_savez, failing_sync, OSError, "Input/output")]:
+        raises(error, lambda: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)), fragment)
+        assert leftovers() == [], \
+            f"{stage}: the failed save left {leftovers()} in the folder; remove it on every way out"
+        assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact at `path`"
 
     wrong = Sequential(Linear(4, 5, rng=0), Linear(5, 2, rng=1))
     before = [p.data.copy() for p in wrong.parameters()]
