@@ -84,6 +84,12 @@ class TestClipGradNorm:
         assert clip_grad_norm(single, 5.0) == pytest.approx(10.0)
         assert clip_grad_norm(with_grads(None), 1.0) == 0.0
 
+    def test_measures_in_float64(self):
+        params = with_grads([3e20, 4e20])  # float32 holds 3e20, not its square
+        total = clip_grad_norm(params, 1.0)
+        assert np.isfinite(total), f"norm of (3e20, 4e20) overflowed to {total}: sum the squares in float64"
+        assert total == pytest.approx(5e20, rel=1e-6)
+
     def test_epsilon_guard_like_pytorch(self):
         params = with_grads([3e-6, 4e-6])  # norm 5e-6
         assert clip_grad_norm(params, 1e-6) == pytest.approx(5e-6, rel=1e-5)
@@ -186,20 +192,28 @@ class TestAccuracy:
         assert accuracy(scores, labels) == pytest.approx(np.mean(scores.argmax(1) == labels))
         assert accuracy(Tensor(scores), Tensor(labels)) == pytest.approx(np.mean(scores.argmax(1) == labels))
 
+    def test_classes_are_the_last_axis_and_the_result_a_python_float(self):
+        got = accuracy(np.eye(3)[[2, 2, 0]], np.array([2, 2, 0]))
+        assert type(got) is float, f"a Python float, got {type(got).__name__}"
+        assert got == 1.0, f"rows are examples, columns classes: 1.0, got {got} (argmax over the last axis)"
+        sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])
+        got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
+        assert got == 1.0, f"(B, T, C) scores: the classes are the last axis: 1.0, got {got}"
+
     def test_binary_and_sequences(self):
         assert accuracy(np.array([0.9, 0.1, 0.7]), np.array([1, 0, 0])) == pytest.approx(2 / 3)
         assert accuracy(np.array([[0.9], [0.1]]), np.array([[1.0], [1.0]])) == 0.5
         assert accuracy(np.array([0.3, 0.6]), np.array([1, 1]), threshold=0.25) == 1.0
-
-    @pytest.mark.parametrize("threshold", [0.5, 0.25, 0.8])
-    def test_exactly_the_threshold_predicts_zero(self, threshold):
-        got = accuracy(np.array([threshold, threshold, 0.9]), np.array([0, 0, 1]), threshold=threshold)
-        assert got == 1.0, (f"a probability of exactly the threshold {threshold} is not above it and predicts 0: "
-                            f"1.0, got {got:.4f} (the comparison must be strictly greater: >, not >=)")
         scores = np.zeros((2, 3, 5))
         scores[..., 4] = 1
         assert accuracy(scores, np.full((2, 3), 4)) == 1.0
         assert isinstance(accuracy(scores, np.full((2, 3), 4)), float)
+
+    @pytest.mark.parametrize("threshold", [0.5, 0.25, 0.8])
+    def test_exactly_the_threshold_predicts_zero(self, threshold):
+        got = accuracy(np.array([threshold, threshold, 0.9]), np.array([0, 0, 1]), threshold=threshold)
+        assert got == 1.0, (f"a probability of exactly the threshold {threshold} is not above it, so it "
+                            f"predicts 0: 1.0, got {got:.4f} (strictly greater: >, not >=)")
 
     @pytest.mark.parametrize("out, target, match", [
         (np.zeros((4, 3)), np.array([0.5, 1, 2, 0]), "integer class labels"),
@@ -613,11 +627,14 @@ class TestTrainer:
 
         class Recording(SGD):
             def step(self):
-                seen.append(self.params[0].grad.data.copy())
+                grad = self.params[0].grad
+                seen.append(None if grad is None else np.array(grad.data))
                 super().step()
 
         trainer = Trainer(model, Recording(model.parameters(), lr=0.0), CrossEntropyLoss(), progress=False)
         trainer.train_epoch([(x[:10], y[:10])] * 3)
+        assert all(g is not None and np.any(g) for g in seen), \
+            "optimizer.step() saw no gradient (None or zeros): clear gradients before backward(), not after"
         np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)
         np.testing.assert_allclose(seen[2], seen[0], rtol=1e-6)
 

@@ -150,7 +150,8 @@ def test_unit_clip_grad_norm():
     norm = clip_grad_norm([a, b, c], max_norm=6.5)
     assert isinstance(norm, float), f"return a Python float, got {type(norm).__name__}"
     close(norm, 13.0, atol=1e-9, what="the global norm of (3, 4, 12), before clipping")
-    close(a.grad, [1.5, 2.0], atol=1e-5, what="first gradient, scaled by 6.5 / 13")
+    close(a.grad, [1.5, 2.0], atol=1e-5,
+          what="first gradient, scaled by 6.5 / 13: the norm of all gradients together, not its own 5")
     close(b.grad, [6.0], atol=1e-5, what="second gradient, scaled by 6.5 / 13")
     assert c.grad is None, f"a parameter without a gradient stays without one, got {c.grad!r}"
 
@@ -159,6 +160,12 @@ def test_unit_clip_grad_norm():
     close(clip_grad_norm([small], max_norm=1.0), 0.5, what="norm of (0.3, 0.4)")
     assert small.grad is kept, "a gradient under max_norm is left alone (the same Tensor)"
     close(small.grad, [0.3, 0.4], what="a gradient under max_norm is unchanged")
+
+    huge = with_grad([3e20, 4e20])  # float32 holds 3e20, but not its square 9e40 (max 3.4e38)
+    norm = clip_grad_norm([huge], max_norm=1.0)
+    assert math.isfinite(norm), f"gradients (3e20, 4e20): norm 5e20, got {norm}: the squares overflow " \
+        "float32, so measure in float64"
+    close(norm, 5e20, rtol=1e-6, what="norm of (3e20, 4e20), measured in float64")
 
     tiny = with_grad([3e-6, 4e-6])  # norm 5e-6: here the 1e-6 guard shows
     clip_grad_norm([tiny], max_norm=1e-6)
@@ -282,12 +289,21 @@ def test_unit_schedulers():
             scheduler.step()
         return seen, scheduler
 
+    def first_difference(what, got, want):
+        bad = [e for e, (g, w) in enumerate(zip(got, want)) if not np.isclose(g, w)]
+        if bad:
+            e = bad[0]
+            raise AssertionError(f"{what}: epoch {e} should use {want[e]:.4g}, got {got[e]:.4g}; "
+                                 f"rates by epoch {[round(g, 4) for g in got]}, expected {[round(w, 4) for w in want]}")
+
     got, _ = rates(lambda o: StepLR(o, step_size=3, gamma=0.5), 8)
-    assert np.allclose(got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]), f"StepLR rates: {got}"
+    first_difference("StepLR(step_size=3, gamma=0.5) from 0.1 (halved after every 3 completed epochs)",
+                     got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
     got, sched = rates(lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.01), 10)
     want = [0.1, 0.0868198052, 0.055, 0.0231801948, 0.01, 0.0231801948, 0.055, 0.0868198052, 0.1,
             0.0868198052]
-    assert np.allclose(got, want), f"CosineAnnealingLR rates: {np.round(got, 4)}"
+    first_difference("CosineAnnealingLR(T_max=4, eta_min=0.01) from 0.1 (past T_max it rises again, unclamped)",
+                     got, want)
     assert sched.last_epoch == 10 and sched.base_lr == 0.1, \
         f"after 10 steps: last_epoch {sched.last_epoch} (want 10), base_lr {sched.base_lr} (want 0.1)"
     # restoring a scheduler sets the optimizer's rate for the saved epoch
@@ -381,15 +397,20 @@ class _Meter:
 def test_unit_accuracy():
     from tinytorch.testing import raises
 
+    rows = np.eye(3)[[2, 2, 0]]  # example i (row i) scores its class highest: classes 2, 2, 0
+    got = accuracy(rows, np.array([2, 2, 0]))
+    assert type(got) is float, f"return a Python float (float(...)), got {type(got).__name__}"
+    assert got == 1.0, f"3 examples (rows) x 3 classes (columns): each row predicts its highest column, " \
+        f"[2, 2, 0], so 1.0; got {got:.4f} (take the argmax over the last axis, the classes)"
     logits = Tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.2, 0.9], [1.0, 0.0, 5.0]])
     got = accuracy(logits, np.array([0, 1, 2, 0]))
     assert got == 0.75, f"argmax over the class axis predicts [0, 1, 2, 2]: 0.75, got {got}"
     got = accuracy(logits, Tensor([0, 2, 2, 2]))
     assert got == 0.75, f"targets may be a Tensor: 0.75, got {got}"
-    sequences = np.zeros((2, 3, 4))
-    sequences[..., 1] = 1.0
-    got = accuracy(sequences, np.array([[1, 1, 0], [1, 2, 3]]))
-    assert got == 0.5, f"(B, T, C) scores with (B, T) labels: 0.5, got {got}"
+    sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])  # (B, T, C) = (2, 3, 3)
+    got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
+    assert got == 1.0, f"(B, T, C) scores with (B, T) labels: every position predicts its label, 1.0; " \
+        f"got {got:.4f} (the classes are the last axis, not axis 1)"
     probs = np.array([[0.9], [0.2], [0.6], [0.4]])
     got = accuracy(probs, np.array([1, 0, 0, 0]))
     assert got == 0.75 and isinstance(got, float), f"binary: probability > 0.5 gives 0.75 (a float), got {got!r}"
@@ -535,7 +556,10 @@ def test_unit_checkpoint():
     path = folder / "run" / "ckpt.npz"
     save_checkpoint(path, model, opt, scheduler, epoch=7)
     assert path.is_file(), "save_checkpoint must create the file (and its folder)"
-    assert sorted(os.listdir(path.parent)) == ["ckpt.npz"], f"temporary files left: {os.listdir(path.parent)}"
+    stray = sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+    assert not stray, f"a successful save left {stray} beside ckpt.npz" + (
+        " (np.savez given a file *name* without .npz appends .npz: it wrote another file)"
+        if any(name.endswith(".tmp.npz") for name in stray) else "")
 
     twin = Sequential(Linear(4, 3, rng=5), Linear(3, 2, rng=6))
     twin_opt = Adam(twin.parameters(), lr=0.5)
@@ -612,7 +636,8 @@ def test_unit_checkpoint():
             ("a disk full halfway through np.savez", half_savez, real_fsync, OSError, "No space left"),
             ("Ctrl-C during np.savez", interrupted_savez, real_fsync, KeyboardInterrupt, "Ctrl-C"),
             ("an I/O error in os.fsync", real_savez, failing_sync, OSError, "Input/output")]:
-        raises(error, lambda: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)), fragment)
+        raises(error, lambda savez=savez, sync=sync: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)),
+               fragment)
         assert leftovers() == [], \
             f"{stage}: the failed save left {leftovers()} in the folder; remove it on every way out"
         assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact at `path`"
@@ -882,6 +907,30 @@ def test_unit_trainer():
     trainer.evaluate(batches)
     assert not model.training and not dropout.training, \
         "evaluate() must restore the mode the model was in, here eval mode, not always train mode"
+    seen_grads = []  # the gradients each optimizer.step() sees
+
+    class Recording(SGD):
+        def step(self):
+            seen_grads.append([None if p.grad is None else np.array(p.grad.data) for p in self.params])
+            super().step()
+
+    def norm(grads):
+        return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+
+    tiny = Linear(2, 2, rng=3)
+    Trainer(tiny, Recording(tiny.parameters(), lr=0.1), CrossEntropyLoss(), max_grad_norm=1e-3,
+            progress=False).train_epoch(batches)
+    empty = [k for k, g in enumerate(seen_grads[0]) if g is None or not np.any(g)]
+    assert not empty, f"optimizer.step() saw no gradient (None or all zeros) for parameters {empty}: " \
+        "clear the gradients before backward(), not between backward() and step()"
+    norms = [norm(grads) for grads in seen_grads]
+    assert len(norms) == 4 and max(norms) <= 1.001e-3, f"clip before optimizer.step(): norms {norms}"
+    seen_grads.clear()
+    Trainer(tiny, Recording(tiny.parameters(), lr=0.0), CrossEntropyLoss(),
+            progress=False).train_epoch([batches[0], batches[0]])  # lr 0: the same batch twice
+    assert np.allclose(seen_grads[0][0], seen_grads[1][0]), \
+        "each step must see only its own batch's gradient: zero_grad() before backward()"
+
     before = [p.data.copy() for p in model.parameters()]
     trainer.train_epoch(batches[:1])
     assert model.training and dropout.training, "train_epoch() must put the model in training mode"
@@ -907,27 +956,6 @@ def test_unit_trainer():
     assert abs(result["loss"] - manual) < 1e-5, f"epoch loss must weigh batches by size: {result['loss']} vs {manual}"
     assert abs(result["accuracy"] - accuracy(out, y)) < 1e-9, f"epoch accuracy {result['accuracy']} vs {accuracy(out, y)}"
     model.train()
-
-    seen_grads = []  # the gradients each optimizer.step() sees
-
-    class Recording(SGD):
-        def step(self):
-            seen_grads.append([p.grad.data.copy() for p in self.params])
-            super().step()
-
-    def norm(grads):
-        return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
-
-    tiny = Linear(2, 2, rng=3)
-    Trainer(tiny, Recording(tiny.parameters(), lr=0.1), CrossEntropyLoss(), max_grad_norm=1e-3,
-            progress=False).train_epoch(batches)
-    norms = [norm(grads) for grads in seen_grads]
-    assert len(norms) == 4 and max(norms) <= 1.001e-3, f"clip before optimizer.step(): norms {norms}"
-    seen_grads.clear()
-    Trainer(tiny, Recording(tiny.parameters(), lr=0.0), CrossEntropyLoss(),
-            progress=False).train_epoch([batches[0], batches[0]])  # lr 0: the same batch twice
-    assert np.allclose(seen_grads[0][0], seen_grads[1][0]), \
-        "each step must see only its own batch's gradient: zero_grad() before backward()"
 
     raises(ValueError, lambda: trainer.fit(((x, y) for _ in range(1)), epochs=2), "re-iterable")
 

@@ -45,7 +45,6 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.tensor import Tensor
 
@@ -527,8 +526,9 @@ if __name__ == "__main__":
 # ## 5. Random horizontal flips
 #
 # **`RandomHorizontalFlip(p=0.5, seed=None)`** mirrors each image left-right, independently,
-# with probability `p`: one random draw per image from `self.rng`, at every call. Mirroring is
-# reversing the last axis (`x[..., ::-1]` is a view with a negative stride). Right for photos,
+# with probability `p`: one random draw per image from `self.rng`, at every call. Mirroring
+# reverses the order of the last axis (the width), which NumPy can express as a view with a
+# negative stride, without copying anything. Right for photos,
 # wrong for digits (a mirrored 2 is not a 2), so the loader does not use it unless you ask: you
 # choose transforms that keep the label.
 #
@@ -604,17 +604,20 @@ if __name__ == "__main__":
 # probability 1/9. Offset `(1, 1)` gives the original image back; `(0, 2)` shifts it one pixel
 # down and one pixel left, with a column of zeros entering on the right.
 #
-# **The vectorized design.** A loop would pad and slice `N` images one by one. Instead:
-# - pad the whole batch once (one copy);
-# - `sliding_window_view(padded, (ch, cw), axis=(…))` is every window of every image, as a view
-#   of shape `(N, C, H', W', ch, cw)`: no copy, however many windows overlap;
-# - draw one row offset and one column offset per image (two integer arrays of length `N`),
-#   and pick each image's window with **one** advanced-indexing gather.
+# **The design is yours: `N` windows at `N` different offsets, without a loop over images.**
+# A loop would pad and slice the `N` images one by one: `N` pads, `N` slices, `N` Python round
+# trips per batch, for every batch of every epoch. Find a way to cut a different window out of
+# every image with a constant number of NumPy calls, whatever `N` is. A good design costs about
+# one padded copy of the batch plus one copy of the output, and never materialises every possible
+# window (for a 32×32 CIFAR image with `padding = 4` there are 81 windows per image: copying them
+# all would cost 81 times the batch). Think about which NumPy tools can *describe* many windows
+# without copying, or build the indices of every output pixel from the offsets with broadcasting.
+# `tito hint 08 RandomCrop.__call__` has hints, one level at a time.
 #
-# Cost: one padded copy of the batch plus one gather of the output's size. Work out the index
-# expression for the gather: which axes get integer arrays, which get a full slice, and what
-# shape NumPy gives the result (NumPy's rule for advanced indices separated by a slice
-# decides where the `N` axis lands; check the shape you get).
+# The tests judge only behaviour, so any correct approach passes: every crop is a real window of
+# its own padded image with one offset shared by its channels; over many images every position
+# comes up, about equally often, including both edges of the padding; the same seed gives the
+# same crops and each call new ones; any number of leading axes works; the input is unchanged.
 #
 # **`Compose([t1, t2, ...])`** (given) applies transforms in order.
 
@@ -637,7 +640,7 @@ class RandomCrop:
         ### BEGIN SOLUTION
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))
-        windows = sliding_window_view(padded, (ch, cw), axis=(2, 3))  # (N, C, H', W', ch, cw), no copy
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (ch, cw), axis=(2, 3))  # no copy
         rows = self.rng.integers(0, h + 2 * p - ch + 1, size=n)
         cols = self.rng.integers(0, w + 2 * p - cw + 1, size=n)
         crops = windows[np.arange(n), :, rows, cols]  # one window per image: (N, C, ch, cw)
@@ -660,30 +663,51 @@ class Compose:
 # %% [markdown]
 # ### Unit test: random crops
 # A crop must be a real window of its padded image (all channels at one offset), the offsets
-# must cover every position including both edges of the padding, images without a channel
-# axis work, and the input is unchanged. Then `Compose` and the loader's `transform`.
+# must cover every position about equally often, including both edges of the padding; the same
+# seed repeats the crops and each call draws new ones; images with several leading axes or
+# without a channel axis work, and the input is unchanged. Then `Compose` and the loader's
+# `transform`.
 
 # %% nbgrader={"grade": true, "grade_id": "test-crop", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_crop():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     crop = RandomCrop((4, 5), padding=0)(x)
     assert np.array_equal(crop, x), "a full-size crop without padding is the identity"
-    imgs = np.random.default_rng(2).normal(size=(300, 2, 5, 7)).astype(np.float32)
+    imgs = np.random.default_rng(2).normal(size=(600, 2, 5, 7)).astype(np.float32)
     kept = imgs.copy()
     crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
     assert np.array_equal(imgs, kept), "RandomCrop changed its input array"
-    assert crops.shape == (300, 2, 3, 4), f"300 images (2, 5, 7) cropped to (3, 4): shape {crops.shape}, expected (300, 2, 3, 4)"
+    assert crops.shape == (600, 2, 3, 4), f"600 images (2, 5, 7) cropped to (3, 4): shape {crops.shape}, expected (600, 2, 3, 4)"
     padded = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    offsets = set()
-    for i in range(300):
+    counts = np.zeros((5, 6), dtype=int)  # padded 7x9, window 3x4: top-left rows 0..4, columns 0..5
+    for i in range(600):
         hits = [(r, c) for r in range(5) for c in range(6)
                 if np.array_equal(padded[i, :, r:r + 3, c:c + 4], crops[i])]
-        assert hits, f"crop {i} is not a window of its own padded image (all channels at one offset)"
-        offsets.add(hits[0])
-    assert len(offsets) > 20, f"offsets should vary over the 30 positions, saw {len(offsets)}"
-    assert (0, 0) in offsets and (4, 5) in offsets, \
-        f"crops must reach into the padding on both sides: rows seen {sorted({r for r, _ in offsets})}, " \
-        f"columns seen {sorted({c for _, c in offsets})}"
+        if not hits:
+            per_channel = [[(r, c) for r in range(5) for c in range(6)
+                            if np.array_equal(padded[i, k, r:r + 3, c:c + 4], crops[i, k])] for k in range(2)]
+            assert all(per_channel) and not set(per_channel[0]) & set(per_channel[1]), \
+                f"crop {i} is not a 3x4 window of image {i} padded by 1 (offsets per channel: {per_channel})"
+            assert False, f"crop {i}: its two channels were cut at different offsets {per_channel[0]} and " \
+                f"{per_channel[1]}; all channels of an image share one offset"
+        counts[hits[0]] += 1
+    rows, cols = counts.sum(axis=1), counts.sum(axis=0)
+    assert rows[0] and rows[-1] and cols[0] and cols[-1], \
+        f"crops must reach into the padding on both sides: crops per top row 0..4 {rows.tolist()}, " \
+        f"per left column 0..5 {cols.tolist()} (a zero at an end: is the upper bound of the offsets exclusive?)"
+    assert counts.min() >= 5 and counts.max() <= 45, \
+        f"offsets must be uniform over the 30 positions (about 20 crops each of 600); seen between " \
+        f"{counts.min()} and {counts.max()}: crops per top row {rows.tolist()}, per left column {cols.tolist()}"
+    assert np.array_equal(RandomCrop((3, 4), padding=1, seed=3)(imgs), crops), "the same seed gives the same crops"
+    again = RandomCrop((3, 4), padding=1, seed=3)
+    first = again(imgs)
+    assert not np.array_equal(again(imgs), first), "each call draws new offsets"
+    deep = np.random.default_rng(4).normal(size=(50, 2, 3, 6, 6)).astype(np.float32)
+    deep_crops = RandomCrop(4, padding=0, seed=5)(deep)
+    assert deep_crops.shape == (50, 2, 3, 4, 4), f"(N, A, B, H, W) = (50, 2, 3, 6, 6) cropped to 4: shape {deep_crops.shape}"
+    for i in range(50):
+        assert any(np.array_equal(deep[i, ..., r:r + 4, c:c + 4], deep_crops[i]) for r in range(3) for c in range(3)), \
+            f"(N, A, B, H, W) input: crop {i} is not one window of image {i} shared by all its 2 x 3 channels"
     gray = RandomCrop(6, padding=2, seed=0)(np.ones((4, 8, 8), np.float32))
     assert gray.shape == (4, 6, 6), f"(N, H, W) images without a channel axis: shape {gray.shape}, expected (4, 6, 6)"
     assert np.array_equal(Compose([Normalize(1.0, 2.0), RandomCrop((4, 5))])(x), (x - 1) / 2), \
