@@ -56,10 +56,12 @@ class TestClipGradNorm:
         params = with_grads(*grads)
         total = clip_grad_norm(params, max_norm)
         want = np.sqrt(sum(np.sum(np.float32(g) ** 2, dtype=np.float64) for g in grads))
-        assert total == pytest.approx(want, rel=1e-6)
+        assert total == pytest.approx(want, rel=1e-6), \
+            f"return the global norm of all gradients, before clipping: {want:.6g}, got {total!r}"
         scale = min(1.0, max_norm / (want + 1e-6))
         for p, g in zip(params, grads):
-            np.testing.assert_allclose(p.grad.data, np.float32(g) * scale, rtol=1e-5)
+            np.testing.assert_allclose(p.grad.data, np.float32(g) * scale, rtol=1e-5, err_msg=(
+               f"every gradient scaled by one factor, min(1, max_norm / (global norm + 1e-6)) = {scale:.4g}"))
 
     @settings(max_examples=30, deadline=None)
     @given(seed=st.integers(0, 1000), max_norm=st.sampled_from([1e-4, 0.5, 3.0, 100.0]))
@@ -93,13 +95,14 @@ class TestClipGradNorm:
     def test_epsilon_guard_like_pytorch(self):
         params = with_grads([3e-6, 4e-6])  # norm 5e-6
         assert clip_grad_norm(params, 1e-6) == pytest.approx(5e-6, rel=1e-5)
-        np.testing.assert_allclose(params[0].grad.data, np.float32([3e-6, 4e-6]) / 6, rtol=1e-4)
+        np.testing.assert_allclose(params[0].grad.data, np.float32([3e-6, 4e-6]) / 6, rtol=1e-4,
+                                   err_msg="scale by max_norm / (norm + 1e-6), as PyTorch does")
 
     def test_under_the_limit_is_untouched(self):
         params = with_grads([0.1, 0.2])
         grad = params[0].grad
         clip_grad_norm(params, 1.0)
-        assert params[0].grad is grad
+        assert params[0].grad is grad, "a gradient under max_norm is left alone: the same Tensor, not a copy"
         np.testing.assert_array_equal(grad.data, np.float32([0.1, 0.2]))
 
     def test_accepts_a_generator(self):
@@ -154,10 +157,12 @@ class TestSchedulers:
 
     def test_closed_forms(self):
         rates, sched = our_rates(lambda o: StepLR(o, step_size=2, gamma=0.5), 7, lr=1.0)
-        assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+        assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125], \
+            f"StepLR(step_size=2, gamma=0.5) from 1.0, halved after every 2 completed epochs: got {rates}"
         assert sched.get_last_lr() == 0.125 and sched.last_epoch == 7
         rates, _ = our_rates(lambda o: CosineAnnealingLR(o, T_max=2, eta_min=0.0), 5, lr=1.0)
-        np.testing.assert_allclose(rates, [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-12)
+        np.testing.assert_allclose(rates, [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-12,
+                                   err_msg="CosineAnnealingLR(T_max=2): past T_max it rises (no clamping)")
 
     def test_state_round_trip(self):
         _, sched = our_rates(lambda o: CosineAnnealingLR(o, T_max=10, eta_min=0.001), 4)
@@ -183,6 +188,14 @@ class TestSchedulers:
 
 
 class TestAccuracy:
+    def test_classes_are_the_last_axis_and_the_result_a_python_float(self):
+        got = accuracy(np.eye(3)[[2, 2, 0]], np.array([2, 2, 0]))
+        assert type(got) is float, f"a Python float, got {type(got).__name__}"
+        assert got == 1.0, f"rows are examples, columns classes: 1.0, got {got} (argmax over the last axis)"
+        sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])
+        got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
+        assert got == 1.0, f"(B, T, C) scores: the classes are the last axis: 1.0, got {got}"
+
     @settings(max_examples=40, deadline=None)
     @given(seed=st.integers(0, 1000), n=st.integers(1, 30), c=st.integers(2, 6))
     def test_class_scores(self, seed, n, c):
@@ -191,14 +204,6 @@ class TestAccuracy:
         labels = rng.integers(0, c, size=n)
         assert accuracy(scores, labels) == pytest.approx(np.mean(scores.argmax(1) == labels))
         assert accuracy(Tensor(scores), Tensor(labels)) == pytest.approx(np.mean(scores.argmax(1) == labels))
-
-    def test_classes_are_the_last_axis_and_the_result_a_python_float(self):
-        got = accuracy(np.eye(3)[[2, 2, 0]], np.array([2, 2, 0]))
-        assert type(got) is float, f"a Python float, got {type(got).__name__}"
-        assert got == 1.0, f"rows are examples, columns classes: 1.0, got {got} (argmax over the last axis)"
-        sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])
-        got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
-        assert got == 1.0, f"(B, T, C) scores: the classes are the last axis: 1.0, got {got}"
 
     def test_binary_and_sequences(self):
         assert accuracy(np.array([0.9, 0.1, 0.7]), np.array([1, 0, 0])) == pytest.approx(2 / 3)
@@ -331,8 +336,8 @@ class TestCheckpoints:
         with pytest.raises(OSError, match="disk full"):
             save_checkpoint(path, model, opt, epoch=2)
         monkeypatch.undo()
-        assert path.read_bytes() == old
-        assert os.listdir(tmp_path) == ["c.npz"]
+        assert path.read_bytes() == old, "a failed save must leave the old checkpoint intact"
+        assert os.listdir(tmp_path) == ["c.npz"], f"a failed save left {os.listdir(tmp_path)}"
 
     def test_path_holds_the_old_checkpoint_until_the_new_one_is_synced(self, tmp_path, monkeypatch):
         """Behaviour, not a recipe: while the arrays are written and when the bytes are synced,
@@ -489,31 +494,19 @@ class Spy(Module):
 
 
 class TestTrainer:
-    def test_history_and_schedule(self):
-        x, y = blobs()
-        data = batched(x, y, 32)
-        model = Sequential(Linear(2, 8, rng=0), ReLU(), Linear(8, 2, rng=1))
-        opt = SGD(model.parameters(), lr=0.2, momentum=0.9)
-        trainer = Trainer(model, opt, CrossEntropyLoss(), scheduler=StepLR(opt, 2, 0.5), progress=False)
-        history = trainer.fit(data, epochs=5, val_data=data)
-        assert list(history) == ["lr", "loss", "accuracy", "val_loss", "val_accuracy"]
-        assert history["lr"] == [0.2, 0.2, 0.1, 0.1, 0.05]
-        assert all(len(v) == 5 for v in history.values())
-        assert history["val_accuracy"][-1] > 0.95 and history["loss"][-1] < history["loss"][0]
-        assert all(isinstance(v, float) for v in history["loss"])
-        trainer.fit(data, epochs=2)
-        assert trainer.epoch == 7 and len(history["lr"]) == 7 and len(history["val_loss"]) == 5
-
     def test_modes_and_no_graph_in_evaluate(self):
         x, y = blobs()
         spy = Spy(Sequential(Linear(2, 2, rng=0), Dropout(0.2)))
         trainer = Trainer(spy, SGD(spy.parameters(), lr=0.1), CrossEntropyLoss(), progress=False)
+        spy.eval()  # train_epoch must switch a model in eval mode to training mode
         trainer.train_epoch(batched(x, y, 60))
-        assert spy.calls == [(True, True), (True, True)]
+        assert spy.calls == [(True, True), (True, True)], \
+            f"train_epoch: every forward in training mode with grad on, (training, grad) seen: {spy.calls}"
         spy.calls.clear()
         spy.eval()
         trainer.evaluate(batched(x, y, 60))
-        assert spy.calls == [(False, False), (False, False)]
+        assert spy.calls == [(False, False), (False, False)], \
+            f"evaluate: every forward in eval mode under no_grad(), (training, grad) seen: {spy.calls}"
         assert not spy.training, "evaluate() restores the mode the model was in"
         spy.train()
         trainer.evaluate(batched(x, y, 60))
@@ -528,8 +521,9 @@ class TestTrainer:
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(), progress=False)
         with pytest.raises(IndexError, match="out of range"):
             trainer.evaluate([(x[:4], np.array([0, 1, 7, 0]))])  # class 7 of 2: the loss raises
-        assert model.training is start_in_training and model.layers[1].training is start_in_training
-        assert Config.grad_enabled
+        assert model.training is start_in_training and model.layers[1].training is start_in_training, \
+            f"when the pass raises, evaluate() must still restore the mode (training={start_in_training})"
+        assert Config.grad_enabled, "when the pass raises, grad mode must be on again"
 
     def test_evaluate_changes_nothing_and_weighs_batches(self):
         x, y = blobs(100)
@@ -618,7 +612,8 @@ class TestTrainer:
         trainer = Trainer(model, Recording(model.parameters(), lr=0.1), CrossEntropyLoss(),
                           max_grad_norm=1e-3, progress=False)
         trainer.train_epoch(batched(x, y, 10))
-        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4)
+        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4), \
+            f"clip after backward(), before step(): norms seen by step() {[float(n) for n in norms]}"
 
     def test_gradients_do_not_leak_between_batches(self):
         x, y = blobs(40)
@@ -637,6 +632,21 @@ class TestTrainer:
             "optimizer.step() saw no gradient (None or zeros): clear gradients before backward(), not after"
         np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)
         np.testing.assert_allclose(seen[2], seen[0], rtol=1e-6)
+
+    def test_history_and_schedule(self):
+        x, y = blobs()
+        data = batched(x, y, 32)
+        model = Sequential(Linear(2, 8, rng=0), ReLU(), Linear(8, 2, rng=1))
+        opt = SGD(model.parameters(), lr=0.2, momentum=0.9)
+        trainer = Trainer(model, opt, CrossEntropyLoss(), scheduler=StepLR(opt, 2, 0.5), progress=False)
+        history = trainer.fit(data, epochs=5, val_data=data)
+        assert list(history) == ["lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+        assert history["lr"] == [0.2, 0.2, 0.1, 0.1, 0.05]
+        assert all(len(v) == 5 for v in history.values())
+        assert history["val_accuracy"][-1] > 0.95 and history["loss"][-1] < history["loss"][0]
+        assert all(isinstance(v, float) for v in history["loss"])
+        trainer.fit(data, epochs=2)
+        assert trainer.epoch == 7 and len(history["lr"]) == 7 and len(history["val_loss"]) == 5
 
     def test_progress_output_is_one_line_per_pass_off_a_terminal(self, capsys):
         x, y = blobs(40)

@@ -1,5 +1,7 @@
 """Module 08: batch-wise vectorized transforms, against the exported package."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -103,6 +105,16 @@ def test_crop_windows_and_offsets(shape, size, padding):
         assert {r for r, _ in offsets} == set(range(rows + 1))
         assert {c for _, c in offsets} == set(range(cols + 1))
     assert np.array_equal(x, before)
+
+
+def test_crop_offsets_are_uniform_over_every_position_and_new_each_call():
+    x = _batch((900, 1, 5, 5), seed=2)
+    crop = RandomCrop(3, padding=1, seed=4)
+    first = crop(x)
+    counts = Counter(_offsets(x, first, 1))  # 5 x 5 = 25 positions, about 36 crops each
+    assert sorted(counts) == [(r, c) for r in range(5) for c in range(5)], f"positions seen: {sorted(counts)}"
+    assert min(counts.values()) >= 15 and max(counts.values()) <= 60, f"not uniform: {sorted(counts.items())}"
+    assert not np.array_equal(crop(x), first), "each call draws new offsets"
 
 
 def test_crop_padding_is_zeros():

@@ -138,19 +138,69 @@ def test_benchmark_argument_errors():
         raises(ValueError, lambda kwargs=kwargs: Benchmark(lambda: None, **kwargs), word)
 
 
-def test_compare_rotates_two_candidates_and_keeps_each_time_with_its_candidate():
-    clock, log = Clock(), []
-    cost = {"slow": 3.0, "fast": 1.0}
+class Machine:
+    """A simulated noisy machine: each call costs work x (1 + drift x calls so far), x (1 + penalty)
+    right after a call of `messy`; the fake clock advances by that much. Calls are logged."""
 
-    def make(name):
-        def fn():
-            log.append(name)
-            clock.now += cost[name]
-        return fn
+    def __init__(self, drift=0.01, messy=None, penalty=0.3):
+        self.clock, self.drift, self.messy, self.penalty, self.log = Clock(), drift, messy, penalty, []
 
-    results = compare({"slow": make("slow"), "fast": make("fast")}, warmup=1, repeats=5, timer=clock)
-    assert log == ["slow", "fast"] + ["slow", "fast", "fast", "slow"] * 2 + ["slow", "fast"]
-    assert results["slow"].times == [3.0] * 5 and results["fast"].times == [1.0] * 5
+    def fn(self, name, work):
+        def call():
+            seconds = work * (1 + self.drift * len(self.log))
+            if self.log and self.log[-1][0] == self.messy:
+                seconds *= 1 + self.penalty
+            self.log.append((name, seconds))
+            self.clock.now += seconds
+        return call
+
+    def calls(self, name):
+        return [s for who, s in self.log if who == name]
+
+
+def _mean_ratio(machine, works, over, under, **kwargs):
+    results = compare({n: machine.fn(n, w) for n, w in works.items()}, timer=machine.clock, **kwargs)
+    return float(np.mean(results[over].times) / np.mean(results[under].times))
+
+
+def test_compare_keeps_each_time_with_its_candidate():
+    machine = Machine()
+    results = compare({"slow": machine.fn("slow", 3.0), "fast": machine.fn("fast", 1.0)}, warmup=1, repeats=5,
+                      timer=machine.clock)
+    assert list(results) == ["slow", "fast"]
+    for name in ("slow", "fast"):
+        calls = machine.calls(name)
+        assert len(calls) >= 6 and results[name].name == name
+        close(results[name].times, calls[-5:], what=f"{name}: its own last 5 calls, in order")
+
+
+@pytest.mark.parametrize("warmup, repeats", [(3, 20), (0, 20), (2, 30)])
+def test_compare_is_fair_under_drift(warmup, repeats):
+    ratio = _mean_ratio(Machine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "A again", "A",
+                        warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1) <= 0.02, f"identical candidates measured {ratio:.3f} apart under a 1 %/call drift"
+    ratio = _mean_ratio(Machine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "C", "A",
+                        warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1.05) <= 0.01, f"5 % more work measured as {ratio:.3f} x under a 1 %/call drift"
+
+
+@pytest.mark.parametrize("messy", ["A", "B"])
+@pytest.mark.parametrize("warmup, repeats", [(3, 20), (1, 40)])
+def test_compare_is_fair_when_a_call_pays_for_the_one_before(messy, warmup, repeats):
+    ratio = _mean_ratio(Machine(messy=messy), {"A": 1.0, "B": 1.0}, "B", "A", warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1) <= 0.02, \
+        f"a call after {messy!r}'s costs 30 % more; identical A and B measured {ratio:.3f} apart"
+
+
+def test_compare_does_not_time_warm_ups():
+    clock, count = Clock(), {"n": 0}
+
+    def cold():
+        count["n"] += 1
+        clock.now += 100.0 if count["n"] <= 2 else 1.0
+
+    results = compare({"cold": cold, "other": lambda: None}, warmup=2, repeats=4, timer=clock)
+    assert results["cold"].times == [1.0] * 4, f"warm-ups timed: {results['cold'].times}"
 
 
 def test_compare_with_the_real_clock_and_one_candidate():

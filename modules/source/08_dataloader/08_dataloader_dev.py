@@ -223,7 +223,10 @@ def test_unit_dataset():
     assert np.array_equal(xi, [14.0, 15.0]) and yi == 1, f"ds[7] gave {(xi, yi)}, expected ([14., 15.], 1)"
     assert isinstance(ds.arrays, tuple), f"self.arrays is a tuple, got {type(ds.arrays).__name__}"
     assert ds.arrays[0].dtype == np.float32, f"floating arrays are stored as float32, got {ds.arrays[0].dtype}"
-    xb, yb = ds.get_batch(np.array([9, 0, 4, 4]))
+    batch = ds.get_batch(np.array([9, 0, 4, 4]))
+    assert isinstance(batch, tuple) and len(batch) == 2, \
+        f"get_batch returns a tuple with one array per field (2 here), got {type(batch).__name__} of {len(batch)}"
+    xb, yb = batch
     assert np.array_equal(xb, x[[9, 0, 4, 4]]), f"get_batch([9, 0, 4, 4]) gathered rows\n{xb}"
     assert np.array_equal(yb, [0, 0, 1, 1]), f"get_batch([9, 0, 4, 4]) gathered labels {yb}, expected [0, 0, 1, 1]"
 
