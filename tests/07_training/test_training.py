@@ -494,6 +494,43 @@ class Spy(Module):
 
 
 class TestTrainer:
+    def test_gradients_do_not_leak_between_batches(self):
+        x, y = blobs(40)
+        model = Linear(2, 2, rng=0)
+        seen = []
+
+        class Recording(SGD):
+            def step(self):
+                grad = self.params[0].grad
+                seen.append(None if grad is None else np.array(grad.data))
+                super().step()
+
+        trainer = Trainer(model, Recording(model.parameters(), lr=0.0), CrossEntropyLoss(), progress=False)
+        trainer.train_epoch([(x[:10], y[:10])] * 3)
+        assert all(g is not None and np.any(g) for g in seen), \
+            "optimizer.step() saw no gradient (None or zeros): clear gradients before backward(), not after"
+        for later in seen[1:]:
+            np.testing.assert_allclose(later, seen[0], rtol=1e-6, err_msg=(
+                "the same batch (lr 0) must give the same gradient at every step: gradients accumulate, so "
+                "clear them (zero_grad) before each backward()"))
+
+    def test_clipping_happens_before_the_step(self):
+        x, y = blobs(40)
+        model = Linear(2, 2, rng=0)
+        norms = []
+
+        class Recording(SGD):
+            def step(self):
+                norms.append(np.sqrt(sum(np.sum(p.grad.data.astype(np.float64) ** 2)
+                                         for p in self.params if p.grad is not None)))
+                super().step()
+
+        trainer = Trainer(model, Recording(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                          max_grad_norm=1e-3, progress=False)
+        trainer.train_epoch(batched(x, y, 10))
+        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4), \
+            f"clip after backward(), before step(): norms seen by step() {[float(n) for n in norms]}"
+
     def test_modes_and_no_graph_in_evaluate(self):
         x, y = blobs()
         spy = Spy(Sequential(Linear(2, 2, rng=0), Dropout(0.2)))
@@ -598,40 +635,6 @@ class TestTrainer:
             trainer.fit(((x[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10)), epochs=2)
         with pytest.raises(ValueError, match="no batches"):
             trainer.evaluate([])
-
-    def test_clipping_happens_before_the_step(self):
-        x, y = blobs(40)
-        model = Linear(2, 2, rng=0)
-        norms = []
-
-        class Recording(SGD):
-            def step(self):
-                norms.append(np.sqrt(sum(np.sum(p.grad.data.astype(np.float64) ** 2) for p in self.params)))
-                super().step()
-
-        trainer = Trainer(model, Recording(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                          max_grad_norm=1e-3, progress=False)
-        trainer.train_epoch(batched(x, y, 10))
-        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4), \
-            f"clip after backward(), before step(): norms seen by step() {[float(n) for n in norms]}"
-
-    def test_gradients_do_not_leak_between_batches(self):
-        x, y = blobs(40)
-        model = Linear(2, 2, rng=0)
-        seen = []
-
-        class Recording(SGD):
-            def step(self):
-                grad = self.params[0].grad
-                seen.append(None if grad is None else np.array(grad.data))
-                super().step()
-
-        trainer = Trainer(model, Recording(model.parameters(), lr=0.0), CrossEntropyLoss(), progress=False)
-        trainer.train_epoch([(x[:10], y[:10])] * 3)
-        assert all(g is not None and np.any(g) for g in seen), \
-            "optimizer.step() saw no gradient (None or zeros): clear gradients before backward(), not after"
-        np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)
-        np.testing.assert_allclose(seen[2], seen[0], rtol=1e-6)
 
     def test_history_and_schedule(self):
         x, y = blobs()
