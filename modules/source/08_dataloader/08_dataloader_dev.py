@@ -500,6 +500,12 @@ class Normalize:
 # %% nbgrader={"grade": true, "grade_id": "test-normalize", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_normalize():
     from tinytorch.testing import close
+    square = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4)
+    square_kept, means = square.copy(), np.array([0.0, 10.0, 20.0, 30.0])
+    square_out = Normalize(means, np.ones(4))(square)
+    assert np.array_equal(square, square_kept), "Normalize changed its input array: compute into a new array instead"
+    close(square_out, square_kept - means[:, None, None],
+          what="four channels of 4x4 images: the means go along the channels (axis 1), not the columns")
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     kept = x.copy()
     out = Normalize([1.0, 2.0, 3.0], [2.0, 4.0, 8.0])(x)
@@ -509,10 +515,6 @@ def test_unit_normalize():
     want = (x - np.array([1.0, 2.0, 3.0])[:, None, None]) / np.array([2.0, 4.0, 8.0])[:, None, None]
     close(out, want, what="Normalize([1, 2, 3], [2, 4, 8]) of a (2, 3, 4, 5) batch: statistics along axis 1")
     close(Normalize(0.5, 0.25)(x), (x - 0.5) / 0.25, what="scalar mean 0.5 and std 0.25")
-    square = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4)
-    means = np.array([0.0, 10.0, 20.0, 30.0])
-    close(Normalize(means, np.ones(4))(square), square - means[:, None, None],
-          what="four channels of 4x4 images: the means go along the channels, not the columns")
     signals = np.ones((4, 2, 5), np.float32)
     close(Normalize([1.0, 3.0], [1.0, 2.0])(signals), np.stack([np.zeros((4, 5)), -np.ones((4, 5))], axis=1),
           what="(N, C, L) signals: per channel along axis 1")
@@ -673,9 +675,6 @@ class Compose:
 
 # %% nbgrader={"grade": true, "grade_id": "test-crop", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_crop():
-    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    crop = RandomCrop((4, 5), padding=0)(x)
-    assert np.array_equal(crop, x), "a full-size crop without padding is the identity"
     imgs = np.random.default_rng(2).normal(size=(600, 2, 5, 7)).astype(np.float32)
     kept = imgs.copy()
     crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
@@ -689,15 +688,20 @@ def test_unit_crop():
         if not hits:
             per_channel = [[(r, c) for r in range(5) for c in range(6)
                             if np.array_equal(padded[i, k, r:r + 3, c:c + 4], crops[i, k])] for k in range(2)]
-            assert all(per_channel) and not set(per_channel[0]) & set(per_channel[1]), \
+            assert all(per_channel), \
                 f"crop {i} is not a 3x4 window of image {i} padded by 1 (offsets per channel: {per_channel})"
-            assert False, f"crop {i}: its two channels were cut at different offsets {per_channel[0]} and " \
-                f"{per_channel[1]}; all channels of an image share one offset"
+            raise AssertionError(f"crop {i}: its two channels were cut at different offsets {per_channel[0]} and "
+                                 f"{per_channel[1]}; all channels of an image share one offset")
         counts[hits[0]] += 1
     rows, cols = counts.sum(axis=1), counts.sum(axis=0)
-    assert rows[0] and rows[-1] and cols[0] and cols[-1], \
-        f"crops must reach into the padding on both sides: crops per top row 0..4 {rows.tolist()}, " \
-        f"per left column 0..5 {cols.tolist()} (a zero at an end: is the upper bound of the offsets exclusive?)"
+    seen = f"crops per top row 0..4: {rows.tolist()}, per left column 0..5: {cols.tolist()}"
+    assert np.count_nonzero(counts) > 1, f"all 600 crops were cut at one offset: draw an offset per image; {seen}"
+    assert not (rows[0] == 0 and rows[-1] == 0 and cols[0] == 0 and cols[-1] == 0), \
+        f"no crop reaches into the padding: pad every image by `padding` on each side first; {seen}"
+    assert rows[-1] and cols[-1], \
+        f"no crop starts at the last row 4 or column 5 (5 row and 6 column positions in the padded 7x9 image; " \
+        f"the upper bound of rng.integers is exclusive); {seen}"
+    assert rows[0] and cols[0], f"no crop starts at row 0 or column 0, the padding's top or left edge; {seen}"
     assert counts.min() >= 5 and counts.max() <= 45, \
         f"offsets must be uniform over the 30 positions (about 20 crops each of 600); seen between " \
         f"{counts.min()} and {counts.max()}: crops per top row {rows.tolist()}, per left column {cols.tolist()}"
@@ -705,19 +709,21 @@ def test_unit_crop():
     again = RandomCrop((3, 4), padding=1, seed=3)
     first = again(imgs)
     assert not np.array_equal(again(imgs), first), "each call draws new offsets"
+    full = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    assert np.array_equal(RandomCrop((4, 5), padding=0)(full), full), "a full-size crop without padding is the identity"
     deep = np.random.default_rng(4).normal(size=(50, 2, 3, 6, 6)).astype(np.float32)
-    deep_crops = RandomCrop(4, padding=0, seed=5)(deep)
+    deep_crops = RandomCrop(4, padding=0, seed=5)(deep)  # five axes (N, A, B, H, W): any axes before (H, W)
     assert deep_crops.shape == (50, 2, 3, 4, 4), f"(N, A, B, H, W) = (50, 2, 3, 6, 6) cropped to 4: shape {deep_crops.shape}"
     for i in range(50):
         assert any(np.array_equal(deep[i, ..., r:r + 4, c:c + 4], deep_crops[i]) for r in range(3) for c in range(3)), \
             f"(N, A, B, H, W) input: crop {i} is not one window of image {i} shared by all its 2 x 3 channels"
     gray = RandomCrop(6, padding=2, seed=0)(np.ones((4, 8, 8), np.float32))
     assert gray.shape == (4, 6, 6), f"(N, H, W) images without a channel axis: shape {gray.shape}, expected (4, 6, 6)"
-    assert np.array_equal(Compose([Normalize(1.0, 2.0), RandomCrop((4, 5))])(x), (x - 1) / 2), \
+    assert np.array_equal(Compose([Normalize(1.0, 2.0), RandomCrop((4, 5))])(full), (full - 1) / 2), \
         "Compose applies its transforms in order"
-    loader = DataLoader(TensorDataset(x, np.arange(2)), batch_size=2, transform=Normalize(1.0, 2.0))
+    loader = DataLoader(TensorDataset(full, np.arange(2)), batch_size=2, transform=Normalize(1.0, 2.0))
     xb, yb = next(iter(loader))
-    assert np.allclose(xb.data, (x - 1) / 2), "the loader applies its transform to the inputs"
+    assert np.allclose(xb.data, (full - 1) / 2), "the loader applies its transform to the inputs"
     assert np.array_equal(yb.data, [0, 1]), f"the transform leaves the labels alone, got {yb.data}"
     print("RandomCrop: OK")
 
