@@ -267,17 +267,20 @@ def median_ci_ranks(n: int, level: float = 0.95) -> tuple[int, int]:
 # %% nbgrader={"grade": true, "grade_id": "test-median-ci-ranks", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_median_ci_ranks():
     from tinytorch.testing import raises
+    for n in (8, 15, 41):  # the definition first: lo satisfies the bound, lo + 1 does not
+        lo, hi = median_ci_ranks(n)
+        tail = sum(math.comb(n, c) for c in range(lo + 1)) / 2**n
+        tail_next = tail + math.comb(n, lo + 1) / 2**n
+        assert tail <= 0.025, f"n={n}: got lo = {lo}, but P(B <= {lo}) = {tail:.4f} is above (1 - 0.95) / 2 = " \
+            "0.025: lo must be the LAST rank whose tail is within the bound (and the bound is half the error)"
+        assert 0.025 < tail_next, f"n={n}: got lo = {lo}, but P(B <= {lo + 1}) = {tail_next:.4f} is still within " \
+            f"0.025: lo = {lo + 1} is allowed and gives a tighter interval; lo is the largest such rank"
+        assert hi == n - 1 - lo, f"n={n}: hi mirrors lo, n - 1 - lo = {n - 1 - lo}, got {hi}"
     table = {(6, 0.95): (0, 5), (10, 0.95): (1, 8), (20, 0.95): (5, 14), (100, 0.95): (39, 60),
              (20, 0.99): (3, 16), (10, 0.99): (0, 9), (30, 0.9): (10, 19)}
     for (n, level), expected in table.items():
         got = median_ci_ranks(n, level)
         assert tuple(got) == expected, f"median_ci_ranks({n}, {level}) = {got}, expected {expected}"
-    for n in (8, 15, 41):  # the definition: lo satisfies the bound, lo + 1 does not
-        lo, hi = median_ci_ranks(n)
-        tail = sum(math.comb(n, c) for c in range(lo + 1)) / 2**n
-        tail_next = tail + math.comb(n, lo + 1) / 2**n
-        assert tail <= 0.025 < tail_next and hi == n - 1 - lo, \
-            f"n={n}: got ({lo}, {hi}); P(B <= lo) = {tail:.4f} must be <= 0.025 < P(B <= lo + 1) = {tail_next:.4f}"
     lo, hi = median_ci_ranks(2000)
     assert (lo, hi) == (955, 1044), f"n=2000 (exact big integers): got ({lo}, {hi}), expected (955, 1044)"
     raises(ValueError, lambda: median_ci_ranks(5), "5 samples")
@@ -613,7 +616,7 @@ def test_unit_compare():
         machine.log.clear()
         compare({"a": fns["a"]}, warmup=1, repeats=1, threads=2, timer=machine.clock)
         assert {t for _, _, t in machine.log} == {_two_threads()}, \
-            f"threads=2: every call runs under the `threads` limit, not a fixed 1; saw {({t for _, _, t in machine.log})}"
+            f"threads=2: every call (warm-ups too) runs under a BLAS limit of `threads`; saw {({t for _, _, t in machine.log})}"
 
     cold = {"starts": 0}
     def cold_start():  # its first 3 calls take 100 s: a warm-up that is timed shows it
@@ -638,8 +641,8 @@ def test_unit_compare():
     for messy in ("A", "B"):
         ratio = mean_ratio(NoisyMachine(messy=messy), {"A": 1.0, "B": 1.0}, "B", "A")
         assert abs(ratio - 1) <= 0.02, \
-            f"position: a call right after {messy!r}'s costs 30 % more; 'A' and 'B' do the same work but " \
-            f"'B' measured {ratio:.3f} x A's mean time: does one of them always run right after the other?"
+            f"position: a call right after one of {messy}'s costs 30 % more; A and B do the same work but B " \
+            f"measured {ratio:.3f} x A's mean time: does each of them run right after {messy} equally often?"
     raises(TypeError, lambda: compare({}), "non-empty")
     raises(ValueError, lambda: compare({"a": fns["a"]}, repeats=0), "repeats")
     print("compare: OK")
@@ -766,16 +769,18 @@ class PredictNext(Module):
 
 def test_unit_next_token_accuracy():
     from tinytorch.testing import raises
-    windows = np.array([[0, 1, 2, 3, 4], [2, 3, 4, 0, 9], [5, 6, 6, 7, 8]])
-    model = PredictNext(10).train()
+    windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = 4 positions, V = 4 tokens
+    model = PredictNext(4).train()  # predicts (token + 1) mod 4 at every position
     acc = next_token_accuracy(model, windows)
     assert isinstance(acc, float), f"a Python float, got {type(acc).__name__}"
-    assert abs(acc - 9 / 12) < 1e-12, f"9 of the 12 next tokens are 'previous + 1': got {acc}, expected {9 / 12}"
+    assert abs(acc - 9 / 12) < 1e-12, f"9 of the 12 next tokens are '(previous + 1) mod 4': got {acc}, expected " \
+        f"{9 / 12} (the prediction at position t, the argmax over the vocabulary axis, the last one, is " \
+        "compared with column t + 1)"
     assert model.seen.shape == (3, 4) and (model.seen == windows[:, :-1]).all(), \
         f"the model reads columns 0 .. T-1, got {model.seen.tolist()}"
     assert not model.training, "next_token_accuracy evaluates in eval mode"
     assert model.grad_seen is False, "next_token_accuracy runs the model under no_grad(): no graph for an evaluation"
-    assert next_token_accuracy(PredictNext(10, step=0), windows) == 1 / 12, "one repeated token (6, 6) in 12"
+    assert next_token_accuracy(PredictNext(4, step=0), windows) == 3 / 12, "three repeated tokens in 12"
     raises(ValueError, lambda: next_token_accuracy(model, windows[:, :1]), "shape")
     raises(ValueError, lambda: next_token_accuracy(model, windows.astype(float)), "dtype")
     print("next_token_accuracy: OK")
