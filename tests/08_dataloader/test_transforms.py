@@ -19,8 +19,10 @@ def _batch(shape=(16, 3, 6, 7), seed=0):
 
 def test_normalize_per_channel_when_channels_equal_width():
     x = _batch((2, 4, 4, 4))
-    mean = np.array([0.0, 10.0, 20.0, 30.0])
-    close(Normalize(mean, np.ones(4))(x), x - mean[None, :, None, None], atol=1e-5,
+    mean, want = np.array([0.0, 10.0, 20.0, 30.0]), x.copy()
+    out = Normalize(mean, np.ones(4))(x)
+    assert np.array_equal(x, want), "Normalize changed its input: compute into a new array"
+    close(out, want - mean[None, :, None, None], atol=1e-5,
           what="4 channels of 4x4 images: the means go along axis 1 (channels), not the last axis")
 
 
@@ -121,8 +123,10 @@ def test_crop_windows_and_offsets(shape, size, padding):
     rows, cols = shape[-2] + 2 * padding - ch, shape[-1] + 2 * padding - cw
     assert all(0 <= r <= rows and 0 <= c <= cols for r, c in offsets)
     if rows or cols:
-        assert {r for r, _ in offsets} == set(range(rows + 1))
-        assert {c for _, c in offsets} == set(range(cols + 1))
+        seen_rows, seen_cols = sorted({r for r, _ in offsets}), sorted({c for _, c in offsets})
+        assert seen_rows == list(range(rows + 1)) and seen_cols == list(range(cols + 1)), \
+            f"top-left offsets must cover rows 0..{rows} and columns 0..{cols} (the padding included; " \
+            f"rng.integers excludes its upper bound); seen rows {seen_rows}, columns {seen_cols}"
     assert np.array_equal(x, before)
 
 
