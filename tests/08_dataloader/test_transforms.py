@@ -123,6 +123,7 @@ def test_crop_windows_and_offsets(shape, size, padding):
     rows, cols = shape[-2] + 2 * padding - ch, shape[-1] + 2 * padding - cw
     assert all(0 <= r <= rows and 0 <= c <= cols for r, c in offsets)
     if rows or cols:
+        assert len(set(offsets)) > 1, f"all {len(offsets)} crops cut at {offsets[0]}: one offset per image"
         seen_rows, seen_cols = sorted({r for r, _ in offsets}), sorted({c for _, c in offsets})
         assert seen_rows == list(range(rows + 1)) and seen_cols == list(range(cols + 1)), \
             f"top-left offsets must cover rows 0..{rows} and columns 0..{cols} (the padding included; " \
