@@ -63,25 +63,26 @@ def _digest(model):
 
 
 class _NextPlusOne(Module):
-    """Predicts token id + 1 at every position; records its input and whether a graph could be built."""
+    """Predicts (token id + 1) mod 4 everywhere; records its input and whether a graph could be built."""
 
     def forward(self, ids):
         from tinytorch.tensor import Config
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids).astype(np.int64)
         self.seen, self.grad_seen = ids, Config.grad_enabled
-        logits = np.zeros((*ids.shape, 12), dtype=np.float32)
-        np.put_along_axis(logits, ((ids + 1) % 12)[..., None], 1.0, axis=-1)
+        logits = np.zeros((*ids.shape, 4), dtype=np.float32)
+        np.put_along_axis(logits, ((ids + 1) % 4)[..., None], 1.0, axis=-1)
         return Tensor(logits)
 
 
 def test_next_token_accuracy_shifts_by_one_in_eval_mode_without_a_graph():
-    windows = np.array([[0, 1, 2, 3, 4], [2, 3, 4, 0, 9], [5, 6, 6, 7, 8]])
+    windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = V = 4
     model = _NextPlusOne().train()
     got = next_token_accuracy(model, windows)
     assert model.seen.shape == (3, 4) and np.array_equal(model.seen, windows[:, :-1]), \
         f"the model reads columns 0 .. T-1 of the windows, got {model.seen.tolist()}"
     assert got == pytest.approx(9 / 12, abs=1e-12), \
-        f"the prediction at position t is compared with column t + 1: 9 of 12 match, got {got}"
+        f"the prediction at position t (argmax over the last axis) is compared with column t + 1: 9 of 12 " \
+        f"match, got {got}"
     assert type(got) is float, f"a Python float, got {type(got).__name__}"
     assert not model.training and model.grad_seen is False, "evaluate in eval mode, under no_grad()"
 
