@@ -258,6 +258,10 @@ class TestCheckpoints:
         sched.step()
         path = tmp_path / "a" / "b" / "ckpt.npz"
         save_checkpoint(str(path), model, opt, sched, epoch=3, best=0.75, curve=np.arange(3.0))
+        stray = sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+        assert not stray, f"a successful save left {stray} beside ckpt.npz" + (
+            " (np.savez given a file name without .npz appends .npz: it wrote another file)"
+            if any(name.endswith(".tmp.npz") for name in stray) else "")
         fresh, fresh_opt = Sequential(Linear(3, 4, rng=7), ReLU(), Linear(4, 2, rng=8)), None
         fresh_opt = Adam(fresh.parameters(), lr=1.0)
         fresh_sched = StepLR(fresh_opt, step_size=1, gamma=0.5)
