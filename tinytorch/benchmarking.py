@@ -179,7 +179,7 @@ class Benchmark:
 
 def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: int = 20, threads: int | None = 1,
             timer: Callable[[], float] = time.perf_counter) -> dict[str, BenchmarkResult]:
-    """Benchmark several functions interleaved round robin, rotating the order every round."""
+    """Benchmark several functions against each other, fairly on a noisy machine (section 5)."""
     if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
         raise TypeError("compare needs a non-empty dict {name: function of no arguments}")
     warmup, repeats, threads = _count(warmup, "warmup", minimum=0), _count(repeats, "repeats"), _threads(threads)
@@ -446,7 +446,7 @@ def run_compared(task, models: dict[str, Module | None], *, kv_cache: dict[str, 
                  reference_quality: float | None = None, warmup: int = 3, repeats: int = 20,
                  threads: int | None = 1, timer: Callable[[], float] = time.perf_counter) -> dict[str, TaskResult]:
     """run_task for several models of one task (None: the reference), with the timings of all the
-    valid ones interleaved and rotated (section 5), so that their ratios compare like with like.
+    valid ones measured together by `compare` (section 5), so that their ratios compare like with like.
     `kv_cache` maps a name to True for a cached query (given)."""
     task = get_task(task)
     flags = dict(kv_cache or {})

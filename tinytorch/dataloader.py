@@ -5,7 +5,6 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.tensor import Tensor
 
@@ -174,7 +173,7 @@ class RandomCrop:
                              f"{(h + 2 * p, w + 2 * p)}")
         flat = x.reshape(n, -1, h, w)  # carry any channel axes as one
         padded = np.pad(flat, ((0, 0), (0, 0), (p, p), (p, p)))
-        windows = sliding_window_view(padded, (ch, cw), axis=(2, 3))  # (N, C, H', W', ch, cw), no copy
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (ch, cw), axis=(2, 3))  # no copy
         rows = self.rng.integers(0, h + 2 * p - ch + 1, size=n)
         cols = self.rng.integers(0, w + 2 * p - cw + 1, size=n)
         crops = windows[np.arange(n), :, rows, cols]  # one window per image: (N, C, ch, cw)

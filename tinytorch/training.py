@@ -155,7 +155,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new, empty temporary file in the target's folder: `fd` is its open descriptor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # The atomic write of section 5: the old checkpoint survives any failure.
+    # Your design (section 5): the old checkpoint survives any failure, no stray file is left.
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)

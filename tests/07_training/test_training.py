@@ -2,6 +2,7 @@
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,10 +56,12 @@ class TestClipGradNorm:
         params = with_grads(*grads)
         total = clip_grad_norm(params, max_norm)
         want = np.sqrt(sum(np.sum(np.float32(g) ** 2, dtype=np.float64) for g in grads))
-        assert total == pytest.approx(want, rel=1e-6)
+        assert total == pytest.approx(want, rel=1e-6), \
+            f"return the global norm of all gradients, before clipping: {want:.6g}, got {total!r}"
         scale = min(1.0, max_norm / (want + 1e-6))
         for p, g in zip(params, grads):
-            np.testing.assert_allclose(p.grad.data, np.float32(g) * scale, rtol=1e-5)
+            np.testing.assert_allclose(p.grad.data, np.float32(g) * scale, rtol=1e-5, err_msg=(
+               f"every gradient scaled by one factor, min(1, max_norm / (global norm + 1e-6)) = {scale:.4g}"))
 
     @settings(max_examples=30, deadline=None)
     @given(seed=st.integers(0, 1000), max_norm=st.sampled_from([1e-4, 0.5, 3.0, 100.0]))
@@ -83,16 +86,23 @@ class TestClipGradNorm:
         assert clip_grad_norm(single, 5.0) == pytest.approx(10.0)
         assert clip_grad_norm(with_grads(None), 1.0) == 0.0
 
+    def test_measures_in_float64(self):
+        params = with_grads([3e20, 4e20])  # float32 holds 3e20, not its square
+        total = clip_grad_norm(params, 1.0)
+        assert np.isfinite(total), f"norm of (3e20, 4e20) overflowed to {total}: sum the squares in float64"
+        assert total == pytest.approx(5e20, rel=1e-6)
+
     def test_epsilon_guard_like_pytorch(self):
         params = with_grads([3e-6, 4e-6])  # norm 5e-6
         assert clip_grad_norm(params, 1e-6) == pytest.approx(5e-6, rel=1e-5)
-        np.testing.assert_allclose(params[0].grad.data, np.float32([3e-6, 4e-6]) / 6, rtol=1e-4)
+        np.testing.assert_allclose(params[0].grad.data, np.float32([3e-6, 4e-6]) / 6, rtol=1e-4,
+                                   err_msg="scale by max_norm / (norm + 1e-6), as PyTorch does")
 
     def test_under_the_limit_is_untouched(self):
         params = with_grads([0.1, 0.2])
         grad = params[0].grad
         clip_grad_norm(params, 1.0)
-        assert params[0].grad is grad
+        assert params[0].grad is grad, "a gradient under max_norm is left alone: the same Tensor, not a copy"
         np.testing.assert_array_equal(grad.data, np.float32([0.1, 0.2]))
 
     def test_accepts_a_generator(self):
@@ -147,10 +157,12 @@ class TestSchedulers:
 
     def test_closed_forms(self):
         rates, sched = our_rates(lambda o: StepLR(o, step_size=2, gamma=0.5), 7, lr=1.0)
-        assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+        assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125], \
+            f"StepLR(step_size=2, gamma=0.5) from 1.0, halved after every 2 completed epochs: got {rates}"
         assert sched.get_last_lr() == 0.125 and sched.last_epoch == 7
         rates, _ = our_rates(lambda o: CosineAnnealingLR(o, T_max=2, eta_min=0.0), 5, lr=1.0)
-        np.testing.assert_allclose(rates, [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-12)
+        np.testing.assert_allclose(rates, [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-12,
+                                   err_msg="CosineAnnealingLR(T_max=2): past T_max it rises (no clamping)")
 
     def test_state_round_trip(self):
         _, sched = our_rates(lambda o: CosineAnnealingLR(o, T_max=10, eta_min=0.001), 4)
@@ -176,6 +188,14 @@ class TestSchedulers:
 
 
 class TestAccuracy:
+    def test_classes_are_the_last_axis_and_the_result_a_python_float(self):
+        got = accuracy(np.eye(3)[[2, 2, 0]], np.array([2, 2, 0]))
+        assert type(got) is float, f"a Python float, got {type(got).__name__}"
+        assert got == 1.0, f"rows are examples, columns classes: 1.0, got {got} (argmax over the last axis)"
+        sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])
+        got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
+        assert got == 1.0, f"(B, T, C) scores: the classes are the last axis: 1.0, got {got}"
+
     @settings(max_examples=40, deadline=None)
     @given(seed=st.integers(0, 1000), n=st.integers(1, 30), c=st.integers(2, 6))
     def test_class_scores(self, seed, n, c):
@@ -193,6 +213,12 @@ class TestAccuracy:
         scores[..., 4] = 1
         assert accuracy(scores, np.full((2, 3), 4)) == 1.0
         assert isinstance(accuracy(scores, np.full((2, 3), 4)), float)
+
+    @pytest.mark.parametrize("threshold", [0.5, 0.25, 0.8])
+    def test_exactly_the_threshold_predicts_zero(self, threshold):
+        got = accuracy(np.array([threshold, threshold, 0.9]), np.array([0, 0, 1]), threshold=threshold)
+        assert got == 1.0, (f"a probability of exactly the threshold {threshold} is not above it, so it "
+                            f"predicts 0: 1.0, got {got:.4f} (strictly greater: >, not >=)")
 
     @pytest.mark.parametrize("out, target, match", [
         (np.zeros((4, 3)), np.array([0.5, 1, 2, 0]), "integer class labels"),
@@ -232,6 +258,10 @@ class TestCheckpoints:
         sched.step()
         path = tmp_path / "a" / "b" / "ckpt.npz"
         save_checkpoint(str(path), model, opt, sched, epoch=3, best=0.75, curve=np.arange(3.0))
+        stray = sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+        assert not stray, f"a successful save left {stray} beside ckpt.npz" + (
+            " (np.savez given a file name without .npz appends .npz: it wrote another file)"
+            if any(name.endswith(".tmp.npz") for name in stray) else "")
         fresh, fresh_opt = Sequential(Linear(3, 4, rng=7), ReLU(), Linear(4, 2, rng=8)), None
         fresh_opt = Adam(fresh.parameters(), lr=1.0)
         fresh_sched = StepLR(fresh_opt, step_size=1, gamma=0.5)
@@ -310,21 +340,76 @@ class TestCheckpoints:
         with pytest.raises(OSError, match="disk full"):
             save_checkpoint(path, model, opt, epoch=2)
         monkeypatch.undo()
-        assert path.read_bytes() == old
-        assert os.listdir(tmp_path) == ["c.npz"]
+        assert path.read_bytes() == old, "a failed save must leave the old checkpoint intact"
+        assert os.listdir(tmp_path) == ["c.npz"], f"a failed save left {os.listdir(tmp_path)}"
 
-    def test_write_goes_through_a_temporary_file_in_the_same_folder(self, tmp_path, monkeypatch):
-        calls = []
-        real_replace = os.replace
+    def test_path_holds_the_old_checkpoint_until_the_new_one_is_synced(self, tmp_path, monkeypatch):
+        """Behaviour, not a recipe: while the arrays are written and when the bytes are synced,
+        `path` still holds the old checkpoint; afterwards the new one, and nothing else is left."""
+        model, opt = trained_pair()
+        path = tmp_path / "c.npz"
+        save_checkpoint(path, model, epoch=1)
+        old = path.read_bytes()
+        events = []
+        real_savez, real_fsync = np.savez, os.fsync
 
-        def spy(src, dst):
-            calls.append((os.path.dirname(src), os.path.basename(src), dst))
-            return real_replace(src, dst)
+        def spy_savez(file, **arrays):
+            events.append(("write", path.read_bytes() == old))
+            real_savez(file, **arrays)
 
-        monkeypatch.setattr(os, "replace", spy)
-        save_checkpoint(tmp_path / "c.npz", Linear(2, 2))
-        [(folder, name, dst)] = calls
-        assert folder == str(tmp_path) and name != "c.npz" and str(dst) == str(tmp_path / "c.npz")
+        def spy_sync(fd):
+            events.append(("sync", path.read_bytes() == old))
+            real_fsync(fd)
+
+        monkeypatch.setattr(np, "savez", spy_savez)
+        monkeypatch.setattr(os, "fsync", spy_sync)
+        if hasattr(os, "fdatasync"):
+            monkeypatch.setattr(os, "fdatasync", spy_sync)
+        save_checkpoint(path, model, opt, epoch=2)
+        monkeypatch.undo()
+        writes = [still_old for what, still_old in events if what == "write"]
+        syncs = [still_old for what, still_old in events if what == "sync"]
+        assert writes and all(writes), "while np.savez writes, `path` must still hold the old checkpoint"
+        assert syncs, "the new bytes must be synced to the disk (os.fsync) before they appear at `path`"
+        assert any(syncs), "synced only after the new checkpoint had appeared at `path`: sync first"
+        assert os.listdir(tmp_path) == ["c.npz"], f"left in the folder: {os.listdir(tmp_path)}"
+        assert load_checkpoint(path, Sequential(Linear(3, 4), ReLU(), Linear(4, 2)))["epoch"] == 2
+
+    @pytest.mark.parametrize("stage", ["savez", "interrupt", "fsync"])
+    def test_every_failure_keeps_the_old_file_and_leaves_nothing(self, tmp_path, monkeypatch, stage):
+        model, opt = trained_pair()
+        path = tmp_path / "c.npz"
+        save_checkpoint(path, model, epoch=1)
+        old = path.read_bytes()
+
+        def half_then_full(file, **arrays):
+            if hasattr(file, "write"):
+                file.write(b"PK\x03\x04 partial")
+            else:  # a name: np.savez would write name + ".npz"
+                Path(str(file) if str(file).endswith(".npz") else f"{file}.npz").write_bytes(b"partial")
+            raise OSError("No space left on device")
+
+        def interrupted(file, **arrays):
+            raise KeyboardInterrupt("Ctrl-C during the write")
+
+        def failing_sync(fd):
+            raise OSError("Input/output error")
+
+        error, fragment = {"savez": (OSError, "No space"), "interrupt": (KeyboardInterrupt, "Ctrl-C"),
+                           "fsync": (OSError, "Input/output")}[stage]
+        if stage == "savez":
+            monkeypatch.setattr(np, "savez", half_then_full)
+        elif stage == "interrupt":
+            monkeypatch.setattr(np, "savez", interrupted)
+        else:
+            monkeypatch.setattr(os, "fsync", failing_sync)
+            if hasattr(os, "fdatasync"):
+                monkeypatch.setattr(os, "fdatasync", failing_sync)
+        with pytest.raises(error, match=fragment):
+            save_checkpoint(path, model, opt, epoch=2)
+        monkeypatch.undo()
+        assert os.listdir(tmp_path) == ["c.npz"], f"{stage}: the failed save left {os.listdir(tmp_path)}"
+        assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact"
 
 
 # --- progress bar ------------------------------------------------------------------------------------------
@@ -413,31 +498,56 @@ class Spy(Module):
 
 
 class TestTrainer:
-    def test_history_and_schedule(self):
-        x, y = blobs()
-        data = batched(x, y, 32)
-        model = Sequential(Linear(2, 8, rng=0), ReLU(), Linear(8, 2, rng=1))
-        opt = SGD(model.parameters(), lr=0.2, momentum=0.9)
-        trainer = Trainer(model, opt, CrossEntropyLoss(), scheduler=StepLR(opt, 2, 0.5), progress=False)
-        history = trainer.fit(data, epochs=5, val_data=data)
-        assert list(history) == ["lr", "loss", "accuracy", "val_loss", "val_accuracy"]
-        assert history["lr"] == [0.2, 0.2, 0.1, 0.1, 0.05]
-        assert all(len(v) == 5 for v in history.values())
-        assert history["val_accuracy"][-1] > 0.95 and history["loss"][-1] < history["loss"][0]
-        assert all(isinstance(v, float) for v in history["loss"])
-        trainer.fit(data, epochs=2)
-        assert trainer.epoch == 7 and len(history["lr"]) == 7 and len(history["val_loss"]) == 5
+    def test_gradients_do_not_leak_between_batches(self):
+        x, y = blobs(40)
+        model = Linear(2, 2, rng=0)
+        seen = []
+
+        class Recording(SGD):
+            def step(self):
+                grad = self.params[0].grad
+                seen.append(None if grad is None else np.array(grad.data))
+                super().step()
+
+        trainer = Trainer(model, Recording(model.parameters(), lr=0.0), CrossEntropyLoss(), progress=False)
+        trainer.train_epoch([(x[:10], y[:10])] * 3)
+        assert all(g is not None and np.any(g) for g in seen), \
+            "optimizer.step() saw no gradient (None or zeros): clear gradients before backward(), not after"
+        for later in seen[1:]:
+            np.testing.assert_allclose(later, seen[0], rtol=1e-6, err_msg=(
+                "the same batch (lr 0) must give the same gradient at every step: gradients accumulate, so "
+                "clear them (zero_grad) before each backward()"))
+
+    def test_clipping_happens_before_the_step(self):
+        x, y = blobs(40)
+        model = Linear(2, 2, rng=0)
+        norms = []
+
+        class Recording(SGD):
+            def step(self):
+                norms.append(np.sqrt(sum(np.sum(p.grad.data.astype(np.float64) ** 2)
+                                         for p in self.params if p.grad is not None)))
+                super().step()
+
+        trainer = Trainer(model, Recording(model.parameters(), lr=0.1), CrossEntropyLoss(),
+                          max_grad_norm=1e-3, progress=False)
+        trainer.train_epoch(batched(x, y, 10))
+        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4), \
+            f"clip after backward(), before step(): norms seen by step() {[float(n) for n in norms]}"
 
     def test_modes_and_no_graph_in_evaluate(self):
         x, y = blobs()
         spy = Spy(Sequential(Linear(2, 2, rng=0), Dropout(0.2)))
         trainer = Trainer(spy, SGD(spy.parameters(), lr=0.1), CrossEntropyLoss(), progress=False)
+        spy.eval()  # train_epoch must switch a model in eval mode to training mode
         trainer.train_epoch(batched(x, y, 60))
-        assert spy.calls == [(True, True), (True, True)]
+        assert spy.calls == [(True, True), (True, True)], \
+            f"train_epoch: every forward in training mode with grad on, (training, grad) seen: {spy.calls}"
         spy.calls.clear()
         spy.eval()
         trainer.evaluate(batched(x, y, 60))
-        assert spy.calls == [(False, False), (False, False)]
+        assert spy.calls == [(False, False), (False, False)], \
+            f"evaluate: every forward in eval mode under no_grad(), (training, grad) seen: {spy.calls}"
         assert not spy.training, "evaluate() restores the mode the model was in"
         spy.train()
         trainer.evaluate(batched(x, y, 60))
@@ -452,8 +562,9 @@ class TestTrainer:
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss(), progress=False)
         with pytest.raises(IndexError, match="out of range"):
             trainer.evaluate([(x[:4], np.array([0, 1, 7, 0]))])  # class 7 of 2: the loss raises
-        assert model.training is start_in_training and model.layers[1].training is start_in_training
-        assert Config.grad_enabled
+        assert model.training is start_in_training and model.layers[1].training is start_in_training, \
+            f"when the pass raises, evaluate() must still restore the mode (training={start_in_training})"
+        assert Config.grad_enabled, "when the pass raises, grad mode must be on again"
 
     def test_evaluate_changes_nothing_and_weighs_batches(self):
         x, y = blobs(100)
@@ -529,35 +640,20 @@ class TestTrainer:
         with pytest.raises(ValueError, match="no batches"):
             trainer.evaluate([])
 
-    def test_clipping_happens_before_the_step(self):
-        x, y = blobs(40)
-        model = Linear(2, 2, rng=0)
-        norms = []
-
-        class Recording(SGD):
-            def step(self):
-                norms.append(np.sqrt(sum(np.sum(p.grad.data.astype(np.float64) ** 2) for p in self.params)))
-                super().step()
-
-        trainer = Trainer(model, Recording(model.parameters(), lr=0.1), CrossEntropyLoss(),
-                          max_grad_norm=1e-3, progress=False)
-        trainer.train_epoch(batched(x, y, 10))
-        assert len(norms) == 4 and max(norms) <= 1e-3 * (1 + 1e-4)
-
-    def test_gradients_do_not_leak_between_batches(self):
-        x, y = blobs(40)
-        model = Linear(2, 2, rng=0)
-        seen = []
-
-        class Recording(SGD):
-            def step(self):
-                seen.append(self.params[0].grad.data.copy())
-                super().step()
-
-        trainer = Trainer(model, Recording(model.parameters(), lr=0.0), CrossEntropyLoss(), progress=False)
-        trainer.train_epoch([(x[:10], y[:10])] * 3)
-        np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)
-        np.testing.assert_allclose(seen[2], seen[0], rtol=1e-6)
+    def test_history_and_schedule(self):
+        x, y = blobs()
+        data = batched(x, y, 32)
+        model = Sequential(Linear(2, 8, rng=0), ReLU(), Linear(8, 2, rng=1))
+        opt = SGD(model.parameters(), lr=0.2, momentum=0.9)
+        trainer = Trainer(model, opt, CrossEntropyLoss(), scheduler=StepLR(opt, 2, 0.5), progress=False)
+        history = trainer.fit(data, epochs=5, val_data=data)
+        assert list(history) == ["lr", "loss", "accuracy", "val_loss", "val_accuracy"]
+        assert history["lr"] == [0.2, 0.2, 0.1, 0.1, 0.05]
+        assert all(len(v) == 5 for v in history.values())
+        assert history["val_accuracy"][-1] > 0.95 and history["loss"][-1] < history["loss"][0]
+        assert all(isinstance(v, float) for v in history["loss"])
+        trainer.fit(data, epochs=2)
+        assert trainer.epoch == 7 and len(history["lr"]) == 7 and len(history["val_loss"]) == 5
 
     def test_progress_output_is_one_line_per_pass_off_a_terminal(self, capsys):
         x, y = blobs(40)

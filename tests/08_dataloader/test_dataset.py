@@ -28,14 +28,16 @@ def test_tensor_dataset_accepts_tensors_lists_and_one_array():
 def test_tensor_dataset_stores_floats_as_float32_and_keeps_integer_labels():
     ds = TensorDataset(np.ones((4, 3), dtype=np.float64), np.arange(4, dtype=np.int64),
                        np.ones(4, dtype=np.uint8))
-    assert ds.arrays[0].dtype == np.float32
-    assert ds.arrays[1].dtype == np.int64
-    assert ds.arrays[2].dtype == np.uint8
+    assert ds.arrays[0].dtype == np.float32, \
+        f"floating arrays are stored as float32, got {ds.arrays[0].dtype}"
+    assert ds.arrays[1].dtype == np.int64, f"integer labels keep their dtype int64, got {ds.arrays[1].dtype}"
+    assert ds.arrays[2].dtype == np.uint8, f"uint8 images keep their dtype, got {ds.arrays[2].dtype}"
 
 
 def test_tensor_dataset_does_not_copy_float32_arrays():
     x = np.zeros((5, 2), dtype=np.float32)
-    assert np.shares_memory(TensorDataset(x).arrays[0], x)
+    assert np.shares_memory(TensorDataset(x).arrays[0], x), \
+        "a float32 array is stored as it is, without a copy"
 
 
 @pytest.mark.parametrize("arrays", [(np.zeros((5, 3)), np.zeros(4)), (np.zeros(3), np.zeros(3), np.zeros(2))])
@@ -57,8 +59,12 @@ def test_get_batch_is_a_fancy_index_gather():
     x = np.random.default_rng(0).normal(size=(50, 3, 4)).astype(np.float32)
     y = np.arange(50)
     idx = np.array([49, 0, 7, 7, 13])
-    xb, yb = TensorDataset(x, y).get_batch(idx)
-    assert np.array_equal(xb, x[idx]) and np.array_equal(yb, y[idx])
+    batch = TensorDataset(x, y).get_batch(idx)
+    assert isinstance(batch, tuple) and len(batch) == 2, \
+        f"get_batch returns a tuple with one array per field, got {type(batch).__name__}"
+    xb, yb = batch
+    assert np.array_equal(xb, x[idx]) and np.array_equal(yb, y[idx]), \
+        "the rows at idx, in order, repeats included"
 
 
 def test_base_dataset_is_abstract():

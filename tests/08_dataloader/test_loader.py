@@ -23,11 +23,14 @@ def test_batch_count_sizes_and_coverage(n, batch, drop_last, shuffle):
     loader = DataLoader(TensorDataset(x, y) if n else TensorDataset(np.zeros((0, 3))), batch_size=batch,
                         shuffle=shuffle, drop_last=drop_last, seed=0)
     expected = n // batch if drop_last else math.ceil(n / batch)
-    assert len(loader) == expected
+    assert len(loader) == expected, \
+        f"N={n}, B={batch}, drop_last={drop_last}: {expected} batches, len() gave {len(loader)}"
     batches = list(loader)
-    assert len(batches) == expected
     sizes = [len(b[0]) for b in batches]
-    assert all(s == batch for s in sizes[:-1])
+    assert len(batches) == expected, \
+        f"N={n}, B={batch}, drop_last={drop_last}: {expected} batches, got sizes {sizes}"
+    assert all(s == batch for s in sizes[:-1]), \
+        f"N={n}, B={batch}: every batch but the last has B samples: {sizes}"
     if drop_last:
         assert all(s == batch for s in sizes)
     elif n:
@@ -42,7 +45,8 @@ def test_batch_count_sizes_and_coverage(n, batch, drop_last, shuffle):
 def test_batches_are_tuples_of_float32_tensors_in_field_order():
     x, y = _data(10)
     for xb, yb in DataLoader(TensorDataset(x, y), batch_size=4):
-        assert isinstance(xb, Tensor) and isinstance(yb, Tensor)
+        assert isinstance(xb, Tensor) and isinstance(yb, Tensor), \
+            f"a batch is a tuple of Tensors, got ({type(xb).__name__}, {type(yb).__name__})"
         assert xb.dtype == np.float32 and yb.dtype == np.float32
         assert np.array_equal(xb.data[:, 0] / 3, yb.data)
         assert not xb.requires_grad
@@ -80,7 +84,10 @@ def test_shuffle_is_reproducible_and_new_every_epoch():
 def test_shuffle_keeps_rows_paired():
     x, y = _data(40)
     for xb, yb in DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=5):
-        assert np.array_equal(xb.data, x[yb.data.astype(int)])
+        rows = x[yb.data.astype(int)]
+        apart = np.flatnonzero(~np.all(xb.data == rows, axis=1))
+        assert apart.size == 0, (f"x and y rows must stay paired: at positions {apart[:5].tolist()}, the "
+                                 f"inputs belong to labels other than {yb.data[apart[:5]].tolist()}")
 
 
 def test_shuffle_with_drop_last_drops_different_samples_each_epoch():
@@ -156,7 +163,8 @@ def test_transform_sees_numpy_inputs_only():
 
     x, y = _data(6)
     xb, yb = next(iter(DataLoader(TensorDataset(x, y), batch_size=6, transform=transform)))
-    assert seen == [np.ndarray]
+    assert seen == [np.ndarray], \
+        f"one call of the transform per batch, on the inputs (field 0) only, as an array; calls saw {seen}"
     assert np.array_equal(xb.data, x * 10) and np.array_equal(yb.data, y)
 
 

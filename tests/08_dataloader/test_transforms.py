@@ -1,10 +1,13 @@
 """Module 08: batch-wise vectorized transforms, against the exported package."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from tinytorch.dataloader import Compose, Normalize, RandomCrop, RandomHorizontalFlip
 from tinytorch.tensor import Tensor
+from tinytorch.testing import close
 
 
 def _batch(shape=(16, 3, 6, 7), seed=0):
@@ -14,19 +17,33 @@ def _batch(shape=(16, 3, 6, 7), seed=0):
 # --- Normalize ---------------------------------------------------------------------------------
 
 
+def test_normalize_per_channel_when_channels_equal_width():
+    x = _batch((2, 4, 4, 4))
+    mean, want = np.array([0.0, 10.0, 20.0, 30.0]), x.copy()
+    out = Normalize(mean, np.ones(4))(x)
+    assert np.array_equal(x, want), "Normalize changed its input: compute into a new array"
+    close(out, want - mean[None, :, None, None], atol=1e-5,
+          what="4 channels of 4x4 images: the means go along axis 1 (channels), not the last axis")
+
+
 def test_normalize_scalar_and_per_channel():
     x = _batch()
-    assert np.allclose(Normalize(0.5, 2.0)(x), (x - 0.5) / 2.0)
+    close(Normalize(0.5, 2.0)(x), (x - 0.5) / 2.0, what="scalar mean and std")
     mean, std = np.array([0.1, -0.2, 0.3]), np.array([1.0, 0.5, 4.0])
     want = (x - mean[None, :, None, None]) / std[None, :, None, None]
     out = Normalize(mean, std)(x)
-    assert out.dtype == np.float32 and np.allclose(out, want, atol=1e-6)
+    assert out.dtype == np.float32, f"Normalize returns float32, got {out.dtype}"
+    close(out, want, atol=1e-6, what="per channel along axis 1")
 
 
-def test_normalize_per_channel_when_channels_equal_width():
-    x = _batch((2, 4, 4, 4))
-    mean = np.array([0.0, 10.0, 20.0, 30.0])
-    assert np.allclose(Normalize(mean, np.ones(4))(x), x - mean[None, :, None, None], atol=1e-5)
+@pytest.mark.parametrize("shape", [(5, 2, 7), (3, 2, 4, 4, 6)])
+def test_normalize_per_channel_for_any_number_of_axes(shape):
+    x = _batch(shape)
+    mean, std = np.array([1.0, -2.0]), np.array([2.0, 4.0])
+    align = (1, 2) + (1,) * (len(shape) - 2)
+    want = (x - mean.reshape(align)) / std.reshape(align)
+    close(Normalize(mean, std)(x), want, atol=1e-6,
+          what=f"{shape}: the channels are axis 1, whatever the number of axes after it")
 
 
 def test_normalize_flat_features_per_column():
@@ -38,8 +55,8 @@ def test_normalize_accepts_tensors_and_leaves_the_input_alone():
     x = _batch()
     before = x.copy()
     out = Normalize(1.0, 3.0)(Tensor(x))
-    assert isinstance(out, np.ndarray) and np.allclose(out, (before - 1) / 3)
-    assert np.array_equal(x, before)
+    assert np.array_equal(x, before), "Normalize changed its input: compute into a new array"
+    assert isinstance(out, np.ndarray) and np.allclose(out, (before - 1) / 3), f"got {type(out).__name__}"
 
 
 def test_normalize_rejects_zero_std():
@@ -52,7 +69,11 @@ def test_normalize_rejects_zero_std():
 
 def test_flip_probability_one_and_zero():
     x = _batch()
-    assert np.array_equal(RandomHorizontalFlip(p=1.0)(x), x[..., ::-1])
+    before = x.copy()
+    out = RandomHorizontalFlip(p=1.0)(x)
+    assert np.array_equal(x, before), "RandomHorizontalFlip changed its input: mirror into a new array"
+    assert np.array_equal(out, x[..., ::-1]), \
+        "p=1 mirrors every image left-right: the last axis (width) reversed, nothing else"
     unchanged = RandomHorizontalFlip(p=0.0)(x)
     assert np.array_equal(unchanged, x) and not np.shares_memory(unchanged, x), "a new array, even at p=0"
 
@@ -63,10 +84,12 @@ def test_flip_mirrors_a_random_subset_reproducibly():
     out = RandomHorizontalFlip(p=0.3, seed=7)(x)
     same = np.all(out == x, axis=(1, 2, 3))
     mirrored = np.all(out == x[..., ::-1], axis=(1, 2, 3))
-    assert np.all(same ^ mirrored)
-    assert 80 < mirrored.sum() < 160
-    assert np.array_equal(out, RandomHorizontalFlip(p=0.3, seed=7)(x))
-    assert np.array_equal(x, before)
+    assert np.all(same ^ mirrored), \
+        f"images {np.flatnonzero(~(same ^ mirrored))[:5].tolist()} are neither kept nor mirrored left-right"
+    assert 80 < int(mirrored.sum()) < 160, \
+        f"p=0.3 mirrors about 120 of 400 images, one draw per image: mirrored {int(mirrored.sum())}"
+    assert np.array_equal(out, RandomHorizontalFlip(p=0.3, seed=7)(x)), "the same seed gives the same flips"
+    assert np.array_equal(x, before), "RandomHorizontalFlip changed its input"
     t = RandomHorizontalFlip(p=0.5, seed=1)
     assert not np.array_equal(t(x), t(x)), "successive calls draw new flips"
 
@@ -100,9 +123,23 @@ def test_crop_windows_and_offsets(shape, size, padding):
     rows, cols = shape[-2] + 2 * padding - ch, shape[-1] + 2 * padding - cw
     assert all(0 <= r <= rows and 0 <= c <= cols for r, c in offsets)
     if rows or cols:
-        assert {r for r, _ in offsets} == set(range(rows + 1))
-        assert {c for _, c in offsets} == set(range(cols + 1))
+        assert len(set(offsets)) > 1, f"all {len(offsets)} crops cut at {offsets[0]}: one offset per image"
+        seen_rows, seen_cols = sorted({r for r, _ in offsets}), sorted({c for _, c in offsets})
+        assert seen_rows == list(range(rows + 1)) and seen_cols == list(range(cols + 1)), \
+            f"top-left offsets must cover rows 0..{rows} and columns 0..{cols} (the padding included; " \
+            f"rng.integers excludes its upper bound); seen rows {seen_rows}, columns {seen_cols}"
     assert np.array_equal(x, before)
+
+
+def test_crop_offsets_are_uniform_over_every_position_and_new_each_call():
+    x = _batch((900, 1, 5, 6), seed=2)
+    crop = RandomCrop(3, padding=1, seed=4)
+    first = crop(x)
+    counts = Counter(_offsets(x, first, 1))  # padded 7 x 8: 5 x 6 = 30 positions, about 30 crops each
+    missing = sorted({(r, c) for r in range(5) for c in range(6)} - set(counts))
+    assert not missing, f"offsets never drawn: {missing[:8]} (rows 0..4 and columns 0..5: two ranges)"
+    assert min(counts.values()) >= 12 and max(counts.values()) <= 55, f"not uniform: {sorted(counts.items())}"
+    assert not np.array_equal(crop(x), first), "each call draws new offsets"
 
 
 def test_crop_padding_is_zeros():

@@ -49,6 +49,12 @@ def test_ranks_are_the_tightest_interval_with_the_coverage(n, level):
     assert 1 - 2 * _tail(n, lo + 1) < level, f"n={n}: lo={lo} is not the tightest"
 
 
+def test_large_samples_use_exact_integers():
+    lo, hi = median_ci_ranks(2000)
+    assert (lo, hi) == (955, 1044), f"n=2000: (955, 1044), got ({lo}, {hi}); 2**2000 overflows a float, so " \
+        "keep the sums and the division exact (int / int)"
+
+
 def test_too_few_samples_and_bad_levels_are_errors():
     for n in range(1, 6):
         raises(ValueError, lambda n=n: median_ci_ranks(n), f"{n} samples")
@@ -107,10 +113,11 @@ def test_benchmark_counts_and_attributes_each_call_with_a_fake_clock():
         clock.now += len(calls)  # call k takes k seconds
 
     result = Benchmark(fn, name="f", warmup=4, repeats=10, timer=clock).run()
-    assert len(calls) == 14
-    assert result.times == [float(k) for k in range(5, 15)]
+    assert len(calls) == 14, f"4 warm-up + 10 timed calls, got {len(calls)} calls"
+    assert result.times == [float(k) for k in range(5, 15)], \
+        f"call k takes k seconds: the timed calls 5..14, each timed on its own, got {result.times}"
     if _blas_threads() is not None:
-        assert set(calls) == {1}
+        assert set(calls) == {1}, f"every call (warm-ups too) under threads=1, saw {set(calls)}"
 
 
 def test_benchmark_restores_the_thread_count_and_leaves_it_alone_with_none():
@@ -122,7 +129,18 @@ def test_benchmark_restores_the_thread_count_and_leaves_it_alone_with_none():
         Benchmark(lambda: seen.append(_blas_threads()), repeats=2, warmup=0).run()
         assert _blas_threads() == before, "the limit is lifted after run()"
         Benchmark(lambda: seen.append(_blas_threads()), repeats=2, warmup=0, threads=None).run()
-    assert seen[:2] == [1, 1] and seen[2:] == [before, before]
+    assert seen[:2] == [1, 1], f"threads=1 (the default): every call under 1 BLAS thread, saw {seen[:2]}"
+    assert seen[2:] == [before, before], f"threads=None leaves the count alone ({before}), saw {seen[2:]}"
+
+
+def test_benchmark_runs_every_call_warm_ups_included_under_the_requested_limit():
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = _blas_threads()
+    if two in (None, 1):
+        pytest.skip("this BLAS cannot run 2 threads here")
+    seen = []
+    Benchmark(lambda: seen.append(_blas_threads()), repeats=2, warmup=3, threads=2).run()
+    assert seen == [two] * 5, f"threads=2: all 5 calls (3 warm-ups, 2 timed) under the limit {two}: {seen}"
 
 
 def test_benchmark_with_the_real_clock_records_one_positive_time_per_call():
@@ -138,19 +156,83 @@ def test_benchmark_argument_errors():
         raises(ValueError, lambda kwargs=kwargs: Benchmark(lambda: None, **kwargs), word)
 
 
-def test_compare_rotates_two_candidates_and_keeps_each_time_with_its_candidate():
-    clock, log = Clock(), []
-    cost = {"slow": 3.0, "fast": 1.0}
+class Machine:
+    """A simulated noisy machine: each call costs work x (1 + drift x calls so far), x (1 + penalty)
+    right after a call of `messy`; the fake clock advances by that much. Calls are logged."""
 
-    def make(name):
-        def fn():
-            log.append(name)
-            clock.now += cost[name]
-        return fn
+    def __init__(self, drift=0.01, messy=None, penalty=0.3):
+        self.clock, self.drift, self.messy, self.penalty, self.log = Clock(), drift, messy, penalty, []
 
-    results = compare({"slow": make("slow"), "fast": make("fast")}, warmup=1, repeats=5, timer=clock)
-    assert log == ["slow", "fast"] + ["slow", "fast", "fast", "slow"] * 2 + ["slow", "fast"]
-    assert results["slow"].times == [3.0] * 5 and results["fast"].times == [1.0] * 5
+    def fn(self, name, work):
+        def call():
+            seconds = work * (1 + self.drift * len(self.log))
+            if self.log and self.log[-1][0] == self.messy:
+                seconds *= 1 + self.penalty
+            self.log.append((name, seconds))
+            self.clock.now += seconds
+        return call
+
+    def calls(self, name):
+        return [s for who, s in self.log if who == name]
+
+
+def _mean_ratio(machine, works, over, under, **kwargs):
+    results = compare({n: machine.fn(n, w) for n, w in works.items()}, timer=machine.clock, **kwargs)
+    return float(np.mean(results[over].times) / np.mean(results[under].times))
+
+
+def test_compare_keeps_each_time_with_its_candidate():
+    machine = Machine()
+    results = compare({"slow": machine.fn("slow", 3.0), "fast": machine.fn("fast", 1.0)}, warmup=1, repeats=5,
+                      timer=machine.clock)
+    assert list(results) == ["slow", "fast"]
+    for name in ("slow", "fast"):
+        calls = machine.calls(name)
+        assert len(calls) >= 6, f"{name}: 1 warm-up + 5 timed calls at least, got {len(calls)} calls"
+        assert results[name].name == name, f"results[{name!r}] is named {results[name].name!r}"
+        close(results[name].times, calls[-5:], what=f"{name}: its own last 5 calls, in order")
+
+
+@pytest.mark.parametrize("warmup, repeats", [(3, 20), (0, 20), (2, 30)])
+def test_compare_is_fair_under_drift(warmup, repeats):
+    ratio = _mean_ratio(Machine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "A again", "A",
+                        warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1) <= 0.02, f"identical candidates measured {ratio:.3f} apart under a 1 %/call drift"
+    ratio = _mean_ratio(Machine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "C", "A",
+                        warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1.05) <= 0.01, f"5 % more work measured as {ratio:.3f} x under a 1 %/call drift"
+
+
+@pytest.mark.parametrize("messy", ["A", "B"])
+@pytest.mark.parametrize("warmup, repeats", [(3, 20), (1, 40)])
+def test_compare_is_fair_when_a_call_pays_for_the_one_before(messy, warmup, repeats):
+    ratio = _mean_ratio(Machine(messy=messy), {"A": 1.0, "B": 1.0}, "B", "A", warmup=warmup, repeats=repeats)
+    assert abs(ratio - 1) <= 0.02, \
+        f"a call after one of {messy}'s costs 30 % more; identical A and B measured {ratio:.3f} apart: " \
+        f"does each run right after {messy} equally often?"
+
+
+def test_compare_runs_every_call_under_the_requested_limit():
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = _blas_threads()
+    if two in (None, 1):
+        pytest.skip("this BLAS cannot run 2 threads here")
+    seen = []
+    compare({"a": lambda: seen.append(_blas_threads()), "b": lambda: seen.append(_blas_threads())},
+            warmup=1, repeats=2, threads=2)
+    assert seen == [two] * 6, f"threads=2: all 6 calls (warm-ups too) under the limit {two}: {seen}"
+
+
+def test_compare_does_not_time_warm_ups():
+    clock, count = Clock(), {"n": 0}
+
+    def cold():
+        count["n"] += 1
+        clock.now += 100.0 if count["n"] <= 2 else 1.0
+
+    results = compare({"other": lambda: None, "cold": cold}, warmup=2, repeats=4, timer=clock)
+    assert results["cold"].times == [1.0] * 4, \
+        f"each candidate gets its own untimed warm-ups: the second candidate's times {results['cold'].times}"
 
 
 def test_compare_with_the_real_clock_and_one_candidate():

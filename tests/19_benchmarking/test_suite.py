@@ -29,8 +29,9 @@ from tinytorch.benchmarking import (
     save_results,
 )
 from tinytorch.compression import magnitude_prune
-from tinytorch.layers import Linear, Sequential
+from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.quantization import model_nbytes, quantize_model
+from tinytorch.tensor import Tensor
 from tinytorch.testing import raises
 
 FAST = {"warmup": 1, "repeats": 3}
@@ -56,6 +57,94 @@ def _digest(model):
         h.update(key.encode())
         h.update(value.tobytes())
     return h.hexdigest()
+
+
+# --- the pieces first, fast (no training): a mistake in one of them fails here, by name -------------
+
+
+class _NextPlusOne(Module):
+    """Predicts (token id + 1) mod 4 everywhere; records its input and whether a graph could be built."""
+
+    def forward(self, ids):
+        from tinytorch.tensor import Config
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids).astype(np.int64)
+        self.seen, self.grad_seen = ids, Config.grad_enabled
+        logits = np.zeros((*ids.shape, 4), dtype=np.float32)
+        np.put_along_axis(logits, ((ids + 1) % 4)[..., None], 1.0, axis=-1)
+        return Tensor(logits)
+
+
+def test_next_token_accuracy_shifts_by_one_in_eval_mode_without_a_graph():
+    windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = V = 4
+    model = _NextPlusOne().train()
+    got = next_token_accuracy(model, windows)
+    assert model.seen.shape == (3, 4) and np.array_equal(model.seen, windows[:, :-1]), \
+        f"the model reads columns 0 .. T-1 of the windows, got {model.seen.tolist()}"
+    assert got == pytest.approx(9 / 12, abs=1e-12), \
+        f"the prediction at position t (argmax over the last axis) is compared with column t + 1: 9 of 12 " \
+        f"match, got {got}"
+    assert type(got) is float, f"a Python float, got {type(got).__name__}"
+    assert not model.training and model.grad_seen is False, "evaluate in eval mode, under no_grad()"
+
+
+@pytest.mark.parametrize("quality, reference, target, valid", [
+    (0.375, 0.75, 0.5, True), (0.3749, 0.75, 0.5, False), (0.961, 0.97, 0.99, True),
+    (0.96, 0.97, 0.99, False), (1.0, 0.75, 0.5, True)])
+def test_check_quality_boundary_is_inclusive(quality, reference, target, valid):
+    reason = check_quality(quality, reference, target)
+    threshold = target * reference
+    if valid:
+        assert reason is None, \
+            f"{quality} >= {target} x {reference} = {threshold:.4f} is valid (inclusive), got {reason!r}"
+    else:
+        assert isinstance(reason, str) and f"{quality:.4f}" in reason and f"{threshold:.4f}" in reason, \
+            f"{quality} < {threshold:.4f}: a reason naming both numbers (4 decimals), got {reason!r}"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_check_quality_refuses_non_finite_quality(bad):
+    reason = check_quality(bad, 0.75, 0.5)
+    assert isinstance(reason, str) and "finite" in reason, \
+        f"quality {bad}: invalid, with a reason saying it is not finite (NaN >= x is False, NaN < x too), " \
+        f"got {reason!r}"
+
+
+def test_run_task_derives_latency_and_throughput_from_the_two_scenarios():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        return max(counts) if counts else None
+
+    clock, log = _Clock(), []
+    data = np.arange(20, dtype=np.float32).reshape(10, 2)
+
+    def query(model, x, kv_cache=False):  # call k costs 1 + 0.01 per sample + (k mod 5) / 10 seconds
+        log.append((len(x), kv_cache, blas_threads()))
+        clock.now += 1.0 + 0.01 * len(x) + (len(log) % 5) / 10
+
+    toy = Task("toy", "test", lambda: _tagged("ref", 1.0, 0.8), lambda m: m.score,
+               lambda batch: data[np.arange(batch) % 10], query, offline_batch=4, kv_cache=True)
+    r = run_task(toy, _tagged("m", 1.0, 0.8), reference_quality=0.8, warmup=1, repeats=5, timer=clock,
+                 kv_cache=True)
+    sizes = [n for n, _, _ in log]
+    assert sizes == [1] * 6 + [4] * 6, f"single stream on 1 sample, then offline on offline_batch=4: {sizes}"
+    assert all(kv for _, kv, _ in log), f"kv_cache is passed to every query: {log}"
+    single = [1.01 + (k % 5) / 10 for k in range(2, 7)]
+    offline = [1.04 + (k % 5) / 10 for k in range(8, 13)]
+    assert r.latency_p50 == pytest.approx(np.median(single)), \
+        f"latency_p50: the median of the single-stream times {single}, got {r.latency_p50}"
+    assert r.latency_p90 == pytest.approx(np.percentile(single, 90)), \
+        f"latency_p90: the 90th percentile of {single} = {np.percentile(single, 90):.4f}, got {r.latency_p90}"
+    assert r.throughput == pytest.approx(4 / np.median(offline)), \
+        f"offline: 4 samples / median seconds per call = {4 / np.median(offline):.4f}/s, got {r.throughput}"
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = blas_threads()
+    if two not in (None, 1):
+        log.clear()
+        run_task(toy, _tagged("m", 1.0, 0.8), reference_quality=0.8, warmup=0, repeats=1, timer=clock,
+                 threads=2)
+        assert {t for _, _, t in log} == {two}, f"threads=2 reaches both scenarios' queries: {log}"
 
 
 def test_tasks_and_their_inputs():
@@ -269,12 +358,12 @@ def test_run_compared_gates_then_interleaves_the_valid_models():
     runs = run_compared(toy, models,
                         kv_cache={"fast": True}, reference_quality=0.8, warmup=1, repeats=3, timer=clock)
     assert list(runs) == ["ref", "fast", "bad"]
-    assert log == [("ref", 1, False), ("fast", 1, True),  # warm-up round
-                   ("ref", 1, False), ("fast", 1, True), ("fast", 1, True), ("ref", 1, False),
-                   ("ref", 1, False), ("fast", 1, True),
-                   ("ref", 4, False), ("fast", 4, True),
-                   ("ref", 4, False), ("fast", 4, True), ("fast", 4, True), ("ref", 4, False),
-                   ("ref", 4, False), ("fast", 4, True)], log
+    # single stream first, then offline; within each, the order of calls is compare's design
+    sizes = [size for _, size, _ in log]
+    assert sizes == sorted(sizes), f"single-stream queries (1 sample) before offline ones (4): {log}"
+    for size in (1, 4):
+        calls = [(tag, kv) for tag, n, kv in log if n == size]
+        assert set(calls) == {("ref", False), ("fast", True)} and min(map(calls.count, set(calls))) >= 4, log
     ref, fast, bad = runs["ref"], runs["fast"], runs["bad"]
     assert ref.valid and fast.valid and fast.kv_cache and not ref.kv_cache
     assert ref.latency_p50 == pytest.approx(1.01) and fast.latency_p90 == pytest.approx(0.51)

@@ -67,10 +67,10 @@ from tinytorch.tensor import Tensor
 # |---|---|---|
 # | forward | the model's output for `x` | ~2·P FLOPs per example |
 # | loss | one number: how wrong the output is for `y` (module 04) | small |
-# | clear gradients | the optimizer's `zero_grad()`: gradients accumulate (module 05) | free |
-# | backward | the loss's `backward()` fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
-# | clip (optional) | `clip_grad_norm` of section 2 on the optimizer's parameters | ~2·P FLOPs per batch |
-# | update | the optimizer's `step()` (module 06) | 2–12·P FLOPs per batch |
+# | clear gradients | the last batch's gradients must go: gradients accumulate (module 05) | free |
+# | backward | backpropagation from the loss fills every parameter's `.grad` | ~4·P FLOPs per example (two matmuls per matmul) |
+# | clip (optional) | section 2's clipping, over the parameters the optimizer updates | ~2·P FLOPs per batch |
+# | update | the optimizer's rule of module 06 moves every parameter | 2–12·P FLOPs per batch |
 #
 # So one training step costs about **6·P·N FLOPs** for a batch of N, three times an evaluation
 # pass (2·P·N, no backward). For the 784 → 128 → 10 MLP (P ≈ 102 K) one epoch over 60,000 MNIST
@@ -150,7 +150,8 @@ def test_unit_clip_grad_norm():
     norm = clip_grad_norm([a, b, c], max_norm=6.5)
     assert isinstance(norm, float), f"return a Python float, got {type(norm).__name__}"
     close(norm, 13.0, atol=1e-9, what="the global norm of (3, 4, 12), before clipping")
-    close(a.grad, [1.5, 2.0], atol=1e-5, what="first gradient, scaled by 6.5 / 13")
+    close(a.grad, [1.5, 2.0], atol=1e-5,
+          what="first gradient, scaled by 6.5 / 13: the norm of all gradients together, not its own 5")
     close(b.grad, [6.0], atol=1e-5, what="second gradient, scaled by 6.5 / 13")
     assert c.grad is None, f"a parameter without a gradient stays without one, got {c.grad!r}"
 
@@ -159,6 +160,12 @@ def test_unit_clip_grad_norm():
     close(clip_grad_norm([small], max_norm=1.0), 0.5, what="norm of (0.3, 0.4)")
     assert small.grad is kept, "a gradient under max_norm is left alone (the same Tensor)"
     close(small.grad, [0.3, 0.4], what="a gradient under max_norm is unchanged")
+
+    huge = with_grad([3e20, 4e20])  # float32 holds 3e20, but not its square 9e40 (max 3.4e38)
+    norm = clip_grad_norm([huge], max_norm=1.0)
+    assert math.isfinite(norm), f"gradients (3e20, 4e20): norm 5e20, got {norm}: the squares overflow " \
+        "float32, so measure in float64"
+    close(norm, 5e20, rtol=1e-6, what="norm of (3e20, 4e20), measured in float64")
 
     tiny = with_grad([3e-6, 4e-6])  # norm 5e-6: here the 1e-6 guard shows
     clip_grad_norm([tiny], max_norm=1e-6)
@@ -282,12 +289,21 @@ def test_unit_schedulers():
             scheduler.step()
         return seen, scheduler
 
+    def first_difference(what, got, want):
+        bad = [e for e, (g, w) in enumerate(zip(got, want)) if not np.isclose(g, w)]
+        if bad:
+            e = bad[0]
+            raise AssertionError(f"{what}: epoch {e} should use {want[e]:.4g}, got {got[e]:.4g}; "
+                                 f"rates by epoch {[round(g, 4) for g in got]}, expected {[round(w, 4) for w in want]}")
+
     got, _ = rates(lambda o: StepLR(o, step_size=3, gamma=0.5), 8)
-    assert np.allclose(got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]), f"StepLR rates: {got}"
+    first_difference("StepLR(step_size=3, gamma=0.5) from 0.1 (halved after every 3 completed epochs)",
+                     got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
     got, sched = rates(lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.01), 10)
     want = [0.1, 0.0868198052, 0.055, 0.0231801948, 0.01, 0.0231801948, 0.055, 0.0868198052, 0.1,
             0.0868198052]
-    assert np.allclose(got, want), f"CosineAnnealingLR rates: {np.round(got, 4)}"
+    first_difference("CosineAnnealingLR(T_max=4, eta_min=0.01) from 0.1 (past T_max it rises again, unclamped)",
+                     got, want)
     assert sched.last_epoch == 10 and sched.base_lr == 0.1, \
         f"after 10 steps: last_epoch {sched.last_epoch} (want 10), base_lr {sched.base_lr} (want 0.1)"
     # restoring a scheduler sets the optimizer's rate for the saved epoch
@@ -308,9 +324,11 @@ if __name__ == "__main__":
 # handles the two classification layouts of module 04:
 #
 # - class scores of shape `(..., C)` with integer targets of shape `(...)` (cross-entropy):
-#   the prediction is `argmax` over the last axis;
+#   the prediction is the class with the highest score (the last axis holds the classes);
 # - one probability per example, shape `(N,)` or `(N, 1)`, with 0/1 targets (binary
-#   cross-entropy): the prediction is `probability > 0.5`.
+#   cross-entropy): the prediction is 1 when the probability is **strictly above** `threshold`
+#   (0.5 by default), else 0. A probability of exactly 0.5 says "no idea"; by convention it
+#   predicts 0, as the logit 0 does.
 #
 # Anything else (a regression target, non-integer labels) is a `ValueError`: accuracy means
 # nothing there; train regression models with `Trainer(..., metrics={})`.
@@ -379,18 +397,29 @@ class _Meter:
 def test_unit_accuracy():
     from tinytorch.testing import raises
 
+    rows = np.eye(3)[[2, 2, 0]]  # example i (row i) scores its class highest: classes 2, 2, 0
+    got = accuracy(rows, np.array([2, 2, 0]))
+    assert type(got) is float, f"return a Python float (float(...)), got {type(got).__name__}"
+    assert got == 1.0, f"3 examples (rows) x 3 classes (columns): each row predicts its highest column, " \
+        f"[2, 2, 0], so 1.0; got {got:.4f} (take the argmax over the last axis, the classes)"
     logits = Tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.2, 0.9], [1.0, 0.0, 5.0]])
     got = accuracy(logits, np.array([0, 1, 2, 0]))
     assert got == 0.75, f"argmax over the class axis predicts [0, 1, 2, 2]: 0.75, got {got}"
     got = accuracy(logits, Tensor([0, 2, 2, 2]))
     assert got == 0.75, f"targets may be a Tensor: 0.75, got {got}"
-    sequences = np.zeros((2, 3, 4))
-    sequences[..., 1] = 1.0
-    got = accuracy(sequences, np.array([[1, 1, 0], [1, 2, 3]]))
-    assert got == 0.5, f"(B, T, C) scores with (B, T) labels: 0.5, got {got}"
+    sequences = np.stack([np.eye(3)[[2, 2, 0]], np.eye(3)[[1, 0, 1]]])  # (B, T, C) = (2, 3, 3)
+    got = accuracy(sequences, np.array([[2, 2, 0], [1, 0, 1]]))
+    assert got == 1.0, f"(B, T, C) scores with (B, T) labels: every position predicts its label, 1.0; " \
+        f"got {got:.4f} (the classes are the last axis, not axis 1)"
     probs = np.array([[0.9], [0.2], [0.6], [0.4]])
     got = accuracy(probs, np.array([1, 0, 0, 0]))
     assert got == 0.75 and isinstance(got, float), f"binary: probability > 0.5 gives 0.75 (a float), got {got!r}"
+    got = accuracy(np.array([0.5, 0.5, 0.7]), np.array([0, 0, 1]))
+    assert got == 1.0, f"a probability of exactly 0.5 is not above the threshold, so it predicts 0: 1.0, got " \
+        f"{got:.4f} (the comparison must be strictly greater: > threshold, not >=)"
+    got = accuracy(np.array([0.25, 0.3]), np.array([0, 1]), threshold=0.25)
+    assert got == 1.0, f"threshold 0.25: 0.25 is not above it (0), 0.3 is (1): 1.0, got {got:.4f} " \
+        "(strictly greater than the threshold)"
     got = accuracy(probs[:, 0], np.array([1.0, 1.0, 1.0, 0.0]))
     assert got == 0.75, f"probabilities (N,) against float 0/1 targets: 0.75, got {got}"
     got = accuracy(probs, np.array([1, 0, 0, 0]), threshold=0.1)
@@ -419,21 +448,30 @@ if __name__ == "__main__":
 # `optimizer/m.0`. We load with `allow_pickle=False`: a checkpoint is data, and must not be
 # able to run code.
 #
-# **Atomic writes.** A run killed (or a disk filled) in the middle of `np.savez` leaves half a
-# file: the only copy of yesterday's checkpoint is gone, replaced by garbage. So write to a
-# temporary file *in the same folder*, flush it to disk (`os.fsync`), and then `os.replace` it
-# onto the target: a rename is atomic, so readers see either the old file or the new one, never
-# a mix. On any error, delete the temporary file and leave the old checkpoint alone.
+# **Atomic writes: your design.** A run killed (or a disk filled) in the middle of `np.savez`
+# leaves half a file. If that half file sits at `path`, the only copy of yesterday's checkpoint
+# is gone, replaced by garbage. How `save_checkpoint` avoids that is yours to decide. The
+# contract, which the tests check by behaviour (they break the disk at different moments and
+# look at the folder), is:
 #
-# The given code collects the arrays and creates the temporary file with `tempfile.mkstemp`,
-# which returns an open OS-level descriptor `fd` and the file's name `tmp`. Your part:
-# - turn the descriptor into a binary file object (`os.fdopen`), let `np.savez` write into it,
-#   flush Python's buffer and then the operating system's (`os.fsync` of the file's number);
-# - rename the temporary file onto `path` only after all of that succeeded;
-# - if anything fails on the way (a full disk, an `OSError`, even Ctrl-C), remove the temporary
-#   file and let the **same** error reach the caller: a save that failed must never look like
-#   one that worked. The tests simulate a disk that fills up halfway and check that the error
-#   comes through, the old checkpoint is intact and no temporary file is left.
+# - **Never half a file at `path`.** At every moment of a save, `path` holds either the old
+#   complete checkpoint (or nothing, if there was none) or the new complete one. A reader who
+#   opens `path` while the arrays are being written gets the old checkpoint.
+# - **Durable before visible.** When the new checkpoint appears at `path`, its bytes are already
+#   on the disk, not only in the operating system's write cache (a power cut right after the
+#   save must not lose it).
+# - **Failures are loud and clean.** If anything fails on the way (a full disk, an `OSError` from
+#   any step, even Ctrl-C), the **same** exception reaches the caller (a save that failed must
+#   never look like one that worked), `path` still holds the old checkpoint, and no stray file
+#   is left in the folder.
+#
+# What the operating system offers you: a file's bytes go first into Python's buffer, then into
+# the OS's cache, and reach the disk when the cache is flushed or when you force them out
+# (`os.fsync`); and renaming a file onto an existing name *within one file system* replaces it
+# in a single atomic step, so nobody ever sees a mix of the two. The given code has already
+# created an empty temporary file beside `path` with `tempfile.mkstemp`, which returns an open
+# OS-level descriptor `fd` and the file's name `tmp`. Decide the order of events, and what
+# happens to `tmp` on each way out. `tito hint 07 save_checkpoint` helps, one level at a time.
 #
 # **Loading** checks before it changes anything: a file from a different architecture must fail
 # with an error naming the parameter and both shapes, and leave the model untouched.
@@ -452,7 +490,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new, empty temporary file in the target's folder: `fd` is its open descriptor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # The atomic write of section 5: the old checkpoint survives any failure.
+    # Your design (section 5): the old checkpoint survives any failure, no stray file is left.
     ### BEGIN SOLUTION
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -495,8 +533,11 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 
 # %% [markdown]
 # ### Unit test: checkpoints
-# A round trip restores parameters and Adam's state exactly; a file from another architecture is
-# refused with an error naming the parameter and its shapes; no temporary file is left behind.
+# A round trip restores parameters and Adam's state exactly. Then the contract of section 5: spies
+# look at `path` while the arrays are written and when the bytes are synced, and the disk breaks
+# during the write, at Ctrl-C and during the sync: each time the same error must come through,
+# with the old checkpoint intact and no stray file. Last, a file from another architecture is
+# refused with an error naming the parameter and its shapes.
 
 # %% nbgrader={"grade": true, "grade_id": "test-checkpoint", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_checkpoint():
@@ -515,7 +556,10 @@ def test_unit_checkpoint():
     path = folder / "run" / "ckpt.npz"
     save_checkpoint(path, model, opt, scheduler, epoch=7)
     assert path.is_file(), "save_checkpoint must create the file (and its folder)"
-    assert sorted(os.listdir(path.parent)) == ["ckpt.npz"], f"temporary files left: {os.listdir(path.parent)}"
+    stray = sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+    assert not stray, f"a successful save left {stray} beside ckpt.npz" + (
+        " (np.savez given a file *name* without .npz appends .npz: it wrote another file)"
+        if any(name.endswith(".tmp.npz") for name in stray) else "")
 
     twin = Sequential(Linear(4, 3, rng=5), Linear(3, 2, rng=6))
     twin_opt = Adam(twin.parameters(), lr=0.5)
@@ -528,21 +572,75 @@ def test_unit_checkpoint():
         f"Adam's state restored: m[0] {twin_opt.m[0]} vs {opt.m[0]}, steps {list(twin_opt.steps)}"
     assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, "optimizer and scheduler restored"
 
-    save_checkpoint(path, model, epoch=8)  # overwrite: the rename replaces the old file
+    save_checkpoint(path, model, epoch=8)  # overwrite an existing checkpoint
     extra = load_checkpoint(path, twin)
     assert extra == {"epoch": 8}, f"after overwriting, the file holds the new save: extra {extra}"
 
-    real_savez = np.savez
-    def broken_savez(handle, **arrays):  # the disk fills up halfway through the write
-        handle.write(b"half a checkpoint")
+    # The contract of section 5, checked by behaviour: spies watch `path` while the arrays are
+    # written and when the bytes are forced to the disk; then the disk breaks at each stage.
+    old = path.read_bytes()
+    real_savez, real_fsync, real_fdatasync = np.savez, os.fsync, getattr(os, "fdatasync", None)
+    events = []  # (what happened, did `path` still hold the old checkpoint then?)
+
+    def leftovers():
+        return sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
+
+    def spy_savez(file, **arrays):
+        events.append(("write", path.read_bytes() == old))
+        real_savez(file, **arrays)
+
+    def spy_sync(fd):
+        events.append(("sync", path.read_bytes() == old))
+        real_fsync(fd)
+
+    def half_savez(file, **arrays):  # the disk fills up halfway through the write
+        if hasattr(file, "write"):
+            file.write(b"half a checkpoint")
+        else:  # a file name: np.savez would add .npz
+            name = str(file) if str(file).endswith(".npz") else f"{file}.npz"
+            Path(name).write_bytes(b"half a checkpoint")
         raise OSError("No space left on device")
-    np.savez = broken_savez
-    try:
-        raises(OSError, lambda: save_checkpoint(path, model, epoch=9), "No space left")
-    finally:
-        np.savez = real_savez
-    assert sorted(os.listdir(path.parent)) == ["ckpt.npz"], f"temporary file left: {os.listdir(path.parent)}"
-    assert load_checkpoint(path, twin) == {"epoch": 8}, "a failed save must leave the old checkpoint intact"
+
+    def interrupted_savez(file, **arrays):
+        raise KeyboardInterrupt("Ctrl-C during the write")
+
+    def failing_sync(fd):
+        raise OSError("Input/output error while syncing")
+
+    def under(savez, sync, action):
+        np.savez, os.fsync = savez, sync
+        if real_fdatasync is not None:
+            os.fdatasync = sync
+        try:
+            return action()
+        finally:
+            np.savez, os.fsync = real_savez, real_fsync
+            if real_fdatasync is not None:
+                os.fdatasync = real_fdatasync
+
+    under(spy_savez, spy_sync, lambda: save_checkpoint(path, model, epoch=9))
+    writes = [still_old for what, still_old in events if what == "write"]
+    syncs = [still_old for what, still_old in events if what == "sync"]
+    assert writes and all(writes), \
+        "while np.savez writes the arrays, `path` must still hold the old checkpoint (a reader would " \
+        "see half a file): write the new checkpoint somewhere else first"
+    assert syncs, "the new bytes must be forced to the disk (os.fsync) before the checkpoint appears " \
+        "at `path`; no sync was called"
+    assert any(syncs), "the bytes were synced only after the new checkpoint had appeared at `path`: " \
+        "durable before visible, so sync first"
+    assert leftovers() == [], f"a successful save left {leftovers()} in the folder"
+    assert load_checkpoint(path, twin) == {"epoch": 9}, "after the save, `path` holds the new checkpoint"
+    old = path.read_bytes()
+
+    for stage, savez, sync, error, fragment in [
+            ("a disk full halfway through np.savez", half_savez, real_fsync, OSError, "No space left"),
+            ("Ctrl-C during np.savez", interrupted_savez, real_fsync, KeyboardInterrupt, "Ctrl-C"),
+            ("an I/O error in os.fsync", real_savez, failing_sync, OSError, "Input/output")]:
+        raises(error, lambda savez=savez, sync=sync: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)),
+               fragment)
+        assert leftovers() == [], \
+            f"{stage}: the failed save left {leftovers()} in the folder; remove it on every way out"
+        assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact at `path`"
 
     wrong = Sequential(Linear(4, 5, rng=0), Linear(5, 2, rng=1))
     before = [p.data.copy() for p in wrong.parameters()]
@@ -809,6 +907,30 @@ def test_unit_trainer():
     trainer.evaluate(batches)
     assert not model.training and not dropout.training, \
         "evaluate() must restore the mode the model was in, here eval mode, not always train mode"
+    seen_grads = []  # the gradients each optimizer.step() sees
+
+    class Recording(SGD):
+        def step(self):
+            seen_grads.append([None if p.grad is None else np.array(p.grad.data) for p in self.params])
+            super().step()
+
+    def norm(grads):
+        return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+
+    tiny = Linear(2, 2, rng=3)
+    Trainer(tiny, Recording(tiny.parameters(), lr=0.1), CrossEntropyLoss(), max_grad_norm=1e-3,
+            progress=False).train_epoch(batches)
+    empty = [k for k, g in enumerate(seen_grads[0]) if g is None or not np.any(g)]
+    assert not empty, f"optimizer.step() saw no gradient (None or all zeros) for parameters {empty}: " \
+        "clear the gradients before backward(), not between backward() and step()"
+    norms = [norm(grads) for grads in seen_grads]
+    assert len(norms) == 4 and max(norms) <= 1.001e-3, f"clip before optimizer.step(): norms {norms}"
+    seen_grads.clear()
+    Trainer(tiny, Recording(tiny.parameters(), lr=0.0), CrossEntropyLoss(),
+            progress=False).train_epoch([batches[0], batches[0]])  # lr 0: the same batch twice
+    assert np.allclose(seen_grads[0][0], seen_grads[1][0]), \
+        "each step must see only its own batch's gradient: zero_grad() before backward()"
+
     before = [p.data.copy() for p in model.parameters()]
     trainer.train_epoch(batches[:1])
     assert model.training and dropout.training, "train_epoch() must put the model in training mode"
@@ -834,27 +956,6 @@ def test_unit_trainer():
     assert abs(result["loss"] - manual) < 1e-5, f"epoch loss must weigh batches by size: {result['loss']} vs {manual}"
     assert abs(result["accuracy"] - accuracy(out, y)) < 1e-9, f"epoch accuracy {result['accuracy']} vs {accuracy(out, y)}"
     model.train()
-
-    seen_grads = []  # the gradients each optimizer.step() sees
-
-    class Recording(SGD):
-        def step(self):
-            seen_grads.append([p.grad.data.copy() for p in self.params])
-            super().step()
-
-    def norm(grads):
-        return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
-
-    tiny = Linear(2, 2, rng=3)
-    Trainer(tiny, Recording(tiny.parameters(), lr=0.1), CrossEntropyLoss(), max_grad_norm=1e-3,
-            progress=False).train_epoch(batches)
-    norms = [norm(grads) for grads in seen_grads]
-    assert len(norms) == 4 and max(norms) <= 1.001e-3, f"clip before optimizer.step(): norms {norms}"
-    seen_grads.clear()
-    Trainer(tiny, Recording(tiny.parameters(), lr=0.0), CrossEntropyLoss(),
-            progress=False).train_epoch([batches[0], batches[0]])  # lr 0: the same batch twice
-    assert np.allclose(seen_grads[0][0], seen_grads[1][0]), \
-        "each step must see only its own batch's gradient: zero_grad() before backward()"
 
     raises(ValueError, lambda: trainer.fit(((x, y) for _ in range(1)), epochs=2), "re-iterable")
 

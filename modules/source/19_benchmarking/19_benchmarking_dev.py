@@ -35,7 +35,8 @@
 # - Explain why a benchmark warms up, repeats, pins BLAS threads, and reports the median and
 #   the 90th percentile rather than the mean or the minimum.
 # - Derive a distribution-free 95 % confidence interval for the median from order statistics.
-# - Write a harness that times a function, and a comparison that interleaves the candidates.
+# - Write a harness that times a function, and design a comparison that stays fair on a noisy
+#   machine.
 # - Record the environment a number comes from, and save results as JSON.
 # - Run an MLPerf-style suite: closed division, quality targets, single-stream latency and
 #   offline throughput, and reject invalid results instead of scoring them.
@@ -158,7 +159,7 @@ if __name__ == "__main__":
 # | `timestamp` | ISO 8601, UTC | when |
 #
 # The load average is the honest footnote on a shared machine: compare two numbers measured
-# under similar load, or better, measured interleaved in the same run (section 5).
+# under similar load, or better, measured together in the same run (section 5).
 
 # %% nbgrader={"grade": false, "grade_id": "environment", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
@@ -266,17 +267,20 @@ def median_ci_ranks(n: int, level: float = 0.95) -> tuple[int, int]:
 # %% nbgrader={"grade": true, "grade_id": "test-median-ci-ranks", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_median_ci_ranks():
     from tinytorch.testing import raises
+    for n in (8, 15, 41):  # the definition first: lo satisfies the bound, lo + 1 does not
+        lo, hi = median_ci_ranks(n)
+        tail = sum(math.comb(n, c) for c in range(lo + 1)) / 2**n
+        tail_next = tail + math.comb(n, lo + 1) / 2**n
+        assert tail <= 0.025, f"n={n}: got lo = {lo}, but P(B <= {lo}) = {tail:.4f} is above (1 - 0.95) / 2 = " \
+            "0.025: lo must be the LAST rank whose tail is within the bound (and the bound is half the error)"
+        assert 0.025 < tail_next, f"n={n}: got lo = {lo}, but P(B <= {lo + 1}) = {tail_next:.4f} is still within " \
+            f"0.025: lo = {lo + 1} is allowed and gives a tighter interval; lo is the largest such rank"
+        assert hi == n - 1 - lo, f"n={n}: hi mirrors lo, n - 1 - lo = {n - 1 - lo}, got {hi}"
     table = {(6, 0.95): (0, 5), (10, 0.95): (1, 8), (20, 0.95): (5, 14), (100, 0.95): (39, 60),
              (20, 0.99): (3, 16), (10, 0.99): (0, 9), (30, 0.9): (10, 19)}
     for (n, level), expected in table.items():
         got = median_ci_ranks(n, level)
         assert tuple(got) == expected, f"median_ci_ranks({n}, {level}) = {got}, expected {expected}"
-    for n in (8, 15, 41):  # the definition: lo satisfies the bound, lo + 1 does not
-        lo, hi = median_ci_ranks(n)
-        tail = sum(math.comb(n, c) for c in range(lo + 1)) / 2**n
-        tail_next = tail + math.comb(n, lo + 1) / 2**n
-        assert tail <= 0.025 < tail_next and hi == n - 1 - lo, \
-            f"n={n}: got ({lo}, {hi}); P(B <= lo) = {tail:.4f} must be <= 0.025 < P(B <= lo + 1) = {tail_next:.4f}"
     lo, hi = median_ci_ranks(2000)
     assert (lo, hi) == (955, 1044), f"n=2000 (exact big integers): got ({lo}, {hi}), expected (955, 1044)"
     raises(ValueError, lambda: median_ci_ranks(5), "5 samples")
@@ -366,22 +370,23 @@ if __name__ == "__main__":
 # ## 4. The harness
 #
 # `Benchmark(fn, name=..., warmup=3, repeats=20, threads=1)` times calls of `fn()` (a function
-# of no arguments: wrap a model call in a `lambda`). `run()`:
+# of no arguments: wrap a model call in a `lambda`). What `run()` must do:
 #
-# 1. limits NumPy's BLAS (and any other native thread pool, such as OpenMP's) to `threads`
-#    threads for the whole run, with `threadpoolctl.threadpool_limits(limits=...)` as a context
-#    manager (`threads=None` leaves the counts alone). One thread is the default: it is the most
-#    reproducible setting on a shared machine, and the one every number of this course uses;
-# 2. calls `fn()` `warmup` times without timing;
-# 3. calls it `repeats` more times, reading the clock right before and right after each call,
-#    and keeps each difference: the seconds of that call;
-# 4. returns `BenchmarkResult(name, times)`.
+# - return `BenchmarkResult(name, times)`, where `times` holds the seconds of `repeats` timed
+#   calls of `fn`, in the order they ran;
+# - before them, call `fn` `warmup` times without timing it (section 1's warm-up);
+# - run **every** call of `fn` (warm-up included) with NumPy's BLAS, and any other native thread
+#   pool such as OpenMP's, limited to `threads` threads, and lift the limit when `run()` ends;
+#   `threads=None` leaves the counts alone. `threadpoolctl` (imported above) does the limiting.
+#   One thread is the default: the most reproducible setting on a shared machine, and the one
+#   every number of this course uses.
 #
 # The clock is `self.timer`, `time.perf_counter` unless another is given: the highest-resolution
 # monotonic clock Python has (`time.time()` can jump when the system clock is adjusted). The
 # tests give a fake clock that advances exactly as they say, so they check your harness without
 # timing anything. Time each call on its own rather than the whole loop: the loop's total gives
-# only a mean, and the p90 and the interval need every call.
+# only a mean, and the p90 and the interval need every call. Anything else between the two
+# readings of the clock is counted as part of the call.
 
 # %% nbgrader={"grade": false, "grade_id": "benchmark", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -476,7 +481,7 @@ def test_unit_benchmark():
         costs[:] = [1.0, 1.0]
         Benchmark(work, warmup=1, repeats=1, threads=2, timer=clock).run()
         assert set(threads_seen) == {_two_threads()}, \
-            f"threads=2: fn must run with the limit self.threads, not a fixed 1; saw {set(threads_seen)}"
+            f"threads=2: every call of fn, warm-ups included, runs under the limit self.threads; saw {set(threads_seen)}"
     raises(ValueError, lambda: Benchmark(work, repeats=0), "repeats")
     raises(ValueError, lambda: Benchmark(work, threads=0), "threads")
     raises(TypeError, lambda: Benchmark(42), "callable")
@@ -501,26 +506,43 @@ if __name__ == "__main__":
     print(default)
 
 # %% [markdown]
-# ## 5. Comparing: interleave, and rotate the order
+# ## 5. Comparing on a noisy machine: your measurement protocol
 #
-# To compare A and B, the obvious way runs all of A's repeats, then all of B's. If the machine
-# gets busier halfway (another student starts a training run), B pays for it and looks slower.
-# The fix is to **interleave**: one call of A, one of B, one of A, … so that a burst of load hits
-# both about equally. One more bias remains: if A always runs right before B, B always finds the
-# caches in the state A left them. So **rotate** the order every round: round `r` starts with
-# candidate `r mod k` (for two candidates: A B, B A, A B, …).
+# To compare A and B, the obvious way runs all of A's repeats, then all of B's. Two things on a
+# real machine make that unfair, and neither shows up in a single `Benchmark`:
+#
+# - **Drift.** The machine's speed changes *during* the comparison: another student starts a
+#   training run halfway, the CPU heats up and lowers its clock. Whatever runs later pays for it.
+#   A comparison of A with itself, run one after the other while the machine slows by 1 % per
+#   call, shows a 20 % "difference".
+# - **Position.** A call leaves the machine in a state the next call inherits: caches full of
+#   its own weights, memory the allocator has to reclaim, a CPU clock that has just ramped up.
+#   If B always runs right after A, B always finds A's leftovers, and B's time includes A's mess.
 #
 # `compare(fns, warmup=3, repeats=20, threads=1)` takes a dict `{name: fn}` and returns
-# `{name: BenchmarkResult}` in the same order. Under one `threadpool_limits` for the whole
-# comparison: `warmup` rounds of untimed calls (one call of each candidate per round), then
-# `repeats` rounds in which each candidate is called once and timed on its own, in the rotated
-# order. Each result holds its candidate's times in round order.
+# `{name: BenchmarkResult}` in the same order. **The order of the calls is your design.** The
+# contract:
+#
+# - each candidate gets at least `warmup` untimed calls before its first timed call, and exactly
+#   `repeats` timed calls, each timed on its own by `timer`; its result holds those seconds in
+#   the order they ran, and every time is a call of *that* candidate;
+# - every call runs under one thread limit, `threads`, as in `Benchmark`;
+# - **fair on a noisy machine**: when the machine's speed drifts steadily during the comparison,
+#   and when a call is slowed by what the call before it left behind, two candidates doing the
+#   same work get medians within 2 % of each other, and a candidate 5 % slower is measured 5 %
+#   slower (±1 %).
+#
+# The tests drive `compare` with a fake clock that simulates exactly such a machine (a drift of
+# 1 % per call, and a call that runs right after one particular candidate costing 30 % more),
+# so they judge what your protocol measures, never how long it takes; any protocol that keeps
+# the contract passes. Ask yourself: which candidate runs while the machine is slow? Which one
+# runs right after which, and how often? `tito hint 19 compare` helps, one level at a time.
 
 # %% nbgrader={"grade": false, "grade_id": "compare", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: int = 20, threads: int | None = 1,
             timer: Callable[[], float] = time.perf_counter) -> dict[str, BenchmarkResult]:
-    """Benchmark several functions interleaved round robin, rotating the order every round."""
+    """Benchmark several functions against each other, fairly on a noisy machine (section 5)."""
     if not isinstance(fns, dict) or not fns or not all(callable(f) for f in fns.values()):
         raise TypeError("compare needs a non-empty dict {name: function of no arguments}")
     warmup, repeats, threads = _count(warmup, "warmup", minimum=0), _count(repeats, "repeats"), _threads(threads)
@@ -542,39 +564,85 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
 
 
 # %% [markdown]
-# ### Unit test: interleaved, rotated, attributed
-# Three candidates that each move the fake clock by their own amount, plus a log of who ran
-# when: warm-up rounds first, then rotated rounds, and every time lands in its own candidate's
-# result.
+# ### Unit test: a noisy machine, simulated
+# The fake clock becomes a noisy machine (`NoisyMachine`): every call is 1 % slower than the one
+# before it (drift), and, in some checks, the call right after one particular candidate costs
+# 30 % more (it left the caches in a mess). Candidates that do the same work must come out
+# alike, and one doing 5 % more work must come out 5 % slower. The checks also follow every call:
+# warm-ups untimed, `repeats` timed calls per candidate, each time in its own candidate's result,
+# all under the thread limit.
 
 # %% nbgrader={"grade": true, "grade_id": "test-compare", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-def test_unit_compare():
-    from tinytorch.testing import close, raises
-    clock, log, threads_seen = FakeClock(), [], []
+class NoisyMachine:
+    """A simulated machine for `compare`: `machine.candidate(name, work)` is a function whose
+    call advances `machine.clock` by work x (1 + drift x calls so far), x (1 + penalty) when the
+    call before it was `messy`'s. Every call is logged as (name, seconds, BLAS threads)."""
 
-    def candidate(name, seconds):
-        def fn():
-            log.append(name)
-            threads_seen.append(_blas_threads())
-            clock.advance(seconds * (1 + len(log) / 1000))  # later calls a little slower: a drift
+    def __init__(self, drift: float = 0.01, messy: str | None = None, penalty: float = 0.3):
+        self.clock, self.drift, self.messy, self.penalty = FakeClock(), drift, messy, penalty
+        self.log: list[tuple[str, float, int | None]] = []
+
+    def candidate(self, name: str, work: float) -> Callable[[], None]:
+        def fn() -> None:
+            seconds = work * (1 + self.drift * len(self.log))
+            if self.log and self.log[-1][0] == self.messy:
+                seconds *= 1 + self.penalty
+            self.log.append((name, seconds, _blas_threads()))
+            self.clock.advance(seconds)
         return fn
 
-    fns = {"a": candidate("a", 1.0), "b": candidate("b", 2.0), "c": candidate("c", 4.0)}
-    results = compare(fns, warmup=2, repeats=4, timer=clock)
-    assert list(results) == ["a", "b", "c"], f"results keep the order of fns, got {list(results)}"
-    expected_log = ["a", "b", "c"] * 2 + ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
-    assert log == expected_log, f"2 warm-up rounds, then 4 rounds rotating the start:\n got {log}\n expected {expected_log}"
-    for name, base in (("a", 1.0), ("b", 2.0), ("c", 4.0)):
-        positions = [i + 1 for i, who in enumerate(log) if who == name][2:]
-        close(results[name].times, [base * (1 + p / 1000) for p in positions], what=f"times of {name!r}, in round order")
-        assert results[name].name == name, f"result name {results[name].name!r}, expected {name!r}"
+    def calls(self, name: str) -> list[float]:
+        return [seconds for who, seconds, _ in self.log if who == name]
+
+
+def test_unit_compare():
+    from tinytorch.testing import close, raises
+    machine = NoisyMachine()
+    fns = {"a": machine.candidate("a", 1.0), "b": machine.candidate("b", 2.0), "c": machine.candidate("c", 4.0)}
+    results = compare(fns, warmup=2, repeats=4, timer=machine.clock)
+    assert isinstance(results, dict) and list(results) == ["a", "b", "c"], \
+        f"a dict of results in the order of fns, got {list(results) if isinstance(results, dict) else results!r}"
+    for name in fns:
+        calls = machine.calls(name)
+        assert len(calls) >= 2 + 4, f"{name!r}: 2 warm-up + 4 timed calls at least, got {len(calls)} calls"
+        assert isinstance(results[name], BenchmarkResult) and results[name].name == name, \
+            f"results[{name!r}] is a BenchmarkResult named {name!r}, got {results[name]!r:.120}"
+        assert len(results[name].times) == 4, f"{name!r}: repeats=4 timed calls, got {len(results[name].times)} times"
+        close(results[name].times, calls[-4:],
+              what=f"times of {name!r}: the seconds of each of its last 4 calls, in the order they ran, each timed on its own")
     if _blas_threads() is not None:
-        assert set(threads_seen) == {1}, f"threads=1 for every call, saw {set(threads_seen)}"
+        assert {t for _, _, t in machine.log} == {1}, f"threads=1 for every call, saw {({t for _, _, t in machine.log})}"
     if _two_threads() is not None:
-        threads_seen.clear()
-        compare({"a": fns["a"]}, warmup=1, repeats=1, threads=2, timer=clock)
-        assert set(threads_seen) == {_two_threads()}, \
-            f"threads=2: every call runs under the `threads` limit, not a fixed 1; saw {set(threads_seen)}"
+        machine.log.clear()
+        compare({"a": fns["a"]}, warmup=1, repeats=1, threads=2, timer=machine.clock)
+        assert {t for _, _, t in machine.log} == {_two_threads()}, \
+            f"threads=2: every call (warm-ups too) runs under a BLAS limit of `threads`; saw {({t for _, _, t in machine.log})}"
+
+    cold = {"starts": 0}
+    def cold_start():  # its first 3 calls take 100 s: a warm-up that is timed shows it
+        cold["starts"] += 1
+        machine.clock.advance(100.0 if cold["starts"] <= 3 else 1.0)
+    slow = compare({"cold": cold_start, "a": fns["a"]}, warmup=3, repeats=5, timer=machine.clock)["cold"].times
+    assert max(slow) < 100, f"warm-up calls must not be timed: the times of a candidate whose first 3 calls " \
+        f"take 100 s include {[t for t in slow if t >= 100]}"
+
+    def mean_ratio(machine, works, over, under, **kwargs):
+        results = compare({n: machine.candidate(n, w) for n, w in works.items()}, timer=machine.clock, **kwargs)
+        return float(np.mean(results[over].times) / np.mean(results[under].times))
+
+    ratio = mean_ratio(NoisyMachine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "A again", "A")
+    assert abs(ratio - 1) <= 0.02, \
+        f"drift: the machine slows by 1 % per call; 'A again' does the same work as 'A' but measured " \
+        f"{ratio:.3f} x A's mean time: a change of speed during the comparison must hit every candidate alike"
+    ratio = mean_ratio(NoisyMachine(), {"A": 1.0, "A again": 1.0, "C": 1.05}, "C", "A")
+    assert abs(ratio - 1.05) <= 0.01, \
+        f"drift: 'C' does 5 % more work than 'A' but measured {ratio:.3f} x A's mean time; with three " \
+        "candidates, does any of them always run at the same place in the order?"
+    for messy in ("A", "B"):
+        ratio = mean_ratio(NoisyMachine(messy=messy), {"A": 1.0, "B": 1.0}, "B", "A")
+        assert abs(ratio - 1) <= 0.02, \
+            f"position: a call right after one of {messy}'s costs 30 % more; A and B do the same work but B " \
+            f"measured {ratio:.3f} x A's mean time: does each of them run right after {messy} equally often?"
     raises(TypeError, lambda: compare({}), "non-empty")
     raises(ValueError, lambda: compare({"a": fns["a"]}, repeats=0), "repeats")
     print("compare: OK")
@@ -583,12 +651,11 @@ def test_unit_compare():
 if __name__ == "__main__":
     test_unit_compare()
 
-# %% [markdown]
 # ### An A/A test: how big is the noise?
 #
 # Before trusting "B is 5 % faster than A", measure A against **itself**. The cell runs the same
-# CNN forward pass under two names, first one after the other (two `Benchmark`s), then
-# interleaved (`compare`). Any ratio away from 1.00 is noise; its size is the smallest
+# CNN forward pass under two names, first one after the other (two `Benchmark`s), then with your
+# `compare`. Any ratio away from 1.00 is noise; its size is the smallest
 # difference this machine can show you right now, and the intervals show whether the
 # measurement noticed that it could not tell the two apart.
 
@@ -606,7 +673,7 @@ if __name__ == "__main__":
     ratio = both["A again"].median / both["A"].median
     (a_lo, a_hi), (b_lo, b_hi) = both["A"].ci95, both["A again"].ci95
     overlap = a_lo <= b_hi and b_lo <= a_hi
-    print(f"interleaved:         A {both['A'].median * 1e3:.3f} ms, A again {both['A again'].median * 1e3:.3f} ms, "
+    print(f"compare():           A {both['A'].median * 1e3:.3f} ms, A again {both['A again'].median * 1e3:.3f} ms, "
           f"ratio {ratio:.3f}; 95% intervals {'overlap' if overlap else 'do NOT overlap'}")
 
 # %% [markdown]
@@ -702,16 +769,18 @@ class PredictNext(Module):
 
 def test_unit_next_token_accuracy():
     from tinytorch.testing import raises
-    windows = np.array([[0, 1, 2, 3, 4], [2, 3, 4, 0, 9], [5, 6, 6, 7, 8]])
-    model = PredictNext(10).train()
+    windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = 4 positions, V = 4 tokens
+    model = PredictNext(4).train()  # predicts (token + 1) mod 4 at every position
     acc = next_token_accuracy(model, windows)
     assert isinstance(acc, float), f"a Python float, got {type(acc).__name__}"
-    assert abs(acc - 9 / 12) < 1e-12, f"9 of the 12 next tokens are 'previous + 1': got {acc}, expected {9 / 12}"
+    assert abs(acc - 9 / 12) < 1e-12, f"9 of the 12 next tokens are '(previous + 1) mod 4': got {acc}, expected " \
+        f"{9 / 12} (the prediction at position t, the argmax over the vocabulary axis, the last one, is " \
+        "compared with column t + 1)"
     assert model.seen.shape == (3, 4) and (model.seen == windows[:, :-1]).all(), \
         f"the model reads columns 0 .. T-1, got {model.seen.tolist()}"
     assert not model.training, "next_token_accuracy evaluates in eval mode"
     assert model.grad_seen is False, "next_token_accuracy runs the model under no_grad(): no graph for an evaluation"
-    assert next_token_accuracy(PredictNext(10, step=0), windows) == 1 / 12, "one repeated token (6, 6) in 12"
+    assert next_token_accuracy(PredictNext(4, step=0), windows) == 3 / 12, "three repeated tokens in 12"
     raises(ValueError, lambda: next_token_accuracy(model, windows[:, :1]), "shape")
     raises(ValueError, lambda: next_token_accuracy(model, windows.astype(float)), "dtype")
     print("next_token_accuracy: OK")
@@ -1104,7 +1173,7 @@ if __name__ == "__main__":
 #   default, or the keys of `models`), each with its model from `models` or the reference.
 # - `run_compared(task, {name: model}, kv_cache={name: True}, ...)`: several models of one task
 #   (`None` stands for the reference), each through the quality gate, then the valid ones timed
-#   **together** with `compare` (interleaved, rotated), one comparison per scenario. Use it
+#   **together** with your `compare` (section 5), one comparison per scenario. Use it
 #   whenever you want a ratio: two `run_task` calls made minutes apart measure the machine's
 #   mood as much as the models.
 # - `save_results(results, path)` writes `{"schema_version": 1, "environment": …, "results":
@@ -1134,7 +1203,7 @@ def run_compared(task, models: dict[str, Module | None], *, kv_cache: dict[str, 
                  reference_quality: float | None = None, warmup: int = 3, repeats: int = 20,
                  threads: int | None = 1, timer: Callable[[], float] = time.perf_counter) -> dict[str, TaskResult]:
     """run_task for several models of one task (None: the reference), with the timings of all the
-    valid ones interleaved and rotated (section 5), so that their ratios compare like with like.
+    valid ones measured together by `compare` (section 5), so that their ratios compare like with like.
     `kv_cache` maps a name to True for a cached query (given)."""
     task = get_task(task)
     flags = dict(kv_cache or {})
@@ -1291,7 +1360,7 @@ def plot_results(results: list[TaskResult], baseline: list[TaskResult], path) ->
 #
 # The cell judges three candidates built with earlier modules' tools, each with
 # `run_compared` against its task's reference (the baseline), so that each ratio comes from
-# one interleaved measurement:
+# one `compare`:
 # - `digits-mlp` quantized to int8 (module 15, calibrated on 256 inputs of the task's
 #   `calibration` set): smaller, and valid if the quality holds;
 # - `digits-cnn` with 90 % of its weights pruned by magnitude and no fine-tuning (module 16):
