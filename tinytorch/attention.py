@@ -178,3 +178,27 @@ class MultiHeadAttention(Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+
+
+def padding_mask(lengths, T: int, causal: bool = False, pad_left: bool = False) -> np.ndarray:
+    """Boolean mask (True = allowed), broadcastable to the scores (B, H, T, T), for B sequences
+    padded to T positions, sequence b holding lengths[b] real tokens (at the start, or at the end
+    when pad_left). Real queries see exactly the real keys (the earlier ones only when causal);
+    no row is empty."""
+    T = _positive_int(T, "T", "padding_mask")
+    raw = np.asarray(lengths)
+    if raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in "iu":
+        raise ValueError(f"padding_mask needs a non-empty 1-D sequence of int lengths, got {lengths!r}")
+    if raw.min() < 1 or raw.max() > T:
+        raise ValueError(f"padding_mask: every length must be in 1..{T} (T = {T}), got {raw.tolist()}")
+    lengths = raw.astype(np.int64)
+    positions = np.arange(T)
+    if pad_left:
+        real = positions >= (T - lengths)[:, None]  # (B, T)
+    else:
+        real = positions < lengths[:, None]
+    allowed = real[:, None, None, :]  # real keys, for every query: (B, 1, 1, T)
+    if causal:
+        allowed = allowed & causal_mask(T)  # (B, 1, T, T)
+    pad_query_sees_itself = ~real[:, None, :, None] & np.eye(T, dtype=bool)
+    return allowed | pad_query_sees_itself

@@ -44,6 +44,14 @@ def as_token_ids(ids, num_embeddings: int) -> np.ndarray:
     return raw.astype(np.int64)
 
 
+def one_hot(ids: np.ndarray, num_classes: int) -> np.ndarray:
+    """float32 array of shape (*ids.shape, num_classes): 1 at [..., ids[...]], 0 elsewhere."""
+    ids = np.asarray(ids)
+    out = np.zeros((*ids.shape, num_classes), dtype=np.float32)
+    np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
+    return out
+
+
 def embedding(ids, weight: Tensor) -> Tensor:
     """Rows of `weight` (N, D) picked by token ids of any shape S: a Tensor of shape (*S, D).
 

@@ -1,12 +1,15 @@
 """Module 11: the embedding op and layer, forward and backward, and how ids are accepted."""
 
+import sys
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytorch.autograd import gradcheck, no_grad
-from tinytorch.embeddings import Embedding, as_token_ids, embedding
+from tinytorch.embeddings import Embedding, as_token_ids, embedding, one_hot
 from tinytorch.layers import Linear
 from tinytorch.tensor import BACKWARD_RULES, Tensor
 from tinytorch.testing import close, ops_in_graph, raises
@@ -22,6 +25,25 @@ def _scatter_loop(ids, grad, num_rows):
 
 def test_rule_is_registered_by_the_package():
     assert "embedding" in BACKWARD_RULES
+
+
+# --- one-hot ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape,classes", [((), 5), ((4,), 3), ((2, 3), 6), ((2, 2, 2), 2), ((0,), 4)])
+def test_one_hot_is_float32_with_the_class_axis_last(shape, classes):
+    ids = np.random.default_rng(len(shape)).integers(0, classes, size=shape)
+    got = one_hot(ids, classes)
+    assert got.shape == (*shape, classes) and got.dtype == np.float32, \
+        f"one_hot of ids {shape}, {classes} classes: got {got.shape} {got.dtype}, " \
+        f"expected {(*shape, classes)} float32"
+    assert np.array_equal(got, np.eye(classes, dtype=np.float32)[ids])
+
+
+def test_one_hot_times_a_table_is_the_lookup():
+    ids = np.array([[3, 0, 3], [1, 2, 2]])
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    close(one_hot(ids, 4) @ table, table[ids])
 
 
 # --- forward -----------------------------------------------------------------------------------
@@ -167,6 +189,60 @@ def test_backward_equals_the_loop_for_any_ids(num_rows, dim, raw, seed):
     w = Tensor(np.zeros((num_rows, dim)), requires_grad=True)
     embedding(ids, w).backward(grad)
     close(w.grad, _scatter_loop(ids, grad, num_rows), atol=1e-5)
+
+
+def test_the_rule_leaves_grad_untouched_and_keeps_every_column_total():
+    rule = BACKWARD_RULES["embedding"]
+    grad = np.random.default_rng(4).normal(size=(3, 5, 4)).astype(np.float32)
+    kept = grad.copy()
+    ids = np.array([[0, 2, 2, 2, 6], [6, 6, 0, 1, 2], [2, 2, 0, 0, 6]])  # rows 3, 4, 5, 7 never read
+    (got,) = rule(grad, None, Tensor(np.zeros((8, 4))), ids=ids)
+    assert np.array_equal(grad, kept), "the rule wrote into the caller's grad"
+    assert got.shape == (8, 4), f"all 8 rows, the last never read, got shape {got.shape}"
+    assert not got[[3, 4, 5, 7]].any(), "rows never read get exactly 0"
+    close(got.sum(axis=0), grad.reshape(-1, 4).sum(axis=0), atol=1e-5, what="each column keeps its total")
+
+
+def _python_lines(fn):
+    """How many Python lines run inside fn() (a loop over positions runs thousands)."""
+    lines = 0
+
+    def tracer(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return lines
+
+
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("num_rows,dim,shape", [(4000, 2, (40, 50)), (50, 16, (8, 250)), (10000, 1, (1000,))])
+def test_the_rule_neither_loops_in_python_nor_builds_a_one_hot(num_rows, dim, shape):
+    rule = BACKWARD_RULES["embedding"]
+    ids = np.random.default_rng(1).integers(0, num_rows, size=shape)
+    grad = np.random.default_rng(2).normal(size=(*shape, dim)).astype(np.float32)
+    weight = Tensor(np.zeros((num_rows, dim)))
+    (got,) = rule(grad, None, weight, ids=ids)
+    close(got, _scatter_loop(ids, grad, num_rows), atol=1e-4, what=f"{ids.size} ids into ({num_rows}, {dim})")
+    lines = _python_lines(lambda: rule(grad, None, weight, ids=ids))
+    assert lines <= 500, f"{ids.size} ids: the rule ran {lines} Python lines, a loop over positions or ids"
+    peak = _peak_bytes(lambda: rule(grad, None, weight, ids=ids))
+    budget = 10 * num_rows * dim * 4 + 16 * ids.size * dim * 8
+    assert peak <= budget, f"{ids.size} ids into ({num_rows}, {dim}): peak {peak:,} bytes > budget {budget:,}"
 
 
 def test_backward_equals_the_one_hot_matmul():

@@ -1,6 +1,7 @@
 """Module 18: fast_gelu and accelerate — the same numbers as GELU, forward and backward, through a seam."""
 
 import copy
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -198,3 +199,22 @@ def test_backward_uses_the_saved_tanh():
     expected = 0.5 * (1 + t + x * (1 - t * t) * c * (1 + 3 * k * x * x))
     (g,) = fast_gelu_backward(np.full(4, 2.0, np.float32), None, Tensor(x), t)
     close(g, 2 * expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(128, 1024), (16, 64, 256)])
+def test_both_passes_stay_within_two_buffers(shape):
+    x = Tensor(np.random.default_rng(8).normal(size=shape).astype(np.float32), requires_grad=True)
+    grad = np.ones(shape, np.float32)
+    tracemalloc.start()
+    try:
+        out = fast_gelu(x)
+        forward = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fast_gelu_backward(grad, out, x, out._ctx["t"])
+        backward = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    size = x.data.nbytes
+    assert forward <= 2.5 * size, f"forward peak {forward / size:.2f}x x.nbytes, budget 2.5x"
+    assert backward <= 2.5 * size, f"backward peak {backward / size:.2f}x x.nbytes, budget 2.5x"

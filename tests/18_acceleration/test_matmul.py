@@ -1,5 +1,7 @@
 """Module 18: the matmul ladder — loops, vectorized and blocked agree with BLAS; errors are clear."""
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -97,3 +99,30 @@ def test_flop_count_and_rate():
     assert gflops(0, 1.0) == 0.0
     raises(ValueError, lambda: gflops(1e9, 0.0), "seconds")
     raises(ValueError, lambda: gflops(-1, 1.0), "flops")
+
+
+def _python_lines(fn):
+    lines = 0
+
+    def tracer(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return lines
+
+
+@pytest.mark.parametrize("shape,block,tiles", [((8, 8, 8), 2, 64), ((9, 7, 5), 3, 27), ((4, 12, 4), 4, 3)])
+def test_blocked_works_tile_by_tile(shape, block, tiles):
+    n, k, m = shape
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(n, k)), rng.normal(size=(k, m))
+    close(matmul_blocked(a, b, block), a @ b, atol=1e-9, what=f"{shape} with block {block}")
+    lines = _python_lines(lambda: matmul_blocked(a, b, block))
+    assert lines >= tiles, f"{shape}, block {block}: {tiles} tile products, but only {lines} Python lines ran"

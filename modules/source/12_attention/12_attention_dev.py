@@ -275,7 +275,8 @@ def test_unit_masked_fill():
     x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
     out = masked_fill(x, np.array([True, False, True]), -1.0)
     close(out, [[-1, 2, -1], [-1, 5, -1]],
-          what="masked_fill(x, [T, F, T], -1): the mask broadcasts over both rows")
+          what="masked_fill(x, [T, F, T], -1): value where the mask is True, x where it is False, the mask "
+               "broadcast over both rows")
     assert out.dtype == np.float32, f"masked_fill keeps float32, got {out.dtype}"
     assert out._op_name == "masked_fill", f"the op is recorded as 'masked_fill', got {out._op_name!r}"
     close(x, [[1, 2, 3], [4, 5, 6]], what="x itself is not changed")
@@ -338,24 +339,24 @@ if __name__ == "__main__":
 # scaled, both stay put. (Uniform weights over 32 keys would be 0.03 each.)
 #
 # **The function.** `scaled_dot_product_attention(q, k, v, mask=None)` takes `q` (…, T_q, d),
-# `k` (…, T_k, d) and `v` (…, T_k, d_v) and returns `(output, weights)`:
+# `k` (…, T_k, d) and `v` (…, T_k, d_v) and returns `(output, weights)`, both Tensors of the
+# graph: the weights `softmax(q kᵀ / √d)` of shape (…, T_q, T_k), normalised over the keys,
+# and the output `weights · v` of shape (…, T_q, d_v) (section 1's formula, with any leading
+# axes riding along). Where the mask is False a key gets weight exactly 0, and the allowed
+# weights of the row still sum to 1; section 3 says why that happens *before* the softmax.
+# The given code turns the mask into the boolean array `allowed` (True = allowed), or leaves
+# it None. Mind the polarity: `allowed` and `masked_fill`'s mask mean opposite things.
 #
-# 1. scores `= q @ kᵀ / √d`, shape (…, T_q, T_k) (`k.transpose(-2, -1)` swaps its last two
-#    axes; `d` is the last axis of `q`). Where the scale goes is your choice, and multiplying
-#    by `1/√d` or dividing by `√d` are both fine: `(q / √d) @ kᵀ` and `(q @ kᵀ) / √d` give the
-#    same numbers up to float32 rounding. Scaling `q` first is slightly cheaper (`T_q·d`
-#    multiplications instead of `T_q·T_k`, and one `(…, T_q, T_k)` tensor fewer kept for the
-#    backward pass), which is what the reference does;
-# 2. where the mask is False, the score becomes `−∞` (your `masked_fill`; the given code turns
-#    the mask into the boolean array `allowed`, or leaves it None);
-# 3. weights `=` softmax over the last axis (module 02's `Softmax(dim=-1)`, whose rule module
-#    05 wrote);
-# 4. output `= weights @ v`, shape (…, T_q, d_v).
+# Where the scale goes is your choice: scaling `q` by `1/√d` before the product, or the scores
+# after it, give the same numbers up to float32 rounding. Scaling `q` first is slightly
+# cheaper (`T_q·d` multiplications instead of `T_q·T_k`, and one `(…, T_q, T_k)` tensor fewer
+# kept for the backward pass), which is what the reference does.
 #
-# Every step is an op of the graph, so autograd differentiates the whole thing; you write no
-# backward here. **Never NaN:** if a query had no allowed key at all, its row would be all
-# `−∞`, and softmax would compute `−∞ − (−∞) = NaN`. The given checks refuse such a mask with a
-# ValueError naming the row, as well as shapes that do not fit.
+# Every step is an op of the graph (module 01's ops, module 02's softmax, your `masked_fill`),
+# so autograd differentiates the whole thing; you write no backward here. **Never NaN:** if a
+# query had no allowed key at all, its row would be all `−∞`, and softmax would compute
+# `−∞ − (−∞) = NaN`. The given checks refuse such a mask with a ValueError naming the row, as
+# well as shapes that do not fit.
 
 # %% nbgrader={"grade": false, "grade_id": "sdpa", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -423,23 +424,37 @@ def test_unit_sdpa():
         w /= w.sum(-1, keepdims=True)
         return np.einsum("...ij,...jd->...id", w, v), w
 
+    rng = np.random.default_rng(0)
+    qa, ka, va = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(2, 3, 6, 4)), rng.normal(size=(2, 3, 6, 7))
+    result = scaled_dot_product_attention(Tensor(qa), Tensor(ka), Tensor(va))
+    assert isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, Tensor) for t in result), \
+        f"returns two Tensors (output, weights), got {type(result).__name__}"
+    out, w = result
+    assert w.shape == (2, 3, 5, 6) and out.shape == (2, 3, 5, 7), \
+        f"q (2, 3, 5, 4), k (2, 3, 6, 4), v (2, 3, 6, 7): weights {w.shape}, output {out.shape}; expected (2, 3, 5, 6), (2, 3, 5, 7)"
+    close(w.data.sum(axis=-1), np.ones((2, 3, 5)), atol=1e-5,
+          what="each query's weights sum to 1 over the keys (the softmax runs over the last axis)")
     q = Tensor([[0.0, 2.0]])
     k = Tensor([[2.0, 0.0], [0.0, 2.0]])
     v = Tensor([[1.0, 0.0, 0.0], [0.0, 10.0, 0.0]])
-    out, w = scaled_dot_product_attention(q, k, v)
+    out1, w1 = scaled_dot_product_attention(q, k, v)
     e = np.exp(4 / np.sqrt(2))  # score of key 1 is 4/√2, of key 0 is 0
-    close(w, [[1 / (1 + e), e / (1 + e)]], what="weights of one query [0, 2] against keys [2, 0], [0, 2] (scores 0 and 4/√2)")
-    close(out, [[1 / (1 + e), 10 * e / (1 + e), 0]], what="output: the values averaged with those weights")
+    close(w1, [[1 / (1 + e), e / (1 + e)]], what="weights of one query [0, 2] against keys [2, 0], [0, 2]: scores q·k / √d = 0 and 4/√2 (d = 2)")
+    close(out1, [[1 / (1 + e), 10 * e / (1 + e), 0]], what="output: the values averaged with those weights")
 
-    rng = np.random.default_rng(0)
-    qa, ka, va = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(2, 3, 6, 4)), rng.normal(size=(2, 3, 6, 7))
-    out, w = scaled_dot_product_attention(Tensor(qa), Tensor(ka), Tensor(va))
     ro, rw = reference(qa, ka, va)
-    assert isinstance(out, Tensor) and isinstance(w, Tensor), "returns two Tensors (output, weights)"
     close(w, rw, atol=1e-5, what="weights (2, 3, 5, 6), no mask")
     close(out, ro, atol=1e-5, what="output (2, 3, 5, 7), no mask")
     causal = causal_mask(5, 6)
     out, w = scaled_dot_product_attention(Tensor(qa), Tensor(ka), Tensor(va), mask=causal)
+    assert np.isfinite(w.data).all(), \
+        ("NaN in the weights with causal_mask(5, 6), whose every row allows some key: a row got -inf everywhere, "
+         "so the fill hit the allowed keys. The attention mask is True where attention is ALLOWED; masked_fill "
+         "fills where its own mask is True")
+    forbidden = w.data[..., ~causal]
+    assert not forbidden.any(), \
+        (f"with causal_mask(5, 6) a forbidden (future) key got weight up to {forbidden.max():.3g}: it must be "
+         f"exactly 0. Fill the scores with -inf where the mask is False, before the softmax")
     ro, rw = reference(qa, ka, va, causal)
     close(w, rw, atol=1e-5, what="weights with causal_mask(5, 6): zero above the shifted diagonal")
     close(out, ro, atol=1e-5, what="output with causal_mask(5, 6)")
@@ -512,19 +527,18 @@ if __name__ == "__main__":
 # works on `d = D/H` features.
 #
 # No loop over heads is needed. After the projection `q_proj(x)` of shape `(B, T, D)`, the
-# features of head `h` are the columns `h·d … (h+1)·d − 1`. Reshape to `(B, T, H, d)` (a view:
-# the last axis is cut into `H` blocks of `d`), then swap the `T` and `H` axes to get
-# `(B, H, T, d)`: now the heads are one more batch axis, and `q @ kᵀ` on `(B, H, T, d)` computes
-# every head's scores in one batched matmul. Merging is the inverse: swap back to
-# `(B, T, H, d)`, reshape to `(B, T, D)` (this reshape copies, because the swapped array is
-# no longer contiguous).
+# features of head `h` are the columns `h·d … (h+1)·d − 1`. `split_heads` rearranges them into
+# `(B, H, T, d)`: the heads become one more batch axis, and `q @ kᵀ` on `(B, H, T, d)` computes
+# every head's scores in one batched matmul. `merge_heads` is its exact inverse, back to
+# `(B, T, D)` with head `h` in the same columns. Both are pure rearrangements, no arithmetic:
+# think about how the `D` features of one position lie in memory, and which axes must move.
+# One of the two directions cannot be a view and copies the data; work out which, and why.
 #
 # Example, `B = 1, T = 2, D = 4, H = 2`: the row `[a b c d]` of position 0 becomes head 0's
 # `[a b]` and head 1's `[c d]`.
 #
-# `split_heads(x, num_heads)` and `merge_heads(x)` use the Tensor ops `reshape` and
-# `transpose` (module 01), so autograd differentiates them with module 05's rules. The checks
-# are given.
+# `split_heads(x, num_heads)` and `merge_heads(x)` must be built from Tensor ops (module 01),
+# so that autograd differentiates them with module 05's rules. The checks are given.
 
 # %% nbgrader={"grade": false, "grade_id": "heads", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -582,13 +596,11 @@ if __name__ == "__main__":
 # `q_proj`, `k_proj`, `v_proj` and `out_proj`, initialised with Glorot/Xavier uniform (what
 # PyTorch's `nn.MultiheadAttention` uses for its q/k/v projections), with zero biases. (`rng`
 # becomes one generator first, so that an int seed gives four *different* weight matrices.)
-# `forward(x, mask=None, cache=None)` on `x` of shape `(B, T, D)`:
-#
-# 1. `q`, `k`, `v`: each projection of `x`, split into heads `(B, H, T, d)`;
-# 2. (given) the cache seam, below;
-# 3. attention with `mask`, keeping the weights as a NumPy array in `self.last_weights`
-#    (B, H, T_q, T_k), for plots and tests;
-# 4. merge the heads and apply `out_proj`: `(B, T, D)`.
+# `forward(x, mask=None, cache=None)` maps `x` of shape `(B, T, D)` to `(B, T, D)`: the
+# queries, keys and values are the three projections of `x`, each split into heads
+# `(B, H, T, d)`; attention with `mask` runs over all heads at once; the heads are merged
+# and mixed by `out_proj`. It keeps the attention weights as a NumPy array in
+# `self.last_weights` (B, H, T_q, T_k), for plots and tests.
 #
 # **The seam for module 17.** Generating text one token at a time recomputes the keys and
 # values of the whole prefix at every step, although they never change. Module 17 adds a
@@ -683,9 +695,16 @@ def test_unit_mha():
     for p in mha.parameters():
         p.data[...] = rng.normal(size=p.shape) * 0.5  # non-zero biases too
     x = rng.normal(size=(2, 5, 12)).astype(np.float32)
-    want, want_w = reference(mha, x)
     out = mha(Tensor(x))
     assert isinstance(out, Tensor) and out.shape == (2, 5, 12), f"output shape {getattr(out, 'shape', None)}, expected (2, 5, 12)"
+    for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        weight = getattr(mha, name).weight
+        kept = weight.data.copy()
+        weight.data[...] = kept + 0.5
+        changed = not np.allclose(mha(Tensor(x)).data, out.data)
+        weight.data[...] = kept
+        assert changed, f"the output does not depend on {name}.weight: is {name} used, and used where it belongs?"
+    want, want_w = reference(mha, x)
     close(out, want, atol=1e-4, what="MultiHeadAttention(12, 3) against the loop over heads, no mask")
     assert isinstance(mha.last_weights, np.ndarray), f"last_weights is a NumPy array, got {type(mha.last_weights).__name__}"
     close(mha.last_weights, want_w, atol=1e-5, what="last_weights (B, H, T, T)")
@@ -753,15 +772,147 @@ if __name__ == "__main__":
     test_unit_cache_seam()
 
 # %% [markdown]
+# ## 7½. A batch of different lengths: your padding mask
+#
+# Sentences differ in length, and a batch is one array: shorter sequences are **padded** to
+# the common length `T` with some filler token. Right padding puts the filler after the real
+# tokens (training); left padding puts it before them, so that every sequence *ends* at the
+# same position (batched generation: the next token of every sequence goes at the end). The
+# filler must change nothing: the output at every real position must be exactly what the
+# sequence would give alone, unpadded.
+#
+# `padding_mask(lengths, T, causal=False, pad_left=False)` builds the boolean mask (True =
+# allowed) for a batch where sequence `b` holds `lengths[b]` real tokens out of `T`. The
+# contract, which the tests judge:
+#
+# - it broadcasts to the scores `(B, H, T, T)` of `MultiHeadAttention` for any `H`, without
+#   enlarging them (so sequence `b`'s mask meets sequence `b`'s scores, whatever `H` is);
+# - a real query never attends to a pad key; with `causal=True` it never attends to a later
+#   key either; it attends to every other real key;
+# - **no row is empty**: `scaled_dot_product_attention` refuses a query that may see nothing
+#   (its softmax would be NaN), and pad queries are queries too.
+#
+# Everything else is yours to decide: the shape of the mask (the smallest one that
+# broadcasts, or the full square per sequence), how to build it, and the policy for the rows
+# of **pad queries**, whose outputs nobody reads. Think about left padding with `causal=True`
+# before you choose: what may pad query 0 see? Work out one case on paper: `lengths = [3, 1]`,
+# `T = 3`, left padding, causal. Sequence 1's only real token sits at position 2.
+#
+# The argument checks are given: `lengths` is a 1-D sequence of ints, each in `1 … T`.
+
+# %% nbgrader={"grade": false, "grade_id": "padding-mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def padding_mask(lengths, T: int, causal: bool = False, pad_left: bool = False) -> np.ndarray:
+    """Boolean mask (True = allowed), broadcastable to the scores (B, H, T, T), for B sequences
+    padded to T positions, sequence b holding lengths[b] real tokens (at the start, or at the end
+    when pad_left). Real queries see exactly the real keys (the earlier ones only when causal);
+    no row is empty."""
+    T = _positive_int(T, "T", "padding_mask")
+    raw = np.asarray(lengths)
+    if raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in "iu":
+        raise ValueError(f"padding_mask needs a non-empty 1-D sequence of int lengths, got {lengths!r}")
+    if raw.min() < 1 or raw.max() > T:
+        raise ValueError(f"padding_mask: every length must be in 1..{T} (T = {T}), got {raw.tolist()}")
+    lengths = raw.astype(np.int64)
+    ### BEGIN SOLUTION
+    positions = np.arange(T)
+    if pad_left:
+        real = positions >= (T - lengths)[:, None]  # (B, T)
+    else:
+        real = positions < lengths[:, None]
+    allowed = real[:, None, None, :]  # real keys, for every query: (B, 1, 1, T)
+    if causal:
+        allowed = allowed & causal_mask(T)  # (B, 1, T, T)
+    pad_query_sees_itself = ~real[:, None, :, None] & np.eye(T, dtype=bool)
+    return allowed | pad_query_sees_itself
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the padding mask
+# The contract, checked piece by piece before the end-to-end case: the mask broadcasts to
+# `(B, H, T, T)`, no row is empty, real queries see no pad key, no future key (causal) and every
+# other real key. Then a padded batch through `MultiHeadAttention` gives, at every real
+# position, the output of the sequence alone, for both sides of padding, causal or not.
+
+# %% nbgrader={"grade": true, "grade_id": "test-padding-mask", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_padding_mask():
+    from tinytorch.autograd import no_grad
+    from tinytorch.testing import close, raises
+
+    def real_positions(length, T, pad_left):
+        return np.arange(T - length, T) if pad_left else np.arange(length)
+
+    for lengths, T in (([3, 1, 4], 4), ([2, 5, 1, 5, 3], 5)):  # the second has B == T
+        B = len(lengths)
+        for causal in (False, True):
+            for pad_left in (False, True):
+                case = f"padding_mask({lengths}, {T}, causal={causal}, pad_left={pad_left})"
+                m = padding_mask(lengths, T, causal=causal, pad_left=pad_left)
+                assert isinstance(m, np.ndarray) and m.dtype == bool, \
+                    f"{case}: a boolean NumPy array, got {type(m).__name__} {getattr(m, 'dtype', '')}"
+                try:
+                    grown = np.broadcast_shapes(m.shape, (B, 3, T, T))
+                except ValueError:
+                    grown = None
+                assert grown == (B, 3, T, T), \
+                    (f"{case} has shape {m.shape}, which does not broadcast to the scores (B, H, T, T) = "
+                     f"{(B, 3, T, T)}: the batch axis must come first, then one for the heads")
+                full = np.broadcast_to(m, (B, 1, T, T))[:, 0]
+                for b, length in enumerate(lengths):
+                    real = real_positions(length, T, pad_left)
+                    pad = np.setdiff1d(np.arange(T), real)
+                    empty = np.flatnonzero(~full[b].any(axis=-1))
+                    assert empty.size == 0, \
+                        (f"{case}: query {empty[0]} of sequence {b} (length {length}) may see no key at all; "
+                         f"its softmax would be NaN: give every row at least one allowed key")
+                    seen_pad = full[b][np.ix_(real, pad)] if pad.size else np.zeros((0, 0), bool)
+                    if seen_pad.any():
+                        i, j = np.argwhere(seen_pad)[0]
+                        raise AssertionError(
+                            f"{case}: real query {real[i]} of sequence {b} (length {length}) may attend to pad key "
+                            f"{pad[j]}; True means allowed, so a pad key must be False for every real query")
+                    for i_rank, i in enumerate(real):
+                        want = real[: i_rank + 1] if causal else real
+                        got = np.flatnonzero(full[b, i] & np.isin(np.arange(T), real))
+                        assert np.array_equal(got, want), \
+                            (f"{case}: real query {i} of sequence {b} (length {length}) sees the real keys "
+                             f"{got.tolist()}, expected {want.tolist()}"
+                             + (" (causal: itself and the earlier ones)" if causal else " (all of them)"))
+
+    rng = np.random.default_rng(4)
+    mha = MultiHeadAttention(8, 2, rng=5)
+    lengths, T = [2, 5, 3], 5
+    x = rng.normal(size=(3, T, 8)).astype(np.float32)
+    with no_grad():
+        for causal in (False, True):
+            for pad_left in (False, True):
+                out = mha(Tensor(x), mask=padding_mask(lengths, T, causal=causal, pad_left=pad_left)).data
+                assert np.isfinite(out).all(), "NaN or inf in the output of a padded batch"
+                for b, length in enumerate(lengths):
+                    real = real_positions(length, T, pad_left)
+                    alone = mha(Tensor(x[b:b + 1, real]), mask=causal_mask(length) if causal else None).data[0]
+                    close(out[b, real], alone, atol=1e-5,
+                          what=f"sequence {b} (length {length}, causal={causal}, pad_left={pad_left}): "
+                               "padded in the batch vs alone")
+    raises(ValueError, lambda: padding_mask([0, 2], 3), "1..3")
+    raises(ValueError, lambda: padding_mask([4], 3), "1..3")
+    print("padding mask: OK")
+
+
+if __name__ == "__main__":
+    test_unit_padding_mask()
+
+# %% [markdown]
 # ## 8. How fast is it?
 #
 # Everything above is a few large NumPy calls per forward pass. At small sizes the fixed cost
 # per op (building a Tensor, recording the graph, one NumPy call) matters as much as the
 # arithmetic, so the number of ops is what to count. One `MultiHeadAttention` forward records
-# 22 (the next cell counts them): three projections (a matmul and a bias add each), three head
-# splits (reshape, transpose), the attention core of section 4 (the scale, the transpose of
-# `k`, a matmul, `masked_fill`, softmax, a matmul), the merge (transpose, reshape) and
-# `out_proj` (matmul, add). The backward pass visits each once.
+# 22 with the reference (the next cell counts yours): three projections (a matmul and a bias
+# add each), three head splits (two ops each), the attention core of section 4 (six ops, the
+# scale and the mask included), the merge (two ops) and `out_proj` (matmul, add). The
+# backward pass visits each once.
 #
 # **Fuse or not?** A single `"attention"` op with a hand-written backward (scores, mask,
 # softmax and both matmuls in one NumPy function) replaces six ops by one. We measured it on

@@ -183,19 +183,19 @@ def matmul_loops(a, b) -> np.ndarray:
 # - **one giant broadcast**: `A[:, :, None] * B[None, :, :]` has shape `(n, k, m)`, summed over
 #   axis 1. One call, but it builds `n·k·m` products in memory first: 512 MB of float32 at
 #   `n = k = m = 512`. Too much memory, and memory is slow (section 7).
-# - **one loop over the shared index `p`** (what you write): `C` is the sum of `k` outer products,
-#   `C = Σ_p A[:, p] ⊗ B[p, :]`, column `p` of `A` times row `p` of `B`. Each outer product is one
-#   broadcast of an `(n, 1)` column against a `(1, m)` row, added into `C`: a *rank-1 update*.
-#   `k` Python iterations, each doing `n·m` multiply-adds in C.
+# - **one loop over the shared index** (what you write): `C` is the sum of `k` outer products,
+#   one per shared index `p`: the outer product of column `p` of `A` with row `p` of `B`, an
+#   `(n, m)` matrix. Adding one of them into `C` is a *rank-1 update*: `k` Python iterations,
+#   each doing `n·m` multiply-adds in compiled code.
 #
 # Work it through on 2 × 2 matrices: `A = [[1, 2], [3, 4]]`, `B = [[5, 6], [7, 8]]`. For `p = 0`,
 # column `[1, 3]` times row `[5, 6]` gives `[[5, 6], [15, 18]]`; for `p = 1`, `[2, 4]` times
 # `[7, 8]` gives `[[14, 16], [28, 32]]`; their sum `[[19, 22], [43, 50]]` is `A @ B`.
 #
-# **Your task:** `matmul_vectorized(a, b)`. The given lines check the shapes and convert both
-# inputs to the result's dtype; you start `C` at zeros of shape `(n, m)` in that dtype and add the
-# `k` rank-1 updates. Do not use `@`, `np.matmul`, `np.dot`, `np.einsum` or `np.tensordot`: the
-# test looks.
+# **Your task:** `matmul_vectorized(a, b)`: the product as `k` rank-1 updates, the result an
+# `(n, m)` array in the dtype the given lines chose (float32 stays float32, anything else becomes
+# float64), zeros when `k = 0`. Do not use `@`, `np.matmul`, `np.dot`, `np.einsum` or
+# `np.tensordot`: the test looks.
 
 # %% nbgrader={"grade": false, "grade_id": "matmul-vectorized", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -232,7 +232,8 @@ def test_unit_matmul_vectorized():
                 f"({n}, {k}) @ ({k}, {m}) in {np.dtype(dtype).name}: got {getattr(c, 'shape', c)} " \
                 f"{getattr(c, 'dtype', '')}, expected ({n}, {m}) {np.dtype(dtype).name}"
             close(c, a.astype(np.float64) @ b.astype(np.float64), atol=1e-5, rtol=1e-5,
-                  what=f"({n}, {k}) @ ({k}, {m}) {np.dtype(dtype).name}")
+                  what=f"({n}, {k}) @ ({k}, {m}) {np.dtype(dtype).name}: C is the sum of k = {k} rank-1 updates, "
+                       f"column p of a times row p of b")
     close(matmul_vectorized([[1, 2], [3, 4]], [[5, 6], [7, 8]]), [[19, 22], [43, 50]], what="the worked example")
     assert matmul_vectorized(np.ones((2, 2), int), np.ones((2, 2), int)).dtype == np.float64, "integers -> float64"
     close(matmul_vectorized(np.zeros((3, 0)), np.zeros((0, 2))), np.zeros((3, 2)), what="k = 0: a sum of nothing")
@@ -319,10 +320,25 @@ if __name__ == "__main__":
 # compute-bound instead of memory-bound. This is exactly what BLAS does internally, with two
 # levels of tiles and a register micro-kernel at the bottom.
 #
-# **Your task:** `matmul_blocked(a, b, block=64)`: three Python loops over tile starts (rows of
-# `C`, columns of `C`, the shared dimension), each step adding the product of an `A` tile and a
-# `B` tile into a `C` tile. Use `@` for the tile product (BLAS on a small matrix). Slices clip at
-# the end of an axis, so sizes that `block` does not divide need no special case.
+# **Your design:** `matmul_blocked(a, b, block=64)`. The goal: compute `C` tile by tile, each
+# step multiplying an `A` tile by a `B` tile of at most `block × block` (a small `@`, BLAS on a
+# small matrix) and adding the product into a `C` tile, summed over the tiles of the shared
+# dimension; the result in the dtype the given lines chose. The decisions are yours:
+#
+# - the **order of the three loops** over tile starts. It decides which tile stays in the cache
+#   while the others stream past: with the shared dimension innermost, one `C` tile is summed to
+#   the end before the next; with it outermost, every `C` tile is revisited `k / block` times.
+#   The result is the same up to float rounding, the memory traffic is not;
+# - the **edges**, when `block` does not divide `n`, `k` or `m`: clipped tiles, a padded copy,
+#   separate remainder loops;
+# - where the **partial sums** live: added in place into the output, or in a local tile
+#   written once.
+#
+# How it is judged: equal to `a @ b` (to float rounding) for square, tall and wide matrices,
+# for blocks of 1, 2, 3, the size itself and larger, dividing the sizes or not; and by the work
+# it does: with `block = 2` on `8 × 8 × 8` matrices there are `4 · 4 · 4 = 64` tile products, so
+# the test counts the Python lines your function executes and expects at least one per tile
+# product (a single `a @ b` is not a blocked multiply). No test times it.
 #
 # **What to expect.** In NumPy this cannot beat `a @ b`: BLAS already tiles, with tiles tuned
 # for this CPU, packing, and no Python in the loop. Our version adds `(n/b)³` Python iterations
@@ -352,16 +368,27 @@ def matmul_blocked(a, b, block: int = 64) -> np.ndarray:
 # %% [markdown]
 # ### Unit test: the blocked multiply
 # Equal to `@` for sizes that the block divides and sizes it does not (all three dimensions),
-# for blocks of 1, 2, 3, the size itself and larger; the dtype kept; bad blocks raise.
+# for blocks of 1, 2, 3, the size itself and larger; the dtype kept; bad blocks raise; and at
+# least one Python line per tile product (the work really is split into tiles).
 
 # %% nbgrader={"grade": true, "grade_id": "test-matmul-blocked", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_matmul_blocked():
-    import inspect
-    import io
-    import tokenize
+    import sys
 
     from tinytorch.testing import close, raises
     rng = np.random.default_rng(1)
+    for (n, k, m), tiled in (((2, 6, 2), "the shared dimension in 3 tiles of 2, one C tile: the C tile is the SUM "
+                                          "of the 3 tile products (add them up, never overwrite)"),
+                             ((6, 2, 2), "the rows of C in 3 tiles of 2: every row tile is computed, its A tile "
+                                         "taking the same rows"),
+                             ((2, 2, 6), "the columns of C in 3 tiles of 2: every column tile is computed, its B "
+                                         "tile taking the same columns"),
+                             ((5, 5, 5), "5 = 2 + 2 + 1 in every dimension: the last, shorter tiles count too")):
+        a, b = rng.normal(size=(n, k)), rng.normal(size=(k, m))
+        c = matmul_blocked(a, b, 2)
+        assert isinstance(c, np.ndarray) and c.shape == (n, m), \
+            f"({n}, {k}) @ ({k}, {m}), block 2: got {getattr(c, 'shape', c)}, expected ({n}, {m})"
+        close(c, a @ b, atol=1e-9, what=f"({n}, {k}) @ ({k}, {m}) with block 2, {tiled}")
     for n, k, m in ((4, 4, 4), (5, 7, 3), (7, 3, 5), (3, 5, 8), (1, 9, 1), (9, 1, 6)):
         a, b = rng.normal(size=(n, k)).astype(np.float32), rng.normal(size=(k, m)).astype(np.float32)
         expected = a.astype(np.float64) @ b.astype(np.float64)
@@ -376,11 +403,23 @@ def test_unit_matmul_blocked():
     for bad in (0, -2, 2.5, True, None):
         raises(ValueError, lambda bad=bad: matmul_blocked(np.ones((2, 2)), np.ones((2, 2)), bad), "block")
     raises(ValueError, lambda: matmul_blocked(np.ones((2, 3)), np.ones((4, 2))), "shape mismatch")
-    source = inspect.getsource(matmul_blocked)
-    names = [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME]
-    assert names.count("for") >= 3, \
-        f"matmul_blocked must loop over tiles (rows of C, columns of C, the shared dimension), " \
-        f"found {names.count('for')} for loop(s), expected three nested loops over tile starts"
+    a8, b8 = rng.normal(size=(8, 8)), rng.normal(size=(8, 8))
+    lines = 0
+
+    def count_lines(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return count_lines
+
+    previous = sys.gettrace()
+    sys.settrace(count_lines)
+    try:
+        matmul_blocked(a8, b8, 2)
+    finally:
+        sys.settrace(previous)
+    assert lines >= 64, \
+        (f"block 2 on (8, 8) @ (8, 8) makes 4 x 4 x 4 = 64 tile products, but matmul_blocked ran only {lines} "
+         f"Python lines: it must work tile by tile (rows of C, columns of C and the shared dimension)")
     print("matmul_blocked: OK")
 
 
@@ -615,31 +654,32 @@ if __name__ == "__main__":
 # We write a new op, `"fast_gelu"`, with its own backward rule, computing exactly the same
 # function. Three changes, all from section 7:
 #
-# 1. **Forward in one work buffer.** Compute `u = c·(x + 0.044715·x³)` into a fresh buffer with
-#    in-place operators (the cube as products, not a power), take `tanh` of it *in place*
-#    (`np.tanh(buf, out=buf)`), and keep that buffer, `t = tanh(u)`, for the backward pass.
-#    Then build the output in a second buffer: `0.5·x·(1 + t)`. Two allocations instead of about
-#    nine; `x.data` is only read.
-# 2. **Remember `t`.** The backward needs `tanh(u)` again. Module 05's rule recomputes it (the
-#    most expensive step); we pass `t` to `Tensor._op` as context (`t=...`), so the rule gets it
-#    as a keyword argument. This is memoization (module 17) at the scale of one op: 1 MB kept
-#    per call to save one `tanh` and five temporaries.
-# 3. **Backward in one buffer.** The derivative, from the product and chain rules:
+# 1. **Forward in two buffers.** Module 02's expression makes about nine 1 MB temporaries.
+#    `u = c·(x + 0.044715·x³)` and `tanh(u)` can live in one fresh buffer (the cube as products,
+#    not a power: habit (b)), and the output `0.5·x·(1 + tanh(u))` in a second one: two arrays
+#    of `x`'s size in all, and `x.data` only read. The test measures it: the peak memory
+#    allocated by your forward pass may not exceed 2.5 times `x.nbytes`.
+# 2. **Remember `t = tanh(u)`.** The backward needs `tanh(u)` again. Module 05's rule recomputes
+#    it (the most expensive step); we pass `t` to `Tensor._op` as context (`t=...`), so the rule
+#    gets it as a keyword argument. This is memoization (module 17) at the scale of one op: 1 MB
+#    kept per call to save one `tanh` and five temporaries.
+# 3. **Backward in two buffers.** The derivative, from the product and chain rules:
 #
 #    `gelu'(x) = 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3·0.044715·x²)`
 #
-#    Build it in one fresh buffer with in-place operators (a second one for the `c·(1 + …)`
-#    factor is fine), multiply by `grad` and return it. Never write into `grad` (it may be
-#    shared with other ops, or a read-only broadcast view) nor into the saved `t` (a second
-#    backward through the same graph would read it).
+#    times `grad`, with the same budget: at most two fresh arrays of `x`'s size (2.5 × `x.nbytes`
+#    at the peak). Never write into `grad` (it may be shared with other ops, or a read-only
+#    broadcast view) nor into the saved `t` (a second backward through the same graph would
+#    read it).
 #
 # Check the derivative at `x = 0`: `t = 0`, so `gelu'(0) = 0.5`. The test compares both passes
 # with module 02/05's GELU on many values, large and small, and with finite differences.
 #
-# **Your task:** `fast_gelu(x)` (forward, returning `Tensor._op("fast_gelu", out, x, t=t)`) and
-# `fast_gelu_backward(grad, out, x, t)` (returning a one-element tuple). Use `_GELU_C` (a Python
-# float, so float32 stays float32) and `_GELU_K = 0.044715`. `FastGELU`, a drop-in layer, and its
-# FLOP rule for module 14's counter (the same 9 per element as GELU's) are given.
+# **Your task:** `fast_gelu(x)` (forward: the op `"fast_gelu"` with input `x` and context
+# `t`) and `fast_gelu_backward(grad, out, x, t)` (a one-element tuple, the gradient for `x` in
+# its dtype). Use `_GELU_C` (a Python float, so float32 stays float32) and `_GELU_K = 0.044715`.
+# `FastGELU`, a drop-in layer, and its FLOP rule for module 14's counter (the same 9 per element
+# as GELU's) are given.
 
 # %% nbgrader={"grade": false, "grade_id": "fast-gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -706,10 +746,12 @@ class FastGELU(GELU):
 # Forward equal to GELU on values from −12 to 12 (float32), `x` left unchanged, one op
 # `"fast_gelu"` in the graph holding `t = tanh(u)`; backward equal to module 05's GELU rule for a
 # random upstream gradient, `grad` and `t` unchanged, and finite differences agree (gradcheck,
-# float64).
+# float64). Last, the memory of both passes on a 512 KB input: at most 2.5 times its size.
 
 # %% nbgrader={"grade": true, "grade_id": "test-fast-gelu", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_fast_gelu():
+    import tracemalloc
+
     from tinytorch.autograd import gradcheck
     from tinytorch.tensor import BACKWARD_RULES
     from tinytorch.testing import close, ops_in_graph
@@ -719,35 +761,58 @@ def test_unit_fast_gelu():
     kept = x_data.copy()
     x, x_ref = Tensor(x_data, requires_grad=True), Tensor(x_data.copy(), requires_grad=True)
     y, y_ref = fast_gelu(x), GELU()(x_ref)
+    assert np.array_equal(x.data, kept), "fast_gelu must not modify its input x.data (write into your own buffers)"
     assert isinstance(y, Tensor) and y.shape == x.shape and y.dtype == np.float32, \
         f"fast_gelu returns a float32 Tensor of x's shape {x.shape}, got {type(y).__name__} {getattr(y, 'shape', '')}"
-    close(y, y_ref, atol=1e-6, rtol=1e-5, what="fast_gelu vs GELU forward")
-    close(fast_gelu(Tensor([0.0, 1.0, -1.0])), [0.0, 0.841192, -0.158808], atol=1e-5, what="gelu(0), gelu(±1)")
-    assert np.array_equal(x.data, kept), "fast_gelu must not modify its input x.data (write into your own buffers)"
     assert ops_in_graph(y) == ["fast_gelu"], f"one op 'fast_gelu' in the graph, got {ops_in_graph(y)}"
-    close(y._ctx["t"], np.tanh(_GELU_C * (kept + _GELU_K * kept ** 3)), atol=1e-6, what="ctx t = tanh(u)")
     assert y._ctx["t"].dtype == np.float32, \
         f"the saved t must stay float32 like x (an np.float64 constant makes it float64), got {y._ctx['t'].dtype}"
+    close(y._ctx["t"], np.tanh(_GELU_C * (kept + _GELU_K * kept ** 3)), atol=1e-6,
+          what="ctx t must hold tanh(u) when fast_gelu returns (not u, and not overwritten by the output)")
+    close(fast_gelu(Tensor([0.0, 1.0, -1.0])), [0.0, 0.841192, -0.158808], atol=1e-5,
+          what="gelu(0), gelu(±1) = 0.5·x·(1 + tanh(u))")
+    close(y, y_ref, atol=1e-6, rtol=1e-5, what="fast_gelu vs GELU forward")
     grad = rng.normal(size=x.shape).astype(np.float32)
     grad_kept, t_kept = grad.copy(), y._ctx["t"].copy()
     result = fast_gelu_backward(grad, y, x, y._ctx["t"])
+    assert np.array_equal(grad, grad_kept), "fast_gelu_backward wrote into grad: it belongs to the caller"
+    assert np.array_equal(y._ctx["t"], t_kept), "fast_gelu_backward wrote into the saved t: a second backward reads it"
     assert isinstance(result, tuple) and len(result) == 1, \
         f"fast_gelu_backward returns a tuple with one gradient (for x), got {type(result).__name__}"
     (g,) = result
     assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float32, \
         f"the gradient is a float32 array of x's shape {x.shape}, got {getattr(g, 'shape', g)} {getattr(g, 'dtype', '')}"
-    (g_ref,) = BACKWARD_RULES["gelu"](grad, y_ref, x_ref)
-    close(g, g_ref, atol=1e-5, rtol=1e-5, what="fast_gelu_backward vs module 05's gelu rule")
-    assert np.array_equal(grad, grad_kept) and np.array_equal(y._ctx["t"], t_kept), \
-        "the backward rule must not modify grad or the saved t"
     (g0,) = fast_gelu_backward(np.ones(1, np.float32), None, Tensor([0.0]), np.zeros(1, np.float32))
     close(g0, [0.5], what="gelu'(0) = 0.5")
     fake_t = np.full(3, 0.5, np.float32)  # not tanh(u): the rule must use the saved t, not recompute it
     (g1,) = fast_gelu_backward(np.ones(3, np.float32), None, Tensor([1.0, -2.0, 0.0]), fake_t)
-    close(g1, [1.0893438, -0.1695101, 0.75], atol=1e-5, what="the derivative from a given t (0.5) at x = 1, -2, 0")
+    close(g1, [1.0893438, -0.1695101, 0.75], atol=1e-5,
+          what="the derivative from the given t = 0.5 (use the saved t) at x = 1, -2, 0: "
+               "0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3·0.044715·x²)")
+    (g_ref,) = BACKWARD_RULES["gelu"](grad, y_ref, x_ref)
+    close(g, g_ref, atol=1e-5, rtol=1e-5, what="fast_gelu_backward vs module 05's gelu rule")
     (y * Tensor(grad)).sum().backward()
     close(x.grad, g_ref, atol=1e-5, rtol=1e-5, what="x.grad through autograd")
     gradcheck(lambda v: fast_gelu(v), Tensor(rng.normal(size=(3, 5)) * 2, requires_grad=True))
+
+    big = Tensor(rng.normal(size=(128, 1024)).astype(np.float32), requires_grad=True)  # 512 KB
+    big_grad = rng.normal(size=big.shape).astype(np.float32)
+    tracemalloc.start()
+    try:
+        big_out = fast_gelu(big)
+        forward_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fast_gelu_backward(big_grad, big_out, big, big_out._ctx["t"])
+        backward_peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert forward_peak <= 2.5 * big.data.nbytes, \
+        (f"fast_gelu allocated {forward_peak / big.data.nbytes:.1f}x the size of x at its peak: the budget is two "
+         f"buffers (t and the output), 2.5x; build u, tanh(u) and the output with in-place operators")
+    assert backward_peak <= 2.5 * big.data.nbytes, \
+        (f"fast_gelu_backward allocated {backward_peak / big.data.nbytes:.1f}x the size of x at its peak: the "
+         f"budget is two fresh buffers, 2.5x; build the derivative with in-place operators")
     print("fast_gelu: OK")
 
 
