@@ -1093,13 +1093,13 @@ def test_unit_topological_order():
     order = topological_order(d)
     names = [t._op_name or "leaf" for t in order]
     position = {id(t): i for i, t in enumerate(order)}
+    assert all(t.requires_grad for t in order), f"constants (like the 2 in x * 2) are not part of the order: {names}"
     assert len(order) == 5 and len(position) == 5, f"expected the 5 tensors d, c, a, b, x once each, got {names}"
     assert order[0] is d and order[-1] is x, f"the root comes first and the leaf last, got {names}"
     for node in order:
         for inp in node._inputs:
             if inp.requires_grad:
                 assert position[id(node)] < position[id(inp)], f"{node._op_name} must come before its inputs: {names}"
-    assert all(t.requires_grad for t in order), f"constants (like the 2 in x * 2) are not part of the order: {names}"
     s = x * 3
     u = s.exp() * x  # x reaches u directly and through s: x must still come after s
     order = topological_order(u)
@@ -1261,6 +1261,8 @@ def test_unit_backward():
     p, q = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
     backward((p + q).sum())
     assert isinstance(p.grad, Tensor) and p.grad.dtype == np.float32, f".grad is a float32 Tensor, got {p.grad!r}"
+    assert p.grad.data.flags.writeable and q.grad.data.flags.writeable, \
+        ".grad must own a writable copy of its first gradient (the array a rule returns may be a read-only view)"
     p.grad.data *= 10
     close(q.grad, [1, 1], what="each leaf owns its .grad array (add hands the same array to both inputs)")
     s = Tensor(np.zeros((2, 3)), requires_grad=True)
