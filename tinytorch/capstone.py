@@ -5,6 +5,7 @@ import copy
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +192,27 @@ def apply_recipe(task_name: str, model: Module, recipe: dict) -> Module:
     return optimized.eval()
 
 
+def largest_valid_sparsity(quality_at: Callable[[float], float], threshold: float, resolution: float = 0.05,
+                           budget: int = 8, upper: float = 0.95) -> float:
+    """A sparsity in [0, upper] whose measured quality meets `threshold` (or 0.0, the reference), with
+    the evidence that it is within `resolution` of a failing sparsity (or of `upper`), using at most
+    `budget` calls of `quality_at` (section 6)."""
+    if not 0 < resolution <= upper < 1:
+        raise ValueError(f"need 0 < resolution <= upper < 1, got resolution={resolution!r}, upper={upper!r}")
+    if budget < 1:
+        raise ValueError(f"budget must be at least 1 measurement, got {budget!r}")
+    if quality_at(upper) >= threshold:
+        return float(upper)
+    good, bad = 0.0, float(upper)  # good: meets the threshold (0.0 is the reference); bad: measured below it
+    while bad - good > resolution:
+        middle = (good + bad) / 2
+        if quality_at(middle) >= threshold:
+            good = middle
+        else:
+            bad = middle
+    return good
+
+
 def generation_check(model, prompt, tokens: int | None = None, repeats: int = 2) -> dict:
     """Greedy generation of `tokens` tokens (default: up to the context limit) after `prompt` (1-D
     ids) with module 17's KV cache and with model.generate: {"same": bool, "cached_s": best seconds,
@@ -248,7 +270,7 @@ class Check:
 
 
 def check_claims(submission: dict, measured: dict, reference: dict, target: float) -> list[Check]:
-    """The five deterministic checks of section 7, in order: quality, size_bytes, target,
+    """The five deterministic checks of section 8, in order: quality, size_bytes, target,
     baseline quality, baseline size_bytes. Time is never checked."""
     claims, baseline = submission["claims"], submission["baseline"]
     threshold = target * reference["quality"]
@@ -373,7 +395,7 @@ class Verification:
 
 
 def verify_submission(submission, **measure) -> Verification:
-    """Re-measure a submission and check what can be checked (section 7) (given)."""
+    """Re-measure a submission and check what can be checked (section 8) (given)."""
     problems = validate_submission(submission)
     if problems:
         return Verification(submission, [Check("schema", False, "valid", "; ".join(problems))])

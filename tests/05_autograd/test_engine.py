@@ -17,6 +17,7 @@ from tinytorch.autograd import (
     unbroadcast,
 )
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor, register_backward
+from tinytorch.testing import close
 
 
 @pytest.fixture
@@ -43,6 +44,14 @@ def test_importing_the_package_alone_activates_autograd():
 
 
 # --- backward -----------------------------------------------------------------------------------
+
+
+def test_a_sum_of_two_contributions_is_a_new_array():
+    p, q = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    (p + q + p).backward(np.ones(2, dtype=np.float32))  # `add` hands the same array to both of its inputs
+    close(p.grad, [2, 2], what="p is used twice: its gradient is the sum of both contributions")
+    close(q.grad, [1, 1], what="q (used once) must get 1: summing p's two contributions in place (+=) wrote "
+          "into the array that add also handed to q; make a new array for a sum")
 
 
 def test_worked_example_through_the_tensor_method():
@@ -330,8 +339,16 @@ def test_gradcheck_handles_a_tensor_passed_twice():
 
 
 def test_numeric_gradient_restores_every_element():
-    x = np.array([[0.5, -1.0], [2.0, 3.0]])
+    x = np.array([[0.5, -1.0, 0.25], [1.0, 8.0, -0.25]])  # (x + eps) - eps or (x - eps) + eps is not x
     before = x.copy()
     grad = numeric_gradient(lambda: float(np.sum(np.sin(x) * x)), x, eps=1e-6)
-    assert np.array_equal(x, before), "every perturbed element must be put back exactly"
-    assert np.allclose(grad, np.cos(x) * x + np.sin(x), atol=1e-8)
+    moved = [(tuple(map(int, i)), float(before[tuple(i)]), float(x[tuple(i)]))
+             for i in np.argwhere(x != before)]
+    assert not moved, f"every perturbed element must be put back exactly; (index, before, after): {moved[:3]}"
+    close(grad, np.cos(x) * x + np.sin(x), atol=1e-8, what="numeric_gradient of sum(sin(x) * x)")
+
+
+def test_numeric_gradient_is_a_central_difference():
+    z = np.array([0.2, -0.4, 0.7])
+    close(numeric_gradient(lambda: float(np.sum(np.exp(3 * z))), z, eps=1e-3), 3 * np.exp(3 * z), rtol=1e-4,
+          what="numeric_gradient(eps=1e-3) of sum(exp(3z)): one-sided differences are only O(eps) accurate")

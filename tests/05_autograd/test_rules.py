@@ -78,6 +78,14 @@ def test_pow_zero_exponent_at_zero_is_zero_not_nan():
     assert np.array_equal(x.grad.data, [0.0, 0.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_zero_exponent_gradient_has_grad_dtype(dtype):
+    x = Tensor([0.0, 1.0, 2.0], requires_grad=True)
+    (g,) = BACKWARD_RULES["pow"](np.ones(3, dtype=dtype), Tensor(np.ones(3)), x, exponent=0)
+    assert g.dtype == dtype and np.array_equal(g, [0.0, 0.0, 0.0]), \
+        f"x ** 0: gradient {g} of dtype {g.dtype}, expected zeros in grad's dtype {np.dtype(dtype)}"
+
+
 # --- matmul -------------------------------------------------------------------------------------
 
 MATMUL_SHAPES = [((4, 5), (5, 3)), ((2, 4, 5), (5, 3)), ((4, 5), (2, 5, 3)), ((2, 4, 5), (2, 5, 3)),
@@ -107,6 +115,13 @@ AXES = [(None, False), (None, True), (0, False), (-1, False), (1, True), ((0, 2)
 def test_reductions(name, axis, keepdims):
     x = distinct((2, 3, 4))
     assert gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), x)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_reducing_an_empty_array_gives_an_empty_gradient(name):
+    x = Tensor(np.zeros((0, 3)), requires_grad=True)
+    backward(getattr(x, name)(axis=1), np.zeros(0, dtype=np.float32))
+    assert x.grad.shape == (0, 3), f"{name}(axis=1) of a (0, 3) array: gradient shape {x.grad.shape}"
 
 
 def test_reduction_of_a_scalar_and_a_vector():
@@ -205,6 +220,13 @@ def test_sigmoid_saturated_gradient_is_finite():
     assert np.all(np.isfinite(x.grad.data)) and np.allclose(x.grad.data, [0.0, 0.25, 0.0])
 
 
+def test_sigmoid_rule_reads_only_the_saved_output():
+    x = Tensor([-100.0, 0.0, 100.0], requires_grad=True)
+    with np.errstate(all="raise"):  # recomputing exp(-x) overflows at -100; out.data needs no exponential
+        (g,) = BACKWARD_RULES["sigmoid"](np.ones(3, dtype=np.float32), Tensor([0.0, 0.5, 1.0]), x)
+    assert np.array_equal(g, [0.0, 0.25, 0.0]), f"sigmoid at -100, 0, 100: got {g.tolist()}, not [0, 0.25, 0]"
+
+
 # --- losses (module 04) -------------------------------------------------------------------------
 
 
@@ -221,6 +243,18 @@ def test_cross_entropy_gradient_is_probs_minus_onehot_over_n():
     e = np.exp(logits.data - logits.data.max(axis=1, keepdims=True))
     probs = e / e.sum(axis=1, keepdims=True)
     assert np.allclose(logits.grad.data, (probs - np.eye(3)[targets]) / 4, atol=1e-6)
+
+
+def test_cross_entropy_rule_leaves_ctx_probs_untouched():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=np.float32)
+    saved = probs.copy()
+    rule = BACKWARD_RULES["cross_entropy"]
+    (g,) = rule(np.array(1.0, dtype=np.float32), Tensor(0.0), Tensor(np.zeros((2, 3))), probs=probs,
+                targets=np.array([0, 2]))
+    changed = [tuple(map(int, i)) for i in np.argwhere(probs != saved)]
+    assert not changed, (f"the rule modified ctx['probs'] in place at {changed}: {probs.tolist()} instead of "
+                         f"{saved.tolist()}; build a new array")
+    assert np.allclose(g, [[-0.15, 0.1, 0.05], [0.05, 0.15, -0.2]], atol=1e-6), g
 
 
 def test_cross_entropy_matches_log_softmax_composition():

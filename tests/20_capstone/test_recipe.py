@@ -98,7 +98,8 @@ def test_the_cnn_task_quantizes_its_linear_layers():
 def test_the_result_is_in_eval_mode_even_from_a_training_model(mlp):
     mlp.train()
     try:
-        assert not apply_recipe("digits-mlp", mlp, {}).training
+        assert not apply_recipe("digits-mlp", mlp, {}).training, "the optimized model is in evaluation mode"
+        assert mlp.training, "apply_recipe must not switch the model it was given to evaluation mode"
     finally:
         mlp.eval()
 

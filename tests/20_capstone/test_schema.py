@@ -112,3 +112,33 @@ def test_times_may_be_null_for_a_result_that_was_not_timed():
     for key in ("quality", "size_bytes"):
         (error,) = validate_submission(dict(GOOD, claims=dict(CLAIMS, **{key: None})))
         assert error.startswith(f"claims.{key}:")
+
+
+@pytest.mark.parametrize("version", [True, False, "1", 1.0, 2, 0, None])
+def test_schema_version_is_exactly_the_integer_one(version):
+    errors = validate_submission(dict(GOOD, schema_version=version))
+    assert len(errors) == 1 and errors[0].startswith("schema_version:"), \
+        f"schema_version {version!r} ({type(version).__name__}): one error expected, got {errors}"
+
+
+@pytest.mark.parametrize("key", ["notes", "claim", "Task"])
+def test_each_unknown_top_key_is_named(key):
+    errors = validate_submission(dict(GOOD, **{key: 1}))
+    assert errors == [f"{key}: unknown key (known: {', '.join(TOP_KEYS)})"], f"key {key!r}: got {errors}"
+
+
+@pytest.mark.parametrize("task", [["digits-mlp"], {"name": "char-gpt"}, 7, None, "digits-rnn"])
+def test_a_task_that_is_not_a_task_name_is_named_without_raising(task):
+    for recipe in ({}, {"kv_cache": True}):  # the recipe check must not be handed a non-string task
+        errors = validate_submission(dict(GOOD, task=task, recipe=recipe))
+        assert len(errors) == 1 and errors[0].startswith("task:"), f"task {task!r}, {recipe}: got {errors}"
+
+
+def test_every_problem_is_reported_in_the_order_of_section_2():
+    errors = [e.split(":")[0] for e in validate_submission({"task": "nope", "extra": 1})]
+    keys = ["schema_version", "student", "recipe", "claims", "baseline", "environment", "extra"]
+    assert sorted(errors[:-1]) == sorted(keys) and errors[-1] == "task", \
+        f"each missing key, the unknown key, then the bad task: got {errors}"
+    damaged = dict(GOOD, claims=[], baseline=None, schema_version=0, recipe={"prune": 1}, student=3)
+    errors = [e.split(":")[0] for e in validate_submission(damaged)]
+    assert errors == ["schema_version", "student", "recipe.prune", "claims", "baseline"], errors

@@ -37,6 +37,8 @@
 #   reproducibly, with the functions you wrote in modules 15–17.
 # - Measure the result against the baseline, and see which optimizations pay on this hardware
 #   and which do not.
+# - Design a search that finds how far a model can be pruned within a budget of measurements,
+#   and claims only what it measured.
 # - Verify a submission: which claims can be checked exactly (quality, bytes), which cannot
 #   (time), and what an honest verifier does with each.
 #
@@ -54,6 +56,7 @@ import copy
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -372,7 +375,7 @@ if __name__ == "__main__":
 # The recipe is checked first with `recipe_errors` (a bad recipe is a `ValueError` listing every
 # problem, before any work). `kv_cache` does not change the model at all: a KV cache changes
 # how text is *generated*, not what the model computes (module 17 proved the logits equal).
-# The verifier checks it separately (section 7). The result is returned in evaluation mode.
+# The verifier checks it separately (section 8). The result is returned in evaluation mode.
 
 # %% nbgrader={"grade": false, "grade_id": "calibration-data", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
@@ -439,6 +442,10 @@ def test_unit_apply_recipe():
     with no_grad():
         close(same(x), expected, what="the empty recipe changes nothing")
     assert not same.training, "the optimized model is in evaluation mode"
+    training = copy.deepcopy(model).train()
+    assert not apply_recipe("digits-mlp", training, {}).training, \
+        "the optimized model is in evaluation mode, also when the model given was in training mode"
+    assert training.training, "apply_recipe must not switch the model it was given to evaluation mode"
 
     pruned = apply_recipe("digits-mlp", model, {"prune": {"sparsity": 0.6, "scope": "global"}})
     assert abs(measure_sparsity(pruned) - 0.6) < 1e-3, f"sparsity 0.6 asked, got {measure_sparsity(pruned):.4f}"
@@ -460,7 +467,11 @@ def test_unit_apply_recipe():
         other = quantize_model(model, calibration_data("digits-mlp"), "percentile", per_channel=False)(x).data
         close(per_tensor(x), other, atol=0, rtol=0, what="method 'percentile', per_channel False")
 
-    both = apply_recipe("digits-mlp", model, dict(recipe, prune={"sparsity": 0.5, "scope": "global"}))
+    try:
+        both = apply_recipe("digits-mlp", model, dict(recipe, prune={"sparsity": 0.5, "scope": "global"}))
+    except ValueError as error:  # module 16 finds no float weights in a model that is already quantized
+        raise AssertionError(f"prune + quantize raised ValueError: {error}. Prune first, then quantize: "
+                             "a quantized model has no float weight matrices left to prune") from error
     codes = np.concatenate([m.weight_q.ravel() for m in both.modules() if isinstance(m, QuantizedLinear)])
     assert np.mean(codes == 0) >= 0.5, f"prune, then quantize: at least 50% zero int8 codes, got {np.mean(codes == 0):.1%}"
     with no_grad():
@@ -532,8 +543,137 @@ if __name__ == "__main__":
 #   that removes too much is reported INVALID, and its speed and size are not a result at all.
 #   Without fine-tuning (forbidden in the closed division) the accuracy falls quickly past the
 #   point where the smallest weights were truly unimportant.
+
+# %% [markdown]
+# ## 6. How far can you prune? A search with a budget
 #
-# ## 6. The KV cache on the char-GPT
+# The sweep shows a cliff: some sparsity is still valid, a larger one is not. Where exactly? Each
+# answer to "is sparsity `s` valid?" costs a measurement: prune a copy, run the held-out set (here
+# milliseconds; for a real model, hours of evaluation). So the question is how to find the largest
+# valid sparsity with **few measurements**, and what you may honestly claim about it.
+#
+# **Yours, and your design: `largest_valid_sparsity(quality_at, threshold, resolution, budget,
+# upper)`.** `quality_at(s)` measures the quality of the model pruned to sparsity `s` (the tests
+# pass their own functions, so you never need a model); `threshold` is the quality a valid result
+# needs (`target × reference quality`). You choose the search. It is judged by what it returns and
+# by what it measured:
+#
+# | requirement | why |
+# |---|---|
+# | at most `budget` calls of `quality_at`, each at a sparsity in `[0, upper]` | measurements are the cost; `upper < 1` keeps the recipe valid |
+# | the answer `s` is `0.0` (the reference itself, valid without measuring) or a sparsity you measured at or above `threshold` | a claim is a measurement, never an interpolation |
+# | either `s ≥ upper − resolution`, or you measured some `t` with `s < t ≤ s + resolution` *below* `threshold` | the evidence that the answer is within `resolution` of a cliff |
+#
+# Nothing promises that quality falls monotonically with sparsity (on a small model it often
+# wobbles), so "the" largest valid sparsity may not be findable within a budget; the contract asks
+# for an answer *with its evidence*, and any answer that has it passes. With the defaults
+# (`resolution` 0.05, `upper` 0.95, `budget` 8), walking a grid of 0.05 steps needs up to 19
+# measurements: too many, from either end. Think about how much each measurement can tell you.
+# Cost: at most `budget` prunes and evaluations; the search itself is free.
+
+# %% nbgrader={"grade": false, "grade_id": "largest-valid-sparsity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def largest_valid_sparsity(quality_at: Callable[[float], float], threshold: float, resolution: float = 0.05,
+                           budget: int = 8, upper: float = 0.95) -> float:
+    """A sparsity in [0, upper] whose measured quality meets `threshold` (or 0.0, the reference), with
+    the evidence that it is within `resolution` of a failing sparsity (or of `upper`), using at most
+    `budget` calls of `quality_at` (section 6)."""
+    if not 0 < resolution <= upper < 1:
+        raise ValueError(f"need 0 < resolution <= upper < 1, got resolution={resolution!r}, upper={upper!r}")
+    if budget < 1:
+        raise ValueError(f"budget must be at least 1 measurement, got {budget!r}")
+    ### BEGIN SOLUTION
+    if quality_at(upper) >= threshold:
+        return float(upper)
+    good, bad = 0.0, float(upper)  # good: meets the threshold (0.0 is the reference); bad: measured below it
+    while bad - good > resolution:
+        middle = (good + bad) / 2
+        if quality_at(middle) >= threshold:
+            good = middle
+        else:
+            bad = middle
+    return good
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: largest_valid_sparsity
+# Made-up quality curves with a known cliff: every measurement is recorded, so the test checks the
+# budget, the range, that the answer was measured valid, and the evidence above it. One curve
+# wobbles (two valid stretches); the edge of either stretch is a correct answer.
+
+# %% nbgrader={"grade": true, "grade_id": "test-largest-valid-sparsity", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def test_unit_largest_valid_sparsity():
+    from tinytorch.testing import raises
+
+    def search(valid, threshold=0.9, **options):
+        """Search a curve that is 1.0 where `valid(s)` and 0.5 elsewhere, checking the contract on the way."""
+        budget, upper = options.get("budget", 8), options.get("upper", 0.95)
+        resolution = options.get("resolution", 0.05)
+        measured = []
+
+        def quality_at(s):
+            assert isinstance(s, float | int) and not isinstance(s, bool) and 0 <= s <= upper, \
+                f"quality_at({s!r}): a sparsity must be a number in [0, upper={upper}]"
+            assert len(measured) < budget, \
+                f"measurement {len(measured) + 1} exceeds the budget of {budget}; measured so far: " \
+                f"{[round(float(t), 4) for t, _ in measured]}"
+            measured.append((float(s), 1.0 if valid(s) else 0.5))
+            return measured[-1][1]
+
+        s = largest_valid_sparsity(quality_at, threshold, **options)
+        shown = [(round(t, 4), q) for t, q in measured]
+        assert isinstance(s, float | int) and not isinstance(s, bool), f"expected a number, got {s!r}"
+        assert s == 0.0 or any(t == s and q >= threshold for t, q in measured), \
+            f"answer {s}: neither 0.0 nor a sparsity measured valid; measured (sparsity, quality): {shown}"
+        assert s >= upper - resolution - 1e-12 or any(s < t <= s + resolution + 1e-12 and q < threshold
+                                                      for t, q in measured), \
+            f"answer {s}: no measurement in ({s}, {s + resolution:.4g}] below the threshold shows it is within " \
+            f"{resolution} of a cliff; measured (sparsity, quality): {shown}"
+        return s
+
+    at_threshold = []  # quality exactly equal to the threshold up to 0.62: that meets it
+    s = largest_valid_sparsity(lambda t: at_threshold.append(t) or (0.9 if t <= 0.62 else 0.5), 0.9)
+    assert 0.57 <= s <= 0.62, \
+        f"quality equal to the threshold meets the target (>=, not >): valid up to 0.62, answer {s}, " \
+        f"measured {[round(float(t), 4) for t in at_threshold]}"
+    for cliff in (0.62, 0.12, 0.33, 0.88):  # valid up to the cliff: the answer is within 0.05 below it
+        s = search(lambda t, c=cliff: t <= c)
+        assert cliff - 0.05 <= s <= cliff, f"cliff at {cliff}: answer {s}"
+    assert search(lambda t: True) >= 0.9, "every sparsity valid: the answer is within 0.05 of upper 0.95"
+    assert search(lambda t: t == 0) < 0.05, "only the reference is valid: the answer is below 0.05"
+    s = search(lambda t: t <= 0.3 or 0.5 <= t <= 0.7)  # two valid stretches
+    assert 0.25 <= s <= 0.3 or 0.65 <= s <= 0.7, f"two valid stretches [0, 0.3] and [0.5, 0.7]: answer {s}"
+    s = search(lambda t: t <= 0.47, resolution=0.01, budget=9, upper=0.99)
+    assert 0.46 <= s <= 0.47, f"resolution 0.01 within 9 measurements, cliff at 0.47: answer {s}"
+    raises(ValueError, lambda: largest_valid_sparsity(lambda s: 1.0, 0.9, resolution=0), "resolution")
+    print("largest_valid_sparsity: OK")
+
+
+if __name__ == "__main__":
+    test_unit_largest_valid_sparsity()
+
+# %% [markdown]
+# ### On the real model
+# The search on the digits MLP's reference, global pruning, against the task's own threshold. Each
+# measurement prunes a fresh copy and evaluates it; the printout lists them in order.
+
+# %% nbgrader={"grade": false, "grade_id": "sparsity-search-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    mlp_threshold = TASKS["digits-mlp"].target * baseline.quality
+    searched = []
+
+    def pruned_quality(sparsity):
+        pruned = apply_recipe("digits-mlp", baseline_model, {"prune": {"sparsity": sparsity, "scope": "global"}})
+        searched.append((sparsity, TASKS["digits-mlp"].quality(pruned)))
+        return searched[-1][1]
+
+    best = largest_valid_sparsity(pruned_quality, mlp_threshold)
+    print(f"threshold {mlp_threshold:.4f}; measured: " + ", ".join(f"{s:.3f} -> {q:.4f}" for s, q in searched))
+    print(f"largest valid global sparsity found: {best:.3f} ({len(searched)} measurements)")
+
+# %% [markdown]
+# ## 7. The KV cache on the char-GPT
 #
 # The third task is generation. Its quality (next-character accuracy on held-out text) is a
 # forward pass, which a KV cache does not change. Its *query* — what module 19 times — is greedy
@@ -601,7 +741,7 @@ if __name__ == "__main__":
 # them with module 17's). The identical tokens are what the verifier relies on; the time is
 # reported.
 #
-# ## 7. Making a submission, and verifying one
+# ## 8. Making a submission, and verifying one
 #
 # `make_submission(task_name, recipe, student)` (given) is the whole pipeline in one call:
 # reference, baseline measurement, recipe, measurement of the optimized model, environment, and
@@ -654,7 +794,7 @@ class Check:
 # %% nbgrader={"grade": false, "grade_id": "check-claims", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def check_claims(submission: dict, measured: dict, reference: dict, target: float) -> list[Check]:
-    """The five deterministic checks of section 7, in order: quality, size_bytes, target,
+    """The five deterministic checks of section 8, in order: quality, size_bytes, target,
     baseline quality, baseline size_bytes. Time is never checked."""
     claims, baseline = submission["claims"], submission["baseline"]
     ### BEGIN SOLUTION
@@ -854,7 +994,7 @@ class Verification:
 
 
 def verify_submission(submission, **measure) -> Verification:
-    """Re-measure a submission and check what can be checked (section 7) (given)."""
+    """Re-measure a submission and check what can be checked (section 8) (given)."""
     problems = validate_submission(submission)
     if problems:
         return Verification(submission, [Check("schema", False, "valid", "; ".join(problems))])
