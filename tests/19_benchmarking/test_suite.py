@@ -92,7 +92,7 @@ def test_next_token_accuracy_shifts_by_one_in_eval_mode_without_a_graph():
     (0.96, 0.97, 0.99, False), (1.0, 0.75, 0.5, True)])
 def test_check_quality_boundary_is_inclusive(quality, reference, target, valid):
     reason = check_quality(quality, reference, target)
-    threshold = target * reference
+    threshold = reference * target  # the bar the quality must reach
     if valid:
         assert reason is None, \
             f"{quality} >= {target} x {reference} = {threshold:.4f} is valid (inclusive), got {reason!r}"
