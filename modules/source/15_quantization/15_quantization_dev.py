@@ -358,7 +358,7 @@ def test_unit_quantize_int8():
         assert q.dtype == np.int8 and q.shape == np.shape(x), f"q: {q.dtype} {q.shape}, expected int8 {np.shape(x)}"
         error = np.abs(dequantize_int8(q, scale, zero) - np.asarray(x, np.float64))
         bound = np.broadcast_to(np.asarray(scale) / 2, error.shape) * (1 + 1e-5) + 1e-12
-        worst = np.unravel_index(np.argmax(error - bound), error.shape)
+        worst = tuple(int(i) for i in np.unravel_index(np.argmax(error - bound), error.shape))
         assert np.all(error <= bound), (f"round-trip error {error[worst]:.3g} > scale/2 = {bound[worst]:.3g} at "
                                         f"{worst} for {kwargs}, x = {np.asarray(x)[worst]}")
         return q, scale, zero
