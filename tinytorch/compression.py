@@ -155,6 +155,20 @@ def digits_mlp(hidden: int = 256, dropout: float = 0.3, seed: int = 0) -> Sequen
                       Linear(hidden, 10, rng=seed + 2))
 
 
+def prune_within_budget(model: Module, x, y, sparsity: float, epochs: int, seed: int = 0) -> PruneMask:
+    """Prune `model` in place to `sparsity` (global magnitude ranking) and keep its accuracy,
+    training on (x, y) for at most `epochs` epochs in total; returns the final PruneMask."""
+    sparsity = _fraction(sparsity, "sparsity")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    # Measured on the module test's MLP at 95 %: one cut, then the whole budget at lr 1e-2, kept
+    # 95-96 % (dense 97 %); four cuts along Zhu & Gupta's curve at lr 5e-3 kept 93-94 %, and any
+    # recipe at lr 1e-3 about 81 %. The learning rate of the recovery mattered more than the cuts.
+    mask = magnitude_prune(model, sparsity)
+    fit(model, x, y, epochs=epochs, lr=1e-2, seed=seed, mask=mask)
+    return mask
+
+
 def _linear_from(weight: np.ndarray, bias: np.ndarray | None) -> Linear:
     """A Linear holding copies of `weight` (in, out) and `bias` (given)."""
     layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None, rng=0)
@@ -200,10 +214,10 @@ def slice_inputs(layer: Linear | Conv2d, keep: np.ndarray, channels: int) -> Lin
     a Linear after a Flatten reads each channel as in_features // channels consecutive inputs."""
     _check_weighted(layer)
     bias = None if layer.bias is None else layer.bias.data
+    if isinstance(layer, Linear) and layer.in_features % channels:
+        raise ValueError(f"{layer!r} cannot read {channels} channels: {layer.in_features} inputs")
     if isinstance(layer, Conv2d):
         return _conv_from(layer, layer.weight.data[:, keep], bias)
-    if layer.in_features % channels:
-        raise ValueError(f"{layer!r} cannot read {channels} channels: {layer.in_features} inputs")
     per_channel = layer.in_features // channels
     rows = (np.asarray(keep)[:, None] * per_channel + np.arange(per_channel)).ravel()
     return _linear_from(layer.weight.data[rows], bias)

@@ -43,7 +43,7 @@ def _size(shape) -> int:
 
 @register_flops("matmul")
 def matmul_flops(input_shapes, output_shape, ctx) -> tuple[int, int]:
-    """`(a, b)` with NumPy matmul semantics: K multiply-adds per output element."""
+    """`(a, b)` with NumPy matmul semantics: batched (any leading dims), and 1-D allowed."""
     a_shape = input_shapes[0]
     macs = a_shape[-1] * _size(output_shape)
     return macs, 2 * macs
@@ -327,6 +327,26 @@ def amdahl_speedup(fraction: float, factor: float) -> float:
     if fraction == 1.0 and factor == math.inf:
         return math.inf  # the whole program vanishes
     return 1.0 / ((1.0 - fraction) + fraction / factor)
+
+
+def choose_layers(shares: dict[str, float], target: float, factor: float = math.inf) -> list[str]:
+    """The fewest layers of `shares` (name -> disjoint fraction of the time) which, made `factor`×
+    faster, make the whole model at least `target`× faster; a ValueError when none can."""
+    if any(not 0.0 <= p <= 1.0 for p in shares.values()) or sum(shares.values()) > 1.0 + 1e-9:
+        raise ValueError(f"choose_layers: shares must be fractions in [0, 1] adding up to at most 1, got {shares}")
+    if not factor > 0:
+        raise ValueError(f"choose_layers: factor must be positive, got {factor!r}")
+    if target <= 1.0:
+        return []
+    chosen, covered = [], 0.0
+    for name, p in sorted(shares.items(), key=lambda item: -item[1]):  # the biggest share first
+        chosen.append(name)
+        covered += p
+        if amdahl_speedup(min(covered, 1.0), factor) >= target:
+            return chosen
+    best = amdahl_speedup(min(covered, 1.0), factor)
+    raise ValueError(f"choose_layers: a {target}x speed-up is out of reach; optimizing every layer "
+                     f"{factor}x faster gives at most {best:.3f}x")
 
 
 @dataclass

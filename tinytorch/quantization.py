@@ -131,6 +131,49 @@ class Calibrator:
         return float(scale), int(zero_point)
 
 
+class StreamingCalibrator:
+    """The (100 - p)-th and p-th percentiles of every value observed, kept in about `memory`
+    numbers whatever the number of values; each end within 0.5 % of the largest magnitude."""
+
+    def __init__(self, percentile: float = 99.99, memory: int = 4096):
+        if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 50 < percentile <= 100:
+            raise ValueError(f"percentile must be a number in (50, 100], got {percentile!r}")
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 256:
+            raise ValueError(f"memory must be an int >= 256 (numbers kept), got {memory!r}")
+        self.percentile, self.memory = float(percentile), memory
+        self.count = 0  # values observed so far
+
+    def observe(self, x) -> None:
+        """Take one batch into the summary."""
+        values = _as_float_array(x, "StreamingCalibrator.observe").ravel()
+        # A histogram of about `memory` counts on [-reach, reach), anchored at 0; when a value
+        # falls outside, adjacent bins merge in pairs and the reach doubles, so the bin width
+        # stays below 4 * max|value| / bins.
+        if self.count == 0:
+            self.reach = float(np.abs(values).max()) or 1.0
+            self.counts = np.zeros(self.memory // 4 * 4, np.int64)
+        bins = len(self.counts)
+        while np.abs(values).max() >= self.reach:
+            merged = self.counts.reshape(-1, 2).sum(axis=1)
+            self.counts = np.concatenate([np.zeros(bins // 4, np.int64), merged, np.zeros(bins // 4, np.int64)])
+            self.reach *= 2.0
+        index = ((values + self.reach) / (2.0 * self.reach / bins)).astype(np.int64)
+        self.counts += np.bincount(np.minimum(index, bins - 1), minlength=bins)
+        self.count += values.size
+
+    def range(self) -> tuple[float, float]:
+        """(lo, hi): the (100 - p)-th and p-th percentiles of all values observed."""
+        if self.count == 0:
+            raise ValueError("StreamingCalibrator.range(): no batch observed yet")
+        below = np.cumsum(self.counts)  # values in bins 0..i
+
+        def quantile(fraction: float) -> float:
+            i = int(np.searchsorted(below, fraction * (self.count - 1), side="right"))  # np.percentile's position
+            return float(-self.reach + (i + 0.5) * 2.0 * self.reach / len(self.counts))  # the bin's centre
+
+        return quantile(1.0 - self.percentile / 100.0), quantile(self.percentile / 100.0)
+
+
 register_non_differentiable("quantized_linear")
 
 

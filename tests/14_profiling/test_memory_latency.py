@@ -1,5 +1,6 @@
 """Module 14: measure_memory and measure_latency. No test asserts a wall time."""
 
+import time
 import tracemalloc
 
 import numpy as np
@@ -12,6 +13,7 @@ from tinytorch.profiling import (
     MemoryReport,
     Profiler,
     blas_threads,
+    count_parameters,
     measure_latency,
     measure_memory,
 )
@@ -65,6 +67,31 @@ def test_memory_when_tracemalloc_is_already_running():
         tracemalloc.stop()
 
 
+def test_an_earlier_peak_and_earlier_memory_are_not_counted():
+    model, x = mlp(), np.ones((64, 32), np.float32)
+    clean = measure_memory(model, x, grad=False)
+    tracemalloc.start()
+    try:
+        kept = np.ones(1_000_000, np.float32)  # 4 MB that exist before the forward pass
+        spike = np.ones(3_000_000, np.float32)  # a 12 MB peak before the forward pass
+        del spike
+        report = measure_memory(model, x, grad=False)
+        del kept
+    finally:
+        tracemalloc.stop()
+    assert report.peak_bytes < 2 * clean.peak_bytes + 65536, \
+        f"an earlier 12 MB peak leaked into the pass's: {report.peak_bytes:,} vs {clean.peak_bytes:,} alone"
+    assert report.retained_bytes < 65536, \
+        f"memory allocated before the pass counted as retained: {report.retained_bytes:,}"
+
+
+def test_count_parameters_counts_numbers_and_shared_tensors_once():
+    first = Linear(5, 7, rng=0)
+    assert count_parameters(Sequential(first, ReLU(), Linear(7, 3, bias=False, rng=0))) == 5 * 7 + 7 + 21
+    assert count_parameters(Sequential(first, first)) == 42, "a shared layer counts once"
+    raises(TypeError, lambda: count_parameters([first]), "Module")
+
+
 def test_memory_errors():
     raises(TypeError, lambda: measure_memory(lambda x: x, np.ones(3)), "Module")
 
@@ -101,6 +128,33 @@ def test_latency_report():
     assert report.blas_threads == (None if blas_threads() is None else 1), report
     assert report.spread >= 0
     assert "median" in str(report) and "BLAS" in str(report)
+
+
+class _Calls(Module):
+    """Counts its calls and notes when each one ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.spans = []
+
+    def forward(self, x):
+        start = time.perf_counter()
+        time.sleep(0.0005)
+        self.spans.append((start, time.perf_counter()))
+        return x
+
+
+def test_latency_warms_up_times_each_run_and_summarizes_relative_spread():
+    model = _Calls()
+    report = measure_latency(model, np.ones(2), warmup=3, iterations=8)
+    assert len(model.spans) == 11, f"3 warm-up runs + 8 timed ones: {len(model.spans)} calls"
+    t = report.times_ms
+    for i, (start, end) in enumerate(model.spans[3:]):  # the timed runs are the last 8 calls
+        assert t[i] >= (end - start) * 1e3, f"run {i}: {t[i]:.4f} ms is shorter than its call (in ms?)"
+    q25, median, q75, p90 = np.percentile(t, [25, 50, 75, 90])
+    assert report.median_ms == median and report.p90_ms == p90, report
+    assert abs(report.spread - (q75 - q25) / median) < 1e-12, \
+        f"spread is the interquartile range relative to the median: {report.spread} vs {(q75 - q25) / median}"
 
 
 def test_latency_errors():

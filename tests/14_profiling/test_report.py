@@ -1,9 +1,13 @@
 """Module 14: the tracer, the per-layer report, Amdahl's law and layer replacement."""
 
 import math
+import re
 import sys
+from itertools import combinations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinytorch.activations import GELU, ReLU
 from tinytorch.layers import Linear, Module, Sequential
@@ -12,6 +16,7 @@ from tinytorch.profiling import (
     Profiler,
     Replay,
     amdahl_speedup,
+    choose_layers,
     count_flops,
     format_report,
     interleaved_latency,
@@ -107,6 +112,42 @@ def test_amdahl():
     raises(ValueError, lambda: amdahl_speedup(0.5, -2), "factor")
     assert amdahl_speedup(1.0, math.inf) == math.inf, "nothing left to run: an infinite speed-up"
     assert amdahl_speedup(1.0, 4) == 4.0
+
+
+def _reach(shares, names, factor):
+    return amdahl_speedup(min(1.0, sum(shares[n] for n in names)), factor)
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=7), st.floats(1.01, 12.0),
+       st.sampled_from([1.5, 3.0, 10.0, math.inf]))
+def test_choose_layers_is_the_fewest_that_reach_the_target(weights, target, factor):
+    total = sum(weights) * 1.25  # a fifth of the time is outside the listed layers
+    shares = {f"layer{i}": w / total for i, w in enumerate(weights)}
+    best = _reach(shares, shares, factor)
+    if best < target - 1e-9:
+        err = raises(ValueError, lambda: choose_layers(dict(shares), target, factor))
+        numbers = [float(v) for v in re.findall(r"\d+\.\d+|\d+", str(err))]
+        assert any(abs(v - best) < 0.01 for v in numbers), \
+            f"the error should say the best speed-up {best:.3f}: {err}"
+        return
+    if best < target + 1e-9:
+        return  # exactly on the boundary: float rounding decides, no test
+    got = choose_layers(dict(shares), target, factor)
+    assert len(set(got)) == len(got) and set(got) <= set(shares), got
+    reached = _reach(shares, got, factor)
+    assert reached >= target - 1e-9, f"{got} reaches {reached:.3f} < {target}"
+    fewer = [c for c in combinations(shares, len(got) - 1) if _reach(shares, c, factor) >= target + 1e-9]
+    assert not fewer, f"{got} ({len(got)} layers) but {list(fewer[0])} also reach {target}"
+
+
+def test_choose_layers_corners():
+    assert choose_layers({"a": 0.5}, 1.0) == [] and choose_layers({}, 0.9) == []
+    assert choose_layers({"a": 0.25, "b": 0.5}, 2.0) == ["b"], "exactly 2x reaches a target of 2"
+    assert choose_layers({"a": 0.1, "b": 0.9}, 5.0, 10.0) == ["b"], "1 / (0.1 + 0.09) = 5.26x"
+    raises(ValueError, lambda: choose_layers({"a": 1.5}, 2.0), "shares")
+    raises(ValueError, lambda: choose_layers({"a": 0.6, "b": 0.6}, 2.0), "shares")
+    raises(ValueError, lambda: choose_layers({"a": 0.5}, 2.0, 0.0), "factor")
+    raises(ValueError, lambda: choose_layers({}, 1.5), "1.0")
 
 
 def test_rows_come_in_the_order_of_each_layers_first_op():

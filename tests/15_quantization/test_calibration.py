@@ -1,8 +1,9 @@
 """Calibrator: min/max and percentiles over several batches, and the clipping trade-off."""
 
 import numpy as np
+import pytest
 
-from tinytorch.quantization import Calibrator, dequantize_int8, quantize
+from tinytorch.quantization import Calibrator, StreamingCalibrator, dequantize_int8, quantize
 from tinytorch.tensor import Tensor
 from tinytorch.testing import close, raises
 
@@ -62,3 +63,60 @@ def test_bad_use_is_named():
     raises(ValueError, lambda: Calibrator("percentile", percentile=101), "percentile")
     raises(ValueError, lambda: Calibrator().observe(np.array([1.0, np.nan])), "finite")
     raises(ValueError, lambda: Calibrator().observe(np.zeros(0)), "empty")
+
+
+def _kept_bytes(value, seen=None):
+    """Bytes of the numbers an object keeps (arrays by nbytes, Python numbers 8 each)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, int | float | np.generic):
+        return 8
+    if isinstance(value, dict):
+        return sum(_kept_bytes(k, seen) + _kept_bytes(v, seen) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(_kept_bytes(v, seen) for v in value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return _kept_bytes(vars(value), seen)
+    return 0
+
+
+@pytest.mark.parametrize("p", [99.99, 99.0, 90.0, 60.0, 100.0])
+@pytest.mark.parametrize("data", ["normal", "drift", "one-sided", "heavy", "relu", "spiky"])
+def test_streaming_calibrator_matches_the_exact_percentiles(p, data):
+    rng = np.random.default_rng(5)
+    make = {
+        "normal": lambda i: rng.normal(size=800),
+        "drift": lambda i: rng.normal(size=800) * 1.1 ** i,
+        "one-sided": lambda i: rng.uniform(-301, -300, size=800),
+        "heavy": lambda i: rng.standard_t(1.5, size=800),
+        "relu": lambda i: np.maximum(rng.normal(size=800), 0) if i else np.zeros(800),
+        "spiky": lambda i: np.append(rng.normal(size=799), 80.0 * (-1) ** i),
+    }[data]
+    batches = [make(i) for i in range(60)]
+    cal = StreamingCalibrator(p, memory=2048)
+    for b in batches:
+        cal.observe(b)
+    every = np.sort(np.concatenate(batches))
+    position = np.array([100 - p, p]) / 100 * (every.size - 1)
+    below, above = every[np.floor(position).astype(int)], every[np.ceil(position).astype(int)]
+    got = np.asarray(cal.range(), dtype=np.float64)
+    off = np.maximum(below - got, 0) + np.maximum(got - above, 0)
+    allowed = 0.005 * np.abs(every).max()
+    assert np.all(off <= allowed), \
+        f"{data}, p = {p}: got {got}, exact between {below} and {above}, allowed error {allowed:.3g}"
+    assert cal.count == every.size
+
+
+def test_streaming_calibrator_memory_is_bounded():
+    rng = np.random.default_rng(6)
+    cal = StreamingCalibrator(99.0, memory=512)
+    for i in range(300):
+        cal.observe(rng.normal(size=(10, 100)) * (1 + i / 50))
+    assert _kept_bytes(cal) <= 16 * 512 + 1024, f"300,000 values kept in {_kept_bytes(cal):,} bytes"
+    raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
+    raises(ValueError, lambda: StreamingCalibrator(percentile=40), "percentile")
+    raises(ValueError, lambda: StreamingCalibrator(memory=10), "memory")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinytorch.activations import ReLU
-from tinytorch.layers import Linear, Module, Sequential
+from tinytorch.layers import Dropout, Linear, Module, Sequential
 from tinytorch.quantization import QuantizedLinear, model_nbytes, quantize_model
 from tinytorch.tensor import Tensor
 from tinytorch.testing import close, raises
@@ -58,6 +58,20 @@ def test_result_is_in_eval_mode_even_for_a_bare_linear(rng):
     single = quantize_model(Linear(3, 2, rng=1), x)
     assert isinstance(single, QuantizedLinear), type(single).__name__
     assert not single.training, "a bare Linear's copy is in eval mode too"
+
+
+def test_calibration_runs_in_evaluation_mode_with_one_calibrator_per_linear(rng):
+    x = np.abs(rng.normal(size=(64, 4))).astype(np.float32) + 1.0  # positive inputs: zero point -128
+    first, second = Linear(4, 6, rng=2), Linear(6, 3, rng=3)
+    first.weight.data[:] = np.abs(first.weight.data)  # positive hidden values: ReLU keeps them all
+    model = Sequential(first, ReLU(), Dropout(0.5, rng=0), second).train()
+    q = quantize_model(model, x)
+    hidden = np.maximum(x @ first.weight.data + first.bias.data, 0)  # the Dropout is off in evaluation mode
+    close(q.layers[0].input_scale, (x.max() - 0.0) / 255, rtol=1e-5,
+          what="first Linear: its own inputs' range (one Calibrator per Linear, not one shared)")
+    close(q.layers[3].input_scale, (hidden.max() - 0.0) / 255, rtol=1e-5,
+          what="second Linear: calibrated on the hidden values with the Dropout off (evaluation mode)")
+    assert model.training, "quantize_model leaves the float model's mode alone"
 
 
 def test_nested_lists_dicts_and_ties():

@@ -10,15 +10,18 @@ import pytest
 from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad
 from tinytorch.compression import (
+    digits_mlp,
     evaluate,
     fit,
     low_rank_approximate,
     magnitude_prune,
     measure_sparsity,
     parameter_count,
+    prunable_weights,
+    prune_within_budget,
     structured_prune,
 )
-from tinytorch.layers import Linear, Sequential
+from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.tensor import Tensor
 
 WEIGHTS = 64 * 256 + 256 * 256 + 256 * 10
@@ -53,6 +56,49 @@ def test_80_percent_sparse_within_2_points_after_fine_tuning(trained, digits, se
     assert measure_sparsity(model) == round(0.8 * WEIGHTS) / WEIGHTS, "still exactly 80% sparse"
     assert tuned >= dense - 0.02, f"80% sparse: {tuned:.1%} vs dense {dense:.1%}"
     assert tuned > one_shot
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_global_pruning_takes_its_zeros_where_section_4_says(trained, seed):
+    """Section 4's prose, against a run: at 80 % global, the 64-input first layer keeps about half
+    its weights, the 256 x 256 middle layer loses about 87 %, the 256 x 10 output layer about 80 %."""
+    model, _ = trained(seed)
+    magnitude_prune(model, 0.8)
+    first, middle, last = (float(np.mean(w.data == 0)) for _, w in prunable_weights(model))
+    print(f"seed {seed}: zeros per tensor {first:.1%}, {middle:.1%}, {last:.1%}")
+    assert 0.45 <= first <= 0.62, f"first layer (64 x 256) {first:.1%} zero: the prose says about 53 %"
+    assert 0.83 <= middle <= 0.91, f"middle layer (256 x 256) {middle:.1%} zero: the prose says about 87 %"
+    assert 0.75 <= last <= 0.85, f"output layer (256 x 10) {last:.1%} zero: the prose says about 80 %"
+
+
+class _CountTraining(Module):
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+
+    def forward(self, x):
+        if self.training:
+            self.seen += x.shape[0]
+        return x
+
+
+@pytest.mark.parametrize("sparsity, epochs, seed", [(0.95, 12, 4), (0.9, 7, 1)])
+def test_prune_within_budget_keeps_accuracy(digits, sparsity, epochs, seed):
+    x, y = digits.x_train, digits.y_train
+    dense = fit(digits_mlp(hidden=128, dropout=0.0, seed=0), x, y, epochs=20, seed=0)
+    dense_acc = evaluate(dense, digits.x_test, digits.y_test)
+    counter = _CountTraining()
+    model = Sequential([counter] + copy.deepcopy(dense).layers)
+    mask = prune_within_budget(model, x, y, sparsity, epochs=epochs, seed=seed)
+    n = sum(w.size for _, w in prunable_weights(model))
+    zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in prunable_weights(model))
+    assert zeros == round(sparsity * n), f"{zeros} zeros, expected round({sparsity} * {n})"
+    masked = sum(keep.size - int(keep.sum()) for _, _, keep in mask.entries)
+    assert masked == zeros, f"the returned mask is the final one: it prunes {masked}, the model has {zeros}"
+    assert counter.seen <= epochs * len(x), f"{counter.seen / len(x):.2f} epochs > {epochs}"
+    tuned = evaluate(model, digits.x_test, digits.y_test)
+    print(f"{sparsity:.0%} in {epochs} epochs: dense {dense_acc:.1%}, pruned {tuned:.1%}")
+    assert tuned >= dense_acc - 0.04, f"{sparsity:.0%} sparse: {tuned:.1%} vs dense {dense_acc:.1%}"
 
 
 def test_structured_pruning_shrinks_and_recovers(trained, digits):

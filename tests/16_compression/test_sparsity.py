@@ -32,6 +32,11 @@ def test_sparsity_counts_every_zero_exactly():
     model.layers[4].weight.data[:10, :3] = 0.0  # 30 of 720
     model.layers[1].weight.data[...] = 0.0  # BatchNorm scale: not a weight matrix
     assert measure_sparsity(model) == 39 / 756
+    model.layers[4].weight.data[20:30, :] = 1e-10  # tiny but not zero: not pruned
+    model.layers[0].weight.data[2, 0, 0, 0] = -0.0  # minus zero is zero
+    got = measure_sparsity(model)
+    assert got == 40 / 756, \
+        f"exact zeros only (1e-10 is not zero, -0.0 is): got {got * 756:.1f} of 756, expected 40"
 
 
 @pytest.mark.parametrize("model", [Sequential(), Sequential(ReLU(), Flatten()), BatchNorm2d(3)],
@@ -73,6 +78,22 @@ def test_prune_counts_and_order(shapes, sparsity, scope, seed):
 
 def test_ties_are_broken_by_position():
     assert keep_largest(np.array([1.0, 0.5, 0.5, 0.5, 2.0]), 2).tolist() == [True, False, False, True, True]
+
+
+@pytest.mark.parametrize("size, prune", [(40, 20), (100, 37), (257, 128)])
+def test_long_runs_of_ties_are_broken_by_position(size, prune):
+    magnitudes = np.resize([0.3, 0.1, 0.2, 0.1], size)  # NumPy's default sort reorders long runs of ties
+    pruned = np.flatnonzero(~keep_largest(magnitudes, prune))
+    expected = np.sort(np.argsort(magnitudes, kind="stable")[:prune])
+    assert np.array_equal(pruned, expected), \
+        f"ties go by position (a stable sort): pruned {pruned[:8].tolist()}, expected {expected[:8].tolist()}"
+
+
+def test_a_count_that_floats_just_below_an_integer_is_rounded():
+    model = Sequential(Linear(10, 30, rng=0))  # 300 weights; 0.7 * 300 is 209.99999999999997 in floats
+    magnitude_prune(model, 0.7)
+    zeros = int(np.count_nonzero(model.layers[0].weight.data == 0))
+    assert zeros == 210, f"round(0.7 * 300) = 210 weights pruned, got {zeros} (int() truncates to 209)"
 
 
 def test_global_prunes_the_small_scale_layer_first():

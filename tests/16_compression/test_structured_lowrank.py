@@ -132,6 +132,17 @@ def test_low_rank_matches_numpy_svd_and_improves_with_rank():
     assert low_rank_approximate(no_bias, 2).layers[1].bias is None
 
 
+@pytest.mark.parametrize("rank", [1, 3, 6])
+def test_low_rank_factors_are_balanced(rank):
+    layer = Linear(9, 6, rng=4)
+    two = low_rank_approximate(layer, rank)
+    a, b = two.layers[0].weight.data.astype(np.float64), two.layers[1].weight.data.astype(np.float64)
+    sigma = np.linalg.svd(layer.weight.data.astype(np.float64), compute_uv=False)[:rank]
+    root = np.sqrt(sigma)
+    close(np.linalg.norm(a, axis=0), root, atol=1e-4, what="column i of the first factor: norm sqrt(s_i)")
+    close(np.linalg.norm(b, axis=1), root, atol=1e-4, what="row i of the second factor: norm sqrt(s_i)")
+
+
 def test_low_rank_agrees_with_torch_svd():
     torch = pytest.importorskip("torch")
     layer = Linear(16, 10, rng=4)

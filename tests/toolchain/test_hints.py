@@ -174,9 +174,6 @@ def test_every_stub_of_every_module_has_hints(module):
 
 # Modules whose stubs are not yet rebalanced (issue 18); a module leaves this set when it passes.
 NOT_YET_BALANCED = {
-    "14",
-    "15",
-    "16",
 }
 
 

@@ -129,8 +129,8 @@ if __name__ == "__main__":
 #
 # | op | MACs | FLOPs |
 # |---|---|---|
-# | `matmul` `(…, m, K) @ (…, K, n)` | `K · out.size` | `2 · MACs` |
-# | `conv2d` weight `(O, C, kh, kw)` | `C·kh·kw · out.size` | `2 · MACs`, + `out.size` with a bias |
+# | `matmul` (NumPy semantics: batched, 1-D allowed) | one per term of each output element's dot product | 2 per MAC |
+# | `conv2d` weight `(O, C, kh, kw)` | each output element is one filter against one window | 2 per MAC, + 1 per output element with a bias |
 # | `layer_norm` over `R` rows of `D` | 0 | `R · (7D + 3)` |
 # | `add` `sub` `mul` `div` `neg` `exp` `log` `sqrt` `pow` `tanh` `relu` `masked_fill` | 0 | `out.size` |
 # | `sigmoid` (4 per element), `gelu` (9), `softmax` (5) | 0 | per element |
@@ -172,7 +172,7 @@ def _size(shape) -> int:
 
 @register_flops("matmul")
 def matmul_flops(input_shapes, output_shape, ctx) -> tuple[int, int]:
-    """`(a, b)` with NumPy matmul semantics: K multiply-adds per output element."""
+    """`(a, b)` with NumPy matmul semantics: batched (any leading dims), and 1-D allowed."""
     a_shape = input_shapes[0]
     ### BEGIN SOLUTION
     macs = a_shape[-1] * _size(output_shape)
@@ -275,7 +275,12 @@ def test_unit_flop_rules():
     ]
     for rule, inputs, output, expected, what in cases:
         got = tuple(int(v) for v in rule(inputs, output, {}))
-        assert got == expected, f"{rule.__name__} for {what}: got (macs, flops) = {got}, expected {expected}"
+        why = {matmul_flops: "one MAC per term of each output element's dot product (K = a's last axis), "
+                             "for every output element, batch axes included; a MAC is 2 FLOPs",
+               conv2d_flops: "one MAC per weight of a filter (C·kh·kw, not the output channels) for every "
+                             "output element; 2 FLOPs per MAC, plus one per output element for a bias",
+               layer_norm_flops: "7D + 3 for each of the R rows; R counts every axis but the last"}[rule]
+        assert got == expected, f"{rule.__name__} for {what}: got (macs, flops) = {got}, expected {expected}: {why}"
     assert FLOP_RULES["matmul"] is matmul_flops and FLOP_RULES["layer_norm"] is layer_norm_flops, \
         "the rules must be registered under their op names"
     print("FLOP rules: OK")
@@ -566,11 +571,18 @@ if __name__ == "__main__":
 #   freed as soon as the next op has used it, so the peak is a few activations, not all of them.
 #
 # `measure_memory(model, x, grad)` returns all three and `retained_bytes`, what is still allocated
-# after the forward pass while its output is held. The recipe for a peak: start tracing (remember
-# whether someone else already was), `reset_peak`, read the current traced size, run, read the
-# peak; stop tracing only if you started it. Run the forward pass under module 05's
-# `grad_mode(grad)`: `grad=True` must build the graph even when the caller is inside `no_grad()`
-# (a report that says `grad=True` about a pass that kept no graph would be silently wrong).
+# after the forward pass while its output is held. The parameter and activation bytes are computed
+# for you; the peak and retained bytes are yours, and the contract is strict:
+#
+# - both count only what *this* forward pass allocated: memory that existed before it (another
+#   array, an earlier peak) is not part of either;
+# - someone else (pytest, a notebook) may already be tracing allocations: leave their tracing
+#   running, and if you started tracing, stop it again, even when the model raises;
+# - `grad=True` must build the graph even when the caller is inside `no_grad()` (a report that says
+#   `grad=True` about a pass that kept no graph would be silently wrong), and `grad=False` must not.
+#
+# `tracemalloc`'s documentation lists what it can tell you; `tito hint 14 measure_memory` gives the
+# steps if you want them.
 
 # %% nbgrader={"grade": false, "grade_id": "measure-memory", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -759,14 +771,16 @@ def test_unit_measure_latency():
     spans = model.spans
     for i in range(7):  # the clock is monotonic: timing i brackets call 4 + i and nothing of its neighbours
         start, end = spans[4 + i]
-        assert t[i] >= (end - start) * 1e3, f"run {i}: {t[i]:.4f} ms is shorter than the call itself ({(end - start) * 1e3:.4f} ms)"
+        assert t[i] >= (end - start) * 1e3, \
+            f"run {i}: {t[i]:.4f} ms is shorter than the call itself ({(end - start) * 1e3:.4f} ms): seconds, not ms?"
         if i < 6:
             room = (spans[5 + i][0] - spans[3 + i][1]) * 1e3  # from the end of the call before to the start of the next
             assert t[i] <= room, f"run {i}: {t[i]:.4f} ms is longer than the room between its neighbours ({room:.4f} ms): units?"
     assert report.median_ms == float(np.median(t)), f"median {report.median_ms} vs {np.median(t)}"
     assert report.p90_ms == float(np.percentile(t, 90)), f"p90 {report.p90_ms} vs {np.percentile(t, 90)}"
     iqr = (np.percentile(t, 75) - np.percentile(t, 25)) / np.median(t)
-    assert abs(report.spread - iqr) < 1e-12, f"spread {report.spread} vs IQR/median {iqr}"
+    assert abs(report.spread - iqr) < 1e-12, \
+        f"spread: got {report.spread:.4f}, expected the interquartile range divided by the median, {iqr:.4f}"
     assert report.blas_threads == (None if blas_threads() is None else 1), \
         f"threads=1 pins BLAS to one thread and the report says so: saw {report.blas_threads}"
     raises(ValueError, lambda: measure_latency(model, 1, iterations=0), "iterations")
@@ -827,6 +841,93 @@ def test_unit_amdahl():
 
 if __name__ == "__main__":
     test_unit_amdahl()
+
+# %% [markdown]
+# ## 8b. Choosing what to optimize
+#
+# A profile gives every layer its share of the time. Suppose an optimization (int8, a fused
+# kernel, a cache) would make any one layer `factor`× faster, each layer you apply it to costs you
+# a day of work, and you need the whole model `target`× faster. Which layers do you take on, and
+# how few can do it? `choose_layers(shares, target, factor)` decides. The contract:
+#
+# - `shares` maps layer names to *disjoint* fractions of the total time (self times, so they add
+#   up to at most 1); `factor` may be `math.inf` (the layers vanish);
+# - return a list of names from `shares`, each once, whose combined share, made `factor`× faster,
+#   gives a whole-model speed-up of at least `target` by Amdahl's law, with **as few layers as
+#   possible** (when several choices are equally small, any of them is right);
+# - a `target` of 1 or less needs no work: return `[]`;
+# - when no choice reaches `target`, not even all the layers, raise a ValueError that says the
+#   best speed-up that *is* reachable, so the caller knows how far off the goal is.
+#
+# How you search is up to you: the tests check only what your choice achieves and that no smaller
+# choice would do. Convince yourself your method finds the fewest layers, not just some layers.
+
+# %% nbgrader={"grade": false, "grade_id": "choose-layers", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def choose_layers(shares: dict[str, float], target: float, factor: float = math.inf) -> list[str]:
+    """The fewest layers of `shares` (name -> disjoint fraction of the time) which, made `factor`×
+    faster, make the whole model at least `target`× faster; a ValueError when none can."""
+    if any(not 0.0 <= p <= 1.0 for p in shares.values()) or sum(shares.values()) > 1.0 + 1e-9:
+        raise ValueError(f"choose_layers: shares must be fractions in [0, 1] adding up to at most 1, got {shares}")
+    if not factor > 0:
+        raise ValueError(f"choose_layers: factor must be positive, got {factor!r}")
+    ### BEGIN SOLUTION
+    if target <= 1.0:
+        return []
+    chosen, covered = [], 0.0
+    for name, p in sorted(shares.items(), key=lambda item: -item[1]):  # the biggest share first
+        chosen.append(name)
+        covered += p
+        if amdahl_speedup(min(covered, 1.0), factor) >= target:
+            return chosen
+    best = amdahl_speedup(min(covered, 1.0), factor)
+    raise ValueError(f"choose_layers: a {target}x speed-up is out of reach; optimizing every layer "
+                     f"{factor}x faster gives at most {best:.3f}x")
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the fewest layers that reach the target
+
+# %% nbgrader={"grade": true, "grade_id": "test-choose-layers", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+def test_unit_choose_layers():
+    import re
+    from itertools import combinations
+
+    from tinytorch.testing import raises
+    profile = {"embed": 0.02, "attn": 0.30, "mlp": 0.45, "ln": 0.05, "head": 0.08, "rest": 0.10}
+    cases = [(1.5, math.inf), (2.5, math.inf), (1.6, 4.0), (3.9, math.inf), (1.05, 2.0), (6.0, 100.0)]
+    for target, factor in cases:
+        got = choose_layers(dict(profile), target, factor)
+        what = f"choose_layers(profile, target={target}, factor={factor}) returned {got}"
+        assert isinstance(got, list) and all(name in profile for name in got), f"{what}: names of the profile, in a list"
+        assert len(set(got)) == len(got), f"{what}: a layer is listed twice"
+        reached = amdahl_speedup(min(1.0, sum(profile[n] for n in got)), factor)
+        assert reached >= target - 1e-9, \
+            f"{what}: those layers reach only {reached:.3f}x, short of {target}x (did you stop too early?)"
+        smaller = [c for c in combinations(profile, len(got) - 1)
+                   if amdahl_speedup(min(1.0, sum(profile[n] for n in c)), factor) >= target - 1e-9] if got else []
+        best = max(smaller, key=lambda c: sum(profile[n] for n in c)) if smaller else ()
+        assert not smaller, (f"{what}: {len(got)} layers, but {len(got) - 1} are enough, e.g. {list(best)}; "
+                             "which layers buy the most?")
+    assert choose_layers(profile, 1.0) == [] and choose_layers(profile, 0.5, 2.0) == [], "a target <= 1 needs no layer"
+    got = choose_layers({"a": 0.25, "b": 0.5}, 2.0)
+    assert got == ["b"], f"p = 0.5 with k = inf gives exactly 2x, which reaches a target of 2: got {got}, expected ['b']"
+    got = sorted(choose_layers({"a": 0.5, "b": 0.25, "c": 0.25}, 4.0))
+    assert got in (["a", "b"], ["a", "c"]), f"0.5 + 0.25 = 0.75 made infinitely fast is exactly 4x: got {got}"
+    for shares, target, factor, best in [({"a": 0.1, "b": 0.2}, 2.0, math.inf, 1 / 0.7),
+                                         ({"a": 0.5, "b": 0.4}, 4.0, 4.0, 1 / (0.1 + 0.9 / 4))]:
+        err = raises(ValueError, lambda s=shares, t=target, k=factor: choose_layers(s, t, k))
+        numbers = [float(v) for v in re.findall(r"\d+\.\d+|\d+", str(err))]
+        assert any(abs(v - best) < 0.01 for v in numbers), \
+            f"choose_layers({shares}, {target}, {factor}) is out of reach: the error should say the best reachable speed-up, {best:.2f}x; it says: {err}"
+    assert profile == {"embed": 0.02, "attn": 0.30, "mlp": 0.45, "ln": 0.05, "head": 0.08, "rest": 0.10}, \
+        "choose_layers must not change the shares it is given"
+    print("choose_layers: OK")
+
+
+if __name__ == "__main__":
+    test_unit_choose_layers()
 
 # %% [markdown]
 # ## 9. The per-layer report
@@ -977,8 +1078,11 @@ def test_unit_layer_report():
     names = [r.name for r in rows]
     assert names == ["layers.0", "layers.1", "layers.2"], f"rows: {names}"
     first, relu, last = rows
-    assert (first.kind, relu.kind, last.kind) == ("Linear", "ReLU", "Linear"), [r.kind for r in rows]
-    assert (first.params, relu.params, last.params) == (36, 0, 10), [r.params for r in rows]
+    kinds = [r.kind for r in rows]
+    assert kinds == ["Linear", "ReLU", "Linear"], f"kind is the layer's class name: got {kinds}"
+    params = [r.params for r in rows]
+    assert params == [36, 0, 10], \
+        f"params per row: got {params}, expected [36, 0, 10] (each layer's own parameters, once per layer, not per op)"
     assert (first.macs, first.flops) == (B * 32, 2 * B * 32 + B * 4), f"Linear(8, 4): {first}"
     assert (relu.macs, relu.flops) == (0, B * 4), f"ReLU: {relu}"
     assert first.output_bytes == 2 * B * 4 * 4, f"Linear(8, 4) writes a matmul and an add output: {first.output_bytes}"

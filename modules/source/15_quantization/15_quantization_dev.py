@@ -179,7 +179,8 @@ def test_unit_quantization_params():
     from tinytorch.testing import close, raises
     scale, zero = quantization_params(-1.0, 2.0)
     close(scale, 3 / 255, what="affine scale of [-1, 2]: (hi - lo) / 255")
-    assert int(zero) == -43 and zero.dtype == np.int32, f"zero point of [-1, 2]: got {zero!r}, expected -43 (int32)"
+    assert int(zero) == -43 and zero.dtype == np.int32, \
+        f"zero point of [-1, 2]: got {int(zero)} ({zero.dtype}), expected -43 (int32): z = -128 - round(lo / s)"
     scale, zero = quantization_params(np.array([0.5, -4.0]), np.array([6.0, -1.0]))
     close(scale, [6 / 255, 4 / 255], what="ranges [0.5, 6] and [-4, -1] are extended to [0, 6] and [-4, 0]")
     assert zero.tolist() == [-128, 127], f"zero points of [0, 6] and [-4, 0]: got {zero.tolist()}, expected [-128, 127]"
@@ -219,10 +220,13 @@ if __name__ == "__main__":
 # calibrated range (section 6) are clipped to the nearest end, and their error is unbounded:
 # that is the price of clipping.
 #
-# **Dequantize: beware int8 overflow.** `x̂ = s · (q − z)`. In int8, `q − z` overflows: with
-# `q = 127` and `z = −128` the difference 255 wraps around to −1. Widen `q` to `int32` *before*
-# subtracting, then multiply by the scale (the given line returns float32, TinyTorch's dtype,
-# saturating the rare value that rounds just past float32's largest number).
+# **Dequantize: beware int8 overflow.** `x̂ = s · (q − z)`. The difference `q − z` ranges over
+# `−255 … 255`, which int8 cannot hold: NumPy computes `int8 − int8` in int8, so with `q = 127`
+# and `z = −128` the true 255 wraps around to −1, silently, and a value at the top of the range
+# comes back at the bottom. Your dequantization must be exact for every int8 code and every zero
+# point in `[−128, 127]`; choose the arithmetic so that it is. (The given last line returns
+# float32, TinyTorch's dtype, saturating the rare value that rounds just past float32's largest
+# number.)
 #
 # `quantize(x, scale, zero_point, symmetric)` takes an already converted float64 array and
 # parameters that broadcast against it; `dequantize_int8(q, scale, zero_point)` checks that it
@@ -265,6 +269,8 @@ def test_unit_quantize():
     q = quantize(x, 3 / 255, -43)
     assert q.dtype == np.int8, f"quantize must return int8, got {q.dtype}"
     assert q.tolist() == [-128, -43, 4, 127], f"worked example: got {q.tolist()}, expected [-128, -43, 4, 127]"
+    close(dequantize_int8(np.array([127, -128], dtype=np.int8), 0.5, -128), [127.5, 0.0],
+          what="q - z must be computed in a wider type: 127 - (-128) = 255 overflows int8")
     close(dequantize_int8(q, 3 / 255, -43), [-1.0, 0.0, 47 * 3 / 255, 2.0], what="dequantized worked example")
     assert dequantize_int8(q, 3 / 255, -43).dtype == np.float32, "dequantize_int8 returns float32"
     q = quantize(np.array([0.26, 0.24, -0.26, 5.0, -5.0]), 0.5, 0)
@@ -292,13 +298,13 @@ if __name__ == "__main__":
 # `quantize_int8(x, symmetric=False, axis=None)` finds the range of the data itself and
 # returns `(q, scale, zero_point)`:
 #
-# - **Per tensor** (`axis=None`): one `lo = x.min()`, one `hi = x.max()`, so one scale and one
-#   zero point for all of `x` (returned as a Python `float` and `int`).
-# - **Per channel** (`axis=k`): one range per index along axis `k`, i.e. min and max over all
-#   the *other* axes. A `Linear` weight of shape `(in, out)` quantized with `axis=1` gets one
-#   scale per output neuron. Return the scales and zero points with **the reduced axes kept
-#   as size 1** (shape `(1, out)` for that weight), so that `dequantize_int8(q, scale, zp)`
-#   broadcasts them without being told the axis.
+# - **Per tensor** (`axis=None`): one range, from the smallest to the largest element, so one
+#   scale and one zero point for all of `x` (returned as a Python `float` and `int`).
+# - **Per channel** (`axis=k`): one range per index along axis `k`, taken over all the *other*
+#   axes. For a `Linear` weight of shape `(in, out)`, one scale per output neuron is a per-channel
+#   quantization along the axis that indexes the outputs. Return the scales and zero points
+#   with **the reduced axes kept as size 1** (shape `(1, out)` for one scale per output neuron),
+#   so that `dequantize_int8(q, scale, zp)` broadcasts them without being told the axis.
 #
 # **Why per channel?** One output neuron may have weights in `[−0.05, 0.05]` and another in
 # `[−2, 2]`. With one shared scale, the small neuron's weights get about 3 of the 255 steps,
@@ -352,7 +358,7 @@ def test_unit_quantize_int8():
         assert q.dtype == np.int8 and q.shape == np.shape(x), f"q: {q.dtype} {q.shape}, expected int8 {np.shape(x)}"
         error = np.abs(dequantize_int8(q, scale, zero) - np.asarray(x, np.float64))
         bound = np.broadcast_to(np.asarray(scale) / 2, error.shape) * (1 + 1e-5) + 1e-12
-        worst = np.unravel_index(np.argmax(error - bound), error.shape)
+        worst = tuple(int(i) for i in np.unravel_index(np.argmax(error - bound), error.shape))
         assert np.all(error <= bound), (f"round-trip error {error[worst]:.3g} > scale/2 = {bound[worst]:.3g} at "
                                         f"{worst} for {kwargs}, x = {np.asarray(x)[worst]}")
         return q, scale, zero
@@ -550,6 +556,150 @@ if __name__ == "__main__":
 # too low (99 %) clips ordinary values as well. Measure on the model: section 8 does.
 
 # %% [markdown]
+# ## 5b. Calibrating in bounded memory
+#
+# `Calibrator("percentile")` keeps every value it has seen. For a few batches of a small model
+# that is fine; for a GPT's activations over a calibration set of thousands of sequences it is
+# gigabytes. `StreamingCalibrator(percentile, memory)` gives the same answer in bounded memory:
+#
+# - `observe(x)` takes a batch (Tensor or array, any shape, any number of batches; use
+#   `_as_float_array(x, "StreamingCalibrator.observe")` to read it), and `range()` returns
+#   `(lo, hi)`, the `(100 − p)`-th and `p`-th percentiles of **all** values observed so far
+#   (a ValueError before the first batch);
+# - whatever the number of batches, the calibrator keeps at most about `memory` numbers (the
+#   test pickles it: 200,000 observed values must not make it grow past that);
+# - `lo` and `hi` may be off from the exact percentiles by at most **0.5 % of the largest
+#   magnitude observed**. "Exact" means what `np.percentile` of everything (`Calibrator`'s answer)
+#   could have said: any value between the two sorted values that bracket the percentile's
+#   position (in a sparse tail those two can be far apart). That is the precision that matters:
+#   the range is extended to include 0 before the scale is set, so the scale is at least the
+#   largest magnitude over 255, and an error of 0.5 % of it moves the range by about one step.
+#
+# The batches may drift (later ones larger than the first), be one-sided, or be constant, and
+# `p` is anything in `(50, 100]`: for `p = 90` and 100,000 values, 10,000 of them lie beyond
+# each percentile. How you summarise the stream is yours to decide.
+
+# %% nbgrader={"grade": false, "grade_id": "streaming-calibrator", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class StreamingCalibrator:
+    """The (100 - p)-th and p-th percentiles of every value observed, kept in about `memory`
+    numbers whatever the number of values; each end within 0.5 % of the largest magnitude."""
+
+    def __init__(self, percentile: float = 99.99, memory: int = 4096):
+        if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 50 < percentile <= 100:
+            raise ValueError(f"percentile must be a number in (50, 100], got {percentile!r}")
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 256:
+            raise ValueError(f"memory must be an int >= 256 (numbers kept), got {memory!r}")
+        self.percentile, self.memory = float(percentile), memory
+        self.count = 0  # values observed so far
+
+    def observe(self, x) -> None:
+        """Take one batch into the summary."""
+        values = _as_float_array(x, "StreamingCalibrator.observe").ravel()
+        ### BEGIN SOLUTION
+        # A histogram of about `memory` counts on [-reach, reach), anchored at 0; when a value
+        # falls outside, adjacent bins merge in pairs and the reach doubles, so the bin width
+        # stays below 4 * max|value| / bins.
+        if self.count == 0:
+            self.reach = float(np.abs(values).max()) or 1.0
+            self.counts = np.zeros(self.memory // 4 * 4, np.int64)
+        bins = len(self.counts)
+        while np.abs(values).max() >= self.reach:
+            merged = self.counts.reshape(-1, 2).sum(axis=1)
+            self.counts = np.concatenate([np.zeros(bins // 4, np.int64), merged, np.zeros(bins // 4, np.int64)])
+            self.reach *= 2.0
+        index = ((values + self.reach) / (2.0 * self.reach / bins)).astype(np.int64)
+        self.counts += np.bincount(np.minimum(index, bins - 1), minlength=bins)
+        ### END SOLUTION
+        self.count += values.size
+
+    def range(self) -> tuple[float, float]:
+        """(lo, hi): the (100 - p)-th and p-th percentiles of all values observed."""
+        if self.count == 0:
+            raise ValueError("StreamingCalibrator.range(): no batch observed yet")
+        ### BEGIN SOLUTION
+        below = np.cumsum(self.counts)  # values in bins 0..i
+
+        def quantile(fraction: float) -> float:
+            i = int(np.searchsorted(below, fraction * (self.count - 1), side="right"))  # np.percentile's position
+            return float(-self.reach + (i + 0.5) * 2.0 * self.reach / len(self.counts))  # the bin's centre
+
+        return quantile(1.0 - self.percentile / 100.0), quantile(self.percentile / 100.0)
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: the streaming calibrator
+# Each case compares the streamed range with the exact percentiles of everything observed, and
+# checks what the calibrator keeps after 200,000 values.
+
+# %% nbgrader={"grade": true, "grade_id": "test-streaming-calibrator", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+def _footprint(value, seen=None) -> int:
+    """Bytes of the numbers an object keeps: arrays by nbytes, Python numbers 8 each, containers
+    and attributes walked (a test helper)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, int | float | np.generic):
+        return 8
+    if isinstance(value, dict):
+        return sum(_footprint(k, seen) + _footprint(v, seen) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(_footprint(v, seen) for v in value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return _footprint(vars(value), seen)
+    return 0
+
+
+def test_unit_streaming_calibrator():
+    from tinytorch.testing import raises
+    rng = np.random.default_rng(11)
+    raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
+    cases = {
+        "100 normal batches, p = 99.99": (99.99, [rng.normal(size=1000) for _ in range(100)]),
+        "100 normal batches, p = 90": (90.0, [rng.normal(size=1000) for _ in range(100)]),
+        "drifting: each batch wider than the last": (99.0, [rng.normal(size=500) * 1.05 ** i for i in range(100)]),
+        "one-sided, far from 0": (99.9, [rng.uniform(100, 101, size=(20, 50)) for _ in range(50)]),
+        "a first batch of zeros, then ReLU outputs": (99.99, [np.zeros(300)] + [np.maximum(rng.normal(size=700), 0) for _ in range(40)]),
+        "heavy tails (Student t, 2 degrees of freedom)": (99.9, [rng.standard_t(2, size=2000) for _ in range(50)]),
+        "a constant": (95.0, [np.full(100, -2.5) for _ in range(3)]),
+        "p = 100 is min and max": (100.0, [rng.normal(size=1000) * 3 for _ in range(20)]),
+    }
+    for what, (p, batches) in cases.items():
+        cal = StreamingCalibrator(p, memory=4096)
+        for b in batches:
+            cal.observe(Tensor(b) if b.ndim == 2 else b)
+        everything = np.sort(np.concatenate([b.ravel() for b in batches]))
+        position = np.array([100 - p, p]) / 100 * (everything.size - 1)  # np.percentile's position
+        below, above = everything[np.floor(position).astype(int)], everything[np.ceil(position).astype(int)]
+        got = np.array(cal.range(), dtype=np.float64)
+        off = np.maximum(below - got, 0) + np.maximum(got - above, 0)  # distance to the bracket
+        allowed = 0.005 * np.abs(everything).max()
+        worst = int(np.argmax(off))
+        assert np.all(off <= allowed), \
+            (f"{what}: {'hi' if worst else 'lo'} = {got[worst]:.5g}, but the {[100 - p, p][worst]:g}-th percentile "
+             f"of all {everything.size:,} values lies in [{below[worst]:.5g}, {above[worst]:.5g}]; allowed error "
+             f"{allowed:.3g} (0.5 % of the largest magnitude)")
+        assert cal.count == everything.size, f"{what}: count {cal.count}, expected {everything.size}"
+    cal = StreamingCalibrator(99.0, memory=1024)
+    kept = []
+    for i in range(200):
+        cal.observe(rng.normal(size=1000) * (1 + i / 100))
+        if i in (9, 199):
+            kept.append(_footprint(cal))
+    assert kept[1] <= 16 * 1024 + 1024, \
+        (f"after 200,000 values the calibrator keeps {kept[1]:,} bytes of numbers (after 10,000: {kept[0]:,}); "
+         f"memory=1024 allows about {16 * 1024 + 1024:,}: it keeps more than `memory` numbers")
+    print("StreamingCalibrator: OK")
+
+
+if __name__ == "__main__":
+    test_unit_streaming_calibrator()
+
+# %% [markdown]
 # ## 6. Integer arithmetic: a quantized matrix product
 #
 # A `Linear` computes `y = x @ W + b`, `x` of shape `(N, K)`, `W` of shape `(K, M)`. Quantize
@@ -685,11 +835,26 @@ def test_unit_quantized_linear():
     cal.observe(x)
     layer = QuantizedLinear.from_linear(linear, cal)
     assert layer.weight_q.dtype == np.int8 and layer.weight_q.shape == (6, 4), f"weight_q {layer.weight_q.dtype} {layer.weight_q.shape}"
-    w_hat = dequantize_int8(*quantize_int8(linear.weight.data, symmetric=True, axis=1))
+    w_q, w_scale, _ = quantize_int8(linear.weight.data, symmetric=True, axis=1)
+    bad = np.flatnonzero((layer.weight_q != w_q).any(axis=0))
+    assert bad.size == 0, (f"weight_q differs from the symmetric per-output-column codes in columns {bad.tolist()}: "
+                           "weights are quantized symmetric (zero point 0), one scale per output column")
+    w_hat = dequantize_int8(w_q, w_scale, 0)
     s, z = cal.qparams()
     x_hat = dequantize_int8(quantize(x.astype(np.float64), s, z), s, z)
     out = layer(Tensor(x))
     assert isinstance(out, Tensor) and out.dtype == np.float32 and out.shape == (7, 4), f"got {type(out)} {out.shape}"
+    zero_in = layer(Tensor(np.zeros((1, 6), np.float32))).data
+    worst = int(np.argmax(np.abs(zero_in[0] - linear.bias.data)))
+    assert np.allclose(zero_in, linear.bias.data, atol=1e-6), \
+        (f"a zero input must give exactly the bias (x = 0 is the code q = z, and q - z = 0): output {worst} is "
+         f"{zero_in[0, worst]:.4f}, bias {linear.bias.data[worst]:.4f}; is the zero point subtracted (z = {z})?")
+    big = Linear(1024, 2, bias=False, rng=6)
+    big.weight.data[:] = np.array([1.0, -1.0], np.float32)
+    ones = Calibrator()
+    ones.observe(np.array([0.0, 1.0]))
+    sums = QuantizedLinear.from_linear(big, ones)(Tensor(np.ones((1, 1024), np.float32)))
+    close(sums, [[1024.0, -1024.0]], rtol=1e-3, what="K = 1024 products of 255 * 127: needs int32 accumulation")
     close(out, x_hat.astype(np.float64) @ w_hat + linear.bias.data, atol=1e-4,
           what="static QuantizedLinear = dequantized input @ dequantized weight + bias")
     close(out, linear(Tensor(x)), atol=0.15, rtol=0.02, what="quantized output close to the float Linear")
@@ -708,12 +873,6 @@ def test_unit_quantized_linear():
     assert err_c < err_t, f"column 0 (small weights): per-channel error {err_c:.3g} should beat per-tensor {err_t:.3g}"
     close(layer(Tensor(x[None])), out.data[None], what="inputs with leading batch axes (1, 7, 6)")
 
-    big = Linear(1024, 2, bias=False, rng=6)
-    big.weight.data[:] = np.array([1.0, -1.0], np.float32)
-    ones = Calibrator()
-    ones.observe(np.array([0.0, 1.0]))
-    sums = QuantizedLinear.from_linear(big, ones)(Tensor(np.ones((1, 1024), np.float32)))
-    close(sums, [[1024.0, -1024.0]], rtol=1e-3, what="K = 1024 products of 255 * 127: needs int32 accumulation")
     x_grad = Tensor(x, requires_grad=True)
     assert not layer(x_grad).requires_grad, "quantized_linear is inference only: no graph"
     raises(ValueError, lambda: layer(Tensor(np.ones((2, 5)))), "last dimension 6")
@@ -730,15 +889,18 @@ if __name__ == "__main__":
 # `quantize_model(model, calibration_data, method="minmax", percentile=99.99, per_channel=True)`
 # returns a **copy** of the model with every `Linear` replaced by a `QuantizedLinear`; the float
 # model is not changed (you will want it to compare against). Other layers (`Conv2d`, ReLU,
-# batch norm) stay float. The steps:
+# batch norm) stay float. The contract:
 #
-# 1. `copy.deepcopy` the model.
-# 2. Wrap every `Linear` of the copy in an `_Observed` module (given): it passes the input to a
-#    `Calibrator` and then to the `Linear`.
-# 3. Run the calibration batches through the copy in evaluation mode, under `no_grad()`.
-# 4. Replace every `_Observed` by `QuantizedLinear.from_linear(linear, calibrator, per_channel)`.
+# - the float model comes back exactly as it was (weights, training mode, no wrappers left);
+# - each `QuantizedLinear` gets static input parameters from the inputs *its* `Linear` saw on all
+#   calibration batches (with `method` and `percentile`), and per-channel weights when
+#   `per_channel`;
+# - calibration runs the model as in inference: evaluation mode (dropout off, batch norm on its
+#   running statistics), no graph.
 #
-# Steps 2 and 4 use `_swap_modules(root, replace)` (given): it walks every module's attributes,
+# The difficulty is that a `Linear`'s inputs exist only inside the model's forward pass. Three
+# given pieces help. `_Observed(linear, calibrator)` is a layer that shows its input to a
+# `Calibrator` and then runs the `Linear`. `_swap_modules(root, replace)` walks every module's attributes,
 # including lists (`Sequential.layers`, a GPT's `blocks`) and dicts, and puts `replace(child)`
 # wherever that returns a module. A `Linear` used in two places (tied) is one object and is
 # swapped everywhere. The model itself is held in a one-layer `Sequential` during the swaps,
@@ -878,7 +1040,8 @@ def test_unit_quantize_model():
     assert all(type(m).__name__ == "Linear" for m in (model.layers[0], shared, model.layers[4])), "the float model must keep its Linear layers"
     assert all(np.array_equal(p.data, before[name]) for name, p in model.named_parameters()), "the float model's weights changed"
     first = quantized.layers[0]
-    close(first.input_scale, (x.max() - x.min()) / 255, rtol=1e-5, what="first layer's input range: min/max of all calibration batches")
+    close(first.input_scale, (x.max() - x.min()) / 255, rtol=1e-5, what="first layer's input range: min/max of its own inputs over all calibration batches "
+          "(one Calibrator per Linear: a shared one mixes the ranges of different layers)")
     hidden = np.maximum(x @ model.layers[0].weight.data + model.layers[0].bias.data, 0)
     close(inner[0].input_scale, (hidden.max() - 0) / 255, rtol=1e-3,
           what="second layer calibrated on the float ReLU outputs, with the Dropout off (evaluation mode)")
