@@ -172,14 +172,7 @@ def test_every_stub_of_every_module_has_hints(module):
     assert problems == [], "\n".join(problems)
 
 
-# Modules whose stubs are not yet rebalanced (issue 18); a module leaves this set when it passes.
-NOT_YET_BALANCED = {
-}
-
-
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="issue 18: not yet rebalanced"))
-    if m.number in NOT_YET_BALANCED else m for m in available(REPO)], ids=lambda m: m.name)
+@pytest.mark.parametrize("module", available(REPO), ids=lambda m: m.name)
 def test_every_module_asks_students_to_decide(module):
     """Each stub says what it asks (COPY, TRANSLATE, DESIGN); at most a third COPY, at least one DESIGN."""
     problems = hints.balance(REPO, module)

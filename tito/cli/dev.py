@@ -18,7 +18,7 @@ app = new_app("Checks for course developers: mutation testing of the reference s
 def mutate(
     number: MaybeModule = None,
     all_modules: Annotated[bool, typer.Option("--all", help="Check every written module.")] = False,
-    minimum: Annotated[float, typer.Option("--min", help="Fail below this share of mutants caught.")] = 0.8,
+    minimum: Annotated[float, typer.Option("--min", help="Fail below this share of mutants caught.")] = 0.9,
     jobs: Annotated[int, typer.Option(help="Mutants tested in parallel.")] = 2,
     package: Annotated[bool, typer.Option(
         "--package", help="Also run tests/NN_slug on each mutant the inline tests catch, and list the "
