@@ -24,6 +24,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CI_ENV = {**os.environ, "CI": "1", "PYTHONPATH": ""}
 
 
+@functools.cache
+def graded_points(number: str) -> float:
+    """The points of a module's graded cells in the reference (what a full grade is)."""
+    from tito.course import notebook
+    from tito.registry import get_module
+
+    cells = notebook.parse(REPO / get_module(number).source)
+    return float(sum((c.nbgrader or {}).get("points", 0) for c in cells if (c.nbgrader or {}).get("grade")))
+
+
 def has_nbgrader() -> bool:
     """Is the instructor extra (nbgrader and its command) installed in this environment?"""
     from tito.grading import nbgrader_course

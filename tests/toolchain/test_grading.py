@@ -35,6 +35,8 @@ from tito.grading.grader import (
 )
 from tito.registry import MODULES, get_module
 
+from .conftest import graded_points
+
 REPO = Path(__file__).resolve().parents[2]
 AUTOGRAD = get_module("05")
 
@@ -263,7 +265,7 @@ def test_edited_or_deleted_graded_cells_run_as_released(tmp_path):
     del lines[start:end]
     report = grade_file(REPO, "01", _write(tmp_path, "edited.py", "\n".join(lines) + "\n"))
     cells = {c.grade_id: c for c in report.cells}
-    assert report.total == 0 and report.max_total == 60
+    assert report.total == 0 and report.max_total == graded_points("01")
     assert "NotImplementedError" in cells["test-creation"].message
     assert cells["test-module"].line is None and "missing" in cells["test-module"].message
 
@@ -278,7 +280,7 @@ def test_a_cell_cannot_switch_the_graded_tests_off(tmp_path):
 def test_an_endless_cell_times_out_and_the_next_cells_run(tmp_path):
     text = _new_cell_before(_reference("01"), "tensor-test-helpers", "while True:\n    pass")
     report = grade_file(REPO, "01", _write(tmp_path, "loop.py", text), timeout=2)
-    assert report.total == 60 and report.crash is None
+    assert report.total == graded_points("01") and report.crash is None
     assert any("did not finish within 2 s" in e for e in report.errors), report.errors
 
 
@@ -305,7 +307,7 @@ def test_a_notebook_grades_like_its_percent_file(tmp_path):
     nb.cells.insert(1, nbformat.v4.new_code_cell("%matplotlib inline\n!echo an IPython-only line"))
     jupytext.write(nb, notebook)
     report = grade_file(REPO, "01", notebook)
-    assert report.total == report.max_total == 60 and report.errors == [], report.to_dict()
+    assert report.total == report.max_total == graded_points("01") and report.errors == [], report.to_dict()
 
 
 # -- the command --------------------------------------------------------------------------------
