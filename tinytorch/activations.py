@@ -44,7 +44,7 @@ class Tanh:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4)."""
+        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4; given)."""
         return Tensor._op("tanh", np.tanh(x.data), x)
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 """Module 02 (activations) against the exported package: values, stability, the op contract."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -300,6 +301,79 @@ def test_property_sigmoid_tanh_gelu_monotone_where_expected(a):
     assert np.all(np.diff(Tanh()(Tensor(a)).data) >= 0)
     pos = a[a >= 0]  # GELU dips below zero for negative inputs; it is increasing for x >= 0
     assert np.all(np.diff(GELU()(Tensor(pos)).data) >= 0)
+
+
+# --- no Python loop over the elements (counted in steps, never in seconds) ----------------------
+
+
+def python_steps(function, *args):
+    """Python lines run and calls made (math's C functions wrapped so they count) by `function(*args)`."""
+    steps = [0]
+
+    def count_lines(frame, event, arg):
+        steps[0] += 1
+        return count_lines
+
+    def count_calls(frame, event, arg):
+        if event in ("call", "c_call"):
+            steps[0] += 1
+
+    names = ("exp", "expm1", "tanh", "erf", "log", "log1p", "sqrt")
+    originals = {name: getattr(math, name) for name in names}
+    for name, fn in originals.items():
+        setattr(math, name, lambda *a, _f=fn: _f(*a))
+    old_trace, old_profile = sys.gettrace(), sys.getprofile()
+    sys.settrace(count_lines)
+    sys.setprofile(count_calls)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(old_trace)
+        sys.setprofile(old_profile)
+        for name, fn in originals.items():
+            setattr(math, name, fn)
+    return steps[0]
+
+
+LOOP_N = 20_000
+
+
+@pytest.mark.parametrize("cls, ref, name", ALL, ids=IDS)
+def test_no_python_loop_over_elements(cls, ref, name):
+    x = Tensor(np.linspace(-6.0, 6.0, LOOP_N).reshape(100, 200))
+    steps = python_steps(cls(), x)
+    assert steps < LOOP_N // 10, (
+        f"{cls.__name__} took {steps:,} Python steps (lines and calls) for {LOOP_N:,} elements: it loops "
+        "over the elements in Python (a for loop, a comprehension, np.vectorize or np.frompyfunc of a Python "
+        "function, map). The contract asks for NumPy operations on the whole array at once")
+
+
+@pytest.mark.parametrize("loop", ["vectorize", "comprehension", "vectorize_math", "for"])
+def test_the_loop_check_sees_loops(loop):
+    def looped(x):
+        a = x.data
+        if loop == "vectorize":
+            data = np.vectorize(lambda v: 1 / (1 + np.exp(-v)))(a)
+        elif loop == "comprehension":
+            data = np.array([[max(v, 0.0) for v in row] for row in a], dtype=a.dtype)
+        elif loop == "vectorize_math":
+            data = np.vectorize(math.tanh)(a)
+        else:
+            data = a.copy()
+            for i in range(a.size):
+                if data.flat[i] < 0:
+                    data.flat[i] = 0
+        return Tensor._op("relu", data, x)
+    x = Tensor(np.linspace(-6.0, 6.0, LOOP_N).reshape(100, 200))
+    assert python_steps(looped, x) >= LOOP_N
+    assert python_steps(ReLU(), x) < LOOP_N // 10
+
+
+def test_a_wrong_op_name_suggests_the_contract_name(dummy_rules):
+    x = Tensor([1.0, -1.0], requires_grad=True)
+    raises(RuntimeError, lambda: Tensor._op("ReLU", np.maximum(x.data, 0), x),
+           "'ReLU' has no backward rule", "Did you mean 'relu'?")
+    raises(RuntimeError, lambda: Tensor._op("soft_max", x.data, x, axis=-1), "Did you mean 'softmax'?")
 
 
 # --- the op contract that module 05 relies on ---------------------------------------------------

@@ -38,6 +38,7 @@
 # %% nbgrader={"grade": false, "grade_id": "tensor-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp tensor
 #| export
+import difflib
 import warnings
 from collections.abc import Callable
 
@@ -133,9 +134,18 @@ def register_non_differentiable(*names: str) -> None:
 
 
 def missing_rule_message(name: str) -> str:
-    return (f"op {name!r} has no backward rule, so gradients through it would be silently wrong. "
-            f"Register one with `@register_backward({name!r})` (module 05 shows how), or, if the op "
-            f"has no gradient (like argmax), declare it with `register_non_differentiable({name!r})`.")
+    message = f"op {name!r} has no backward rule, so gradients through it would be silently wrong. "
+    known = {str(op).lower(): op for op in [*BACKWARD_RULES, *NON_DIFFERENTIABLE]}
+    low = str(name).lower()
+    close_names = [known[low]] if low in known else [
+        known[other] for other in difflib.get_close_matches(low, known, n=3, cutoff=0.7)]
+    if close_names:  # most often a typo or the wrong case in the op name of the contract
+        message += (f"Did you mean {' or '.join(map(repr, close_names))}? Op names are exact and "
+                    "case-sensitive (docs/MODULE_FORMAT.md lists them). If it is a new op, register")
+    else:
+        message += "Register"
+    return message + (f" one with `@register_backward({name!r})` (module 05 shows how), or, if the op "
+                      f"has no gradient (like argmax), declare it with `register_non_differentiable({name!r})`.")
 
 
 class Config:

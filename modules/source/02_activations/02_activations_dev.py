@@ -24,7 +24,8 @@
 # like `±10,000`, without a single overflow warning or `NaN`.
 #
 # ## Learning objectives
-# - Implement `ReLU`, `Sigmoid`, `Tanh`, `GELU` and `Softmax` as callable objects on Tensors.
+# - Implement `ReLU`, `Sigmoid`, `GELU` and `Softmax` as callable objects on Tensors, and see
+#   why the given `Tanh` is one trusted NumPy call.
 # - Explain why `1 / (1 + exp(-x))` overflows for `x = -1000`, and **design** a sigmoid that
 #   cannot overflow and stays accurate in its tails; explain why softmax subtracts the row
 #   maximum first.
@@ -35,8 +36,8 @@
 #
 # ## How to work
 # In your copy of this file, each `forward` you write is a stub that raises
-# `NotImplementedError`; replace the stub with your code. Sections 2 to 6 explain one activation
-# each (the docstring says which); run the test cell right after each one. Stuck? `tito hint 02`
+# `NotImplementedError`; replace the stub with your code (Tanh's, in section 4, is given: read
+# it). Sections 2 to 6 explain one activation each (the docstring says which); run the test cell right after each one. Stuck? `tito hint 02`
 # lists the stubs, and `tito hint 02 Sigmoid.forward` (for example) shows hints one level at a
 # time: the idea, then the math, then the shape of the code. When every test passes, run
 # `tito module complete 02`: it checks this file, exports the `#| export` cells to
@@ -95,7 +96,7 @@ from tinytorch.testing import close, recording_ops  # noqa: F401 - for your expe
 # | Sigmoid | `1 / (1 + e^{-x})` | 1 exp + 3 | `(0, 1)` |
 # | Tanh | `(e^x - e^{-x}) / (e^x + e^{-x})` | ~1 exp + 4 | `(-1, 1)` |
 # | GELU (tanh approx.) | `0.5·x·(1 + tanh(√(2/π)(x + 0.044715·x³)))` | 1 tanh + ~8 | `≈[-0.17, ∞)` |
-# | Softmax | `e^{x_i - m} / Σ_j e^{x_j - m}` | 1 exp + ~4 (three passes over the row) | `(0, 1)`, sums to 1 |
+# | Softmax | `e^{x_i - m} / Σ_j e^{x_j - m}` | 1 exp + ~4 (four passes over the row) | `(0, 1)`, sums to 1 |
 
 # %% [markdown]
 # ## 2. ReLU
@@ -209,8 +210,11 @@ def test_unit_sigmoid():
     import math
     import warnings
 
-    y = Sigmoid()(Tensor([[0.0, 1.0], [-1.0, 2.0]]))
+    given = np.array([[0.0, 1.0], [-1.0, 2.0]], dtype=np.float32)
+    x = Tensor(given.copy())
+    y = Sigmoid()(x)
     assert isinstance(y, Tensor), f"Sigmoid must return a Tensor, got {type(y).__name__}"
+    close(x, given, atol=0, rtol=0, what="Sigmoid's input afterwards (it must not change: write no result into x.data)")
     assert y.shape == (2, 2) and y.dtype == np.float32, f"Sigmoid of a (2, 2) float32 tensor gave {y.shape} {y.dtype}"
     assert y.data[0, 0] == 0.5, f"sigmoid(0) must be exactly 0.5, got {y.data[0, 0]:.9g}"
     big = float(np.finfo(np.float32).max)
@@ -264,10 +268,16 @@ if __name__ == "__main__":
 # naive sigmoid. The contract is the same as section 3's: no warning for any `float32` input,
 # exactly `±1` for `±10,000`, `tanh(-x) = -tanh(x)`, and relative accuracy near zero as well
 # (`tanh(10⁻³)` is `9.9999967·10⁻⁴`: a formula that subtracts two numbers close to 1 keeps only
-# a few of those digits). Part of the job here is knowing when not to write your own: is there a
-# function you can trust that already meets all of it?
+# a few of those digits).
+#
+# This one is **given**, and the lesson is why: part of the engineer's job is knowing when not to
+# write your own. NumPy's `np.tanh` already meets the whole contract: it is computed from
+# `e^{-2|x|}` internally (the same idea as your sigmoid, so it cannot overflow) and with a
+# separate formula near zero (so it keeps its digits there). Read the class below, then compare
+# it with the two formulas above: which of them would fail which line of the contract? The test
+# after it checks the contract all the same, as it would check a version of your own.
 
-# %% nbgrader={"grade": false, "grade_id": "tanh", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "tanh", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| export
 class Tanh:
     """Hyperbolic tangent, element-wise, output in (-1, 1)."""
@@ -276,10 +286,8 @@ class Tanh:
         return self.forward(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4)."""
-        ### BEGIN SOLUTION
+        """Return tanh(x) as `Tensor._op("tanh", result, x)` (section 4; given)."""
         return Tensor._op("tanh", np.tanh(x.data), x)
-        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "Tanh()"
@@ -287,16 +295,19 @@ class Tanh:
 
 # %% [markdown]
 # ### Unit test: Tanh
+# The given Tanh held to section 4's contract (it scores no points: the code is given).
 
-# %% nbgrader={"grade": true, "grade_id": "test-tanh", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "test-tanh", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def test_unit_tanh():
     from tinytorch.testing import close
     import math
     import warnings
 
     a = np.array([[-1e4, -2.0, -0.5], [0.0, 0.5, 1e4]])
-    y = Tanh()(Tensor(a))
+    x = Tensor(a)
+    y = Tanh()(x)
     assert isinstance(y, Tensor), f"Tanh must return a Tensor, got {type(y).__name__}"
+    close(x, a, atol=0, rtol=0, what="Tanh's input afterwards (it must not change: write no result into x.data)")
     assert y.data[0, 0] == -1.0 and y.data[1, 2] == 1.0, \
         f"tanh(-1e4) and tanh(1e4) must be exactly -1 and 1, got {y.data[0, 0]:.9g} and {y.data[1, 2]:.9g}"
     big = float(np.finfo(np.float32).max)
@@ -350,6 +361,10 @@ if __name__ == "__main__":
 # bracket is exactly `0` and the output `-0.0`; `x³ = 10¹²` fits easily in `float32`.
 # Cost: about 8 FLOPs and one `tanh` per element, several times a ReLU, still negligible
 # next to the matmuls around it.
+#
+# Dtype: keep every constant a plain Python number. A NumPy scalar such as `np.sqrt(2 / np.pi)`
+# is a `float64`, and NumPy 2 silently upcasts `float32` arithmetic with it to `float64`: every
+# intermediate array twice the bytes, rounded back only when `Tensor` stores the result.
 
 # %% nbgrader={"grade": false, "grade_id": "gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -384,8 +399,11 @@ def test_unit_gelu():
     import math
 
     a = np.linspace(-5, 5, 41)
-    y = GELU()(Tensor(a))
+    x = Tensor(a)
+    y = GELU()(x)
     assert isinstance(y, Tensor), f"GELU must return a Tensor, got {type(y).__name__}"
+    assert y.dtype == np.float32, f"GELU of a float32 tensor must stay float32, got {y.dtype}"
+    close(x, a, atol=0, rtol=0, what="GELU's input afterwards (it must not change: write no result into x.data)")
     one = GELU()(Tensor(1.0)).item()
     assert abs(one - 0.841192) < 1e-5, f"GELU(1) should be 0.841192 (tanh approximation), got {one:.7g}"
     minus_half = GELU()(Tensor(-0.5)).item()
@@ -429,8 +447,8 @@ if __name__ == "__main__":
 # are taken over the `C` classes of each of the `N` rows, and each must broadcast back against
 # the `(N, C)` array (section 6 of module 01 shows how reductions keep their axis for that).
 #
-# Cost for `(N, C)` logits: three passes over the data (a maximum, the exponentials, a sum and a
-# division), about `4·N·C` FLOPs plus `N·C` exponentials, and one `(N, C)` temporary. Record
+# Cost for `(N, C)` logits: four passes over the data (a maximum, the shifted exponentials, a
+# sum, a division), about `4·N·C` FLOPs plus `N·C` exponentials, and one `(N, C)` temporary. Record
 # the axis as the setting `axis=self.dim`: the backward rule needs it. A `dim` outside the
 # tensor's dimensions is refused for you (given) with a `ValueError` naming the shape.
 
@@ -472,12 +490,15 @@ def test_unit_softmax():
     import warnings
 
     a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -1.0]])
+    x = Tensor(a)
     try:
-        p = Softmax()(Tensor(a))
+        p = Softmax()(x)
     except ValueError as exc:
         raise AssertionError(f"Softmax() of a (2, 3) tensor raised ValueError: {exc}. Each row's maximum and "
                              "sum must broadcast back against the (2, 3) rows: keep the reduced axis, (2, 1)") from None
     assert isinstance(p, Tensor), f"Softmax must return a Tensor, got {type(p).__name__}"
+    close(x, a, atol=0, rtol=0, what="Softmax's input afterwards (it must not change: shift and exponentiate "
+          "into new arrays, not into x.data)")
     close(p, np.exp(a) / np.exp(a).sum(axis=1, keepdims=True), atol=1e-6, what="Softmax() of (2, 3) rows")
     q = Softmax(dim=0)(Tensor(a))
     close(q, np.exp(a) / np.exp(a).sum(axis=0, keepdims=True), atol=1e-6,
@@ -506,6 +527,60 @@ def test_unit_softmax():
 
 if __name__ == "__main__":
     test_unit_softmax()
+
+# %% [markdown]
+# ### Unit test: no Python loop over the elements
+# The contract asks for whole-array NumPy operations. This test counts the Python steps (lines
+# run and function calls made) while each activation handles 20,000 elements: NumPy's own work
+# is invisible to it, so a vectorized forward takes a few dozen steps, while a `for` loop, a list
+# comprehension, `np.vectorize` or `np.frompyfunc` of a Python function takes at least one step
+# per element (the functions of `math` are counted too). It counts steps, not seconds, so a busy
+# machine cannot fail it.
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-no-loops", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+def test_unit_no_python_loops():
+    import math
+    import sys
+
+    n = 20_000
+    a = np.linspace(-6.0, 6.0, n).reshape(100, 200)
+    steps = [0]
+
+    def count_lines(frame, event, arg):
+        steps[0] += 1
+        return count_lines
+
+    def count_calls(frame, event, arg):
+        if event in ("call", "c_call"):
+            steps[0] += 1
+
+    # math's functions run in C, so a loop calling them would be invisible: wrap them in Python
+    names = ("exp", "expm1", "tanh", "erf", "log", "log1p", "sqrt")
+    originals = {name: getattr(math, name) for name in names}
+    for act in [ReLU(), Sigmoid(), Tanh(), GELU(), Softmax()]:
+        x = Tensor(a)
+        steps[0] = 0
+        for name, function in originals.items():
+            setattr(math, name, lambda *args, _f=function: _f(*args))
+        old_trace, old_profile = sys.gettrace(), sys.getprofile()
+        sys.settrace(count_lines)
+        sys.setprofile(count_calls)
+        try:
+            act(x)
+        finally:
+            sys.settrace(old_trace)
+            sys.setprofile(old_profile)
+            for name, function in originals.items():
+                setattr(math, name, function)
+        assert steps[0] < n // 10, \
+            f"{act!r} took {steps[0]:,} Python steps (lines and calls) for {n:,} elements: it loops over the " \
+            "elements in Python (a for loop, a comprehension, np.vectorize or np.frompyfunc of a Python " \
+            "function, map). The contract asks for NumPy operations on the whole array at once"
+    print("no Python loops: OK")
+
+
+if __name__ == "__main__":
+    test_unit_no_python_loops()
 
 # %% [markdown]
 # ### Unit test: every activation goes through `Tensor._op`
