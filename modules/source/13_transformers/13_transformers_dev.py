@@ -98,19 +98,19 @@ def _positive(value, name: str) -> int:
 # ## 2. Layer normalization
 #
 # Batch normalization (module 09) normalized each channel over the *batch*. That does not suit
-# a language model: sequences differ in length, a batch of one must work for generation, and
-# the statistics of position 3 would depend on the other sequences. **Layer normalization** (Ba
-# et al., 2016) normalizes each vector of the stream over its own `D` features instead, so every
+# a language model: sequences differ in length, a batch of one must work for generation, and the
+# statistics of position 3 would depend on the other sequences. **Layer normalization** (Ba et
+# al., 2016) normalizes each vector of the stream over its own `D` features instead, so every
 # position of every sequence is normalized on its own, the same way in training and in
-# evaluation (no running statistics). For one vector `x` of length `D`:
-#
-# `μ = (1/D) Σ_i x_i`,  `σ² = (1/D) Σ_i (x_i − μ)²`  (biased, as in PyTorch),
-#
-# `x̂_i = (x_i − μ) / sqrt(σ² + eps)`,  `y_i = γ_i · x̂_i + β_i`
-#
-# with learnable `γ` (`weight`, ones) and `β` (`bias`, zeros) of shape `(D,)`, shared by all
-# positions. On an input `(B, T, D)` there are `B·T` means and `B·T` variances, one per position:
-# no statistic mixes two positions or two sequences.
+# evaluation (no running statistics). A vector `x` of length `D` is centred on its own mean `μ`
+# and divided by its own standard deviation: the **biased** one (`σ²` is the mean squared
+# deviation, divided by `D` as in PyTorch, not by `D − 1`), with a small `eps` added to the
+# variance *under* the square root, so that a constant vector divides by `sqrt(eps)`, not by
+# zero. That gives `x̂`, with mean 0 and variance 1 (up to `eps`). Then each feature `i` is
+# scaled by a learnable `γ_i` and shifted by a learnable `β_i`: `γ` (`weight`, ones) and `β`
+# (`bias`, zeros) have shape `(D,)` and are shared by all positions, so the layer can undo the
+# normalization where that helps. On an input `(B, T, D)` there are `B·T` means and `B·T`
+# variances, one per position: no statistic mixes two positions or two sequences.
 #
 # Worked example, `D = 4`, `x = [1, 2, 3, 6]`: `μ = 3`, deviations `[−2, −1, 0, 3]`,
 # `σ² = (4 + 1 + 0 + 9)/4 = 3.5`, so with `eps = 0` `x̂ = [−1.069, −0.535, 0, 1.604]`: mean 0,
@@ -120,10 +120,11 @@ def _positive(value, name: str) -> int:
 # another mean, an addition, a square root, a division, a multiplication and an addition: nine
 # recorded ops, nine temporaries of the size of the input, nine backward rules to run. Instead,
 # `layer_norm` computes the result with NumPy and returns one op, `"layer_norm"`, whose rule you
-# derive in section 3. Keep `x_hat` (the size of the input) and `inv_std = 1/sqrt(σ² + eps)`
-# (one number per position, shape `(…, 1)`) for the backward pass: that is all it needs. The
-# result stays float32 for float32 inputs. Which NumPy calls, and how to avoid temporaries you
-# do not need, is up to you (`tito hint 13 layer_norm` when stuck).
+# derive in section 3. Keep `x_hat` (the size of the input) and `inv_std`, the reciprocal of the
+# standard deviation with its `eps` (one number per position, shape `(…, 1)`), for the backward
+# pass: that is all it needs. The result stays float32 for float32 inputs. Which NumPy calls,
+# and how to avoid temporaries you do not need, is up to you (`tito hint 13 layer_norm` when
+# stuck).
 
 # %% nbgrader={"grade": false, "grade_id": "layer-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -386,6 +387,8 @@ class MLP(Module):
 
 # %% [markdown]
 # ### Unit test: the MLP
+# The layers' shapes, then the flow of values: each of the three layers runs once and reads what
+# the one before it wrote.
 
 # %% nbgrader={"grade": true, "grade_id": "test-mlp", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 def test_unit_mlp():
@@ -627,8 +630,8 @@ class GPT(Module):
 
 # %% [markdown]
 # ### Unit test: the GPT
-# Shapes, the first loss of a fresh model (near `ln(vocab)`), agreement with the parts called by
-# hand, causality (changing a later token changes no earlier logit), and the errors.
+# Shapes, the first loss of a fresh model (near `ln(vocab)`), the flow of values from part to part
+# (each part reads what the one before wrote, every block gets the causal mask), causality (changing a later token changes no earlier logit), and the errors.
 
 # %% nbgrader={"grade": true, "grade_id": "test-gpt", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
 def test_unit_gpt():
@@ -1055,8 +1058,9 @@ def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top
 
 # %% [markdown]
 # ### Unit test: generation
-# The shape and the rank, the prompt kept, determinism with a seed, greedy decoding against a
-# step-by-step argmax, the context cropped to `max_seq_len`, the mode restored, and one
+# The shape and the rank, the prompt kept, determinism with a seed, greedy decoding on a stand-in
+# model whose predictions are known (which also checks that the context is cropped to
+# `max_seq_len`), the mode restored, and one
 # generator for the whole run (a model whose logits are all zero shows every draw).
 
 # %% nbgrader={"grade": true, "grade_id": "test-generate", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
