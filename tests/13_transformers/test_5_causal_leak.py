@@ -170,7 +170,9 @@ def _planted():
 def test_planted_leaks_are_found(name):
     model, allowed = _planted()[name]
     found = _run(model)
-    assert found is not None, f"{name}: find_causal_leak found no leak"
+    assert found is not None, (f"{name}: find_causal_leak found no leak (do the probes change token s to "
+                               "several values, so that a leak that shows for some values only is seen, and "
+                               "compare the largest change, not an average?)")
     assert found in allowed, \
         f"{name}: reported {found}, not a leak of this model (its pairs include {sorted(allowed)[:4]})"
 

@@ -175,8 +175,8 @@ def test_unit_layer_norm():
         columns = np.allclose(y.data.mean(axis=0), 0, atol=1e-5) and np.allclose(y.data.var(axis=0), 1, atol=1e-4)
         raise AssertionError(
             f"each vector of the last axis is normalized on its own: on x = {rows.tolist()} (eps = 0) the rows of "
-            f"the result have means {np.round(means, 3).tolist()} (expected 0) and variances "
-            f"{np.round(variances, 3).tolist()} (expected 1)"
+            f"the result have means {[round(float(v), 3) for v in means]} (expected 0) and variances "
+            f"{[round(float(v), 3) for v in variances]} (expected 1)"
             + ("; the columns are normalized instead: the statistics are over the wrong axis" if columns else "")
             + ("; variance 0.75 = 3/4: the variance is the biased one, divide by D (not D - 1)"
                if np.allclose(variances, 0.75, atol=1e-3) else ""))
@@ -1312,7 +1312,9 @@ def test_unit_find_causal_leak():
                 " (is your tolerance below float32 rounding? see the contract)" if "rounding" in name else
                 " (did you compare positions t >= s too? only t < s counts)")
         else:
-            assert found is not None, f"{name}: find_causal_leak found no leak (expected one of {sorted(allowed)[:4]})"
+            assert found is not None, f"{name}: find_causal_leak found no leak (expected one of " \
+                f"{sorted(allowed)[:4]}; does every probe change token s to several values, so that a leak that " \
+                "shows for some values only is seen, and compare the largest change, not an average?)"
             assert isinstance(found, tuple) and len(found) == 2 and all(type(i) is int for i in found), \
                 f"{name}: return a pair of Python ints (t, s), got {found!r}"
             assert found in allowed, f"{name}: reported {found}, which is not a leak of this model " \
