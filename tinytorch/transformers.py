@@ -281,8 +281,9 @@ def find_causal_leak(model, seq_len: int | None = None, seed: int = 0) -> tuple[
                 changed = np.repeat(base, vocab - 1, axis=0)
                 changed[:, s] = (changed[:, s] + np.tile(np.arange(1, vocab), 2)) % vocab
                 logits = model(changed).data.reshape(2, vocab - 1, seq_len, -1)
-                change = np.abs(logits[:, :, :s] - reference[:, None, :s]).max(axis=(0, 1, 3))
-                leaks = np.flatnonzero(change > 1e-5 * (1 + np.abs(reference).max()))
+                change = np.abs(logits[:, :, :s] - reference[:, None, :s]).max(axis=(1, 3))  # (2, s)
+                scale = 1e-5 * (1 + np.abs(reference).max(axis=(1, 2)))[:, None]  # per probe sequence
+                leaks = np.flatnonzero((change > scale).any(axis=0))
                 if leaks.size:
                     return int(leaks[0]), s
             return None

@@ -5,9 +5,32 @@ import pytest
 
 from tinytorch.attention import causal_mask
 from tinytorch.autograd import gradcheck
+from tinytorch.layers import Module
 from tinytorch.tensor import Tensor
 from tinytorch.testing import close, raises
 from tinytorch.transformers import MLP, LayerNorm, TransformerBlock
+
+
+class Spy(Module):
+    """Calls the real part and records (name, input, mask, output) in `seen`; other attributes are
+    the part's."""
+
+    def __init__(self, name, part, seen):
+        super().__init__()
+        self.name, self.part, self.seen = name, part, seen
+
+    def __getattr__(self, attr):
+        part = self.__dict__.get("part")
+        if part is None:
+            raise AttributeError(attr)
+        return getattr(part, attr)
+
+    def forward(self, v, *args, **kwargs):
+        out = self.part(v, *args, **kwargs)
+        mask = kwargs.get("mask", args[0] if args else None)
+        v_in = np.array(v.data if isinstance(v, Tensor) else v)
+        self.seen.append((self.name, v_in, mask, np.array(out.data)))
+        return out
 
 
 def test_mlp_structure_and_values():
@@ -15,9 +38,23 @@ def test_mlp_structure_and_values():
     assert [n for n, _ in mlp.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     assert mlp.fc1.weight.shape == (5, 15) and mlp.fc2.weight.shape == (15, 5)
     x = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
-    h = x @ mlp.fc1.weight.data
-    gelu = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h * h * h)))
-    close(mlp(Tensor(x)), gelu @ mlp.fc2.weight.data, atol=1e-5, what="MLP, zero biases")
+    plain = mlp(Tensor(x)).data
+    seen = []
+    for name in ("fc1", "act", "fc2"):
+        setattr(mlp, name, Spy(name, getattr(mlp, name), seen))
+    y = mlp(Tensor(x))
+    order = [name for name, *_ in seen]
+    assert sorted(order) == ["act", "fc1", "fc2"], \
+        f"the MLP calls each of its three layers once: it called {order}"
+    flow = {name: (v_in, v_out) for name, v_in, _, v_out in seen}
+    close(flow["fc1"][0], x, what="fc1 reads the MLP's input")
+    close(flow["act"][0], flow["fc1"][1], what="GELU bends fc1's output")
+    close(flow["fc2"][0], flow["act"][1], what="fc2 projects GELU's output back to D")
+    close(y, flow["fc2"][1], what="the MLP returns fc2's output")
+    close(y, plain, atol=1e-6, what="the same MLP output with and without the recorders")
+    gelu = 0.5 * np.float32(1.0) * (1 + np.tanh(np.sqrt(2 / np.pi) * (1 + 0.044715)))
+    close(mlp.act(Tensor(np.ones(2, np.float32))), [gelu, gelu], atol=1e-5,
+          what="the activation is GELU (tanh form)")
     raises(ValueError, lambda: MLP(0), "embed_dim")
     raises(ValueError, lambda: MLP(4, mlp_ratio=0), "mlp_ratio")
 

@@ -4,6 +4,7 @@ objective, and a whole model against PyTorch forward and backward."""
 import numpy as np
 import pytest
 
+from tinytorch.layers import Module
 from tinytorch.losses import CrossEntropyLoss
 from tinytorch.optimizers import AdamW
 from tinytorch.tensor import Tensor
@@ -183,23 +184,57 @@ def _randomized_gpt(seed):
     return model, rng
 
 
-def test_gpt_equals_its_pieces_composed_by_hand():
-    """Token embedding plus positions, every block with one causal mask, ln_f, head (no PyTorch needed)."""
+class Spy(Module):
+    """Calls the real part and records (name, input, mask, output) in `seen`; other attributes are
+    the part's."""
+
+    def __init__(self, name, part, seen):
+        super().__init__()
+        self.name, self.part, self.seen = name, part, seen
+
+    def __getattr__(self, attr):
+        part = self.__dict__.get("part")
+        if part is None:
+            raise AttributeError(attr)
+        return getattr(part, attr)
+
+    def forward(self, v, *args, **kwargs):
+        out = self.part(v, *args, **kwargs)
+        mask = kwargs.get("mask", args[0] if args else None)
+        v_in = np.array(v.data if isinstance(v, Tensor) else v)
+        self.seen.append((self.name, v_in, mask, np.array(out.data)))
+        return out
+
+
+def test_gpt_passes_values_from_part_to_part():
+    """Each part reads what the previous one wrote, every block gets the causal mask (no PyTorch needed)."""
     from tinytorch.attention import causal_mask
     model, rng = _randomized_gpt(7)
     ids = rng.integers(0, 9, size=(2, 5))
+    plain = model(ids).data
+    seen = []
+    for name in ("token_embedding", "position_embedding", "ln_f", "head"):
+        setattr(model, name, Spy(name, getattr(model, name), seen))
+    model.blocks = [Spy(f"block {i}", b, seen) for i, b in enumerate(model.blocks)]
     got = model(ids).data
-    tokens = model.token_embedding(ids)
-    x = tokens + model.position_embedding.weight[0:5]
-    for block in model.blocks:
-        x = block(x, mask=causal_mask(5))
-    no_positions = tokens
-    for block in model.blocks:
-        no_positions = block(no_positions, mask=causal_mask(5))
-    assert not np.allclose(got, model.head(model.ln_f(no_positions)).data, atol=1e-4), \
-        "the logits do not depend on the position embedding: are the positions added?"
-    close(got, model.head(model.ln_f(x)).data, atol=1e-4,
-          what="embeddings + positions, blocks with a causal mask, ln_f, head")
+    flow = {name: (v_in, mask, v_out) for name, v_in, mask, v_out in seen}
+    order = [name for name, *_ in seen if name.startswith("block")]
+    assert order == ["block 0", "block 1"], f"every block runs once, in order: the blocks ran as {order}"
+    positions = model.position_embedding.weight.data[:5]
+    close(flow["block 0"][0], flow["token_embedding"][2] + positions, atol=1e-5,
+          what="block 0 reads the token vectors plus the position vectors of positions 0..4")
+    for i in range(2):
+        mask = flow[f"block {i}"][1]
+        assert mask is not None and np.array_equal(np.asarray(mask), causal_mask(5)), \
+            f"block {i} gets the causal mask causal_mask(5), got " \
+            f"{mask if mask is None else np.asarray(mask).shape}"
+    close(flow["block 1"][0], flow["block 0"][2], atol=1e-6, what="block 1 reads block 0's output")
+    assert "ln_f" in flow and "head" in flow, \
+        f"ln_f and the head each run once: parts called {[n for n, *_ in seen]}"
+    close(flow["ln_f"][0], flow["block 1"][2], atol=1e-6, what="ln_f normalizes the last block's output")
+    close(flow["head"][0], flow["ln_f"][2], atol=1e-6, what="the head reads ln_f's output")
+    close(got, flow["head"][2], atol=1e-6, what="the logits are the head's output")
+    close(got, plain, atol=1e-6, what="the same logits with and without the recorders")
 
 
 def test_a_repeated_token_gives_different_logits_at_different_positions():
