@@ -294,11 +294,12 @@ class Tanh:
 
 
 # %% [markdown]
-# ### Unit test: Tanh
-# The given Tanh held to section 4's contract (it scores no points: the code is given).
+# ### Check: the given Tanh
+# The given Tanh held to section 4's contract. It is a check, not a test: the code is given, so
+# it passes before you write anything and scores nothing (`tests/02_activations` holds it too).
 
 # %% nbgrader={"grade": false, "grade_id": "test-tanh", "locked": true, "schema_version": 3, "solution": false, "task": false}
-def test_unit_tanh():
+def check_given_tanh():
     from tinytorch.testing import close
     import math
     import warnings
@@ -330,7 +331,7 @@ def test_unit_tanh():
 
 
 if __name__ == "__main__":
-    test_unit_tanh()
+    check_given_tanh()
 
 # %% [markdown]
 # ## 5. GELU
