@@ -46,7 +46,7 @@ def bound_file_sizes(limit: int = FILE_SIZE_LIMIT) -> None:
     """RLIMIT_FSIZE for this process and what it starts (where the OS has it)."""
     try:
         import resource
-    except ImportError:  # not on Windows: the watchdog's size check (tito.run.watch) still holds
+    except ImportError:  # Windows has no RLIMIT_FSIZE: the watchdog's size check (tito.run.watch) holds
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     if hard != resource.RLIM_INFINITY:
@@ -73,7 +73,7 @@ class BoundedText(io.TextIOBase):
             room = self.head_size - len(self._head)
             self._head, text = self._head + text[:room], text[room:]
         if text:
-            self._tail = (self._tail[-self.tail_size:] + text[-self.tail_size:])[-self.tail_size:]
+            self._tail = (self._tail + text[-self.tail_size:])[-self.tail_size:]
         return written
 
     def getvalue(self) -> str:
