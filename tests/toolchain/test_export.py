@@ -41,3 +41,13 @@ def test_provided_files_are_those_no_module_generates(fake_repo, tito):
     tito(fake_repo, "export", "01")
     assert [p.as_posix() for p in exporter.provided_files(fake_repo)] == ["tinytorch/__init__.py",
                                                                          "tinytorch/datasets.py"]
+
+
+def test_check_in_a_student_edition_points_to_complete_never_to_export(fake_repo, tito):
+    assert tito(fake_repo, "export", "01").exit_code == 0
+    (fake_repo / "modules" / ".released").mkdir()
+    target = fake_repo / TENSOR.export_target
+    target.write_text(target.read_text() + "# the student edited the module since\n")
+    result = tito(fake_repo, "export", "--check")
+    assert result.exit_code == 1 and "`tito module complete 01`" in result.output
+    assert "export --all" not in result.output

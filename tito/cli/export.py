@@ -46,5 +46,9 @@ def _check(base) -> None:
     console.error("tinytorch/ is not what the sources generate:")
     for item in found:
         console.say(f"  {esc(item.target.as_posix())} ({item.reason})")
-    console.say("Run `tito export --all` to regenerate (or `tito module complete NN` to test first).")
+    if is_student_edition(base):  # `tito export` is refused here: only a tested export may replace a file
+        commands = ", ".join(f"`tito module complete {item.module.number}`" for item in found)
+        console.say(f"These modules changed since you completed them; to test and export them: {commands}.")
+    else:
+        console.say("Run `tito export --all` to regenerate (or `tito module complete NN` to test first).")
     raise typer.Exit(1)

@@ -73,8 +73,12 @@ def export(root: Path, module: Module) -> Path:
 
 @dataclass(frozen=True)
 class Stale:
-    target: Path
+    module: Module
     reason: str  # "differs" or "missing"
+
+    @property
+    def target(self) -> Path:
+        return self.module.export_target
 
 
 def stale(root: Path) -> list[Stale]:
@@ -83,9 +87,9 @@ def stale(root: Path) -> list[Stale]:
     for module in available(root):
         target = root / module.export_target
         if not target.exists():
-            found.append(Stale(module.export_target, "missing"))
+            found.append(Stale(module, "missing"))
         elif target.read_text(encoding="utf-8") != generate(root, module):
-            found.append(Stale(module.export_target, "differs"))
+            found.append(Stale(module, "differs"))
     return found
 
 
