@@ -104,6 +104,74 @@ def test_every_mutant_of_a_file_is_judged(tmp_path):
     assert report.total == len(mutation.mutants(PASSING)) > 0 and report.score == 1.0
 
 
+REACH = '''import inspect
+
+SCALE = 3  # the import runs this line: every test can notice it
+
+
+def add(a, b):
+    ### BEGIN SOLUTION
+    return a + b
+    ### END SOLUTION
+
+
+def twice(a):
+    ### BEGIN SOLUTION
+    return a * 2
+    ### END SOLUTION
+
+
+def unused(a):
+    ### BEGIN SOLUTION
+    return a - 1
+    ### END SOLUTION
+
+
+def test_unit_add():
+    assert add(2, 3) == 5
+
+
+def test_unit_twice():
+    assert twice(4) == 8
+
+
+def test_unit_reads_the_source():
+    assert "def add" in inspect.getsource(add)
+'''
+
+
+def test_a_mutant_runs_only_the_tests_that_reach_its_line():
+    """Each test's lines are recorded on the reference; a mutant runs the tests that ran its statement
+    (a test that read the source reached every line), every test when the import ran it, and none
+    when no test did: it survives without a run, as it would have."""
+    runner = mutation.Runner(REPO)
+    try:
+        recorded = runner.run(REACH, first_failure=False, record_lines=True)
+    finally:
+        runner.close()
+    assert recorded.ok and set(recorded.lines["tests"]) == {"test_unit_add", "test_unit_twice",
+                                                            "test_unit_reads_the_source"}
+    assert recorded.lines["tests"]["test_unit_reads_the_source"] == "all"
+    reach = mutation.TestsReaching(REACH, recorded.lines)
+    line = REACH.splitlines().index
+
+    assert reach.tests(line("    return a + b") + 1) == ["test_unit_add", "test_unit_reads_the_source"]
+    assert reach.tests(line("    return a * 2") + 1) == ["test_unit_twice", "test_unit_reads_the_source"]
+    assert reach.tests(line("    return a - 1") + 1) == ["test_unit_reads_the_source"]
+    assert reach.tests(line("SCALE = 3  # the import runs this line: every test can notice it") + 1) is None
+    assert mutation.TestsReaching(REACH, None).tests(1) is None  # nothing recorded: every test
+
+
+def test_with_tests_chosen_by_reach_only_the_unreached_mutants_survive(tmp_path):
+    source = tmp_path / "reach_dev.py"
+    source.write_text(REACH.replace("inspect.getsource(add)", "'def add'"), encoding="utf-8")
+    report = mutation.check(source, REPO)
+    unused = REACH.splitlines().index("    return a - 1") + 1
+    assert report.survivors and {m.line for m in report.survivors} == {unused}
+    reached = [m for m in mutation.mutants(REACH) if m.line != unused]
+    assert report.total - len(report.survivors) == len(reached)
+
+
 @pytest.mark.slow
 def test_the_package_check_lists_bugs_the_file_catches_and_its_package_suite_passes(fake_repo):
     """`tito dev mutate NN --package`: each mutant the inline tests catch runs against tests/NN_slug

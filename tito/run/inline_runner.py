@@ -11,7 +11,9 @@ each with its printed output captured. Points come from the graded cell defining
 Each test (and the import) gets `--limit` seconds (SIGALRM where available), and `--cpu-limit`
 seconds of CPU time when given (SIGPROF: a machine's load barely changes it); after a test that
 overran, the rest are reported as not run. `--first-failure` stops at the first failing test (the
-mutation check needs no more). The step that runs is reported to tito (tito.run.child),
+mutation check needs no more). The mutation check also asks, through `run`, for the lines of the
+file that the import and each test run (`record_lines`), and for only the tests that reach a
+mutated line (`only`). The step that runs is reported to tito (tito.run.child),
 so tito can name it if it has to stop the whole process.
 """
 
@@ -34,6 +36,7 @@ from types import FunctionType, ModuleType
 from tito.course import notebook
 from tito.run import child
 from tito.run.isolate import scrub
+from tito.run.lines_run import LineRecorder
 
 MODULE_NAME = "tito_student_module"
 
@@ -171,8 +174,17 @@ def grading_layout(path: Path) -> tuple[list[tuple[int, dict]], dict[str, tuple[
 
 
 def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_failure: bool = False,
-        layout: tuple | None = None) -> dict:
+        layout: tuple | None = None, only: list[str] | None = None, record_lines: bool = False) -> dict:
+    """The JSON report of importing `path` and running its tests. `only`: run just these tests (the
+    others are reported as skipped); `record_lines`: add "lines", the lines of `path` the import and
+    each test ran (tito.run.lines_run)."""
     path = path.resolve()
+    lines: dict = {"tests": {}}
+    recorder = LineRecorder(path)
+
+    def recording(found: dict, key: str) -> contextlib.AbstractContextManager:
+        return recorder.recording(found, key) if record_lines else contextlib.nullcontext()
+
     sys.path.insert(0, str(root))
     child.import_staged_first()
     scrub(root)
@@ -185,7 +197,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
     cpu_start = time.process_time()
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), \
-                time_limit(limit, cpu_limit):
+                time_limit(limit, cpu_limit), recording(lines, "import"):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: B036 - a student's SystemExit must be reported too
         report["import_error"] = {**_error(exc, path), "output": buffer.getvalue()}
@@ -202,7 +214,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
         points = meta.get("points", 0) if meta.get("grade") else 0
         result = {"name": func.__name__, "line": func.__code__.co_firstlineno,
                   "grade_id": meta.get("grade_id"), "points": points}
-        if stop:
+        if stop or (only is not None and func.__name__ not in only):
             report["tests"].append({**result, "passed": True, "skipped": True, "output": "", "seconds": 0,
                                     "cpu_seconds": 0})
             continue
@@ -211,7 +223,7 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
         child.report_step(func.__name__)
         try:
             with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), \
-                    time_limit(limit, cpu_limit):
+                    time_limit(limit, cpu_limit), recording(lines["tests"], func.__name__):
                 func()
             result.update(passed=True)
         except BaseException as exc:  # noqa: B036 - report any failure, including SystemExit
@@ -225,6 +237,8 @@ def run(path: Path, root: Path, limit: float = 0, cpu_limit: float = 0, first_fa
         result.update(seconds=round(time.perf_counter() - start, 3),
                       cpu_seconds=round(time.process_time() - cpu_start, 3), output=buffer.getvalue())
         report["tests"].append(result)
+    if record_lines:
+        report["lines"] = lines
     return report
 
 

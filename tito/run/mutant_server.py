@@ -10,7 +10,8 @@ an interpreter of its own.
 
     job    {"file": MUTANT.py, "out": RESULT.json, "limit": s, "cpu_limit": s, "first_failure": bool,
             "overall": s, "layout_of": REFERENCE.py (optional: a file with the same lines outside
-            the mutated one, whose cells and graded tests the server reads once)}
+            the mutated one, whose cells and graded tests the server reads once),
+            "only": [test names] (optional), "record_lines": bool (optional)}
     reply  {"exit": code}, or {"stopped": "why"} when the child overran `overall` and was killed
 """
 
@@ -37,7 +38,7 @@ def _run_child(job: dict, root: Path, server: int, layout: tuple | None) -> int:
     os.dup2(quiet, 1)  # what escapes the runner's capture must not reach the reply channel
     os.dup2(quiet, 2)
     report = inline_runner.run(Path(job["file"]), root, job["limit"], job["cpu_limit"], job["first_failure"],
-                               layout)
+                               layout, job.get("only"), job.get("record_lines", False))
     Path(job["out"]).write_text(json.dumps(report), encoding="utf-8")
     return 0
 

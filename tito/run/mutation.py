@@ -30,6 +30,7 @@ from tito.course.sources import read_source
 from tito.errors import TitoError
 from tito.registry import Module
 from tito.run import runner, staging, watch
+from tito.run.lines_run import EVERY_LINE
 from tito.run.runner import Report as RunReport
 
 _SWAP_OPS = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/"), ast.Div: ("/", "*"),
@@ -170,7 +171,10 @@ class Runner:
                 env={**runner.env(root), **ONE_THREAD}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 text=True, **watch.own_group())
 
-    def run(self, text: str, *, cpu_limit: float = 0, first_failure: bool = True) -> RunReport:
+    def run(self, text: str, *, cpu_limit: float = 0, first_failure: bool = True,
+            only: list[str] | None = None, record_lines: bool = False) -> RunReport:
+        """`only`: run just these tests; `record_lines`: report the lines each test ran (RunReport.lines).
+        Both need the prepared process; without it every test runs and no lines are recorded."""
         with tempfile.TemporaryDirectory(prefix="tito-mutant-") as tmp:
             path, out = Path(tmp) / "mutant_dev.py", Path(tmp) / "inline.json"
             path.write_text(text, encoding="utf-8")
@@ -178,7 +182,8 @@ class Runner:
                 return runner.run_inline(self.root, path, PER_TEST, overall=OVERALL, cpu_limit=cpu_limit,
                                          first_failure=first_failure)
             job = {"file": str(path), "out": str(out), "limit": PER_TEST, "cpu_limit": cpu_limit,
-                   "first_failure": first_failure, "overall": OVERALL}
+                   "first_failure": first_failure, "overall": OVERALL, "only": only,
+                   "record_lines": record_lines}
             if self.reference is not None and text.count("\n") == self._lines:
                 job["layout_of"] = str(self.reference)
             self.server.stdin.write(json.dumps(job) + "\n")
@@ -197,6 +202,30 @@ class Runner:
             for stream in (self.server.stdin, self.server.stdout):
                 stream.close()
         self._folder.cleanup()
+
+
+class TestsReaching:
+    """Which tests can notice a change of a line: those that ran its statement on the reference
+    (tito.run.lines_run). A statement the import runs can change anything, so every test does."""
+
+    def __init__(self, text: str, lines: dict | None) -> None:
+        self.lines = lines
+        self.spans = sorted(((node.lineno, node.end_lineno) for node in ast.walk(ast.parse(text))
+                             if isinstance(node, ast.stmt)), key=lambda span: span[1] - span[0])
+
+    def tests(self, line: int) -> list[str] | None:
+        """The names of the tests to run for a change of `line`, or None for every test."""
+        if self.lines is None:
+            return None  # not recorded (no prepared process): run every test
+        first, last = next(((a, b) for a, b in self.spans if a <= line <= b), (line, line))  # innermost
+        statement = set(range(first, last + 1))
+
+        def reaches(ran: list[int] | str) -> bool:
+            return ran == EVERY_LINE or not statement.isdisjoint(ran)
+
+        if reaches(self.lines.get("import", EVERY_LINE)):
+            return None
+        return [name for name, ran in self.lines["tests"].items() if reaches(ran)]
 
 
 def cpu_budget(reference: RunReport) -> float:
@@ -243,9 +272,17 @@ def check(source: Path, root: Path, jobs: int = 2, limit: int | None = None,
             raise TitoError(f"{Path(source).name} fails its own tests ({failed}): a mutation check needs "
                             "a passing file")
         budget = cpu_budget(reference)
+        reach = TestsReaching(text, run(text, first_failure=False, record_lines=True).lines)
         todo = mutants(text)[:limit]
+
+        def is_caught(m: Mutant) -> bool:
+            tests = reach.tests(m.line)
+            if tests == []:
+                return False  # no test runs the line: every test behaves as on the reference
+            return not run(m.text, cpu_limit=budget, only=tests).ok
+
         with ThreadPoolExecutor(max_workers=len(started)) as pool:
-            caught = list(pool.map(lambda m: not run(m.text, cpu_limit=budget).ok, todo))
+            caught = list(pool.map(is_caught, todo))
     finally:
         for r in started:
             r.close()

@@ -40,6 +40,7 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     crash: str | None = None
     import_cpu_seconds: float = 0  # CPU time importing the module file took (inline tests only)
+    lines: dict | None = None  # lines of the module file the import and each test ran, when recorded
 
     @property
     def passed(self) -> list[Outcome]:
@@ -145,7 +146,7 @@ def inline_report(data: dict, module_file: Path) -> Report:
         return Report(crash=f"importing {module_file.name} failed{at}: {err['error_type']}: {err['error']}"
                             f"{_missing_module_hint(err['error'])}\n{err['output']}{err['traceback']}".rstrip())
     return Report(outcomes=[_inline_outcome(t) for t in data["tests"]],
-                  import_cpu_seconds=data.get("import_cpu_seconds", 0))
+                  import_cpu_seconds=data.get("import_cpu_seconds", 0), lines=data.get("lines"))
 
 
 def _case_name(case: ET.Element) -> str:
