@@ -146,3 +146,6 @@ def pytest_runtest_logreport(report) -> None:  # noqa: ANN001 - pytest hook
     """After a test that never ended (pytest-timeout), stop: the rest would most likely hang too."""
     if report.failed and _session is not None and "from pytest-timeout" in str(report.longrepr):
         _session.shouldfail = f"{report.nodeid} did not finish in time"
+        # From here pytest only tears down and writes its report: give that its own step, so that on
+        # a busy machine the watchdog does not count it as more time of the test that was stopped.
+        report_step(f"finishing after {report.nodeid} was stopped")
