@@ -73,12 +73,51 @@ from tinytorch.layers import manual_seed  # noqa: E402
 from tinytorch.tensor import Tensor  # noqa: E402
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= low (a bad value exits 2 with a message, not a traceback)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return convert
+
+
+def seed_number(text: str) -> int:
+    """An argparse type: a seed NumPy accepts, 0 <= seed < 2**32."""
+    value = at_least(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be below 2**32, got {value}")
+    return value
+
+
+def sampling_temperature(text: str) -> float:
+    """An argparse type: a finite number >= 0 (0 means greedy)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def nonempty_text(text: str) -> str:
+    """An argparse type: a prompt of at least one character."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty: the model needs a character to start from")
+    return text
+
+
 def parser(doc: str, data: str | None = None, plot: bool = True) -> argparse.ArgumentParser:
     """Arguments of a milestone: --seed; --plot for scripts with a training curve; --data and
     --require-data for scripts whose dataset (`data`: its folder name) is downloaded separately."""
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0: the documented run)")
-    p.add_argument("--blas-threads", type=int, default=BLAS_THREADS, metavar="N", action=_PinBlas,
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0: the documented run)")
+    p.add_argument("--blas-threads", type=at_least(1), default=BLAS_THREADS, metavar="N", action=_PinBlas,
                    help=f"NumPy BLAS threads while training (default {BLAS_THREADS})")
     if plot:
         p.add_argument("--plot", metavar="PNG", nargs="?", const="auto",

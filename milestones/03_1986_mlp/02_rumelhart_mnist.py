@@ -9,7 +9,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import Clock, accuracy, finish, import_script, load_or_skip, parser, save_plot, seed_all  # noqa: E402
+from _common import (  # noqa: E402
+    Clock,
+    accuracy,
+    at_least,
+    finish,
+    import_script,
+    load_or_skip,
+    parser,
+    save_plot,
+    seed_all,
+)
 
 from tinytorch.datasets import load_mnist  # noqa: E402
 
@@ -18,7 +28,7 @@ EPOCHS, HIDDEN, TARGET = 5, (256, 128), 0.97
 
 if __name__ == "__main__":
     p = parser(__doc__, data="mnist")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
+    p.add_argument("--epochs", type=at_least(1), default=EPOCHS, help=f"training epochs (default {EPOCHS})")
     args = p.parse_args()
     seed_all(args.seed)
     (x_train, y_train), (x_test, y_test) = load_or_skip(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import Clock, accuracy, finish, fit, load_or_skip, parser, save_plot, seed_all  # noqa: E402
+from _common import Clock, accuracy, at_least, finish, fit, load_or_skip, parser, save_plot, seed_all  # noqa: E402
 
 from tinytorch.activations import ReLU  # noqa: E402
 from tinytorch.datasets import CIFAR10_CLASSES, load_cifar10  # noqa: E402
@@ -33,8 +33,8 @@ def cifar_cnn() -> Sequential:
 
 if __name__ == "__main__":
     p = parser(__doc__, data="cifar10")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--epochs", type=at_least(1), default=EPOCHS, help=f"training epochs (default {EPOCHS})")
+    p.add_argument("--limit", type=at_least(1), default=None, help="train on the first N images only")
     args = p.parse_args()
     seed_all(args.seed)
     x_train, y_train, x_test, y_test = load_or_skip(lambda: load_cifar10(args.data), args, "CIFAR-10")

@@ -27,6 +27,7 @@ from _common import (  # noqa: E402
     ROOT,
     TRAINING_CACHE,
     Clock,
+    at_least,
     finish,
     import_script,
     parser,
@@ -359,13 +360,11 @@ if __name__ == "__main__":
     add_arguments(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="model and training configuration (default: default)")
-    p.add_argument("--iters", type=int, default=None, help="training iterations (default: the preset's)")
-    p.add_argument("--eval-windows", type=int, default=None, metavar="N",
+    p.add_argument("--iters", type=at_least(1), default=None,
+                   help="training iterations (default: the preset's)")
+    p.add_argument("--eval-windows", type=at_least(1), default=None, metavar="N",
                    help="held-out windows to measure on (default: all of them, covering the held-out part)")
-    p.add_argument("--sample-chars", type=int, default=300, metavar="N", help="length of the samples")
+    p.add_argument("--sample-chars", type=at_least(1), default=300, metavar="N", help="length of the samples")
     args = p.parse_args()
-    for name in ("iters", "eval_windows", "sample_chars"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
     measured, checks = run(args)
     finish("M05 part 1: a character-level GPT beats the n-gram baselines", measured, checks)

@@ -18,7 +18,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
-from _common import EXIT_NOT_RUN, Clock, finish, import_script, parser, seed_all  # noqa: E402
+from _common import (  # noqa: E402
+    EXIT_NOT_RUN,
+    Clock,
+    at_least,
+    finish,
+    import_script,
+    nonempty_text,
+    parser,
+    sampling_temperature,
+    seed_all,
+)
 
 from tinytorch.datasets import DatasetFormatError  # noqa: E402
 
@@ -63,23 +73,17 @@ def interactive() -> bool:
 def main() -> None:
     p = parser(__doc__, plot=False)
     gen.add_arguments(p)
-    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"text to continue (default {DEFAULT_PROMPT!r})")
-    p.add_argument("--tokens", type=int, default=200, help="characters to generate (default 200)")
-    p.add_argument("--temperature", type=float, default=0.8,
+    p.add_argument("--prompt", type=nonempty_text, default=DEFAULT_PROMPT,
+                   help=f"text to continue (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--tokens", type=at_least(1), default=200, help="characters to generate (default 200)")
+    p.add_argument("--temperature", type=sampling_temperature, default=0.8,
                    help="sampling temperature, 0 = greedy (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely only")
+    p.add_argument("--top-k", type=at_least(1), default=None, metavar="K",
+                   help="sample among the K most likely only")
     p.add_argument("--retrain", action="store_true", help="train a small model even if a checkpoint exists")
-    p.add_argument("--iters", type=int, default=None,
+    p.add_argument("--iters", type=at_least(1), default=None,
                    help=f"iterations when a model must be trained (default: the {FALLBACK_PRESET} preset's)")
     args = p.parse_args()
-    if args.tokens < 1:
-        p.error("--tokens must be >= 1")
-    if args.temperature < 0:
-        p.error("--temperature must be >= 0")
-    if args.top_k is not None and args.top_k < 1:
-        p.error("--top-k must be >= 1")
-    if args.iters is not None and args.iters < 1:
-        p.error("--iters must be >= 1")
 
     path = Path(args.checkpoint)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
-from _common import Clock, finish, parser, seed_all  # noqa: E402
+from _common import Clock, at_least, finish, parser, seed_all  # noqa: E402
 
 from tinytorch.autograd import no_grad  # noqa: E402
 from tinytorch.compression import digits_mlp, evaluate, fit, magnitude_prune, measure_sparsity  # noqa: E402
@@ -214,10 +214,8 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
 
 if __name__ == "__main__":
     p = parser(__doc__, plot=False)
-    p.add_argument("--rounds", type=int, default=200, metavar="N",
+    p.add_argument("--rounds", type=at_least(1), default=200, metavar="N",
                    help="timed rounds of batch-1 inference per model (default 200; printed, never judged)")
     args = p.parse_args()
-    if args.rounds < 1:
-        p.error("--rounds must be >= 1")
     measured, checks = run(args)
     finish("M06 part 1: int8 + pruning within the closed-division target", measured, checks)

@@ -23,8 +23,10 @@ from _common import (  # noqa: E402
     EXIT_NOT_RUN,
     TRAINING_CACHE,
     Clock,
+    at_least,
     finish,
     import_script,
+    nonempty_text,
     parser,
     seed_all,
     train_or_reuse,
@@ -188,18 +190,13 @@ if __name__ == "__main__":
     p = parser(__doc__, plot=False)
     p.add_argument("--data", metavar="PATH", default=None,
                    help="a UTF-8 text file to train on (default: datasets/shakespeare.txt)")
-    p.add_argument("--iters", type=int, default=CONFIG.iters,
+    p.add_argument("--iters", type=at_least(1), default=CONFIG.iters,
                    help=f"training iterations (default {CONFIG.iters})")
-    p.add_argument("--prompt", default=PROMPT, help=f"the prompt (default {PROMPT!r})")
-    p.add_argument("--tokens", type=int, default=None, metavar="N",
+    p.add_argument("--prompt", type=nonempty_text, default=PROMPT, help=f"the prompt (default {PROMPT!r})")
+    p.add_argument("--tokens", type=at_least(1), default=None, metavar="N",
                    help="new tokens per generation (default: fill the context)")
-    p.add_argument("--rounds", type=int, default=5, metavar="N",
+    p.add_argument("--rounds", type=at_least(1), default=5, metavar="N",
                    help="interleaved pairs of timed generations (default 5)")
     args = p.parse_args()
-    for name in ("iters", "tokens", "rounds"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if not args.prompt:
-        p.error("--prompt must not be empty")
     measured, checks = run(args)
     finish("M06 part 2: the KV cache generates the same tokens faster", measured, checks)

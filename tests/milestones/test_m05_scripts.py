@@ -122,8 +122,16 @@ def test_dialogue_errors_are_clear(corpus, tmp_path):
     broken = run(DIALOGUE, "--checkpoint", str(checkpoint), ci=True)
     assert broken.returncode == 2 and "cannot load checkpoint" in broken.stderr
     assert "Traceback" not in broken.stderr
-    for bad in (("--tokens", "0"), ("--temperature", "-1"), ("--top-k", "0"), ("--iters", "0")):
-        assert run(DIALOGUE, "--checkpoint", str(checkpoint), *bad).returncode == 2
+    for bad, says in ((("--tokens", "0"), "must be >= 1, got 0"),
+                      (("--temperature", "-1"), "must be a finite number >= 0, got -1"),
+                      (("--temperature", "nan"), "must be a finite number >= 0, got nan"),
+                      (("--top-k", "0"), "must be >= 1"),
+                      (("--iters", "0"), "must be >= 1"), (("--prompt", ""), "must not be empty"),
+                      (("--seed", "-1"), "must be >= 0, got -1"),
+                      (("--seed", "1.5"), "'1.5' is not a whole number")):
+        proc = run(DIALOGUE, "--checkpoint", str(checkpoint), *bad)
+        assert proc.returncode == 2 and f"argument {bad[0]}: {says}" in proc.stderr, (bad, proc.stderr)
+        assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")

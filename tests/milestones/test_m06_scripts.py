@@ -218,4 +218,4 @@ def test_generation_data_errors_and_bad_numbers_exit_2(tmp_path):
 @needs_package
 def test_compress_refuses_bad_rounds():
     proc = run(COMPRESS, "--rounds", "0")
-    assert proc.returncode == 2 and "--rounds must be >= 1" in proc.stderr
+    assert proc.returncode == 2 and "argument --rounds: must be >= 1, got 0" in proc.stderr
