@@ -10,6 +10,8 @@ per character; the claim is that the GPT's held-out loss is below the trigram's.
 
 It prints samples before and after training and saves the model and its tokenizer to
 .tito/checkpoints/ (atomically; --checkpoint PATH to change), which 02_vaswani_dialogue.py loads.
+Each kind of run has its own file (`checkpoint_for`): a short or failed trial, another preset, seed
+or data set never replaces the documented run's model.
 """
 
 import hashlib
@@ -46,7 +48,7 @@ from tinytorch.transformers import GPT  # noqa: E402
 
 ngrams = import_script("05_2017_transformer/ngrams.py")
 
-CHECKPOINT = ROOT / ".tito" / "checkpoints" / "m05_char_gpt.npz"
+CHECKPOINT = ROOT / ".tito" / "checkpoints" / "m05_char_gpt.npz"  # the documented run's model
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% is held out
 EVAL_BATCH = 64  # held-out windows per forward pass when measuring the loss
 GRAD_CLIP = 1.0
@@ -82,6 +84,27 @@ def load_text(path: str | None) -> tuple[str, str]:
     if path is None:
         return load_shakespeare(), "datasets/shakespeare.txt"
     return read_text(path), str(path)
+
+
+def checkpoint_for(preset: str, cfg: Config, seed: int, data: str | None, text: str) -> Path:
+    """Where a run saves its model by default: CHECKPOINT for the documented run (default preset and
+    iterations, seed 0, the shipped corpus); a file named after what differs for any other run."""
+    parts = [] if preset == "default" else [preset]
+    if cfg.iters != PRESETS[preset].iters:
+        parts.append(f"{cfg.iters}it")
+    if seed != 0:
+        parts.append(f"seed{seed}")
+    if data is not None:
+        parts.append(f"{Path(data).stem}-{text_sha256(text)[:8]}")
+    return CHECKPOINT if not parts else CHECKPOINT.with_name(f"{CHECKPOINT.stem}-{'-'.join(parts)}.npz")
+
+
+def provenance(extra: dict) -> str:
+    """What trained a saved model, from the facts `save` stored with it."""
+    def fact(key: str, default: str = "?") -> str:
+        return str(extra[key].item()) if key in extra else default
+    return (f"trained by {fact('trained_by', 'an earlier version of the M05 scripts')} on "
+            f"{fact('data_source')} ({fact('config_iters')} iterations, seed {fact('seed')})")
 
 
 def text_sha256(text: str) -> str:
@@ -315,8 +338,10 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
                    seed=args.seed)
     print(f"\n--- sample after training (temperature {temperature}) ---{after}\n---")
 
-    path = Path(args.checkpoint)
-    save(path, model, tokenizer, cfg, heldout_loss=final, seed=args.seed, data_sha256=text_sha256(text))
+    path = checkpoint_for(args.preset, cfg, args.seed, args.data, text)
+    path = Path(args.checkpoint) if args.checkpoint else path
+    save(path, model, tokenizer, cfg, heldout_loss=final, seed=args.seed, data_sha256=text_sha256(text),
+         data_source=source, trained_by=f"01_vaswani_generation.py (preset {args.preset})")
     reloaded, *_ = load(path)
     x, _ = windows(ids, starts[:2], cfg.context)
     with no_grad():
@@ -351,8 +376,9 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
 def add_arguments(p) -> None:
     p.add_argument("--data", metavar="PATH", default=None,
                    help="a UTF-8 text file to train on (default: datasets/shakespeare.txt)")
-    p.add_argument("--checkpoint", metavar="PATH", default=str(CHECKPOINT),
-                   help=f"where to save the model (default: {CHECKPOINT.relative_to(ROOT)})")
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help=f"the model file (default: {CHECKPOINT.relative_to(ROOT)} for the documented run, "
+                        "a file named after the preset, iterations, seed and data for any other)")
 
 
 if __name__ == "__main__":

@@ -37,11 +37,27 @@ FALLBACK_PRESET = "quick"
 DEFAULT_PROMPT = "To be, or not to be"
 
 
-def train_small(args, path: Path):
-    """Train the quick preset on the data (as 01 does, without the baselines) and save it."""
+def small_config(args):
     cfg = gen.PRESETS[FALLBACK_PRESET]
     if args.iters is not None:
         cfg = gen.replace(cfg, iters=args.iters, warmup=min(cfg.warmup, max(1, args.iters // 10)))
+    return cfg
+
+
+def checkpoint_path(args) -> Path:
+    """--checkpoint; else the documented run's model of 01 for this data, if saved; else this script's
+    small model for this data, iterations and seed (trained when missing)."""
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    text = gen.load_text(args.data)[0] if args.data is not None else ""
+    full = gen.checkpoint_for("default", gen.PRESETS["default"], 0, args.data, text)
+    small = gen.checkpoint_for(FALLBACK_PRESET, small_config(args), args.seed, args.data, text)
+    return full if full.is_file() and not args.retrain else small
+
+
+def train_small(args, path: Path):
+    """Train the quick preset on the data (as 01 does, without the baselines) and save it."""
+    cfg = small_config(args)
     rng = seed_all(args.seed)
     text, source = gen.load_text(args.data)
     gen.check_length(len(text), cfg.context)
@@ -57,7 +73,8 @@ def train_small(args, path: Path):
     loss = gen.heldout_loss(model, ids, starts, cfg.context)
     print(f"trained in {clock.seconds:.1f} s; held-out estimate {loss:.3f} nats/char (64 windows)")
     gen.save(path, model, tokenizer, cfg, heldout_loss=loss, seed=args.seed,
-             data_sha256=gen.text_sha256(text))
+             data_sha256=gen.text_sha256(text), data_source=source,
+             trained_by=f"02_vaswani_dialogue.py (preset {FALLBACK_PRESET})")
     return gen.load(path)
 
 
@@ -85,8 +102,8 @@ def main() -> None:
                    help=f"iterations when a model must be trained (default: the {FALLBACK_PRESET} preset's)")
     args = p.parse_args()
 
-    path = Path(args.checkpoint)
     try:
+        path = checkpoint_path(args)
         if args.retrain or not path.is_file():
             print(f"no checkpoint at {path}" if not path.is_file() else "--retrain given")
             model, tokenizer, cfg, extra = train_small(args, path)
@@ -109,7 +126,8 @@ def main() -> None:
     loss = extra.get("heldout_loss")
     trained = f", held-out loss {float(loss):.3f} nats/char" if loss is not None else ""
     print(f"model: {path}: GPT, {cfg.layers} layers, {cfg.heads} heads, dim {cfg.dim}, "
-          f"context {cfg.context}, vocabulary of {tokenizer.vocab_size}{trained}")
+          f"context {cfg.context}, vocabulary of {tokenizer.vocab_size}{trained}\n"
+          f"  {gen.provenance(extra)}")
     try:
         tokenizer.encode(args.prompt)
     except ValueError as exc:

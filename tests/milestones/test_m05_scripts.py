@@ -101,6 +101,8 @@ def test_dialogue_non_interactive_trains_once_then_reuses_the_checkpoint(corpus,
     second = run(DIALOGUE, *args)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "no checkpoint" not in second.stdout and "prompt>" not in second.stdout
+    made_by = f"trained by 02_vaswani_dialogue.py (preset quick) on {corpus} (20 iterations, seed 3)"
+    assert made_by in second.stdout
     assert generated(second.stdout) == text  # same checkpoint, same seed: same text
     assert "RESULT: reached" in second.stdout
     other = run(DIALOGUE, *args[:-1], "4", "--temperature", "0")
@@ -150,3 +152,21 @@ def test_dialogue_on_a_terminal_asks_for_prompts_until_an_empty_line(corpus, tmp
     assert proc.stdout.count("prompt> ") == 3  # two prompts answered, then the empty line ends
     assert re.search(r"prompt> To be.{12}\n", proc.stdout, flags=re.S)
     assert re.search(r"prompt> Qu'est.{12}\n", proc.stdout, flags=re.S)
+
+
+def test_each_kind_of_run_keeps_its_own_checkpoint():
+    """Only the documented run (default preset and iterations, seed 0, the shipped corpus) writes the
+    model part 2 loads by default; a short trial, another seed, preset or data set gets its own file."""
+    sys.path.insert(0, str(ROOT / "milestones"))
+    from _common import import_script
+
+    gen = import_script("05_2017_transformer/01_vaswani_generation.py")
+    default = gen.PRESETS["default"]
+    assert gen.checkpoint_for("default", default, 0, None, "") == gen.CHECKPOINT
+    others = {gen.checkpoint_for("default", gen.replace(default, iters=50), 0, None, ""),
+              gen.checkpoint_for("default", default, 1, None, ""),
+              gen.checkpoint_for("quick", gen.PRESETS["quick"], 0, None, ""),
+              gen.checkpoint_for("default", default, 0, "mine.txt", "my text"),
+              gen.checkpoint_for("default", default, 0, "mine.txt", "my other text")}
+    assert len(others) == 5 and gen.CHECKPOINT not in others
+    assert all(p.parent == gen.CHECKPOINT.parent and p.suffix == ".npz" for p in others)
