@@ -10,7 +10,7 @@ from tito.state.progress import STATE_FILE, Progress, StateError
 
 from .conftest import run_tito
 
-BROKEN = {"not json": "{not json", "wrong version": json.dumps({"version": 99, "modules": {}}),
+BROKEN = {"not json": "{not json", "older version": json.dumps({"version": 0, "modules": {}}),
           "wrong shape": json.dumps({"version": 1, "modules": []})}
 
 

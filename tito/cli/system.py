@@ -70,17 +70,25 @@ def info() -> None:
         rows.append(["Progress", f"{done}/{len(MODULES)} modules completed"])
     console.table(["Item", "Value"], [[k, esc(v)] for k, v in rows])
     if problem:
-        raise state.StateError(problem, state.FIX_HINT)
+        raise problem
 
 
 @app.command()
 def doctor(
     fix: Annotated[bool, typer.Option("--fix", help="Repair a broken progress file: save it in "
                                                      ".tito/backups/ and keep its valid entries.")] = False,
+    restore: Annotated[str | None, typer.Option("--restore", metavar="NAME",
+                                                help="Put a progress file saved in .tito/backups/ back "
+                                                     "(e.g. progress.20250131-100000-000000.json), after "
+                                                     "checking it; the current one is saved first.")] = None,
 ) -> None:
     """Check dependencies, progress file, package and module files; print a fix for each problem."""
     base = root()
-    if fix and state.problem(base):
+    if restore:
+        saved = state.restore(base, restore)
+        console.ok(f"Restored {esc(restore)} as {esc(str(base / state.STATE_FILE))}"
+                   + (f"; the file it replaced is saved as {esc(str(saved))}." if saved else "."))
+    elif fix and state.problem(base):
         repaired = state.repair(base)
         console.ok(f"Saved the broken progress file as {esc(str(repaired.saved))}.")
         for dropped in repaired.dropped:

@@ -48,9 +48,13 @@ def dependencies(base: Path) -> list[Finding]:
 
 def progress(base: Path) -> list[Finding]:
     broken = state.problem(base)
+    if broken is None:
+        return []
+    if isinstance(broken, state.UntouchableState):  # --fix must not drop a readable student's records
+        return [Finding(True, broken.message, broken.hint or "")]
     fix = ("tito system doctor --fix  (saves the file in .tito/backups/, keeps the valid entries, "
-           "drops the bad ones)")
-    return [Finding(True, broken, fix)] if broken else []
+           "drops the bad ones; `--restore NAME` puts a saved file back)")
+    return [Finding(True, broken.message, fix)]
 
 
 def locked_cells(base: Path) -> list[Finding]:

@@ -36,6 +36,11 @@ class StateError(TitoError):
     """The progress file is unreadable, malformed or from another tito version."""
 
 
+class UntouchableState(StateError):
+    """A progress file that is fine but cannot be used here (no permission, a newer tito's): repair
+    must leave it alone, since dropping its records would lose a student's progress."""
+
+
 def now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
@@ -187,8 +192,22 @@ def _describe(problems: list[str]) -> str:
 def _read(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise UntouchableState(f"cannot read {path}: permission denied.",
+                               f"Give your user read and write access (`chmod u+rw {path}`, or ask the owner "
+                               "of the folder); nothing was changed.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StateError(f"{path} is corrupted ({exc}).", FIX_HINT) from exc
+
+
+def _newer(path: Path, data: object) -> None:
+    """A file from a newer tito is not corruption: say so, and leave it alone."""
+    version = data.get("version") if isinstance(data, dict) else None
+    if type(version) is int and version > VERSION:
+        raise UntouchableState(f"{path} was written by a newer tito (progress version {version}; this one "
+                               f"reads version {VERSION}).",
+                               "Update tito (`git pull`, then `pip install -e .`) or use the tito that wrote "
+                               "it; nothing was changed.")
 
 
 class Progress:
@@ -210,6 +229,7 @@ class Progress:
         if not path.exists():
             return cls(root)
         data = _read(path)
+        _newer(path, data)
         _, problems = examine(data)
         if problems:
             raise StateError(f"{path} is corrupted: {_describe(problems)}.", FIX_HINT)
@@ -261,12 +281,12 @@ class Progress:
                 del seen[number]
 
 
-def problem(root: Path) -> str | None:
-    """A one-line description of what is wrong with the progress file, or None if it is fine."""
+def problem(root: Path) -> StateError | None:
+    """What is wrong with the progress file (its message and fix), or None if it is fine."""
     try:
         Progress.load(root)
     except StateError as exc:
-        return exc.message
+        return exc
     return None
 
 
@@ -281,6 +301,29 @@ def move_aside(root: Path) -> Path | None:
     return target
 
 
+def backups(root: Path) -> list[Path]:
+    """The progress files `repair` and `move_aside` saved, oldest first."""
+    return sorted(p for p in (root / BACKUPS).glob("progress.*.json") if p.is_file() and not p.is_symlink())
+
+
+def restore(root: Path, name: str) -> Path | None:
+    """Put the saved progress file `name` (as `backups` lists it) back in place, as it was (a file
+    `repair` saved had problems: doctor reports them again); the current file, if any, is saved
+    first. Returns where the current file was saved."""
+    listed = {p.name: p for p in backups(root)}
+    if name not in listed:
+        known = ", ".join(sorted(listed)) or "none yet"
+        raise TitoError(f"no saved progress file {name!r} in {BACKUPS.as_posix()}/ (saved: {known}).",
+                        "Give the name `tito system doctor --fix` printed, without a folder.")
+    content, current = listed[name].read_bytes(), root / STATE_FILE
+    saved = None
+    if current.exists():  # copied, not moved: an interruption leaves the old file or the restored one
+        saved = root / BACKUPS / f"progress.{stamp()}.json"
+        shutil.copy2(current, saved)
+    write_atomic(current, content)
+    return saved
+
+
 class Repair(NamedTuple):
     saved: Path | None  # where the original file was saved
     dropped: list[str]  # the bad entries that were left out
@@ -290,11 +333,16 @@ class Repair(NamedTuple):
 def repair(root: Path) -> Repair:
     """Save the broken file in .tito/backups/ and write back its valid entries.
 
-    When nothing can be kept (not JSON, another version) the file is only moved aside.
+    When nothing can be kept (not JSON, an older version) the file is only moved aside. A file that
+    cannot be read (permission) or comes from a newer tito is refused (UntouchableState), untouched.
     """
     path = root / STATE_FILE
     try:
-        clean, problems = examine(_read(path))
+        data = _read(path)
+        _newer(path, data)
+        clean, problems = examine(data)
+    except UntouchableState:
+        raise
     except StateError as exc:
         clean, problems = None, [exc.message.split(" is corrupted ", 1)[-1]]
     saved = move_aside(root)
