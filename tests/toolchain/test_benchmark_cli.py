@@ -5,6 +5,7 @@ the command's plumbing — gates, files, tables, exit codes, messages — not th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,84 @@ def test_a_corrupt_baseline_is_named_with_a_way_out(bench_repo, tito, text):
 def test_unknown_task_lists_the_tasks(bench_repo, tito):
     result = tito(bench_repo, "benchmark", "baseline", "--task", "cifar")
     assert result.exit_code == 1 and "'cifar'" in result.output and "toy, other" in result.output
+
+
+GOOD_ROW = {"task": "toy", "quality": 0.5, "reference_quality": 0.5, "target": 0.99, "valid": True,
+            "reason": None, "latency_p50": 1e-3, "latency_p90": 2e-3, "throughput": 1000.0, "size_bytes": 400,
+            "environment": {}}
+
+
+@pytest.mark.parametrize("record, words", [
+    ({"results": []}, "it holds no results"),
+    ({"results": [{**GOOD_ROW, "latency_p50": float("nan")}]}, "results[0].latency_p50 is nan"),
+    ({"results": [{**GOOD_ROW, "throughput": float("inf")}]}, "results[0].throughput is inf"),
+    ({"results": [GOOD_ROW], "verified": "maybe"}, 'verified is "maybe", not true or false'),
+])
+def test_a_results_file_with_nothing_nan_or_a_fuzzy_verdict_is_corrupt(bench_repo, tito, record, words):
+    folder = _results(bench_repo)
+    folder.mkdir(parents=True)
+    (folder / "baseline.json").write_text(json.dumps({"schema_version": 1, "results": [GOOD_ROW]}))
+    (folder / "run-20260101T000000000000Z.json").write_text(json.dumps({"schema_version": 1, **record}))
+    result = tito(bench_repo, "benchmark", "report")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"is corrupt ({words})" in text and "Traceback" not in text, text
+
+
+@pytest.mark.parametrize("broken", ["folder is a file", "baseline is a folder"])
+def test_a_results_folder_that_is_a_file_is_refused_before_measuring(bench_repo, tito, broken):
+    folder = _results(bench_repo)
+    if broken == "folder is a file":
+        folder.parent.mkdir(exist_ok=True)
+        folder.write_text("not a folder")
+    else:
+        (folder / "baseline.json").mkdir(parents=True)
+    for args in (("baseline",), ("run", "--task", "toy"), ("report",)):
+        result = tito(bench_repo, "benchmark", *args)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "Move it away" in text and "TABLE" not in text, (args, text)
+
+
+def test_a_results_file_that_cannot_be_written_is_one_clear_line(bench_repo):
+    """As on a full disk: every file write fails (RLIMIT_FSIZE of 0 bytes, SIGXFSZ ignored: EFBIG)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    env = {**os.environ, "CI": "1", "PYTHONPATH": str(bench_repo), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "tito", "benchmark", "baseline"], cwd=bench_repo, env=env,
+                          capture_output=True, text=True, timeout=300, preexec_fn=no_room)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    line = next(ln for ln in (proc.stdout + proc.stderr).splitlines() if "could not write" in ln)
+    assert "baseline.json" in line and "were not saved" in line and len(line) < 300
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
+def test_kill_9_of_tito_ends_the_measuring_child_before_it_writes(bench_repo):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .test_complete_transaction import no_processes_left
+
+    started = bench_repo / "measuring"
+    slow = FAKE_19.replace("def run_suite(models=None, tasks=None):\n",
+                           "def run_suite(models=None, tasks=None):\n    import time\n"
+                           f"    open({str(started)!r}, 'w').close()\n    time.sleep(60)\n")
+    (bench_repo / "tinytorch" / "benchmarking.py").write_text(slow)
+    env = {**os.environ, "CI": "1", "PYTHONPATH": str(bench_repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "tito", "benchmark", "baseline"], cwd=bench_repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the child never started measuring"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert no_processes_left(bench_repo), "the measuring child outlived tito"
+    assert not (_results(bench_repo) / "baseline.json").exists()

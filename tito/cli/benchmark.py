@@ -10,6 +10,7 @@ each written atomically.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +48,18 @@ def _require(base: Path, numbers: tuple[str, ...]) -> None:
                               f"`tito module complete {missing[0]}`.")
 
 
+def _check_folder(base: Path) -> None:
+    """Refuse, before any measuring, a results folder that is a file or a baseline that is a folder."""
+    folder = base / FOLDER
+    if folder.exists() and not folder.is_dir():
+        raise TitoError(f"{FOLDER.as_posix()} is a file, but tito keeps benchmark results in a folder there.",
+                        f"Move it away (`mv {FOLDER.as_posix()} {FOLDER.as_posix()}.old`) and run again.")
+    if (folder / BASELINE).exists() and not (folder / BASELINE).is_file():
+        raise TitoError(f"{(FOLDER / BASELINE).as_posix()} is not a file.",
+                        f"Move it away (`mv {(FOLDER / BASELINE).as_posix()} {FOLDER.as_posix()}/old`) and "
+                        "run `tito benchmark baseline`.")
+
+
 def _child(base: Path, args: list[str]) -> int:
     """Run this file as a script in a child process with this checkout's package; stream its output."""
     return milestones.stream(base, Path(__file__).resolve(), args)
@@ -69,6 +82,7 @@ def baseline(task: TaskOption = None) -> None:
     """Measure the suite's reference models and save .tito/benchmarks/baseline.json."""
     base = root()
     _require(base, ("19",))
+    _check_folder(base)
     _finish(_child(base, ["baseline", "--out", str(base / FOLDER / BASELINE), *_tasks(task)]))
 
 
@@ -105,6 +119,7 @@ def run(
     if submission is not None and not submission.is_file():
         raise TitoError(f"submission file not found: {submission}")
     _require(base, ("19", "20"))
+    _check_folder(base)
     recipe: dict = {}
     if quantize:
         recipe["quantize"] = {"method": method, "per_channel": not per_tensor}
@@ -133,6 +148,7 @@ def report(
     """Show the latest run against the baseline."""
     base = root()
     _require(base, ("19",))
+    _check_folder(base)
     folder = base / FOLDER
     runs = latest_runs(folder)
     if not runs and not (folder / BASELINE).is_file():
@@ -170,16 +186,46 @@ def _import(number: str, names: list[str]) -> list:
               f"what the benchmark uses: {type(exc).__name__}: {exc}", code=2)
 
 
+def _not_finite(value, where: str = "") -> str | None:
+    """The path of the first NaN or infinite number in a result's dict, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _not_finite(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def _read_results(path: Path, what: str) -> list:
-    """TaskResults of a baseline or run file (module 19's format), or a clear error."""
+    """TaskResults of a baseline or run file (module 19's format), or a clear error: a file that does
+    not load, holds no result, a NaN or infinite number, or (a run) a `verified` that is not true/false."""
     (load_results,) = _import("19", ["load_results"])
+    again = f"delete it and measure again (`tito benchmark {'baseline' if what == 'baseline' else 'run'}`)"
     try:
-        return list(load_results(path))
+        results = list(load_results(path))
+        problem = "it holds no results" if not results else None
+        for i, result in enumerate(results):
+            problem = problem or _not_finite(result.to_dict(), f"results[{i}]")
+        verified = json.loads(path.read_text(encoding="utf-8")).get("verified", False)
+        if not isinstance(verified, bool):
+            problem = problem or f"verified is {json.dumps(verified)[:40]}, not true or false"
     except FileNotFoundError:
         _fail(f"{what} not found: {path}")
     except Exception as exc:  # a corrupt, truncated or hand-edited file
-        _fail(f"{what} {path} is corrupt ({type(exc).__name__}: {exc}); delete it and measure again "
-              f"(`tito benchmark {'baseline' if what == 'baseline' else 'run'}`)")
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if problem:
+        _fail(f"{what} {path} is corrupt ({problem}); {again}")
+    return results
+
+
+def _write(path: Path, save) -> None:
+    """Save a results file, or say in one line why it could not be written (full disk, permissions)."""
+    try:
+        save()
+    except OSError as exc:
+        _fail(f"could not write {path}: {exc.strerror or exc}; the measurements above were not saved")
 
 
 def _child_main(argv: list[str]) -> None:
@@ -211,7 +257,7 @@ def _child_main(argv: list[str]) -> None:
 def _baseline(args) -> None:
     run_suite, save_results, format_table = _import("19", ["run_suite", "save_results", "format_table"])
     results = run_suite(None, tasks=args.task or None)
-    save_results(results, args.out)
+    _write(args.out, lambda: save_results(results, args.out))
     print(format_table(results))
     print(f"saved {args.out}")
 
@@ -256,7 +302,7 @@ def _run(args, format_table) -> None:
                                     kv_cache=bool(recipe.get("kv_cache"))))
         record["recipe"] = recipe
     record.update(environment=capture_environment(), results=[r.to_dict() for r in results])
-    write_atomic(args.out, json.dumps(record, indent=1, default=_jsonable) + "\n")
+    _write(args.out, lambda: write_atomic(args.out, json.dumps(record, indent=1, default=_jsonable) + "\n"))
     print(format_table(results, baseline))
     if baseline is None:
         print("no baseline yet: `tito benchmark baseline` measures the references to compare against")

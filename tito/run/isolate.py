@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tito.errors import TitoError
 from tito.registry import MODULES
+from tito.run import child
 from tito.run.runner import env
 
 _STANDARD = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
@@ -127,6 +128,7 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:  # noqa: 
 
 def main() -> None:
     script, *args = sys.argv[1:]
+    child.die_with_parent()  # a milestone or benchmark script ends with tito, even after `kill -9`
     scrub(Path.cwd())
     sys.argv = [script, *args]
     sys.path.insert(0, str(Path(script).resolve().parent))
