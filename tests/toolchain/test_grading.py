@@ -338,3 +338,11 @@ def test_tito_grade_refuses_another_modules_file(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli.app, ["grade", "01", "--file", str(other)])
     assert result.exit_code == 1
     assert "is not module 01" in result.output and "tinytorch/autograd.py" in result.output
+
+
+def test_tito_grade_names_a_folder_given_as_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(cli.app, ["grade", "01", "--file", str(tmp_path)])
+    assert result.exit_code == 1 and "is a folder, not a module file" in " ".join(result.output.split())
+    result = CliRunner().invoke(cli.app, ["grade", "01", "--file", str(tmp_path / "nothing.py")])
+    assert result.exit_code == 1 and "does not exist" in result.output

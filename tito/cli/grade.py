@@ -41,7 +41,8 @@ def grade(
     found = module(number)
     source = file if file is not None else base / found.source
     if not source.is_file():
-        raise TitoError(f"{source} does not exist.",
+        what = "is a folder, not a module file" if source.is_dir() else "does not exist"
+        raise TitoError(f"{source} {what}.",
                         "Pass the file to grade with --file PATH." if file is None else
                         f"Check the path (e.g. {found.source.as_posix()}).")
     if as_json:

@@ -382,7 +382,8 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
     repo, source = Path(repo).resolve(), Path(source).resolve()
     module = get_module(number)
     if not source.is_file():
-        raise TitoError(f"{source} does not exist.",
+        what = "is a folder, not a module file" if source.is_dir() else "does not exist"
+        raise TitoError(f"{source} {what}.",
                         f"Pass the module file, e.g. {module.source.as_posix()}.")
     cells, missing = plan_cells(repo, module, source)
     _check_module(module, source, cells)
