@@ -82,6 +82,8 @@ def _as_ids(ids, vocab_size: int, where: str) -> list[int]:
 def _write_json(path, data: dict) -> None:
     """Write `data` as UTF-8 JSON atomically: a partial file beside it, then one rename."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist")
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     partial.replace(path)  # readers see the old file or the new one, never half of one
@@ -373,10 +375,17 @@ class BPETokenizer:
         merges = data.get("merges")
         if not isinstance(merges, list):
             raise ValueError(f"{path}: 'merges' must be a list of [a, b] pairs")
+        room = tok.target_vocab_size - 256 - len(tok.special_tokens)
+        if len(merges) > room:
+            raise ValueError(f"{path}: {len(merges)} merges do not fit vocab_size {tok.target_vocab_size} "
+                             f"(256 bytes + {len(tok.special_tokens)} special token(s) leave room for {room})")
+        first: dict[tuple, int] = {}
         for k, pair in enumerate(merges):
             if (not isinstance(pair, list) or len(pair) != 2
-                    or not all(isinstance(v, int) and 0 <= v < 256 + k for v in pair)):
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 + k for v in pair)):
                 raise ValueError(f"{path}: merge {k} is {pair!r}; expected two ids in 0..{255 + k}")
+            if first.setdefault(tuple(pair), k) != k:  # a second id for the same pair could never be made
+                raise ValueError(f"{path}: merge {k} repeats merge {first[tuple(pair)]} ({pair[0]}, {pair[1]})")
         tok._set_merges([tuple(pair) for pair in merges])
         return tok
 

@@ -231,12 +231,23 @@ def test_save_and_load(tmp_path, trained):
 
 
 @pytest.mark.parametrize("merges, message", [([[256, 1]], "merge 0"), ([[1, 2], [1, 258]], "merge 1"),
-                                             ([[1]], "merge 0"), ("nope", "list")])
+                                             ([[1]], "merge 0"), ("nope", "list"), ([[1, True]], "merge 0"),
+                                             ([[1, 2], [3, 4], [1, 2]], "merge 2 repeats merge 0 (1, 2)"),
+                                             ([[i, i + 1] for i in range(50)],
+                                              "50 merges do not fit vocab_size 300"),
+                                             ])
 def test_load_refuses_impossible_merges(tmp_path, merges, message):
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"type": "BPETokenizer", "vocab_size": 300, "special_tokens": [],
+    path.write_text(json.dumps({"type": "BPETokenizer", "vocab_size": 300, "special_tokens": ["<|a|>"],
                                 "merges": merges}), encoding="utf-8")
     raises(ValueError, lambda: BPETokenizer.load(path), message)
+
+
+def test_saving_into_a_missing_folder_names_the_folder(tmp_path, trained):
+    target = tmp_path / "no_such_folder" / "bpe.json"
+    raises(FileNotFoundError, lambda: trained.save(target), "no_such_folder does not exist")
+    chars = CharTokenizer().train("ab")
+    raises(FileNotFoundError, lambda: chars.save(target), "no_such_folder does not exist")
 
 
 def test_compression_grows_with_the_vocabulary(shakespeare):
