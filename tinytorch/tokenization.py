@@ -85,8 +85,11 @@ def _write_json(path, data: dict) -> None:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist")
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    partial.replace(path)  # readers see the old file or the new one, never half of one
+    try:
+        partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        partial.replace(path)  # readers see the old file or the new one, never half of one
+    finally:
+        partial.unlink(missing_ok=True)  # left only when writing failed (a full disk): remove it
 
 
 def _read_json(path, kind: str) -> dict:

@@ -340,8 +340,12 @@ def run(args) -> tuple[dict[str, str], list[tuple[str, bool]]]:
 
     path = checkpoint_for(args.preset, cfg, args.seed, args.data, text)
     path = Path(args.checkpoint) if args.checkpoint else path
-    save(path, model, tokenizer, cfg, heldout_loss=final, seed=args.seed, data_sha256=text_sha256(text),
-         data_source=source, trained_by=f"01_vaswani_generation.py (preset {args.preset})")
+    try:
+        save(path, model, tokenizer, cfg, heldout_loss=final, seed=args.seed, data_sha256=text_sha256(text),
+             data_source=source, trained_by=f"01_vaswani_generation.py (preset {args.preset})")
+    except OSError as exc:  # a full disk, a read-only folder: one line, and the old checkpoint is kept
+        print(f"error: could not save the model to {path}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(EXIT_NOT_RUN)
     reloaded, *_ = load(path)
     x, _ = windows(ids, starts[:2], cfg.context)
     with no_grad():

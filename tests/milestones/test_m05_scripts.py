@@ -170,3 +170,25 @@ def test_each_kind_of_run_keeps_its_own_checkpoint():
               gen.checkpoint_for("default", default, 0, "mine.txt", "my other text")}
     assert len(others) == 5 and gen.CHECKPOINT not in others
     assert all(p.parent == gen.CHECKPOINT.parent and p.suffix == ".npz" for p in others)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(corpus, tmp_path):
+    """Every file write fails with EFBIG (RLIMIT_FSIZE 0, SIGXFSZ ignored), as on a full disk."""
+    import resource
+    import signal
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TINYTORCH_TRAINING_CACHE"}
+    args = ("--data", str(corpus), "--iters", "2", "--eval-windows", "4", "--sample-chars", "10",
+            "--checkpoint", str(folder / "m.npz"))
+    proc = subprocess.run([sys.executable, str(GENERATION), *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=600, preexec_fn=no_room)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stderr.splitlines() if "could not save" in ln)
+    assert str(folder / "m.npz") in line and len(line) < 300
+    assert list(folder.iterdir()) == []
