@@ -95,10 +95,29 @@ def test_init_writes_a_config_nbgrader_reads(tmp_path):
     config = nbc.init(tmp_path / "course", course_id="ml-101", timeout=900)
     text = config.read_text(encoding="utf-8")
     assert "c.CourseDirectory.course_id = 'ml-101'" in text and "c.Execute.timeout = 900" in text
-    assert (tmp_path / "course" / "exchange").is_dir()
+    assert (tmp_path / "course-exchange").is_dir() and not (tmp_path / "course" / "exchange").exists()
+    assert (tmp_path / "course").stat().st_mode & 0o777 == 0o700  # solutions and grades: the instructor's
     with pytest.raises(TitoError, match="exists already"):
         nbc.init(tmp_path / "course")
     compile(text, str(config), "exec")
+    with pytest.raises(TitoError, match="inside the course folder"):
+        nbc.init(tmp_path / "other", exchange=tmp_path / "other" / "exchange")
+
+
+def test_what_nbgrader_collects_is_not_writable_by_others_and_the_gradebook_is_private(tmp_path):
+    course = tmp_path / "course"
+    nbc.init(course)
+    folder = course / "submitted" / "ann" / "01_tensor"
+    folder.mkdir(parents=True)
+    (folder / "01_tensor.ipynb").write_text("{}")
+    (course / "gradebook.db").write_text("")
+    for path in (course / "submitted", course / "submitted" / "ann", folder, folder / "01_tensor.ipynb"):
+        path.chmod(0o777)  # as nbgrader's collect leaves them, copied from the exchange
+    (course / "gradebook.db").chmod(0o644)
+    nbc.keep_private(course)
+    assert (course / "gradebook.db").stat().st_mode & 0o777 == 0o600
+    for path in (course / "submitted", folder, folder / "01_tensor.ipynb"):
+        assert path.stat().st_mode & 0o022 == 0, path  # no group or other write
 
 
 def test_commands_outside_a_course_say_so(tmp_path):
@@ -327,7 +346,7 @@ def exchange_course(tmp_path_factory):
     where, downloads = _new_course(base, "01")
     release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
     _tito_nbgrader("release", "01", "--course", str(where))
-    exchange = where / "exchange"
+    exchange = nbc.default_exchange(where)
     homes = {s: base / "home" / s for s in (*STUDENTS, CHEATER)}
     for home in homes.values():
         home.mkdir(parents=True)

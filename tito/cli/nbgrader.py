@@ -94,8 +94,8 @@ def init(
     course_id: Annotated[str, typer.Option("--course-id", help="nbgrader's course id.")] = "tinytorch",
     exchange: Annotated[Path | None, typer.Option(
         "--exchange", metavar="DIR", show_default=False,
-        help="nbgrader's exchange folder (default: DIR/exchange; on JupyterHub a folder every user "
-             "can write).")] = None,
+        help="nbgrader's exchange folder, outside DIR (default: DIR-exchange beside it, writable by all; "
+             "on JupyterHub e.g. /srv/nbgrader/exchange).")] = None,
     timeout: Annotated[int, typer.Option(
         "--timeout", min=10, metavar="SECONDS",
         help="Seconds each cell may run when autograding.")] = course_.DEFAULT_TIMEOUT,

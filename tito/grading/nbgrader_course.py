@@ -140,6 +140,7 @@ def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
     except OSError as exc:
         raise TitoError(f"could not start nbgrader for {what}: {exc}", INSTALL_HINT) from exc
     seconds = time.perf_counter() - start
+    keep_private(course)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0 or re.search(r"\[\w+ \| (ERROR|CRITICAL)\]", log):
         tail = "\n  ".join(log.strip().splitlines()[-12:])
@@ -179,8 +180,9 @@ c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = {root!r}
 
-# The exchange: where `release` puts assignments and students' `nbgrader submit` leaves work.
-# One machine: a folder in the course. JupyterHub: a folder every user can write, e.g. /srv/nbgrader/exchange.
+# The exchange: where `release` puts assignments and students' `nbgrader submit` leaves work; every
+# student can write it, so it lies outside the course folder (which only the instructor can enter).
+# One machine: a folder beside the course. JupyterHub: e.g. /srv/nbgrader/exchange.
 c.Exchange.root = {exchange!r}
 
 # Execution of submissions by `autograde`: seconds per cell (training tests are slow on a busy
@@ -206,8 +208,13 @@ def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = 
                         "gradebook and the submissions stay).")
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", course_id):
         raise TitoError(f"course id {course_id!r} must be letters, digits, '.', '_' or '-'.")
-    exchange = Path(exchange).resolve() if exchange else course / "exchange"
+    exchange = Path(exchange).resolve() if exchange else default_exchange(course)
+    if exchange.is_relative_to(course):
+        raise TitoError(f"the exchange {exchange} is inside the course folder {course}.",
+                        "Students must write the exchange but never see the course (solutions, gradebook): "
+                        "give an --exchange outside it, e.g. /srv/nbgrader/exchange.")
     course.mkdir(parents=True, exist_ok=True)
+    course.chmod(0o700)  # solutions, the gradebook and submissions: the instructor's only
     for sub in ("source", "downloaded"):
         (course / sub).mkdir(exist_ok=True)
     if not exchange.exists():
@@ -216,8 +223,30 @@ def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = 
     write_atomic(config, CONFIG.format(course_id=course_id, root=str(course), exchange=str(exchange),
                                        timeout=int(timeout), regexp=NAMED_REGEXP))
     write_atomic(course / ".gitignore", "gradebook.db\nsubmitted/\nautograded/\nfeedback/\ndownloaded/\n"
-                                        "exchange/\n.tito/\n")
+                                        ".tito/\n")
     return config
+
+
+def default_exchange(course: Path) -> Path:
+    """The exchange `init` makes when none is given: a folder beside the course, never inside it."""
+    return course.parent / f"{course.name}-exchange"
+
+
+def keep_private(course: Path) -> None:
+    """After each nbgrader step: the gradebook is the instructor's only (0600), and nothing nbgrader
+    copied in from the world-writable exchange stays writable by others (collected folders arrive
+    0777). Read bits stay: the course folder itself (0700) keeps others out, and nbgrader copies
+    feedback files to the exchange with their mode, where students must read them."""
+    gradebook = course / "gradebook.db"
+    if gradebook.is_file() and not gradebook.is_symlink():
+        gradebook.chmod(0o600)
+    for name in ("submitted", "autograded", "feedback", "downloaded"):
+        top = course / name
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for path in [top, *top.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & 0o7755)
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
