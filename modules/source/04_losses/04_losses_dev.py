@@ -191,6 +191,9 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 # %% [markdown]
 # ### Unit test: log_softmax
+# Values along rows and columns; then the graph, recomputed at other logits with the values you
+# took from `.data` held fixed, must still be log_softmax (only the shift may be a constant); then
+# logits of `±10,000`, with numerical warnings as errors.
 
 # %% nbgrader={"grade": true, "grade_id": "test-log-softmax", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_log_softmax():
@@ -634,7 +637,9 @@ class BCEWithLogitsLoss:
 # %% [markdown]
 # ### Unit test: BCEWithLogitsLoss
 # Values against a float64 reference from `-10,000` to `10,000`, with numerical warnings as
-# errors; then the graph: it must reach the logits through ops module 05 differentiates.
+# errors; then the graph: it must reach the logits through ops module 05 differentiates, and,
+# recomputed at other logits with the values you took from `.data` held fixed, still give the
+# loss (or module 05's gradient would be wrong).
 
 # %% nbgrader={"grade": true, "grade_id": "test-bce-with-logits", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_bce_with_logits():
