@@ -5,6 +5,7 @@
     with recording_ops("relu", rules=BACKWARD_RULES):
         y = relu(x)
     assert ops_in_graph(y) == ["relu"]
+    replay_graph(loss, x, x.data + 0.25)                  # the recorded graph recomputed at another x
 
 Every failure says what was expected and what happened instead, so a student can act on it.
 """
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 
 import numpy as np
 
-__all__ = ["raises", "close", "recording_ops", "ops_in_graph"]
+__all__ = ["raises", "close", "recording_ops", "ops_in_graph", "replay_graph"]
 
 
 def _describe(exc: BaseException) -> str:
@@ -139,3 +140,70 @@ def ops_in_graph(tensor: object) -> list[str]:
             names.append(node._op_name)
         stack.extend(reversed(getattr(node, "_inputs", ())))
     return names
+
+
+def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _reduce(name: str) -> Callable:
+    return lambda node, a: getattr(a, name)(axis=node._ctx["axis"], keepdims=node._ctx["keepdims"])
+
+
+# How each op of modules 01 and 02 computes its output from its inputs' arrays (float64 here).
+_FORWARD: dict[str, Callable] = {
+    "add": lambda node, a, b: a + b,
+    "sub": lambda node, a, b: a - b,
+    "mul": lambda node, a, b: a * b,
+    "div": lambda node, a, b: a / b,
+    "neg": lambda node, a: -a,
+    "exp": lambda node, a: np.exp(a),
+    "log": lambda node, a: np.log(a),
+    "sqrt": lambda node, a: np.sqrt(a),
+    "pow": lambda node, a: a ** node._ctx["exponent"],
+    "matmul": lambda node, a, b: np.matmul(a, b),
+    "sum": _reduce("sum"),
+    "mean": _reduce("mean"),
+    "max": _reduce("max"),
+    "reshape": lambda node, a: a.reshape(node.shape),
+    "transpose": lambda node, a: a.transpose(node._ctx["axes"]),
+    "getitem": lambda node, a: a[node._ctx["index"]],
+    "relu": lambda node, a: np.maximum(a, 0.0),
+    "sigmoid": lambda node, a: np.exp(-np.logaddexp(0.0, -a)),
+    "tanh": lambda node, a: np.tanh(a),
+    "softmax": lambda node, a: _softmax(a, node._ctx["axis"]),
+}
+
+
+def replay_graph(out: object, leaf: object, value: object) -> np.ndarray | None:
+    """The graph recorded under `out` (see `recording_ops`) recomputed in float64 with `value` in
+    place of the tensor `leaf`, every other tensor held at its recorded data; None when the graph
+    holds an op this helper cannot recompute.
+
+    Gradients see only the graph. A function that took part of its dependence on `leaf` from a
+    constant computed on `.data` gives the right value at `leaf` but, replayed at `leaf + 0.25`,
+    a different one from the true function there: its gradient would be wrong. (A constant that
+    only shifts or selects, like the row maximum of a stable softmax, replays exactly.)
+    """
+    memo: dict[int, np.ndarray] = {}
+
+    def value_of(node: object) -> np.ndarray:
+        key = id(node)
+        if key not in memo:
+            if node is leaf:
+                memo[key] = np.asarray(value, dtype=np.float64)
+            elif not getattr(node, "_op_name", None):
+                memo[key] = np.asarray(node.data, dtype=np.float64)
+            else:
+                forward = _FORWARD.get(node._op_name)
+                if forward is None:
+                    raise LookupError(node._op_name)
+                memo[key] = np.asarray(forward(node, *(value_of(i) for i in node._inputs)))
+        return memo[key]
+
+    try:
+        with np.errstate(all="ignore"):
+            return value_of(out)
+    except LookupError:
+        return None

@@ -17,6 +17,7 @@ from tinytorch.layers import (
     xavier_uniform,
 )
 from tinytorch.tensor import Tensor
+from tinytorch.testing import recording_ops
 
 
 def param(*shape):
@@ -98,6 +99,16 @@ class TestModuleParameters:
                          "layers.1.layers.1.layers.1.w"], f"names must join every level's path: {names}"
         modules = [name for name, _ in model.named_modules()]
         assert modules[-1] == "layers.1.layers.1.layers.1", f"module paths: {modules}"
+
+    def test_depth_first_order(self):
+        # a sub-module's own sub-modules come before the next attribute (PyTorch's order)
+        model = Sequential(Sequential(Leaf(1), Leaf(2)), Leaf(3))
+        modules = [name for name, _ in model.named_modules()]
+        assert modules == ["", "layers.0", "layers.0.layers.0", "layers.0.layers.1", "layers.1"], \
+            f"named_modules() must walk depth first: {modules}"
+        names = [name for name, _ in model.named_parameters()]
+        assert names == ["layers.0.layers.0.w", "layers.0.layers.1.w", "layers.1.w"], \
+            f"named_parameters() must follow the depth-first walk: {names}"
 
     def test_equal_but_distinct_tensors_are_two_parameters(self):
         class Twins(Module):
@@ -260,7 +271,10 @@ class TestInit:
         manual_seed(11)
         m2 = Sequential(Linear(6, 4), Linear(4, 3, init="xavier"))
         assert all(np.array_equal(a.data, b.data) for a, b in zip(m1.parameters(), m2.parameters()))
-        assert np.array_equal(Linear(6, 4, rng=2).weight.data, Linear(6, 4, rng=2).weight.data)
+        for init in ("kaiming", "xavier"):
+            first, second = (Linear(6, 4, init=init, rng=2).weight.data for _ in range(2))
+            assert np.array_equal(first, second), \
+                f"Linear(6, 4, init={init!r}, rng=2) twice gave different weights: pass rng on"
 
     def test_get_rng(self):
         gen = np.random.default_rng(0)
@@ -411,6 +425,34 @@ class TestLinear:
 
 def re_shape(shape):
     return str(shape).replace("(", r"\(").replace(")", r"\)")
+
+
+# --- the graph the layers record (no autograd needed: placeholder rules) ------------------------------
+
+
+def reaches(out, target):
+    stack, seen = [out], set()
+    while stack:
+        node = stack.pop()
+        if node is target:
+            return True
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(node._inputs)
+    return False
+
+
+class TestGraph:
+    def test_linear_and_dropout_record_their_inputs(self):
+        ops = ("add", "sub", "mul", "div", "matmul", "neg", "sum", "mean", "reshape", "transpose")
+        with recording_ops(*ops):
+            layer = Linear(3, 2, rng=0)
+            x = Tensor(np.ones((4, 3)), requires_grad=True)
+            hidden = layer(x)
+            for name, target in [("weight", layer.weight), ("bias", layer.bias), ("input", x)]:
+                assert reaches(hidden, target), f"Linear's output does not reach its {name}: graph cut"
+            dropped = Dropout(0.5, rng=0)(hidden)
+            assert reaches(dropped, hidden), "Dropout's output (training) does not reach its input: graph cut"
 
 
 # --- gradients through the layers (autograd from module 05) ------------------------------------------

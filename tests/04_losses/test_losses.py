@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinytorch.losses import BCEWithLogitsLoss, BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
 from tinytorch.tensor import BACKWARD_RULES, Config, Tensor
+from tinytorch.testing import replay_graph
 
 MODULE_01_OPS = {"add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "matmul", "sum", "mean",
                  "max", "reshape", "transpose", "getitem"}
@@ -118,9 +119,15 @@ def test_log_softmax_stable_and_exact(strict_numerics):
 
 def test_log_softmax_uses_module_01_ops_and_reaches_input(dummy_rules):
     x = Tensor([[1.0, 2.0, 0.5]], requires_grad=True)
-    names, ids = graph_ops(log_softmax(x))
-    assert id(x) in ids
-    assert names <= MODULE_01_OPS and {"exp", "log", "sum"} <= names
+    out = log_softmax(x)
+    names, ids = graph_ops(out)
+    assert id(x) in ids, f"the graph (ops {sorted(names)}) does not reach the input"
+    # recomputed elsewhere with the .data constants held, the graph must still be log_softmax
+    moved = np.array([[0.5, 2.5, -1.0]])
+    again = replay_graph(out, x, moved)
+    assert again is not None and np.allclose(again, log_softmax_ref(moved), atol=1e-5), \
+        "a value from .data carries part of log_softmax's dependence on x: only the shift may be a constant"
+    assert names <= MODULE_01_OPS and {"exp", "log", "sum"} <= names, f"ops recorded: {sorted(names)}"
 
 
 @pytest.mark.parametrize("dim", [2, -3])
@@ -452,6 +459,12 @@ def test_bce_with_logits_builds_a_graph_module_05_can_differentiate(dummy_rules,
     assert names, "the loss records no graph: it was computed on .data and cannot train"
     assert names <= MODULE_05_OPS, f"ops with no backward rule in module 05: {sorted(names - MODULE_05_OPS)}"
     assert id(x) in ids, f"the graph (ops {sorted(names)}) does not reach the logits"
+    moved = x.data.astype(np.float64) + np.array([[0.5, -0.25, 0.125]])
+    again = replay_graph(out, x, moved)
+    want = bce_logits_ref(moved, [[1.0, 0.0, 0.5]])
+    assert again is not None and float(again) == pytest.approx(want, rel=1e-4, abs=1e-5), \
+        (f"the graph recomputed at other logits, .data constants held, gives {again} where the loss is "
+         f"{want:.6g}: a value from .data stands in for a function of x (such as |x|): wrong gradient")
 
 
 def test_bce_with_logits_gradient_is_sigmoid_minus_target():

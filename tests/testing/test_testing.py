@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinytorch.tensor import BACKWARD_RULES, NON_DIFFERENTIABLE, Tensor, register_non_differentiable
-from tinytorch.testing import close, ops_in_graph, raises, recording_ops
+from tinytorch.testing import close, ops_in_graph, raises, recording_ops, replay_graph
 
 
 def _fail(message):
@@ -81,3 +81,20 @@ def test_ops_in_graph_lists_each_node_once():
         h = x * 2
         y = h + h
     assert ops_in_graph(y) == ["add", "mul"]
+
+
+def test_replay_recomputes_the_graph_and_holds_constants():
+    x = Tensor([[1.0, -2.0, 0.5]], requires_grad=True)
+    with recording_ops("sub", "exp", "sum", "log", "mul", "transpose", "reshape"):
+        shift = Tensor(x.data.max(axis=1, keepdims=True))  # a constant that only shifts: replays exactly
+        shifted = x - shift
+        lse = shifted.exp().sum(axis=1, keepdims=True).log()
+        good = (shifted - lse).T.reshape(3) * 2
+        frozen = shifted - Tensor(lse.data)  # the log-sum-exp taken as a constant: it does not
+    moved = np.array([[0.3, 0.1, -1.0]])
+    want = 2 * (moved - np.log(np.exp(moved).sum())).reshape(3)
+    np.testing.assert_allclose(replay_graph(good, x, moved), want)
+    assert not np.allclose(replay_graph(frozen, x, moved), want / 2)
+    with recording_ops("gelu"):
+        unknown = Tensor._op("gelu", x.data, x)
+    assert replay_graph(unknown, x, moved) is None

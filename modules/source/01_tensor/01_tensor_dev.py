@@ -634,10 +634,14 @@ def test_unit_arithmetic():
     b = np.array([10.0, 20.0, 40.0], dtype=np.float32)
     binary = {"+": (lambda x, y: x + y, a + b), "-": (lambda x, y: x - y, a - b),
               "*": (lambda x, y: x * y, a * b), "/": (lambda x, y: x / y, a / b)}
+    swapped = {"-": b - a, "/": b / a}  # what y - x and y / x give: operands in the wrong order
     for name, (op, want) in binary.items():
         x, y = Tensor(a.copy()), Tensor(b.copy())
         got = op(x, y)
         assert isinstance(got, Tensor), f"x {name} y must return a Tensor, got {type(got).__name__}"
+        if name in swapped and got.shape == want.shape and np.allclose(got.data, swapped[name]):
+            raise AssertionError(f"x {name} y gave y {name} x (got {got.data[0, 2]:g} at (0, 2), expected "
+                                 f"{want[0, 2]:g}): the left operand is self, the right one other")
         close(got, want, what=f"(2, 3) {name} (3,)")
         close(x, a, what=f"x after x {name} y (inputs must stay unchanged)")
         close(y, b, what=f"y after x {name} y (inputs must stay unchanged)")
@@ -795,7 +799,12 @@ def test_unit_shapes():
     close(x[1, :, 2], a[1, :, 2], what="x[1, :, 2]")
     close(x[:, 1:], a[:, 1:], what="x[:, 1:]")
     close(x[[1, 0, 1]], a[[1, 0, 1]], what="x[[1, 0, 1]]")
-    close(x[Tensor([1, 0, 1])], a[[1, 0, 1]], what="x[Tensor([1, 0, 1])] (a Tensor holds positions)")
+    try:
+        got = x[Tensor([1, 0, 1])]
+    except (IndexError, TypeError) as exc:
+        raise AssertionError(f"x[Tensor([1, 0, 1])] raised {type(exc).__name__}: {exc}. The index Tensor "
+                             "stores float32, and NumPy takes only integer positions (section 7)") from None
+    close(got, a[[1, 0, 1]], what="x[Tensor([1, 0, 1])] (a Tensor holds positions)")
     for index, want, what in [((Tensor([1, 0]), Tensor([2, 0])), a[[1, 0], [2, 0]], "x[Tensor([1, 0]), Tensor([2, 0])]"),
                               ((Tensor([1, 0]), slice(1, None), 3), a[[1, 0], 1:, 3], "x[Tensor([1, 0]), 1:, 3]")]:
         try:
@@ -839,7 +848,10 @@ def test_unit_op_path():
         assert (Tensor([1.0]) + 1)._inputs == (), "constants must not record a graph"
         # Backward rules need the op's settings, saved as keyword arguments (ctx):
         y = Tensor(np.ones((2, 3, 4)), requires_grad=True)
-        assert (y ** 3)._ctx == {"exponent": 3}, f"pow must save the exponent, got {(y ** 3)._ctx}"
+        cube = y ** 3
+        assert len(cube._inputs) == 1, f"pow: the exponent is a setting (ctx `exponent=`), not an input; " \
+            f"the output recorded {len(cube._inputs)} inputs"
+        assert cube._ctx == {"exponent": 3}, f"pow must save the exponent as ctx `exponent`, got {cube._ctx}"
         for name in ("sum", "mean", "max"):
             ctx = getattr(y, name)(axis=1, keepdims=True)._ctx
             assert ctx == {"axis": 1, "keepdims": True}, f"{name} must save axis and keepdims, got {ctx}"

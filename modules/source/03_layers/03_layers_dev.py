@@ -310,7 +310,9 @@ def test_unit_module():
     params = tree.parameters()
     assert [p.shape for p in params] == [(), (2,), (3,), (4,), (5,)], [p.shape for p in params]
     assert params[1] is tree.left.w, "parameters() must return the tensors themselves, not copies"
-    assert len(tree.named_modules()) == 5, "Tree, left, two branches, right: each module once"
+    walked = [name for name, _ in tree.named_modules()]
+    assert walked == ["", "left", "branches.0", "branches.1.0", "right"], \
+        f"named_modules(): Tree, left, two branches, right, each once (tree.tied is left again), got {walked}"
     assert tree.parameters() == params, "the order must be the same on every call"
 
     class Pair(Module):  # weight tying: two different modules share one tensor
@@ -341,12 +343,20 @@ def test_unit_module():
                              "seen before visiting its children") from None
     assert walked == ["", "peer"], f"a cycle of two modules: {walked}, expected ['', 'peer']"
 
+    deep = Module()  # depth first: a sub-module's own sub-modules come before the next attribute
+    deep.first, deep.second = Module(), Leaf(1)
+    deep.first.inner = Leaf(2)
+    walked = [name for name, _ in deep.named_modules()]
+    assert walked == ["", "first", "first.inner", "second"], \
+        f"named_modules() must walk depth first: got {walked}, expected ['', 'first', 'first.inner', 'second']"
+
     for p in params:
         p.grad = Tensor(np.ones(p.shape))
     tree.zero_grad()
     assert all(p.grad is None for p in params), "zero_grad() must reach nested parameters"
 
     assert tree.eval() is tree, "eval() returns the module itself"
+    assert not tree.training, "after eval() the module itself still has training True: train(mode) sets it to mode"
     assert not any(m.training for m in tree.modules()), "eval() must reach every sub-module"
     assert not tree.branches[1][0].training, "a module inside a tuple inside a list is reached too"
     tree.train()
@@ -426,11 +436,14 @@ def xavier_uniform(fan_in: int, fan_out: int, shape, rng=None) -> np.ndarray:
 def test_unit_init():
     w = kaiming_uniform(400, (400, 300), rng=0)
     assert w.shape == (400, 300), f"shape {w.shape}, expected (400, 300)"
-    assert abs(w.var() - 2 / 400) < 0.05 * (2 / 400), f"Kaiming variance {w.var():.2e}, expected 5.0e-03"
+    third = " (a third of it: U(-a, a) has variance a²/3, not a²)" if abs(3 * w.var() - 2 / 400) < 0.05 * (2 / 400) else ""
+    assert abs(w.var() - 2 / 400) < 0.05 * (2 / 400), f"Kaiming variance {w.var():.2e}, expected 5.0e-03{third}"
     assert np.abs(w).max() <= np.sqrt(6 / 400), "uniform weights must stay inside ±sqrt(6/fan_in)"
     assert abs(w.mean()) < 1e-3, "weights must be centred on 0"
     x = xavier_uniform(400, 200, (400, 200), rng=1)
-    assert abs(x.var() - 2 / 600) < 0.05 * (2 / 600), f"Xavier variance {x.var():.2e}, expected 3.3e-03"
+    fan_in_only = " (that is 2/fan_in: fan_out is missing)" if abs(x.var() - 2 / 400) < 0.05 * (2 / 400) else ""
+    assert abs(x.var() - 2 / 600) < 0.05 * (2 / 600), \
+        f"Xavier variance {x.var():.2e}, expected 2/(400 + 200) = 3.3e-03{fan_in_only}"
     assert np.array_equal(kaiming_uniform(10, (10, 3), rng=7), kaiming_uniform(10, (10, 3), rng=7)), \
         "the same seed must give the same weights"
     manual_seed(3)
@@ -530,9 +543,10 @@ def test_unit_init_for():
         assert abs(w.mean()) < 4 * w.std() / np.sqrt(w.size), f"{name}: weights must be centred on 0, mean {w.mean():.2e}"
         kept = float(np.mean(np.square(np.asarray(f(Tensor(z)).data, dtype=np.float64))))
         gain = 300 * float(w.var()) * kept
+        why = (f"E[f(z)²] for this activation is {kept:.3f}, not ReLU's 0.5 that Kaiming assumes"
+               if abs(kept - 0.5) > 0.05 else f"your Var(W) is {gain:.3g} times the one that makes it 1")
         assert 0.88 < gain < 1.12, \
-            (f"{name}: fan_in·Var(W)·E[f(z)²] = 300 · {w.var():.3e} · {kept:.3f} = {gain:.3f}, want 1 (±12%): "
-             f"E[f(z)²] for this activation is {kept:.3f}, not ReLU's 0.5 that Kaiming assumes")
+            f"{name}: fan_in·Var(W)·E[f(z)²] = 300 · {w.var():.3e} · {kept:.3f} = {gain:.3f}, want 1 (±12%): {why}"
     assert np.array_equal(init_for(relu, 10, (10, 3), rng=7), init_for(relu, 10, (10, 3), rng=7)), \
         "the same seed must give the same weights"
     for name in ("Tanh", "sin"):
@@ -663,6 +677,10 @@ def test_unit_linear():
     xav = Linear(300, 100, init="xavier", rng=2)
     assert abs(xav.weight.data.var() - 2 / 400) < 0.1 * (2 / 400), \
         f"init='xavier' uses Var = 2/(in+out) = 5.0e-03, got {xav.weight.data.var():.2e}"
+    for init in ("kaiming", "xavier"):
+        twice = [Linear(4, 3, init=init, rng=5).weight.data for _ in range(2)]
+        assert np.array_equal(*twice), \
+            f"Linear(4, 3, init={init!r}, rng=5) twice gave different weights: pass rng on to the initializer"
     count = sum(p.size for p in Linear(784, 128).parameters())
     assert count == 100_480, f"Linear(784, 128) has 784·128 + 128 = 100,480 parameters, got {count}"
     raises(ValueError, lambda: layer(Tensor(np.ones((2, 5)))), "(2, 5)", "in_features=4")
@@ -757,7 +775,8 @@ def test_unit_dropout():
     assert y.shape == (200, 100), f"output shape {y.shape}, expected the input's (200, 100)"
     assert set(np.unique(y)) <= {0.0, 4.0}, f"kept elements must be 3 / (1 - 0.25) = 4, got {np.unique(y)[:5]}"
     dropped = float((y == 0).mean())
-    assert 0.23 < dropped < 0.27, f"dropped a fraction {dropped:.3f} of the elements, expected about 0.25"
+    flipped = " (that is about 1 - p: the mask drops what it should keep)" if 0.73 < dropped < 0.77 else ""
+    assert 0.23 < dropped < 0.27, f"dropped a fraction {dropped:.3f} of the elements, expected about p = 0.25{flipped}"
     assert abs(y.mean() - 3.0) < 0.1, f"inverted dropout keeps the mean: {y.mean():.3f}, expected 3"
     assert not np.array_equal(y, drop(x).data), "every call draws a fresh mask"
     assert np.array_equal(Dropout(0.5, rng=4)(x).data, Dropout(0.5, rng=4)(x).data), "seeded masks repeat"
@@ -892,8 +911,12 @@ def test_unit_composition():
     with recording_ops("add", "sub", "mul", "div", "matmul", "neg", "sum", "mean", "reshape"):
         layer = Linear(3, 2, rng=0)
         x = Tensor(np.ones((4, 3)), requires_grad=True)
-        out = Dropout(0.5, rng=0)(layer(x))
-        assert out.requires_grad, "the output of Linear must be part of the graph"
+        hidden = layer(x)
+        assert hidden.requires_grad, \
+            "the output of Linear must be part of the graph: compute it with Tensor ops on x, weight and bias, not on .data"
+        out = Dropout(0.5, rng=0)(hidden)
+        assert reaches(out, hidden), \
+            "the output of Dropout (training mode) must be part of the graph: apply the mask to x with a Tensor op, not on .data"
         for name, target in [("weight", layer.weight), ("bias", layer.bias), ("input", x)]:
             assert reaches(out, target), f"the graph from the output does not reach the {name}: ops {ops_in_graph(out)}"
         assert "matmul" in ops_in_graph(layer(x)), f"Linear uses a matmul, recorded {ops_in_graph(layer(x))}"

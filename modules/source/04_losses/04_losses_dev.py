@@ -191,30 +191,55 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 # %% [markdown]
 # ### Unit test: log_softmax
+# Values along rows and columns; then the graph, recomputed at other logits with the values you
+# took from `.data` held fixed, must still be log_softmax (only the shift may be a constant); then
+# logits of `±10,000`, with numerical warnings as errors.
 
 # %% nbgrader={"grade": true, "grade_id": "test-log-softmax", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_log_softmax():
     import warnings
 
-    from tinytorch.testing import close
+    from tinytorch.testing import close, ops_in_graph, recording_ops, replay_graph
 
     a = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 4.0]])
-    out = log_softmax(Tensor(a))
+    try:
+        out = log_softmax(Tensor(a))
+    except ValueError as error:
+        raise AssertionError(f"log_softmax of a (2, 3) tensor raised ValueError: {error}. A row's sum over dim "
+                             "has shape (2,), which does not broadcast against the (2, 3) rows; with the "
+                             "reduced axis kept, (2, 1), it does") from None
     assert isinstance(out, Tensor), f"log_softmax returns a Tensor, got {type(out).__name__}"
     close(out, a - np.log(np.exp(a).sum(axis=1, keepdims=True)), atol=1e-5, what="log_softmax over rows")
     close(log_softmax(Tensor(a), dim=0), a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5,
           what="log_softmax(dim=0): each column is one distribution")
     close(log_softmax(Tensor(a), dim=-2), a - np.log(np.exp(a).sum(axis=0, keepdims=True)), atol=1e-5,
           what="log_softmax(dim=-2) is dim=0 for a 2-D input")
+    ops = {"add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "matmul", "sum", "mean", "max",
+           "reshape", "transpose", "getitem"}
+    with recording_ops(*ops):
+        xs = Tensor(a, requires_grad=True)
+        out = log_softmax(xs)
+        assert ops_in_graph(out), "log_softmax must be built from Tensor ops: its result records no graph"
+        moved = a + np.array([[0.5, -0.25, 0.0], [0.0, 0.75, -0.5]])
+        again, want = replay_graph(out, xs, moved), moved - np.log(np.exp(moved).sum(axis=1, keepdims=True))
+        if again is not None and np.shape(again) == want.shape and not np.allclose(again, want, atol=1e-5):
+            worst = np.unravel_index(np.argmax(np.abs(again - want)), want.shape)
+            raise AssertionError(
+                f"log_softmax's graph, recomputed at other logits with the values you took from .data held fixed, "
+                f"gives {again[worst]:.6g} at {tuple(map(int, worst))} where log_softmax is {want[worst]:.6g}: a "
+                "value from .data carries part of how the output depends on x, and module 05's gradient would be "
+                "wrong. Only the shift (each row's maximum) may be a constant")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
         try:
             big = log_softmax(Tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]))
         except (FloatingPointError, RuntimeWarning) as error:
-            raise AssertionError(
-                f"logits [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {type(error).__name__} ({error}): without "
-                "a shift e^1e4 overflows; with one maximum for the whole tensor the second row's exponentials "
-                "all underflow to 0 and log 0 follows: shift each row by its own maximum") from None
+            why = ("e^1e4 overflows: shift each row by its own maximum before exp" if "overflow" in str(error) else
+                   "log 0: either one maximum for the whole tensor (the second row's exponentials all underflow "
+                   "to 0) or the log of a softmax probability that underflowed to 0; subtract the log of the "
+                   "summed exponentials of each row shifted by its own maximum")
+            raise AssertionError(f"logits [[1e4, -1e4, 0], [-1e4, -1e4, -1e4]] raised {type(error).__name__} "
+                                 f"({error}): {why}") from None
     close(big, [[0.0, -2e4, -1e4], [-np.log(3)] * 3], what="logits of ±1e4: shift each row by its own maximum")
     print("log_softmax: OK")
 
@@ -371,14 +396,22 @@ def test_unit_cross_entropy():
     twice = CrossEntropyLoss()(Tensor(np.repeat(pair[:1], 2, axis=0)), np.array([0, 0])).item()
     once = CrossEntropyLoss()(Tensor(pair[:1]), np.array([0])).item()
     assert abs(twice - once) < 1e-6, f"two copies of a row give {twice:.6g}, one gives {once:.6g}: the loss is a mean over rows"
+    alone = [CrossEntropyLoss()(Tensor(pair[i:i + 1]), np.array([k])).item() for i, k in enumerate([0, 1])]
+    assert abs(worked.item() - np.mean(alone)) < 1e-5, \
+        (f"the two rows give {alone[0]:.6g} and {alone[1]:.6g} alone (mean {np.mean(alone):.6g}) but "
+         f"{worked.item():.6g} together: each row must pick the logit of its own target, one entry per row")
     close(worked, 0.2851041, atol=1e-5, what="the worked example of section 4")
     z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.0, 3.0], [1.0, -1.0, 0.0]])
     y = np.array([0, 2, 2, 1])
     close(CrossEntropyLoss()(Tensor(z), y), reference(z, y), atol=1e-5, what="CE of 4 rows with 3 classes")
     rng = np.random.default_rng(4)
     z3, y3 = rng.normal(size=(2, 5, 7)), rng.integers(0, 7, size=(2, 5))
-    close(CrossEntropyLoss()(Tensor(z3), y3), reference(z3, y3), atol=1e-5,
-          what="logits (B, T, C) with targets (B, T): mean over all B·T positions")
+    try:
+        got3 = CrossEntropyLoss()(Tensor(z3), y3)
+    except (IndexError, ValueError) as error:
+        raise AssertionError(f"logits (2, 5, 7) with targets (2, 5) raised {type(error).__name__}: {error}. "
+                             "The loss takes any number of leading axes, (..., C) with targets (...)") from None
+    close(got3, reference(z3, y3), atol=1e-5, what="logits (B, T, C) with targets (B, T): mean over all B·T positions")
     close(CrossEntropyLoss()(Tensor(np.zeros((3, 10))), [1, 2, 3]), np.log(10), what="uniform logits over 10 classes")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
@@ -387,8 +420,13 @@ def test_unit_cross_entropy():
             wrong = CrossEntropyLoss()(Tensor([[1e4, -1e4]]), np.array([1])).item()
             rows = CrossEntropyLoss()(Tensor([[1e4, -1e4], [-1e4, -1e4]]), np.array([0, 1])).item()
         except (FloatingPointError, RuntimeWarning) as error:
-            raise AssertionError(f"logits of ±1e4 raised {type(error).__name__} ({error}): exponentiate the rows "
-                                 "shifted by their own maximum, never the raw logits") from None
+            text = str(error)
+            why = ("exponentiate the rows shifted by their own maximum, never the raw logits" if "overflow" in text
+                   else "log 0: -log of a probability that underflowed (e^-20000 is 0 in float32); take "
+                   "log(sum) - (z_y - m) from the shifted row instead" if "log" in text or "divide by zero" in text
+                   else "0/0: every exponential of a row underflowed; shift each row by its own maximum, "
+                   "not one maximum for the whole batch")
+            raise AssertionError(f"logits of ±1e4 raised {type(error).__name__} ({error}): {why}") from None
     assert right == 0.0 and wrong == 2e4, f"CE at ±1e4 gave {right} (want 0) and {wrong} (want 20000)"
     close(rows, np.log(2) / 2, what="rows [1e4, -1e4] and [-1e4, -1e4]: each shifted by its own maximum")
     print("CrossEntropyLoss: OK")
@@ -515,12 +553,21 @@ def test_unit_bce():
     t = np.array([1.0, 0.0, 0.0, 1.0])
     loss = BinaryCrossEntropyLoss()(Tensor(p), t)
     assert isinstance(loss, Tensor) and loss.shape == (), f"a loss is a scalar Tensor, got {loss!r}"
-    close(loss, -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), atol=1e-5, what="BCE of 4 hard targets")
+    want = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    for other, why in [(-want, "the negative of the loss: -log of a probability is positive"),
+                       (4 * want, "the sum over the 4 elements, not their mean"),
+                       (-np.mean((1 - t) * np.log(p) + t * np.log(1 - p)), "t and 1 - t swapped: t weights log p")]:
+        assert abs(loss.item() - other) > 1e-5, f"BCE of 4 hard targets: got {loss.item():.6g}, {why}"
+    close(loss, want, atol=1e-5, what="BCE of 4 hard targets")
     close(BinaryCrossEntropyLoss()(Tensor([0.3]), Tensor([0.8])), -(0.8 * np.log(0.3) + 0.2 * np.log(0.7)),
           atol=1e-5, what="BCE with a soft target 0.8 for p = 0.3")
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
         warnings.simplefilter("error")
-        edge = BinaryCrossEntropyLoss()(Tensor([1.0, 0.0, 1.0, 0.0]), [1.0, 0.0, 0.0, 1.0]).item()
+        try:
+            edge = BinaryCrossEntropyLoss()(Tensor([1.0, 0.0, 1.0, 0.0]), [1.0, 0.0, 0.0, 1.0]).item()
+        except (FloatingPointError, RuntimeWarning) as error:
+            raise AssertionError(f"p = [1, 0, 1, 0] raised {type(error).__name__} ({error}): log 0 at p = 0 or "
+                                 "p = 1; clamp p into [eps, 1 - eps], at both ends, before the logs") from None
     assert np.isfinite(edge), f"clamping must keep the loss finite, got {edge}"
     close(edge, -np.log(1e-7) / 2, rtol=0.05, what="two clamped mistakes in 4 cost -log(eps)/2")
     raises(ValueError, lambda: BinaryCrossEntropyLoss()(Tensor([0.5, np.nan]), [1.0, 0.0]), "NaN", "predictions")
@@ -590,13 +637,15 @@ class BCEWithLogitsLoss:
 # %% [markdown]
 # ### Unit test: BCEWithLogitsLoss
 # Values against a float64 reference from `-10,000` to `10,000`, with numerical warnings as
-# errors; then the graph: it must reach the logits through ops module 05 differentiates.
+# errors; then the graph: it must reach the logits through ops module 05 differentiates, and,
+# recomputed at other logits with the values you took from `.data` held fixed, still give the
+# loss (or module 05's gradient would be wrong).
 
 # %% nbgrader={"grade": true, "grade_id": "test-bce-with-logits", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_bce_with_logits():
     import warnings
 
-    from tinytorch.testing import ops_in_graph, recording_ops
+    from tinytorch.testing import ops_in_graph, recording_ops, replay_graph
 
     def reference(x, t):  # float64: log(1 + e^x) - x·t, with NumPy's own stable log(e^0 + e^x)
         x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
@@ -643,6 +692,14 @@ def test_unit_bce_with_logits():
             seen.add(id(node))
             stack.extend(node._inputs)
         assert id(xs) in seen, f"the graph (ops {ops}) does not reach the logits: the loss could not train"
+        moved = x.astype(np.float64) + np.linspace(-0.5, 0.5, x.size).reshape(x.shape)
+        again, want = replay_graph(out, xs, moved), float(reference(moved, t).mean())
+        if again is not None and abs(float(again) - want) > 1e-4 * abs(want) + 1e-5:
+            raise AssertionError(
+                f"the graph, recomputed at other logits with the values you took from .data held fixed, gives "
+                f"{float(again):.6g} where the loss is {want:.6g}: a value from .data carries part of how the loss "
+                "depends on x, and module 05's gradient would be wrong. Constants may shift or select (like a "
+                "maximum, or a mask of signs), never stand in for a function of x such as |x|")
     print("BCEWithLogitsLoss: OK")
 
 
