@@ -294,8 +294,8 @@ if __name__ == "__main__":
 # reference machine (CPU time, two runs at load 11.5 on 2 cores): Python loops 0.05 GFLOP/s (at
 # 64), vectorized 1.6 (at 64) and 3.0 GFLOP/s (at 512), BLAS 20 (at 64) and 119 to 125 GFLOP/s
 # (at 512, near the core's peak). Each rung is one to two orders of magnitude: BLAS at 512 did
-# about 2,000 times the loops' FLOPs per CPU second, for the same arithmetic. (Wall-clock rates
-# in the same runs were lower for the slow rungs: vectorized 0.7 GFLOP/s at 512, because a
+# about 2,000 times the loops' FLOPs per CPU second, for the same arithmetic. (A wall-clock run
+# at the same load gave lower rates for the slow rungs: vectorized 0.7 GFLOP/s at 512, because a
 # call of 90 ms of CPU at load 11.5 rarely runs without waiting for a core.)
 
 # %% nbgrader={"grade": false, "grade_id": "ladder", "locked": false, "schema_version": 3, "solution": false, "task": false}
@@ -640,10 +640,10 @@ if __name__ == "__main__":
 # polynomial was 2.1–2.2× faster, `x*x*x` 42–44× faster than `x**3` (the general `pow` is that
 # slow), float32 `tanh` 3.9–4.0× faster than float64 and the float32 multiply 2.2–2.3×, `a + b.T`
 # 8.2–8.6× slower than `a + b`, and im2col 1.6–2.1× faster than the loop over the 26 × 26 output
-# pixels (the loop's cost grows with the number of pixels, im2col's hardly). The wall-clock
-# ratios of the same runs were larger for the slow variants (`x**3` 180×, `a + b.T` 29–36×,
-# im2col 7–10×): the best of 5 wall times of a 0.3 ms op is nearly always an undisturbed run, of
-# a 13 ms op at load 11.5 rarely. Your numbers will differ; the directions should not.
+# pixels (the loop's cost grows with the number of pixels, im2col's hardly). Two wall-clock runs
+# (loads 7.8 and 11.5) gave larger ratios for the slow variants (`x**3` 180–190×, `a + b.T`
+# 29–36×, im2col 7–10×): the best of 5 wall times of a 0.3 ms op is nearly always an undisturbed
+# run, of a 13 ms op at load 11.5 rarely. Your numbers will differ; the directions should not.
 
 # %% [markdown]
 # ## 8. A hot path of our own: GELU in the char-GPT
@@ -662,8 +662,8 @@ if __name__ == "__main__":
 # `MultiHeadAttention`'s own time). On our reference machine, in CPU time (two runs at load 12
 # on 2 cores), the two GELU layers took 19% and 22% of the forward pass for 1.8% of the FLOPs,
 # about three quarters of the time of all the `Linear` layers (26% and 30%), which do 83% of the
-# FLOPs. (The wall-clock shares of the same runs, which this cell prints, swung from 7% to 39%:
-# a median of 5 passes cannot hide a load of 12.) Why so much time for so few FLOPs?
+# FLOPs. (The wall-clock shares, which this cell prints, swung from 6% to 45% in six runs at
+# loads 8 to 12: a median of 5 passes cannot hide a load of 12.) Why so much time for so few FLOPs?
 # Module 02's GELU,
 #
 # `gelu(x) = 0.5·x·(1 + tanh(c·(x + 0.044715·x³)))`, `c = √(2/π)`,
@@ -888,15 +888,17 @@ if __name__ == "__main__":
 # op alone it prints Amdahl's prediction for the step.
 #
 # On our reference machine, in CPU time (five runs at load 11 to 12 on 2 cores), the step got
-# 1.09× to 1.13× faster, for example 32.3 → 28.7 ms. The op alone went from 1.9–2.4 to 1.0–1.1 ms,
-# and Amdahl's law from that predicted 1.06× to 1.08×: the model gained *more* than the isolated
-# op promises. Section 8's profile tells why: inside the model each GELU forward took more
-# time than it takes in a tight loop of the op alone, where the allocator hands the same,
-# cache-warm memory back at every call. In the model, nine fresh 1 MB temporaries per call push
-# the neighbouring activations out of the cache and cost new memory; that is the cost the fast
-# op removes. A micro-benchmark measures the op in conditions the model never gives it: measure
-# the whole model too, in the same run. (This cell prints wall time. In three wall-clock runs at
-# loads 8 to 11.5 the step got 1.04× to 1.09× faster and the prediction fell to 1.02×: the
+# 1.09× to 1.13× faster, for example 32.3 → 28.7 ms. The op alone went from 1.9–2.4 to 0.95–1.1
+# ms, and Amdahl's law from that predicted 1.05× to 1.08×: the model gained *more* than the isolated
+# op promises. Not inside the op: section 8's profile, in CPU time, put one GELU forward in the
+# model at 1.4–1.7 ms, no more than in a tight loop of the op alone (1.7 ms, best of 30). Our best
+# explanation is what the op does to its neighbours: in a tight loop the allocator hands the same
+# cache-warm memory back at every call, while in the model nine fresh 1 MB temporaries per call
+# push the neighbouring activations out of the cache and cost new memory, a cost that shows up in
+# the *other* ops' time, and that the fast op removes. A micro-benchmark measures the op in
+# conditions the model never gives it: measure the whole model too, in the same run. (This cell
+# prints wall time. In three wall-clock runs at
+# loads 8 to 11.5 the step got 1.04× to 1.09× faster and the prediction fell to 1.01–1.02×: the
 # waits for a core lengthen the step, not the best-of-15 op, so on a busy machine the
 # prediction from wall times understates the op's share.)
 #
