@@ -230,15 +230,15 @@ def test_unit_matmul_vectorized():
 
     def mistake(c, a, b):
         """Name the usual mistake when c (already of the right shape) is one of its results."""
-        updates = [np.outer(a[:, p], b[p]) for p in range(a.shape[1])]
+        k = a.shape[1]
 
         def near(x):
             return np.allclose(c, x, atol=1e-4, rtol=1e-4)
 
-        if len(updates) > 1 and near(updates[-1]):
+        if k > 1 and near(a[:, k - 1:] @ b[k - 1:]):  # the term of the last shared index alone
             return "C holds only the LAST rank-1 update: add each update into C, do not replace C. "
-        if len(updates) > 1 and any(near(sum(updates) - u) for u in updates):
-            return f"C misses one of the k = {len(updates)} rank-1 updates: the loop must visit every p. "
+        if k > 1 and any(near(a @ b - a[:, p:p + 1] @ b[p:p + 1]) for p in range(k)):  # all terms but one
+            return f"C misses one of the k = {k} rank-1 updates: the loop must visit every p. "
         if a.shape[0] == a.shape[1] == b.shape[1] and near((b @ a).T):
             return "C sums row p of a times column p of b: the update takes column p of a and row p of b. "
         return ""
@@ -402,13 +402,12 @@ def test_unit_matmul_blocked():
     def mistake(c, a, b):
         """Name the usual mistake when c (already of the right shape) is one of its results (block 2)."""
         n, k, m = a.shape[0], a.shape[1], b.shape[1]
-        tiles = [a[:, p:p + 2] @ b[p:p + 2] for p in range(0, k, 2)]
-        sums = np.cumsum(tiles, axis=0)
-        if len(tiles) > 1 and np.allclose(c, tiles[-1]):
+        tiles = -(-k // 2)  # tiles of 2 along the shared dimension
+        if tiles > 1 and np.allclose(c, a[:, 2 * (tiles - 1):] @ b[2 * (tiles - 1):]):  # the last one alone
             return "C holds only the LAST tile product along the shared dimension: add them up, never overwrite. "
-        for r in range(1, len(tiles)):
-            if np.allclose(c, sums[r - 1]):
-                return (f"C holds the sum of only the first {r} of the {len(tiles)} tiles along the shared "
+        for r in range(1, tiles):
+            if np.allclose(c, a[:, :2 * r] @ b[:2 * r]):  # the first r tiles of the shared dimension
+                return (f"C holds the sum of only the first {r} of the {tiles} tiles along the shared "
                         f"dimension: that loop must run over all k = {k} columns of a. ")
         for axis, what, size in ((1, "rows", f"n = {n}"), (0, "columns", f"m = {m}")):
             empty = np.flatnonzero(~c.any(axis=axis)).tolist()  # all-zero rows (axis 1) or columns (axis 0)
