@@ -1,12 +1,14 @@
 """Module 18: the matmul ladder — loops, vectorized and blocked agree with BLAS; errors are clear."""
 
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tinytorch import acceleration
 from tinytorch.acceleration import gflops, matmul_blocked, matmul_flops, matmul_loops, matmul_vectorized
 from tinytorch.testing import close, raises
 
@@ -126,3 +128,70 @@ def test_blocked_works_tile_by_tile(shape, block, tiles):
     close(matmul_blocked(a, b, block), a @ b, atol=1e-9, what=f"{shape} with block {block}")
     lines = _python_lines(lambda: matmul_blocked(a, b, block))
     assert lines >= tiles, f"{shape}, block {block}: {tiles} tile products, but only {lines} Python lines ran"
+
+
+class _Entry:
+    """An entry of a or b that logs every product it takes part in: a[i, p] * b[p, j] appends (i, p, p, j).
+    Sums and products of entries are _Entry placeholders too; only the log matters."""
+
+    def __init__(self, log, where=None):
+        self.log, self.where = log, where  # where: ("a", i, p), ("b", p, j) or None (a partial sum)
+
+    def __mul__(self, other):
+        if isinstance(other, _Entry) and self.where and other.where:
+            (_, i, p), (_, q, j) = sorted((self.where, other.where))  # ("a", i, p) sorts before ("b", q, j)
+            self.log.append((i, p, q, j))
+        return _Entry(self.log)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        return _Entry(self.log)
+
+    __radd__ = __add__
+
+    def __float__(self):  # an accumulator of floats may store an entry: the log is already written
+        return 0.0
+
+
+def _logged_products(monkeypatch, n, k, m, block):
+    """The products matmul_blocked computes, in order, with a and b made of logging entries."""
+    log = []
+    a = np.empty((n, k), dtype=object)
+    b = np.empty((k, m), dtype=object)
+    for i, p in np.ndindex(n, k):
+        a[i, p] = _Entry(log, ("a", i, p))
+    for p, j in np.ndindex(k, m):
+        b[p, j] = _Entry(log, ("b", p, j))
+    monkeypatch.setattr(acceleration, "_check_matmul", lambda a, b, where: (a, b, np.dtype(object)))
+    try:
+        matmul_blocked(a, b, block)
+    except TypeError:  # e.g. `+=` into a float64 accumulator refuses object entries: a correct design too
+        pytest.skip("this matmul_blocked cannot run on logging entries (a float accumulator?): its tiling is "
+                    "judged by test_blocked_works_tile_by_tile alone")
+    return log
+
+
+@pytest.mark.parametrize("shape,block", [((8, 8, 8), 2), ((6, 9, 4), 3), ((4, 8, 6), 4)])
+def test_blocked_computes_each_product_once_tile_by_tile(monkeypatch, shape, block):
+    """Judged by behaviour, whatever the loops look like: every product a[i, p]·b[p, j] is computed exactly
+    once, and the products come in tile products of block × block × block, each one computed in one go.
+    Catches what counting lines cannot: tiles of C that each take the whole shared dimension, or a loop
+    that does nothing before one a @ b."""
+    n, k, m = shape
+    log = _logged_products(monkeypatch, n, k, m, block)
+    assert all(p == q for _, p, q, _ in log), "a product paired a[i, p] with b[q, j] for q != p"
+    counts = Counter((i, p, j) for i, p, _, j in log)
+    repeated = sorted(key for key, count in counts.items() if count > 1)
+    assert not repeated, \
+        (f"{shape} with block {block}: {len(repeated)} products a[i, p]·b[p, j] computed more than once, "
+         f"e.g. (i, p, j) = {repeated[:3]}: each tile product takes only its own {block} indices of the "
+         f"shared dimension")
+    assert len(counts) == n * k * m, f"{shape}: {n * k * m} products expected, {len(counts)} computed"
+    tiles = [(i // block, p // block, j // block) for i, p, _, j in log]
+    runs = 1 + sum(t != u for t, u in zip(tiles, tiles[1:]))
+    expected = -(-n // block) * -(-k // block) * -(-m // block)
+    assert runs == expected, \
+        (f"{shape} with block {block}: {expected} tile products expected, each computed in one go, but the "
+         f"products switched tiles {runs - 1} times: the product of an A tile and a B tile is one small "
+         f"matrix product (a rank-1 update or a whole row of C at a time is not a tile)")

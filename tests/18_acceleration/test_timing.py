@@ -1,9 +1,14 @@
-"""Module 18: time_interleaved — round robin order, thread pinning, shapes, errors (no time asserted)."""
+"""Module 18: time_interleaved — round robin order, thread pinning, shapes, errors (no time asserted);
+the prose's vocabulary size against the corpus."""
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinytorch.acceleration import time_interleaved
+from tinytorch.datasets import load_shakespeare
 from tinytorch.profiling import blas_threads
 from tinytorch.testing import raises
 
@@ -43,3 +48,16 @@ def test_bad_arguments_are_named(kwargs, fragment):
 def test_needs_callables():
     raises(ValueError, lambda: time_interleaved({}), "non-empty")
     raises(ValueError, lambda: time_interleaved({"f": 3}), "functions")
+
+
+def test_the_prose_vocabulary_is_the_corpus():
+    """Section 8 builds M05's char-GPT with `M05_VOCAB` outputs and its prose says how many
+    characters: both must be the number of distinct characters of datasets/shakespeare.txt."""
+    source = (Path(__file__).resolve().parents[2] / "modules" / "source" / "18_acceleration"
+              / "18_acceleration_dev.py").read_text(encoding="utf-8")
+    distinct = len(set(load_shakespeare()))
+    constant = re.search(r"^M05_VOCAB = (\d+)", source, re.M)
+    said = re.search(r"char-GPT shape: (\d+) characters", source)
+    assert constant and said, "module 18 no longer defines M05_VOCAB or describes char_gpt's vocabulary"
+    assert int(constant.group(1)) == int(said.group(1)) == distinct, \
+        f"M05_VOCAB = {constant.group(1)}, the prose says {said.group(1)}, the corpus has {distinct}"

@@ -119,9 +119,9 @@ def test_run_task_derives_latency_and_throughput_from_the_two_scenarios():
     clock, log = _Clock(), []
     data = np.arange(20, dtype=np.float32).reshape(10, 2)
 
-    def query(model, x, kv_cache=False):  # call k costs 1 + 0.01 per sample + (k mod 5) / 10 seconds
+    def query(model, x, kv_cache=False):  # call k costs 1 + 0.01 per sample + (k mod 5)² / 10 seconds
         log.append((len(x), kv_cache, blas_threads()))
-        clock.now += 1.0 + 0.01 * len(x) + (len(log) % 5) / 10
+        clock.now += 1.0 + 0.01 * len(x) + (len(log) % 5) ** 2 / 10
 
     toy = Task("toy", "test", lambda: _tagged("ref", 1.0, 0.8), lambda m: m.score,
                lambda batch: data[np.arange(batch) % 10], query, offline_batch=4, kv_cache=True)
@@ -130,8 +130,9 @@ def test_run_task_derives_latency_and_throughput_from_the_two_scenarios():
     sizes = [n for n, _, _ in log]
     assert sizes == [1] * 6 + [4] * 6, f"single stream on 1 sample, then offline on offline_batch=4: {sizes}"
     assert all(kv for _, kv, _ in log), f"kv_cache is passed to every query: {log}"
-    single = [1.01 + (k % 5) / 10 for k in range(2, 7)]
-    offline = [1.04 + (k % 5) / 10 for k in range(8, 13)]
+    single = [1.01 + (k % 5) ** 2 / 10 for k in range(2, 7)]  # skewed: median, mean and p90 all differ
+    offline = [1.04 + (k % 5) ** 2 / 10 for k in range(8, 13)]
+    assert np.median(offline) != pytest.approx(np.mean(offline))  # the test itself tells them apart
     assert r.latency_p50 == pytest.approx(np.median(single)), \
         f"latency_p50: the median of the single-stream times {single}, got {r.latency_p50}"
     assert r.latency_p90 == pytest.approx(np.percentile(single, 90)), \

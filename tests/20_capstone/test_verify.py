@@ -134,6 +134,16 @@ def test_quality_claims_are_equal_within_the_tolerance_on_both_sides(delta, ok):
     assert check_claims({"claims": M, "baseline": baseline}, M, R, 0.99)[3].passed is ok
 
 
+@pytest.mark.parametrize("delta", [-1, 1, -7, 1000])
+def test_sizes_are_checked_for_equality_in_both_directions(delta):
+    """Bytes are deterministic: a size claimed one byte larger than measured is as wrong as one smaller."""
+    claims = dict(M, size_bytes=M["size_bytes"] + delta)
+    baseline = dict(R, size_bytes=R["size_bytes"] + delta)
+    failed = [c.name for c in check_claims(_sub(claims, baseline), M, R, 0.99) if not c.passed]
+    assert failed == ["size_bytes", "baseline size_bytes"], \
+        f"sizes claimed {delta:+d} bytes off the measurement: both size checks fail, failed {failed}"
+
+
 @pytest.mark.parametrize("target", [0.5, 0.9, 0.99, 0.9945, 0.995, 0.999, 1.0])
 def test_the_target_is_judged_on_the_measured_quality_not_the_claim(target):
     claimed_perfect = dict(M, quality=1.0)

@@ -50,8 +50,12 @@
 # **Timing on a shared machine.** Every timing below pins NumPy's BLAS to one thread
 # (`threadpoolctl`) unless it studies threads, and interleaves the variants it compares (A, B,
 # A, B, …) so that a burst of load from another program hits both. Numbers printed come from
-# your run; the numbers quoted in the text come from our 2-core reference machine, shared with
-# other jobs, and are labelled with its load. No test checks a time: tests check results.
+# your run: wall-clock time, what you wait. The numbers quoted in the text come from our 2-core
+# reference machine, shared with other jobs: CPU time (the same measurements with
+# `time.process_time` as the clock; one BLAS thread, so the CPU time is the op's own) or ratios,
+# each labelled with the load average it was measured under. On an idle machine wall time and
+# CPU time agree; on a busy one wall time also counts the waits for a core, and CPU time barely
+# moves. No test checks a time: tests check results.
 
 # %% nbgrader={"grade": false, "grade_id": "acceleration-setup", "locked": false, "schema_version": 3, "solution": false, "task": false}
 #| default_exp acceleration
@@ -223,8 +227,24 @@ def test_unit_matmul_vectorized():
     import tokenize
 
     from tinytorch.testing import close, raises
+
+    def mistake(c, a, b):
+        """Name the usual mistake when c (already of the right shape) is one of its results."""
+        k = a.shape[1]
+
+        def near(x):
+            return np.allclose(c, x, atol=1e-4, rtol=1e-4)
+
+        if k > 1 and near(a[:, k - 1:] @ b[k - 1:]):  # the term of the last shared index alone
+            return "C holds only the LAST rank-1 update: add each update into C, do not replace C. "
+        if k > 1 and any(near(a @ b - a[:, p:p + 1] @ b[p:p + 1]) for p in range(k)):  # all terms but one
+            return f"C misses one of the k = {k} rank-1 updates: the loop must visit every p. "
+        if a.shape[0] == a.shape[1] == b.shape[1] and near((b @ a).T):
+            return "C sums row p of a times column p of b: the update takes column p of a and row p of b. "
+        return ""
+
     rng = np.random.default_rng(0)
-    for n, k, m in ((1, 1, 1), (2, 3, 4), (5, 2, 3), (4, 7, 1), (1, 6, 5), (16, 16, 16)):
+    for n, k, m in ((3, 3, 3), (1, 1, 1), (2, 3, 4), (5, 2, 3), (4, 7, 1), (1, 6, 5), (16, 16, 16)):
         for dtype in (np.float32, np.float64):
             a, b = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(k, m)).astype(dtype)
             c = matmul_vectorized(a, b)
@@ -232,8 +252,8 @@ def test_unit_matmul_vectorized():
                 f"({n}, {k}) @ ({k}, {m}) in {np.dtype(dtype).name}: got {getattr(c, 'shape', c)} " \
                 f"{getattr(c, 'dtype', '')}, expected ({n}, {m}) {np.dtype(dtype).name}"
             close(c, a.astype(np.float64) @ b.astype(np.float64), atol=1e-5, rtol=1e-5,
-                  what=f"({n}, {k}) @ ({k}, {m}) {np.dtype(dtype).name}: C is the sum of k = {k} rank-1 updates, "
-                       f"column p of a times row p of b")
+                  what=f"({n}, {k}) @ ({k}, {m}) {np.dtype(dtype).name}: {mistake(c, a, b)}C is the sum of k = {k} "
+                       f"rank-1 updates, column p of a times row p of b")
     close(matmul_vectorized([[1, 2], [3, 4]], [[5, 6], [7, 8]]), [[19, 22], [43, 50]], what="the worked example")
     assert matmul_vectorized(np.ones((2, 2), int), np.ones((2, 2), int)).dtype == np.float64, "integers -> float64"
     close(matmul_vectorized(np.zeros((3, 0)), np.zeros((0, 2))), np.zeros((3, 2)), what="k = 0: a sum of nothing")
@@ -270,11 +290,13 @@ if __name__ == "__main__":
 # limited by memory bandwidth, not by arithmetic.
 #
 # The cell measures the ladder. The loops run at `n = 64` only (already 262,144 multiply-adds,
-# about 50 ms); the vectorized and BLAS rungs at `n = 64` and `n = 512`. On our
-# reference machine (load 9 on 2 cores) it printed: Python loops 0.009 GFLOP/s (at 64),
-# vectorized 0.9 (at 64) and 0.6 GFLOP/s (at 512), BLAS 17 (at 64) and 24 GFLOP/s (at 512; 40 to
-# 140 in quieter moments of the same afternoon). Each rung is one to two orders of magnitude:
-# three orders of magnitude in all, for the same arithmetic.
+# about 10 ms of CPU time); the vectorized and BLAS rungs at `n = 64` and `n = 512`. On our
+# reference machine (CPU time, two runs at load 11.5 on 2 cores): Python loops 0.05 GFLOP/s (at
+# 64), vectorized 1.6 (at 64) and 3.0 GFLOP/s (at 512), BLAS 20 (at 64) and 119 to 125 GFLOP/s
+# (at 512, near the core's peak). Each rung is one to two orders of magnitude: BLAS at 512 did
+# about 2,000 times the loops' FLOPs per CPU second, for the same arithmetic. (A wall-clock run
+# at the same load gave lower rates for the slow rungs: vectorized 0.7 GFLOP/s at 512, because a
+# call of 90 ms of CPU at load 11.5 rarely runs without waiting for a core.)
 
 # %% nbgrader={"grade": false, "grade_id": "ladder", "locked": false, "schema_version": 3, "solution": false, "task": false}
 def ladder(sizes=(64, 512), loops_up_to: int = 64, repeats: int = 3, seed: int = 0) -> list[dict]:
@@ -376,9 +398,26 @@ def test_unit_matmul_blocked():
     import sys
 
     from tinytorch.testing import close, raises
+
+    def mistake(c, a, b):
+        """Name the usual mistake when c (already of the right shape) is one of its results (block 2)."""
+        n, k, m = a.shape[0], a.shape[1], b.shape[1]
+        tiles = -(-k // 2)  # tiles of 2 along the shared dimension
+        if tiles > 1 and np.allclose(c, a[:, 2 * (tiles - 1):] @ b[2 * (tiles - 1):]):  # the last one alone
+            return "C holds only the LAST tile product along the shared dimension: add them up, never overwrite. "
+        for r in range(1, tiles):
+            if np.allclose(c, a[:, :2 * r] @ b[:2 * r]):  # the first r tiles of the shared dimension
+                return (f"C holds the sum of only the first {r} of the {tiles} tiles along the shared "
+                        f"dimension: that loop must run over all k = {k} columns of a. ")
+        for axis, what, size in ((1, "rows", f"n = {n}"), (0, "columns", f"m = {m}")):
+            empty = np.flatnonzero(~c.any(axis=axis)).tolist()  # all-zero rows (axis 1) or columns (axis 0)
+            if 0 < len(empty) < c.shape[1 - axis]:
+                return f"{what} {empty} of C were never computed: the loop over the {what} of C must cover {size}. "
+        return ""
+
     rng = np.random.default_rng(1)
     for (n, k, m), tiled in (((2, 6, 2), "the shared dimension in 3 tiles of 2, one C tile: the C tile is the SUM "
-                                          "of the 3 tile products (add them up, never overwrite)"),
+                                          "of the 3 tile products"),
                              ((6, 2, 2), "the rows of C in 3 tiles of 2: every row tile is computed, its A tile "
                                          "taking the same rows"),
                              ((2, 2, 6), "the columns of C in 3 tiles of 2: every column tile is computed, its B "
@@ -388,7 +427,7 @@ def test_unit_matmul_blocked():
         c = matmul_blocked(a, b, 2)
         assert isinstance(c, np.ndarray) and c.shape == (n, m), \
             f"({n}, {k}) @ ({k}, {m}), block 2: got {getattr(c, 'shape', c)}, expected ({n}, {m})"
-        close(c, a @ b, atol=1e-9, what=f"({n}, {k}) @ ({k}, {m}) with block 2, {tiled}")
+        close(c, a @ b, atol=1e-9, what=f"({n}, {k}) @ ({k}, {m}) with block 2: {mistake(c, a, b)}{tiled}")
     for n, k, m in ((4, 4, 4), (5, 7, 3), (7, 3, 5), (3, 5, 8), (1, 9, 1), (9, 1, 6)):
         a, b = rng.normal(size=(n, k)).astype(np.float32), rng.normal(size=(k, m)).astype(np.float32)
         expected = a.astype(np.float64) @ b.astype(np.float64)
@@ -429,9 +468,10 @@ if __name__ == "__main__":
 # %% [markdown]
 # The measurement: `n = 512`, float32, one BLAS thread, block sizes from 16 to 512 interleaved
 # with one plain `a @ b`. With block 512 the blocked version is one BLAS call plus a zero-filled
-# output and an addition: the cost of the wrapper alone. One of our runs (load 9): `a @ b`
-# 1.9 ms; blocks of 16, 32, 64, 128, 256, 512: 532, 98, 21, 12, 2.7 and 3.9 ms. The 32,768 calls
-# of block 16 cost far more in Python and call overhead than any cache could save.
+# output and an addition: the cost of the wrapper alone. Two of our runs (CPU time, load 11.5):
+# `a @ b` 2.0 to 2.2 ms; blocks of 16, 32, 64, 128, 256, 512 took 49–51, 8.5–8.8, 2.9–3.2, 1.7–1.8,
+# 1.2–1.5 and 1.1–1.2 times as long. The 32,768 calls of block 16 (about 3 µs each) cost far more
+# in Python and call overhead than any cache could save.
 
 # %% nbgrader={"grade": false, "grade_id": "blocked-measurement", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
@@ -456,9 +496,11 @@ if __name__ == "__main__":
 # for a core makes the whole multiply wait for it. The cell times `a @ b` at `n = 64` and
 # `n = 1024` with 1 and 2 threads, alternating, and prints the machine's load average (the
 # number of processes wanting a core, averaged over a minute): above the number of cores, expect
-# the second thread to buy little or even to cost time. In our run at load 9 on 2 cores, the
-# 64 × 64 multiply took 4 µs with either count (too small to split), and the 1024 × 1024 one took
-# 57 ms on one thread and 80 ms on two: the second thread had to wait for a busy core.
+# the second thread to buy little or even to cost time. Threads are about wall time, so this
+# cell measures wall time. In two of our runs (loads 7.8 and 11.5 on 2 cores) the 64 × 64
+# multiply took the same time with either count (too small to split), and the
+# 1024 × 1024 one took 1.8 and 2.1 times *longer* on two threads than on one: the second thread
+# had to wait for a busy core.
 #
 # This is why every timing of this course, and module 19's benchmarks, pins one BLAS thread:
 # one-thread numbers are reproducible, and on a shared machine they are often the fastest.
@@ -593,12 +635,14 @@ if __name__ == "__main__":
         print(f"{name:<42} {slow * 1e3:9.3f} ms -> {fast * 1e3:8.3f} ms  ({slow / fast:6.1f}x)")
 
 # %% [markdown]
-# On our reference machine (loads 4 to 9 on 2 cores, several runs) the in-place polynomial was
-# 2–4× faster, `x*x*x` 90–300× faster than `x**3` (the general `pow` is that slow), float32
-# `tanh` 4–10× faster than float64 and the float32 multiply 2–9×, `a + b.T` 9–10× slower than
-# `a + b`, and im2col 2.6× to 14× faster than the loop over the 26 × 26 output pixels (the
-# loop's cost grows with the number of pixels, im2col's hardly; the spread is the load on the
-# machine). Your numbers will differ; the directions should not.
+# On our reference machine, in CPU time (two runs at load 11.5 on 2 cores), the in-place
+# polynomial was 2.1–2.2× faster, `x*x*x` 42–44× faster than `x**3` (the general `pow` is that
+# slow), float32 `tanh` 3.9–4.0× faster than float64 and the float32 multiply 2.2–2.3×, `a + b.T`
+# 8.2–8.6× slower than `a + b`, and im2col 1.6–2.1× faster than the loop over the 26 × 26 output
+# pixels (the loop's cost grows with the number of pixels, im2col's hardly). Two wall-clock runs
+# (loads 7.8 and 11.5) gave larger ratios for the slow variants (`x**3` 180–190×, `a + b.T`
+# 29–36×, im2col 7–10×): the best of 5 wall times of a 0.3 ms op is nearly always an undisturbed
+# run, of a 13 ms op at load 11.5 rarely. Your numbers will differ; the directions should not.
 
 # %% [markdown]
 # ## 8. A hot path of our own: GELU in the char-GPT
@@ -614,10 +658,11 @@ if __name__ == "__main__":
 #
 # The cell below runs module 14's `profile_layers` on a forward pass and prints each layer
 # type's share of the time (the attention's matmuls, masking and softmax count as
-# `MultiHeadAttention`'s own time). On our reference machine the two GELU layers took 19% to 30%
-# of the forward time (the load varied from 4 to 9) for 1.8% of the FLOPs: about as much time as
-# all the `Linear` layers, which do 83% of the FLOPs, and in the most loaded runs three to four
-# times as much. Why?
+# `MultiHeadAttention`'s own time). On our reference machine, in CPU time (two runs at load 12
+# on 2 cores), the two GELU layers took 19% and 22% of the forward pass for 1.8% of the FLOPs,
+# about three quarters of the time of all the `Linear` layers (26% and 30%), which do 83% of the
+# FLOPs. (The wall-clock shares, which this cell prints, swung from 6% to 45% in six runs at
+# loads 8 to 12: a median of 5 passes cannot hide a load of 12.) Why so much time for so few FLOPs?
 # Module 02's GELU,
 #
 # `gelu(x) = 0.5·x·(1 + tanh(c·(x + 0.044715·x³)))`, `c = √(2/π)`,
@@ -627,16 +672,19 @@ if __name__ == "__main__":
 # of that is memory traffic and fresh pages, for a handful of FLOPs per number.
 
 # %% nbgrader={"grade": false, "grade_id": "gelu-share", "locked": false, "schema_version": 3, "solution": false, "task": false}
-def char_gpt(seed: int = 0):
-    """Milestone M05's default char-GPT shape: 65 characters, D = 64, 2 blocks, 4 heads, context 64."""
+M05_VOCAB = 76  # the distinct characters of datasets/shakespeare.txt, M05's corpus
+
+
+def char_gpt(seed: int = 0, vocab_size: int = M05_VOCAB):
+    """Milestone M05's default char-GPT shape: 76 characters, D = 64, 2 blocks, 4 heads, context 64."""
     from tinytorch.transformers import GPT
-    return GPT(65, 64, 2, 4, 64, rng=seed)
+    return GPT(vocab_size, 64, 2, 4, 64, rng=seed)
 
 
 if __name__ == "__main__":
     from tinytorch.profiling import profile_layers
     with threadpool_limits(limits=1, user_api="blas"):
-        rows = profile_layers(char_gpt(), np.random.default_rng(0).integers(0, 65, size=(16, 64)), runs=5)
+        rows = profile_layers(char_gpt(), np.random.default_rng(0).integers(0, M05_VOCAB, size=(16, 64)), runs=5)
     total = sum(r.self_ms for r in rows)
     share: dict[str, list[float]] = {}
     for r in rows:
@@ -838,17 +886,22 @@ if __name__ == "__main__":
 # the median of the steps), and checks that the two models' losses agree at every step. From the
 # op alone it prints Amdahl's prediction for the step.
 #
-# On our reference machine (loads 7 to 10 on 2 cores, eight runs) the step got 1.06× to 1.23×
-# faster (once, in the noisiest run, 0.99×), for example 103 → 89 ms. The op alone went from
-# about 2.6 to 1.4 ms, and Amdahl's law from that predicted only about 1.02×: the model gained
-# *more* than the isolated op promises. Section 8's profile tells why: inside the model each
-# GELU forward took several ms, several times what it takes in a tight loop of the op alone,
-# where the allocator hands the same, cache-warm memory back at every call. In the model, nine
-# fresh 1 MB temporaries per call push the neighbouring activations out of the cache and cost
-# new memory; that is the cost the fast op removes. A micro-benchmark measures the op in
-# conditions the model never gives it: measure the whole model too, in the same run.
+# On our reference machine, in CPU time (five runs at load 11 to 12 on 2 cores), the step got
+# 1.09× to 1.13× faster, for example 32.3 → 28.7 ms. The op alone went from 1.9–2.4 to 0.95–1.1
+# ms, and Amdahl's law from that predicted 1.05× to 1.08×: the model gained *more* than the isolated
+# op promises. Not inside the op: section 8's profile, in CPU time, put one GELU forward in the
+# model at 1.4–1.7 ms, no more than in a tight loop of the op alone (1.7 ms, best of 30). Our best
+# explanation is what the op does to its neighbours: in a tight loop the allocator hands the same
+# cache-warm memory back at every call, while in the model nine fresh 1 MB temporaries per call
+# push the neighbouring activations out of the cache and cost new memory, a cost that shows up in
+# the *other* ops' time, and that the fast op removes. A micro-benchmark measures the op in
+# conditions the model never gives it: measure the whole model too, in the same run. (This cell
+# prints wall time. In three wall-clock runs at
+# loads 8 to 11.5 the step got 1.04× to 1.09× faster and the prediction fell to 1.01–1.02×: the
+# waits for a core lengthen the step, not the best-of-15 op, so on a busy machine the
+# prediction from wall times understates the op's share.)
 #
-# The losses agreed to 2e-7 in every run. The exactness is what makes this an optimization
+# The losses agreed to 5e-7 in every run. The exactness is what makes this an optimization
 # rather than a different model: the tests check it, forward and backward, never the time.
 
 # %% nbgrader={"grade": false, "grade_id": "accelerate", "locked": false, "schema_version": 3, "solution": false, "task": false}
@@ -870,9 +923,10 @@ def training_step_speedup(steps: int = 16, seed: int = 0) -> dict:
     from tinytorch.optimizers import Adam
     from tinytorch.tokenization import CharTokenizer
     from tinytorch.transformers import lm_batch
-    text = load_shakespeare()[:100_000]
-    data = np.array(CharTokenizer().train(text).encode(text))
-    models = {"original": char_gpt(seed)}
+    text = load_shakespeare()
+    tokenizer = CharTokenizer().train(text)  # M05's vocabulary: every character of the corpus
+    data = np.array(tokenizer.encode(text[:100_000]))
+    models = {"original": char_gpt(seed, tokenizer.vocab_size)}
     models["accelerated"] = accelerate(models["original"])
     optimizers = {name: Adam(m.parameters(), lr=3e-3) for name, m in models.items()}
     loss_fn, rng = CrossEntropyLoss(), np.random.default_rng(seed)
