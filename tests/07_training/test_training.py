@@ -98,12 +98,23 @@ class TestClipGradNorm:
         np.testing.assert_allclose(params[0].grad.data, np.float32([3e-6, 4e-6]) / 6, rtol=1e-4,
                                    err_msg="scale by max_norm / (norm + 1e-6), as PyTorch does")
 
-    def test_under_the_limit_is_untouched(self):
-        params = with_grads([0.1, 0.2])
-        grad = params[0].grad
+    def test_clipping_leaves_the_old_gradient_tensor_alone(self):
+        params = with_grads([3.0, 4.0])
+        old = params[0].grad
         clip_grad_norm(params, 1.0)
-        assert params[0].grad is grad, "a gradient under max_norm is left alone: the same Tensor, not a copy"
-        np.testing.assert_array_equal(grad.data, np.float32([0.1, 0.2]))
+        np.testing.assert_array_equal(old.data, np.float32([3.0, 4.0]), err_msg=(
+            "the gradient Tensor a parameter had before clipping keeps its values: the scaled values go "
+            "into a new Tensor"))
+        np.testing.assert_allclose(params[0].grad.data, [0.6, 0.8], rtol=1e-5)
+
+    @pytest.mark.parametrize("values, max_norm", [([0.1, 0.2], 1.0), ([0.6, 0.8], 1.5)])
+    def test_under_the_limit_is_untouched(self, values, max_norm):
+        params = with_grads(values)
+        grad = params[0].grad
+        clip_grad_norm(params, max_norm)
+        norm = np.linalg.norm(values)
+        assert params[0].grad is grad, f"a gradient of norm {norm:.3g} under max_norm {max_norm} stays as is"
+        np.testing.assert_array_equal(grad.data, np.float32(values))
 
     def test_accepts_a_generator(self):
         layer = Linear(3, 2)
@@ -163,6 +174,17 @@ class TestSchedulers:
         rates, _ = our_rates(lambda o: CosineAnnealingLR(o, T_max=2, eta_min=0.0), 5, lr=1.0)
         np.testing.assert_allclose(rates, [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-12,
                                    err_msg="CosineAnnealingLR(T_max=2): past T_max it rises (no clamping)")
+        rates, _ = our_rates(lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.01), 6)
+        np.testing.assert_allclose(
+            rates, [0.1, 0.0868198052, 0.055, 0.0231801948, 0.01, 0.0231801948], atol=1e-9,
+            err_msg="CosineAnnealingLR(T_max=4, eta_min=0.01) from 0.1: it glides to eta_min")
+
+    def test_step_lr_restored_at_a_later_epoch(self):
+        opt = SGD([Tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+        sched = StepLR(opt, step_size=3, gamma=0.5)
+        sched.load_state_dict({"base_lr": np.array(0.1), "last_epoch": np.array(7)})
+        assert opt.lr == pytest.approx(0.025), \
+            f"StepLR restored at epoch 7 sets 0.1·0.5² = 0.025 from base_lr alone, got {opt.lr}"
 
     def test_state_round_trip(self):
         _, sched = our_rates(lambda o: CosineAnnealingLR(o, T_max=10, eta_min=0.001), 4)

@@ -432,8 +432,12 @@ def test_unit_unary_rules():
         assert result[0].dtype == np.float32, f"pow {p}: gradient dtype {result[0].dtype}, expected float32"
     _, g = inputs()
     zero = Tensor([0.0, 1.0, 2.0], requires_grad=True)
-    with np.errstate(all="raise"):
-        (g0,) = pow_backward(g, Tensor(np.ones(3)), zero, exponent=0)
+    try:
+        with np.errstate(all="raise"):
+            (g0,) = pow_backward(g, Tensor(np.ones(3)), zero, exponent=0)
+    except FloatingPointError as error:
+        raise AssertionError(f"x ** 0 at x = [0, 1, 2]: {error}. The exponent-0 case is the constant 1: decide it "
+                             "before evaluating the power rule, whose 0 ** -1 is inf (and 0 * inf is nan)") from error
     close(g0, np.zeros(3), what="x ** 0 has zero gradient everywhere, also at x = 0")
     assert g0.dtype == np.float32, f"x ** 0: gradient dtype {g0.dtype}, expected grad's float32"
     x, g = inputs()
@@ -527,14 +531,17 @@ def test_unit_matmul_rule():
         b = Tensor(rng.normal(size=sb), requires_grad=b_grad)
         out = np.matmul(a.data, b.data)
         g = rng.normal(size=out.shape).astype(np.float32)
+        case = (f"{sa} @ {sb} (grad {g.shape}): the gradients must have shapes {sa} and {sb}"
+                + ("; with batches, transpose only the last two axes (.T reverses all of them), and an "
+                   "operand shared by the batch items sums its gradient over them" if max(len(sa), len(sb)) > 2 else ""))
         try:
             result = matmul_backward(g, Tensor(out), a, b)
         except Exception as error:  # name the case: batched, broadcast or 1-D
-            raise AssertionError(f"{sa} @ {sb}: matmul_backward raised {type(error).__name__}: {error}") from error
+            raise AssertionError(f"{case}. matmul_backward raised {type(error).__name__}: {error}") from error
         assert isinstance(result, tuple) and len(result) == 2, f"{sa} @ {sb}: expected a 2-tuple, got {result!r}"
         for got, shape, wanted in zip(result, (sa, sb), (a_grad, b_grad)):
             if wanted:
-                assert got.shape == shape, f"{sa} @ {sb}: a gradient of shape {got.shape}, expected {shape}"
+                assert got.shape == shape, f"{case}. Got a gradient of shape {got.shape} for the {shape} operand"
         return a.data, b.data, g, *result
 
     A, B, G, ga, gb = run((4, 5), (5, 3))
@@ -660,7 +667,11 @@ def test_unit_reduction_rules():
     close(gall, np.full((2, 3, 4), 0.25), what="mean of all 24 elements")
     assert gall.dtype == np.float32, f"mean: gradient dtype {gall.dtype}, expected grad's float32"
     empty = Tensor(np.zeros((0, 3), dtype=np.float32), requires_grad=True)
-    (ge,) = mean_backward(np.zeros(0, dtype=np.float32), Tensor(np.zeros(0)), empty, axis=1, keepdims=False)
+    try:
+        (ge,) = mean_backward(np.zeros(0, dtype=np.float32), Tensor(np.zeros(0)), empty, axis=1, keepdims=False)
+    except ArithmeticError as error:
+        raise AssertionError(f"mean(axis=1) of an empty (0, 3) array: each mean still averages 3 elements, but out "
+                             f"has none, and the count raised {type(error).__name__}: {error}") from error
     assert ge.shape == (0, 3), f"mean(axis=1) of a (0, 3) array: gradient shape {ge.shape}, expected (0, 3)"
     a = cube()
     (gs,) = sum_backward(g, Tensor(a.data.sum(axis=1)), a, axis=1, keepdims=False)
@@ -883,6 +894,11 @@ def test_unit_activation_rules():
         return 1 / (1 + np.exp(-z))
 
     x, g = inputs()
+    blind = Tensor(np.full(x.shape, np.nan), requires_grad=True)  # the rule must not need x at all
+    with np.errstate(all="ignore"):
+        (gs,) = sigmoid_backward(g, Tensor(sig(x.data)), blind)
+    assert not np.isnan(gs).any(), ("sigmoid: with x's data replaced by nan the gradient is nan: the rule read x.data. "
+                                    "Write the derivative in terms of sigma(x) = out.data alone")
     (gs,) = sigmoid_backward(g, Tensor(sig(x.data)), x)
     z, h = x.data.astype(np.float64), 1e-4
     slope = (sig(z + h) - sig(z - h)) / (2 * h)  # the derivative of sigmoid, measured
@@ -895,14 +911,21 @@ def test_unit_activation_rules():
         x, g = inputs()
         e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
         p = e / e.sum(axis=axis, keepdims=True)
-        (gx,) = softmax_backward(g, Tensor(p), x, axis=axis)
+        try:
+            (gx,) = softmax_backward(g, Tensor(p), x, axis=axis)
+        except ValueError as error:
+            raise AssertionError(f"softmax(axis={axis}) on a (2, 4) input: softmax_backward raised ValueError: {error}. "
+                                 f"A reduction along axis {axis} must keep that axis (size 1) to broadcast back "
+                                 f"against grad") from error
+        close(gx.sum(axis=axis), np.zeros(p.shape[1 - axis]), atol=1e-6,
+              what=f"softmax(axis={axis}): the gradient must sum to 0 along axis {axis} (adding a constant to every "
+              f"logit leaves softmax unchanged)")
         want = np.zeros_like(p)
         for k in range(p.shape[1 - axis]):  # the full Jacobian of each slice, as a reference
             sl = (k, slice(None)) if axis == 1 else (slice(None), k)
             jac = np.diag(p[sl]) - np.outer(p[sl], p[sl])
             want[sl] = jac.T @ g[sl]
-        close(gx, want, what=f"softmax(axis={axis})")
-        close(gx.sum(axis=axis), np.zeros(p.shape[1 - axis]), atol=1e-6, what=f"softmax(axis={axis}) gradient sums to 0")
+        close(gx, want, what=f"softmax(axis={axis}): the full Jacobian of each slice, transposed, times grad")
     x, g = inputs()
     close(relu_backward(g, Tensor(np.maximum(x.data, 0)), x)[0], [[0, 0, 3, 4], [-1, 0, 0, -2]], what="relu (given)")
     close(tanh_backward(g, Tensor(np.tanh(x.data)), x)[0], g * (1 - np.tanh(x.data) ** 2), what="tanh (given)")
@@ -983,6 +1006,12 @@ def test_unit_loss_rules():
     loss = Tensor(-np.log(np.take_along_axis(probs, targets[..., None], -1)).mean())
     result = cross_entropy_backward(np.array(2.0, dtype=np.float32), loss, logits, probs=probs, targets=targets)
     assert isinstance(result, tuple) and len(result) == 1, f"cross_entropy: expected a 1-tuple, got {result!r}"
+    got = np.asarray(result[0], dtype=np.float64)
+    assert got.shape == (2, 3, 4), f"cross_entropy: a gradient of shape {got.shape}, expected the logits' (2, 3, 4)"
+    close(got.sum(axis=-1), np.zeros((2, 3)), atol=1e-6,
+          what="cross_entropy: each position's gradient must sum to 0 over its 4 classes (its probs sum to 1, and "
+          "its target takes away exactly 1)")
+
     def mean_loss(z):  # the forward pass in float64: the mean of -log softmax at the targets
         z = z - z.max(axis=-1, keepdims=True)
         log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -994,6 +1023,10 @@ def test_unit_loss_rules():
         up[i] += h
         down[i] -= h
         slope[i] = (mean_loss(up) - mean_loss(down)) / (2 * h)
+    for factor, why in ((6, "6 times too big: the loss is the mean over the N = 6 target positions"),
+                        (0.5, "half of it: the incoming grad, 2.0 here, multiplies every entry"),
+                        (3, "3 times too big: neither the mean over N = 6 nor the incoming grad 2.0 was applied")):
+        assert not np.allclose(got, factor * 2.0 * slope, atol=1e-5), f"cross_entropy: the gradient is {why}"
     close(result[0], 2.0 * slope, atol=1e-5, what="cross_entropy: grad (2.0) times the measured slope")
     assert result[0].dtype == np.float32, f"cross_entropy: gradient dtype {result[0].dtype}, expected float32"
     close(probs, saved, what="the rule must not modify ctx['probs'] in place")
@@ -1101,13 +1134,15 @@ def test_unit_topological_order():
             if inp.requires_grad:
                 assert position[id(node)] < position[id(inp)], f"{node._op_name} must come before its inputs: {names}"
     s = x * 3
-    u = s.exp() * x  # x reaches u directly and through s: x must still come after s
-    order = topological_order(u)
-    names = [t._op_name or "leaf" for t in order]
-    position = {id(t): i for i, t in enumerate(order)}
-    assert len(order) == 4 and len(position) == 4, f"expected u, exp, s, x once each, got {names}"
-    assert position[id(s)] < position[id(x)], \
-        f"x is an input of s, so s must come before x, although u also uses x directly: got {names}"
+    for u in (s.exp() * x, x * s.exp()):  # x reaches u directly and through s (from either side of the mul)
+        order = topological_order(u)
+        names = [t._op_name or "leaf" for t in order]
+        position = {id(t): i for i, t in enumerate(order)}
+        assert len(order) == len(position), \
+            f"u = mul(exp(s), x) in either order: a tensor appears twice in {names}; x is reached along two paths"
+        assert len(order) == 4, f"expected u, exp, s, x once each, got {names}"
+        assert position[id(s)] < position[id(x)], \
+            f"x is an input of s, so s must come before x, although u also uses x directly: got {names}"
     leaf = Tensor([3.0], requires_grad=True)
     assert topological_order(leaf) == [leaf], "a leaf alone is its own order"
     y = x
@@ -1247,7 +1282,9 @@ def test_unit_backward():
     assert y.grad is None and loss.grad is None, f"interior tensors keep .grad = None, got {y.grad}, {loss.grad}"
     first = w.grad
     backward(w * 10)
-    assert w.grad is first and w.grad.item() == 38.0, f"gradients accumulate in the same .grad: got {w.grad}, expected 38"
+    assert w.grad.item() == 38.0, f"gradients accumulate across backward calls: w.grad is {w.grad.item()}, expected 28 + 10 = 38"
+    assert w.grad is first, ("gradients accumulate in place: w.grad must stay the same Tensor after a second backward "
+                             "(add into its .data), not a new Tensor")
 
     v = Tensor([1.0, -2.0, 3.0], requires_grad=True)
     h = v * v
@@ -1260,7 +1297,8 @@ def test_unit_backward():
     close(bias.grad, [3, 5, 7], what="backward with an explicit grad: the broadcast bias")
     p, q = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
     backward((p + q).sum())
-    assert isinstance(p.grad, Tensor) and p.grad.dtype == np.float32, f".grad is a float32 Tensor, got {p.grad!r}"
+    assert isinstance(p.grad, Tensor), f".grad is a Tensor, got {type(p.grad).__name__}"
+    assert p.grad.dtype == np.float32, f".grad has its leaf's dtype float32, got {p.grad.dtype}"
     assert p.grad.data.flags.writeable and q.grad.data.flags.writeable, \
         ".grad must own a writable copy of its first gradient (the array a rule returns may be a read-only view)"
     p.grad.data *= 10
@@ -1274,15 +1312,15 @@ def test_unit_backward():
     raises(RuntimeError, lambda: backward(Tensor([1.0]) * 2), "does not require grad")
     raises(ValueError, lambda: backward(Tensor([1.0, 2.0], requires_grad=True) * 2, np.ones(4)), "(4,)")
     with recording_ops():  # whatever we register here is removed on exit
-        register_backward("bad_shape")(lambda grad, out, t: (grad.sum(),))
-        register_backward("bad_arity")(lambda grad, out, t: grad)
+        register_backward("wrong_shape")(lambda grad, out, t: (grad.sum(),))
+        register_backward("array_not_tuple")(lambda grad, out, t: grad)
         register_backward("stop")(lambda grad, out, t: (None,))
         register_backward("upcast")(lambda grad, out, t: (grad.astype(np.float64),))
-        register_backward("tensor_grad")(lambda grad, out, t: (Tensor(grad),))
+        register_backward("tensor_not_array")(lambda grad, out, t: (Tensor(grad),))
         t = Tensor([1.0, 2.0], requires_grad=True)
-        raises(ValueError, lambda: backward(Tensor._op("bad_shape", t.data, t).sum()), "bad_shape", "(2,)")
-        raises(TypeError, lambda: backward(Tensor._op("bad_arity", t.data, t).sum()), "bad_arity")
-        raises(TypeError, lambda: backward(Tensor._op("tensor_grad", t.data, t).sum()), "tensor_grad", "Tensor")
+        raises(ValueError, lambda: backward(Tensor._op("wrong_shape", t.data, t).sum()), "wrong_shape", "(2,)")
+        raises(TypeError, lambda: backward(Tensor._op("array_not_tuple", t.data, t).sum()), "array_not_tuple")
+        raises(TypeError, lambda: backward(Tensor._op("tensor_not_array", t.data, t).sum()), "tensor_not_array", "Tensor")
         backward((Tensor._op("stop", t.data * 2, t) + t).sum())
         close(t.grad, [1, 1], what="a rule returning None stops the gradient along that path")
         u = Tensor([1.0, 2.0], requires_grad=True)
@@ -1630,6 +1668,8 @@ def test_unit_gradcheck():
                        f"(index, before, after): {moved[:3]}")
     want = 3 * before ** 2 + before[0, 0]
     want[0, 0] += before.sum()
+    assert not np.allclose(num, 2 * want, rtol=1e-6), \
+        "numeric_gradient is twice the derivative: x - eps and x + eps are 2 * eps apart"
     close(num, want, rtol=1e-6, what="numeric_gradient of sum(x**3 + x[0, 0] * x)")
     z = np.array([0.2, -0.4, 0.7])
     close(numeric_gradient(lambda: float(np.sum(np.exp(3 * z))), z, eps=1e-3), 3 * np.exp(3 * z), rtol=1e-4,

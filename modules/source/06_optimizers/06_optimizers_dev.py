@@ -478,7 +478,11 @@ def test_unit_adam():
     from tinytorch.testing import close
 
     # the stored moments first: after one step from zero, m = (1 - β1)·g and v = (1 - β2)·g²
-    _, _, opt = _run(Adam, GRADS[:1], lr=0.1)
+    try:
+        _, _, opt = _run(Adam, GRADS[:1], lr=0.1)
+    except ZeroDivisionError as error:
+        raise AssertionError(f"Adam's first step raised ZeroDivisionError ({error}): the given t is already 1 at a "
+                             "parameter's first step, so its corrections 1 - β^t are 0.1 and 0.001, never 0") from error
     for name, moment, want in [("m", opt.m[0], [0.01, -0.3]), ("v", opt.v[0], [1e-5, 0.009])]:
         assert np.any(moment != 0), \
             (f"the stored moment {name}[0] is still zero after a step: update it in place (assigning a "

@@ -147,12 +147,15 @@ def test_unit_clip_grad_norm():
         return p
 
     a, b, c = with_grad([3.0, 4.0]), with_grad([12.0]), with_grad(None)  # c has no gradient
+    old_grad = a.grad
     norm = clip_grad_norm([a, b, c], max_norm=6.5)
     assert isinstance(norm, float), f"return a Python float, got {type(norm).__name__}"
     close(norm, 13.0, atol=1e-9, what="the global norm of (3, 4, 12), before clipping")
     close(a.grad, [1.5, 2.0], atol=1e-5,
           what="first gradient, scaled by 6.5 / 13: the norm of all gradients together, not its own 5")
     close(b.grad, [6.0], atol=1e-5, what="second gradient, scaled by 6.5 / 13")
+    close(old_grad, [3.0, 4.0], what="the gradient Tensor a parameter had before clipping must keep its values "
+          "(someone may still hold it): give the parameter a new Tensor with the scaled values")
     assert c.grad is None, f"a parameter without a gradient stays without one, got {c.grad!r}"
 
     small = with_grad([0.3, 0.4])
@@ -311,6 +314,12 @@ def test_unit_schedulers():
     restored = CosineAnnealingLR(opt, T_max=4, eta_min=0.01)
     restored.load_state_dict(sched.state_dict())
     assert restored.last_epoch == 10 and np.isclose(opt.lr, 0.055), f"restored rate {opt.lr}"
+    opt = SGD([Tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    step = StepLR(opt, step_size=3, gamma=0.5)
+    step.load_state_dict({"base_lr": np.array(0.1), "last_epoch": np.array(7)})
+    assert np.isclose(opt.lr, 0.025), \
+        (f"StepLR(step_size=3, gamma=0.5) restored straight at epoch 7 must set 0.1·0.5² = 0.025, got {opt.lr:.4g}: "
+         "get_lr(epoch) gives the rate of any epoch from base_lr and the epoch alone, not from the previous rate")
     print("schedulers: OK")
 
 
@@ -400,6 +409,8 @@ def test_unit_accuracy():
     rows = np.eye(3)[[2, 2, 0]]  # example i (row i) scores its class highest: classes 2, 2, 0
     got = accuracy(rows, np.array([2, 2, 0]))
     assert type(got) is float, f"return a Python float (float(...)), got {type(got).__name__}"
+    assert 0.0 <= got <= 1.0, (f"accuracy is the fraction of correct predictions, between 0 and 1, got {got}: "
+                               "divide the number of correct predictions by the number of predictions")
     assert got == 1.0, f"3 examples (rows) x 3 classes (columns): each row predicts its highest column, " \
         f"[2, 2, 0], so 1.0; got {got:.4f} (take the argmax over the last axis, the classes)"
     logits = Tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.2, 0.9], [1.0, 0.0, 5.0]])
@@ -570,7 +581,8 @@ def test_unit_checkpoint():
         assert np.array_equal(a.data, b.data), "parameters must be restored exactly"
     assert np.array_equal(twin_opt.m[0], opt.m[0]) and list(twin_opt.steps) == [1, 1, 1, 1], \
         f"Adam's state restored: m[0] {twin_opt.m[0]} vs {opt.m[0]}, steps {list(twin_opt.steps)}"
-    assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, "optimizer and scheduler restored"
+    assert twin_opt.lr == 0.005 and twin_sched.last_epoch == 1, \
+        f"optimizer and scheduler restored: lr {twin_opt.lr} (want 0.005), last_epoch {twin_sched.last_epoch} (want 1)"
 
     save_checkpoint(path, model, epoch=8)  # overwrite an existing checkpoint
     extra = load_checkpoint(path, twin)
@@ -586,7 +598,10 @@ def test_unit_checkpoint():
         return sorted(set(os.listdir(path.parent)) - {"ckpt.npz"})
 
     def spy_savez(file, **arrays):
-        events.append(("write", path.read_bytes() == old))
+        # the file np.savez writes: a name, or an open file's name (os.fdopen's files are named by their descriptor)
+        name = file if isinstance(file, (str, os.PathLike)) else getattr(file, "name", None)
+        direct = isinstance(name, (str, os.PathLike)) and Path(name).resolve() == path.resolve()
+        events.append(("write", path.read_bytes() == old and not direct))
         real_savez(file, **arrays)
 
     def spy_sync(fd):
@@ -622,8 +637,8 @@ def test_unit_checkpoint():
     writes = [still_old for what, still_old in events if what == "write"]
     syncs = [still_old for what, still_old in events if what == "sync"]
     assert writes and all(writes), \
-        "while np.savez writes the arrays, `path` must still hold the old checkpoint (a reader would " \
-        "see half a file): write the new checkpoint somewhere else first"
+        "np.savez wrote to `path` itself: while the arrays are written, `path` must still hold the old checkpoint " \
+        "(a reader, or a crash, would see half a file): write the new checkpoint somewhere else first"
     assert syncs, "the new bytes must be forced to the disk (os.fsync) before the checkpoint appears " \
         "at `path`; no sync was called"
     assert any(syncs), "the bytes were synced only after the new checkpoint had appeared at `path`: " \
@@ -636,8 +651,12 @@ def test_unit_checkpoint():
             ("a disk full halfway through np.savez", half_savez, real_fsync, OSError, "No space left"),
             ("Ctrl-C during np.savez", interrupted_savez, real_fsync, KeyboardInterrupt, "Ctrl-C"),
             ("an I/O error in os.fsync", real_savez, failing_sync, OSError, "Input/output")]:
-        raises(error, lambda savez=savez, sync=sync: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)),
-               fragment)
+        try:
+            raises(error, lambda savez=savez, sync=sync: under(savez, sync, lambda: save_checkpoint(path, model, epoch=10)),
+                   fragment)
+        except AssertionError as failure:
+            raise AssertionError(f"{stage}: the same error must reach the caller (a failed save must never look "
+                                 f"like one that worked); {failure}") from None
         assert leftovers() == [], \
             f"{stage}: the failed save left {leftovers()} in the folder; remove it on every way out"
         assert path.read_bytes() == old, f"{stage}: a failed save must leave the old checkpoint intact at `path`"
@@ -924,7 +943,9 @@ def test_unit_trainer():
     assert not empty, f"optimizer.step() saw no gradient (None or all zeros) for parameters {empty}: " \
         "clear the gradients before backward(), not between backward() and step()"
     norms = [norm(grads) for grads in seen_grads]
-    assert len(norms) == 4 and max(norms) <= 1.001e-3, f"clip before optimizer.step(): norms {norms}"
+    assert len(norms) == 4 and max(norms) <= 1.001e-3, \
+        (f"with max_grad_norm=1e-3, optimizer.step() saw gradient norms {[float(f'{n:.3g}') for n in norms]}: "
+         "clip the gradients after backward() and before step()")
     seen_grads.clear()
     Trainer(tiny, Recording(tiny.parameters(), lr=0.0), CrossEntropyLoss(),
             progress=False).train_epoch([batches[0], batches[0]])  # lr 0: the same batch twice
