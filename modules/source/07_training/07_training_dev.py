@@ -95,8 +95,9 @@ from tinytorch.tensor import Tensor
 # If `total > max_norm`, multiply every gradient by `max_norm / (total + 1e-6)`: the direction
 # is kept, only the length shrinks (clipping each element separately would change the
 # direction). The function returns `total`, the norm *before* clipping: worth logging, since a
-# norm that keeps growing is an early sign of divergence. This is exactly
-# `torch.nn.utils.clip_grad_norm_`. Sum the squares in `float64` (a sum of 100 M squared
+# norm that keeps growing is an early sign of divergence. This is the rule of
+# `torch.nn.utils.clip_grad_norm_`, which scales the gradients in place; ours gives each clipped
+# parameter a new gradient Tensor instead (below). Sum the squares in `float64` (a sum of 100 M squared
 # `float32` numbers loses precision), and skip parameters whose `.grad` is None.
 #
 # Worked example: gradients `[3, 4]` and `[12]` form the vector `(3, 4, 12)`, of length
