@@ -97,6 +97,8 @@ def test_im2col_does_not_modify_its_input_and_keeps_float32():
     cols = im2col(x, (3, 3), (1, 1))
     assert np.array_equal(x, before), "im2col changed its input"
     assert cols.dtype == np.float32, f"im2col keeps the dtype: float32 in, got {cols.dtype}"
+    back = col2im(cols, x.shape, (3, 3), (1, 1))
+    assert back.dtype == np.float32, f"col2im keeps the dtype of its columns: float32 in, got {back.dtype}"
 
 
 # --- conv2d ------------------------------------------------------------------------------------
