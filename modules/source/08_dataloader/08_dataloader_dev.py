@@ -113,10 +113,11 @@ from tinytorch.tensor import Tensor
 # NumPy's **fancy indexing** `x[indices]` gathers a whole batch in one C call. The generic
 # `Dataset.get_batch` has no choice but to call `__getitem__` once per sample and stack the
 # results: for a batch of 32 TinyDigits images, about 110 µs of CPU time against about 4 µs for
-# the gather, some 30 times more (`time.process_time` over 3,000 calls each, one BLAS thread, on
-# our shared 2-core machine at a load average of 6; CPU time, unlike wall time, hardly depends on
-# the load). Time both on yours. The arithmetic of training is vectorized; the loader that feeds
-# it should be too.
+# the gather at a load average of 6, and 62 µs against 2 µs in a later run at a load average of
+# 14: some 30 times more either way (`time.process_time` over 3,000 calls each, one BLAS thread,
+# on our shared 2-core machine; CPU time, unlike wall time, hardly depends on the load, and the
+# ratio of two CPU times even less). Time both on yours. The arithmetic of training is
+# vectorized; the loader that feeds it should be too.
 #
 # **What `TensorDataset(*arrays)` must do** (you write its `__init__` and `get_batch`; the
 # one-line `__len__` and `__getitem__` are given):
