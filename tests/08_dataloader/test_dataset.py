@@ -67,6 +67,28 @@ def test_get_batch_is_a_fancy_index_gather():
         "the rows at idx, in order, repeats included"
 
 
+class _Reads(np.ndarray):
+    """An array that records every index it is read with."""
+
+    log: list = []
+
+    def __getitem__(self, index):
+        _Reads.log.append(index)
+        return super().__getitem__(index)
+
+
+def test_get_batch_reads_each_array_once_not_once_per_sample():
+    ds = TensorDataset(np.zeros((40, 3), dtype=np.float32), np.arange(40))
+    ds.arrays = tuple(a.view(_Reads) for a in ds.arrays)
+    _Reads.log.clear()
+    xb, yb = ds.get_batch(np.array([5, 39, 0, 5, 12, 7]))
+    assert len(_Reads.log) <= 2, (
+        f"get_batch read the 2 arrays {len(_Reads.log)} times for a batch of 6 (first indices "
+        f"{[str(i) for i in _Reads.log[:3]]}): a loop over samples; gather each array's rows with one index"
+    )
+    assert np.array_equal(np.asarray(yb), [5, 39, 0, 5, 12, 7])
+
+
 def test_base_dataset_is_abstract():
     ds = Dataset()
     with pytest.raises(NotImplementedError):

@@ -74,11 +74,13 @@ def test_shuffle_is_reproducible_and_new_every_epoch():
 
     a, b, c = run(123), run(123), run(124)
     for ep in a:
-        assert np.array_equal(np.sort(ep), y)
-    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+        assert np.array_equal(np.sort(ep), y), \
+            f"each epoch visits every sample once: {len(np.unique(ep))} distinct of {len(ep)}"
+    assert not np.array_equal(a[0], y), "shuffle=True must change the order"
     assert len({tuple(ep) for ep in a}) == 4, "each epoch draws a new permutation"
-    assert not np.array_equal(a[0], c[0])
-    assert not np.array_equal(a[0], y)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b)), \
+        "two loaders with the same seed must give the same epochs: draw each permutation from self.rng"
+    assert not np.array_equal(a[0], c[0]), "a different seed gives a different order"
 
 
 def test_shuffle_keeps_rows_paired():

@@ -72,6 +72,9 @@ def test_flip_probability_one_and_zero():
     before = x.copy()
     out = RandomHorizontalFlip(p=1.0)(x)
     assert np.array_equal(x, before), "RandomHorizontalFlip changed its input: mirror into a new array"
+    kept = [i for i in range(len(x)) if np.array_equal(out[i], x[i])]
+    assert not kept, \
+        f"p=1 left images {kept[:5]} unchanged: an image is mirrored when its draw (in [0, 1)) is below p"
     assert np.array_equal(out, x[..., ::-1]), \
         "p=1 mirrors every image left-right: the last axis (width) reversed, nothing else"
     unchanged = RandomHorizontalFlip(p=0.0)(x)
@@ -86,6 +89,8 @@ def test_flip_mirrors_a_random_subset_reproducibly():
     mirrored = np.all(out == x[..., ::-1], axis=(1, 2, 3))
     assert np.all(same ^ mirrored), \
         f"images {np.flatnonzero(~(same ^ mirrored))[:5].tolist()} are neither kept nor mirrored left-right"
+    assert 0 < int(mirrored.sum()) < 400, \
+        f"p=0.3 mirrored {int(mirrored.sum())} of 400 images, all or none: one draw per image, not per batch"
     assert 80 < int(mirrored.sum()) < 160, \
         f"p=0.3 mirrors about 120 of 400 images, one draw per image: mirrored {int(mirrored.sum())}"
     assert np.array_equal(out, RandomHorizontalFlip(p=0.3, seed=7)(x)), "the same seed gives the same flips"

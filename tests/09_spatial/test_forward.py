@@ -97,6 +97,8 @@ def test_im2col_does_not_modify_its_input_and_keeps_float32():
     cols = im2col(x, (3, 3), (1, 1))
     assert np.array_equal(x, before), "im2col changed its input"
     assert cols.dtype == np.float32, f"im2col keeps the dtype: float32 in, got {cols.dtype}"
+    back = col2im(cols, x.shape, (3, 3), (1, 1))
+    assert back.dtype == np.float32, f"col2im keeps the dtype of its columns: float32 in, got {back.dtype}"
 
 
 # --- conv2d ------------------------------------------------------------------------------------
@@ -334,3 +336,23 @@ def test_module_train_eval_reaches_batchnorm_inside_sequential():
     assert model.layers[1].training is False
     model.train()
     assert model.layers[1].training is True
+
+
+def test_the_numbers_quoted_in_the_prose():
+    """Sections 1, 2, 3 and 6 quote these sizes of the CIFAR example and of the layers: a run gives them."""
+    from tinytorch.layers import Linear
+
+    def count(layer):
+        return sum(p.data.size for p in layer.parameters())
+
+    assert Conv2d(1, 8, 3, rng=0).weight.data.size == 72, "section 1: 8 filters of 1x3x3 are 72 weights"
+    assert (count(Conv2d(3, 32, 3, rng=0)), count(Linear(32 * 32 * 3, 32, rng=0))) == (896, 98_336), \
+        "section 6: Conv2d(3, 32, 3) has 896 parameters, Linear(3072, 32) 98,336"
+    x_pad = np.zeros((64, 3, 34, 34), np.float32)  # 64 CIFAR images padded by 1
+    cols = im2col(x_pad, (3, 3), (1, 1))
+    assert cols.nbytes == 7_077_888 and cols.nbytes == 9 * 64 * 3 * 32 * 32 * 4, \
+        f"section 3: the im2col buffer of 64 CIFAR images, 3x3 kernel, is 7 MB (9x the input), " \
+        f"got {cols.nbytes:,} B"
+    out_shape = conv2d(Tensor(x_pad[:1]), Tensor(np.zeros((32, 3, 3, 3))), padding=0).shape
+    flops = 2 * 64 * int(np.prod(out_shape[1:])) * 3 * 3 * 3
+    assert flops == 113_246_208, f"section 2: 2 * N * O * OH * OW * C * kh * kw = 113 MFLOPs, got {flops:,}"

@@ -44,6 +44,24 @@ def test_conv2d_gradient_values_by_hand():
     close(b.grad, [4], what="bias gradient: the upstream gradient summed over N, OH, OW (4 outputs)")
 
 
+def test_conv2d_rule_sums_the_batch_and_cuts_the_padding():
+    x = Tensor(np.ones((2, 1, 3, 3)), requires_grad=True)  # two identical images, padding 1, 2x2 kernel
+    w = Tensor([[[[1.0, 2.0], [3.0, 4.0]]]], requires_grad=True)
+    cols = im2col(np.pad(x.data, ((0, 0), (0, 0), (1, 1), (1, 1))), (2, 2), (1, 1))
+    grads = BACKWARD_RULES["conv2d"](np.ones((2, 1, 4, 4)), None, x, w, Tensor([0.0]), stride=(1, 1),
+                                     padding=(1, 1), cols=cols)
+    assert isinstance(grads, tuple) and len(grads) == 3, \
+        f"with a bias the rule returns (grad_x, grad_weight, grad_bias), got {type(grads).__name__}"
+    grad_x, grad_w, grad_b = grads
+    assert np.shape(grad_x) == (2, 1, 3, 3), \
+        f"grad_x has shape {np.shape(grad_x)}, x has (2, 1, 3, 3): cut the padding off the padded gradient"
+    close(grad_b, [32],
+          what="bias gradient of an all-ones g (2, 1, 4, 4): summed over all axes but the channel")
+    close(grad_w, np.full((1, 1, 2, 2), 18.0),
+          what="weight gradient: 9 ones per image, summed over the 2 images (9: one image, or the mean)")
+    close(grad_x, np.full((2, 1, 3, 3), 10.0), what="input gradient: every pixel meets all four weights")
+
+
 def test_conv2d_padding_gradient_excludes_the_pad():
     x = Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
     w = Tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
@@ -163,6 +181,13 @@ def test_avg_pool_gradient_is_spread_evenly():
           what="avg_pool2d(kernel 2) of a 4x5 input: 1/4 per element, the last column unused")
 
 
+def test_avg_pool_overlapping_windows_add_their_shares():
+    xt = Tensor([[[[1.0, 5.0, 2.0]]]], requires_grad=True)
+    (avg_pool2d(xt, (1, 2), 1) * Tensor([[[[3.0, 4.0]]]])).sum().backward()
+    close(xt.grad, [[[[1.5, 3.5, 2.0]]]],
+          what="kernel (1, 2), stride 1, g = (3, 4): each element gets g / 2 from each window, added up")
+
+
 # --- batch norm --------------------------------------------------------------------------------
 
 
@@ -187,6 +212,16 @@ def test_batchnorm_training_gradient_has_both_paths_through_the_statistics():
     assert orthogonal, \
         f"the gradient of x must be orthogonal to x_hat per channel in training (scaling a channel changes " \
         f"nothing), got {[round(v, 4) for v in along]}: the path through the variance is missing"
+
+
+def test_batchnorm_eval_gradient_is_the_affine_one():
+    rng = np.random.default_rng(15)
+    x, w = Tensor(rng.normal(size=(2, 3, 2, 2)), requires_grad=True), Tensor(rng.normal(size=3))
+    rm, rv, g = np.array([0.3, -1.0, 2.0]), np.array([0.5, 2.0, 1.5]), rng.normal(size=(2, 3, 2, 2))
+    (batch_norm2d(x, w, Tensor(np.zeros(3)), rm, rv, training=False) * Tensor(g)).sum().backward()
+    close(x.grad, g * w.data[None, :, None, None] / np.sqrt(rv + 1e-5)[None, :, None, None],
+          what="evaluation mode: the running statistics are constants, "
+               "grad_x = weight * g / sqrt(running_var + eps)")
 
 
 def test_batchnorm_gradient_of_the_sum_is_zero_in_training():

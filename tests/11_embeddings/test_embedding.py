@@ -307,3 +307,25 @@ def test_embedding_then_linear_trains_end_to_end():
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < first / 10
+
+
+def test_the_numbers_quoted_in_the_prose():
+    """The introduction and sections 2, 4 and 5 quote these numbers: a run must give the same."""
+    from tinytorch.datasets import load_shakespeare
+    from tinytorch.tokenization import CharTokenizer
+
+    tok = CharTokenizer().train(load_shakespeare())
+    assert tok.vocab_size == 76, \
+        f"the prose says the Shakespeare corpus has 76 distinct characters, got {tok.vocab_size}"
+    assert tok.encode("to be") == [67, 62, 1, 49, 52], \
+        f"the introduction says 'to be' becomes [67, 62, 1, 49, 52], got {tok.encode('to be')}"
+    chars = Embedding(76, 128, rng=0).weight
+    assert (chars.size, chars.size * 4) == (9_728, 38_912), \
+        f"section 5: 76 x 128 is 9,728 parameters, 39 KB in float32, got {chars.size}"
+    gpt2 = 50_257 * 768
+    sizes = (round(gpt2 / 1e6, 1), round(gpt2 * 4 / 1e6), round(4 * gpt2 * 4 / 1e6))
+    assert sizes == (38.6, 154, 618), \
+        "section 5: GPT-2's token table is 38.6 M parameters, 154 MB, 618 MB with gradient and Adam"
+    assert (round(8_192 * 50_257 * 4 / 1e9, 2), round(2 * 8_192 * 50_257 * 768 / 1e9)) == (1.65, 632), \
+        "section 2: the one-hot of 8,192 GPT-2 tokens is 1.65 GB, its product 632 GFLOPs"
+    assert round(gpt2 * 8 / 1e6) == 309, "section 4: a float64 slot per cell of GPT-2's table is 309 MB"
