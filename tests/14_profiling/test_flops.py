@@ -59,6 +59,8 @@ def test_conv2d(stride, padding):
     assert [r.op for r in tracer.records] == ["conv2d"]
     assert tracer.records[0].macs == positions * 3 * 3 * 2
     assert count_flops(conv, x) == 2 * positions * 18 + positions
+    bare = Conv2d(3, 5, (3, 2), stride=stride, padding=padding, bias=False, rng=0)
+    assert count_flops(bare, x) == 2 * positions * 18, "no bias: no extra FLOP per output element"
 
 
 def test_pools_flatten_batchnorm():
@@ -88,6 +90,9 @@ def test_elementwise_and_reductions():
     assert count_flops(Apply(lambda t: t.max(axis=1, keepdims=True)), x) == 24 - 4
     assert count_flops(Apply(lambda t: t.mean(axis=1)), x) == 24
     assert count_flops(Apply(lambda t: t.reshape(6, 4).T[1:]), x) == 0
+    v = Tensor(np.ones(9))
+    assert count_flops(Apply(lambda t: t @ t), v) == 18, "a dot product of two 1-D vectors of 9: 9 MACs"
+    assert count_flops(Apply(lambda t: t @ Tensor(np.ones((9, 2)))), v) == 36, "(9,) @ (9, 2): 18 MACs"
 
 
 def test_embedding_is_zero_flops_but_allocates():
@@ -107,6 +112,8 @@ def test_views_allocate_nothing():
 
 def test_layer_norm_and_losses():
     assert count_flops(LayerNorm(10), np.ones((3, 4, 10), np.float32)) == 12 * 73
+    (record,) = trace(LayerNorm(10), np.ones((3, 4, 10), np.float32))[0].records
+    assert (record.op, record.macs) == ("layer_norm", 0), "LayerNorm does no multiply-add of a dot product"
     logits = Tensor(np.zeros((5, 7)))
     assert count_flops(Apply(lambda t: CrossEntropyLoss()(t, np.arange(5))), logits) == 5 * 35 + 2 * 5 + 1
     pred = Tensor(np.full((2, 3), 0.5))

@@ -149,8 +149,12 @@ def test_latency_warms_up_times_each_run_and_summarizes_relative_spread():
     report = measure_latency(model, np.ones(2), warmup=3, iterations=8)
     assert len(model.spans) == 11, f"3 warm-up runs + 8 timed ones: {len(model.spans)} calls"
     t = report.times_ms
-    for i, (start, end) in enumerate(model.spans[3:]):  # the timed runs are the last 8 calls
+    spans = model.spans
+    for i, (start, end) in enumerate(spans[3:]):  # the timed runs are the last 8 calls
         assert t[i] >= (end - start) * 1e3, f"run {i}: {t[i]:.4f} ms is shorter than its call (in ms?)"
+        if i < 7:  # from the end of the call before to the start of the next: this call and nothing else
+            room = (spans[4 + i][0] - spans[2 + i][1]) * 1e3
+            assert t[i] <= room, f"run {i}: {t[i]:.4f} ms is longer than the {room:.4f} ms around its call"
     q25, median, q75, p90 = np.percentile(t, [25, 50, 75, 90])
     assert report.median_ms == median and report.p90_ms == p90, report
     assert abs(report.spread - (q75 - q25) / median) < 1e-12, \

@@ -84,6 +84,18 @@ def test_report_rows_add_up_for_a_gpt():
     assert "blocks.1.mlp.fc2" in table and "LearnedPositionalEmbedding" in table
 
 
+def test_each_row_sums_its_own_ops():
+    B = 3
+    rows = profile_layers(Sequential(Linear(8, 4, rng=0), ReLU(), Linear(4, 2, rng=0)),
+                          np.ones((B, 8), np.float32), runs=1)
+    got = [(r.name, r.kind, r.params, r.macs, r.flops, r.input_bytes, r.output_bytes) for r in rows]
+    assert got == [
+        ("layers.0", "Linear", 36, B * 32, 2 * B * 32 + B * 4, 4 * (B * 8 + 32 + B * 4 + 4), 4 * 2 * B * 4),
+        ("layers.1", "ReLU", 0, 0, B * 4, 4 * B * 4, 4 * B * 4),
+        ("layers.2", "Linear", 10, B * 8, 2 * B * 8 + B * 2, 4 * (B * 4 + 8 + B * 2 + 2), 4 * 2 * B * 2),
+    ], got
+
+
 def test_unused_layers_keep_their_parameters_in_the_report():
     class Partial(Module):
         def __init__(self):
@@ -148,6 +160,9 @@ def test_choose_layers_corners():
     raises(ValueError, lambda: choose_layers({"a": 0.6, "b": 0.6}, 2.0), "shares")
     raises(ValueError, lambda: choose_layers({"a": 0.5}, 2.0, 0.0), "factor")
     raises(ValueError, lambda: choose_layers({}, 1.5), "1.0")
+    shares = {"a": 0.2, "b": 0.5, "c": 0.1}
+    assert sorted(choose_layers(shares, 2.5)) == ["a", "b"] and shares == {"a": 0.2, "b": 0.5, "c": 0.1}, \
+        f"the shares given are left as they were: {shares}"
 
 
 def test_rows_come_in_the_order_of_each_layers_first_op():

@@ -96,6 +96,12 @@ def test_worked_example_and_inputs():
         close(scale, 3 / 255, rtol=1e-6, what="scale")
     q, _, _ = quantize_int8(np.array([1, 2, 3], np.int64))
     assert q.dtype == np.int8
+    for symmetric in (False, True):
+        scale, zero = quantization_params(np.array([-1.0, 0.5]), np.array([2.0, 6.0]), symmetric=symmetric)
+        assert scale.dtype == np.float64 and zero.dtype == np.int32, (scale.dtype, zero.dtype)
+        scale, zero = quantization_params(np.zeros(2), np.zeros(2), symmetric=symmetric)
+        assert np.all(scale == 1.0) and np.all(zero == (0 if symmetric else -128)), \
+            f"an all-zero range: scale 1 and zero point {0 if symmetric else -128}, got {scale}, {zero}"
 
 
 def test_per_channel_beats_per_tensor_on_uneven_columns(rng):

@@ -60,6 +60,17 @@ def test_result_is_in_eval_mode_even_for_a_bare_linear(rng):
     assert not single.training, "a bare Linear's copy is in eval mode too"
 
 
+def test_per_channel_reaches_every_linear(rng):
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    model = Sequential(Linear(3, 5, rng=4), ReLU(), Linear(5, 4, rng=5))
+    for per_channel in (True, False):
+        quantized = quantize_model(model, x, per_channel=per_channel)
+        scales = [np.unique(m.weight_scale).size for m in quantized.modules()
+                  if isinstance(m, QuantizedLinear)]
+        assert scales == ([5, 4] if per_channel else [1, 1]), \
+            f"per_channel={per_channel}: distinct weight scales per layer {scales}"
+
+
 def test_calibration_runs_in_evaluation_mode_with_one_calibrator_per_linear(rng):
     x = np.abs(rng.normal(size=(64, 4))).astype(np.float32) + 1.0  # positive inputs: zero point -128
     first, second = Linear(4, 6, rng=2), Linear(6, 3, rng=3)

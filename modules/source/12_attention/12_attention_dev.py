@@ -441,6 +441,15 @@ def test_unit_sdpa():
     e = np.exp(4 / np.sqrt(2))  # score of key 1 is 4/√2, of key 0 is 0
     close(w1, [[1 / (1 + e), e / (1 + e)]], what="weights of one query [0, 2] against keys [2, 0], [0, 2]: scores q·k / √d = 0 and 4/√2 (d = 2)")
     close(out1, [[1 / (1 + e), 10 * e / (1 + e), 0]], what="output: the values averaged with those weights")
+    k4 = np.zeros((3, 4))
+    k4[0] = 1.0  # query [1, 1, 1, 1] matches key 0 with q·k = 4; keys 1 and 2 are zero
+    _, w4 = scaled_dot_product_attention(Tensor(np.ones((1, 4))), Tensor(k4), Tensor(np.eye(3)))
+    ratio = w4.data[0, 0] / w4.data[0, 1] if w4.shape == (1, 3) and w4.data[0, 1] > 0 else np.nan
+    implied = 4 / np.log(ratio) if np.isfinite(ratio) and ratio > 1 else np.nan
+    assert abs(implied - 2) < 1e-3, \
+        (f"one query [1, 1, 1, 1] against 3 keys (d = 4, T_k = 3), q·k = 4 for key 0 and 0 for the others: your "
+         f"weights [{', '.join(f'{x:.4f}' for x in w4.data.ravel())}] imply that q·k was divided by {implied:.4g}, expected √d = 2. The "
+         f"scale is 1/√d with d = q.shape[-1], the size of one query vector, whatever the number of keys")
 
     ro, rw = reference(qa, ka, va)
     close(w, rw, atol=1e-5, what="weights (2, 3, 5, 6), no mask")
@@ -455,6 +464,10 @@ def test_unit_sdpa():
     assert not forbidden.any(), \
         (f"with causal_mask(5, 6) a forbidden (future) key got weight up to {forbidden.max():.3g}: it must be "
          f"exactly 0. Fill the scores with -inf where the mask is False, before the softmax")
+    sums = w.data.sum(axis=-1)
+    close(sums, np.ones_like(sums), atol=1e-5,
+          what="with causal_mask(5, 6), each query's weights over its allowed keys sum to 1 (zeroing weights after "
+               "the softmax leaves rows short: mask the scores before it)")
     ro, rw = reference(qa, ka, va, causal)
     close(w, rw, atol=1e-5, what="weights with causal_mask(5, 6): zero above the shifted diagonal")
     close(out, ro, atol=1e-5, what="output with causal_mask(5, 6)")
@@ -831,8 +844,8 @@ def padding_mask(lengths, T: int, causal: bool = False, pad_left: bool = False) 
 # %% [markdown]
 # ### Unit test: the padding mask
 # The contract, checked piece by piece before the end-to-end case: the mask broadcasts to
-# `(B, H, T, T)`, no row is empty, real queries see no pad key, no future key (causal) and every
-# other real key. Then a padded batch through `MultiHeadAttention` gives, at every real
+# `(B, H, T, T)`, real queries see no pad key, no row is empty, real queries see no future key
+# (causal) and every other real key. Then a padded batch through `MultiHeadAttention` gives, at every real
 # position, the output of the sequence alone, for both sides of padding, causal or not.
 
 # %% nbgrader={"grade": true, "grade_id": "test-padding-mask", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
@@ -851,27 +864,29 @@ def test_unit_padding_mask():
                 m = padding_mask(lengths, T, causal=causal, pad_left=pad_left)
                 assert isinstance(m, np.ndarray) and m.dtype == bool, \
                     f"{case}: a boolean NumPy array, got {type(m).__name__} {getattr(m, 'dtype', '')}"
-                try:
-                    grown = np.broadcast_shapes(m.shape, (B, 3, T, T))
-                except ValueError:
-                    grown = None
-                assert grown == (B, 3, T, T), \
-                    (f"{case} has shape {m.shape}, which does not broadcast to the scores (B, H, T, T) = "
-                     f"{(B, 3, T, T)}: the batch axis must come first, then one for the heads")
+                for H in (1, 2):  # neither equals B: a mask that lines B up with the heads fails
+                    try:
+                        grown = np.broadcast_shapes(m.shape, (B, H, T, T))
+                    except ValueError:
+                        grown = None
+                    assert grown == (B, H, T, T), \
+                        (f"{case} has shape {m.shape}, which does not broadcast to the scores (B, H, T, T) = "
+                         f"{(B, H, T, T)} without enlarging them: the batch axis must come first, then one for "
+                         f"the heads (NumPy aligns shapes from the right, so a (B, T, T) mask meets the heads axis)")
                 full = np.broadcast_to(m, (B, 1, T, T))[:, 0]
                 for b, length in enumerate(lengths):
                     real = real_positions(length, T, pad_left)
                     pad = np.setdiff1d(np.arange(T), real)
-                    empty = np.flatnonzero(~full[b].any(axis=-1))
-                    assert empty.size == 0, \
-                        (f"{case}: query {empty[0]} of sequence {b} (length {length}) may see no key at all; "
-                         f"its softmax would be NaN: give every row at least one allowed key")
                     seen_pad = full[b][np.ix_(real, pad)] if pad.size else np.zeros((0, 0), bool)
                     if seen_pad.any():
                         i, j = np.argwhere(seen_pad)[0]
                         raise AssertionError(
                             f"{case}: real query {real[i]} of sequence {b} (length {length}) may attend to pad key "
                             f"{pad[j]}; True means allowed, so a pad key must be False for every real query")
+                    empty = np.flatnonzero(~full[b].any(axis=-1))
+                    assert empty.size == 0, \
+                        (f"{case}: query {empty[0]} of sequence {b} (length {length}) may see no key at all; "
+                         f"its softmax would be NaN: give every row at least one allowed key")
                     for i_rank, i in enumerate(real):
                         want = real[: i_rank + 1] if causal else real
                         got = np.flatnonzero(full[b, i] & np.isin(np.arange(T), real))

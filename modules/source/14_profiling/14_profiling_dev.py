@@ -105,7 +105,9 @@ def test_unit_count_parameters():
     from tinytorch.testing import raises
     model = Sequential(Linear(5, 7, rng=0), Linear(7, 3, bias=False, rng=0))
     got = count_parameters(model)
-    assert got == 5 * 7 + 7 + 7 * 3, f"Linear(5, 7) + Linear(7, 3, bias=False): got {got}, expected 63"
+    assert got == 5 * 7 + 7 + 7 * 3, \
+        (f"Linear(5, 7) + Linear(7, 3, bias=False): got {got}, expected 63 = 5·7 weights + 7 biases + 7·3 weights"
+         + (" (4 times that is the bytes: count the numbers, not their bytes)" if got == 4 * 63 else ""))
     tied = Sequential(model.layers[0], model.layers[0])  # the same layer twice: its tensors count once
     assert count_parameters(tied) == 42, f"a shared layer counts once: got {count_parameters(tied)}"
     raises(TypeError, lambda: count_parameters([1, 2]), "Module")
@@ -484,7 +486,11 @@ def test_unit_count_flops():
     mlp = Sequential(Linear(64, 32, rng=0), ReLU(), Linear(32, 10, rng=0))
     expected = (2 * B * 64 * 32 + B * 32) + B * 32 + (2 * B * 32 * 10 + B * 10)  # matmul + bias, relu, ...
     got = count_flops(mlp, np.ones((B, 64), np.float32))
-    assert got == expected, f"MLP 64-32-10 on a batch of {B}: got {got:,} FLOPs, expected {expected:,}"
+    macs = B * 64 * 32 + B * 32 * 10
+    assert got == expected, \
+        (f"MLP 64-32-10 on a batch of {B}: got {got:,} FLOPs, expected {expected:,} = 2·{B}·64·32 (matmul) + {B}·32 "
+         f"(bias) + {B}·32 (ReLU) + 2·{B}·32·10 + {B}·10: the sum of every traced op's FLOPs"
+         + (f" (the records' MACs sum to {macs:,}; a FLOP count counts a MAC as 2)" if got < expected else ""))
     ln = LayerNorm(16)
     got = count_flops(ln, np.ones((3, 5, 16), np.float32))
     assert got == 15 * (7 * 16 + 3), f"LayerNorm(16) on (3, 5, 16): got {got}, expected {15 * 115}"
@@ -525,7 +531,7 @@ if __name__ == "__main__":
 # %% [markdown]
 # ### FLOPs of the GPT, by op
 #
-# A GPT as in module 13's milestone, but small: 65 characters, `D = 64`, 2 blocks, 4 heads,
+# A GPT as in milestone M05, but small: its 76 characters, `D = 64`, 2 blocks, 4 heads,
 # a batch of 4 sequences of 32 tokens. Module 13 estimated a forward pass at `2N` FLOPs per token
 # (`N` matmul weights) plus attention's `4·T·D` per block; the exact count adds the biases,
 # LayerNorms, GELUs, softmaxes and residual additions.
@@ -533,8 +539,8 @@ if __name__ == "__main__":
 # %% nbgrader={"grade": false, "grade_id": "gpt-flops-demo", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     from tinytorch.transformers import GPT
-    gpt = GPT(65, 64, 2, 4, 32, rng=0)
-    ids = np.random.default_rng(0).integers(0, 65, size=(4, 32))
+    gpt = GPT(76, 64, 2, 4, 32, rng=0)
+    ids = np.random.default_rng(0).integers(0, 76, size=(4, 32))
     tracer, _ = trace(gpt, ids)
     by_op: dict[str, int] = {}
     for r in tracer.records:
@@ -645,13 +651,16 @@ def test_unit_measure_memory():
     assert with_graph.activation_bytes == expected, f"activation bytes: got {with_graph.activation_bytes}, expected {expected}"
     assert with_graph.grad is True
     assert with_graph.retained_bytes >= 6 * act, \
-        f"with autograd on, the graph keeps all six (B, W) activations alive: retained {with_graph.retained_bytes} < {6 * act}"
+        (f"with autograd on, the graph keeps all six (B, W) activations alive: retained {with_graph.retained_bytes} < "
+         f"{6 * act}. retained_bytes is what is still allocated after the pass while its output is held")
     assert with_graph.peak_bytes >= with_graph.retained_bytes, "the peak is at least what is retained"
     assert with_graph.peak_bytes < 10 * act, f"peak {with_graph.peak_bytes} is far above the activations ({6 * act})"
     no_graph = measure_memory(model, x, grad=False)
     assert no_graph.grad is False and no_graph.activation_bytes == expected
     assert B * 10 * 4 <= no_graph.retained_bytes < act, \
-        f"under no_grad only the (B, 10) output stays: retained {no_graph.retained_bytes} bytes"
+        (f"measure_memory(model, x, grad=False) runs the pass without a graph, so only the (B, 10) output "
+         f"({B * 10 * 4} bytes) stays: retained {no_graph.retained_bytes} bytes, "
+         f"{no_graph.retained_bytes / act:.1f} (B, W) activations. grad=False must hold whatever the caller's grad mode")
     assert 2 * act <= no_graph.peak_bytes < 4 * act, \
         f"under no_grad at most two or three (B, W) arrays coexist: peak {no_graph.peak_bytes} vs one of {act}"
     assert not tracemalloc.is_tracing(), "measure_memory must stop tracemalloc if it started it"
@@ -667,13 +676,21 @@ def test_unit_measure_memory():
             return Tensor(z)
     raises(RuntimeError, lambda: measure_memory(FailsWithGrad(), x), "boom")
     assert not tracemalloc.is_tracing(), "measure_memory must stop the tracing it started even when the model raises"
-    tracemalloc.start()  # someone else is tracing, and 8 MB were allocated before the forward pass
+    tracemalloc.start()  # someone else is tracing; before the forward pass, 8 MB stay and a 16 MB peak passes
     try:
-        ballast = np.ones(2_000_000, np.float32)
+        ballast = np.ones(2_000_000, np.float32)  # 8 MB, alive during the pass
+        spike = np.ones(4_000_000, np.float32)  # 16 MB, freed before the pass: an earlier peak
+        del spike
         again = measure_memory(model, x, grad=False)
         assert tracemalloc.is_tracing(), "measure_memory must not stop tracing that it did not start"
-        assert again.peak_bytes < 4 * act and again.retained_bytes < act, \
-            f"memory allocated before the forward pass is not part of its peak or retained bytes: {again}"
+        mb = 2**20
+        assert again.retained_bytes < act, \
+            (f"retained_bytes = {again.retained_bytes / mb:.2f} MB: the 8 MB array allocated before the forward pass "
+             "(still alive) is not part of it; count from the memory in use when the pass starts")
+        assert again.peak_bytes < 4 * act, \
+            (f"peak_bytes = {again.peak_bytes / mb:.2f} MB for a pass whose own peak is under {4 * act / mb:.2f} MB: "
+             "before it, 8 MB were in use and a 16 MB peak had come and gone in the same tracing; neither belongs "
+             "to this pass's peak")
         del ballast
     finally:
         tracemalloc.stop()
@@ -772,15 +789,23 @@ def test_unit_measure_latency():
     t = report.times_ms
     assert t.shape == (7,), f"one time per timed run: times_ms has shape {t.shape}"
     spans = model.spans
+    assert len(set(t.tolist())) > 1, \
+        f"all 7 times are equal ({t[0]:.4f} ms): time each run on its own, not the total divided by the runs"
     for i in range(7):  # the clock is monotonic: timing i brackets call 4 + i and nothing of its neighbours
         start, end = spans[4 + i]
         assert t[i] >= (end - start) * 1e3, \
             f"run {i}: {t[i]:.4f} ms is shorter than the call itself ({(end - start) * 1e3:.4f} ms): seconds, not ms?"
         if i < 6:
             room = (spans[5 + i][0] - spans[3 + i][1]) * 1e3  # from the end of the call before to the start of the next
-            assert t[i] <= room, f"run {i}: {t[i]:.4f} ms is longer than the room between its neighbours ({room:.4f} ms): units?"
-    assert report.median_ms == float(np.median(t)), f"median {report.median_ms} vs {np.median(t)}"
-    assert report.p90_ms == float(np.percentile(t, 90)), f"p90 {report.p90_ms} vs {np.percentile(t, 90)}"
+            assert t[i] <= room, \
+                (f"run {i}: {t[i]:.4f} ms is longer than the time from the end of the call before it to the start of "
+                 f"the call after it ({room:.4f} ms), which holds this call and nothing else: each entry times one "
+                 "call on its own (units?)")
+    assert report.median_ms == float(np.median(t)), \
+        f"median_ms: got {report.median_ms:.4f}, expected the median of times_ms, {np.median(t):.4f}"
+    assert report.p90_ms == float(np.percentile(t, 90)), \
+        (f"p90_ms: got {report.p90_ms:.4f}, expected {np.percentile(t, 90):.4f}: the 90th percentile of times_ms, "
+         "interpolated linearly between the two nearest runs (NumPy's default), not one run picked by index")
     iqr = (np.percentile(t, 75) - np.percentile(t, 25)) / np.median(t)
     assert abs(report.spread - iqr) < 1e-12, \
         f"spread: got {report.spread:.4f}, expected the interquartile range divided by the median, {iqr:.4f}"
@@ -913,6 +938,9 @@ def test_unit_choose_layers():
         best = max(smaller, key=lambda c: sum(profile[n] for n in c)) if smaller else ()
         assert not smaller, (f"{what}: {len(got)} layers, but {len(got) - 1} are enough, e.g. {list(best)}; "
                              "which layers buy the most?")
+    given = dict(profile)
+    choose_layers(given, 2.5)
+    assert given == profile, f"choose_layers must not change the shares it is given: after the call they are {given}"
     assert choose_layers(profile, 1.0) == [] and choose_layers(profile, 0.5, 2.0) == [], "a target <= 1 needs no layer"
     got = choose_layers({"a": 0.25, "b": 0.5}, 2.0)
     assert got == ["b"], f"p = 0.5 with k = inf gives exactly 2x, which reaches a target of 2: got {got}, expected ['b']"
@@ -1089,7 +1117,9 @@ def test_unit_layer_report():
     assert (first.macs, first.flops) == (B * 32, 2 * B * 32 + B * 4), f"Linear(8, 4): {first}"
     assert (relu.macs, relu.flops) == (0, B * 4), f"ReLU: {relu}"
     assert first.output_bytes == 2 * B * 4 * 4, f"Linear(8, 4) writes a matmul and an add output: {first.output_bytes}"
-    assert first.input_bytes == 4 * (B * 8 + 32) + 4 * (B * 4 + 4), f"input bytes {first.input_bytes}"
+    assert first.input_bytes == 4 * (B * 8 + 32) + 4 * (B * 4 + 4), \
+        (f"Linear(8, 4) on a batch of {B}: its matmul reads x ({B}, 8) and the weight (8, 4), its add the product "
+         f"({B}, 4) and the bias (4,): input_bytes {first.input_bytes}, expected {4 * (B * 8 + 32) + 4 * (B * 4 + 4)}")
     assert abs(relu.intensity - (B * 4) / (2 * B * 4 * 4)) < 1e-12, f"ReLU intensity {relu.intensity}"
     assert all(r.self_ms > 0 for r in rows), [r.self_ms for r in rows]
     table = format_report(rows)
@@ -1104,15 +1134,15 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## 10. A real profile: the GPT, and Amdahl tested
 #
-# Now the whole toolbox on one model: a GPT like milestone M05's but smaller (65 characters,
+# Now the whole toolbox on one model: a GPT like milestone M05's but smaller (76 characters,
 # `D = 96`, 3 blocks, 4 heads, a batch of 8 sequences of 64 tokens), BLAS pinned to one thread.
 # Untrained weights are fine: FLOPs, bytes and time do not depend on the values.
 
 # %% nbgrader={"grade": false, "grade_id": "gpt-profile", "locked": false, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     from tinytorch.transformers import GPT
-    gpt = GPT(65, 96, 3, 4, 64, rng=0)
-    ids = np.random.default_rng(0).integers(0, 65, size=(8, 64))
+    gpt = GPT(76, 96, 3, 4, 64, rng=0)
+    ids = np.random.default_rng(0).integers(0, 76, size=(8, 64))
     prof = Profiler(threads=1)
     with threadpool_limits(limits=1, user_api="blas"):
         print(f"parameters: {prof.count_parameters(gpt):,}   FLOPs per forward: {prof.count_flops(gpt, ids):,}")
@@ -1299,7 +1329,13 @@ def test_module():
     assert got == expected, f"GPT FLOPs: got {got:,}, expected {expected:,} (off by {got - expected:,})"
     rows = prof.profile_layers(model, ids, runs=1)
     assert sum(r.flops for r in rows) == expected, "the report's FLOPs add up to count_flops"
-    assert sum(r.params for r in rows) == prof.count_parameters(model), "the report's params add up"
+    own = {name: _own_parameters(layer) for name, layer in named_layers(model)}
+    wrong = [(r.name, r.params, own[r.name]) for r in rows if r.name in own and r.params != own[r.name]]
+    assert sum(r.params for r in rows) == prof.count_parameters(model), \
+        (f"the report's params add up to count_parameters: got {sum(r.params for r in rows):,}, expected "
+         f"{prof.count_parameters(model):,}" + (f"; row {wrong[0][0]!r} has {wrong[0][1]:,}, but the layer itself holds "
+                                                f"{wrong[0][2]:,} (a row counts the layer's own parameters, not its "
+                                                "children's)" if wrong else ""))
     names = [r.name for r in rows]
     assert names[:5] == ["token_embedding", "position_embedding", "blocks.0.ln1", "blocks.0.attn.q_proj",
                          "blocks.0.attn"], f"rows come in the order each layer first ran an op: {names[:5]}"

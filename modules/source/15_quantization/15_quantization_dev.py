@@ -181,6 +181,10 @@ def test_unit_quantization_params():
     close(scale, 3 / 255, what="affine scale of [-1, 2]: (hi - lo) / 255")
     assert int(zero) == -43 and zero.dtype == np.int32, \
         f"zero point of [-1, 2]: got {int(zero)} ({zero.dtype}), expected -43 (int32): z = -128 - round(lo / s)"
+    scale, zero = quantization_params(-1.0, 6.0)
+    assert int(zero) == -92, \
+        (f"zero point of [-1, 6]: got {int(zero)}, expected -92: lo / s = -255/7 = -36.43 rounds to -36, so "
+         "z = -128 + 36; round to the nearest integer (a cast to int truncates toward 0)")
     scale, zero = quantization_params(np.array([0.5, -4.0]), np.array([6.0, -1.0]))
     close(scale, [6 / 255, 4 / 255], what="ranges [0.5, 6] and [-4, -1] are extended to [0, 6] and [-4, 0]")
     assert zero.tolist() == [-128, 127], f"zero points of [0, 6] and [-4, 0]: got {zero.tolist()}, expected [-128, 127]"
@@ -265,24 +269,27 @@ def dequantize_int8(q: np.ndarray, scale, zero_point) -> np.ndarray:
 # %% nbgrader={"grade": true, "grade_id": "test-quantize", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_quantize():
     from tinytorch.testing import close, raises
+    q = quantize(np.array([0.26, 0.24, -0.26, 5.0, -5.0]), 0.5, 0)
+    assert isinstance(q, np.ndarray) and q.dtype == np.int8, f"quantize must return an int8 array, got {getattr(q, 'dtype', type(q))}"
+    assert q.tolist() == [1, 0, -1, 10, -10], \
+        (f"round to nearest, q = round(x / s) + z with s = 0.5 and z = 0: x / s = [0.52, 0.48, -0.52, 10, -10], so "
+         f"[1, 0, -1, 10, -10] expected, got {q.tolist()}")
+    q = quantize(np.array([0.25, 0.75, -0.25, -0.75]), 0.5, 0)
+    assert q.tolist() == [0, 2, 0, -2], f"halves (0.5, 1.5, -0.5, -1.5 steps) go to the even neighbour: got {q.tolist()}, expected [0, 2, 0, -2]"
     x = np.array([-1.0, 0.0, 0.55, 2.0])
     q = quantize(x, 3 / 255, -43)
-    assert q.dtype == np.int8, f"quantize must return int8, got {q.dtype}"
-    assert q.tolist() == [-128, -43, 4, 127], f"worked example: got {q.tolist()}, expected [-128, -43, 4, 127]"
+    assert q.tolist() == [-128, -43, 4, 127], \
+        f"worked example (s = 3/255, z = -43): got {q.tolist()}, expected [-128, -43, 4, 127]: the zero point is added"
+    q_clip = quantize(np.array([100.0, -100.0, 3.0]), 0.5, 10)
+    assert q_clip.tolist() == [127, -128, 16], f"clipping with zero point 10: got {q_clip.tolist()}, expected [127, -128, 16]"
+    q_sym = quantize(np.array([-100.0, 100.0]), 0.5, 0, symmetric=True)
+    assert q_sym.tolist() == [-127, 127], f"symmetric range is -127..127: got {q_sym.tolist()}"
+    close(dequantize_int8(np.array([0, 10], dtype=np.int8), 0.5, 4), [-2.0, 3.0],
+          what="x_hat = s * (q - z) with s = 0.5 and z = 4: q = 0 gives -2, q = 10 gives 3")
     close(dequantize_int8(np.array([127, -128], dtype=np.int8), 0.5, -128), [127.5, 0.0],
           what="q - z must be computed in a wider type: 127 - (-128) = 255 overflows int8")
     close(dequantize_int8(q, 3 / 255, -43), [-1.0, 0.0, 47 * 3 / 255, 2.0], what="dequantized worked example")
     assert dequantize_int8(q, 3 / 255, -43).dtype == np.float32, "dequantize_int8 returns float32"
-    q = quantize(np.array([0.26, 0.24, -0.26, 5.0, -5.0]), 0.5, 0)
-    assert q.tolist() == [1, 0, -1, 10, -10], f"round to nearest: got {q.tolist()}, expected [1, 0, -1, 10, -10]"
-    q = quantize(np.array([0.25, 0.75, -0.25, -0.75]), 0.5, 0)
-    assert q.tolist() == [0, 2, 0, -2], f"halves (0.5, 1.5, -0.5, -1.5 steps) go to the even neighbour: got {q.tolist()}, expected [0, 2, 0, -2]"
-    q = quantize(np.array([100.0, -100.0, 3.0]), 0.5, 10)
-    assert q.tolist() == [127, -128, 16], f"clipping with zero point 10: got {q.tolist()}, expected [127, -128, 16]"
-    q = quantize(np.array([-100.0, 100.0]), 0.5, 0, symmetric=True)
-    assert q.tolist() == [-127, 127], f"symmetric range is -127..127: got {q.tolist()}"
-    close(dequantize_int8(np.array([127, -128], dtype=np.int8), 0.5, -128), [127.5, 0.0],
-          what="q - z must be computed in a wider type: 127 - (-128) = 255 overflows int8")
     close(dequantize_int8(np.array([[1, 2], [3, 4]], dtype=np.int8), np.array([[1.0, 10.0]]), np.array([[0, 1]])),
           [[1.0, 10.0], [3.0, 30.0]], what="per-column scale and zero point broadcast")
     raises(TypeError, lambda: dequantize_int8(np.array([1.0, 2.0]), 1.0, 0), "int8", "float64")
@@ -356,6 +363,16 @@ def test_unit_quantize_int8():
     def check(x, **kwargs):
         q, scale, zero = quantize_int8(x, **kwargs)
         assert q.dtype == np.int8 and q.shape == np.shape(x), f"q: {q.dtype} {q.shape}, expected int8 {np.shape(x)}"
+        axis = kwargs.get("axis")
+        if axis is not None:
+            want = tuple(n if i == axis % np.ndim(x) else 1 for i, n in enumerate(np.shape(x)))
+            assert np.shape(scale) == want and np.shape(zero) == want, \
+                (f"per channel along axis {axis} of shape {np.shape(x)}: one scale and zero point per index along that "
+                 f"axis, the range taken over the other axes, kept as size 1: expected shape {want}, got "
+                 f"{np.shape(scale)} and {np.shape(zero)}")
+        if kwargs.get("symmetric"):
+            assert np.all(np.asarray(zero) == 0), \
+                f"symmetric=True: the zero point is 0 (the range is symmetric about 0), got {np.unique(zero).tolist()}"
         error = np.abs(dequantize_int8(q, scale, zero) - np.asarray(x, np.float64))
         bound = np.broadcast_to(np.asarray(scale) / 2, error.shape) * (1 + 1e-5) + 1e-12
         worst = tuple(int(i) for i in np.unravel_index(np.argmax(error - bound), error.shape))
@@ -507,7 +524,7 @@ def test_unit_calibrator():
             cal.observe(b)
         lo, hi = cal.range()
         close([lo, hi], [np.percentile(everything, 100 - p), np.percentile(everything, p)],
-              what=f"percentiles {100 - p:g} and {p:g} of all observed values (all batches together)")
+              what=f"percentiles 100 - p = {100 - p:g} and p = {p:g} (in percent) of all observed values, all batches together")
     full = Calibrator("percentile", percentile=100)
     full.observe(everything)
     close(full.range(), [everything.min(), everything.max()], what="percentile 100 is min/max")
@@ -847,16 +864,29 @@ def test_unit_quantized_linear():
     zero_in = layer(Tensor(np.zeros((1, 6), np.float32))).data
     worst = int(np.argmax(np.abs(zero_in[0] - linear.bias.data)))
     assert np.allclose(zero_in, linear.bias.data, atol=1e-6), \
-        (f"a zero input must give exactly the bias (x = 0 is the code q = z, and q - z = 0): output {worst} is "
-         f"{zero_in[0, worst]:.4f}, bias {linear.bias.data[worst]:.4f}; is the zero point subtracted (z = {z})?")
+        (f"a zero input must give exactly the bias (x = 0 is the code q = z, so q - z = 0 and the integer sum is 0): "
+         f"output {worst} is {zero_in[0, worst]:.4f}, bias {linear.bias.data[worst]:.4f}. Is the zero point subtracted "
+         f"(z = {z})? Is the bias added after the rescale, in float?")
     big = Linear(1024, 2, bias=False, rng=6)
     big.weight.data[:] = np.array([1.0, -1.0], np.float32)
     ones = Calibrator()
     ones.observe(np.array([0.0, 1.0]))
     sums = QuantizedLinear.from_linear(big, ones)(Tensor(np.ones((1, 1024), np.float32)))
-    close(sums, [[1024.0, -1024.0]], rtol=1e-3, what="K = 1024 products of 255 * 127: needs int32 accumulation")
+    ratio = float(sums.data[0, 0]) / 1024
+    assert abs(ratio - 1) < 1e-3 and abs(float(sums.data[0, 1]) + 1024) < 1.1, \
+        (f"K = 1024 inputs of 1.0 (codes 127 with z = -128: q - z = 255) against weights +1 and -1 (codes +-127, "
+         f"s_w = 1/127): the integer sums +-1024 * 255 * 127, rescaled by s_x * s_w = (1/255) * (1/127), give +-1024; got "
+         f"[{', '.join(f'{v:.6g}' for v in sums.data[0])}]"
+         + (": the sum wrapped around, accumulate in int32 (1024 * 255 * 127 is far beyond int16)" if abs(ratio) < 0.99
+            else f": {ratio:.4g} times too large, does the rescale multiply by both s_x and s_w?" if abs(ratio) > 1.01
+            else ""))
+    bottom = layer(Tensor(np.full((1, 6), x.min(), np.float32)))
+    close(bottom, np.full((1, 6), (QMIN - z) * s) @ w_hat + linear.bias.data, atol=1e-4,
+          what="an input at the bottom of the calibrated range is the input code -128: inputs are quantized affine "
+               "(-128..127) with the calibrator's s_x and z_x")
     close(out, x_hat.astype(np.float64) @ w_hat + linear.bias.data, atol=1e-4,
-          what="static QuantizedLinear = dequantized input @ dequantized weight + bias")
+          what="static QuantizedLinear = dequantized input @ dequantized weight + bias (input codes affine, -128..127, "
+               "with the calibrated s_x and z_x; weight codes symmetric, one scale per output column)")
     close(out, linear(Tensor(x)), atol=0.15, rtol=0.02, what="quantized output close to the float Linear")
     dynamic = QuantizedLinear.from_linear(linear)
     s_dyn, z_dyn = quantization_params(np.float64(2 * x.min()), np.float64(2 * x.max()))
@@ -1034,14 +1064,23 @@ def test_unit_quantize_model():
     kinds = [type(m).__name__ for m in quantized.modules()]
     assert kinds.count("QuantizedLinear") == 3 and "Linear" not in kinds and "_Observed" not in kinds, \
         f"every Linear (3 distinct, one used twice) must become a QuantizedLinear: got {kinds}"
+    float_kinds = [type(m).__name__ for m in (model.layers[0], shared, model.layers[4])]
+    assert float_kinds == ["Linear"] * 3, \
+        f"quantize_model works on a copy: the float model's own layers must stay Linear, got {float_kinds}"
+    assert all(np.array_equal(p.data, before[name]) for name, p in model.named_parameters()), "the float model's weights changed"
     assert not quantized.training and model.training, "the copy is in eval mode; the float model's mode is unchanged"
     inner = quantized.layers[3].layers
     assert inner[0] is inner[2], "a tied Linear must stay one (quantized) layer"
-    assert all(type(m).__name__ == "Linear" for m in (model.layers[0], shared, model.layers[4])), "the float model must keep its Linear layers"
-    assert all(np.array_equal(p.data, before[name]) for name, p in model.named_parameters()), "the float model's weights changed"
     first = quantized.layers[0]
-    close(first.input_scale, (x.max() - x.min()) / 255, rtol=1e-5, what="first layer's input range: min/max of its own inputs over all calibration batches "
-          "(one Calibrator per Linear: a shared one mixes the ranges of different layers)")
+    assert first.input_scale is not None, \
+        ("the first QuantizedLinear has no input_scale (dynamic mode): quantize_model gives each one static input "
+         "parameters from the Calibrator that watched its Linear")
+    own = (x.max() - x.min()) / 255
+    assert abs(first.input_scale - own) <= 1e-5 * own, \
+        (f"first layer's input scale {first.input_scale:.6g}, expected {own:.6g} from the min/max of its own inputs over "
+         "all calibration batches: "
+         + ("narrower: did every calibration batch run through the model?" if first.input_scale < own else
+            "wider: one Calibrator per Linear (a shared one mixes the ranges of different layers)"))
     hidden = np.maximum(x @ model.layers[0].weight.data + model.layers[0].bias.data, 0)
     close(inner[0].input_scale, (hidden.max() - 0) / 255, rtol=1e-3,
           what="second layer calibrated on the float ReLU outputs, with the Dropout off (evaluation mode)")
