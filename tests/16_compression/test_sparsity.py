@@ -93,10 +93,12 @@ def test_long_runs_of_ties_are_broken_by_position(size, prune):
 
 
 def test_a_count_that_floats_just_below_an_integer_is_rounded():
-    model = Sequential(Linear(10, 30, rng=0))  # 300 weights; 0.7 * 300 is 209.99999999999997 in floats
-    magnitude_prune(model, 0.7)
-    zeros = int(np.count_nonzero(model.layers[0].weight.data == 0))
-    assert zeros == 210, f"round(0.7 * 300) = 210 weights pruned, got {zeros} (int() truncates to 209)"
+    assert 0.69 * 300 < 207  # 206.99999999999997 in floats
+    for scope in ("global", "layer"):
+        model = Sequential(Linear(10, 30, rng=0))  # 300 weights
+        magnitude_prune(model, 0.69, scope=scope)
+        zeros = int(np.count_nonzero(model.layers[0].weight.data == 0))
+        assert zeros == 207, f"{scope}: round(0.69 * 300) = 207 pruned, got {zeros} (int() truncates to 206)"
 
 
 def test_global_prunes_the_small_scale_layer_first():

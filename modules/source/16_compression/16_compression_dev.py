@@ -327,9 +327,13 @@ def test_unit_magnitude_prune():
              "with keep_largest)")
 
     m = two_layers()
-    magnitude_prune(m, 0.7)  # 0.7 * 300 is 209.99999999999997 in floating point
+    magnitude_prune(m, 0.69)  # 0.69 * 300 is 206.99999999999997 in floating point
     zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in prunable_weights(m))
-    assert zeros == 210, f"round(0.7 * 300) = 210 weights pruned, got {zeros} (int() truncates 209.99999999999997 to 209)"
+    assert zeros == 207, f"round(0.69 * 300) = 207 weights pruned, got {zeros} (int() truncates 206.99999999999997 to 206)"
+    single = Linear(10, 30, rng=0)
+    magnitude_prune(single, 0.69, scope="layer")
+    zeros = int(np.count_nonzero(single.weight.data == 0))
+    assert zeros == 207, f"layer scope: round(0.69 * 300) = 207 weights pruned, got {zeros} (int() truncates to 206)"
     raises(ValueError, lambda: magnitude_prune(m, 1.5), "between 0 and 1")
     raises(ValueError, lambda: magnitude_prune(m, 0.5, scope="row"), "scope")
     raises(ValueError, lambda: magnitude_prune(Sequential(ReLU()), 0.5), "no weight")
