@@ -104,6 +104,7 @@ def test_causal_for_every_position():
 def test_lm_batch_uniform_starts_and_errors():
     data = np.arange(50)
     x, y = lm_batch(data, 20000, 9, rng=0)
+    assert x.shape == y.shape == (20000, 9), f"(batch, context) = (20000, 9) each: x {x.shape}, y {y.shape}"
     counts = np.bincount(x[:, 0], minlength=41)
     assert counts.shape == (41,) and counts.min() > 350, \
         f"every start 0..40 is drawn, about uniformly: got starts {x[:, 0].min()}..{x[:, 0].max()}"

@@ -63,6 +63,10 @@ def test_large_logits_are_shifted_before_exp():
     picks = sample_next(np.array([[1000.0, 999.0, 0.0]] * 2), rng=Fixed([0.5, 0.8]))
     assert picks.tolist() == [0, 1], (f"logits [1000, 999, 0], draws 0.5 and 0.8: got {picks.tolist()}, "
                                       "expected [0, 1] (exp(1000) overflows: shift each row by its maximum)")
+    mixed = sample_next(np.array([[1000.0, 999.0, 0.0], [0.0, 1.0, -1.0]]), rng=Fixed([0.5, 0.5]))
+    assert mixed.tolist() == [0, 1], \
+        (f"rows [1000, 999, 0] and [0, 1, -1], draws 0.5: got {mixed.tolist()}, expected [0, 1]: each row is "
+         "shifted by its own maximum (one maximum for the whole batch underflows the second row to zeros)")
 
 
 def test_greedy_is_the_first_argmax_and_ignores_the_rng():

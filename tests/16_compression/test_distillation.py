@@ -95,6 +95,17 @@ def test_extreme_logits_stay_finite(strict_numerics):
     assert np.isfinite(loss.item()) and np.all(np.isfinite(student.grad.data))
 
 
+def test_each_teacher_row_is_shifted_by_its_own_maximum():
+    """Rows far apart: one maximum for the whole batch would underflow the lower row to zeros."""
+    student = np.array([[0.5, -0.5, 0.0], [1.0, 0.0, -1.0]])
+    teacher = np.array([[3000.0, 2999.0, 2998.0], [0.0, 1.0, 2.0]])  # 1500 apart at T = 2: exp(-1500) is 0
+    both = distillation_loss(Tensor(student), teacher, [0, 1], 2.0, 1.0).item()
+    rows = [distillation_loss(Tensor(student[i:i + 1]), teacher[i:i + 1], [i], 2.0, 1.0).item()
+            for i in (0, 1)]
+    close(both, np.mean(rows), atol=1e-6, what="two rows 1500 apart at T = 2: the mean of each row's loss "
+          "(shift each teacher row by its own maximum, not the batch's)")
+
+
 def test_bad_arguments_are_named():
     s, t, y = Tensor(np.zeros((2, 3))), np.zeros((2, 3)), np.array([0, 1])
     raises(ValueError, lambda: distillation_loss(s, np.zeros((2, 4)), y), "shape")

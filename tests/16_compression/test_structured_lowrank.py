@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinytorch.activations import ReLU, Tanh
-from tinytorch.compression import low_rank_approximate, parameter_count, structured_prune
+from tinytorch.compression import low_rank_approximate, parameter_count, structured_prune, unit_importance
 from tinytorch.layers import Dropout, Linear, Sequential
 from tinytorch.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
 from tinytorch.tensor import Tensor
@@ -62,6 +62,18 @@ def test_the_lowest_l1_units_go_and_order_is_kept():
     small = structured_prune(model, 0.4)
     assert small.layers[0].weight.data.tolist() == [[5, 3, -4], [0, -3, 0]]
     assert np.array_equal(small.layers[2].weight.data, model.layers[2].weight.data[[0, 2, 4]])
+
+
+def test_importance_is_the_l1_norm_of_each_unit():
+    """L1, not L2 or the largest entry: the three rank the units of this layer differently."""
+    layer = Linear(4, 3, rng=0)
+    layer.weight.data[...] = [[3.0, 1.5, 0.0], [0.0, 1.5, 2.0], [0.0, 0.0, 2.0], [0.0, 0.0, -0.5]]
+    got = unit_importance(layer)
+    assert got.tolist() == [3.0, 3.0, 4.5], f"L1 norm of each output column, (3, 3, 4.5): got {got.tolist()}"
+    conv = Conv2d(2, 2, 1, rng=0)
+    conv.weight.data[...] = np.array([[3.0, 0.0], [-2.0, -2.0]]).reshape(2, 2, 1, 1)
+    got = unit_importance(conv)
+    assert got.tolist() == [3.0, 4.0], f"L1 norm of each filter, (3, 4): got {got.tolist()}"
 
 
 def test_at_least_one_unit_stays_and_outputs_are_never_pruned():

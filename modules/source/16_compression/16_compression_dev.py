@@ -289,11 +289,22 @@ def test_unit_magnitude_prune():
         return m
 
     m = two_layers()
+    signed = np.concatenate([w.data.ravel() for _, w in prunable_weights(m)])
     mask = magnitude_prune(m, 0.5, scope="global")  # 150 of 300 weights
     first, second = m.layers[0].weight.data, m.layers[2].weight.data
+    pruned = np.concatenate([first.ravel(), second.ravel()]) == 0
+    by_sign = np.zeros(300, dtype=bool)
+    by_sign[np.argsort(signed, kind="stable")[:150]] = True
     assert np.count_nonzero(first == 0) == 150 and np.count_nonzero(second == 0) == 0, \
-        f"global: the 150 smallest are all in the first layer; zeros per layer {np.count_nonzero(first == 0)}, {np.count_nonzero(second == 0)}"
-    assert np.all(first.ravel()[150:] != 0) and np.all(first.ravel()[:150] == 0), "global: the smallest go"
+        (f"global: the 150 smallest magnitudes are all in the first layer; zeros per layer "
+         f"{np.count_nonzero(first == 0)}, {np.count_nonzero(second == 0)}"
+         + ("; the most negative weights were pruned: rank by |w|, not by the signed value"
+            if np.array_equal(pruned, by_sign) else ""))
+    wrong = np.flatnonzero((first.ravel() == 0) != (np.arange(200) < 150))
+    assert wrong.size == 0, \
+        (f"global: the 150 smallest are flat positions 0-149 of the first layer (row-major), but position "
+         f"{wrong[0]} is {'pruned' if first.ravel()[wrong[0]] == 0 else 'kept'}: cut the global ranking back "
+         "into pieces in the order the tensors are listed, each reshaped to its tensor's shape")
     assert measure_sparsity(m) == 0.5 and mask.sparsity() == 0.5, f"sparsity {measure_sparsity(m)}, mask {mask.sparsity()}"
     assert [name for name, _, _ in mask.entries] == ["layers.0.weight", "layers.2.weight"], "one entry per weight"
     assert mask.entries[0][2].shape == (10, 20) and mask.entries[0][2].dtype == bool, "masks shaped like the weights"
@@ -305,10 +316,24 @@ def test_unit_magnitude_prune():
         f"layer scope: half of each; got {np.count_nonzero(first == 0)} and {np.count_nonzero(second == 0)}"
     assert np.all(second.ravel()[:50] == 0) and np.all(second.ravel()[50:] != 0), "layer: its own smallest"
 
+    for scope in ("global", "layer"):
+        tied = Linear(4, 5, rng=0)
+        tied.weight.data[...] = np.resize([0.5, -0.5], (4, 5))  # 20 weights of one magnitude
+        magnitude_prune(tied, 0.3, scope=scope)
+        zeros = np.flatnonzero(tied.weight.data.ravel() == 0).tolist()
+        assert zeros == [0, 1, 2, 3, 4, 5], \
+            (f"{scope}: 20 weights of equal magnitude at sparsity 0.3 must lose exactly round(0.3 * 20) = 6, "
+             f"the first six by position: zeros at {zeros} (a threshold |w| <= t prunes every tie; rank "
+             "with keep_largest)")
+
     m = two_layers()
-    magnitude_prune(m, 0.7)  # 0.7 * 300 is 209.99999999999997 in floating point
+    magnitude_prune(m, 0.69)  # 0.69 * 300 is 206.99999999999997 in floating point
     zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in prunable_weights(m))
-    assert zeros == 210, f"round(0.7 * 300) = 210 weights pruned, got {zeros} (int() truncates 209.99999999999997 to 209)"
+    assert zeros == 207, f"round(0.69 * 300) = 207 weights pruned, got {zeros} (int() truncates 206.99999999999997 to 206)"
+    single = Linear(10, 30, rng=0)
+    magnitude_prune(single, 0.69, scope="layer")
+    zeros = int(np.count_nonzero(single.weight.data == 0))
+    assert zeros == 207, f"layer scope: round(0.69 * 300) = 207 weights pruned, got {zeros} (int() truncates to 206)"
     raises(ValueError, lambda: magnitude_prune(m, 1.5), "between 0 and 1")
     raises(ValueError, lambda: magnitude_prune(m, 0.5, scope="row"), "scope")
     raises(ValueError, lambda: magnitude_prune(Sequential(ReLU()), 0.5), "no weight")
@@ -478,8 +503,8 @@ if __name__ == "__main__":
 
 # %% [markdown]
 # Fine-tuning recovers nearly all of the accuracy at 80 % sparsity: one weight in five is
-# enough for this task once the survivors are retrained. (Iterating — prune a little, fine-tune,
-# prune more — goes further; Zhu & Gupta's gradual schedule is the standard recipe.)
+# enough for this task once the survivors are retrained. How far can one go, and with which
+# schedule of cuts and fine-tuning? Section 9 leaves that design to you.
 #
 # The last line shows where the global ranking took its zeros: not 80 % in every tensor. A
 # layer whose weights are small in magnitude gives up more of them. The initialization already
@@ -489,104 +514,8 @@ if __name__ == "__main__":
 # output layer about 80 %, the same as the whole: the ranking does not know that the output layer
 # is small or critical, and its weights are about as large as the middle layer's (`tests/16_compression`
 # checks these shares). The layer scope is 80 % in every tensor by construction.
-#
-# ### 4b. A pruning schedule that keeps accuracy
-#
-# At 80 % one cut and ten epochs of fine-tuning were enough. Push further and the same recipe
-# breaks: at 95 %, on the 64 → 128 → 128 → 10 MLP of the module test, one cut followed by 12
-# epochs of fine-tuning at `lr = 1e-3` ends near 81 % on the held-out digits, against about 97 %
-# dense. What would you change? The literature offers several answers: prune in several cuts so
-# each one is small relative to what the network has already adapted to (Han et al., 2015, prune
-# and retrain in rounds; Zhu & Gupta, 2017, prune a little at many steps along a curve that cuts
-# fast first and slowly at the end), or retrain harder after the cut (a larger learning rate, then
-# a smaller one). How many cuts, how far each goes, how the epochs are shared between them and at
-# which learning rates: that is the design, and on a small data set you can try your ideas in
-# seconds. Measure on the training data; the held-out digits are the test's.
-#
-# Write `prune_within_budget(model, x, y, sparsity, epochs, seed)`. The contract, which is all
-# the test checks:
-#
-# - the model ends pruned **in place** at exactly the sparsity `magnitude_prune(model, sparsity)`
-#   would give (global scope: `round(s·n)` zeros of the `n` weights), and the returned `PruneMask`
-#   is the final one (its pruned entries are the model's zeros);
-# - the whole recipe trains for **at most `epochs` epochs** in total (an epoch is one pass over
-#   `x`; the test counts the training examples the model sees), with `fit` and a mask so that no
-#   pruned weight comes back, and seeds derived from `seed`;
-# - on the test's 95 % sparsity with 12 epochs, the held-out accuracy stays within 4 points of the
-#   dense model's.
-#
-# You may evaluate the model on `(x, y)` between steps (that is not training).
-
-# %% nbgrader={"grade": false, "grade_id": "prune-within-budget", "locked": false, "schema_version": 3, "solution": true, "task": false}
-#| export
-def prune_within_budget(model: Module, x, y, sparsity: float, epochs: int, seed: int = 0) -> PruneMask:
-    """Prune `model` in place to `sparsity` (global magnitude ranking) and keep its accuracy,
-    training on (x, y) for at most `epochs` epochs in total; returns the final PruneMask."""
-    sparsity = _fraction(sparsity, "sparsity")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    ### BEGIN SOLUTION
-    # Measured on the module test's MLP at 95 %: one cut, then the whole budget at lr 1e-2, kept
-    # 95-96 % (dense 97 %); four cuts along Zhu & Gupta's curve at lr 5e-3 kept 93-94 %, and any
-    # recipe at lr 1e-3 about 81 %. The learning rate of the recovery mattered more than the cuts.
-    mask = magnitude_prune(model, sparsity)
-    fit(model, x, y, epochs=epochs, lr=1e-2, seed=seed, mask=mask)
-    return mask
-    ### END SOLUTION
-
 
 # %% [markdown]
-# ### Unit test: 95 % sparse, 12 epochs, accuracy kept
-
-# %% nbgrader={"grade": true, "grade_id": "test-prune-within-budget", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-class _CountTraining(Module):
-    """A pass-through layer that counts the examples it sees in training mode (a test helper)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seen = 0
-
-    def forward(self, x):
-        if self.training:
-            self.seen += x.shape[0]
-        return x
-
-
-def test_unit_prune_within_budget():
-    from threadpoolctl import threadpool_limits
-
-    from tinytorch.datasets import load_tinydigits
-    from tinytorch.testing import raises
-    x_train, y_train, x_test, y_test = load_tinydigits()
-    x_train, x_test = x_train.reshape(len(x_train), 64), x_test.reshape(len(x_test), 64)
-    with threadpool_limits(1, user_api="blas"):
-        dense = fit(digits_mlp(hidden=128, dropout=0.0, seed=0), x_train, y_train, epochs=20, seed=0)
-        dense_acc = evaluate(dense, x_test, y_test)
-        counter = _CountTraining()
-        model = Sequential([counter] + copy.deepcopy(dense).layers)
-        mask = prune_within_budget(model, x_train, y_train, 0.95, epochs=12, seed=3)
-    n = sum(w.size for _, w in prunable_weights(model))
-    zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in prunable_weights(model))
-    assert zeros == round(0.95 * n), \
-        f"the model must end at exactly round(0.95 * {n}) = {round(0.95 * n)} zeros, like magnitude_prune: it has {zeros}"
-    assert isinstance(mask, PruneMask), f"prune_within_budget returns the final PruneMask, got {type(mask).__name__}"
-    masked = sum(keep.size - int(keep.sum()) for _, _, keep in mask.entries)
-    assert masked == zeros and all(np.all(w.data[~keep] == 0) for _, w, keep in mask.entries), \
-        f"the returned mask must be the final one: it prunes {masked} weights, the model has {zeros} zeros"
-    epochs_used = counter.seen / len(x_train)
-    assert epochs_used <= 12 + 1e-9, f"the recipe trained {epochs_used:.2f} epochs, the budget is 12"
-    tuned = evaluate(model, x_test, y_test)
-    assert tuned >= dense_acc - 0.04, \
-        (f"95% sparse after your recipe: {tuned:.1%} on held-out digits, dense {dense_acc:.1%}; it must stay "
-         "within 4 points. Compare recipes on the training data: the cuts, the epochs, the learning rates")
-    raises(ValueError, lambda: prune_within_budget(model, x_train, y_train, 0.5, epochs=0), "epochs")
-    raises(ValueError, lambda: prune_within_budget(model, x_train, y_train, 1.5, epochs=2), "between 0 and 1")
-    print(f"prune_within_budget: OK (dense {dense_acc:.1%}, 95% sparse {tuned:.1%}, {epochs_used:g} epochs)")
-
-
-if __name__ == "__main__":
-    test_unit_prune_within_budget()
-
 # ## 5. Why 80 % zeros do not make a dense matmul faster
 #
 # A pruned weight matrix is still a dense `np.ndarray` of the same shape: `x @ W` multiplies
@@ -737,10 +666,16 @@ def test_unit_structured_pieces():
     conv.weight.data[...] = np.arange(-12, 12).reshape(3, 2, 2, 2)
     want = np.abs(np.arange(-12, 12)).reshape(3, 8).sum(axis=1)
     assert unit_importance(conv).tolist() == want.tolist(), f"L1 per filter: {unit_importance(conv)} vs {want}"
+    square = slice_outputs(_linear_from(np.arange(9.0).reshape(3, 3), np.zeros(3)), np.array([0, 2])).weight.data
+    assert square.tolist() == [[0.0, 2.0], [3.0, 5.0], [6.0, 8.0]], \
+        (f"output unit j of a Linear is column j of its (in, out) weight: keeping units 0 and 2 of a 3x3 weight "
+         f"keeps columns 0 and 2, got {square.tolist()}"
+         + (" (rows 0 and 2: rows are the inputs)" if square.tolist() == [[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]] else ""))
     out = slice_outputs(lin, np.array([0, 2]))
     assert isinstance(out, Linear) and out.weight.shape == (2, 2), f"Linear(2, 2), got {out!r}"
     assert out.weight.data.tolist() == [[1.0, 0.5], [-3.0, 0.5]], f"columns 0 and 2, got {out.weight.data.tolist()}"
-    assert np.allclose(out.bias.data, [0.1, 0.3]), f"bias entries 0 and 2, got {out.bias.data}"
+    assert out.bias is not None and np.allclose(out.bias.data, [0.1, 0.3]), \
+        f"the kept units keep their bias entries 0 and 2 (`bias` is given, already cut): got {out.bias!r}"
     assert out is not lin and lin.weight.shape == (2, 3) and out.out_features == 2, \
         f"a new Linear(2, 2), the original unchanged: got {out!r} from {lin!r}"
     conv_out = slice_outputs(conv, np.array([1]))
@@ -754,7 +689,8 @@ def test_unit_structured_pieces():
     flat = slice_inputs(nxt, np.array([1, 3]), 4)  # 4 channels of 2 values
     assert flat.weight.data[:, 0].tolist() == [4.0, 6.0, 12.0, 14.0], \
         f"rows 2, 3, 6, 7 after a Flatten, got {flat.weight.data[:, 0].tolist()}"
-    assert np.array_equal(flat.bias.data, [1.0, 2.0]), "the next layer keeps its own bias"
+    assert flat.bias is not None and np.array_equal(flat.bias.data, [1.0, 2.0]), \
+        f"the next layer keeps its whole bias (its outputs do not change): got {flat.bias!r}"
     assert flat.in_features == 4 and nxt.weight.shape == (8, 2), f"a new Linear(4, 2): got {flat!r} from {nxt!r}"
     plain = slice_inputs(nxt, np.array([0, 5]), 8)
     assert plain.weight.data[:, 1].tolist() == [1.0, 11.0], f"rows 0 and 5, got {plain.weight.data[:, 1].tolist()}"
@@ -1082,6 +1018,9 @@ def test_unit_distillation_loss():
         "the KL is averaged over the classes too (a mean, not a sum over classes)": T * T * kl / 2,
     }
     named = [why for why, value in soft_suspects.items() if abs(soft - value) < 1e-5]
+    if len(named) > 1 and abs(soft - T * kl) < 1e-5:  # with 2 classes at T = 2, T·KL = T²·KL / 2: ask T = 1
+        at_one = distillation_loss(student, teacher, targets, 1.0, 1.0).item()
+        named = [why for why in named if ("T²" in why) == (abs(at_one - kl_of(p1, q1)) < 1e-5)]
     assert abs(soft - T * T * kl) < 1e-5, (f"alpha = 1 leaves only the soft term T²·KL(p_teacher ‖ p_student) at "
                                            f"T = 2: got {soft:.6f}, expected {T * T * kl:.6f}"
                                            + (f"; {' or '.join(named)}?" if named else ""))
@@ -1092,15 +1031,23 @@ def test_unit_distillation_loss():
     loss = distillation_loss(student, Tensor(teacher), targets, T, 1.0)
     student.grad = None
     loss.backward()
+    assert student.grad is not None and np.any(student.grad.data != 0), \
+        ("no gradient reached student_logits through the soft term: build it from Tensor operations on "
+         "student_logits (the teacher's side is the constant)")
     close(student.grad.data, T * (q - p) / 2, atol=1e-5, what="soft gradient: T^2 * (q - p) / (T * batch)")
     flat = distillation_loss(student, teacher, targets, T, 0.5).item()
     batched = distillation_loss(Tensor(student.data[None]), teacher[None], targets[None], T, 0.5).item()
     close(batched, flat, atol=1e-6, what="(1, N, C) logits: the classes are on the last axis")
     same = distillation_loss(Tensor(teacher), teacher, targets, 3.0, 1.0)
     close(same.item(), 0.0, atol=1e-6, what="a student equal to its teacher has KL 0")
+    near = np.array([1.0, np.exp(-1.0)]) / (1.0 + np.exp(-1.0))  # softmax of [1000, 999]
+    large = distillation_loss(Tensor(np.zeros((1, 2))), np.array([[1000.0, 999.0]]), [0], 1.0, 1.0)
+    close(large.item(), np.sum(near * np.log(2.0 * near)), atol=1e-5,
+          what="teacher logits [1000, 999]: exp(1000) overflows unless each row is shifted by its own maximum first")
     extreme = distillation_loss(Tensor(np.zeros((2, 2))), np.array([[1000.0, -1000.0], [0.0, 0.0]]), [0, 0], 1.0, 1.0)
-    close(extreme.item(), np.log(2.0) / 2, atol=1e-5, what="a one-hot teacher row beside a uniform one: finite, "
-          "KL = (log 2 + 0) / 2 (shift each row by its own maximum)")
+    close(extreme.item(), np.log(2.0) / 2, atol=1e-5, what="a one-hot teacher row beside a uniform one: KL = "
+          "(log 2 + 0) / 2. The teacher's probability exp(-2000) is 0.0 in floating point, and 0·log 0 must count "
+          "as 0: take log p from the shifted logits (a log-softmax), not as the log of a probability")
     raises(ValueError, lambda: distillation_loss(student, teacher[:1], targets), "shape")
     raises(ValueError, lambda: distillation_loss(student, teacher, targets, 0.0), "temperature")
     raises(ValueError, lambda: distillation_loss(student, teacher, targets, 2.0, 1.5), "alpha")
@@ -1145,6 +1092,123 @@ if __name__ == "__main__":
               f"distilled {evaluate(distilled, x_test, y_test):.1%} (agrees on {agree(distilled):.1%})")
 
 # %% [markdown]
+# ## 9. A pruning schedule that keeps accuracy
+#
+# In section 4, at 80 %, one cut and ten epochs of fine-tuning were enough. Push further and the
+# same recipe breaks: at 95 %, on the 64 → 128 → 128 → 10 MLP of the module test, one cut followed
+# by 12 epochs of fine-tuning at `lr = 1e-3` ends near 81 % on the held-out digits, against about 97 %
+# dense. What would you change? The literature offers several answers: prune in several cuts so
+# each one is small relative to what the network has already adapted to (Han et al., 2015, prune
+# and retrain in rounds; Zhu & Gupta, 2017, prune a little at many steps along a curve that cuts
+# fast first and slowly at the end), or retrain harder after the cut (a larger learning rate, then
+# a smaller one). How many cuts, how far each goes, how the epochs are shared between them and at
+# which learning rates: that is the design, and on a small data set you can try your ideas in
+# seconds. Measure on the training data; the held-out digits are the test's.
+#
+# Write `prune_within_budget(model, x, y, sparsity, epochs, seed)`. The contract, which is all
+# the test checks:
+#
+# - the model ends pruned **in place** at exactly the sparsity `magnitude_prune(model, sparsity)`
+#   would give (global scope: `round(s·n)` zeros of the `n` weights), and the returned `PruneMask`
+#   is the final one (its pruned entries are the model's zeros);
+# - the whole recipe trains for **at most `epochs` epochs** in total (an epoch is one pass over
+#   `x`; the test counts the training examples the model sees), with `fit` and a mask so that no
+#   pruned weight comes back, and seeds derived from `seed`;
+# - on the test's 95 % sparsity with 12 epochs, the held-out accuracy stays within 4 points of the
+#   dense model's.
+#
+# You may evaluate the model on `(x, y)` between steps (that is not training).
+
+# %% nbgrader={"grade": false, "grade_id": "prune-within-budget", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def prune_within_budget(model: Module, x, y, sparsity: float, epochs: int, seed: int = 0) -> PruneMask:
+    """Prune `model` in place to `sparsity` (global magnitude ranking) and keep its accuracy,
+    training on (x, y) for at most `epochs` epochs in total; returns the final PruneMask."""
+    sparsity = _fraction(sparsity, "sparsity")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    ### BEGIN SOLUTION
+    # Measured on the module test's MLP at 95 %: one cut, then the whole budget at lr 1e-2, kept
+    # 95-96 % (dense 97 %); four cuts along Zhu & Gupta's curve at lr 5e-3 kept 93-94 %, and any
+    # recipe at lr 1e-3 about 81 %. The learning rate of the recovery mattered more than the cuts.
+    mask = magnitude_prune(model, sparsity)
+    fit(model, x, y, epochs=epochs, lr=1e-2, seed=seed, mask=mask)
+    return mask
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Unit test: 95 % sparse, 12 epochs, accuracy kept
+
+# %% nbgrader={"grade": true, "grade_id": "test-prune-within-budget", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+class _CountTraining(Module):
+    """A pass-through layer that counts the examples it sees in training mode and, at each of
+    those forward passes, the zeros of the `watched` weights (a test helper)."""
+
+    def __init__(self, watched=()):
+        super().__init__()
+        self.seen, self.watched, self.zeros = 0, list(watched), []
+
+    def forward(self, x):
+        if self.training:
+            self.seen += x.shape[0]
+            self.zeros.append(sum(int(np.count_nonzero(w.data == 0)) for w in self.watched))
+        return x
+
+
+_DENSE_128 = {}
+
+
+def _dense_128(x_train, y_train, x_test, y_test):
+    """The module test's dense MLP (64 -> 128 -> 128 -> 10), trained once per process and shared by
+    the tests that need it (deep copies: each test prunes its own); and its test accuracy."""
+    if "model" not in _DENSE_128:
+        _DENSE_128["model"] = fit(digits_mlp(hidden=128, dropout=0.0, seed=0), x_train, y_train, epochs=20, seed=0)
+        _DENSE_128["accuracy"] = evaluate(_DENSE_128["model"], x_test, y_test)
+    return copy.deepcopy(_DENSE_128["model"]), _DENSE_128["accuracy"]
+
+
+def test_unit_prune_within_budget():
+    from threadpoolctl import threadpool_limits
+
+    from tinytorch.datasets import load_tinydigits
+    from tinytorch.testing import raises
+    x_train, y_train, x_test, y_test = load_tinydigits()
+    x_train, x_test = x_train.reshape(len(x_train), 64), x_test.reshape(len(x_test), 64)
+    with threadpool_limits(1, user_api="blas"):
+        dense, dense_acc = _dense_128(x_train, y_train, x_test, y_test)
+        counter = _CountTraining([w for _, w in prunable_weights(dense)])
+        model = Sequential([counter] + dense.layers)
+        mask = prune_within_budget(model, x_train, y_train, 0.95, epochs=12, seed=3)
+    n = sum(w.size for _, w in prunable_weights(model))
+    zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in prunable_weights(model))
+    assert zeros == round(0.95 * n), \
+        f"the model must end at exactly round(0.95 * {n}) = {round(0.95 * n)} zeros, like magnitude_prune: it has {zeros}"
+    assert isinstance(mask, PruneMask), f"prune_within_budget returns the final PruneMask, got {type(mask).__name__}"
+    masked = sum(keep.size - int(keep.sum()) for _, _, keep in mask.entries)
+    assert masked == zeros and all(np.all(w.data[~keep] == 0) for _, w, keep in mask.entries), \
+        f"the returned mask must be the final one: it prunes {masked} weights, the model has {zeros} zeros"
+    epochs_used = counter.seen / len(x_train)
+    assert epochs_used <= 12 + 1e-9, f"the recipe trained {epochs_used:.2f} epochs, the budget is 12"
+    came_back = [(step, before, after) for step, (before, after) in enumerate(zip(counter.zeros, counter.zeros[1:]))
+                 if after < before]
+    assert not came_back, \
+        (f"pruned weights came back during training: at training step {came_back[0][0] + 1} the model had "
+         f"{came_back[0][1]} zeros, at the next one {came_back[0][2]}. Give every `fit` after a cut its mask "
+         "(`mask=`), so the optimizer's steps are undone where weights were pruned")
+    tuned = evaluate(model, x_test, y_test)
+    assert tuned >= dense_acc - 0.04, \
+        (f"95% sparse after your recipe: {tuned:.1%} on held-out digits, dense {dense_acc:.1%}; it must stay "
+         "within 4 points. Compare recipes on the training data: the cuts, the epochs, the learning rates")
+    raises(ValueError, lambda: prune_within_budget(model, x_train, y_train, 0.5, epochs=0), "epochs")
+    raises(ValueError, lambda: prune_within_budget(model, x_train, y_train, 1.5, epochs=2), "between 0 and 1")
+    print(f"prune_within_budget: OK (dense {dense_acc:.1%}, 95% sparse {tuned:.1%}, {epochs_used:g} epochs)")
+
+
+if __name__ == "__main__":
+    test_unit_prune_within_budget()
+
+# %% [markdown]
 # ## Module test
 # The whole pipeline on a smaller MLP: train, prune 80 % globally, fine-tune with the mask, and
 # stay within 2 points of the dense accuracy at exactly 80 % sparsity; then halve the hidden
@@ -1158,8 +1222,7 @@ def test_module():
     x_train, y_train, x_test, y_test = load_tinydigits()
     x_train, x_test = x_train.reshape(len(x_train), 64), x_test.reshape(len(x_test), 64)
     with threadpool_limits(1, user_api="blas"):
-        model = fit(digits_mlp(hidden=128, dropout=0.0, seed=0), x_train, y_train, epochs=20, seed=0)
-        dense_acc = evaluate(model, x_test, y_test)
+        model, dense_acc = _dense_128(x_train, y_train, x_test, y_test)
         assert dense_acc >= 0.95, f"the dense MLP should reach 95%, got {dense_acc:.1%}"
         mask = magnitude_prune(model, 0.8)
         one_shot = evaluate(model, x_test, y_test)
@@ -1185,8 +1248,9 @@ if __name__ == "__main__":
 # ## Reflection
 # - Your 80 %-sparse MLP stores as many bytes as the dense one. In CSR with int32 indices, from
 #   what sparsity on is it smaller than dense? With int16 indices?
-# - Global pruning left the output layer (256 × 10) sparser or denser than the hidden ones in your
-#   run? Why might pruning the last layer hard be dangerous?
+# - Under global pruning at 80 %, which layer kept the largest share of its weights in your run,
+#   and what about its weights made the ranking spare them? Why might pruning the last layer
+#   (256 × 10) hard be dangerous, although global pruning took about 80 % of it?
 # - Structured pruning at ratio 0.5 cut the parameters by more than half. Why? What ratio
 #   would halve them?
 # - A 256×256 layer at rank 32 and the same layer at 75 % unstructured sparsity hold the same
