@@ -209,8 +209,8 @@ class Config:
 # Read `__mul__` in the class with those three answers in mind; `/`, `-x`, `exp`, `log` and
 # `sqrt` are given too, written the same way. You write `+` and `-` (`"add"`, `"sub"`), and
 # `x ** p` (`"pow"`), whose derivative `p·x^(p-1)` needs `p`. The exponent is a plain number,
-# not a tensor that could receive a gradient, so it is not an input: it travels as a setting
-# (the `**ctx` of `_op`, which lands in the output's `_ctx`) under the name its docstring gives.
+# not a tensor that could receive a gradient, so it is not an input: it travels as a setting,
+# the way section 2 records `axis=1`, under the name its docstring gives.
 #
 # **Broadcasting.** The binary ops `+ - * /` take two tensors whose shapes NumPy aligns from
 # the right; a dimension of size 1 (or a missing one) is stretched: `(256, 128) + (128,)` →
