@@ -138,8 +138,8 @@ class StreamingCalibrator:
     def __init__(self, percentile: float = 99.99, memory: int = 4096):
         if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 50 < percentile <= 100:
             raise ValueError(f"percentile must be a number in (50, 100], got {percentile!r}")
-        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 256:
-            raise ValueError(f"memory must be an int >= 256 (numbers kept), got {memory!r}")
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 512:
+            raise ValueError(f"memory must be an int >= 512 (numbers kept), got {memory!r}")
         self.percentile, self.memory = float(percentile), memory
         self.count = 0  # values observed so far
 

@@ -84,9 +84,10 @@ def _kept_bytes(value, seen=None):
     return 0
 
 
+@pytest.mark.parametrize("memory", [512, 2048])  # 512: the smallest the contract allows
 @pytest.mark.parametrize("p", [99.99, 99.0, 90.0, 60.0, 100.0])
 @pytest.mark.parametrize("data", ["normal", "drift", "one-sided", "heavy", "relu", "spiky"])
-def test_streaming_calibrator_matches_the_exact_percentiles(p, data):
+def test_streaming_calibrator_matches_the_exact_percentiles(p, data, memory):
     rng = np.random.default_rng(5)
     make = {
         "normal": lambda i: rng.normal(size=800),
@@ -97,7 +98,7 @@ def test_streaming_calibrator_matches_the_exact_percentiles(p, data):
         "spiky": lambda i: np.append(rng.normal(size=799), 80.0 * (-1) ** i),
     }[data]
     batches = [make(i) for i in range(60)]
-    cal = StreamingCalibrator(p, memory=2048)
+    cal = StreamingCalibrator(p, memory=memory)
     for b in batches:
         cal.observe(b)
     every = np.sort(np.concatenate(batches))
@@ -120,3 +121,4 @@ def test_streaming_calibrator_memory_is_bounded():
     raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
     raises(ValueError, lambda: StreamingCalibrator(percentile=40), "percentile")
     raises(ValueError, lambda: StreamingCalibrator(memory=10), "memory")
+    raises(ValueError, lambda: StreamingCalibrator(memory=256), ">= 512")

@@ -583,8 +583,8 @@ if __name__ == "__main__":
 #   `_as_float_array(x, "StreamingCalibrator.observe")` to read it), and `range()` returns
 #   `(lo, hi)`, the `(100 − p)`-th and `p`-th percentiles of **all** values observed so far
 #   (a ValueError before the first batch);
-# - whatever the number of batches, the calibrator keeps at most about `memory` numbers (the
-#   test pickles it: 200,000 observed values must not make it grow past that);
+# - whatever the number of batches, the calibrator keeps at most about `memory` numbers, at
+#   least 512 (the test measures it: 200,000 observed values must not make it grow past that);
 # - `lo` and `hi` may be off from the exact percentiles by at most **0.5 % of the largest
 #   magnitude observed**. "Exact" means what `np.percentile` of everything (`Calibrator`'s answer)
 #   could have said: any value between the two sorted values that bracket the percentile's
@@ -605,8 +605,8 @@ class StreamingCalibrator:
     def __init__(self, percentile: float = 99.99, memory: int = 4096):
         if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 50 < percentile <= 100:
             raise ValueError(f"percentile must be a number in (50, 100], got {percentile!r}")
-        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 256:
-            raise ValueError(f"memory must be an int >= 256 (numbers kept), got {memory!r}")
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory < 512:
+            raise ValueError(f"memory must be an int >= 512 (numbers kept), got {memory!r}")
         self.percentile, self.memory = float(percentile), memory
         self.count = 0  # values observed so far
 
