@@ -4,7 +4,8 @@ that can notice a change of it.
 A test that never runs a line behaves the same whatever that line says, unless it reads the file's
 source (`inspect.getsource`), so it is then recorded as reaching every line. The map may only ever
 miss a test (a line run in a child process, a test that replaced the trace function): the check
-then runs fewer tests on a mutant, which can only let a mutant survive, never hide one.
+then runs fewer tests on a mutant, so an error can make a mutant survive that a full run would
+catch, never count a mutant as caught that no test catches.
 """
 
 from __future__ import annotations
