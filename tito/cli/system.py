@@ -78,9 +78,9 @@ def doctor(
     fix: Annotated[bool, typer.Option("--fix", help="Repair a broken progress file: save it in "
                                                      ".tito/backups/ and keep its valid entries.")] = False,
     restore: Annotated[str | None, typer.Option("--restore", metavar="NAME",
-                                                help="Put a progress file saved in .tito/backups/ back "
-                                                     "(e.g. progress.20250131-100000-000000.json), after "
-                                                     "checking it; the current one is saved first.")] = None,
+                                                help="Put a progress file saved in .tito/backups/ back as "
+                                                     "it was (e.g. progress.20250131-100000-000000.json); "
+                                                     "the current one is saved first.")] = None,
 ) -> None:
     """Check dependencies, progress file, package and module files; print a fix for each problem."""
     base = root()
