@@ -16,6 +16,19 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _ragged(rows, where: tuple = ()) -> str:
+    """Where a nested list of ids stops being rectangular (given)."""
+    if not isinstance(rows, list | tuple):
+        return "its rows differ in length"
+    sizes = [f"a list of {len(r)}" if isinstance(r, list | tuple) else "a single id" for r in rows]
+    for i, size in enumerate(sizes):
+        if size != sizes[0]:
+            at = f"in ids{''.join(f'[{k}]' for k in where)}, " if where else ""
+            return f"{at}row 0 is {sizes[0]} but row {i} is {size}"
+    found = [_ragged(r, (*where, i)) for i, r in enumerate(rows) if isinstance(r, list | tuple)]
+    return next((f for f in found if f != "its rows differ in length"), "its rows differ in length")
+
+
 def as_token_ids(ids, num_embeddings: int) -> np.ndarray:
     """Token ids as an int64 array of the same shape, each in 0..num_embeddings-1 (given).
 
@@ -26,8 +39,8 @@ def as_token_ids(ids, num_embeddings: int) -> np.ndarray:
     raw = ids.data if isinstance(ids, Tensor) else ids
     try:
         raw = np.asarray(raw)
-    except ValueError as exc:  # a ragged nested list
-        raise TypeError(f"token ids must form a rectangular array, got {type(ids).__name__}: {exc}") from None
+    except ValueError:  # a ragged nested list: say which rows differ
+        raise TypeError(f"token ids must form a rectangular array: {_ragged(ids)}") from None
     if raw.dtype.kind not in "iuf":
         raise TypeError(f"token ids must be integers (an int array, a list of ints or a Tensor of whole "
                         f"numbers), got {type(ids).__name__} of dtype {raw.dtype}")

@@ -131,6 +131,13 @@ def test_things_that_are_not_ids_raise_type_error(ids):
     raises(TypeError, lambda: Embedding(5, 2, rng=0)(ids), "token ids")
 
 
+@pytest.mark.parametrize("ids, where", [([[1, 2], [3]], "row 0 is a list of 2 but row 1 is a list of 1"),
+                                        ([[[1, 2], [3, 4]], [[1, 2], [3]]], "in ids[1], row 0 is a list"),
+                                        ([1, [2, 3]], "row 0 is a single id but row 1 is a list of 2")])
+def test_a_ragged_id_list_names_the_rows_that_differ(ids, where):
+    raises(TypeError, lambda: Embedding(5, 2, rng=0)(ids), "rectangular", where)
+
+
 @pytest.mark.parametrize("args,exc,fragment", [
     ((0, 4), ValueError, "num_embeddings"), ((4, 0), ValueError, "embedding_dim"),
     ((4.0, 4), TypeError, "num_embeddings"), ((4, True), TypeError, "embedding_dim"),
