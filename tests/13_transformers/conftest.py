@@ -59,3 +59,33 @@ def torch_ref():
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparisons with PyTorch "
                                 "are skipped (the torch-free tests still check the same structure)")
     return _reference(torch)
+
+
+@pytest.fixture
+def spy():
+    """A layer wrapper that records what a part of a model reads and writes (the wiring tests)."""
+    from tinytorch.layers import Module
+    from tinytorch.tensor import Tensor
+
+    class Spy(Module):
+        """Calls the real part and records (name, input, mask, output) in `seen`; other attributes are
+        the part's."""
+
+        def __init__(self, name, part, seen):
+            super().__init__()
+            self.name, self.part, self.seen = name, part, seen
+
+        def __getattr__(self, attr):
+            part = self.__dict__.get("part")
+            if part is None:
+                raise AttributeError(attr)
+            return getattr(part, attr)
+
+        def forward(self, v, *args, **kwargs):
+            out = self.part(v, *args, **kwargs)
+            mask = kwargs.get("mask", args[0] if args else None)
+            v_in = np.array(v.data if isinstance(v, Tensor) else v)
+            self.seen.append((self.name, v_in, mask, np.array(out.data)))
+            return out
+
+    return Spy

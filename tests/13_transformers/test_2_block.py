@@ -11,29 +11,7 @@ from tinytorch.testing import close, raises
 from tinytorch.transformers import MLP, LayerNorm, TransformerBlock
 
 
-class Spy(Module):
-    """Calls the real part and records (name, input, mask, output) in `seen`; other attributes are
-    the part's."""
-
-    def __init__(self, name, part, seen):
-        super().__init__()
-        self.name, self.part, self.seen = name, part, seen
-
-    def __getattr__(self, attr):
-        part = self.__dict__.get("part")
-        if part is None:
-            raise AttributeError(attr)
-        return getattr(part, attr)
-
-    def forward(self, v, *args, **kwargs):
-        out = self.part(v, *args, **kwargs)
-        mask = kwargs.get("mask", args[0] if args else None)
-        v_in = np.array(v.data if isinstance(v, Tensor) else v)
-        self.seen.append((self.name, v_in, mask, np.array(out.data)))
-        return out
-
-
-def test_mlp_structure_and_values():
+def test_mlp_structure_and_values(spy):
     mlp = MLP(5, mlp_ratio=3, rng=0)
     assert [n for n, _ in mlp.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     assert mlp.fc1.weight.shape == (5, 15) and mlp.fc2.weight.shape == (15, 5)
@@ -41,7 +19,7 @@ def test_mlp_structure_and_values():
     plain = mlp(Tensor(x)).data
     seen = []
     for name in ("fc1", "act", "fc2"):
-        setattr(mlp, name, Spy(name, getattr(mlp, name), seen))
+        setattr(mlp, name, spy(name, getattr(mlp, name), seen))
     y = mlp(Tensor(x))
     order = [name for name, *_ in seen]
     assert sorted(order) == ["act", "fc1", "fc2"], \

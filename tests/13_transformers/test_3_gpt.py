@@ -4,7 +4,6 @@ objective, and a whole model against PyTorch forward and backward."""
 import numpy as np
 import pytest
 
-from tinytorch.layers import Module
 from tinytorch.losses import CrossEntropyLoss
 from tinytorch.optimizers import AdamW
 from tinytorch.tensor import Tensor
@@ -185,29 +184,7 @@ def _randomized_gpt(seed):
     return model, rng
 
 
-class Spy(Module):
-    """Calls the real part and records (name, input, mask, output) in `seen`; other attributes are
-    the part's."""
-
-    def __init__(self, name, part, seen):
-        super().__init__()
-        self.name, self.part, self.seen = name, part, seen
-
-    def __getattr__(self, attr):
-        part = self.__dict__.get("part")
-        if part is None:
-            raise AttributeError(attr)
-        return getattr(part, attr)
-
-    def forward(self, v, *args, **kwargs):
-        out = self.part(v, *args, **kwargs)
-        mask = kwargs.get("mask", args[0] if args else None)
-        v_in = np.array(v.data if isinstance(v, Tensor) else v)
-        self.seen.append((self.name, v_in, mask, np.array(out.data)))
-        return out
-
-
-def test_gpt_passes_values_from_part_to_part():
+def test_gpt_passes_values_from_part_to_part(spy):
     """Each part reads what the previous one wrote, every block gets the causal mask (no PyTorch needed)."""
     from tinytorch.attention import causal_mask
     model, rng = _randomized_gpt(7)
@@ -215,8 +192,8 @@ def test_gpt_passes_values_from_part_to_part():
     plain = model(ids).data
     seen = []
     for name in ("token_embedding", "position_embedding", "ln_f", "head"):
-        setattr(model, name, Spy(name, getattr(model, name), seen))
-    model.blocks = [Spy(f"block {i}", b, seen) for i, b in enumerate(model.blocks)]
+        setattr(model, name, spy(name, getattr(model, name), seen))
+    model.blocks = [spy(f"block {i}", b, seen) for i, b in enumerate(model.blocks)]
     got = model(ids).data
     flow = {name: (v_in, mask, v_out) for name, v_in, mask, v_out in seen}
     order = [name for name, *_ in seen if name.startswith("block")]
