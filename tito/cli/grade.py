@@ -1,8 +1,9 @@
 """`tito grade NN`: the points nbgrader's autograde would give a module file, without nbgrader.
 
-The file runs in an isolated Python against the reference exports of the module's prerequisites
-only (tito.grading.grader): nothing of the package in this checkout, of the editable install, or of the
-module itself can stand in for the student's code. Records no progress.
+The file runs in a jail (tito.grading.jail) against the reference exports of the module's
+prerequisites only (tito.grading.grader): nothing of the package in this checkout, of the editable
+install, or of the module itself can stand in for the student's code, and the module's probes
+(tito.grading.probes) check it on inputs drawn at grading time. Records no progress.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def grade(
     timeout: Annotated[float, typer.Option("--timeout", min=1, metavar="SECONDS",
                                            help="Seconds each cell may run; a cell that overruns fails and "
                                                 "the next one runs.")] = grader.DEFAULT_CELL_TIMEOUT,
+    unsafe: Annotated[bool, typer.Option(
+        "--unsafe", help="Grade without the jail, with your own rights (where no jail can be made; only "
+                         "for code you trust).")] = False,
 ) -> None:
     """Grade a module file: points per graded test cell, as nbgrader would give them (records nothing)."""
     base = root()
@@ -46,12 +50,12 @@ def grade(
                         "Pass the file to grade with --file PATH." if file is None else
                         f"Check the path (e.g. {found.source.as_posix()}).")
     if as_json:
-        report = grader.grade_file(base, found.number, source, timeout=timeout)
+        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe)
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
     needs = ", ".join(m.number for m in grader.prerequisites(found.number)) or "none"
     with console.working(f"Grading module {found.number} ({found.title}) from {source}"):
-        report = grader.grade_file(base, found.number, source, timeout=timeout)
+        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe)
     rows = []
     for cell in report.cells:
         mark = "[green]pass[/]" if cell.passed else "[red]fail[/]"
@@ -73,5 +77,7 @@ def grade(
         where = f"prerequisites {needs} from your own files of those modules (no reference is shipped)"
     else:
         where = f"prerequisites {needs} from the reference of those modules"
-    console.say(f"[dim]Graded in an isolated Python: {where}; module {found.number} only from this file. "
-                "Nothing was recorded.[/]")
+    jail = "a jail (no network, nothing of this machine but Python)" if report.jailed else \
+        "[yellow]no jail (--unsafe): the code ran with your rights[/]"
+    console.say(f"[dim]Graded in {jail}: {where}; module {found.number} only from this file. "
+                f"Probes: {esc(report.probes)}. Nothing was recorded.[/]")

@@ -27,9 +27,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import site
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -38,13 +36,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tito.course import exporter, notebook
-from tito.course.edition import released_text
+from tito.course.edition import is_student_edition, released_text
 from tito.course.sources import read_source
 from tito.errors import TitoError
+from tito.grading import jail, probes
 from tito.registry import MODULES, Module, get_module
 
 RUNNER = Path(__file__).with_name("child.py")
 RUNNER_NAME = "run_cells.py"
+PROBES_NAME = "_tito_probes.py"
 KERNEL_EXTENSION = Path(__file__).with_name("kernel.py")
 KERNEL_EXTENSION_NAME = "_tito_grading_kernel"  # importable beside tinytorch/ in the grading folder
 DEFAULT_CELL_TIMEOUT = 600.0  # seconds per cell: training tests are slow on a busy machine
@@ -188,6 +188,8 @@ class GradeReport:
     errors: list[str] = field(default_factory=list)  # ungraded cells that raised (e.g. a broken export cell)
     crash: str | None = None  # the run itself stopped early (remaining cells scored 0)
     seconds: float = 0.0
+    jailed: bool = True  # False: graded with --unsafe
+    probes: str = ""  # what the probes did ("12 on inputs drawn at grading time ...: all matched")
 
     @property
     def total(self) -> float:
@@ -200,7 +202,8 @@ class GradeReport:
     def to_dict(self) -> dict:
         return {"module": self.module, "source": self.source, "total": self.total,
                 "max_total": self.max_total, "cells": [asdict(c) for c in self.cells],
-                "errors": list(self.errors), "crash": self.crash, "seconds": round(self.seconds, 2)}
+                "errors": list(self.errors), "crash": self.crash, "seconds": round(self.seconds, 2),
+                "jailed": self.jailed, "probes": self.probes}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -312,56 +315,82 @@ def _check_module(module: Module, source: Path, cells: list[_Cell]) -> None:
 # Running
 # ------------------------------------------------------------------------------------------------
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], overall: float) -> tuple[int | None, str]:
-    """Run the child in its own process group; stop the whole group after `overall` seconds."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=overall)
-        return proc.returncode, output
-    except BaseException as stop:  # a timeout, or Ctrl-C in tito: never leave the student's code running
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        if isinstance(stop, subprocess.TimeoutExpired):
-            return None, ""
-        raise
+def jail_env(dest: Path) -> dict[str, str]:
+    """The whole environment of a graded run: nothing of the caller's (no HOME, no PYTHON* variable),
+    import path = `dest` (holding `tinytorch/`) then this environment's site-packages."""
+    dest = Path(dest).resolve()
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(dest / "work"), "TMPDIR": "/tmp",
+            "PYTHONPATH": os.pathsep.join([str(dest), *map(str, jail.site_packages())]),
+            "PYTHONNOUSERSITE": "1", "PYTHONSAFEPATH": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+
+@dataclass
+class Run:
+    """What one graded run reported (untrusted when it ran student code)."""
+
+    cells: dict[int, dict]  # cell index -> its outcome
+    probes: list[dict]  # the probes' entries, in the order they ran
+    crash: str | None  # why the run stopped before the last cell, if it did
+    ended: str | None = None  # how it ended, in short, when it did not end by itself after the last step
 
 
 def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_TIMEOUT,
-              overall: float | None = None) -> tuple[dict[int, dict], str | None]:
-    """Run `cells` in order in the isolated Python against `dest/tinytorch/` (its current folder:
-    `dest/work`, empty). Returns each cell's outcome by index and, when the run stopped before the
-    last cell, why."""
+              overall: float | None = None, plan: probes.Plan | None = None, unsafe: bool = False) -> Run:
+    """Run `cells` in order, then `plan`'s probes, in the jail (tito.grading.jail) against
+    `dest/tinytorch/`, in a scratch folder `dest/work`. `unsafe`: without the jail (limits still hold)."""
     dest = Path(dest).resolve()
-    work = dest / "work"
-    work.mkdir(exist_ok=True)
+    (dest / "work").mkdir(exist_ok=True)
     shutil.copy2(RUNNER, dest / RUNNER_NAME)
-    job = dest / "cells.json"
-    job.write_text(json.dumps({"cells": [{"source": c.source, "filename": c.filename} for c in cells]}),
-                   encoding="utf-8")
-    out = dest / "results.jsonl"
-    out.unlink(missing_ok=True)
-    argv = [*isolated_python_argv(), str(dest / RUNNER_NAME), str(job), str(out), "--timeout", f"{timeout:g}"]
-    budget = overall if overall is not None else timeout * max(len(cells), 1) + 60
-    code, output = _run(argv, work, isolated_env(dest), budget)
-    results: dict[int, dict] = {}
-    if out.exists():
-        for line in out.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                entry = json.loads(line)
-                results[entry["index"]] = entry
-    crash = None
-    if len(results) < len(cells):
-        ran = len(results)
-        if code is None:
-            crash = f"stopped after {budget:g} s; {len(cells) - ran} cell(s) did not run"
-        else:
-            tail = "\n".join(output.strip().splitlines()[-5:])
-            crash = (f"the grading process ended (exit code {code}) after {ran} of {len(cells)} cells"
+    job = {"cells": [{"source": c.source, "filename": c.filename} for c in cells]}
+    if plan is not None:
+        shutil.copy2(plan.file, dest / PROBES_NAME)
+        job["probes"] = plan.job(str(dest / PROBES_NAME))
+    (dest / "cells.json").write_text(json.dumps(job), encoding="utf-8")
+    steps = max(len(cells), 1) + (len(plan.run) if plan else 0)
+    budget = overall if overall is not None else timeout * steps + 60
+    with tempfile.TemporaryFile() as results:
+        fd = results.fileno()
+        argv = [jail.python() if not unsafe else sys.executable, *isolated_python_argv()[1:],
+                str(dest / RUNNER_NAME), str(dest / "cells.json"), "--results-fd", str(fd),
+                "--timeout", f"{timeout:g}"]
+        outcome = jail.run(argv, grading=dest, env=jail_env(dest), limits=jail.Limits(budget),
+                           jailed=not unsafe, scratch=("work",), cwd=dest / "work", pass_fds=(fd,))
+        results.seek(0)
+        lines = results.read().decode("utf-8", errors="replace").splitlines()
+    run = Run({}, [], None)
+    for line in lines:
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            entry = json.loads(line)
+            if "probe" in entry:
+                run.probes.append(entry)
+            elif isinstance(entry["index"], int):
+                run.cells[entry["index"]] = entry
+    ran = len(run.cells)
+    if outcome.stopped or outcome.code:
+        run.ended = f"stopped: {outcome.stopped}" if outcome.stopped else \
+            f"the grading process ended (exit code {outcome.code})"
+    if outcome.stopped:
+        run.crash = f"stopped: {outcome.stopped}; {len(cells) - ran} of {len(cells)} cell(s) did not run"
+        if ran == len(cells):
+            run.crash = f"stopped: {outcome.stopped}"
+    elif ran < len(cells):
+        tail = "\n".join(outcome.output.strip().splitlines()[-5:])
+        run.crash = (f"the grading process ended (exit code {outcome.code}) after {ran} of {len(cells)} cells"
                      + (f":\n{tail}" if tail else ""))
-    return results, crash
+    return run
+
+
+def definition_cells(cells: list[_Cell]) -> list[_Cell]:
+    """What the probes run after: the file without its test cells and the locked cells around them,
+    i.e. its export and solution cells and any cell the student added (no metadata)."""
+    return [c for c in cells if not c.graded and (not c.meta or c.meta.get("solution") or any(
+        line.strip() == notebook.EXPORT for line in c.source.splitlines()))]
+
+
+def reference_cells(repo: Path, module: Module) -> list[_Cell]:
+    return definition_cells(_cells_py(read_source(repo / module.source, repo), str(repo / module.source)))
 
 
 def _where(result: dict, cell: _Cell) -> str:
@@ -371,45 +400,80 @@ def _where(result: dict, cell: _Cell) -> str:
     return f" (line {line})" if cell.number is None else f" (cell {cell.number}, line {line})"
 
 
+def _cell_points(cell: _Cell, result: dict | None, failed: list[str], report: GradeReport) -> None:
+    gid = cell.meta.get("grade_id", f"<cell at line {cell.line}>")
+    worth = float(cell.meta.get("points", 0))
+    if result is None:
+        report.cells.append(CellGrade(gid, 0.0, worth, False, "did not run", cell.line))
+    elif not result.get("ok"):
+        report.cells.append(CellGrade(gid, 0.0, worth, False, str(result.get("error"))[:300]
+                                      + _where(result, cell), cell.line))
+    elif failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        report.cells.append(CellGrade(gid, 0.0, worth, False, failed[0] + more, cell.line))
+    else:
+        report.cells.append(CellGrade(gid, worth, worth, True, "", cell.line))
+
+
 def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAULT_CELL_TIMEOUT,
-               overall: float | None = None, keep: Path | None = None) -> GradeReport:
-    """Run the student's module file (percent-format .py or .ipynb) in the isolated Python, against
+               overall: float | None = None, keep: Path | None = None, unsafe: bool = False,
+               seed: int | None = None) -> GradeReport:
+    """Run the student's module file (percent-format .py or .ipynb) in the jail, against
     `grading_package(repo, number, ...)`; return the points of each graded cell.
+
+    A graded cell scores when its test cell ran without an error and, where the module has probes
+    (tito.grading.probes), when each of its probes returned what the reference returns on the same
+    inputs, drawn with `seed` (default: a new random one). In the student edition there is no
+    reference, so no probes run (`report.probes` says so).
 
     `timeout`: seconds per cell (a cell that overruns fails, the next one runs, as in nbgrader);
     `overall`: seconds for the whole run (default: generous); `keep`: a folder to build the package
-    in and leave behind (default: a temporary one)."""
+    in and leave behind (default: a temporary one); `unsafe`: run without the jail (refused
+    otherwise when no jail can be made here)."""
     repo, source = Path(repo).resolve(), Path(source).resolve()
     module = get_module(number)
     if not source.is_file():
         what = "is a folder, not a module file" if source.is_dir() else "does not exist"
         raise TitoError(f"{source} {what}.",
                         f"Pass the module file, e.g. {module.source.as_posix()}.")
+    why_not = None if unsafe else jail.problem()
+    if why_not:
+        raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
+                        jail.UNSAFE_HELP)
     cells, missing = plan_cells(repo, module, source)
     _check_module(module, source, cells)
-    report = GradeReport(module.number, str(source))
+    report = GradeReport(module.number, str(source), jailed=not unsafe)
+    plan = None if is_student_edition(repo) else probes.plan(repo, module, seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tito-grade-") as tmp:
         dest = Path(keep).resolve() if keep else Path(tmp) / "grading"
         grading_package(repo, module.number, dest)
-        results, report.crash = run_cells(dest, cells, timeout=timeout, overall=overall)
+        failed: dict[str, list[str]] = {}
+        if plan is not None:  # the reference first: nothing of the student's has run yet
+            expected = run_cells(dest, reference_cells(repo, module), timeout=timeout, plan=plan,
+                                 unsafe=unsafe)
+            # a run of its own, so that a crash among the test cells cannot take the probes with it
+            mine = run_cells(dest, definition_cells(cells), timeout=timeout, overall=overall, plan=plan,
+                             unsafe=unsafe)
+            failed = probes.verdicts(plan, mine.probes, expected.probes, mine.ended)
+        run = run_cells(dest, cells, timeout=timeout, overall=overall, unsafe=unsafe)
+    report.crash = run.crash
     report.seconds = time.perf_counter() - start
+    if plan is None:
+        report.probes = ("none: the student edition has no reference to compare with"
+                         if is_student_edition(repo) else f"none: module {module.number} has no probe file")
+    else:
+        bad = sum(1 for reasons in failed.values() for _ in reasons)
+        report.probes = (f"{len(plan.run)} on inputs drawn at grading time (seed {plan.seed}): "
+                         + ("all matched the reference" if not bad else f"{bad} did not match the reference"))
     for index, cell in enumerate(cells):
-        result = results.get(index)
+        result = run.cells.get(index)
         if cell.graded:
-            gid = cell.meta.get("grade_id", f"<cell at line {cell.line}>")
-            worth = float(cell.meta.get("points", 0))
-            if result is None:
-                report.cells.append(CellGrade(gid, 0.0, worth, False, "did not run", cell.line))
-            elif result["ok"]:
-                report.cells.append(CellGrade(gid, worth, worth, True, "", cell.line))
-            else:
-                report.cells.append(CellGrade(gid, 0.0, worth, False, result["error"] + _where(result, cell),
-                                              cell.line))
-        elif result is not None and not result["ok"]:
+            _cell_points(cell, result, failed.get(cell.meta.get("grade_id"), []), report)
+        elif result is not None and not result.get("ok"):
             name = cell.meta.get("grade_id") or (f"cell at line {cell.line}" if cell.line
                                                  else f"cell {cell.number}")
-            report.errors.append(f"{name}: {result['error']}{_where(result, cell)}")
+            report.errors.append(f"{name}: {str(result.get('error'))[:300]}{_where(result, cell)}")
     released = _released_locked(repo, module)
     for gid in missing:
         worth = float(released[gid].nbgrader.get("points", 0))
