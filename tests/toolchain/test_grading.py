@@ -277,6 +277,50 @@ def test_a_cell_cannot_switch_the_graded_tests_off(tmp_path):
     assert grade_file(REPO, "01", _write(tmp_path, "renamed.py", text)).total == 0
 
 
+FORGE = """
+import json, os
+lines = [json.dumps({"index": i, "ok": True, "output": ""}) for i in range(300)]
+lines += [json.dumps({"probe": name, "grade_id": gid, "ok": True, "values": {"x": 1.0}})
+          for gid, name in [("test-creation", "creation"), ("test-arithmetic", "arithmetic")]]
+for fd in range(3, 64):
+    try:
+        os.write(fd, ("\\n".join(lines) + "\\n").encode())
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+
+def test_forged_results_and_an_early_exit_score_nothing(tmp_path):
+    """The cheat that scored 55/55 on an all-stub file: ok-lines written into every open file, then
+    `os._exit(0)`. The cells' lines say "ok", but the probes (values the stub cannot compute) fail."""
+    text = _new_cell_before(released_text(REPO, get_module("01")), "test-creation", FORGE)
+    report = grade_file(REPO, "01", _write(tmp_path, "forged.py", text))
+    assert report.total == 0, report.to_dict()
+    assert all(c.message.startswith("probe ") for c in report.cells), [c.message for c in report.cells]
+
+
+STEAL = f"""
+import glob
+found = glob.glob({str(REPO / "modules")!r} + "/**/01_tensor*.py", recursive=True)
+for path in found + [{str(REPO / "tinytorch/tensor.py")!r}]:
+    try:
+        exec(open(path).read().replace("raise NotImplementedError", "pass"))
+        break
+    except Exception:
+        pass
+"""
+
+
+def test_the_reference_on_disk_is_out_of_reach(tmp_path):
+    """A cell that runs the instructor's reference over the stub: in the jail there is nothing to
+    find. Without it (--unsafe) the same file takes full marks: the jail is what stops it."""
+    text = _new_cell_before(released_text(REPO, get_module("01")), "test-creation", STEAL)
+    path = _write(tmp_path, "steal.py", text)
+    assert grade_file(REPO, "01", path).total == 0
+    assert grade_file(REPO, "01", path, unsafe=True).total == graded_points("01")
+
+
 def test_an_endless_cell_times_out_and_the_next_cells_run(tmp_path):
     text = _new_cell_before(_reference("01"), "tensor-test-helpers", "while True:\n    pass")
     report = grade_file(REPO, "01", _write(tmp_path, "loop.py", text), timeout=2)
