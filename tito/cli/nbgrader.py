@@ -185,15 +185,19 @@ def autograde(
                                                      "submissions.")] = False,
     student: Annotated[str | None, typer.Option("--student", metavar="ID", show_default=False,
                                                 help="Only this student's submission.")] = None,
+    unsafe: Annotated[bool, typer.Option(
+        "--unsafe", help="Run submissions without the jail, with your own rights (where no jail can be "
+                         "made; only for code you trust).")] = False,
     course: Course = None,
 ) -> None:
-    """Autograde modules in an isolated kernel each, holding only the reference of their prerequisites."""
+    """Autograde modules: each submission runs in a jail against the reference of the module's
+    prerequisites only, and its probes are checked against the reference on inputs drawn now."""
     modules, where = _modules(numbers, all_, course_.collected_modules, course, "autograde")
     for module in modules:
         course_.check_autograde(where, module, student)  # every refusal before the first nbgrader run
     for module in modules:
         with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
-            step = course_.autograde(_reference(), where, module, student)
+            step = course_.autograde(_reference(), where, module, student, unsafe=unsafe)
         _done(step, f"Autograded {course_.assignment(module)}")
     names = {course_.assignment(m) for m in modules}
     rows = [r for r in course_.report_rows(where) if r["module"] in names

@@ -1,7 +1,7 @@
 """Honest grading: a module file's graded cells, run against the reference of its prerequisites only.
 
-A grade must measure the student's code. Three things could put someone else's code in its place,
-and this module closes each:
+A grade must measure the student's code. Four things could put someone else's code (or verdict) in
+its place, and this module closes each:
 
 - the instructor's `tinytorch/` holds the reference of the graded module itself (and
   `tinytorch/__init__.py` imports `autograd.py` when it exists, so reference backward rules would
@@ -9,16 +9,21 @@ and this module closes each:
   provided files and the **reference exports of the module's prerequisites** (transitively, per the
   registry), rebuilt from the module sources by tito.course.exporter, never module NN itself or a later one;
 - the editable install's import hook maps any `tinytorch.<name>` missing from a package to the
-  checkout's file, and the current folder or PYTHONPATH could hold a checkout: `isolated_env` and
+  checkout's file, and the current folder or PYTHONPATH could hold a checkout: `jail_env` and
   `isolated_python_argv` start a Python without `site` (no `.pth` hook runs) whose import path is
-  the grading package and the environment's site-packages, nothing else;
+  the grading package and the environment's site-packages, nothing else; and the jail
+  (tito.grading.jail) shows it nothing else of the machine;
 - a student could edit a graded (locked) cell: as nbgrader's autograde does, each locked cell is
   run as released (matched by grade_id), with its released points; a graded cell missing from the
-  file scores 0.
+  file scores 0;
+- the student's code runs in the process that reports the results, so it could forge them: each
+  graded cell also needs its probes (tito.grading.probes) to match the reference's values on inputs
+  drawn at grading time, compared here.
 
 `grade_file` then runs the file's code cells in order in one namespace, as a notebook kernel would
 (a cell that raises is recorded and the next one runs), and gives each graded test cell its points
-when it runs without an error: the points nbgrader's autograde would give.
+when it runs without an error and its probes match: nbgrader's autograde gives the same points
+through tito.grading.nbgrader_execute.
 """
 
 from __future__ import annotations
@@ -27,9 +32,7 @@ import contextlib
 import json
 import os
 import shutil
-import site
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,8 +48,6 @@ from tito.registry import MODULES, Module, get_module
 RUNNER = Path(__file__).with_name("child.py")
 RUNNER_NAME = "run_cells.py"
 PROBES_NAME = "_tito_probes.py"
-KERNEL_EXTENSION = Path(__file__).with_name("kernel.py")
-KERNEL_EXTENSION_NAME = "_tito_grading_kernel"  # importable beside tinytorch/ in the grading folder
 DEFAULT_CELL_TIMEOUT = 600.0  # seconds per cell: training tests are slow on a busy machine
 _DATA_SUFFIXES = (".npz", ".npy", ".txt", ".json", ".csv")
 
@@ -94,7 +95,6 @@ def grading_package(repo: Path, number: str, dest: Path) -> Path:
                             f"{m.source.as_posix()} is missing, so it cannot be graded.",
                             f"Restore {m.source.as_posix()}.")
         (dest / m.export_target).write_text(exporter.generate(repo, m), encoding="utf-8")
-    shutil.copy2(KERNEL_EXTENSION, dest / f"{KERNEL_EXTENSION_NAME}.py")
     data = repo / "datasets"
     if data.is_dir():
         for f in sorted(data.iterdir()):
@@ -108,62 +108,16 @@ def grading_package(repo: Path, number: str, dest: Path) -> Path:
 # The isolated Python
 # ------------------------------------------------------------------------------------------------
 
-def _site_packages() -> list[str]:
-    """This environment's site-packages folders (the venv's, else the system's), without the user's."""
-    found = []
-    for path in [*getattr(site, "getsitepackages", lambda: [])(), sysconfig.get_paths()["purelib"],
-                 sysconfig.get_paths()["platlib"]]:
-        if path and os.path.isdir(path) and path not in found:
-            found.append(path)
-    return found
-
-
 def isolated_python_argv() -> list[str]:
     """The command that starts the grading Python on a script (append the script and its arguments):
     `-S` so that no `.pth` file of site-packages runs (an editable install's import hook lives in
     one), `-P` (3.11+) so that the script's folder does not join the import path (on 3.10 it does:
     tito's runner sits in the grading folder, which is on the path anyway). Use it with
-    `isolated_env(dest)`."""
+    `jail_env(dest)`."""
     argv = [sys.executable, "-S"]
     if sys.version_info >= (3, 11):
         argv.append("-P")
     return argv
-
-
-def isolated_module_argv(module: str, *, safe_path_flag: bool = sys.version_info >= (3, 11)) -> list[str]:
-    """`python -m MODULE` in the grading Python, without the current folder on the import path (a
-    submission's folder could hold a `tinytorch/` of its own): `-P` on 3.11+; on 3.10 a bootstrap
-    that drops the folder from the path before it imports MODULE."""
-    if safe_path_flag:
-        return [*isolated_python_argv(), "-m", module]
-    return [sys.executable, "-S", "-c",
-            "import runpy, sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
-            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
-
-
-def isolated_env(dest: Path) -> dict[str, str]:
-    """The environment for `isolated_python_argv()`: import path = `dest` (holding `tinytorch/`) then
-    this environment's site-packages (numpy, ipykernel, ...), nothing else: no user site-packages,
-    no inherited PYTHONPATH, no PYTHONSTARTUP. Matplotlib draws without a display."""
-    result = {k: v for k, v in os.environ.items()
-              if not k.startswith("PYTHON") and k not in ("TINYTORCH_STAGED", "TITO_STATUS")}
-    result.update(PYTHONPATH=os.pathsep.join([str(Path(dest).resolve()), *_site_packages()]),
-                  PYTHONNOUSERSITE="1", PYTHONSAFEPATH="1", PYTHONDONTWRITEBYTECODE="1",
-                  PYTHONIOENCODING="utf-8", MPLBACKEND="Agg")
-    return result
-
-
-def kernel_spec(dest: Path, display_name: str = "TinyTorch grading") -> dict:
-    """A Jupyter kernelspec (the `kernel.json` content) for an IPython kernel in the isolated Python
-    over `dest`'s package (written by `grading_package`): write it as
-    `<jupyter path>/kernels/<name>/kernel.json` and run the notebooks with that kernel name
-    (nbgrader: `ExecutePreprocessor.kernel_name`). The kernel loads tito's grading extension, which
-    sets `__name__` back to "__main__" before every cell (tito/grading/kernel.py)."""
-    argv = [*isolated_module_argv("ipykernel_launcher"), f"--IPKernelApp.extensions={KERNEL_EXTENSION_NAME}",
-            "--IPKernelApp.ignore_cwd=True",  # IPython adds the current folder to the path otherwise
-            "-f", "{connection_file}"]
-    return {"argv": argv, "env": isolated_env(dest), "display_name": display_name, "language": "python",
-            "metadata": {"debugger": False}}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,17 +7,17 @@ Layout of a course folder (nbgrader's standard one, see docs/INSTRUCTORS.md):
     release/NN_slug/NN_slug.ipynb       nbgrader's student version (solution regions replaced by stubs)
     submitted/STUDENT/NN_slug/...       from `collect` (exchange) or `zip_collect` (LMS downloads)
     autograded/, feedback/, gradebook.db
-    .tito/grading/NN_slug/tinytorch/    the package module NN is graded against (prerequisites only)
-    .tito/jupyter/kernels/tinytorch-NN/ the isolated kernel autograde runs module NN in
 
 Each step runs one nbgrader process (its CLI from this environment's bin/, which is put first on PATH:
 nbgrader shells out to `alembic` for the gradebook). Every nbgrader failure is reported in tito's words
 with the log's last lines.
 
-Honest grades: `autograde NN` writes the package of module NN's prerequisites (tito.grading.grader) and a
-kernelspec starting the isolated Python (no editable install, no repository on the path) with that
-package, and tells nbgrader to execute every submission of NN in that kernel. So only the student's
-own cells define module NN's code, and no reference code of NN (or of a later module) is importable.
+Honest grades: `autograde NN` has nbgrader run tito's grading in place of its kernel
+(tito.grading.nbgrader_execute): each submission runs in the jail (tito.grading.jail) against the
+package of module NN's prerequisites only (tito.grading.grader), so only the student's own cells
+define module NN's code, nothing of the course, the gradebook or other students is reachable, and
+every graded cell must also pass its probes (tito.grading.probes), compared outside the student's
+process.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from pathlib import Path
 
 from tito.course import notebook, validate
 from tito.errors import TitoError
-from tito.grading import grader
 from tito.registry import Module, available
 from tito.state.atomic import write_atomic
 
@@ -80,12 +79,10 @@ def nbgrader_version() -> str:
 
 
 def course_env(course: Path) -> dict[str, str]:
-    """Environment for nbgrader: this environment's bin/ first on PATH (alembic), the course's kernels
-    on JUPYTER_PATH, no PYTHON* variable (nothing of the caller's import path reaches a kernel)."""
+    """Environment for nbgrader: this environment's bin/ first on PATH (alembic), no PYTHON* variable
+    (nothing of the caller's import path reaches what nbgrader starts)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(course / ".tito" / "jupyter"),
-                                                        env.get("JUPYTER_PATH", "")]))
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
@@ -108,8 +105,8 @@ _EXPLAIN = [
     (re.compile(r"[Dd]uplicate grade_id|grade id .* is duplicated|Duplicate cell"),
      "two cells share a grade_id in the module source."),
     (re.compile(r"No such kernel|NoSuchKernel"),
-     "the grading kernel is missing: run `tito nbgrader autograde NN` (it writes the kernel) rather than "
-     "nbgrader directly."),
+     "nbgrader looked for a kernel: run `tito nbgrader autograde NN` (it grades in tito's jail, not in a "
+     "kernel) rather than nbgrader directly."),
     (re.compile(r"alembic: (command )?not found|No such file or directory: 'alembic'"),
      "nbgrader could not find `alembic`: run nbgrader through tito (it puts the environment's bin/ "
      "on PATH)."),
@@ -129,14 +126,15 @@ def require_course(course: Path) -> Path:
     return course
 
 
-def run_nbgrader(course: Path, args: list[str], *, what: str) -> Step:
-    """Run `nbgrader ARGS` in the course folder; a TitoError naming `what` failed and why otherwise."""
+def run_nbgrader(course: Path, args: list[str], *, what: str, env: dict[str, str] | None = None) -> Step:
+    """Run `nbgrader ARGS` in the course folder (with `env` added to its environment); a TitoError
+    naming `what` failed and why otherwise."""
     course = require_course(course)
     argv = [str(nbgrader_bin()), *args]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(argv, cwd=course, env=course_env(course), capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, cwd=course, env={**course_env(course), **(env or {})},
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except OSError as exc:
         raise TitoError(f"could not start nbgrader for {what}: {exc}", INSTALL_HINT) from exc
     seconds = time.perf_counter() - start
@@ -446,30 +444,8 @@ def zip_collect(course: Path, module: Module, files: list[Path] = ()) -> Step:
 
 
 # ------------------------------------------------------------------------------------------------
-# autograde: the isolated kernel
+# autograde: in tito's jail (tito.grading.nbgrader_execute), not in a kernel
 # ------------------------------------------------------------------------------------------------
-
-def kernel_name(module: Module) -> str:
-    return f"tinytorch-grade-{assignment(module)}".replace("_", "-")
-
-
-def write_kernel(repo: Path, course: Path, module: Module) -> tuple[str, Path]:
-    """Write the grading package of `module` (its prerequisites' reference exports only) and a
-    kernelspec starting the isolated Python on it; returns (kernel name, package folder)."""
-    course = Path(course).resolve()
-    dest = course / ".tito" / "grading" / assignment(module)
-    grader.grading_package(repo, module.number, dest)
-    name = kernel_name(module)
-    spec_dir = course / ".tito" / "jupyter" / "kernels" / name
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = grader.kernel_spec(dest, f"TinyTorch grading {assignment(module)}")
-    # only what isolates: the kernel inherits nbgrader's environment, and kernel.json must not hold a
-    # copy of the instructor's whole environment (tokens, passwords) in the course folder
-    spec["env"] = {k: v for k, v in spec["env"].items() if k.startswith("PYTHON") or k == "MPLBACKEND"}
-    spec["metadata"] = {**spec.get("metadata", {}), "tito": {"module": module.number, "package": str(dest)}}
-    write_atomic(spec_dir / "kernel.json", json.dumps(spec, indent=2) + "\n")
-    return name, dest
-
 
 def check_autograde(course: Path, module: Module, student: str | None = None) -> None:
     """Refuse what would make nbgrader's autograde fail or grade nothing, naming it: an assignment not
@@ -500,14 +476,33 @@ def check_autograde(course: Path, module: Module, student: str | None = None) ->
                                            "autograde again.")
 
 
-def autograde(repo: Path, course: Path, module: Module, student: str | None = None) -> Step:
+# nbgrader's autograde steps after the sanitizing ones, with tito's jailed run in place of its kernel
+AUTOGRADE_STEPS = ("tito.grading.nbgrader_execute.JailedExecute", "nbgrader.preprocessors.IgnorePattern",
+                   "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+                   "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+                   "nbgrader.preprocessors.CheckCellMetadata")
+
+
+def autograde(repo: Path, course: Path, module: Module, student: str | None = None, *,
+              unsafe: bool = False, seed: int | None = None) -> Step:
+    """nbgrader's autograde of `module`, every submission run in tito's jail and checked by its probes
+    (tito.grading.nbgrader_execute); refused where no jail can be made, unless `unsafe`."""
+    from tito.grading import jail, nbgrader_execute, probes
+
     course = Path(course).resolve()
     check_autograde(course, module, student)
-    name, _ = write_kernel(repo, course, module)
-    args = ["autograde", assignment(module), "--force", f"--Execute.kernel_name={name}"]
+    why_not = None if unsafe else jail.problem()
+    if why_not:
+        raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
+                        jail.UNSAFE_HELP)
+    args = ["autograde", assignment(module), "--force",
+            *(f"--Autograde.autograde_preprocessors={step}" for step in AUTOGRADE_STEPS)]
     if student:
         args.append(f"--student={student}")
-    return run_nbgrader(course, args, what=f"autograde {assignment(module)}")
+    env = {nbgrader_execute.REPO_ENV: str(Path(repo).resolve()),
+           nbgrader_execute.SEED_ENV: str(probes.new_seed() if seed is None else seed),
+           nbgrader_execute.UNSAFE_ENV: "1" if unsafe else "0"}
+    return run_nbgrader(course, args, what=f"autograde {assignment(module)}", env=env)
 
 
 def generated_modules(repo: Path, course: Path) -> list[Module]:
