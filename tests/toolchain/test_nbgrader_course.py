@@ -486,6 +486,20 @@ def _check_zip_collect_knows_the_roster(course, tmp_path):
     assert not (course["dir"] / "submitted" / "Ref").exists()
 
 
+def _check_a_submission_nbgrader_cannot_grade_shows_not_graded(course):
+    """A collected notebook that is no longer a notebook (here: truncated JSON): nbgrader cannot
+    grade it; its earlier points must not stay as "graded", and the other students are graded."""
+    where = course["dir"]
+    truncated = where / "submitted" / "broken" / "01_tensor" / "01_tensor.ipynb"
+    truncated.write_text('{"cells": [', encoding="utf-8")
+    result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01", "--course", str(where)])
+    assert result.exit_code == 1 and 'show as "not graded"' in result.output, result.output
+    totals = nbc.totals([r for r in nbc.report_rows(where) if r["module"] == "01_tensor"])
+    status = {r["student"]: r["status"] for r in nbc.report_rows(where) if r["module"] == "01_tensor"}
+    assert status["broken"] == nbc.NOT_GRADED and totals[("broken", "01_tensor")][0] == 0
+    assert status["ref"] == nbc.GRADED and totals[("ref", "01_tensor")] == (graded_points("01"),) * 2
+
+
 @needs_nbgrader
 @pytest.mark.slow
 def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path):
@@ -498,6 +512,7 @@ def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path):
     _check_feedback_and_report(exchange_course, "01", missing={ABSENT})
     _check_round_trip_passes_tito_checks(exchange_course, tmp_path, "01")
     _check_zip_collect_knows_the_roster(exchange_course, tmp_path)
+    _check_a_submission_nbgrader_cannot_grade_shows_not_graded(exchange_course)  # (changes the course)
 
 
 @needs_nbgrader

@@ -195,9 +195,15 @@ def autograde(
     modules, where = _modules(numbers, all_, course_.collected_modules, course, "autograde")
     for module in modules:
         course_.check_autograde(where, module, student)  # every refusal before the first nbgrader run
-    for module in modules:
-        with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
-            step = course_.autograde(_reference(), where, module, student, unsafe=unsafe)
+    failed = []
+    for module in modules:  # one module that nbgrader cannot grade does not stop the others
+        try:
+            with console.working(f"Autograding {course_.assignment(module)} with nbgrader"):
+                step = course_.autograde(_reference(), where, module, student, unsafe=unsafe)
+        except TitoError as exc:
+            console.warn(esc(str(exc)))
+            failed.append(course_.assignment(module))
+            continue
         _done(step, f"Autograded {course_.assignment(module)}")
     names = {course_.assignment(m) for m in modules}
     rows = [r for r in course_.report_rows(where) if r["module"] in names
@@ -206,6 +212,10 @@ def autograde(
     console.table(["student", "module", "points", "max", "status"],
                   [[esc(s), esc(m), f"{p:g}", f"{mx:g}", statuses.get((s, m), course_.GRADED)]
                    for (s, m), (p, mx) in course_.totals(rows).items()])
+    if failed:
+        raise TitoError(f"nbgrader could not autograde every submission of {', '.join(failed)} (above); "
+                        "those it could not grade show as \"not graded\", never with earlier points.",
+                        "Fix what nbgrader names and run autograde again for those modules.")
 
 
 @app.command()

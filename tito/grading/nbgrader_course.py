@@ -495,6 +495,7 @@ def autograde(repo: Path, course: Path, module: Module, student: str | None = No
     if why_not:
         raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
                         jail.UNSAFE_HELP)
+    forget_scores(course, module, student)
     args = ["autograde", assignment(module), "--force",
             *(f"--Autograde.autograde_preprocessors={step}" for step in AUTOGRADE_STEPS)]
     if student:
@@ -503,6 +504,28 @@ def autograde(repo: Path, course: Path, module: Module, student: str | None = No
            nbgrader_execute.SEED_ENV: str(probes.new_seed() if seed is None else seed),
            nbgrader_execute.UNSAFE_ENV: "1" if unsafe else "0"}
     return run_nbgrader(course, args, what=f"autograde {assignment(module)}", env=env)
+
+
+def forget_scores(course: Path, module: Module, student: str | None = None) -> int:
+    """Clear the automatic scores of the submissions about to be autograded (all of `module`'s, or
+    `student`'s), so that one nbgrader cannot grade again shows "not graded", never its old points.
+    Manual scores stay. Returns how many grades were cleared."""
+    if not (Path(course) / "gradebook.db").is_file():
+        return 0
+    cleared = 0
+    with _gradebook(course) as gb:
+        try:
+            submissions = gb.find_assignment(assignment(module)).submissions
+        except Exception:  # nbgrader's MissingEntry: never graded, nothing to forget
+            return 0
+        for sub in submissions:
+            if student is None or sub.student.id == student:
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        if grade.auto_score is not None:
+                            grade.auto_score, cleared = None, cleared + 1
+        gb.db.commit()
+    return cleared
 
 
 def generated_modules(repo: Path, course: Path) -> list[Module]:
