@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -118,6 +119,23 @@ def test_what_nbgrader_collects_is_not_writable_by_others_and_the_gradebook_is_p
     assert (course / "gradebook.db").stat().st_mode & 0o777 == 0o600
     for path in (course / "submitted", folder, folder / "01_tensor.ipynb"):
         assert path.stat().st_mode & 0o022 == 0, path  # no group or other write
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give files away")
+def test_collect_takes_a_submission_only_from_the_user_it_names(tmp_path):
+    """`nbgrader submit --CourseDirectory.student_id=nobody` run by someone else: moved aside, never
+    collected under nobody's name (nbgrader itself only warns, and takes the newest)."""
+    inbound, refused = tmp_path / "inbound", tmp_path / "course" / "refused" / "01_tensor"
+    for claimed, owner in (("nobody", 65534), ("nobody", 0), ("root", 0), ("root", 65534)):
+        entry = inbound / f"{claimed}+01_tensor+2026-12-0{owner % 7 + 1} 10:00:00.000000 UTC+{owner}"
+        entry.mkdir(parents=True)
+        os.chown(entry, owner, owner)
+    (inbound / "nobody+05_autograd+2026-12-01 10:00:00.000000 UTC+0").mkdir()  # another module: not looked at
+    moved = nbc.refuse_foreign(inbound, "01_tensor", refused)
+    assert sorted(p.name.split("+")[0] + "/" + p.name.rsplit("+", 1)[1] for p in inbound.iterdir()) == \
+        ["nobody/0", "nobody/65534", "root/0"]
+    assert len(moved) == 2 and "claims to be nobody's but belongs to root" in " ".join(moved), moved
+    assert sorted(p.name.rsplit("+", 1)[1] for p in refused.iterdir()) == ["0", "65534"]
 
 
 def test_commands_outside_a_course_say_so(tmp_path):
@@ -305,7 +323,8 @@ def _new_course(base: Path, number: str) -> tuple[Path, Path]:
     roster = base / "roster.csv"
     roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s.title()},Student,{s}@example.org\n"
                                                                   for s in ROSTER), encoding="utf-8")
-    _tito_nbgrader("init", str(where), "--roster", str(roster))
+    # every student here is this one OS account: collect cannot tell whose a submission is
+    _tito_nbgrader("init", str(where), "--roster", str(roster), "--shared-account")
     _tito_nbgrader("generate", number, "--course", str(where))
     downloads = base / "downloads"
     downloads.mkdir()

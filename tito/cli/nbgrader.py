@@ -105,6 +105,9 @@ def init(
     force: Annotated[bool, typer.Option(
         "--force", help="Rewrite an existing nbgrader_config.py from the options given (the others back "
                         "to their defaults); to add students use `tito nbgrader roster`.")] = False,
+    shared_account: Annotated[bool, typer.Option(
+        "--shared-account", help="Every student works under one OS account (e.g. a hub whose servers all "
+                                 "run as jovyan): collect cannot check who submitted what.")] = False,
 ) -> None:
     """Create a course folder with a working nbgrader_config.py (and import a roster)."""
     base = _reference()
@@ -112,7 +115,8 @@ def init(
     course = directory.resolve() if directory else base / "course"
     if roster is not None:
         course_.read_roster(roster)  # refuse a bad roster before writing anything
-    config = course_.init(course, course_id=course_id, exchange=exchange, timeout=timeout, force=force)
+    config = course_.init(course, course_id=course_id, exchange=exchange, timeout=timeout, force=force,
+                          check_owner=not shared_account)
     console.ok(f"Course {esc(course_id)} ready in {esc(str(course))} "
                f"(nbgrader {course_.nbgrader_version()}); edit {esc(config.name)} to change it.")
     if roster is not None:
@@ -161,6 +165,8 @@ def collect(numbers: Numbers = None,
     for module in modules:
         step = course_.collect(where, module)
         _done(step, f"Collected {course_.assignment(module)}")
+        for line in step.refused:
+            console.warn(esc(line))
 
 
 @app.command("zip_collect")

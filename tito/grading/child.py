@@ -89,6 +89,7 @@ def describe(exc: BaseException, filename: str) -> dict:
 
 
 MAX_VALUES = 1_000_000  # numbers one probe may return
+NUMBER_KINDS = "biuf"  # NumPy dtype kinds a probe may return: bool, signed, unsigned, float
 
 
 def encode(value: object) -> object:
@@ -99,7 +100,7 @@ def encode(value: object) -> object:
     import numpy as np
 
     array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in NUMBER_KINDS:
         raise TypeError(f"a probe value must be numbers, got an array of dtype {array.dtype}")
     if array.size > MAX_VALUES:
         raise ValueError(f"a probe value may hold at most {MAX_VALUES:,} numbers, got {array.size:,}")

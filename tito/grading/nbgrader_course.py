@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito.course import notebook, validate
@@ -92,6 +92,7 @@ class Step:
     command: str
     seconds: float
     log: str
+    refused: list[str] = field(default_factory=list)  # collect: submissions not taken, and why
 
 
 # nbgrader's messages that have a clearer explanation in tito's words
@@ -188,6 +189,11 @@ c.Exchange.root = {exchange!r}
 c.Execute.timeout = {timeout}
 c.Execute.interrupt_on_timeout = True
 
+# `collect` takes a submission only from the OS user it names (tito moves the others aside, into
+# refused/). Set this to False where every student shares one OS account (e.g. a hub whose servers
+# all run as `jovyan`): then nothing tells a student's submission from another's forgery.
+c.ExchangeCollect.check_owner = {check_owner}
+
 # `zip_collect` (files downloaded from an LMS into downloaded/NN_slug/archive/):
 # a file `<student id>_<NN_slug>.ipynb` (possibly inside a zip) belongs to that student.
 c.FileNameCollectorPlugin.named_regexp = {regexp!r}
@@ -195,7 +201,7 @@ c.FileNameCollectorPlugin.named_regexp = {regexp!r}
 
 
 def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = None,
-         timeout: int = DEFAULT_TIMEOUT, force: bool = False) -> Path:
+         timeout: int = DEFAULT_TIMEOUT, force: bool = False, check_owner: bool = True) -> Path:
     """Write the course folder and its nbgrader_config.py; returns the config file."""
     course = Path(course).resolve()
     config = course / "nbgrader_config.py"
@@ -219,9 +225,10 @@ def init(course: Path, *, course_id: str = "tinytorch", exchange: Path | None = 
         exchange.mkdir(parents=True)
         exchange.chmod(0o777)  # nbgrader's exchange must be writable by every student
     write_atomic(config, CONFIG.format(course_id=course_id, root=str(course), exchange=str(exchange),
-                                       timeout=int(timeout), regexp=NAMED_REGEXP))
+                                       timeout=int(timeout), regexp=NAMED_REGEXP,
+                                       check_owner=bool(check_owner)))
     write_atomic(course / ".gitignore", "gradebook.db\nsubmitted/\nautograded/\nfeedback/\ndownloaded/\n"
-                                        ".tito/\n")
+                                        f"{REFUSED}/\n.tito/\n")
     return config
 
 
@@ -349,9 +356,46 @@ def release(course: Path, module: Module) -> Step:
                         what=f"release {assignment(module)} to the exchange")
 
 
+REFUSED = "refused"  # course folder: submissions whose files belong to someone other than they claim
+
+
+def refuse_foreign(inbound: Path, name: str, refused: Path) -> list[str]:
+    """Move out of the exchange's `inbound` every submission of assignment `name` whose files belong
+    to an OS user other than the student it names (`nbgrader submit
+    --CourseDirectory.student_id=bob` run by alice), into `refused`; one line per submission moved.
+    nbgrader would only warn, and collect the newest submission under bob's name, hiding his own."""
+    import pwd
+
+    moved = []
+    for entry in sorted(inbound.glob(f"*+{name}+*")):
+        claimed = entry.name.split("+", 1)[0]
+        try:
+            owner = pwd.getpwuid(entry.lstat().st_uid).pw_name
+        except KeyError:
+            owner = f"user id {entry.lstat().st_uid}"
+        if owner != claimed:
+            refused.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.move(str(entry), refused / entry.name)
+            moved.append(f"{entry.name} claims to be {claimed}'s but belongs to {owner}: not collected "
+                         f"(kept in {refused / entry.name})")
+    return moved
+
+
 def collect(course: Path, module: Module) -> Step:
-    return run_nbgrader(course, ["collect", assignment(module), "--update"],
+    """nbgrader's collect, after moving aside the submissions that claim another student's name
+    (unless the course sets `c.ExchangeCollect.check_owner = False`: one OS account for everyone)."""
+    course = require_course(course)
+    refused = []
+    if course_setting(course, "ExchangeCollect", "check_owner", True):
+        root = Path(str(course_setting(course, "Exchange", "root", "/srv/nbgrader/exchange")))
+        course_id = str(course_setting(course, "CourseDirectory", "course_id", ""))
+        inbound = root / course_id / "inbound"
+        if course_id and inbound.is_dir():
+            refused = refuse_foreign(inbound, assignment(module), course / REFUSED / assignment(module))
+    step = run_nbgrader(course, ["collect", assignment(module), "--update"],
                         what=f"collect the submissions of {assignment(module)} from the exchange")
+    step.refused = refused
+    return step
 
 
 def course_setting(course: Path, section: str, key: str, default: object) -> object:
@@ -559,7 +603,8 @@ def feedback(course: Path, module: Module, *, release_: bool = False) -> list[St
 # report
 # ------------------------------------------------------------------------------------------------
 
-REPORT_FIELDS = ("student", "module", "cell", "points", "max_points", "status")
+REPORT_FIELDS = ("student", "module", "cell", "points", "max_points", "status", "late_seconds",
+                 "needs_manual_grade")
 GRADED, NOT_GRADED, MISSING = "graded", "not graded", "missing"
 
 
@@ -567,7 +612,9 @@ def report_rows(course: Path) -> list[dict]:
     """One row per student, assignment and graded cell from the gradebook (`cell` = grade_id), in
     order, for every assignment with at least one collected submission and every student in the
     gradebook (the roster, and anyone autograded) or in submitted/. `status`: "graded"; "not graded"
-    (collected, not autograded yet: points None); "missing" (no submission: points 0)."""
+    (collected, not autograded yet: points None); "missing" (no submission: points 0).
+    `late_seconds`: how late the submission was after the assignment's due date (0: on time or no
+    due date); `needs_manual_grade`: nbgrader flags the cell for a person to grade."""
     from nbgrader.api import MissingEntry
 
     course = require_course(course)
@@ -589,15 +636,19 @@ def report_rows(course: Path) -> list[dict]:
                 except MissingEntry:
                     status, points = (NOT_GRADED, None) if student in collected else (MISSING, 0.0)
                     rows += [{"student": student, "module": a.name, "cell": cell, "points": points,
-                              "max_points": most, "status": status} for _, cell, most in cells]
+                              "max_points": most, "status": status, "late_seconds": 0.0,
+                              "needs_manual_grade": False} for _, cell, most in cells]
                     continue
+                late = float(sub.total_seconds_late or 0.0)
                 grades = {(nb.name, g.name): g for nb in sub.notebooks for g in nb.grades}
                 for nb_name, cell, most in cells:
                     g = grades.get((nb_name, cell))
                     unscored = g is None or (g.auto_score is None and g.manual_score is None)
                     score = None if unscored else float(g.score)
                     rows.append({"student": student, "module": a.name, "cell": cell, "points": score,
-                                 "max_points": most, "status": NOT_GRADED if score is None else GRADED})
+                                 "max_points": most, "status": NOT_GRADED if score is None else GRADED,
+                                 "late_seconds": late,
+                                 "needs_manual_grade": bool(g is not None and g.needs_manual_grade)})
     return rows
 
 
@@ -650,6 +701,9 @@ def render_json(rows: list[dict]) -> str:
         key = (r["student"], r["module"])
         if status.get(key) not in (MISSING, NOT_GRADED):
             status[key] = r["status"]
-    summary = [{"student": s, "module": m, "points": p, "max_points": mx, "status": status[(s, m)]}
+    late = {(r["student"], r["module"]): r["late_seconds"] for r in rows}
+    manual = {(r["student"], r["module"]) for r in rows if r["needs_manual_grade"]}
+    summary = [{"student": s, "module": m, "points": p, "max_points": mx, "status": status[(s, m)],
+                "late_seconds": late[(s, m)], "needs_manual_grade": (s, m) in manual}
                for (s, m), (p, mx) in totals(rows).items()]
     return json.dumps({"cells": rows, "totals": summary}, indent=2) + "\n"

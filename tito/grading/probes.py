@@ -41,6 +41,7 @@ from tito.registry import Module
 FILE_NAME = "probes.py"
 DEFAULT_TOLERANCE = (1e-4, 1e-6)  # rtol, atol: float32 sums in another order differ far less
 _ATTEMPT = "a probe returned something tito cannot read"
+NUMBER_KINDS = "biuf"  # NumPy dtype kinds a probe value may have (as tito/grading/child.py sends them)
 
 
 def probe_file(repo: Path, module: Module) -> Path:
@@ -108,7 +109,7 @@ def _decode(raw: object) -> object:
         raise ValueError(_ATTEMPT)
     dtype = np.dtype(str(raw["dtype"]))
     shape = tuple(int(n) for n in raw["shape"])
-    if dtype.kind not in "biuf" or any(n < 0 for n in shape) or not isinstance(raw["data"], list):
+    if dtype.kind not in NUMBER_KINDS or any(n < 0 for n in shape) or not isinstance(raw["data"], list):
         raise ValueError(_ATTEMPT)
     data = np.array(raw["data"], dtype=np.float64 if dtype.kind == "f" else None)
     if data.ndim != 1 or data.size != math.prod(shape):
