@@ -92,6 +92,10 @@ def magnitude_prune(model: Module, sparsity: float, scope: str = "global") -> Pr
     weights = prunable_weights(model)
     if not weights:
         raise ValueError(f"{type(model).__name__} has no weight matrices or kernels to prune")
+    broken = [name for name, w in weights if not np.isfinite(w.data).all()]
+    if broken:  # NaN has no magnitude to rank: pruning would report a sparsity it never reached
+        raise ValueError(f"cannot prune by magnitude: {', '.join(broken)} hold NaN or infinite values "
+                         "(did training diverge?); restore finite weights first")
     # Set `keeps`: one boolean array per tensor of `weights`, shaped like it.
     if scope == "global":
         magnitudes = np.concatenate([np.abs(w.data).ravel() for _, w in weights])

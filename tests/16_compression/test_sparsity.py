@@ -109,6 +109,17 @@ def test_global_prunes_the_small_scale_layer_first():
     assert first == 0.8 and second == 0.0, (first, second)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+def test_weights_that_are_not_finite_are_refused_and_left_alone(bad):
+    """NaN has no magnitude to rank: pruning it once reported 50% pruned while nothing was."""
+    model = Sequential(Linear(4, 4, rng=0), ReLU(), Linear(4, 4, rng=1))
+    model.layers[2].weight.data[1, 2] = bad
+    before = [w.data.copy() for _, w in prunable_weights(model)]
+    raises(ValueError, lambda: magnitude_prune(model, 0.5), "layers.2.weight", "NaN or infinite")
+    for old, (_, w) in zip(before, prunable_weights(model)):
+        np.testing.assert_array_equal(w.data, old)
+
+
 def test_pruning_again_goes_further_and_keeps_earlier_zeros():
     model = Sequential(Linear(10, 10, rng=0), ReLU(), Linear(10, 10, rng=1))
     magnitude_prune(model, 0.5)
