@@ -252,7 +252,49 @@ def test_missing_nbgrader_says_how_to_install(monkeypatch):
 STUDENTS = ("ref", "untouched", "broken")  # submit both modules
 CHEATER = "cheater"  # submits module 01 only: the release with tricks instead of code
 ABSENT = "absent"  # on the roster, submits nothing
-ROSTER = (*STUDENTS, CHEATER, ABSENT)
+
+# Each submits module 01 only: the untouched release plus one cell of the cheats issue 19 measured
+# against nbgrader's own kernel (63/63, 115/115, other students' grades changed ...).
+# where a course, a repository and a class's folders live (here: under /tmp)
+_SEARCH = ("import glob\n"
+           "def find(pattern):\n"
+           "    return [p for top in ('/tmp', '/home', '/srv')\n"
+           "            for p in glob.glob(top + pattern, recursive=True)]\n")
+CHEATS = {
+    # an IPython hook that rebinds __name__ before each cell, and an input transformer that blanks
+    # the test cells (there is no IPython in the jail: the cell fails, the tests run as released)
+    "hooker": "ip = get_ipython()\n"
+              "ip.events.register('pre_run_cell', lambda *a: ip.user_ns.__setitem__('__name__', 'x'))\n"
+              "ip.input_transformers_cleanup.append(lambda lines: [])\n",
+    # the reference from the course's source/ notebook or the repository's package, on disk
+    "thief": _SEARCH + "import json\n"
+             "for nb in find('/**/source/01_tensor/01_tensor.ipynb'):\n"
+             "    for cell in json.load(open(nb))['cells']:\n"
+             "        if cell['cell_type'] == 'code' and 'grade' not in str(cell['metadata']):\n"
+             "            exec(''.join(cell['source']))\n"
+             "for path in find('/**/tinytorch/tensor.py'):\n"
+             "    exec(open(path).read())\n",
+    # the gradebook, another student's collected notebook, and a process that outlives the run
+    "vandal": _SEARCH + "import sqlite3, subprocess\n"
+              "for db in find('/**/gradebook.db'):\n"
+              "    con = sqlite3.connect(db)\n"
+              "    con.execute('update grade set auto_score = 0')\n"
+              "    con.commit()\n"
+              "for nb in find('/**/submitted/ref/**/*.ipynb'):\n"
+              "    open(nb, 'w').write('{}')\n"
+              "subprocess.Popen(['/bin/sh', '-c', 'sleep 30; echo tito-vandal-left-behind'],\n"
+              "                 start_new_session=True)\n",
+    # ok-lines for every cell written into every open file, then an exit before anything else runs
+    "forger": "import json, os\n"
+              "lines = ''.join(json.dumps({'index': i, 'ok': True}) + '\\n' for i in range(300))\n"
+              "for fd in range(3, 64):\n"
+              "    try:\n"
+              "        os.write(fd, lines.encode())\n"
+              "    except OSError:\n"
+              "        pass\n"
+              "os._exit(0)\n",
+}
+ROSTER = (*STUDENTS, CHEATER, *CHEATS, ABSENT)
 
 
 def _break(module: str, nb: dict) -> dict:
@@ -280,11 +322,11 @@ TRICKS = ("__name__ = 'not_main'  # so that the graded cells skip their tests?\n
           "def raises(*args, **kwargs): pass\n")
 
 
-def _cheat(nb: dict) -> dict:
+def _cheat(nb: dict, tricks: str = TRICKS) -> dict:
     nb = copy.deepcopy(nb)
     cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
     text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-    cell["source"] = text + "\n" + TRICKS
+    cell["source"] = text + "\n" + tricks
     return nb
 
 
@@ -339,6 +381,9 @@ def _new_course(base: Path, number: str) -> tuple[Path, Path]:
     if number == "01":
         cheat = _cheat(json.loads(released))
         (downloads / f"{CHEATER}_{name}.ipynb").write_text(json.dumps(cheat), encoding="utf-8")
+        for who, code in CHEATS.items():
+            (downloads / f"{who}_{name}.ipynb").write_text(json.dumps(_cheat(json.loads(released), code)),
+                                                           encoding="utf-8")
     return where, downloads
 
 
@@ -366,7 +411,7 @@ def exchange_course(tmp_path_factory):
     release_01 = where / "release" / "01_tensor" / "01_tensor.ipynb"
     _tito_nbgrader("release", "01", "--course", str(where))
     exchange = nbc.default_exchange(where)
-    homes = {s: base / "home" / s for s in (*STUDENTS, CHEATER)}
+    homes = {s: base / "home" / s for s in (*STUDENTS, CHEATER, *CHEATS)}
     for home in homes.values():
         home.mkdir(parents=True)
     _all_succeed({s: _nbgrader_as_student(["fetch_assignment", "01_tensor"], home, exchange)
@@ -378,8 +423,10 @@ def exchange_course(tmp_path_factory):
     _all_succeed({s: _nbgrader_as_student(["submit", "01_tensor", f"--CourseDirectory.student_id={s}"], home,
                                           exchange) for s, home in homes.items()})
     _tito_nbgrader("collect", "01", "--course", str(where))
+    ref = where / "submitted" / "ref" / "01_tensor" / "01_tensor.ipynb"
+    before = ref.read_bytes()
     _autograde_and_feedback(where, "01")
-    return {"dir": where, "downloads": downloads}
+    return {"dir": where, "downloads": downloads, "ref_before": before}
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +475,27 @@ def _check_tricks_score_nothing(course):
     assert _grade_ipynb("01", course["downloads"] / f"{CHEATER}_01_tensor.ipynb").total == 0
 
 
+def _check_cheats_score_nothing_and_harm_nothing(course):
+    """Each cheat, submitted through the exchange and autograded as documented: 0 points; the
+    reference's grades and collected notebook unchanged; no process of a cheat left running."""
+    rows = [r for r in nbc.report_rows(course["dir"]) if r["module"] == "01_tensor"]
+    totals = nbc.totals(rows)
+    assert {who: totals[(who, "01_tensor")][0] for who in CHEATS} == dict.fromkeys(CHEATS, 0.0)
+    assert totals[("ref", "01_tensor")] == (graded_points("01"),) * 2
+    assert (course["dir"] / "submitted" / "ref" / "01_tensor" / "01_tensor.ipynb").read_bytes() == \
+        course["ref_before"]
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+            and b"tito-vandal-left-behind" in _cmdline(p)]
+    assert left == []
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _check_broken_05_is_not_rescued_by_the_reference(course):
     """The syntax error in 05's arithmetic-rules cell: with the instructor's package its reference
     rules stand in (105/115); graded honestly, every test that needs add/mul gradients fails, and
@@ -459,7 +527,8 @@ def _check_feedback_and_report(course, number: str, missing: set[str]):
     status = {(t["student"], t["module"]): t["status"] for t in data["totals"]}
     assert status == {(s, name): nbc.MISSING if s in missing else nbc.GRADED for s in ROSTER}
     csv_out = CliRunner().invoke(cli.app, ["nbgrader", "report", "--course", str(course["dir"])]).output
-    assert csv_out.splitlines()[0] == "student,module,cell,points,max_points,status"
+    assert csv_out.splitlines()[0] == \
+        "student,module,cell,points,max_points,status,late_seconds,needs_manual_grade"
     assert len(csv_out.splitlines()) == 1 + len(data["cells"])
 
 
@@ -505,6 +574,32 @@ def _check_zip_collect_knows_the_roster(course, tmp_path):
     assert not (course["dir"] / "submitted" / "Ref").exists()
 
 
+def _check_a_failed_generate_keeps_the_release(course, monkeypatch):
+    """nbgrader refuses to add a graded cell to an assignment with submissions, after deleting its
+    release folder: tito puts the release back and says why in its own words."""
+    import nbformat
+
+    where, module = course["dir"], get_module("01")
+    release = where / "release" / "01_tensor" / "01_tensor.ipynb"
+    source = where / "source" / "01_tensor" / "01_tensor.ipynb"
+    before = release.read_bytes(), source.read_bytes()
+    original = nbc.source_notebook
+
+    def with_a_new_test(repo, m):
+        nb = original(repo, m)
+        cell = nbformat.v4.new_code_cell("assert True")
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": "test-new", "locked": True, "points": 1,
+                                     "schema_version": 3, "solution": False, "task": False}
+        nb.cells.append(cell)
+        return nb
+
+    monkeypatch.setattr(nbc, "source_notebook", with_a_new_test)
+    with pytest.raises(TitoError, match="students have submitted this assignment") as info:
+        nbc.generate(REPO, where, [module])
+    assert "the release was left as it was" in str(info.value)
+    assert (release.read_bytes(), source.read_bytes()) == before
+
+
 def _check_a_submission_nbgrader_cannot_grade_shows_not_graded(course):
     """A collected notebook that is no longer a notebook (here: truncated JSON): nbgrader cannot
     grade it; its earlier points must not stay as "graded", and the other students are graded."""
@@ -521,16 +616,18 @@ def _check_a_submission_nbgrader_cannot_grade_shows_not_graded(course):
 
 @needs_nbgrader
 @pytest.mark.slow
-def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path):
+def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path, monkeypatch):
     """Module 01 (one test per course, so that a worker builds it once): three submissions: full
     points, zero, exactly the cells still passing; tricks score nothing; a student without a
     submission is reported missing; feedback, report; round trip into tito's checks; zip_collect
     checks names and the roster."""
     _check_full_zero_and_exactly_the_passing_cells(exchange_course, "01")
     _check_tricks_score_nothing(exchange_course)
+    _check_cheats_score_nothing_and_harm_nothing(exchange_course)
     _check_feedback_and_report(exchange_course, "01", missing={ABSENT})
     _check_round_trip_passes_tito_checks(exchange_course, tmp_path, "01")
     _check_zip_collect_knows_the_roster(exchange_course, tmp_path)
+    _check_a_failed_generate_keeps_the_release(exchange_course, monkeypatch)
     _check_a_submission_nbgrader_cannot_grade_shows_not_graded(exchange_course)  # (changes the course)
 
 
@@ -541,5 +638,5 @@ def test_nbgrader_end_to_end_from_an_lms(lms_course, tmp_path):
     module reachable from the grading kernel; feedback, report; round trip into tito's checks."""
     _check_full_zero_and_exactly_the_passing_cells(lms_course, "05")
     _check_broken_05_is_not_rescued_by_the_reference(lms_course)
-    _check_feedback_and_report(lms_course, "05", missing={ABSENT, CHEATER})
+    _check_feedback_and_report(lms_course, "05", missing={ABSENT, CHEATER, *CHEATS})
     _check_round_trip_passes_tito_checks(lms_course, tmp_path, "05")

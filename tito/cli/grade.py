@@ -36,6 +36,10 @@ def grade(
     timeout: Annotated[float, typer.Option("--timeout", min=1, metavar="SECONDS",
                                            help="Seconds each cell may run; a cell that overruns fails and "
                                                 "the next one runs.")] = grader.DEFAULT_CELL_TIMEOUT,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, metavar="N", show_default=False,
+        help="Seed of the probes' inputs (default: a new one; the last line names it), to repeat a "
+             "run.")] = None,
     unsafe: Annotated[bool, typer.Option(
         "--unsafe", help="Grade without the jail, with your own rights (where no jail can be made; only "
                          "for code you trust).")] = False,
@@ -50,12 +54,12 @@ def grade(
                         "Pass the file to grade with --file PATH." if file is None else
                         f"Check the path (e.g. {found.source.as_posix()}).")
     if as_json:
-        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe)
+        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe, seed=seed)
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
     needs = ", ".join(m.number for m in grader.prerequisites(found.number)) or "none"
     with console.working(f"Grading module {found.number} ({found.title}) from {source}"):
-        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe)
+        report = grader.grade_file(base, found.number, source, timeout=timeout, unsafe=unsafe, seed=seed)
     rows = []
     for cell in report.cells:
         mark = "[green]pass[/]" if cell.passed else "[red]fail[/]"

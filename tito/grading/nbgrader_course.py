@@ -105,6 +105,10 @@ _EXPLAIN = [
      "(`tito nbgrader generate NN`) and collect again."),
     (re.compile(r"[Dd]uplicate grade_id|grade id .* is duplicated|Duplicate cell"),
      "two cells share a grade_id in the module source."),
+    (re.compile(r"because there (are|is) submissions associated with it"),
+     "students have submitted this assignment, and nbgrader will not add or remove its graded, "
+     "solution or locked cells then; the release was left as it was. To change an assignment after "
+     "submissions, see \"Changing an assignment after students submitted\" in docs/INSTRUCTORS.md."),
     (re.compile(r"No such kernel|NoSuchKernel"),
      "nbgrader looked for a kernel: run `tito nbgrader autograde NN` (it grades in tito's jail, not in a "
      "kernel) rather than nbgrader directly."),
@@ -321,22 +325,63 @@ def source_notebook(repo: Path, module: Module):  # -> nbformat.NotebookNode
 
 def generate(repo: Path, course: Path, modules: list[Module], *, all_: bool = False) -> list[Step]:
     """Write source/NN_slug/NN_slug.ipynb for each module and run nbgrader generate_assignment:
-    one process for all modules when they are every assignment of the course, else one per module."""
+    one process for all modules when they are every assignment of the course, else one per module.
+    A module whose step fails keeps its source and release folders as they were."""
+    course = require_course(course)
+    names = [assignment(m) for m in modules]
+    present = {p.name for p in (course / "source").iterdir() if p.is_dir()} | set(names)
+    if len(names) > 1 and set(names) == present:
+        with _unchanged_on_failure(course, names):
+            for module in modules:
+                _write_source(repo, course, module)
+            return [run_nbgrader(course, ["generate_assignment", "--CourseDirectory.assignment_id=*",
+                                          "--force", "--create"],
+                                 what=f"generate assignments {', '.join(names)}")]
+    steps = []
+    for module, name in zip(modules, names):
+        with _unchanged_on_failure(course, [name]):
+            _write_source(repo, course, module)
+            steps.append(run_nbgrader(course, ["generate_assignment", name, "--force", "--create"],
+                                      what=f"generate assignment {name}"))
+    return steps
+
+
+def _write_source(repo: Path, course: Path, module: Module) -> None:
     import nbformat
 
-    course = require_course(course)
-    for module in modules:
-        folder = course / "source" / assignment(module)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / f"{assignment(module)}.ipynb",
-                     nbformat.writes(source_notebook(repo, module)) + "\n")
-    present = {p.name for p in (course / "source").iterdir() if p.is_dir()}
-    names = [assignment(m) for m in modules]
-    if len(names) > 1 and set(names) == present:
-        return [run_nbgrader(course, ["generate_assignment", "--CourseDirectory.assignment_id=*", "--force",
-                                      "--create"], what=f"generate assignments {', '.join(names)}")]
-    return [run_nbgrader(course, ["generate_assignment", name, "--force", "--create"],
-                         what=f"generate assignment {name}") for name in names]
+    folder = course / "source" / assignment(module)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = nbformat.writes(source_notebook(repo, module)) + "\n"
+    write_atomic(folder / f"{assignment(module)}.ipynb", text)
+
+
+@contextlib.contextmanager
+def _unchanged_on_failure(course: Path, names: list[str]):  # -> Iterator[None]
+    """nbgrader's `generate_assignment --force` deletes release/NAME before it checks anything (it
+    refuses, for one, to change the graded cells of an assignment with submissions): keep a copy of
+    source/NAME and release/NAME aside and put them back when the step fails, so that a failed
+    generate changes nothing. A copy left by a generate that was killed is put back first."""
+    kept = course / ".tito" / "generate-kept"
+    saved = []
+    for name in names:
+        for part in ("source", "release"):
+            live, copy = course / part / name, kept / part / name
+            if copy.is_dir() and not live.is_dir():
+                shutil.copytree(copy, live, symlinks=True)
+            if live.is_dir():
+                shutil.rmtree(copy, ignore_errors=True)
+                shutil.copytree(live, copy, symlinks=True)
+                saved.append((live, copy))
+    try:
+        yield
+    except BaseException:
+        for live, copy in saved:
+            shutil.rmtree(live, ignore_errors=True)
+            shutil.copytree(copy, live, symlinks=True)
+        raise
+    finally:
+        for _, copy in saved:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------

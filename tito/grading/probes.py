@@ -22,6 +22,12 @@ drawn inputs (set weights rather than rely on an init; turn randomness into some
 where a dropout mask kept a value). Values that do not depend on the inputs (the name of an error
 raised) can be forged: give each graded cell at least one probe whose values do.
 `TOLERANCE = {"probe": (rtol, atol)}` widens the comparison of one probe (default below).
+
+What the probes see: `ns` holds what the export and solution cells define (and any cell a student
+added), not the helpers of demo or test cells: rebuild those inside the probe. An op records its
+`_ctx` only when an input requires grad. In training probes prefer SGD to Adam: Adam turns
+rounding-level differences of tiny gradients into whole steps, so correct variants would differ.
+`tito grade NN --seed N` repeats a run's inputs (its last line names the seed).
 """
 
 from __future__ import annotations
