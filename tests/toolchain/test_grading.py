@@ -351,6 +351,28 @@ def test_tito_grade_prints_the_table_and_records_nothing(tmp_path, monkeypatch):
     assert snapshot() == before
 
 
+def test_without_a_jail_grading_refuses_and_says_why_unless_unsafe(monkeypatch):
+    """The refusal path, wherever the tests run: no bubblewrap here (a bwrap that does not exist)."""
+    from tito.grading import jail
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv(jail.BWRAP_ENV, "/nonexistent/bwrap")
+    jail.problem.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.app, ["grade", "01"])
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "graded only in a jail, and none can be made here: bubblewrap could not start" in text, text
+        assert "--unsafe" in text
+        result = CliRunner().invoke(cli.app, ["grade", "01", "--unsafe", "--seed", "7"])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert "Total: 70 / 70" in text and "no jail (--unsafe)" in text and "(seed 7)" in text, text
+    finally:
+        monkeypatch.delenv(jail.BWRAP_ENV)
+        jail.problem.cache_clear()
+
+
 def test_tito_grade_refuses_another_modules_file(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     other = shutil.copy(REPO / AUTOGRAD.source, tmp_path / "05.py")
