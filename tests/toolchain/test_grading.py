@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -294,6 +295,18 @@ def test_an_endless_cell_times_out_and_the_next_cells_run(tmp_path):
     report = grade_file(REPO, "01", _write(tmp_path, "loop.py", text), timeout=2)
     assert report.total == graded_points("01") and report.crash is None
     assert any("did not finish within 2 s" in e for e in report.errors), report.errors
+
+
+def test_a_cell_that_ignores_its_time_limit_is_stopped_from_outside(tmp_path):
+    """SIGALRM ignored and every exception swallowed: the cell cannot stop itself, so tito stops the
+    run a grace after the cell's limit (once the whole budget: 136 s for --timeout 5)."""
+    loop = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    try:\n" \
+           "        pass\n    except BaseException as everything:\n        pass"
+    text = _new_cell_before(_reference("01"), "test-matmul", loop)
+    began = time.monotonic()
+    report = grade_file(REPO, "01", _write(tmp_path, "deaf.py", text), timeout=2)
+    assert time.monotonic() - began < 60
+    assert report.total == 0 and "a step ran past its 2 s limit and did not stop itself" in report.crash
 
 
 def test_a_run_over_its_overall_budget_is_stopped(tmp_path):

@@ -310,7 +310,8 @@ def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_T
                 str(dest / RUNNER_NAME), str(dest / "cells.json"), "--results-fd", str(fd),
                 "--timeout", f"{timeout:g}"]
         outcome = jail.run(argv, grading=dest, env=jail_env(dest), limits=jail.Limits(budget),
-                           jailed=not unsafe, scratch=("work",), cwd=dest / "work", pass_fds=(fd,))
+                           jailed=not unsafe, scratch=("work",), cwd=dest / "work", pass_fds=(fd,),
+                           progress=lambda: os.fstat(fd).st_size, step=timeout)
         results.seek(0)
         lines = results.read().decode("utf-8", errors="replace").splitlines()
     run = Run({}, [], None)

@@ -32,10 +32,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.run.watch import head_and_tail, kill_group
+from tito.run.watch import grace, head_and_tail, kill_group
 
 NOBODY = 65534
 BWRAP_ENV = "TITO_BWRAP"  # a bwrap to use instead of the one found (tests)
@@ -181,6 +183,28 @@ def command(argv: list[str], *, grading: Path, scratch: tuple[str, ...] = (), li
     return [*args, "--", *argv]
 
 
+def _wait(proc: subprocess.Popen, seconds: float, progress: Callable[[], object] | None,
+          step: float) -> str | None:
+    """Wait for `proc`; why it had to be stopped, or None when it ended by itself."""
+    began = since = time.monotonic()
+    seen = progress() if progress else None
+    while True:
+        try:
+            proc.wait(timeout=0.1)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if progress is not None and step > 0:
+            current = progress()
+            if current != seen:
+                seen, since = current, now
+            elif now - since > step + grace(step):
+                return f"a step ran past its {step:g} s limit and did not stop itself"
+        if now - began > seconds:
+            return f"it did not finish within {seconds:g} s"
+
+
 def _user_processes() -> int:
     """How many processes and threads this user runs now (RLIMIT_NPROC counts them all)."""
     uid, count = os.getuid(), 0
@@ -208,9 +232,13 @@ def _set_limits(limits: Limits, processes: int | None) -> None:
 
 
 def run(argv: list[str], *, grading: Path, env: dict[str, str], limits: Limits, jailed: bool = True,
-        scratch: tuple[str, ...] = (), cwd: Path | None = None, pass_fds: tuple[int, ...] = ()) -> Outcome:
+        scratch: tuple[str, ...] = (), cwd: Path | None = None, pass_fds: tuple[int, ...] = (),
+        progress: Callable[[], object] | None = None, step: float = 0) -> Outcome:
     """Run `argv` (in the jail unless `jailed` is False), bounded by `limits`; whatever happens,
-    nothing it started is left running when this returns or raises."""
+    nothing it started is left running when this returns or raises. With `progress` (a function
+    whose value changes each time the code finishes a step, e.g. the size of its results file) and
+    `step` seconds, a step that runs longer than `step` plus a grace is stopped from outside too:
+    code that ignores its own time limit (`except BaseException`, SIGALRM ignored) cannot stall."""
     if jailed:
         argv = command(argv, grading=grading, scratch=scratch, limits=limits, cwd=cwd)
     # as root the code runs as nobody, whose count is small; a user's own count otherwise
@@ -220,11 +248,8 @@ def run(argv: list[str], *, grading: Path, env: dict[str, str], limits: Limits, 
         proc = subprocess.Popen(argv, cwd=cwd or grading, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
                                 preexec_fn=lambda: _set_limits(limits, processes))
-        stopped = None
         try:
-            proc.wait(timeout=limits.seconds)
-        except subprocess.TimeoutExpired:
-            stopped = f"it did not finish within {limits.seconds:g} s"
+            stopped = _wait(proc, limits.seconds, progress, step)
         finally:
             kill_group(proc)
         if stopped is None and os.fstat(log.fileno()).st_size >= limits.file_size:
