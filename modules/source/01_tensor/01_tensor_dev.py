@@ -647,7 +647,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-arithmetic", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_arithmetic():
-    from tinytorch.testing import close
+    from tinytorch.testing import close, raises
     a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
     b = np.array([10.0, 20.0, 40.0], dtype=np.float32)
     binary = {"+": (lambda x, y: x + y, a + b), "-": (lambda x, y: x - y, a - b),
