@@ -231,20 +231,23 @@ def trace(model, x) -> tuple[OpTracer, object]:
     return tracer, out
 
 
-def _check_records(records: list[OpRecord]) -> None:
-    """A ValueError naming the first op that has no FLOP rule (given)."""
+def total_flops(records: list[OpRecord]) -> int:
+    """The FLOPs of traced records, an int; a ValueError names every op that has no FLOP rule."""
+    missing: dict[str, str] = {}  # op -> the layer it first ran in
     for r in records:
         if r.flops is None:
-            raise ValueError(f"count_flops: op {r.op!r} (in layer {r.layer or '<model>'!r}) has no FLOP "
-                             f"rule; register one with @register_flops({r.op!r}) in "
-                             "tinytorch.profiling's FLOP_RULES")
+            missing.setdefault(r.op, r.layer or "<model>")
+    if missing:
+        named = ", ".join(f"{op!r} (in layer {missing[op]!r})" for op in missing)
+        raise ValueError(f"count_flops: no FLOP rule for {named}; register each with "
+                         "@register_flops(name) in tinytorch.profiling's FLOP_RULES")
+    return int(sum(r.flops for r in records))
 
 
 def count_flops(model, x) -> int:
     """FLOPs of one forward pass `model(x)` (a multiply-add counts 2)."""
     tracer, _ = trace(model, x)
-    _check_records(tracer.records)
-    return int(sum(r.flops for r in tracer.records))
+    return total_flops(tracer.records)
 
 
 @dataclass
@@ -377,7 +380,7 @@ def _own_parameters(layer) -> int:
 
 def _group_records(records: list[OpRecord], layers: dict[str, object]) -> list[LayerStats]:
     """One LayerStats per layer that ran at least one op, in order of its first op."""
-    _check_records(records)
+    total_flops(records)  # the same guarantee as count_flops: an op without a FLOP rule raises
     rows = {}  # layer name -> its LayerStats, in order of first op
     for r in records:
         if r.layer not in rows:

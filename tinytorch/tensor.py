@@ -210,10 +210,13 @@ class Tensor:
         return Tensor._op("neg", -self.data, self)
 
     def __pow__(self, exponent: float) -> "Tensor":
-        """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`
-        (section 4)."""
-        if isinstance(exponent, Tensor):
-            raise TypeError("Tensor ** Tensor is not supported: use a Python number as the exponent")
+        """`self ** exponent` for a real number, a Python or NumPy scalar (anything else: TypeError);
+        op `"pow"`, input `self`, ctx `exponent` as a Python number (section 4)."""
+        if not isinstance(exponent, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Tensor ** {type(exponent).__name__} is not supported: the exponent must be a "
+                            "real number (a Python int or float, or a NumPy scalar)")
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()  # a Python number: no float64 promotion in module 05's gradient
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
 
     def exp(self) -> "Tensor":

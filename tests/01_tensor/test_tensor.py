@@ -114,9 +114,18 @@ class TestArithmetic:
         np.testing.assert_allclose(x.log().data, np.log(a), rtol=1e-6)
         np.testing.assert_allclose(x.sqrt().data, np.sqrt(a))
 
-    def test_tensor_exponent_is_rejected(self):
-        with pytest.raises(TypeError, match="exponent"):
-            Tensor([1.0]) ** Tensor([2.0])
+    @pytest.mark.parametrize("exponent", [Tensor([2.0]), np.array([2.0]), np.array(2.0), [2], (2,), "2", None,
+                                          2j, np.complex64(1j)], ids=repr)
+    def test_an_exponent_that_is_not_a_real_number_is_refused(self, exponent):
+        raises(TypeError, lambda: Tensor([1.0, 2.0]) ** exponent, type(exponent).__name__, "number")
+
+    @pytest.mark.parametrize("exponent", [3, -1, 0.5, np.int64(3), np.int32(-1), np.float32(0.5),
+                                          np.float64(2.5)], ids=repr)
+    def test_python_and_numpy_scalars_are_exponents(self, exponent):
+        a = np.array([0.25, 1.0, 4.0], dtype=np.float32)
+        out = Tensor(a) ** exponent
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.data, a.astype(np.float64) ** float(exponent), rtol=1e-6)
 
     def test_results_stay_float32(self):
         x = Tensor([1.0, 2.0])
@@ -355,7 +364,14 @@ class TestOpPath:
     def test_ctx_of_each_op(self):
         with recording_ops("pow", "transpose", "getitem"):
             x = Tensor(np.ones((2, 3, 4)), requires_grad=True)
-            assert (x ** 3)._ctx == {"exponent": 3}
+            cube = x ** 3
+            assert cube._ctx == {"exponent": 3}
+            assert len(cube._inputs) == 1 and cube._inputs[0] is x, \
+                f"pow's only input is x (the exponent is a setting), got {len(cube._inputs)} inputs"
+            for p in (np.int64(3), np.float32(0.5), np.float64(-1.5)):
+                saved = (x ** p)._ctx["exponent"]
+                assert saved == p and type(saved) in (int, float), \
+                    f"x ** {p!r} saves the Python number {p.item()!r}, got {saved!r} ({type(saved).__name__})"
             assert x.transpose(0, 2)._ctx == {"axes": (2, 1, 0)}
             assert x.transpose(-1, 0)._ctx == {"axes": (2, 1, 0)}
             assert x[1]._ctx == {"index": 1}

@@ -9,6 +9,7 @@ from tinytorch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.autograd import backward, gradcheck
 from tinytorch.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
 from tinytorch.tensor import BACKWARD_RULES, Tensor
+from tinytorch.testing import raises
 
 OPS_01_TO_04 = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "matmul", "sum", "mean",
                 "max", "reshape", "transpose", "getitem", "relu", "sigmoid", "tanh", "gelu", "softmax",
@@ -212,6 +213,49 @@ def test_relu_gradient_at_zero_is_zero():
 @pytest.mark.parametrize("dim", [0, 1, -1, -3])
 def test_softmax(dim):
     assert gradcheck(Softmax(dim=dim), leaf((2, 3, 4), -2.0, 2.0))
+
+
+def jacobian_product(grad, s, axis):
+    """Σᵢ gᵢ ∂sᵢ/∂xⱼ for softmax output `s` along `axis`, from each slice's full C×C Jacobian (float64)."""
+    g = np.moveaxis(np.asarray(grad, np.float64), axis, -1)
+    s = np.moveaxis(np.asarray(s, np.float64), axis, -1)
+    jac = s[..., :, None] * (np.eye(s.shape[-1]) - s[..., None, :])  # [..., i, j] = sᵢ (δᵢⱼ − sⱼ)
+    return np.moveaxis(np.einsum("...i,...ij->...j", g, jac), -1, axis)
+
+
+def check_softmax_rule(rule, axis):
+    """`rule` (a softmax backward rule) on a (3, 4) input along `axis`, against the full Jacobian;
+    an AssertionError names the mistake it recognizes."""
+    x = leaf((3, 4), -2.0, 2.0, seed=3)
+    e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
+    s = e / e.sum(axis=axis, keepdims=True)
+    g = np.random.default_rng(4).uniform(-2.0, 2.0, size=(3, 4))
+    want = jacobian_product(g, s, axis)
+    (got,) = rule(g, Tensor(s), x, axis=axis)
+    assert np.shape(got) == s.shape, \
+        f"softmax(axis={axis}): a gradient of shape {np.shape(got)}, expected {s.shape}"
+    if not np.allclose(got, want, atol=1e-6) and np.allclose(got * s, want, atol=1e-6):
+        raise AssertionError(f"softmax(axis={axis}): the gradient lacks the factor s = out.data (times s "
+                             f"element by element it is right): every term of ∂L/∂xⱼ = Σᵢ gᵢ sᵢ (δᵢⱼ − sⱼ) "
+                             f"carries sⱼ")
+    sums = np.abs(np.sum(got, axis=axis)).max()
+    assert sums < 1e-6, f"softmax(axis={axis}): the gradient sums to {sums:.3g} along the axis, not 0"
+    worst = np.unravel_index(np.argmax(np.abs(got - want)), s.shape)
+    assert np.allclose(got, want, atol=1e-6), \
+        f"softmax(axis={axis}): at {tuple(map(int, worst))} got {got[worst]:.6g}, expected {want[worst]:.6g}"
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_rule_against_the_full_jacobian(axis):
+    check_softmax_rule(BACKWARD_RULES["softmax"], axis)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_softmax_rule_without_the_factor_s_is_named(axis):
+    def planted(grad, out, x, axis=-1):  # the right product divided by s: the factor s left out
+        return (jacobian_product(grad, out.data, axis) / out.data,)
+
+    raises(AssertionError, lambda: check_softmax_rule(planted, axis), "lacks the factor s")
 
 
 def test_sigmoid_saturated_gradient_is_finite():

@@ -7,7 +7,7 @@ import pytest
 
 from tinytorch.dataloader import Compose, Normalize, RandomCrop, RandomHorizontalFlip
 from tinytorch.tensor import Tensor
-from tinytorch.testing import close
+from tinytorch.testing import close, raises
 
 
 def _batch(shape=(16, 3, 6, 7), seed=0):
@@ -116,12 +116,51 @@ def _offsets(images, crops, padding):
     return found
 
 
+def _crop(crop, x, make=RandomCrop):
+    """`crop(x)`; an IndexError (an offset past the last position where the window fits) fails naming which
+    range is wrong, told apart by `make`'s square window on square images."""
+    try:
+        return crop(x)
+    except IndexError as error:
+        try:
+            make(3, padding=1, seed=0)(np.zeros((60, 2, 5, 5), np.float32))
+            why = ("a square window on square images crops fine: the row and column ranges are swapped "
+                   "(the top row ranges over the padded height's positions, the left column over the padded "
+                   "width's)")
+        except IndexError:
+            why = ("an offset one past the last position where the window fits (rng.integers excludes its "
+                   "upper bound)")
+        raise AssertionError(f"RandomCrop({crop.size}, padding={crop.padding}) on {x.shape} raised "
+                             f"IndexError ({error}): {why}") from None
+
+
+class _SwappedRanges:
+    """Planted: stands in for a crop that draws the top row over the columns' range and the left column over
+    the rows' range. Such a crop reads past the edge (IndexError) where the two ranges differ, and only there;
+    elsewhere this one returns zeros of the crop's shape (only the IndexError matters to `_crop`)."""
+
+    def __init__(self, size, padding=0, seed=None):
+        self.size, self.padding = (size, size) if isinstance(size, int) else tuple(size), padding
+
+    def __call__(self, x):
+        (h, w), (ch, cw), p = x.shape[-2:], self.size, self.padding
+        rows, cols = h + 2 * p - ch + 1, w + 2 * p - cw + 1
+        if rows != cols:
+            raise IndexError(f"offset {max(rows, cols) - 1} is out of bounds for {min(rows, cols)} positions")
+        return np.zeros(x.shape[:-2] + (ch, cw), x.dtype)
+
+
+def test_crop_ranges_swapped_are_named():
+    planted = _SwappedRanges((3, 4), padding=1)
+    raises(AssertionError, lambda: _crop(planted, _batch((50, 2, 5, 7)), make=_SwappedRanges), "swapped")
+
+
 @pytest.mark.parametrize("shape,size,padding", [((200, 3, 6, 7), (4, 5), 2), ((200, 8, 8), 8, 1),
                                                 ((100, 2, 3, 5, 5), 3, 0), ((50, 1, 4, 4), 4, 0)])
 def test_crop_windows_and_offsets(shape, size, padding):
     x = _batch(shape, seed=1)
     before = x.copy()
-    crops = RandomCrop(size, padding=padding, seed=0)(x)
+    crops = _crop(RandomCrop(size, padding=padding, seed=0), x)
     ch, cw = (size, size) if isinstance(size, int) else size
     assert crops.shape == shape[:-2] + (ch, cw)
     offsets = _offsets(x, crops, padding)
@@ -139,7 +178,7 @@ def test_crop_windows_and_offsets(shape, size, padding):
 def test_crop_offsets_are_uniform_over_every_position_and_new_each_call():
     x = _batch((900, 1, 5, 6), seed=2)
     crop = RandomCrop(3, padding=1, seed=4)
-    first = crop(x)
+    first = _crop(crop, x)
     counts = Counter(_offsets(x, first, 1))  # padded 7 x 8: 5 x 6 = 30 positions, about 30 crops each
     missing = sorted({(r, c) for r in range(5) for c in range(6)} - set(counts))
     assert not missing, f"offsets never drawn: {missing[:8]} (rows 0..4 and columns 0..5: two ranges)"
@@ -155,7 +194,7 @@ def test_crop_padding_is_zeros():
 
 def test_crop_is_reproducible_and_validates_size():
     x = _batch()
-    assert np.array_equal(RandomCrop(4, 1, seed=3)(x), RandomCrop(4, 1, seed=3)(x))
+    assert np.array_equal(_crop(RandomCrop(4, 1, seed=3), x), RandomCrop(4, 1, seed=3)(x))
     with pytest.raises(ValueError, match="larger"):
         RandomCrop(9, padding=1)(x)
 

@@ -21,7 +21,7 @@ from tinytorch.spatial import (
     max_pool2d,
 )
 from tinytorch.tensor import Tensor
-from tinytorch.testing import close
+from tinytorch.testing import close, raises
 
 RNG = np.random.default_rng(2024)
 
@@ -104,6 +104,48 @@ def test_im2col_does_not_modify_its_input_and_keeps_float32():
 # --- conv2d ------------------------------------------------------------------------------------
 
 
+def check_conv_bias(conv) -> None:
+    """`conv(x, w, b)` minus `conv(x, w)` must be b[o] at every image and position of channel o. 4 output
+    channels of 2x2 = 4 positions, so a bias added along the positions runs; a failure names the axis."""
+    x, w, b = _arr(2, 1, 4, 4), _arr(4, 1, 3, 3), np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    plain = conv(Tensor(x), Tensor(w)).data
+    try:
+        added = conv(Tensor(x), Tensor(w), Tensor(b)).data - plain
+    except ValueError as error:
+        if "broadcast" not in str(error):
+            raise
+        raise AssertionError(f"conv2d with a bias (4,) on an output (2, 4, 2, 2) raised ValueError "
+                             f"({error}) and runs without it: the bias is added along the wrong axis; "
+                             f"bias[o] belongs to output channel o, axis 1") from None
+    if np.allclose(added, b.reshape(1, 1, 2, 2), atol=1e-5):
+        raise AssertionError("conv2d's bias [1, 2, 3, 4] runs over the 4 positions of each channel: it was "
+                             "added along the wrong axis (L of (N, O, L)); bias[o] belongs to output channel "
+                             "o, axis 1")
+    close(added, np.broadcast_to(b[None, :, None, None], added.shape), atol=1e-5,
+          what="conv2d with bias [1, 2, 3, 4] minus conv2d without: bias[o] at every position of channel o")
+
+
+def test_conv2d_adds_the_bias_per_output_channel():
+    check_conv_bias(conv2d)
+
+
+def _bias_along_the_positions(x, w, b=None, stride=1, padding=0):
+    """Planted: the package's conv2d without a bias, then the bias added over the positions (i, j)."""
+    out = conv2d(x, w, stride=stride, padding=padding)
+    return out if b is None else out + Tensor(b.data.reshape(1, 1, *out.shape[2:]))
+
+
+def _bias_on_the_last_axis(x, w, b=None, stride=1, padding=0):
+    """Planted: the bias (O,) added to (N, O, OH, OW) as it is, so NumPy aligns it with OW."""
+    out = conv2d(x, w, stride=stride, padding=padding)
+    return out if b is None else Tensor(out.data + b.data)
+
+
+@pytest.mark.parametrize("planted", [_bias_along_the_positions, _bias_on_the_last_axis])
+def test_a_bias_on_the_wrong_axis_is_named(planted):
+    raises(AssertionError, lambda: check_conv_bias(planted), "wrong axis")
+
+
 CONV_CASES = [  # x shape, w shape, stride, padding, bias
     ((2, 1, 5, 5), (1, 1, 3, 3), (1, 1), (0, 0), False),
     ((2, 3, 6, 7), (4, 3, 3, 2), (1, 1), (0, 0), True),
@@ -119,6 +161,8 @@ CONV_CASES = [  # x shape, w shape, stride, padding, bias
 def test_conv2d_matches_loops(ref, xs, ws, stride, padding, bias):
     x, w = _arr(*xs), _arr(*ws)
     b = _arr(ws[0]) if bias else None
+    if bias:
+        check_conv_bias(conv2d)  # a bias on the wrong axis is named before the values are compared
     out = conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
     want = ref.conv2d(x, w, b, stride, padding)
     assert out.dtype == np.float32, f"float32 in, float32 out: got {out.dtype}"
@@ -134,6 +178,7 @@ def test_conv2d_matches_loops_property(ref, c, o, h, w, k, s, p, seed):
         return
     rng = np.random.default_rng(seed)
     x, wt, b = rng.normal(size=(2, c, h, w)), rng.normal(size=(o, c, k, k)), rng.normal(size=o)
+    check_conv_bias(conv2d)
     out = conv2d(Tensor(x), Tensor(wt), Tensor(b), stride=s, padding=p)
     close(out, ref.conv2d(x.astype(np.float32), wt.astype(np.float32), b, (s, s), (p, p)), atol=1e-4,
           what=f"conv2d of x {x.shape}, w {wt.shape}, stride {s}, padding {p}")

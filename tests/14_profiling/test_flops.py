@@ -12,7 +12,15 @@ from tinytorch.attention import MultiHeadAttention, causal_mask
 from tinytorch.embeddings import Embedding
 from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
-from tinytorch.profiling import FLOP_RULES, count_flops, register_flops, trace
+from tinytorch.profiling import (
+    FLOP_RULES,
+    OpRecord,
+    count_flops,
+    profile_layers,
+    register_flops,
+    total_flops,
+    trace,
+)
 from tinytorch.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
 from tinytorch.tensor import Tensor
 from tinytorch.testing import raises
@@ -158,6 +166,38 @@ def test_unknown_ops_are_named_and_rules_can_be_added():
         assert count_flops(layer, Tensor(np.ones(4))) == 8
     finally:
         FLOP_RULES.pop("frobnicate_test", None)
+
+
+def record(op: str, layer: str, flops: int | None) -> OpRecord:
+    """A record as the tracer makes it: flops (and macs) None when no rule is registered for op."""
+    return OpRecord(op, layer, ((2, 3),), (2, 3), None if flops is None else 0, flops, 24, 24)
+
+
+@pytest.mark.parametrize("flops", [[7], [120, 10, 10, 60], [0, 5, 0, 3, 11]])
+def test_total_flops_adds_every_record_as_an_int(flops):
+    got = total_flops([record("add", f"layers.{i}", f) for i, f in enumerate(flops)])
+    assert got == sum(flops), f"records with FLOPs {flops}: got {got!r}, expected {sum(flops)}"
+    assert type(got) is int, f"a FLOP count is a Python int, got {type(got).__name__} {got!r}"
+    assert total_flops([]) == 0
+
+
+def test_total_flops_names_every_op_without_a_rule_before_summing():
+    records = [record("matmul", "layers.0", 120), record("frobnicate", "layers.1", None),
+               record("relu", "layers.1", 10), record("twiddle", "", None),
+               record("frobnicate", "layers.3", None), record("wobble", "head", None)]
+    err = raises(ValueError, lambda: total_flops(records), "frobnicate", "register_flops")
+    message = str(err)
+    missing = [op for op in ("twiddle", "wobble") if op not in message]
+    assert not missing, \
+        f"every op without a rule is named, not only the first: {missing} missing from {message!r}"
+    assert "layers.1" in message and "head" in message, f"each op's (first) layer is named: {message!r}"
+    raises(ValueError, lambda: total_flops([record("wobble", "layers.9", None)]), "wobble", "layers.9")
+
+
+def test_the_layer_report_refuses_an_op_without_a_rule():
+    layer = Sequential(Linear(4, 3, rng=0), Apply(lambda t: Tensor._op("frobnicate_report", t.data, t)))
+    x = np.ones((2, 4), np.float32)
+    raises(ValueError, lambda: profile_layers(layer, x, runs=1), "frobnicate_report", "register_flops")
 
 
 def test_counting_does_not_build_a_graph_or_change_the_output():

@@ -49,10 +49,33 @@ def test_ranks_are_the_tightest_interval_with_the_coverage(n, level):
     assert 1 - 2 * _tail(n, lo + 1) < level, f"n={n}: lo={lo} is not the tightest"
 
 
-def test_large_samples_use_exact_integers():
-    lo, hi = median_ci_ranks(2000)
+def check_ranks_of_2000(ranks) -> None:
+    """`ranks(2000)` must be (955, 1044); a power of two made a float (an overflow, or tails that underflow
+    to 0 and give crossing ranks) is named."""
+    try:
+        lo, hi = ranks(2000)
+    except OverflowError as error:
+        raise AssertionError(f"median_ci_ranks(2000) raised OverflowError ({error}): 2**2000 is past the "
+                             f"largest float (about 1.8e308), so a power of two was made a float; keep the "
+                             f"sums and the division exact (int / int)") from None
+    assert lo <= hi, f"n=2000: ranks ({lo}, {hi}) cross: every tail came out 0, as when 2**-2000 " \
+        "underflows to 0.0 in floating point; keep the sums and the division exact (int / int)"
     assert (lo, hi) == (955, 1044), f"n=2000: (955, 1044), got ({lo}, {hi}); 2**2000 overflows a float, so " \
         "keep the sums and the division exact (int / int)"
+
+
+def test_large_samples_use_exact_integers():
+    check_ranks_of_2000(median_ci_ranks)
+
+
+def _ranks_with_float_powers(n, level=0.95):
+    """Planted: as a search that divides by float(2 ** n): exact while 2 ** n fits in a float (n < 1024),
+    an OverflowError past that."""
+    return median_ci_ranks(n, level) if n < 1024 else float(2**n)
+
+
+def test_a_power_of_two_made_a_float_is_named():
+    raises(AssertionError, lambda: check_ranks_of_2000(_ranks_with_float_powers), "OverflowError", "float")
 
 
 def test_too_few_samples_and_bad_levels_are_errors():

@@ -74,10 +74,42 @@ class _NextPlusOne(Module):
         return Tensor(logits)
 
 
+WINDOWS = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = V = 4: a wrong axis runs
+
+
+def accuracy_on_windows(accuracy, model) -> float:
+    """`accuracy(model, WINDOWS)`; an argmax over the wrong axis of the (3, 4, 4) logits is named (on these
+    windows one over the positions scores 1/12, one over the flattened array 2/12, the right one 9/12)."""
+    axis = "the argmax runs over the vocabulary, the last axis of the (N, T, V) logits"
+    try:
+        got = accuracy(model, WINDOWS)
+    except ValueError as error:
+        if "broadcast" not in str(error):
+            raise
+        raise AssertionError(f"next_token_accuracy raised ValueError ({error}): the predictions do not line "
+                             f"up with the (3, 4) targets; {axis}") from None
+    wrong = {1 / 12: "the positions (axis 1)", 2 / 12: "the flattened array (no axis)"}
+    for value, over in wrong.items():
+        assert abs(got - value) > 1e-12, f"got {got}, what an argmax over {over} gives here: {axis}"
+    return got
+
+
+def _argmax_over_the_positions(model, windows):
+    """Planted: scores what an argmax over the positions (axis 1) of _NextPlusOne's logits scores on WINDOWS.
+    Its predictions are then [3, 0, 1, 2], [1, 2, 0, 0] and [3, 0, 0, 1] against the targets [1, 2, 3, 3],
+    [3, 0, 0, 1] and [2, 2, 3, 0]: one match in 12."""
+    return 1 / 12
+
+
+def test_an_argmax_over_the_positions_is_named():
+    raises(AssertionError, lambda: accuracy_on_windows(_argmax_over_the_positions, _NextPlusOne()),
+           "positions", "last axis")
+
+
 def test_next_token_accuracy_shifts_by_one_in_eval_mode_without_a_graph():
-    windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = V = 4
+    windows = WINDOWS
     model = _NextPlusOne().train()
-    got = next_token_accuracy(model, windows)
+    got = accuracy_on_windows(next_token_accuracy, model)
     assert model.seen.shape == (3, 4) and np.array_equal(model.seen, windows[:, :-1]), \
         f"the model reads columns 0 .. T-1 of the windows, got {model.seen.tolist()}"
     assert got == pytest.approx(9 / 12, abs=1e-12), \

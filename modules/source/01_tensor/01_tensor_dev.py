@@ -208,9 +208,24 @@ class Config:
 #
 # Read `__mul__` in the class with those three answers in mind; `/`, `-x`, `exp`, `log` and
 # `sqrt` are given too, written the same way. You write `+` and `-` (`"add"`, `"sub"`), and
-# `x ** p` (`"pow"`), whose derivative `p·x^(p-1)` needs `p`. The exponent is a plain number,
-# not a tensor that could receive a gradient, so it is not an input: it travels as a setting,
-# the way section 2 records `axis=1`, under the name its docstring gives.
+# `x ** p` (`"pow"`), whose contract asks more:
+#
+# **Powers, `x ** p`.** Every element raised to the power `p`, with NumPy's values (a negative
+# base to a fractional power is nan, as in NumPy).
+# - *Which exponents.* `p` is a real number: a Python `int` or `float`, or a NumPy scalar of
+#   either kind (`np.float32(0.5)`, `np.int64(3)`, or what `a.std()` returns for an array `a`).
+#   Anything else (a Tensor, an array, even one holding a single number, a list, a string,
+#   `None`, a complex number) raises a **`TypeError` whose message names the type it got** and
+#   says that the exponent must be a number. A Tensor exponent would need a gradient of its own
+#   (`x^p · ln x`), which this op does not record; a list or an array would make NumPy broadcast
+#   one exponent per element without a word.
+# - *Input or setting.* The derivative `p·x^(p-1)` needs `p`, but `p` is not a tensor that
+#   could receive a gradient, so it is not an input: it travels as a setting, the way section 2
+#   records `axis=1`, under the name the docstring gives.
+# - *Dtypes.* The result has the tensor's dtype (`_op` sees to that). The recorded exponent is
+#   a plain Python `int` or `float` of the same value, never a NumPy scalar: module 05 multiplies
+#   gradients by it, and a NumPy `float64` scalar promotes a `float32` array (a `float32` array
+#   times `np.float64(2.0)` is `float64`), where a Python number never does.
 #
 # **Broadcasting.** The binary ops `+ - * /` take two tensors whose shapes NumPy aligns from
 # the right; a dimension of size 1 (or a missing one) is stretched: `(256, 128) + (128,)` →
@@ -456,11 +471,14 @@ class Tensor:
         return Tensor._op("neg", -self.data, self)
 
     def __pow__(self, exponent: float) -> "Tensor":
-        """`self ** exponent` for a Python number; op `"pow"`, input `self`, ctx `exponent`
-        (section 4)."""
-        if isinstance(exponent, Tensor):
-            raise TypeError("Tensor ** Tensor is not supported: use a Python number as the exponent")
+        """`self ** exponent` for a real number, a Python or NumPy scalar (anything else: TypeError);
+        op `"pow"`, input `self`, ctx `exponent` as a Python number (section 4)."""
         ### BEGIN SOLUTION
+        if not isinstance(exponent, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Tensor ** {type(exponent).__name__} is not supported: the exponent must be a "
+                            "real number (a Python int or float, or a NumPy scalar)")
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()  # a Python number: no float64 promotion in module 05's gradient
         return Tensor._op("pow", self.data ** exponent, self, exponent=exponent)
         ### END SOLUTION
 
@@ -629,7 +647,7 @@ if __name__ == "__main__":
 
 # %% nbgrader={"grade": true, "grade_id": "test-arithmetic", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_arithmetic():
-    from tinytorch.testing import close
+    from tinytorch.testing import close, raises
     a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
     b = np.array([10.0, 20.0, 40.0], dtype=np.float32)
     binary = {"+": (lambda x, y: x + y, a + b), "-": (lambda x, y: x - y, a - b),
@@ -645,6 +663,21 @@ def test_unit_arithmetic():
         close(got, want, what=f"(2, 3) {name} (3,)")
         close(x, a, what=f"x after x {name} y (inputs must stay unchanged)")
         close(y, b, what=f"y after x {name} y (inputs must stay unchanged)")
+    x = Tensor(a.copy())  # pow: any real number as the exponent, a Python or a NumPy scalar
+    for p in (2, 0.5, -1.0, np.int64(3), np.float32(0.5), np.float64(-2.0)):
+        try:
+            got = x ** p
+        except TypeError as exc:
+            raise AssertionError(f"x ** {p!r}: {type(p).__name__} is a real number, an exponent to accept; "
+                                 f"got TypeError: {exc}") from None
+        close(got, a ** float(p), rtol=1e-6, what=f"x ** {p!r}")
+    for bad in (Tensor([2.0]), np.array([2.0]), np.array(2.0), [2], "2", None, 2j):
+        kind = type(bad).__name__
+        try:
+            raises(TypeError, lambda bad=bad: x ** bad, kind, "number")
+        except AssertionError as failure:
+            raise AssertionError(f"x ** {bad!r}: {kind} is not a real number, so the exponent is refused with a "
+                                 f"TypeError naming {kind!r} and saying it must be a number; {failure}") from None
     unary = {"-x": (lambda x: -x, -a), "x ** 2": (lambda x: x ** 2, a ** 2),
              "x ** 0.5": (lambda x: x ** 0.5, np.sqrt(a)), "x.exp()": (lambda x: x.exp(), np.exp(a)),
              "x.log()": (lambda x: x.log(), np.log(a)), "x.sqrt()": (lambda x: x.sqrt(), np.sqrt(a))}
@@ -852,6 +885,13 @@ def test_unit_op_path():
         assert len(cube._inputs) == 1, f"pow: the exponent is a setting (ctx `exponent=`), not an input; " \
             f"the output recorded {len(cube._inputs)} inputs"
         assert cube._ctx == {"exponent": 3}, f"pow must save the exponent as ctx `exponent`, got {cube._ctx}"
+        for p in (np.int64(3), np.float64(0.5)):
+            saved = (y ** p)._ctx.get("exponent")
+            assert saved == p, f"y ** {p!r}: the exponent saved must keep its value {p.item()!r}, got {saved!r}"
+            assert type(saved) in (int, float), \
+                (f"y ** {p!r}: the exponent is saved as the Python number it holds ({p.item()!r}), got {saved!r} "
+                 f"({type(saved).__name__}): module 05 multiplies gradients by it, and a NumPy float64 would "
+                 f"turn a float32 gradient into float64")
         for name in ("sum", "mean", "max"):
             ctx = getattr(y, name)(axis=1, keepdims=True)._ctx
             assert ctx == {"axis": 1, "keepdims": True}, f"{name} must save axis and keepdims, got {ctx}"

@@ -911,20 +911,24 @@ def test_unit_activation_rules():
         x, g = inputs()
         e = np.exp(x.data - x.data.max(axis=axis, keepdims=True))
         p = e / e.sum(axis=axis, keepdims=True)
+        want = np.zeros_like(p)
+        for k in range(p.shape[1 - axis]):  # the full Jacobian of each slice, as a reference
+            sl = (k, slice(None)) if axis == 1 else (slice(None), k)
+            jac = np.diag(p[sl]) - np.outer(p[sl], p[sl])
+            want[sl] = jac.T @ g[sl]
         try:
             (gx,) = softmax_backward(g, Tensor(p), x, axis=axis)
         except ValueError as error:
             raise AssertionError(f"softmax(axis={axis}) on a (2, 4) input: softmax_backward raised ValueError: {error}. "
                                  f"A reduction along axis {axis} must keep that axis (size 1) to broadcast back "
                                  f"against grad") from error
+        if np.shape(gx) == p.shape and not np.allclose(gx, want, atol=1e-5) and np.allclose(gx * p, want, atol=1e-5):
+            raise AssertionError(f"softmax(axis={axis}): the gradient lacks the factor s = out.data: multiplied by s "
+                                 f"element by element, it is the full Jacobian's result. Every term of "
+                                 f"∂L/∂xⱼ = Σᵢ gᵢ sᵢ (δᵢⱼ − sⱼ) carries sⱼ, the output at j itself")
         close(gx.sum(axis=axis), np.zeros(p.shape[1 - axis]), atol=1e-6,
               what=f"softmax(axis={axis}): the gradient must sum to 0 along axis {axis} (adding a constant to every "
               f"logit leaves softmax unchanged)")
-        want = np.zeros_like(p)
-        for k in range(p.shape[1 - axis]):  # the full Jacobian of each slice, as a reference
-            sl = (k, slice(None)) if axis == 1 else (slice(None), k)
-            jac = np.diag(p[sl]) - np.outer(p[sl], p[sl])
-            want[sl] = jac.T @ g[sl]
         close(gx, want, what=f"softmax(axis={axis}): the full Jacobian of each slice, transposed, times grad")
     x, g = inputs()
     close(relu_backward(g, Tensor(np.maximum(x.data, 0)), x)[0], [[0, 0, 3, 4], [-1, 0, 0, -2]], what="relu (given)")

@@ -697,7 +697,19 @@ class Compose:
 def test_unit_crop():
     imgs = np.random.default_rng(2).normal(size=(600, 2, 5, 7)).astype(np.float32)
     kept = imgs.copy()
-    crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
+    try:
+        crops = RandomCrop((3, 4), padding=1, seed=3)(imgs)
+    except IndexError as error:  # an offset past the last position: which range is wrong?
+        try:
+            RandomCrop(3, padding=1, seed=3)(np.zeros((60, 2, 5, 5), np.float32))
+            why = ("A square window on square images crops fine, so the row and column ranges are swapped: the top "
+                   "row ranges over the positions of the padded height (0..4 here), the left column over those of "
+                   "the padded width (0..5)")
+        except IndexError:
+            why = ("Even a square window on square images raises it, so an offset goes one past the last position "
+                   "where the window fits (rng.integers excludes its upper bound)")
+        raise AssertionError(f"RandomCrop((3, 4), padding=1) on images (2, 5, 7) (padded 7x9) raised IndexError: "
+                             f"{error}. {why}") from None
     assert np.array_equal(imgs, kept), "RandomCrop changed its input array"
     assert crops.shape == (600, 2, 3, 4), f"600 images (2, 5, 7) cropped to (3, 4): shape {crops.shape}, expected (600, 2, 3, 4)"
     padded = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)))

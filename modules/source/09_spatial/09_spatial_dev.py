@@ -403,6 +403,25 @@ def test_unit_conv2d():
           what="3x3 image, 2x2 kernel [[1, 2], [3, 4]] (35 at [0, 0]: the kernel's rows and columns swapped when "
                "flattened to (O, K); 23: the kernel flipped)")
     rng = np.random.default_rng(0)
+    # The bias alone: out with it minus out without it is bias[o] at every image and position of channel o.
+    # 4 output channels and 2x2 = 4 positions, so a bias added along the positions runs without an error.
+    xb, wb, bb = rng.normal(size=(2, 1, 4, 4)), rng.normal(size=(4, 1, 3, 3)), np.array([1.0, 2.0, 3.0, 4.0])
+    plain = conv2d(Tensor(xb), Tensor(wb)).data
+    try:
+        added = conv2d(Tensor(xb), Tensor(wb), Tensor(bb)).data - plain
+    except ValueError as error:
+        if "broadcast" not in str(error):
+            raise
+        raise AssertionError(f"conv2d of x (2, 1, 4, 4) with 4 filters and a bias (4,) raised ValueError ({error}), and "
+                             f"runs without the bias: the bias is added along the wrong axis. bias[o] belongs to "
+                             f"output channel o, axis 1 of (N, O, OH, OW), and of (N, O, L) before the reshape") from None
+    if not np.allclose(added, bb[None, :, None, None], atol=1e-5):
+        along = ("it runs over the 4 positions instead (the L axis of (N, O, L)): the bias was added along the wrong "
+                 "axis" if np.allclose(added, bb.reshape(1, 1, 2, 2), atol=1e-5) else
+                 f"got {np.round(added[0, :, 0, 0], 4).tolist()} over the channels at image 0, position (0, 0), and "
+                 f"{np.round(added[0, 0].ravel(), 4).tolist()} over the positions of channel 0 (expected 1 at each)")
+        raise AssertionError(f"conv2d's bias [1, 2, 3, 4] on 4 output channels of 2x2: out with the bias minus out "
+                             f"without it must be bias[o] at every image and position of channel o (axis 1); {along}")
     for shape, wshape, s, p, use_bias in [((2, 3, 7, 6), (4, 3, 3, 2), 1, 0, True),
                                           ((2, 3, 7, 6), (4, 3, 3, 3), 2, 1, True),
                                           ((3, 2, 8, 8), (5, 2, 2, 2), 2, 0, False),

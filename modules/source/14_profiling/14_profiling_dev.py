@@ -443,37 +443,50 @@ if __name__ == "__main__":
               f"MACs {r.macs:6,d}  FLOPs {r.flops:6,d}")
 
 # %% [markdown]
-# ## 5. `count_flops`
+# ## 5. `count_flops` and `total_flops`
 #
-# Now the count itself: trace one forward pass and sum the FLOPs of its records. Two things
-# make it trustworthy. An op without a rule (its record has `flops` None) raises a ValueError
-# naming the op and the layer, with the fix (`@register_flops`), instead of counting as 0. And
-# the count does not depend on the data, only on shapes, so one forward pass is enough; the
-# pass runs under `no_grad` so no graph is built.
+# Now the count itself: trace one forward pass and add up the FLOPs of its records. The count
+# does not depend on the data, only on shapes, so one forward pass is enough; it runs under
+# `no_grad`, so no graph is built. `count_flops(model, x)` does the tracing (given) and hands
+# the records to `total_flops(records)`, which you write; the per-layer report of section 9
+# calls `total_flops` too, for the same guarantee. Its contract:
+#
+# - It returns the total FLOPs of the records as a Python `int` (a FLOP count is a whole
+#   number: not a float, not a NumPy integer); no records cost 0.
+# - It never counts an op it cannot cost as 0 in silence. If any record's op has no FLOP rule,
+#   it raises a `ValueError` before returning anything. One run should show everything that is
+#   missing, so the message names **every** op that has no rule (an op that ran many times is
+#   named once), the layer each one ran in (for an op that ran in several, the first), and the
+#   fix: `@register_flops`.
+#
+# Which records those are is yours to find out: section 4 shows what the tracer stores for an
+# op whose name `FLOP_RULES` does not know.
 
 # %% nbgrader={"grade": false, "grade_id": "count-flops", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def _check_records(records: list[OpRecord]) -> None:
-    """A ValueError naming the first op that has no FLOP rule (given)."""
+def total_flops(records: list[OpRecord]) -> int:
+    """The FLOPs of traced records, an int; a ValueError names every op that has no FLOP rule."""
+    ### BEGIN SOLUTION
+    missing: dict[str, str] = {}  # op -> the layer it first ran in
     for r in records:
         if r.flops is None:
-            raise ValueError(f"count_flops: op {r.op!r} (in layer {r.layer or '<model>'!r}) has no FLOP "
-                             f"rule; register one with @register_flops({r.op!r}) in "
-                             "tinytorch.profiling's FLOP_RULES")
+            missing.setdefault(r.op, r.layer or "<model>")
+    if missing:
+        named = ", ".join(f"{op!r} (in layer {missing[op]!r})" for op in missing)
+        raise ValueError(f"count_flops: no FLOP rule for {named}; register each with "
+                         "@register_flops(name) in tinytorch.profiling's FLOP_RULES")
+    return int(sum(r.flops for r in records))
+    ### END SOLUTION
 
 
 def count_flops(model, x) -> int:
     """FLOPs of one forward pass `model(x)` (a multiply-add counts 2)."""
     tracer, _ = trace(model, x)
-    ### BEGIN SOLUTION
-    _check_records(tracer.records)
-    return int(sum(r.flops for r in tracer.records))
-    ### END SOLUTION
-
+    return total_flops(tracer.records)
 
 
 # %% [markdown]
-# ### Unit test: an MLP, attention and a LayerNorm, against hand counts
+# ### Unit test: `total_flops` on records, then an MLP, attention and a LayerNorm against hand counts
 
 # %% nbgrader={"grade": true, "grade_id": "test-count-flops", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_count_flops():
@@ -482,6 +495,39 @@ def test_unit_count_flops():
     from tinytorch.layers import Linear, Sequential
     from tinytorch.testing import raises
     from tinytorch.transformers import LayerNorm
+
+    def rec(op, layer, flops):  # a record as the tracer makes it (flops None: no rule for op)
+        return OpRecord(op, layer, ((2, 3),), (2, 3), None if flops is None else 0, flops, 24, 24)
+
+    # total_flops on records: every record counted, an int, nothing counted as 0 in silence
+    records = [rec("matmul", "layers.0", 120), rec("add", "layers.0", 10), rec("relu", "layers.1", 10),
+               rec("matmul", "layers.2", 60)]
+    got = total_flops(records)
+    assert got == 200, \
+        (f"total_flops of records with FLOPs [120, 10, 10, 60]: got {got}, expected 200, the sum over every record"
+         + (" (you counted only the first record)" if got == 120 else "")
+         + (" (you left out the first record)" if got == 80 else "")
+         + (" (you left out the last record)" if got == 140 else ""))
+    assert type(got) is int, \
+        f"total_flops returns a Python int (a FLOP count is a whole number), got {type(got).__name__} {got!r}"
+    assert total_flops([]) == 0, f"no records cost 0 FLOPs, got {total_flops([])!r}"
+    uncounted = [rec("matmul", "layers.0", 120), rec("frobnicate", "layers.1", None), rec("relu", "layers.1", 10),
+                 rec("twiddle", "", None), rec("frobnicate", "layers.3", None)]
+    try:
+        err = raises(ValueError, lambda: total_flops(uncounted), "frobnicate", "register_flops")
+    except AssertionError as failure:
+        cause = failure.__cause__
+        why = ("they were counted as 0 in silence" if cause is None else
+               "the sum reached them before any check did: find them before you add anything up"
+               if isinstance(cause, TypeError) and "NoneType" in str(cause) else "")
+        raise AssertionError(f"records 1, 3 and 4 are ops with no FLOP rule ('frobnicate', 'twiddle'): total_flops "
+                             f"must raise a ValueError naming them{f'; {why}' if why else ''}. {failure}") from None
+    message = str(err)
+    assert "twiddle" in message, \
+        (f"the ValueError names only part of what is missing: 'twiddle' (record 3) has no FLOP rule either. Name "
+         f"every op without a rule, so one run shows all the rules to write. Got: {message}")
+    assert "layers.1" in message, \
+        f"the ValueError names the layer where 'frobnicate' first ran ('layers.1'): got {message}"
     B = 6
     mlp = Sequential(Linear(64, 32, rng=0), ReLU(), Linear(32, 10, rng=0))
     expected = (2 * B * 64 * 32 + B * 32) + B * 32 + (2 * B * 32 * 10 + B * 10)  # matmul + bias, relu, ...
@@ -1010,7 +1056,7 @@ def _own_parameters(layer) -> int:
 
 def _group_records(records: list[OpRecord], layers: dict[str, object]) -> list[LayerStats]:
     """One LayerStats per layer that ran at least one op, in order of its first op."""
-    _check_records(records)
+    total_flops(records)  # the same guarantee as count_flops: an op without a FLOP rule raises
     ### BEGIN SOLUTION
     rows = {}  # layer name -> its LayerStats, in order of first op
     for r in records:

@@ -290,7 +290,16 @@ def test_unit_median_ci_ranks():
     for (n, level), expected in table.items():
         got = median_ci_ranks(n, level)
         assert tuple(got) == expected, f"median_ci_ranks({n}, {level}) = {got}, expected {expected}"
-    lo, hi = median_ci_ranks(2000)
+    try:
+        lo, hi = median_ci_ranks(2000)
+    except OverflowError as error:
+        raise AssertionError(f"median_ci_ranks(2000) raised OverflowError ({error}): 2^2000 is far past the largest "
+                             f"float (about 1.8e308, just under 2^1024), so a power of two made a float overflows. "
+                             f"Keep 2 ** n a Python int: int / int divides huge integers exactly") from None
+    assert lo <= hi, \
+        (f"n=2000: got ({lo}, {hi}), ranks that cross: every tail P(B <= lo) came out 0, as when 2^-2000 underflows "
+         f"to 0.0 in floating point (0.5 ** n, or a division by 2.0 ** n that became inf). Keep 2 ** n a Python int: "
+         f"int / int divides huge integers exactly")
     assert (lo, hi) == (955, 1044), f"n=2000 (exact big integers): got ({lo}, {hi}), expected (955, 1044)"
     raises(ValueError, lambda: median_ci_ranks(5), "5 samples")
     raises(ValueError, lambda: median_ci_ranks(20, 1.5), "level")
@@ -790,8 +799,19 @@ def test_unit_next_token_accuracy():
     from tinytorch.testing import raises
     windows = np.array([[0, 1, 2, 3, 3], [2, 3, 0, 0, 1], [1, 2, 2, 3, 0]])  # T = 4 positions, V = 4 tokens
     model = PredictNext(4).train()  # predicts (token + 1) mod 4 at every position
-    acc = next_token_accuracy(model, windows)
+    axis = ("the argmax runs over the vocabulary, the last axis of the (N, T, V) = (3, 4, 4) logits, and leaves one "
+            "prediction per window and position")
+    try:
+        acc = next_token_accuracy(model, windows)
+    except ValueError as error:
+        if "broadcast" not in str(error):
+            raise
+        raise AssertionError(f"next_token_accuracy on windows (3, 5) raised ValueError ({error}): the predictions "
+                             f"do not line up with the (3, 4) targets; {axis}") from None
     assert isinstance(acc, float), f"a Python float, got {type(acc).__name__}"
+    wrong = {1 / 12: "axis 1 (the positions)", 2 / 12: "no axis (the whole array flattened)"}
+    for value, over in wrong.items():
+        assert abs(acc - value) > 1e-12, f"got {acc}, what an argmax over {over} gives here: {axis}"
     assert abs(acc - 9 / 12) < 1e-12, f"9 of the 12 next tokens are '(previous + 1) mod 4': got {acc}, expected " \
         f"{9 / 12} (the prediction at position t, the argmax over the vocabulary axis, the last one, is " \
         "compared with column t + 1)"
