@@ -374,11 +374,11 @@ def _unchanged_on_failure(course: Path, names: list[str]):  # -> Iterator[None]
                 saved.append((live, copy))
     try:
         yield
-    except BaseException:
+    except BaseException as failure:  # a failed step, Ctrl-C: put everything back, then go on failing
         for live, copy in saved:
             shutil.rmtree(live, ignore_errors=True)
             shutil.copytree(copy, live, symlinks=True)
-        raise
+        raise failure
     finally:
         for _, copy in saved:
             shutil.rmtree(copy, ignore_errors=True)

@@ -231,7 +231,7 @@ def prune_within_budget(ns, rng):
     sparsity, epochs = float(rng.uniform(0.5, 0.95)), _size(rng, 2, 4)
     mask = ns["prune_within_budget"](model, x, y, sparsity, epochs=epochs, seed=int(rng.integers(0, 100)))
     weights = ns["prunable_weights"](model)
-    zeros = sum(int(np.count_nonzero(w.data == 0)) for _, w in weights)
+    zeros = sum(int(np.sum(w.data == 0)) for _, w in weights)
     masked = sum(keep.size - int(keep.sum()) for _, _, keep in mask.entries)
     return {"zeros": zeros, "mask_is_final": masked == zeros and all(np.all(w.data[~k] == 0) for _, w, k in mask.entries),
             "within_budget": counter.seen <= epochs * len(x),
