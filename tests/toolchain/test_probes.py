@@ -24,20 +24,19 @@ def _graded_ids(module) -> set[str]:
 @pytest.mark.parametrize("module", WITH_PROBES, ids=lambda m: m.number)
 def test_every_graded_cell_has_probes_whose_values_depend_on_the_drawn_inputs(tmp_path, module):
     """Two seeds, the reference's own code: each graded cell has at least one value that changes
-    with the seed (an answer that does not could be written down in advance), and the same seed
-    gives the same values (the reference and the student run in separate processes)."""
+    with the seed (an answer that does not could be written down in advance). That one seed gives
+    the same values in two processes is what grading the reference with full points proves
+    (tests/toolchain/test_grading.py)."""
     table = probes.load(probes.probe_file(REPO, module)).PROBES
     graded = _graded_ids(module)
     assert set(table) == graded, f"graded cells without probes: {graded - set(table)}"
     dest = grading_package(REPO, module.number, tmp_path / "grading")
     runs = []
-    for seed in (1, 2, 1):
+    for seed in (1, 2):
         plan = probes.plan(REPO, module, seed)
         run = run_cells(dest, reference_cells(REPO, module), timeout=120, plan=plan)
         assert all(e["ok"] for e in run.probes) and len(run.probes) == len(plan.run), run.probes
         runs.append({(e["grade_id"], e["probe"]): probes.values(e) for e in run.probes})
-    for key, values in runs[0].items():
-        assert probes.compare(values, runs[2][key]) is None, f"probe {key[1]}: two runs of one seed differ"
     for gid, names in table.items():
         moved = [n for n in names if probes.compare(runs[0][gid, n], runs[1][gid, n], (0, 0)) is not None]
         assert moved, f"{gid}: no probe's values depend on the drawn inputs ({names})"

@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import traceback
+import types
 
 
 class CellTimeout(BaseException):
@@ -149,7 +150,15 @@ def main(argv: list[str]) -> int:
     fd = int(argv[argv.index("--results-fd") + 1])
     with open(cells_path, encoding="utf-8") as f:
         job = json.load(f)
-    namespace = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+    # A probe run defines the module as an import would (its demos under `if __name__ ==
+    # "__main__":` do not run); a grading run runs every cell as a notebook kernel would.
+    # The namespace is a registered module's, as in a kernel: dataclasses and typing look classes'
+    # modules up in sys.modules.
+    name = str(job.get("module_name") or "__main__")
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    namespace = module.__dict__
+    namespace.update(__builtins__=builtins, __doc__=None)
     sys.argv = [job.get("filename", "notebook")]
     files: dict[str, list[str]] = {}
     with open(fd, "a", encoding="utf-8", closefd=False) as out:
@@ -157,7 +166,7 @@ def main(argv: list[str]) -> int:
             remember_source(files, cell["source"], cell["filename"])
             result: dict = {"index": index, "ok": True}
             buffer = Kept()
-            namespace["__name__"] = "__main__"  # graded cells run their tests under this guard
+            namespace["__name__"] = name  # graded cells run their tests under `if __name__ == "__main__":`
             try:
                 with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), \
                         time_limit(timeout):

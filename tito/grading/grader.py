@@ -298,9 +298,10 @@ def run_cells(dest: Path, cells: list[_Cell], *, timeout: float = DEFAULT_CELL_T
     (dest / "work").mkdir(exist_ok=True)
     shutil.copy2(RUNNER, dest / RUNNER_NAME)
     job = {"cells": [{"source": c.source, "filename": c.filename} for c in cells]}
-    if plan is not None:
+    if plan is not None:  # the module's definitions, as an import would run them, then the probes
         shutil.copy2(plan.file, dest / PROBES_NAME)
         job["probes"] = plan.job(str(dest / PROBES_NAME))
+        job["module_name"] = "__tito_probed__"
     (dest / "cells.json").write_text(json.dumps(job), encoding="utf-8")
     steps = max(len(cells), 1) + (len(plan.run) if plan else 0)
     budget = overall if overall is not None else timeout * steps + 60
