@@ -356,6 +356,20 @@ def _where(result: dict, cell: _Cell) -> str:
     return f" (line {line})" if cell.number is None else f" (cell {cell.number}, line {line})"
 
 
+_expected: dict[tuple, Run] = {}  # reference runs of this process, by what determines them
+
+
+def reference_run(repo: Path, module: Module, dest: Path, plan: probes.Plan, timeout: float,
+                   unsafe: bool) -> Run:
+    """The reference's probe values for `plan` (computed once per process for the same sources and
+    seed: grading many files with one seed, as tests and nbgrader's autograde do, runs it once)."""
+    cells = reference_cells(repo, module)
+    key = (module.number, plan.seed, unsafe, plan.file.read_bytes(), tuple(c.source for c in cells))
+    if key not in _expected:
+        _expected[key] = run_cells(dest, cells, timeout=timeout, plan=plan, unsafe=unsafe)
+    return _expected[key]
+
+
 def _cell_points(cell: _Cell, result: dict | None, failed: list[str], report: GradeReport) -> None:
     gid = cell.meta.get("grade_id", f"<cell at line {cell.line}>")
     worth = float(cell.meta.get("points", 0))
@@ -406,8 +420,7 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
         grading_package(repo, module.number, dest)
         failed: dict[str, list[str]] = {}
         if plan is not None:  # the reference first: nothing of the student's has run yet
-            expected = run_cells(dest, reference_cells(repo, module), timeout=timeout, plan=plan,
-                                 unsafe=unsafe)
+            expected = reference_run(repo, module, dest, plan, timeout, unsafe)
             # a run of its own, so that a crash among the test cells cannot take the probes with it
             mine = run_cells(dest, definition_cells(cells), timeout=timeout, overall=overall, plan=plan,
                              unsafe=unsafe)

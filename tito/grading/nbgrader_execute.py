@@ -28,7 +28,6 @@ from tito.grading import grader, probes
 from tito.registry import MODULES
 
 REPO_ENV, SEED_ENV, UNSAFE_ENV = "TITO_REPO", "TITO_PROBE_SEED", "TITO_UNSAFE"
-_reference_runs: dict[tuple[str, int], grader.Run] = {}
 
 
 def _module(notebook: str):
@@ -72,14 +71,11 @@ class JailedExecute(NbGraderPreprocessor):
         with tempfile.TemporaryDirectory(prefix="tito-autograde-") as tmp:
             dest = grader.grading_package(repo, module.number, Path(tmp) / "grading")
             failed: dict[str, list[str]] = {}
-            if plan is not None:
-                key = (module.number, seed)
-                if key not in _reference_runs:  # once per autograde: the same for every student
-                    _reference_runs[key] = grader.run_cells(dest, grader.reference_cells(repo, module),
-                                                            timeout=timeout, plan=plan, unsafe=unsafe)
+            if plan is not None:  # (the reference's run: once per autograde, the seed is the same for all)
+                expected = grader.reference_run(repo, module, dest, plan, timeout, unsafe)
                 mine = grader.run_cells(dest, grader.definition_cells(cells), timeout=timeout, plan=plan,
                                         unsafe=unsafe)
-                failed = probes.verdicts(plan, mine.probes, _reference_runs[key].probes, mine.ended)
+                failed = probes.verdicts(plan, mine.probes, expected.probes, mine.ended)
             run = grader.run_cells(dest, cells, timeout=timeout, unsafe=unsafe)
         self._write_outputs(nb, cells, run, failed)
         if run.crash:
