@@ -186,6 +186,20 @@ def test_autograde_refuses_a_submission_without_the_notebook_before_nbgrader_run
         assert result.exit_code == 1 and said in result.output, result.output
 
 
+def test_autograde_refuses_without_a_jail_and_says_why(tmp_path, monkeypatch):
+    from tito.grading import jail
+
+    course = _generated(tmp_path)
+    (course / "submitted" / "ann" / "01_tensor").mkdir(parents=True)
+    (course / "submitted" / "ann" / "01_tensor" / "01_tensor.ipynb").write_text("{}")
+    monkeypatch.setattr(jail, "problem", lambda: "bubblewrap (bwrap) is not installed")
+    result = CliRunner().invoke(cli.app, ["nbgrader", "autograde", "01", "--course", str(course)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "graded only in a jail, and none can be made here: bubblewrap (bwrap) is not installed" in text
+    assert "--unsafe" in text and "Autograded" not in text
+
+
 def test_the_course_is_found_from_a_folder_inside_it(tmp_path, monkeypatch):
     course = _generated(tmp_path)
     (course / "submitted" / "ann" / "01_tensor").mkdir(parents=True)

@@ -13,6 +13,7 @@ from tito.cli.base import new_app, root, written_module
 from tito.console import esc
 from tito.course.edition import is_student_edition
 from tito.errors import TitoError
+from tito.grading import jail
 from tito.grading import nbgrader_course as course_
 from tito.registry import Module, available
 
@@ -201,6 +202,7 @@ def autograde(
     modules, where = _modules(numbers, all_, course_.collected_modules, course, "autograde")
     for module in modules:
         course_.check_autograde(where, module, student)  # every refusal before the first nbgrader run
+    jail.require(unsafe)
     failed = []
     for module in modules:  # one module that nbgrader cannot grade does not stop the others
         try:

@@ -406,10 +406,7 @@ def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAUL
         what = "is a folder, not a module file" if source.is_dir() else "does not exist"
         raise TitoError(f"{source} {what}.",
                         f"Pass the module file, e.g. {module.source.as_posix()}.")
-    why_not = None if unsafe else jail.problem()
-    if why_not:
-        raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
-                        jail.UNSAFE_HELP)
+    jail.require(unsafe)
     cells, missing = plan_cells(repo, module, source)
     _check_module(module, source, cells)
     report = GradeReport(module.number, str(source), jailed=not unsafe)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tito.errors import TitoError
 from tito.run.watch import grace, head_and_tail, kill_group
 
 NOBODY = 65534
@@ -104,6 +105,14 @@ def problem() -> str | None:
         why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         return f"bubblewrap could not make a jail here: {why}"
     return None
+
+
+def require(unsafe: bool = False) -> None:
+    """Refuse to grade student code where no jail can be made, unless `unsafe`, saying why."""
+    why_not = None if unsafe else problem()
+    if why_not:
+        raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
+                        UNSAFE_HELP)
 
 
 def _plain_env() -> dict[str, str]:

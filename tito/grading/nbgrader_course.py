@@ -580,10 +580,7 @@ def autograde(repo: Path, course: Path, module: Module, student: str | None = No
 
     course = Path(course).resolve()
     check_autograde(course, module, student)
-    why_not = None if unsafe else jail.problem()
-    if why_not:
-        raise TitoError(f"Student code is graded only in a jail, and none can be made here: {why_not}.",
-                        jail.UNSAFE_HELP)
+    jail.require(unsafe)
     forget_scores(course, module, student)
     args = ["autograde", assignment(module), "--force",
             *(f"--Autograde.autograde_preprocessors={step}" for step in AUTOGRADE_STEPS)]
