@@ -31,7 +31,7 @@ class Command:
     @property
     def anchor(self) -> str:
         """The anchor MyST gives the command's heading (`tito module start` -> tito-module-start)."""
-        return "-".join(("tito", *self.path)).lower()
+        return re.sub(r"[^a-z0-9]+", "-", " ".join(("tito", *self.path)).lower())
 
 
 def walk(root: Any) -> list[Command]:
