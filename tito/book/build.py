@@ -47,11 +47,13 @@ def config(student: bool) -> dict:
                  "use_multitoc_numbering": False},
         "launch_buttons": {"thebe": False},
         "sphinx": {
-            "extra_extensions": ["sphinx-mathjax-offline"],
+            "extra_extensions": ["sphinx-mathjax-offline", "tito.book.sphinx_offline"],
             "config": {
                 "mathjax_path": MATHJAX,
                 "myst_heading_anchors": 3,
                 "html_show_sourcelink": True,
+                "html_show_search_summary": False,  # summaries fetch() pages: refused from file://
+                "html_context": {"default_mode": "auto"},  # the theme's light/dark switch starts set
                 "html_theme_options": {"search_bar_text": "Search the book...",
                                        "show_navbar_depth": 1, "use_download_button": False,
                                        "use_fullscreen_button": False},
