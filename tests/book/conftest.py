@@ -38,7 +38,8 @@ def book(edition: Path) -> Path:
     """The student edition's built book: the folder holding index.html."""
     if importlib.util.find_spec("jupyter_book") is None:
         pytest.skip("jupyter-book is not installed: `make book-test` installs the book extra")
-    _tito("book", "build", cwd=edition)
+    done = _tito("book", "build", cwd=edition)
+    (edition / "_build" / "book-build.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     site = edition / "_build" / "book"
     assert (site / "index.html").is_file()
     return site

@@ -30,8 +30,9 @@ class Command:
 
     @property
     def anchor(self) -> str:
-        """The anchor MyST gives the command's heading (`tito module start` -> tito-module-start)."""
-        return re.sub(r"[^a-z0-9]+", "-", " ".join(("tito", *self.path)).lower())
+        """The anchor MyST links by (`tito module start` -> tito-module-start; an underscore stays,
+        though the HTML id Sphinx writes for it has a hyphen)."""
+        return "-".join(("tito", *self.path)).lower()
 
 
 def walk(root: Any) -> list[Command]:
