@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 export PIP_NO_INPUT := 1
 
-.PHONY: demo test lint check stress oracle bench clean
+.PHONY: demo test lint check stress oracle bench clean book book-test chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ $(VENV)/.oracle: | $(VENV)/.dev
 $(VENV)/.instructor: pyproject.toml | $(VENV)/.dev
 	@if $(PIP) install -e '.[dev,instructor]'; then echo "instructor: nbgrader installed"; \
 	else echo "instructor: nbgrader could not be installed; the nbgrader tests will be skipped"; fi
+	@touch $@
+
+# The course as a book (tito/book/): jupyter-book 1.x, MathJax served locally, and the websocket
+# client the browser tests drive Chromium with, all from the package index.
+$(VENV)/.book: pyproject.toml | $(VENV)/.dev
+	@if $(PIP) install -e '.[dev,book]'; then echo "book: jupyter-book installed"; \
+	else echo "book: jupyter-book could not be installed; make book will say so"; fi
 	@touch $@
 
 # Completing a module runs its pytest suite, so the demo needs the test tools (dev extras) too.
@@ -92,5 +99,24 @@ bench: $(VENV)/.oracle
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bpe.py
 
+# The book: _build/book/index.html (open it from disk). In a student edition it shows the module
+# files as released, hints folded one level at a time, and no solution.
+book: $(VENV)/.book
+	$(BIN)/tito book build
+
+# Debian's Chromium for the book's browser tests. Installing needs root and apt-get; without them
+# (or if the install fails) the browser tests skip and say why.
+chromium:
+	@if command -v chromium >/dev/null; then echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "chromium: not installed, and installing it needs root and apt-get; the browser tests will skip"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "chromium: apt-get install failed; the browser tests will skip"; fi
+
+# The book's tests (marked `book`; not part of `make test` yet): one student edition released and
+# its book built per run, then offline, links, leaks and headless Chromium checks (tests/book/).
+book-test: $(VENV)/.book chromium
+	$(BIN)/python -m pytest -q -m book tests/book
+
 clean:
-	rm -rf $(VENV) .tito .pytest_cache
+	rm -rf $(VENV) .tito .pytest_cache _build

@@ -114,7 +114,13 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(config, items):
     """Slow tests (journeys, mutation, milestones) first, in their own order, so that in parallel
     runs they start at once while the fast suites fill the gaps. Run serially, the order of the
-    checks is all it changes. Under `make stress`, only the property tests run."""
+    checks is all it changes. Under `make stress`, only the property tests run. The book's tests
+    (marked `book`) run only when `-m` names them (`make book-test`)."""
+    if "book" not in (config.option.markexpr or ""):
+        kept = [item for item in items if item.get_closest_marker("book") is None]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+            items[:] = kept
     if int(os.environ.get(STRESS_RUNS) or 0) > 0:
         kept = [item for item in items if _is_property_test(getattr(item, "obj", None))]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])

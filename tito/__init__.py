@@ -9,6 +9,7 @@ Rooms, each one concern; a room imports only from the rooms listed above it
     run/       child processes: inline tests, pytest, milestones, mutants; the pipeline of
                `tito module complete` and the checks of `tito system doctor`
     grading/   a student's file graded in isolation: tito's own runner and the nbgrader course
+    book/      the course as an offline website: pages from the modules, docs, milestones and CLI
     cli/       the commands: arguments in, rendering out
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 TITO = Path(__file__).resolve().parents[2] / "tito"
 SHARED = {"registry", "errors", "console"}  # used by every room; nothing of tito below them
-ROOMS = ["state", "course", "run", "grading", "cli"]  # each may import from the ones before it
+ROOMS = ["state", "course", "run", "grading", "book", "cli"]  # each may import from the ones before it
 
 
 def _tito_imports(path: Path) -> set[str]:

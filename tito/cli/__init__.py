@@ -11,6 +11,7 @@ import typer
 from tito import __version__
 from tito.cli import (
     benchmark,
+    book,
     checkpoint,
     dev,
     export,
@@ -34,6 +35,7 @@ app.add_typer(release.app, name="release")
 app.add_typer(benchmark.app, name="benchmark")
 app.add_typer(dev.app, name="dev")
 app.add_typer(nbgrader.app, name="nbgrader")
+app.add_typer(book.app, name="book")
 app.command("export")(export.export)
 app.command("hint")(hint.hint)
 app.command("grade")(grade.grade)

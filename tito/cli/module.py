@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tito import console
+from tito.book import paths as book_paths
 from tito.cli import render
 from tito.cli.base import (
     DEFAULT_TIMEOUT,
@@ -85,6 +86,9 @@ def start(number: ModuleArg) -> None:
     source = found.source.as_posix()
     notebook_file = source[:-3] + ".ipynb"
     console.say(f"File: {esc(str(base / found.source))}")
+    page = book_paths.html(base, book_paths.chapter(found))
+    built = "" if page.is_file() else " (not built yet: `make book` builds the course's book)"
+    console.say(f"Chapter: {esc(str(page))}{esc(built)}")
     console.say("\nEdit it in any editor (cells start with `# %%`), or open it as a notebook:")
     console.say(f"  jupytext --set-formats ipynb,py:percent {source}   # pair a notebook with the file")
     if shutil.which("jupyter") and importlib.util.find_spec("jupyterlab"):
