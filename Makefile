@@ -56,10 +56,11 @@ demo: $(VENV)/.dev
 # Tests run in parallel workers (pytest-xdist: one per core, at most 4). tests/conftest.py keeps
 # the student journey's file in one worker, in order, and starts the slow tests first.
 PYTEST_WORKERS ?= auto
-test: $(VENV)/.dev $(VENV)/.oracle $(VENV)/.instructor
+test: $(VENV)/.dev $(VENV)/.oracle $(VENV)/.instructor $(VENV)/.book chromium
 	$(BIN)/ruff check .
 	$(BIN)/tito export --check
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4
+	$(BIN)/python -m pytest -q -m book tests/book
 
 # The developers' inner loop (docs/DEVELOPING.md). `make check NN=13`: lint, the package is current,
 # module 13's own tests and tests/13_transformers against its staged export (`tito module test`),
@@ -113,8 +114,9 @@ chromium:
 	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		|| echo "chromium: apt-get install failed; the browser tests will skip"; fi
 
-# The book's tests (marked `book`; not part of `make test` yet): one student edition released and
-# its book built per run, then offline, links, leaks and headless Chromium checks (tests/book/).
+# The book's tests (marked `book`; `make test` runs them after the rest, in one process so that the
+# book is built once): one student edition released and its book built, then offline, links, leaks
+# and headless Chromium checks (tests/book/).
 book-test: $(VENV)/.book chromium
 	$(BIN)/python -m pytest -q -m book tests/book
 
