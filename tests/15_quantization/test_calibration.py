@@ -84,6 +84,50 @@ def _kept_bytes(value, seen=None):
     return 0
 
 
+def check_range_grows(calibrator_class) -> None:
+    """min and max (p = 100) of a batch in [-1, 1], then one in [-100, 100], must be about (-100, 100); a
+    summary whose range the first batch fixed is named, whether it clips or crashes on the wider batch."""
+    cal = calibrator_class(100.0, memory=1024)
+    cal.observe(np.linspace(-1.0, 1.0, 1001))
+    wider = "values beyond the first batch's range must be counted where they are: the summary has to grow"
+    try:
+        cal.observe(np.linspace(-100.0, 100.0, 1001))
+    except (ValueError, IndexError) as error:
+        raise AssertionError(f"observe raised {type(error).__name__} ({error}) on a batch in [-100, 100] "
+                             f"after one in [-1, 1]: {wider}") from None
+    lo, hi = cal.range()
+    assert lo <= hi, f"p = 100: range() = ({lo:.4g}, {hi:.4g}), lo above hi"
+    assert hi >= 99.5 and lo <= -99.5, \
+        f"p = 100, [-1, 1] then [-100, 100]: range() = ({lo:.4g}, {hi:.4g}) (the first batch's); {wider}"
+
+
+class _FixedByTheFirstBatch(StreamingCalibrator):
+    """Planted: a histogram on the first batch's range; later values beyond it go into the end bins."""
+
+    def observe(self, x):
+        values = np.asarray(x, dtype=np.float64).ravel()
+        if self.count == 0:
+            self.edges = np.linspace(values.min(), values.max(), 1025)
+            self.counts = np.zeros(1024, np.int64)
+        self.counts += np.histogram(np.clip(values, self.edges[0], self.edges[-1]), self.edges)[0]
+        self.count += values.size
+
+    def range(self):
+        below = np.cumsum(self.counts)
+        centres = (self.edges[:-1] + self.edges[1:]) / 2
+        at = [np.searchsorted(below, f * (self.count - 1), side="right") for f in (1 - self.percentile / 100,
+                                                                                 self.percentile / 100)]
+        return float(centres[at[0]]), float(centres[min(at[1], 1023)])
+
+
+def test_the_range_grows_past_the_first_batch():
+    check_range_grows(StreamingCalibrator)
+
+
+def test_a_range_fixed_by_the_first_batch_is_named():
+    raises(AssertionError, lambda: check_range_grows(_FixedByTheFirstBatch), "first batch", "grow")
+
+
 @pytest.mark.parametrize("memory", [512, 2048])  # 512: the smallest the contract allows
 @pytest.mark.parametrize("p", [99.99, 99.0, 90.0, 60.0, 100.0])
 @pytest.mark.parametrize("data", ["normal", "drift", "one-sided", "heavy", "relu", "spiky"])

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from tinytorch.activations import ReLU, Tanh
-from tinytorch.compression import low_rank_approximate, parameter_count, structured_prune, unit_importance
+from tinytorch.compression import (
+    low_rank_approximate,
+    parameter_count,
+    slice_inputs,
+    structured_prune,
+    unit_importance,
+)
 from tinytorch.layers import Dropout, Linear, Sequential
 from tinytorch.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
 from tinytorch.tensor import Tensor
@@ -76,6 +82,32 @@ def test_importance_is_the_l1_norm_of_each_unit():
     assert got.tolist() == [3.0, 4.0], f"L1 norm of each filter, (3, 4): got {got.tolist()}"
 
 
+def check_rows_after_a_flatten(slicer) -> None:
+    """Channels 1 and 3 of 4 channels of 2 values each: rows 2, 3, 6, 7 of the next Linear; rows taken every
+    4th (interleaved channels) are named."""
+    nxt = Linear(8, 2, rng=0)
+    nxt.weight.data[...] = np.arange(16.0).reshape(8, 2)
+    rows = [round(v / 2) for v in slicer(nxt, np.array([1, 3]), 4).weight.data[:, 0].tolist()]
+    assert rows == [2, 3, 6, 7], \
+        f"channels 1 and 3 of 4 after a Flatten, each 2 consecutive inputs: rows 2, 3, 6, 7, got rows {rows}"
+
+
+def _interleaved(layer, keep, channels):
+    """Planted: channel c read as inputs c, c + channels, ... (every `channels`-th input)."""
+    rows = (np.asarray(keep)[:, None] + channels * np.arange(layer.in_features // channels)).ravel()
+    sliced = Linear(rows.size, layer.out_features, rng=0)
+    sliced.weight.data = layer.weight.data[rows]
+    return sliced
+
+
+def test_a_linear_after_a_flatten_reads_consecutive_rows():
+    check_rows_after_a_flatten(slice_inputs)
+
+
+def test_interleaved_channels_are_named():
+    raises(AssertionError, lambda: check_rows_after_a_flatten(_interleaved), "consecutive", "[1, 5, 3, 7]")
+
+
 def test_at_least_one_unit_stays_and_outputs_are_never_pruned():
     model = Sequential(Linear(4, 2, rng=0), ReLU(), Linear(2, 3, rng=1))
     small = structured_prune(model, 0.9)
@@ -124,6 +156,45 @@ def test_structured_prune_names_layers_it_does_not_know():
     transformers = pytest.importorskip("tinytorch.transformers")
     gpt = transformers.GPT(10, 8, 1, 2, 4, rng=0)
     raises(TypeError, lambda: structured_prune(gpt, 0.5), "Sequential", "GPT")
+
+
+def _wrong_products(weight):
+    """What two factors multiply to when the singular values go on both sides, or V^T's columns are taken."""
+    left, sigma, right_t = np.linalg.svd(np.float64(weight), full_matrices=False)
+    both_sides = "U·S²·V^T: the singular values applied on both sides (each takes sqrt(sigma))"
+    return {both_sides: (left * sigma**2) @ right_t,
+            "U·S·V, the columns of V^T: the right singular vectors are its rows": (left * sigma) @ right_t.T}
+
+
+def check_full_rank_product(approximate) -> None:
+    """At full rank the two weights must multiply to the weight; a product with the singular values on both
+    sides (U·S²·V^T) or with V^T's columns (U·S·V) is named."""
+    layer = Linear(10, 6, rng=2)
+    two = approximate(layer, 6)
+    a, b = two.layers[0].weight.data.astype(np.float64), two.layers[1].weight.data.astype(np.float64)
+    assert a.shape == (10, 6) and b.shape == (6, 6), f"(10, 6) and (6, 6), got {a.shape}, {b.shape}"
+    for what, product in _wrong_products(layer.weight.data).items():
+        assert not np.allclose(a @ b, product, atol=1e-4), f"full rank: the two weights multiply to {what}"
+    close(a @ b, layer.weight.data, atol=1e-4, what="full rank: the two weights multiply to the weight")
+
+
+def _planted(which):
+    """Planted: two layers whose weights multiply to the `which`-th wrong product (the second: identity)."""
+    def approximate(linear, rank):
+        first, second = Linear(linear.in_features, rank, bias=False, rng=0), Linear(rank, rank, rng=0)
+        first.weight.data = list(_wrong_products(linear.weight.data).values())[which].astype(np.float32)
+        second.weight.data = np.eye(rank, dtype=np.float32)
+        return Sequential(first, second)
+    return approximate
+
+
+def test_the_full_rank_product_is_the_weight():
+    check_full_rank_product(low_rank_approximate)
+
+
+@pytest.mark.parametrize("which, fragment", [(0, "both sides"), (1, "its rows")])
+def test_a_wrong_factor_product_is_named(which, fragment):
+    raises(AssertionError, lambda: check_full_rank_product(_planted(which)), "multiply to", fragment)
 
 
 def test_low_rank_matches_numpy_svd_and_improves_with_rank():

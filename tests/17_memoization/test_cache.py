@@ -46,6 +46,38 @@ def test_many_single_updates_equal_one_concatenation_and_never_reallocate():
     assert k_all.dtype == np.float32
 
 
+def check_second_update_goes_after(cache_class) -> None:
+    """An update of 1 after one of 3 lands at row 3 and leaves rows 0..2; one written at row 0 is named."""
+    cache = cache_class(1, 1, 6, 2)
+    first = np.arange(6, dtype=np.float32).reshape(1, 1, 3, 2)
+    cache.update(Tensor(first), Tensor(-first))
+    new = np.full((1, 1, 1, 2), 9.0, np.float32)
+    k_all, _ = cache.update(Tensor(new), Tensor(-new))
+    assert np.array_equal(k_all.data[:, :, :3], first), \
+        ("update 2 changed rows 0..2, which hold the 3 positions stored before it: its new row goes after "
+         "them, at row 3" + (" (its keys are at row 0)" if np.all(k_all.data[:, :, 0] == 9.0) else ""))
+    close(k_all, np.concatenate([first, new], axis=2), what="keys after 3 + 1 positions")
+
+
+class _WritesAtZero(KVCache):
+    """Planted: every update writes from row 0."""
+
+    def update(self, k, v):
+        k, v = self._check(k, v)
+        n = k.shape[2]
+        self.keys[:, :, :n], self.values[:, :, :n] = k, v
+        self._length += n
+        return Tensor(self.keys[:, :, :self._length]), Tensor(self.values[:, :, :self._length])
+
+
+def test_a_second_update_goes_after_the_first():
+    check_second_update_goes_after(KVCache)
+
+
+def test_an_update_written_at_row_0_is_named():
+    raises(AssertionError, lambda: check_second_update_goes_after(_WritesAtZero), "rows 0..2", "at row 0")
+
+
 def test_update_accepts_arrays_and_returns_views():
     cache = KVCache(2, 1, 4, 2)
     k = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)

@@ -5,6 +5,7 @@ import pytest
 
 from tinytorch.autograd import no_grad
 from tinytorch.memoization import forward_cached, generate_cached, make_caches
+from tinytorch.tensor import Tensor
 from tinytorch.testing import close, raises
 from tinytorch.transformers import GPT
 
@@ -39,6 +40,77 @@ def test_each_block_appends_to_its_own_cache():
     forward_cached(model, ids[:, 5:6], caches)
     lengths = [c.length for c in caches]
     assert lengths == [6, 6], f"two more tokens: the caches hold {lengths}"
+
+
+def check_prompt_pass(forward) -> None:
+    """A prompt of 4 through empty caches: model.ln_f is applied, and the logits of positions 0..2 do not
+    change when token 3 does (the causal mask); a missing final norm or mask is named."""
+    model = _confident(GPT(11, 16, 2, 4, 12, rng=3), 4, scale=0.3).eval()
+    ids = np.random.default_rng(4).integers(0, 11, size=(2, 4))
+    calls = []
+    model.ln_f.forward = lambda x: calls.append(x.shape) or type(model.ln_f).forward(model.ln_f, x)
+    try:
+        first = forward(model, ids, make_caches(model, 2)).data
+    finally:
+        vars(model.ln_f).pop("forward", None)
+    assert calls, "forward_cached never called model.ln_f: the final LayerNorm comes before the head (GPT)"
+    other = ids.copy()
+    other[:, 3] = (other[:, 3] + 1) % 11
+    changed = np.abs(forward(model, other, make_caches(model, 2)).data[:, :3] - first[:, :3]).max()
+    assert changed < 1e-6, (f"changing token 3 of a prompt of 4 changed the logits of positions 0..2 (by up "
+                            f"to {changed:.3g}): a call of T > 1 new tokens needs the causal mask")
+
+
+def _without_final_norm(model, ids, caches):
+    """Planted: the head reads the last block's output directly."""
+    model.ln_f.forward = lambda x: x
+    return forward_cached(model, ids, caches)
+
+
+def _without_mask(model, ids, caches):
+    """Planted: as without a mask, every position of the call reads the call's last token."""
+    out = forward_cached(model, ids, caches)
+    return Tensor(out.data + 0.1 * ids[:, -1:, None])
+
+
+def test_the_prompt_pass_is_causal_and_normed():
+    check_prompt_pass(forward_cached)
+
+
+@pytest.mark.parametrize("planted, fragment", [(_without_final_norm, "ln_f"), (_without_mask, "causal mask")])
+def test_a_missing_norm_or_mask_is_named(planted, fragment):
+    raises(AssertionError, lambda: check_prompt_pass(planted), fragment)
+
+
+def check_first_token(generate) -> None:
+    """Greedy, one new token after each of two prompts: the argmax of the last prompt position's logits; a
+    token taken from an earlier position is named."""
+    model = _confident(GPT(13, 16, 2, 2, 8, rng=5), 6)
+    starts = np.array([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]])
+    with no_grad():
+        greedy = model(starts).data.argmax(axis=-1)
+    first = generate(model, starts, 1, temperature=0)[:, -1]
+    for row in range(2):
+        earlier = np.flatnonzero(greedy[row, :-1] == first[row])
+        assert first[row] == greedy[row, -1], \
+            (f"greedy, 1 new token after {starts[row].tolist()}: expected {greedy[row, -1]}, the argmax of "
+             f"the last prompt position's logits, got {first[row]}"
+             + (f", the argmax after position {earlier[0]}" if earlier.size else ""))
+
+
+def _from_the_first_position(model, ids, new, temperature):
+    """Planted: the first token sampled (greedy) from the logits of prompt position 0."""
+    with no_grad():
+        return np.concatenate([ids, model(ids).data[:, 0].argmax(axis=-1)[:, None]], axis=1)
+
+
+def test_the_first_token_follows_the_last_prompt_position():
+    check_first_token(generate_cached)
+
+
+def test_a_first_token_from_position_0_is_named():
+    raises(AssertionError, lambda: check_first_token(_from_the_first_position), "last prompt position",
+           "after position 0")
 
 
 def test_chunks_after_cached_positions():

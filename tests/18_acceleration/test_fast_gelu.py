@@ -218,3 +218,53 @@ def test_both_passes_stay_within_two_buffers(shape):
     size = x.data.nbytes
     assert forward <= 2.5 * size, f"forward peak {forward / size:.2f}x x.nbytes, budget 2.5x"
     assert backward <= 2.5 * size, f"backward peak {backward / size:.2f}x x.nbytes, budget 2.5x"
+
+
+C, K = np.sqrt(2 / np.pi), 0.044715
+
+
+def check_derivative_at_a_given_t(backward) -> None:
+    """gelu' at x = 1, -2, 0 from the given t = 0.5; a usual slip of the derivative (no 3, the cube kept,
+    1 - t for 1 - t², no c, no factor x, t recomputed) is named."""
+    xs = np.array([1.0, -2.0, 0.0])
+    given_t = np.full(3, 0.5, np.float32)
+    (got,) = backward(np.ones(3, np.float32), None, Tensor(xs.astype(np.float32)), given_t)
+
+    def slip(x_factor, tanh_part, inner, t=0.5):
+        return 0.5 * (1 + t) + 0.5 * x_factor * tanh_part * C * inner
+
+    cube = "the inner derivative is d/dx (x + 0.044715·x³) = 1 + 3·0.044715·x²"
+    inner, again = 1 + 3 * K * xs**2, np.tanh(C * (xs + K * xs**3))
+    slips = {f"1 + 0.044715·x² (no 3): {cube}": slip(xs, 0.75, 1 + K * xs**2),
+             f"1 + 3·0.044715·x³ (the cube kept): {cube}": slip(xs, 0.75, 1 + 3 * K * xs**3),
+             f"1 + 0.044715·x³ (u's inner sum, not its derivative): {cube}": slip(xs, 0.75, 1 + K * xs**3),
+             "(1 − t) where tanh' = 1 − t² belongs": slip(xs, 0.5, inner),
+             "the factor c missing from u' = c·(1 + 3·0.044715·x²)": slip(xs, 0.75, inner / C),
+             "the second term without its factor x (product rule on x·(1 + t))": slip(1.0, 0.75, inner),
+             "t recomputed as tanh(u(x)): use the saved t": slip(xs, 1 - again**2, inner, t=again)}
+    for what, wrong in slips.items():
+        assert not np.allclose(got, wrong, atol=1e-5), \
+            f"gelu' at x = 1, -2, 0 with the given t = 0.5: got {[round(float(v), 5) for v in got]}, the " \
+            f"value with {what}"
+    close(got, slip(xs, 0.75, inner), atol=1e-5, what="gelu' at x = 1, -2, 0 with the given t = 0.5")
+
+
+def _planted_rule(tanh_part, inner):
+    """Planted: a rule written from the formula with one factor wrong."""
+    def rule(grad, out, x, t):
+        a = x.data.astype(np.float64)
+        return ((grad * (0.5 * (1 + t) + 0.5 * a * tanh_part(t) * C * inner(a))).astype(np.float32),)
+    return rule
+
+
+def test_the_derivative_uses_the_given_t():
+    check_derivative_at_a_given_t(fast_gelu_backward)
+
+
+@pytest.mark.parametrize("rule, fragment", [
+    (_planted_rule(lambda t: 1 - t, lambda a: 1 + 3 * K * a**2), "(1 − t) where tanh' = 1 − t²"),
+    (_planted_rule(lambda t: 1 - t**2, lambda a: 1 + K * a**2), "(no 3)"),
+    (_planted_rule(lambda t: 1 - t**2, lambda a: 1 + 3 * K * a**3), "the cube kept"),
+])
+def test_a_wrong_factor_of_the_derivative_is_named(rule, fragment):
+    raises(AssertionError, lambda: check_derivative_at_a_given_t(rule), fragment)

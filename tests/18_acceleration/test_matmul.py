@@ -195,3 +195,37 @@ def test_blocked_computes_each_product_once_tile_by_tile(monkeypatch, shape, blo
         (f"{shape} with block {block}: {expected} tile products expected, each computed in one go, but the "
          f"products switched tiles {runs - 1} times: the product of an A tile and a B tile is one small "
          f"matrix product (a rank-1 update or a whole row of C at a time is not a tile)")
+
+
+def check_tile_indices(blocked) -> None:
+    """With A = I the product is B, with B = I it is A (block 2 on 4 x 4): a swapped tile index, which moves
+    whole tiles (i, j) to (j, i) or raises on mismatched tile shapes, is named."""
+    eye, mat = np.eye(4), np.arange(16.0).reshape(4, 4)
+    moved = mat.reshape(2, 2, 2, 2).transpose(2, 1, 0, 3).reshape(4, 4)  # tile (i, j) of mat at (j, i)
+    tiles = "the A tile takes rows i of C and columns p (the shared dimension), the B tile rows p, columns j"
+    for name, a, b in (("B", eye, mat), ("A", mat, eye)):
+        product = "I @ B" if name == "B" else "A @ I"
+        try:
+            c = blocked(a, b, 2)
+        except ValueError as err:
+            raise AssertionError(f"{product} with block 2 raised ValueError ({err}): tile products whose "
+                                 f"shapes do not match; {tiles}") from None
+        assert not np.array_equal(c, moved), \
+            f"{product} with block 2 gave {name} with its tiles (i, j) and (j, i) exchanged: the {name} " \
+            f"tile's indices are swapped; {tiles}"
+        close(c, mat, what=f"a product that must equal {name}")
+
+
+def _tiles_exchanged(a, b, block):
+    """Planted: what a B tile taken at (j, p) instead of (p, j) gives on square inputs, a @ (B with its tiles
+    exchanged)."""
+    n = b.shape[0] // block
+    return a @ b.reshape(n, block, n, block).transpose(2, 1, 0, 3).reshape(b.shape)
+
+
+def test_tile_indices():
+    check_tile_indices(matmul_blocked)
+
+
+def test_a_swapped_b_tile_index_is_named():
+    raises(AssertionError, lambda: check_tile_indices(_tiles_exchanged), "B tile's indices are swapped")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytorch.capstone import CLAIM_KEYS, TOP_KEYS, recipe_errors, validate_submission
+from tinytorch.testing import raises
 
 CLAIMS = {"quality": 0.9, "latency_p90": 1e-4, "throughput": 1e4, "size_bytes": 1000}
 GOOD = {"schema_version": 1, "task": "digits-cnn", "student": "", "environment": {},
@@ -127,11 +128,34 @@ def test_each_unknown_top_key_is_named(key):
     assert errors == [f"{key}: unknown key (known: {', '.join(TOP_KEYS)})"], f"key {key!r}: got {errors}"
 
 
+def check_task(validate, task) -> None:
+    """One error, on the task, for a task that is not a task name, with and without a KV cache; an exception
+    (a list handed to `in TASKS` or to recipe_errors) is named."""
+    for recipe in ({}, {"kv_cache": True}):  # the recipe check must not be handed a non-string task
+        try:
+            errors = validate(dict(GOOD, task=task, recipe=recipe))
+        except Exception as err:
+            why = (": a list is unhashable, so `in TASKS` and recipe_errors' task_name need a string; check "
+                   "the type first, and give recipe_errors the task only when it is a string"
+                   if "unhashable" in str(err) else "")
+            raise AssertionError(f"task {task!r}, recipe {recipe}: validate_submission raised "
+                                 f"{type(err).__name__} ({err}); it reports bad input{why}") from None
+        assert len(errors) == 1 and errors[0].startswith("task:"), f"task {task!r}, {recipe}: got {errors}"
+
+
 @pytest.mark.parametrize("task", [["digits-mlp"], {"name": "char-gpt"}, 7, None, "digits-rnn"])
 def test_a_task_that_is_not_a_task_name_is_named_without_raising(task):
-    for recipe in ({}, {"kv_cache": True}):  # the recipe check must not be handed a non-string task
-        errors = validate_submission(dict(GOOD, task=task, recipe=recipe))
-        assert len(errors) == 1 and errors[0].startswith("task:"), f"task {task!r}, {recipe}: got {errors}"
+    check_task(validate_submission, task)
+
+
+def _task_handed_on(obj):
+    """Planted: the recipe checked with whatever the task is."""
+    others = [e for e in validate_submission(obj) if not e.startswith("recipe")]
+    return others + recipe_errors(obj["recipe"], obj["task"])
+
+
+def test_a_list_task_handed_to_the_recipe_check_is_named():
+    raises(AssertionError, lambda: check_task(_task_handed_on, ["char-gpt"]), "unhashable", "recipe_errors")
 
 
 def test_every_problem_is_reported_in_the_order_of_section_2():

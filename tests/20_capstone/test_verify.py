@@ -2,6 +2,7 @@
 
 import json
 import os
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -132,6 +133,39 @@ def test_quality_claims_are_equal_within_the_tolerance_on_both_sides(delta, ok):
     assert check_claims(_sub(claimed, R), M, R, 0.99)[0].passed is ok
     baseline = dict(R, quality=R["quality"] + delta)
     assert check_claims({"claims": M, "baseline": baseline}, M, R, 0.99)[3].passed is ok
+
+
+def check_quality_tolerance(check) -> None:
+    """Claimed qualities 1/1024, 3/4, 1 and 2 tolerances from the measured 0.5 (exact in floats): the first
+    three agree, the last does not; exact equality, a relative tolerance, a bound left out are each named."""
+    at, half = dict(M, quality=0.5), dict(R, quality=0.5)
+    for fraction, ok, slip in ((Fraction(1, 1024), True, "compared exactly (==), where the contract gives a "
+                                                         "tolerance"),
+                               (Fraction(3, 4), True, "the tolerance taken relative to the value"),
+                               (Fraction(1), True, "the bound itself left out (<, not <=)"),
+                               (Fraction(2), False, "twice the tolerance is not within it")):
+        shift = float(fraction) * TOL
+        off = {"claims": dict(at, quality=0.5 + shift), "baseline": dict(half, quality=0.5 - shift)}
+        checks = check(off, at, half, 0.5)
+        got = [checks[0].passed, checks[3].passed]
+        assert got == [ok, ok], (f"claimed qualities {fraction} x QUALITY_TOLERANCE from the measured 0.5: "
+                                 f"quality and baseline quality passed {got}, expected {[ok, ok]}: {slip}")
+
+
+def _exactly_equal(submission, measured, reference, target):
+    """Planted: the quality checks compare exactly."""
+    checks = check_claims(submission, measured, reference, target)
+    for check, measurement in ((checks[0], measured), (checks[3], reference)):
+        check.passed = check.claimed == measurement["quality"]
+    return checks
+
+
+def test_quality_agrees_within_the_absolute_tolerance_bound_included():
+    check_quality_tolerance(check_claims)
+
+
+def test_an_exact_comparison_of_qualities_is_named():
+    raises(AssertionError, lambda: check_quality_tolerance(_exactly_equal), "1/1024", "compared exactly")
 
 
 @pytest.mark.parametrize("delta", [-1, 1, -7, 1000])

@@ -675,6 +675,20 @@ def test_unit_streaming_calibrator():
     from tinytorch.testing import raises
     rng = np.random.default_rng(11)
     raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
+    # Specific first: a batch 100x wider than the first must move the range (p = 100: min and max).
+    cal = StreamingCalibrator(100.0, memory=1024)
+    cal.observe(np.linspace(-1.0, 1.0, 1001))
+    wider = "values beyond the range the first batch set must be counted where they are: the summary has to grow"
+    try:
+        cal.observe(np.linspace(-100.0, 100.0, 1001))
+    except (ValueError, IndexError) as error:
+        raise AssertionError(f"observe raised {type(error).__name__} ({error}) on a batch in [-100, 100] after "
+                             f"one in [-1, 1]: {wider}") from None
+    lo, hi = cal.range()
+    assert lo <= hi, f"p = 100: range() = ({lo:.4g}, {hi:.4g}), lo above hi; lo is the (100 - p)-th percentile, hi the p-th"
+    assert hi >= 99.5 and lo <= -99.5, \
+        (f"p = 100 after a batch in [-1, 1], then one in [-100, 100]: range() = ({lo:.4g}, {hi:.4g}), expected "
+         f"about (-100, 100): the range stays where the first batch set it; {wider}")
     cases = {
         "100 normal batches, p = 99.99": (99.99, [rng.normal(size=1000) for _ in range(100)]),
         "100 normal batches, p = 90": (90.0, [rng.normal(size=1000) for _ in range(100)]),
@@ -696,6 +710,13 @@ def test_unit_streaming_calibrator():
         off = np.maximum(below - got, 0) + np.maximum(got - above, 0)  # distance to the bracket
         allowed = 0.005 * np.abs(everything).max()
         worst = int(np.argmax(off))
+        assert np.all(off <= allowed) or got[0] <= got[1], \
+            (f"{what}: range() = ({got[0]:.5g}, {got[1]:.5g}): lo above hi; lo is the (100 - p)-th percentile, "
+             f"the lower end, hi the p-th")
+        assert np.all(off <= allowed) or everything[0] - allowed <= got[0] and got[1] <= everything[-1] + allowed, \
+            (f"{what}: range() = ({got[0]:.5g}, {got[1]:.5g}) reaches beyond every observed value "
+             f"([{everything[0]:.5g}, {everything[-1]:.5g}]): a percentile lies among the values, so it comes from "
+             f"a part of the summary that holds some (an empty bin? a position that is not p / 100 of the values?)")
         assert np.all(off <= allowed), \
             (f"{what}: {'hi' if worst else 'lo'} = {got[worst]:.5g}, but the {[100 - p, p][worst]:g}-th percentile "
              f"of all {everything.size:,} values lies in [{below[worst]:.5g}, {above[worst]:.5g}]; allowed error "

@@ -665,11 +665,15 @@ def slice_inputs(layer: Linear | Conv2d, keep: np.ndarray, channels: int) -> Lin
 # %% nbgrader={"grade": true, "grade_id": "test-structured-pieces", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 def test_unit_structured_pieces():
     lin = _linear_from(np.array([[1.0, -2.0, 0.5], [-3.0, 0.0, 0.5]]), np.array([0.1, 0.2, 0.3]))
-    assert unit_importance(lin).tolist() == [4.0, 2.0, 1.0], f"L1 per output column, got {unit_importance(lin)}"
+    assert unit_importance(lin).tolist() == [4.0, 2.0, 1.0], \
+        (f"L1 per output column (summed over the inputs, the rows of the (in, out) weight): expected [4.0, 2.0, 1.0], "
+         f"got {unit_importance(lin).tolist()}")
     conv = Conv2d(2, 3, 2, rng=0)
     conv.weight.data[...] = np.arange(-12, 12).reshape(3, 2, 2, 2)
     want = np.abs(np.arange(-12, 12)).reshape(3, 8).sum(axis=1)
-    assert unit_importance(conv).tolist() == want.tolist(), f"L1 per filter: {unit_importance(conv)} vs {want}"
+    assert unit_importance(conv).tolist() == want.tolist(), \
+        (f"L1 per filter (one value per output channel, summed over axes 1, 2, 3 of the (out, in, kh, kw) "
+         f"kernel): expected {want.tolist()}, got {unit_importance(conv).tolist()}")
     square = slice_outputs(_linear_from(np.arange(9.0).reshape(3, 3), np.zeros(3)), np.array([0, 2])).weight.data
     assert square.tolist() == [[0.0, 2.0], [3.0, 5.0], [6.0, 8.0]], \
         (f"output unit j of a Linear is column j of its (in, out) weight: keeping units 0 and 2 of a 3x3 weight "
@@ -688,11 +692,13 @@ def test_unit_structured_pieces():
     assert conv_out.kernel_size == conv.kernel_size and conv_out.stride == conv.stride, "same geometry"
     conv_in = slice_inputs(conv, np.array([1]), 2)
     assert conv_in.weight.shape == (3, 1, 2, 2) and np.array_equal(conv_in.weight.data[:, 0], conv.weight.data[:, 1]), \
-        f"input channel 1 of every filter, got weight of shape {conv_in.weight.shape}"
+        (f"input channel 1 of every filter (axis 1 of the (out, in, kh, kw) kernel): expected shape (3, 1, 2, 2), "
+         f"got {conv_in.weight.shape}")
     nxt = _linear_from(np.arange(16.0).reshape(8, 2), np.array([1.0, 2.0]))
     flat = slice_inputs(nxt, np.array([1, 3]), 4)  # 4 channels of 2 values
     assert flat.weight.data[:, 0].tolist() == [4.0, 6.0, 12.0, 14.0], \
-        f"rows 2, 3, 6, 7 after a Flatten, got {flat.weight.data[:, 0].tolist()}"
+        (f"channels 1 and 3 of 4 after a Flatten: each channel is 2 consecutive inputs, so rows 2, 3, 6, 7, got rows "
+         f"{[round(v / 2) for v in flat.weight.data[:, 0].tolist()]}")
     assert flat.bias is not None and np.array_equal(flat.bias.data, [1.0, 2.0]), \
         f"the next layer keeps its whole bias (its outputs do not change): got {flat.bias!r}"
     assert flat.in_features == 4 and nxt.weight.shape == (8, 2), f"a new Linear(4, 2): got {flat!r} from {nxt!r}"
@@ -876,6 +882,13 @@ def test_unit_low_rank():
     layer.bias.data[...] = np.arange(7)
     x = Tensor(np.random.default_rng(0).normal(size=(4, 12)))
     full = low_rank_approximate(layer, 7)
+    a, b = full.layers[0].weight.data.astype(np.float64), full.layers[1].weight.data.astype(np.float64)
+    assert a.shape == (12, 7) and b.shape == (7, 7), f"rank 7: weights (12, 7) and (7, 7), got {a.shape} and {b.shape}"
+    u, s, vt = np.linalg.svd(layer.weight.data.astype(np.float64), full_matrices=False)
+    wrong = {"U·S²·V^T: the singular values applied on both sides (each side takes sqrt(sigma))": (u * s**2) @ vt,
+             "U·S·V, the columns of V^T: the right singular vectors are its rows": (u * s) @ vt.T}
+    for what, product in wrong.items():
+        assert not np.allclose(a @ b, product, atol=1e-4), f"rank 7: the two weights multiply to {what}"
     close(full(x).data, layer(x).data, atol=1e-4, what="rank 7 of a 12x7 weight is exact")
     assert full.layers[0].bias is None and full.layers[0].weight.shape == (12, 7), "first: (in, rank), no bias"
     w = layer.weight.data.astype(np.float64)

@@ -258,7 +258,15 @@ def test_unit_kv_cache():
         total = sum(x.shape[2] for x in ks[:i + 1])
         assert cache.length == total and k_all.shape == (2, 3, total, 4), \
             f"after update {i + 1}: length {cache.length}, keys {k_all.shape}; expected {total}, (2, 3, {total}, 4)"
+        before, n = total - ks[i].shape[2], ks[i].shape[2]
+        kept = np.allclose(k_all.data[:, :, :before], np.concatenate(ks[:i], axis=2)) if i else True
+        assert kept, \
+            (f"update {i + 1} changed rows 0..{before - 1}, which hold the {before} positions stored before it: its "
+             f"{n} new rows go after them, at rows {before}..{total - 1}"
+             + (" (its keys are at row 0)" if np.allclose(k_all.data[:, :, :n], ks[i]) else ""))
         close(k_all, np.concatenate(ks[:i + 1], axis=2), what=f"keys after update {i + 1}")
+        assert not np.allclose(v_all.data, np.concatenate(ks[:i + 1], axis=2)), \
+            f"update {i + 1} returned the keys as the values: v goes into the values array"
         close(v_all, np.concatenate(vs[:i + 1], axis=2), what=f"values after update {i + 1} (not the keys)")
     dtypes = {"cache.keys": cache.keys.dtype, "cache.values": cache.values.dtype, "returned keys": k_all.dtype,
               "returned values": v_all.dtype}
@@ -460,6 +468,8 @@ def test_unit_forward_cached():
         full = model(ids).data
     caches = make_caches(model, 2)
     assert len(caches) == 2 and caches[0].keys.shape == (2, 4, 12, 4), f"make_caches: {caches}"
+    final_norm = []  # model.ln_f's calls, counted for the message below
+    model.ln_f.forward = lambda x: final_norm.append(x.shape) or type(model.ln_f).forward(model.ln_f, x)
     try:
         prompt = forward_cached(model, ids[:, :4], caches)
     except NotImplementedError:
@@ -473,6 +483,15 @@ def test_unit_forward_cached():
                              "query sees at least its own key" if "allows no key" in str(err) else "")) from None
     assert [c.length for c in caches] == [4, 4], \
         f"after a prompt of 4 the caches hold {[c.length for c in caches]} positions: each block appends to its own"
+    del model.ln_f.forward
+    assert final_norm, "forward_cached never called model.ln_f: the final LayerNorm comes before the head, as in GPT"
+    other = ids[:, :4].copy()
+    other[:, 3] = (other[:, 3] + 1) % 11
+    changed = forward_cached(model, other, make_caches(model, 2)).data[:, :3] - prompt.data[:, :3]
+    assert np.abs(changed).max() < 1e-6, \
+        (f"changing token 3 of a prompt of 4 changed the logits of positions 0..2 (by up to "
+         f"{np.abs(changed).max():.3g}): the positions of one call see later ones; a call of T > 1 new tokens "
+         f"needs the causal mask")
     close(prompt, full[:, :4], atol=1e-5, what="the prompt through empty caches equals model(prompt)")
     assert [c.length for c in caches] == [4, 4], f"after a prompt of 4 the caches hold {[c.length for c in caches]}"
     steps = [forward_cached(model, ids[:, t:t + 1], caches).data for t in range(4, 10)]
@@ -603,6 +622,16 @@ def test_unit_generate_cached():
     for p in model.parameters():
         p.data[...] = rng.normal(size=p.shape) * 0.5  # a confident model: different seeds differ
     prompt = np.array([3, 1, 4])
+    starts = np.array([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]])
+    with no_grad():
+        greedy = model(starts).data.argmax(axis=-1)  # (2, 5): the greedy token after each prompt position
+    first = generate_cached(model, starts, 1, temperature=0)[:, -1]
+    for row in range(2):
+        earlier = np.flatnonzero(greedy[row, :-1] == first[row])
+        assert first[row] == greedy[row, -1], \
+            (f"greedy, 1 new token after {starts[row].tolist()}: expected {greedy[row, -1]}, the argmax of the last "
+             f"prompt position's logits, got {first[row]}"
+             + (f", the argmax after position {earlier[0]}" if earlier.size else ""))
     for kwargs in ({"seed": 0}, {"seed": 1, "temperature": 0.7}, {"seed": 2, "top_k": 3}, {"temperature": 0}):
         cached, plain = generate_cached(model, prompt, 4, **kwargs), model.generate(prompt, 4, **kwargs)
         assert cached.dtype == np.int64 and cached.shape == (7,), f"{kwargs}: got {cached.shape} {cached.dtype}, expected (7,) int64"
@@ -622,6 +651,11 @@ def test_unit_generate_cached():
         (f"23 tokens with max_seq_len 8: past position 8 each step re-prefills the last max_seq_len = 8 tokens, "
          f"the window model.generate reads; got {long_run.tolist()}")
     long_prompt = np.arange(11) % 13
+    try:
+        generate_cached(model, long_prompt, 1, temperature=0)
+    except ValueError as error:
+        raise AssertionError(f"a prompt of 11 > max_seq_len 8 raised ValueError ({error}): prefill only the "
+                             f"prompt's last max_seq_len tokens, the window model.generate reads") from None
     assert generate_cached(model, long_prompt, 6, temperature=0).tolist() == \
         model.generate(long_prompt, 6, temperature=0).tolist(), "a prompt of 11 > max_seq_len 8 is cropped"
     generate_cached(model, long_prompt, 1, temperature=0)

@@ -415,6 +415,19 @@ def test_unit_matmul_blocked():
                 return f"{what} {empty} of C were never computed: the loop over the {what} of C must cover {size}. "
         return ""
 
+    # Specific first: with A = I the product is B, with B = I it is A. A swapped tile index moves whole tiles.
+    eye, mat = np.eye(4), np.arange(16.0).reshape(4, 4)
+    moved = mat.reshape(2, 2, 2, 2).transpose(2, 1, 0, 3).reshape(4, 4)  # tile (i, j) of mat at (j, i)
+    tiles = "the A tile takes rows i of C and columns p (the shared dimension), the B tile rows p and columns j of C"
+    for name, a, b in (("B", eye, mat), ("A", mat, eye)):
+        try:
+            c = matmul_blocked(a, b, 2)
+        except ValueError as err:
+            raise AssertionError(f"{'I @ B' if name == 'B' else 'A @ I'} with block 2 on (4, 4) raised ValueError "
+                                 f"({err}): tile products whose shapes do not match; {tiles}") from None
+        assert not np.array_equal(c, moved), \
+            (f"{'I @ B' if name == 'B' else 'A @ I'} with block 2 gave {name} with its tiles (i, j) and (j, i) "
+             f"exchanged: the {name} tile's indices are swapped; {tiles}")
     rng = np.random.default_rng(1)
     for (n, k, m), tiled in (((2, 6, 2), "the shared dimension in 3 tiles of 2, one C tile: the C tile is the SUM "
                                           "of the 3 tile products"),
@@ -815,6 +828,8 @@ def test_unit_fast_gelu():
     assert ops_in_graph(y) == ["fast_gelu"], f"one op 'fast_gelu' in the graph, got {ops_in_graph(y)}"
     assert y._ctx["t"].dtype == np.float32, \
         f"the saved t must stay float32 like x (an np.float64 constant makes it float64), got {y._ctx['t'].dtype}"
+    assert not np.allclose(y._ctx["t"], np.tanh(kept + _GELU_K * kept ** 3), atol=1e-6), \
+        "ctx t is tanh(x + 0.044715·x³): u = c·(x + 0.044715·x³), the factor c = sqrt(2/pi) is missing"
     close(y._ctx["t"], np.tanh(_GELU_C * (kept + _GELU_K * kept ** 3)), atol=1e-6,
           what="ctx t must hold tanh(u) when fast_gelu returns (not u, and not overwritten by the output)")
     close(fast_gelu(Tensor([0.0, 1.0, -1.0])), [0.0, 0.841192, -0.158808], atol=1e-5,
@@ -830,14 +845,33 @@ def test_unit_fast_gelu():
     (g,) = result
     assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float32, \
         f"the gradient is a float32 array of x's shape {x.shape}, got {getattr(g, 'shape', g)} {getattr(g, 'dtype', '')}"
-    (g0,) = fast_gelu_backward(np.ones(1, np.float32), None, Tensor([0.0]), np.zeros(1, np.float32))
-    close(g0, [0.5], what="gelu'(0) = 0.5")
     fake_t = np.full(3, 0.5, np.float32)  # not tanh(u): the rule must use the saved t, not recompute it
     (g1,) = fast_gelu_backward(np.ones(3, np.float32), None, Tensor([1.0, -2.0, 0.0]), fake_t)
+    xs, c, k = np.array([1.0, -2.0, 0.0]), _GELU_C, _GELU_K  # the usual slips, at these x and t = 0.5
+
+    def slip(x_factor, tanh_part, inner, t=0.5):
+        return 0.5 * (1 + t) + 0.5 * x_factor * tanh_part * c * inner
+
+    cube = "the inner derivative is d/dx (x + 0.044715·x³) = 1 + 3·0.044715·x²"
+    inner, again = 1 + 3 * k * xs ** 2, np.tanh(c * (xs + k * xs ** 3))
+    slips = {f"1 + 0.044715·x² (no 3): {cube}": slip(xs, 0.75, 1 + k * xs ** 2),
+             f"1 + 3·0.044715·x³ (the cube kept): {cube}": slip(xs, 0.75, 1 + 3 * k * xs ** 3),
+             f"1 + 0.044715·x³ (u's inner sum, not its derivative): {cube}": slip(xs, 0.75, 1 + k * xs ** 3),
+             "(1 − t) where tanh' = 1 − t² belongs": slip(xs, 0.5, inner),
+             "the factor c missing from u' = c·(1 + 3·0.044715·x²)": slip(xs, 0.75, inner / c),
+             "the second term without its factor x (product rule on x·(1 + t))": slip(1.0, 0.75, inner),
+             "t recomputed as tanh(u(x)): use the saved t": slip(xs, 1 - again ** 2, inner, t=again)}
+    for what, wrong in slips.items():
+        assert not np.allclose(g1, wrong, atol=1e-5), \
+            f"gelu' at x = 1, -2, 0 with the given t = 0.5: got {[round(float(v), 5) for v in g1]}, the value with {what}"
+    (g0,) = fast_gelu_backward(np.ones(1, np.float32), None, Tensor([0.0]), np.zeros(1, np.float32))
+    close(g0, [0.5], what="gelu'(0) = 0.5")
     close(g1, [1.0893438, -0.1695101, 0.75], atol=1e-5,
           what="the derivative from the given t = 0.5 (use the saved t) at x = 1, -2, 0: "
                "0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3·0.044715·x²)")
     (g_ref,) = BACKWARD_RULES["gelu"](grad, y_ref, x_ref)
+    assert not np.allclose(g * grad, g_ref, atol=1e-5, rtol=1e-5), \
+        "fast_gelu_backward returned gelu'(x) alone: the gradient for x is grad · gelu'(x) (the chain rule)"
     close(g, g_ref, atol=1e-5, rtol=1e-5, what="fast_gelu_backward vs module 05's gelu rule")
     (y * Tensor(grad)).sum().backward()
     close(x.grad, g_ref, atol=1e-5, rtol=1e-5, what="x.grad through autograd")

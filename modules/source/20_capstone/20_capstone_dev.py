@@ -261,9 +261,18 @@ def test_unit_validate_submission():
     def only(damaged, *words):
         changed = {k: v for k, v in damaged.items() if repr(v) != repr(good.get(k))}  # repr: True == 1
         changed.update({k: "(missing)" for k in good if k not in damaged})
-        errors = validate_submission(damaged)
+        try:
+            errors = validate_submission(damaged)
+        except Exception as err:
+            raise AssertionError(
+                f"with {changed} (the rest valid): validate_submission raised {type(err).__name__} ({err}); it "
+                f"reports bad input, never raises" + (": a list is unhashable, so `in TASKS` and recipe_errors' "
+                "task_name need a string; check the type first, and give recipe_errors the task only when it is "
+                "a string (else None)" if "unhashable" in str(err) else "")) from None
+        bools = [k for k, v in changed.items() if isinstance(v, bool)]
         assert len(errors) == 1, f"with {changed} (the rest valid): expected exactly one error (mentioning {words}), " \
-            f"got {errors}"
+            f"got {errors}" + (f"; {bools[0]} = True passes a test of the value (True == 1 in Python, and bool is a "
+                               f"subclass of int): test the type" if bools and not errors else "")
         assert all(w.lower() in errors[0].lower() for w in words), \
             f"with {changed}: the error should mention {words}: {errors[0]!r}"
 
@@ -468,6 +477,10 @@ def test_unit_apply_recipe():
         direct = quantize_model(model, calibration_data("digits-mlp"), "minmax", per_channel=True)(x).data
         close(quantized(x), direct, atol=0, rtol=0, what="calibrated on calibration_data (the training images)")
         per_tensor = apply_recipe("digits-mlp", model, {"quantize": {"method": "percentile", "per_channel": False}})
+        scales = [np.unique(m.weight_scale).size for m in per_tensor.modules() if isinstance(m, QuantizedLinear)]
+        assert scales == [1, 1, 1], \
+            f"per_channel False: one weight scale per layer, got {scales} different scales: the recipe's per_channel " \
+            "is not used"
         other = quantize_model(model, calibration_data("digits-mlp"), "percentile", per_channel=False)(x).data
         close(per_tensor(x), other, atol=0, rtol=0, what="method 'percentile', per_channel False")
 
@@ -641,7 +654,8 @@ def test_unit_largest_valid_sparsity():
     shown = {round(t, 4): q for t, q in at_threshold.items()}
     assert s == 0.0 or at_threshold.get(s, 0.0) >= 0.9, \
         f"answer {s}: the answer must be a sparsity measured valid (or 0.0), but it was " + \
-        (f"measured at quality {at_threshold[s]}, below the threshold 0.9" if s in at_threshold else "never measured") + \
+        (f"measured at quality {at_threshold[s]}, below the threshold 0.9" if s in at_threshold else
+         "never measured (a point between two measurements is an interpolation, not a measurement)") + \
         f"; measured (sparsity: quality): {shown}"
     assert 0.57 <= s <= 0.62, \
         f"quality equal to the threshold meets the target (>=, not >): valid up to 0.62, answer {s}, " \
@@ -862,10 +876,19 @@ def test_unit_check_claims():
     assert failing({"claims": at_edge, "baseline": half}, at_edge, half) == [], \
         "quality exactly at the threshold (0.495 = 0.99 x 0.5) meets the target"
     tol = QUALITY_TOLERANCE  # a power of two: 0.5 + tol is exact
-    for shift, expected in ((tol, []), (2 * tol, ["quality", "baseline quality"])):
+    from fractions import Fraction
+    rule = "the qualities agree when they differ by at most QUALITY_TOLERANCE (an absolute difference)"
+    for shift, expected, slip in ((tol / 1024, [], "they were compared exactly (==), where the contract gives a "
+                                                   "tolerance"),
+                                  (0.75 * tol, [], "the tolerance was taken relative to the value (0.5 x "
+                                                   "QUALITY_TOLERANCE here); it is absolute"),
+                                  (tol, [], "the bound itself is left out (<, not <=)"),
+                                  (2 * tol, ["quality", "baseline quality"], "twice the tolerance is not within it")):
         off = {"claims": dict(at_edge, quality=0.5 + shift), "baseline": dict(half, quality=0.5 - shift)}
         got = failing(off, dict(at_edge, quality=0.5), half, target=0.5)
-        assert got == expected, f"claims {shift:.3g} away from the measurement: expected failures {expected}, got {got}"
+        assert got == expected, \
+            (f"claimed qualities {shift:.3g} ({Fraction(shift / tol)} x QUALITY_TOLERANCE) away from the measured "
+             f"0.5: expected failures {expected}, got {got}: {slip}; {rule}")
     below = dict(at_edge, quality=float(np.nextafter(0.495, 0)))
     assert failing({"claims": below, "baseline": half}, below, half) == ["target"], \
         "quality one float below the threshold misses the target (no slack)"
