@@ -481,7 +481,7 @@ def _check_full_zero_and_exactly_the_passing_cells(course, number):
 
 def _check_tricks_score_nothing(course):
     """`__name__` rebound and the test helpers shadowed in a solution cell: still 0, with nbgrader
-    (the grading kernel resets `__name__` before each cell; graded tests import their helpers) and
+    (tito's runner resets `__name__` before each cell; graded tests import their helpers) and
     with tito's own runner."""
     rows = [r for r in nbc.report_rows(course["dir"]) if r["module"] == "01_tensor"]
     got, most = nbc.totals(rows)[(CHEATER, "01_tensor")]
@@ -649,7 +649,7 @@ def test_nbgrader_end_to_end_through_the_exchange(exchange_course, tmp_path, mon
 @pytest.mark.slow
 def test_nbgrader_end_to_end_from_an_lms(lms_course, tmp_path):
     """Module 05: full points, zero, exactly the cells still passing; no reference code of the graded
-    module reachable from the grading kernel; feedback, report; round trip into tito's checks."""
+    module reachable from the jailed run; feedback, report; round trip into tito's checks."""
     _check_full_zero_and_exactly_the_passing_cells(lms_course, "05")
     _check_broken_05_is_not_rescued_by_the_reference(lms_course)
     _check_feedback_and_report(lms_course, "05", missing={ABSENT, CHEATER, *CHEATS})
