@@ -268,6 +268,9 @@ def test_forged_results_and_an_early_exit_score_nothing(tmp_path):
     report = grade_file(REPO, "01", _write(tmp_path, "forged.py", text))
     assert report.total == 0, report.to_dict()
     assert all(c.message.startswith("probe ") for c in report.cells), [c.message for c in report.cells]
+    stub = grade_file(REPO, "01", _write(tmp_path, "stub.py", released_text(REPO, get_module("01"))))
+    assert all(c.message.startswith("NotImplementedError") and c.probe_failures for c in stub.cells), \
+        "a failed test's message comes first; the probes' verdicts are kept beside it"
 
 
 STEAL = f"""

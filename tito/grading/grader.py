@@ -132,6 +132,7 @@ class CellGrade:
     passed: bool
     message: str = ""  # "AssertionError: ... (line 570)" for a failed cell
     line: int | None = None  # where the cell starts in the file (None: not in the file)
+    probe_failures: list[str] = field(default_factory=list)  # also when the test failed first
 
 
 @dataclass
@@ -374,15 +375,17 @@ def _cell_points(cell: _Cell, result: dict | None, failed: list[str], report: Gr
     gid = cell.meta.get("grade_id", f"<cell at line {cell.line}>")
     worth = float(cell.meta.get("points", 0))
     if result is None:
-        report.cells.append(CellGrade(gid, 0.0, worth, False, "did not run", cell.line))
+        grade = CellGrade(gid, 0.0, worth, False, "did not run", cell.line)
     elif not result.get("ok"):
-        report.cells.append(CellGrade(gid, 0.0, worth, False, str(result.get("error"))[:300]
-                                      + _where(result, cell), cell.line))
+        why = str(result.get("error"))[:300] + _where(result, cell)
+        grade = CellGrade(gid, 0.0, worth, False, why, cell.line)
     elif failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        report.cells.append(CellGrade(gid, 0.0, worth, False, failed[0] + more, cell.line))
+        grade = CellGrade(gid, 0.0, worth, False, failed[0] + more, cell.line)
     else:
-        report.cells.append(CellGrade(gid, worth, worth, True, "", cell.line))
+        grade = CellGrade(gid, worth, worth, True, "", cell.line)
+    grade.probe_failures = list(failed)
+    report.cells.append(grade)
 
 
 def grade_file(repo: Path, number: str, source: Path, *, timeout: float = DEFAULT_CELL_TIMEOUT,
