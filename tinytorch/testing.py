@@ -6,6 +6,7 @@
         y = relu(x)
     assert ops_in_graph(y) == ["relu"]
     replay_graph(loss, x, x.data + 0.25)                  # the recorded graph recomputed at another x
+    kept_bytes(calibrator)                                # the bytes of numbers an object holds
 
 Every failure says what was expected and what happened instead, so a student can act on it.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 
 import numpy as np
 
-__all__ = ["raises", "close", "recording_ops", "ops_in_graph", "replay_graph"]
+__all__ = ["raises", "close", "recording_ops", "ops_in_graph", "replay_graph", "kept_bytes"]
 
 
 def _describe(exc: BaseException) -> str:
@@ -207,3 +208,23 @@ def replay_graph(out: object, leaf: object, value: object) -> np.ndarray | None:
             return value_of(out)
     except LookupError:
         return None
+
+
+def kept_bytes(value: object, seen: set[int] | None = None) -> int:
+    """Bytes of the numbers an object keeps: arrays by nbytes, Python numbers 8 each, containers
+    and attributes walked, each object once (what a summary holds, e.g. a streaming calibrator's)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, int | float | np.generic):
+        return 8
+    if isinstance(value, dict):
+        return sum(kept_bytes(k, seen) + kept_bytes(v, seen) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(kept_bytes(v, seen) for v in value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return kept_bytes(vars(value), seen)
+    return 0

@@ -5,7 +5,7 @@ import pytest
 
 from tinytorch.quantization import Calibrator, StreamingCalibrator, dequantize_int8, quantize
 from tinytorch.tensor import Tensor
-from tinytorch.testing import close, raises
+from tinytorch.testing import close, kept_bytes, raises
 
 
 def test_minmax_is_the_range_of_all_batches(rng):
@@ -63,25 +63,6 @@ def test_bad_use_is_named():
     raises(ValueError, lambda: Calibrator("percentile", percentile=101), "percentile")
     raises(ValueError, lambda: Calibrator().observe(np.array([1.0, np.nan])), "finite")
     raises(ValueError, lambda: Calibrator().observe(np.zeros(0)), "empty")
-
-
-def _kept_bytes(value, seen=None):
-    """Bytes of the numbers an object keeps (arrays by nbytes, Python numbers 8 each)."""
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, int | float | np.generic):
-        return 8
-    if isinstance(value, dict):
-        return sum(_kept_bytes(k, seen) + _kept_bytes(v, seen) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return sum(_kept_bytes(v, seen) for v in value)
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return _kept_bytes(vars(value), seen)
-    return 0
 
 
 def check_range_grows(calibrator_class) -> None:
@@ -161,7 +142,7 @@ def test_streaming_calibrator_memory_is_bounded():
     cal = StreamingCalibrator(99.0, memory=512)
     for i in range(300):
         cal.observe(rng.normal(size=(10, 100)) * (1 + i / 50))
-    assert _kept_bytes(cal) <= 16 * 512 + 1024, f"300,000 values kept in {_kept_bytes(cal):,} bytes"
+    assert kept_bytes(cal) <= 16 * 512 + 1024, f"300,000 values kept in {kept_bytes(cal):,} bytes"
     raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
     raises(ValueError, lambda: StreamingCalibrator(percentile=40), "percentile")
     raises(ValueError, lambda: StreamingCalibrator(memory=10), "memory")

@@ -651,28 +651,8 @@ class StreamingCalibrator:
 # checks what the calibrator keeps after 200,000 values.
 
 # %% nbgrader={"grade": true, "grade_id": "test-streaming-calibrator", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-def _footprint(value, seen=None) -> int:
-    """Bytes of the numbers an object keeps: arrays by nbytes, Python numbers 8 each, containers
-    and attributes walked (a test helper)."""
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, int | float | np.generic):
-        return 8
-    if isinstance(value, dict):
-        return sum(_footprint(k, seen) + _footprint(v, seen) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return sum(_footprint(v, seen) for v in value)
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return _footprint(vars(value), seen)
-    return 0
-
-
 def test_unit_streaming_calibrator():
-    from tinytorch.testing import raises
+    from tinytorch.testing import kept_bytes, raises
     rng = np.random.default_rng(11)
     raises(ValueError, lambda: StreamingCalibrator().range(), "no batch")
     # Specific first: a batch 100x wider than the first must move the range (p = 100: min and max).
@@ -727,7 +707,7 @@ def test_unit_streaming_calibrator():
     for i in range(200):
         cal.observe(rng.normal(size=1000) * (1 + i / 100))
         if i in (9, 199):
-            kept.append(_footprint(cal))
+            kept.append(kept_bytes(cal))
     assert kept[1] <= 16 * 1024 + 1024, \
         (f"after 200,000 values the calibrator keeps {kept[1]:,} bytes of numbers (after 10,000: {kept[0]:,}); "
          f"memory=1024 allows about {16 * 1024 + 1024:,}: it keeps more than `memory` numbers")

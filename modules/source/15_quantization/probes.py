@@ -99,25 +99,9 @@ def calibrator(ns, rng):
     return out
 
 
-def _footprint(value, seen):
-    """Bytes of the numbers an object keeps (arrays by nbytes, Python numbers 8 each)."""
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, int | float | np.generic):
-        return 8
-    if isinstance(value, dict):
-        return sum(_footprint(k, seen) + _footprint(v, seen) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return sum(_footprint(v, seen) for v in value)
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return _footprint(vars(value), seen)
-    return 0
-
-
 def streaming_calibrator(ns, rng):
+    from tinytorch.testing import kept_bytes
+
     Streaming = ns["StreamingCalibrator"]
     out = {}
     centre = float(rng.uniform(-2, 2))
@@ -137,7 +121,7 @@ def streaming_calibrator(ns, rng):
     cal = Streaming(float(rng.uniform(90, 99.9)), memory=1024)
     for i in range(100):
         cal.observe(rng.normal(size=2000) * (1 + i / 50))
-    out["bounded"] = _footprint(cal, set()) <= 16 * 1024 + 1024
+    out["bounded"] = kept_bytes(cal) <= 16 * 1024 + 1024
     out["empty"] = _error_name(lambda: Streaming().range())
     return out
 
